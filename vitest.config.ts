@@ -1,0 +1,34 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+import { loadConfigFile, parseConfigText } from "./relay-node/src/config/file.ts";
+import { readFileSync } from "node:fs";
+
+// The Worker tests run the example configuration, whatever edgemx.yaml a developer has locally.
+const EXAMPLE = "config/example.yaml";
+loadConfigFile(EXAMPLE);
+const exampleJson = JSON.stringify(parseConfigText(readFileSync(EXAMPLE, "utf8"), EXAMPLE));
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { EDGEMX_CONFIG: exampleJson } },
+          }),
+        ],
+        test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
+      },
+      {
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});

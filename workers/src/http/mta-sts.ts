@@ -1,0 +1,15 @@
+// GET https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 §3.3): 200, text/plain, no redirect.
+import type { DomainConfig } from "../config/schema.ts";
+import { mtaStsPolicy } from "../policy/mta-sts.ts";
+
+export function serveMtaStsPolicy(domain: DomainConfig): Response {
+  return new Response(mtaStsPolicy(domain), {
+    status: 200,
+    headers: {
+      // RFC 8461 §3.2: the media type is "text/plain".
+      "content-type": "text/plain; charset=utf-8",
+      // Senders cache by max_age themselves; a short HTTP cache keeps policy changes quick to appear.
+      "cache-control": "max-age=300",
+    },
+  });
+}

@@ -1,0 +1,94 @@
+// The routing table of the Worker's HTTP side: which host kind serves which path with which methods.
+import { Router, type IRequest } from "itty-router";
+import type { DomainConfig, EdgemxConfig } from "../config/schema.ts";
+import type { Env } from "../env.ts";
+import type { RecordFacts } from "../policy/records.ts";
+import { serveAutoconfig } from "./autoconfig.ts";
+import { serveAutodiscoverJson, serveAutodiscoverXml } from "./autodiscover.ts";
+import { serveDnsRecords } from "./dns-records.ts";
+import { classifyHost, type HostKind } from "./hosts.ts";
+import { serveMtaStsPolicy } from "./mta-sts.ts";
+import { servePostmasterPage } from "./postmaster.ts";
+import { methodNotAllowed, notFound, plain } from "./respond.ts";
+
+export interface RouteContext {
+  config: EdgemxConfig;
+  domain: DomainConfig;
+  env: Env;
+  facts: RecordFacts;
+}
+
+type Handler = (request: IRequest, ctx: RouteContext) => Response | Promise<Response>;
+type Methods = Partial<Record<"GET" | "POST", Handler>>;
+
+// Paths are matched lower-cased: Outlook sends /Autodiscover/Autodiscover.xml in any case.
+const TABLE: Record<HostKind, Record<string, Methods>> = {
+  apex: {
+    "/.well-known/autoconfig/mail/config-v1.1.xml": { GET: (r, c) => serveAutoconfig(r, c.domain, c.config) },
+    "/autodiscover/autodiscover.xml": {
+      GET: (r, c) => serveAutodiscoverXml(r, c.domain, c.config),
+      POST: (r, c) => serveAutodiscoverXml(r, c.domain, c.config),
+    },
+    "/autodiscover/autodiscover.json": { GET: (r, c) => serveAutodiscoverJson(r, c.domain) },
+    "/postmaster": { GET: (r, c) => servePostmasterPage(r, c.domain, c.config) },
+    "/.well-known/edgemx/dns": { GET: (r, c) => serveDnsRecords(r, c.config, c.facts) },
+  },
+  autoconfig: {
+    "/mail/config-v1.1.xml": { GET: (r, c) => serveAutoconfig(r, c.domain, c.config) },
+  },
+  autodiscover: {
+    "/autodiscover/autodiscover.xml": {
+      GET: (r, c) => serveAutodiscoverXml(r, c.domain, c.config),
+      POST: (r, c) => serveAutodiscoverXml(r, c.domain, c.config),
+    },
+    "/autodiscover/autodiscover.json": { GET: (r, c) => serveAutodiscoverJson(r, c.domain) },
+  },
+  "mta-sts": {
+    "/.well-known/mta-sts.txt": { GET: (_r, c) => serveMtaStsPolicy(c.domain) },
+  },
+  postmaster: {
+    "/": { GET: (r, c) => servePostmasterPage(r, c.domain, c.config) },
+    "/postmaster": { GET: (r, c) => servePostmasterPage(r, c.domain, c.config) },
+    "/.well-known/edgemx/dns": { GET: (r, c) => serveDnsRecords(r, c.config, c.facts) },
+  },
+};
+
+function buildRouter(paths: Record<string, Methods>) {
+  const router = Router<IRequest, [RouteContext]>({
+    catch: (err) => {
+      console.error(JSON.stringify({ msg: "handler failed", error: String(err) }));
+      return plain(500, "Internal error; the failure has been logged");
+    },
+  });
+  for (const [path, methods] of Object.entries(paths)) {
+    const allowed = Object.keys(methods);
+    for (const [method, handler] of Object.entries(methods) as [keyof Methods, Handler][]) {
+      router[method === "GET" ? "get" : "post"](path, handler);
+      // RFC 9110 §9.3.2: HEAD is GET without the content.
+      if (method === "GET") {
+        router.head(path, async (r, c) => {
+          const res = await handler(r, c);
+          return new Response(null, { status: res.status, headers: res.headers });
+        });
+        allowed.push("HEAD");
+      }
+    }
+    router.all(path, () => methodNotAllowed(allowed));
+  }
+  router.all("*", (r) => notFound(`no such path ${new URL(r.url).pathname} on this host`));
+  return router;
+}
+
+const ROUTERS = Object.fromEntries(
+  Object.entries(TABLE).map(([kind, paths]) => [kind, buildRouter(paths)]),
+) as Record<HostKind, ReturnType<typeof buildRouter>>;
+
+/** Serves one HTTP request for the given configuration. */
+export async function handleHttp(request: Request, config: EdgemxConfig, env: Env, facts: RecordFacts = {}): Promise<Response> {
+  const url = new URL(request.url);
+  const match = classifyHost(request.headers.get("host") ?? url.host, config);
+  if (!match) return notFound(`the host ${url.hostname} is not a configured mail domain`);
+  url.pathname = url.pathname.toLowerCase();
+  const routed = new Request(url.toString(), request);
+  return ROUTERS[match.kind].fetch(routed, { config, domain: match.domain, env, facts });
+}

@@ -1,0 +1,31 @@
+// The Worker's entry: HTTP requests go to the routing table; configuration is parsed once per isolate.
+import bundled from "./config/deployed.generated.json";
+import { parseConfig } from "./config/load.ts";
+import type { EdgemxConfig } from "./config/schema.ts";
+import type { Env } from "./env.ts";
+import { handleHttp } from "./http/routes.ts";
+import { plain } from "./http/respond.ts";
+
+let cached: { source: string; config: EdgemxConfig } | undefined;
+
+function configFor(env: Env): EdgemxConfig {
+  const source = env.EDGEMX_CONFIG ?? "bundled";
+  if (cached?.source !== source) {
+    const document: unknown = env.EDGEMX_CONFIG ? JSON.parse(env.EDGEMX_CONFIG) : bundled.config;
+    cached = { source, config: parseConfig(document, env.EDGEMX_CONFIG ? "the EDGEMX_CONFIG var" : "the bundled configuration") };
+  }
+  return cached.config;
+}
+
+export default {
+  async fetch(request, env): Promise<Response> {
+    let config: EdgemxConfig;
+    try {
+      config = configFor(env);
+    } catch (err) {
+      console.error(String(err));
+      return plain(500, "The mail gateway's configuration is invalid; see the Worker's log");
+    }
+    return handleHttp(request, config, env, bundled.facts);
+  },
+} satisfies ExportedHandler<Env>;
