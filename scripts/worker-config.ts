@@ -1,17 +1,21 @@
 // Build step of the Worker (wrangler.toml [build]): validates the configuration file and bundles it
-// as workers/src/config/deployed.generated.json. A bad file stops the build with each bad field's path.
-import { writeFileSync } from "node:fs";
+// as workers/src/config/deployed.generated.json, with the facts the DNS records need from the relay's
+// files (the TLSA digest of relay.tls.cert when that file is readable here). A bad file stops the build
+// with each bad field's path.
+import { readFileSync, writeFileSync } from "node:fs";
 import { ConfigError } from "../workers/src/config/load.ts";
 import { defaultConfigPath, loadConfigFile, parseConfigText } from "../relay-node/src/config/file.ts";
-import { readFileSync } from "node:fs";
+import { recordFactsFromConfig } from "../relay-node/src/tls/tlsa.ts";
 
 const OUT = new URL("../workers/src/config/deployed.generated.json", import.meta.url);
 
 const path = process.argv[2] ?? defaultConfigPath();
 try {
-  loadConfigFile(path);
+  const config = loadConfigFile(path);
   const document = parseConfigText(readFileSync(path, "utf8"), path);
-  writeFileSync(OUT, `${JSON.stringify({ source: path, config: document, facts: {} }, null, 2)}\n`);
+  const { facts, warning } = recordFactsFromConfig(config);
+  if (warning) console.warn(`edgemx: ${warning}`);
+  writeFileSync(OUT, `${JSON.stringify({ source: path, config: document, facts }, null, 2)}\n`);
   console.log(`edgemx: bundled ${path} into the Worker`);
 } catch (err) {
   if (err instanceof ConfigError) {

@@ -29,8 +29,9 @@ const TABLE: Record<HostKind, Record<string, Methods>> = {
       GET: (r, c) => serveAutodiscoverXml(r, c.domain, c.config),
       POST: (r, c) => serveAutodiscoverXml(r, c.domain, c.config),
     },
-    "/autodiscover/autodiscover.json": { GET: (r, c) => serveAutodiscoverJson(r, c.domain) },
-    "/postmaster": { GET: (r, c) => servePostmasterPage(r, c.domain, c.config) },
+    "/autodiscover/autodiscover.json": { GET: (r, c) => serveAutodiscoverJson(r, c.config) },
+    "/autodiscover/autodiscover.json/v1.0/:address": { GET: (r, c) => serveAutodiscoverJson(r, c.config, r.params["address"]) },
+    "/postmaster": { GET: (r, c) => servePostmasterPage(r, c.domain, c.config, c.facts) },
     "/.well-known/edgemx/dns": { GET: (r, c) => serveDnsRecords(r, c.config, c.facts) },
   },
   autoconfig: {
@@ -41,14 +42,15 @@ const TABLE: Record<HostKind, Record<string, Methods>> = {
       GET: (r, c) => serveAutodiscoverXml(r, c.domain, c.config),
       POST: (r, c) => serveAutodiscoverXml(r, c.domain, c.config),
     },
-    "/autodiscover/autodiscover.json": { GET: (r, c) => serveAutodiscoverJson(r, c.domain) },
+    "/autodiscover/autodiscover.json": { GET: (r, c) => serveAutodiscoverJson(r, c.config) },
+    "/autodiscover/autodiscover.json/v1.0/:address": { GET: (r, c) => serveAutodiscoverJson(r, c.config, r.params["address"]) },
   },
   "mta-sts": {
     "/.well-known/mta-sts.txt": { GET: (_r, c) => serveMtaStsPolicy(c.domain) },
   },
   postmaster: {
-    "/": { GET: (r, c) => servePostmasterPage(r, c.domain, c.config) },
-    "/postmaster": { GET: (r, c) => servePostmasterPage(r, c.domain, c.config) },
+    "/": { GET: (r, c) => servePostmasterPage(r, c.domain, c.config, c.facts) },
+    "/postmaster": { GET: (r, c) => servePostmasterPage(r, c.domain, c.config, c.facts) },
     "/.well-known/edgemx/dns": { GET: (r, c) => serveDnsRecords(r, c.config, c.facts) },
   },
 };

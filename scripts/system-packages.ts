@@ -1,0 +1,26 @@
+// Before the tests: the Debian packages whose real programs the tests drive. As root with apt it
+// installs the missing ones; otherwise it names them in one line and fails.
+import { execFileSync, spawnSync } from "node:child_process";
+
+/** program on PATH → the Debian package that ships it */
+const NEEDED: Record<string, string> = {
+  chromium: "chromium",
+  kzonecheck: "knot-dnssecutils",
+};
+
+function onPath(program: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${program}`], { stdio: "ignore" }).status === 0;
+}
+
+const missing = [...new Set(Object.entries(NEEDED).filter(([program]) => !onPath(program)).map(([, pkg]) => pkg))];
+if (missing.length > 0) {
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot || !onPath("apt-get")) {
+    console.error(`edgemx tests need Debian packages: apt-get install -y ${missing.join(" ")}`);
+    process.exit(1);
+  }
+  console.log(`edgemx: installing ${missing.join(", ")} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  execFileSync("apt-get", ["update", "-q"], { stdio: "inherit", env });
+  execFileSync("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...missing], { stdio: "inherit", env });
+}

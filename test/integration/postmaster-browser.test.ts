@@ -1,0 +1,261 @@
+// The postmaster page as a reader sees it: the Worker bundled as `wrangler deploy` bundles it, served by
+// workerd (Miniflare) on loopback, read by Debian's Chromium on a phone-sized screen in English and German.
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { Miniflare } from "miniflare";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { unstable_readConfig } from "wrangler";
+import { parseConfigText } from "../../relay-node/src/config/file.ts";
+import { REPLIES, REPLY_KEYS } from "../../workers/src/judge/replies.ts";
+
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const EXAMPLE_CONFIG = join(REPO_ROOT, "config/example.yaml");
+const CHROMIUM = "/usr/bin/chromium";
+const PHONE = { width: 375, height: 812 };
+
+let scratch = "";
+let miniflare: Miniflare | undefined;
+let browser: Browser | undefined;
+
+/**
+ * `wrangler deploy --dry-run` with a copy of wrangler.toml that has no [build] step: the build step
+ * would rewrite workers/src/config/deployed.generated.json while other tests read it. The
+ * configuration comes in as the EDGEMX_CONFIG binding instead.
+ */
+async function bundleWorker(dir: string): Promise<{ script: string; compatibilityDate: string; compatibilityFlags: string[] }> {
+  const wrangler = unstable_readConfig({ config: join(REPO_ROOT, "wrangler.toml") }, { hideWarnings: true });
+  const compatibilityDate = wrangler.compatibility_date;
+  if (compatibilityDate === undefined) throw new Error("wrangler.toml has no compatibility_date");
+  const toml = join(dir, "wrangler.toml");
+  writeFileSync(
+    toml,
+    [
+      `name = "edgemx"`,
+      `main = ${JSON.stringify(resolve(REPO_ROOT, wrangler.main ?? "workers/src/index.ts"))}`,
+      `compatibility_date = ${JSON.stringify(compatibilityDate)}`,
+      `compatibility_flags = ${JSON.stringify(wrangler.compatibility_flags)}`,
+      "",
+    ].join("\n"),
+  );
+  const wranglerBin = fileURLToPath(new URL("bin/wrangler.js", import.meta.resolve("wrangler/package.json")));
+  const outDir = join(dir, "out");
+  await promisify(execFile)(process.execPath, [wranglerBin, "deploy", "--dry-run", "--config", toml, "--outdir", outDir], {
+    cwd: dir,
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: dir, CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+  });
+  return { script: readFileSync(join(outDir, "index.js"), "utf8"), compatibilityDate, compatibilityFlags: wrangler.compatibility_flags };
+}
+
+async function startWorker(): Promise<URL> {
+  const { script, compatibilityDate, compatibilityFlags } = await bundleWorker(scratch);
+  const configJson = JSON.stringify(parseConfigText(readFileSync(EXAMPLE_CONFIG, "utf8"), EXAMPLE_CONFIG));
+  miniflare = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    cf: false,
+    logRequests: false,
+    enableDevRegistry: false,
+    workers: [
+      {
+        config: {
+          name: "edgemx",
+          compatibilityDate,
+          compatibilityFlags,
+          manifest: { mainModule: "index.js", modules: { "index.js": { type: "esm", contents: script } } },
+          env: { EDGEMX_CONFIG: { type: "text", value: configJson } },
+        },
+      },
+    ],
+  });
+  return miniflare.ready;
+}
+
+/** Chromium resolves the mail domain's hosts to the loopback Worker, so the page gets its real Host header. */
+async function launchChromium(worker: URL): Promise<Browser> {
+  const loopback = worker.host;
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      `--host-resolver-rules=MAP example.org ${loopback}, MAP postmaster.example.org ${loopback}, EXCLUDE localhost`,
+      // Plain http on loopback: no automatic https:// upgrade attempt.
+      "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",
+    ],
+  });
+}
+
+interface Reading {
+  page: Page;
+  context: BrowserContext;
+  /** Every URL the page requested. */
+  requests: string[];
+  /** Console messages about refused loads (Content-Security-Policy). */
+  violations: string[];
+}
+
+async function readOnPhone(url: string, locale: string): Promise<Reading> {
+  if (!browser) throw new Error("the browser did not start");
+  const context = await browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true, deviceScaleFactor: 2, locale });
+  const page = await context.newPage();
+  const requests: string[] = [];
+  const violations: string[] = [];
+  page.on("request", (r) => requests.push(r.url()));
+  page.on("console", (m) => {
+    if (/content security policy|refused to/i.test(m.text())) violations.push(m.text());
+  });
+  const response = await page.goto(url);
+  expect(response?.status(), url).toBe(200);
+  return { page, context, requests, violations };
+}
+
+const innerTexts = (page: Page, selector: string): Promise<string[]> => page.locator(selector).allInnerTexts();
+
+async function settingsRows(page: Page): Promise<string[][]> {
+  const rows = await page.locator("table.settings tbody tr").all();
+  return Promise.all(rows.map((row) => row.locator("th, td").allInnerTexts()));
+}
+
+/** Nothing sticks out sideways: the document is no wider than the screen. */
+async function noHorizontalOverflow(page: Page): Promise<void> {
+  const { clientWidth, scrollWidth } = await page.locator("html").evaluate((html) => ({ clientWidth: html.clientWidth, scrollWidth: html.scrollWidth }));
+  expect(clientWidth).toBe(PHONE.width);
+  expect(scrollWidth).toBeLessThanOrEqual(PHONE.width);
+}
+
+async function replyExplanations(page: Page): Promise<{ key: string; reply: string; explanation: string }[]> {
+  const terms = await page.locator("dl.replies dt").all();
+  return Promise.all(
+    terms.map(async (dt) => ({
+      key: ((await dt.getAttribute("id")) ?? "").replace(/^reply-/, ""),
+      reply: await dt.innerText(),
+      explanation: await dt.locator("xpath=following-sibling::dd[1]").innerText(),
+    })),
+  );
+}
+
+beforeAll(async () => {
+  // Never a skip: without the browser this test fails and says what to install.
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's package "chromium" (apt-get install -y chromium)`);
+  scratch = mkdtempSync(join(tmpdir(), "edgemx-postmaster-browser-"));
+  browser = await launchChromium(await startWorker());
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await miniflare?.dispose();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+describe("the postmaster page in Chromium on a 375 px phone screen", () => {
+  it("reads in English on the postmaster host", async () => {
+    const { page, context, requests, violations } = await readOnPhone("http://postmaster.example.org/", "en-US");
+    try {
+      expect(await page.getAttribute("html", "lang")).toBe("en");
+      expect(await page.locator("h1").innerText()).toBe("Postmaster information for example.org");
+      expect(await innerTexts(page, "h2")).toEqual([
+        "Incoming mail",
+        "Outgoing mail",
+        "Mail program settings",
+        "Autoconfig (Thunderbird)",
+        "Autodiscover (Outlook)",
+        "Spam filtering",
+        "Error messages",
+        "E-mail security and reporting",
+      ]);
+      expect(await settingsRows(page)).toEqual([
+        ["Server", "mx.example.org", "mx.example.org", "mx.example.org"],
+        ["STARTTLS port", "143", "587", "4190"],
+        ["SSL/TLS port", "993", "465", "N/A"],
+        ["Username", "username@example.org", "username@example.org", "username@example.org"],
+        ["Authentication method", "Regular password (PLAIN)", "Regular password (PLAIN)", "Regular password (PLAIN)"],
+      ]);
+      const replies = await replyExplanations(page);
+      expect(replies.map((r) => r.key)).toEqual(REPLY_KEYS);
+      for (const { key, explanation } of replies) expect(explanation, key).toBe(REPLIES[key as keyof typeof REPLIES].explanation.en);
+      expect(replies.find((r) => r.key === "banned")?.reply).toBe("554 5.7.0 Reject, id=XXXXX-XX – BANNED");
+      expect(replies.find((r) => r.key === "dnsbl")?.reply).toBe("554 5.7.1 Service unavailable; Client host [IP] blocked using zone");
+      await expect(page.locator("#mta-sts pre").last().innerText()).resolves.toBe("version: STSv1\nmode: testing\nmx: mx.example.org\nmax_age: 86401\n");
+      await noHorizontalOverflow(page);
+      expect(requests).toEqual(["http://postmaster.example.org/"]);
+      expect(violations).toEqual([]);
+      await page.screenshot({ path: join(tmpdir(), "edgemx-postmaster-en.png"), fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("reads in German on <domain>/postmaster for a German browser", async () => {
+    const { page, context, requests, violations } = await readOnPhone("http://example.org/postmaster", "de-DE");
+    try {
+      expect(await page.getAttribute("html", "lang")).toBe("de");
+      expect(await page.locator("h1").innerText()).toBe("Postmaster-Informationen für example.org");
+      expect(await innerTexts(page, "h2")).toEqual([
+        "Eingehende E-Mails",
+        "Ausgehende E-Mails",
+        "Einstellungen für E-Mail-Programme",
+        "Autoconfig (Thunderbird)",
+        "Autodiscover (Outlook)",
+        "Spamfilter",
+        "Fehlermeldungen",
+        "E-Mail-Sicherheit und Berichte",
+      ]);
+      expect(await settingsRows(page)).toEqual([
+        ["Server", "mx.example.org", "mx.example.org", "mx.example.org"],
+        ["STARTTLS-Port", "143", "587", "4190"],
+        ["SSL/TLS-Port", "993", "465", "entfällt"],
+        ["Benutzername", "benutzername@example.org", "benutzername@example.org", "benutzername@example.org"],
+        ["Authentifizierungsmethode", "Passwort, normal (PLAIN)", "Passwort, normal (PLAIN)", "Passwort, normal (PLAIN)"],
+      ]);
+      const replies = await replyExplanations(page);
+      expect(replies.map((r) => r.key)).toEqual(REPLY_KEYS);
+      for (const { key, explanation } of replies) expect(explanation, key).toBe(REPLIES[key as keyof typeof REPLIES].explanation.de);
+      expect(replies.find((r) => r.key === "senderDomainNotFound")?.reply).toBe("554 5.1.8 <Adresse>: Sender address rejected: Domain not found");
+      await noHorizontalOverflow(page);
+      expect(requests).toEqual(["http://example.org/postmaster"]);
+      expect(violations).toEqual([]);
+      await page.screenshot({ path: join(tmpdir(), "edgemx-postmaster-de.png"), fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("switches language with the link at the top", async () => {
+    const { page, context } = await readOnPhone("http://example.org/postmaster", "en-US");
+    try {
+      await page.getByRole("link", { name: "Diese Seite auf Deutsch lesen" }).tap();
+      await page.waitForURL("http://example.org/postmaster?lang=de");
+      expect(await page.getAttribute("html", "lang")).toBe("de");
+      await page.getByRole("link", { name: "Read this page in English" }).tap();
+      await page.waitForURL("http://example.org/postmaster?lang=en");
+      expect(await page.locator("h1").innerText()).toBe("Postmaster information for example.org");
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("stacks the settings table on the phone, each value labelled with its protocol", async () => {
+    const { page, context } = await readOnPhone("http://example.org/postmaster", "en-US");
+    try {
+      const table = await page.locator("table.settings").boundingBox();
+      expect(table?.width).toBeLessThanOrEqual(PHONE.width);
+      const labels = await page
+        .locator("table.settings tbody tr:first-child td")
+        .evaluateAll((cells) => cells.map((cell) => cell.ownerDocument.defaultView?.getComputedStyle(cell, "::before").content));
+      expect(labels).toEqual(['"IMAP"', '"SMTP"', '"SIEVE"']);
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -1,0 +1,205 @@
+// The SMTP replies edgemx gives, as data: code, enhanced status (RFC 3463), text with placeholders,
+// and what each means for the sender in English and German. The judge, the relay and the postmaster
+// page all read this one table, so a reply is worded the same wherever it is given or explained.
+//
+// The first seven texts are the specification's, character for character (note the EN DASH "–");
+// the others follow RFC 5321, RFC 3207, RFC 4954 and common MTA practice.
+
+export interface ReplyExplanation {
+  en: string;
+  de: string;
+}
+
+export interface ReplyDefinition {
+  /** RFC 5321 §4.2 basic reply code. */
+  code: number;
+  /** RFC 3463 enhanced status code, class matching the basic code's first digit. */
+  enhanced: string;
+  /** The reply text; `{name}` marks a placeholder for a real value. */
+  text: string;
+  /** What happened and what the sender can do about it. */
+  explanation: ReplyExplanation;
+}
+
+export const REPLIES = {
+  senderDomainNotFound: {
+    code: 554,
+    enhanced: "5.1.8",
+    text: "<{address}>: Sender address rejected: Domain not found",
+    explanation: {
+      en: "The domain in your envelope sender address (MAIL FROM) has no address or mail exchanger in the DNS, so no reply or bounce could ever reach it. Check the spelling of the sender address and that the domain's DNS records are published, then send again.",
+      de: "Die Domain Ihrer Absenderadresse (MAIL FROM) hat im DNS weder eine Adresse noch einen Mailserver; Antworten oder Fehlermeldungen könnten sie nie erreichen. Prüfen Sie die Schreibweise der Absenderadresse und ob die DNS-Einträge der Domain veröffentlicht sind, und senden Sie dann erneut.",
+    },
+  },
+  infected: {
+    code: 554,
+    enhanced: "5.7.0",
+    text: "Reject, id={id} – INFECTED",
+    explanation: {
+      en: "Our virus scanner found malware in the message, so it was refused. Scan the sending computer and the attachments with an up-to-date antivirus program before sending again. Quote the id when you contact us.",
+      de: "Unser Virenscanner hat in der Nachricht Schadsoftware gefunden; sie wurde deshalb abgelehnt. Prüfen Sie den sendenden Rechner und die Anhänge mit einem aktuellen Virenschutzprogramm, bevor Sie erneut senden. Nennen Sie die ID aus der Antwort, wenn Sie uns kontaktieren.",
+    },
+  },
+  banned: {
+    code: 554,
+    enhanced: "5.7.0",
+    text: "Reject, id={id} – BANNED",
+    explanation: {
+      en: "The message carries an attachment whose file or content type we do not accept, because such files often carry malware. Send the content in a format without active content, such as a plain PDF. Renaming, zipping or nesting the file does not help: the real type is detected.",
+      de: "Die Nachricht enthält einen Anhang, dessen Datei- oder Inhaltstyp wir nicht annehmen, weil solche Dateien häufig Schadsoftware transportieren. Senden Sie den Inhalt in einem Format ohne aktive Inhalte, etwa als einfaches PDF. Umbenennen, Packen oder Verschachteln hilft nicht: Der tatsächliche Typ wird erkannt.",
+    },
+  },
+  spam: {
+    code: 554,
+    enhanced: "5.7.0",
+    text: "Reject, id={id} – spam",
+    explanation: {
+      en: "Our content filter scored the message as unsolicited bulk mail. If it is a legitimate message, contact the postmaster by another route and quote the id, so we can look at the decision.",
+      de: "Unser Inhaltsfilter hat die Nachricht als unerwünschte Massen-E-Mail bewertet. Handelt es sich um eine legitime Nachricht, wenden Sie sich auf anderem Weg an den Postmaster und nennen Sie die ID aus der Antwort, damit wir die Entscheidung prüfen können.",
+    },
+  },
+  clientRejected: {
+    code: 554,
+    enhanced: "5.7.1",
+    text: "<{host}[{ip}]>: Client host rejected: Access denied",
+    explanation: {
+      en: "The server that connected to us may not deliver mail here directly: its IP address has no matching reverse DNS name (PTR), or the name looks like a dynamic or dial-up address. Publish a PTR record whose name resolves back to the same address, or send through your provider's mail server.",
+      de: "Der Server, der sich mit uns verbunden hat, darf hier nicht direkt einliefern: Seine IP-Adresse hat keinen passenden Reverse-DNS-Namen (PTR), oder der Name deutet auf eine dynamische oder Einwahl-Adresse hin. Veröffentlichen Sie einen PTR-Eintrag, dessen Name wieder auf dieselbe Adresse auflöst, oder senden Sie über den Mailserver Ihres Providers.",
+    },
+  },
+  dnsbl: {
+    code: 554,
+    enhanced: "5.7.1",
+    text: "Service unavailable; Client host [{ip}] blocked using {zone}",
+    explanation: {
+      en: "The IP address of the sending server is listed on the DNS blocklist named in the reply, usually because spam or malware was seen coming from it. Find out why on the blocklist operator's website and have the address removed there; we cannot lift the listing.",
+      de: "Die IP-Adresse des sendenden Servers steht auf der in der Antwort genannten DNS-Sperrliste, meist weil von ihr Spam oder Schadsoftware ausging. Klären Sie den Grund auf der Website des Listenbetreibers und lassen Sie die Adresse dort austragen; wir können den Eintrag nicht aufheben.",
+    },
+  },
+  heloNotFound: {
+    code: 554,
+    enhanced: "5.7.1",
+    text: "<{helo}>: Helo command rejected: Host not found",
+    explanation: {
+      en: "The name your server announced in HELO or EHLO does not exist in the DNS. Configure the server to greet with its own fully qualified host name, one that resolves to its address.",
+      de: "Der Name, mit dem sich Ihr Server per HELO oder EHLO vorgestellt hat, existiert im DNS nicht. Stellen Sie den Server so ein, dass er sich mit seinem vollständigen Hostnamen meldet, der auf seine Adresse auflöst.",
+    },
+  },
+  relayDenied: {
+    code: 554,
+    enhanced: "5.7.1",
+    text: "<{address}>: Relay access denied",
+    explanation: {
+      en: "We accept mail from the internet only for our own domains. To send to other domains, log in on the submission port (587 or 465) with your full address and password over TLS.",
+      de: "Aus dem Internet nehmen wir nur E-Mails für unsere eigenen Domains an. Um an andere Domains zu senden, melden Sie sich am Einlieferungs-Port (587 oder 465) über TLS mit Ihrer vollständigen Adresse und Ihrem Passwort an.",
+    },
+  },
+  authBeforeTls: {
+    code: 538,
+    enhanced: "5.7.11",
+    text: "Encryption required for requested authentication mechanism",
+    explanation: {
+      en: "Your mail program tried to log in before the connection was encrypted; we never take passwords in clear text. Set the connection security to STARTTLS on port 587 or SSL/TLS on port 465.",
+      de: "Ihr E-Mail-Programm wollte sich anmelden, bevor die Verbindung verschlüsselt war; Passwörter nehmen wir nie im Klartext an. Stellen Sie die Verbindungssicherheit auf STARTTLS an Port 587 oder SSL/TLS an Port 465.",
+    },
+  },
+  tlsRequired: {
+    code: 530,
+    enhanced: "5.7.0",
+    text: "Must issue a STARTTLS command first",
+    explanation: {
+      en: "Mail from your domain is accepted only over an encrypted connection, and your server sent without STARTTLS. Enable STARTTLS for outgoing mail on your server.",
+      de: "E-Mails Ihrer Domain nehmen wir nur über eine verschlüsselte Verbindung an, Ihr Server hat aber ohne STARTTLS gesendet. Aktivieren Sie STARTTLS für ausgehende E-Mails auf Ihrem Server.",
+    },
+  },
+  greylisted: {
+    code: 451,
+    enhanced: "4.7.1",
+    text: "<{address}>: Recipient address rejected: Greylisted, please try again later",
+    explanation: {
+      en: "This is a deliberate, temporary delay for a sender we have not seen before. A standards-compliant server tries again after a few minutes and is then accepted; you need not do anything.",
+      de: "Das ist eine absichtliche, vorübergehende Verzögerung für einen Absender, den wir noch nicht kennen. Ein standardkonformer Server versucht es nach einigen Minuten erneut und wird dann angenommen; Sie müssen nichts tun.",
+    },
+  },
+  tempfail: {
+    code: 451,
+    enhanced: "4.3.0",
+    text: "Temporary local problem, id={id}, please try again later",
+    explanation: {
+      en: "A check could not finish because one of our services (such as the virus scanner) was briefly unavailable. Nothing was accepted or lost; your server will retry on its own.",
+      de: "Eine Prüfung konnte nicht abgeschlossen werden, weil einer unserer Dienste (etwa der Virenscanner) kurz nicht verfügbar war. Es wurde nichts angenommen und nichts verloren; Ihr Server versucht es von selbst erneut.",
+    },
+  },
+  dnsTempfail: {
+    code: 451,
+    enhanced: "4.4.3",
+    text: "<{name}>: Temporary DNS lookup failure, please try again later",
+    explanation: {
+      en: "A DNS lookup for the name in the reply failed temporarily, so we could not decide. Your server will retry on its own; if this persists, check that the name's DNS servers answer.",
+      de: "Eine DNS-Abfrage für den Namen in der Antwort ist vorübergehend fehlgeschlagen, daher konnten wir nicht entscheiden. Ihr Server versucht es von selbst erneut; hält der Fehler an, prüfen Sie, ob die DNS-Server des Namens antworten.",
+    },
+  },
+} as const satisfies Record<string, ReplyDefinition>;
+
+export type ReplyKey = keyof typeof REPLIES;
+
+/** The keys in the order the postmaster page lists them. */
+export const REPLY_KEYS = Object.keys(REPLIES) as ReplyKey[];
+
+/** The placeholder names of a template: "<{host}[{ip}]>" → "host" | "ip". */
+type PlaceholdersOf<T extends string> = T extends `${string}{${infer Name}}${infer Rest}` ? Name | PlaceholdersOf<Rest> : never;
+
+/** The values a reply needs, e.g. `{ id: string }` for "banned", `{}` for "authBeforeTls". */
+export type ReplyValues<K extends ReplyKey> = Record<PlaceholdersOf<(typeof REPLIES)[K]["text"]>, string>;
+
+/** A rendered reply, as the judge's Verdict carries it. */
+export interface SmtpReply {
+  code: number;
+  enhanced: string;
+  text: string;
+}
+
+export type TemplatePart = { literal: string } | { placeholder: string };
+
+const PLACEHOLDER_RE = /\{([a-z]+)\}/gi;
+
+/** Splits a reply text into its literal pieces and placeholders, in order. */
+export function templateParts(text: string): TemplatePart[] {
+  const parts: TemplatePart[] = [];
+  let at = 0;
+  for (const match of text.matchAll(PLACEHOLDER_RE)) {
+    if (match.index > at) parts.push({ literal: text.slice(at, match.index) });
+    parts.push({ placeholder: match[1] ?? "" });
+    at = match.index + match[0].length;
+  }
+  if (at < text.length) parts.push({ literal: text.slice(at) });
+  return parts;
+}
+
+/**
+ * A value as it may appear in a reply line: RFC 5321 §4.2 reply text is one line, so control
+ * characters (CR and LF above all) are replaced; they could otherwise forge further reply lines.
+ */
+export function replySafe(value: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
+  return value.replace(/[\u0000-\u001f\u007f]/g, "?");
+}
+
+/** The reply with the real values in place of its placeholders. */
+export function buildReply<K extends ReplyKey>(key: K, values: ReplyValues<K>): SmtpReply {
+  const { code, enhanced, text } = REPLIES[key];
+  const given = values as Record<string, string>;
+  const filled = templateParts(text)
+    .map((part) => ("literal" in part ? part.literal : replySafe(given[part.placeholder] ?? "")))
+    .join("");
+  return { code, enhanced, text: filled };
+}
+
+/** One reply line: "554 5.7.0 Reject, id=54321-07 – BANNED". */
+export function formatReply(reply: SmtpReply): string {
+  return `${reply.code} ${reply.enhanced} ${reply.text}`;
+}
+
+export function renderReply<K extends ReplyKey>(key: K, values: ReplyValues<K>): string {
+  return formatReply(buildReply(key, values));
+}
