@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 import { loadConfigFile, parseConfigText } from "./relay-node/src/config/file.ts";
 import { readFileSync } from "node:fs";
 
+process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false"; // no internet: Request.cf is not fetched
+
 // The Worker tests run the example configuration, whatever edgemx.yaml a developer has locally.
 const EXAMPLE = "config/example.yaml";
 loadConfigFile(EXAMPLE);
@@ -10,13 +12,21 @@ const exampleJson = JSON.stringify(parseConfigText(readFileSync(EXAMPLE, "utf8")
 
 export default defineConfig({
   test: {
+    // Real DNS on loopback for every project: Knot, unbound and the DoH bridge (test/harness/README.md).
+    globalSetup: ["test/harness/global-setup.ts"],
     projects: [
       {
         plugins: [
-          cloudflareTest({
+          cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { EDGEMX_CONFIG: exampleJson } },
-          }),
+            miniflare: {
+              bindings: {
+                EDGEMX_CONFIG: exampleJson,
+                HARNESS_DOH_URL: inject("harness").dohUrl,
+                HARNESS_BLACKHOLE_URL: inject("harness").blackholeUrl,
+              },
+            },
+          })),
         ],
         test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
       },

@@ -6,10 +6,15 @@ import { execFileSync, spawnSync } from "node:child_process";
 const NEEDED: Record<string, string> = {
   chromium: "chromium",
   kzonecheck: "knot-dnssecutils",
+  knotd: "knot", // the DNS test harness: authoritative for the signed test zones
+  keymgr: "knot", // … and the DS records of their keys, unbound's trust anchors
+  unbound: "unbound", // … the validating resolver behind the DoH bridge
 };
 
+/** On PATH, or in the sbin folders where Debian puts daemons (not on a normal user's PATH). */
 function onPath(program: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${program}`], { stdio: "ignore" }).status === 0;
+  const env = { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` };
+  return spawnSync("sh", ["-c", `command -v ${program}`], { stdio: "ignore", env }).status === 0;
 }
 
 const missing = [...new Set(Object.entries(NEEDED).filter(([program]) => !onPath(program)).map(([, pkg]) => pkg))];

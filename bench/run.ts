@@ -1,0 +1,39 @@
+// `npm run bench -- <name> [flags]`: runs bench/<name>.ts, or lists the benchmarks.
+interface Benchmark {
+  summary: string;
+  load: () => Promise<{ run: (args: string[]) => Promise<number> }>;
+}
+
+const BENCHMARKS = new Map<string, Benchmark>([
+  [
+    "http",
+    {
+      summary: "the Worker's endpoints in workerd against a one-line Worker and a static Node http server",
+      load: () => import("./http.ts"),
+    },
+  ],
+]);
+
+function listBenchmarks(): string {
+  const width = Math.max(...[...BENCHMARKS.keys()].map((name) => name.length));
+  const lines = [...BENCHMARKS].map(([name, b]) => `  ${name.padEnd(width)}  ${b.summary}`);
+  return `usage: npm run bench -- <name> [flags]\n\nbenchmarks:\n${lines.join("\n")}`;
+}
+
+async function main([name, ...args]: string[]): Promise<number> {
+  if (name === undefined) {
+    console.log(listBenchmarks());
+    return 0;
+  }
+  const benchmark = BENCHMARKS.get(name);
+  if (benchmark === undefined) {
+    console.error(`no benchmark named ${JSON.stringify(name)}\n\n${listBenchmarks()}`);
+    return 2;
+  }
+  const { run } = await benchmark.load();
+  return run(args);
+}
+
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

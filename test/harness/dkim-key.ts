@@ -1,0 +1,39 @@
+// The DKIM key of the test sender domain: a throwaway RSA-2048 pair made for these tests only, never
+// used anywhere else. The public half is published in the test zones (zones.ts).
+
+export const DKIM_SELECTOR = "edgemx";
+
+/** PKCS#8 PEM, for signing test messages. */
+export const DKIM_PRIVATE_KEY_PEM = `-----BEGIN PRIVATE KEY-----
+MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQC/QU1/OXbj0t1N
+2x1JDyaaC1mu2h5L+P4L98Xfco/IABsK0xqzXP5gusxa5Q82wwkOvc5oXGnqTBET
+j8+UFWpIw5wXn8E6H1J5oVVYKDoIh9NvVJPOWSIsfswzV3fLZ/N35cAxZ91CCyNS
+fMHahv1ajgkHleW9rekooZEQ0fu/6rFA1uVQ6jV9UJWcrj5K4c0ch02yz3K8rI7N
+PiZBHoRO7XgBMnpU6d4NGggv73U2re7lfhYQBPF3VgfKkuZpUNvL/Of8xd7dxAPb
+zc+w60p7kNlJFLnPMxvi/IlIeoq84Jbmb+q5h6n9n4YoQ8QKs04f0UWwBJ7PZqpR
+WxsiUrL5AgMBAAECggEATwIJoziYejY2cP7HItLM9g8hTd/Saz0hqc0CI7Q+XHda
+tIaP/a+5cDlKyXPd7Jf2im3zsl4W7RDebw/WR0zver7AIWxAFSQyXIe+62u2yaZe
+vJuaccCVov8AmWcVWGSJiirR0jcfirRyM5XROVbRm9KYPVd5sHmDG+Neu62bS+TP
+06YaHvifavcpwS1vu5IISBuYhQ7E73b17O9NFc/EbwGxXjSYGwdtYNDpL5xLoPBz
+LwmKgYi85hq/POC+oU5oKIWwVUS5AJYpRIqpxkmbv35wuZXZ42n52OKs3D+hWanA
+LRQlj4eNKwjzDDE5rS8f5T2HkHhtUae3FvZvM8fgFwKBgQDi2Mq2/WwmghXtT9jS
+39PxDVYEg4i9bdtsLn6IMFseWtIZmkuXWdVMw2X1oYwB5szK/tSzOdSTSA3n1wrH
+IK0a8alZXb9L3pkRPIn8kBehGY8qYJoyTkjdxsNxU3uzUtcXe0JrWej2Z6cVem5k
+nTZOh6PH4OBsoIH7U7lMfDTTiwKBgQDX1YzrFyTBPEUJqaUKR3+ABnm5oExF43//
+Hpjxem2HQkCv4Nkk/q/5N+esJUYfBqwgHmy9xGByPedWW8M00ZduzljwVR58Nwao
+cdSsme12GAv1pXI3zHLhXWuOedp7s0B/og5IZ9cz0axDkHm+Pvj+2ntomZRVahwL
+az9cqGxUCwKBgQDaGnxVEjWAlMRGReX/YerhsePJNTosf0pfqhhIEs4Y0lN9AEe7
+fkjBpIEMeMUnMuQmLHsO0wRakwWjqbMYH4ewBze+z47UgHIFC4LUDSpa3zsyEG1Q
+/sm6SZeyBwVBNd3OGtmSY4DEIIaZ9Pvcyvbi7DEBRWohpvUyUp4vNqCH3wKBgCA0
+kkFmA6r9xkNp1+GPx5uf27vyCk+HYcr8ks+9d+ht318fCue1RSbHy77pFOx+P2LP
+h2RNkCKb0BAXwyn3eEQlcCn0WYcpYsnxqk1S7pbngalW1ZMz45RzLyBkWFCK773b
+vYvaSsdFqxGt1iyoEtlcWnvCJtsT6Tle+GZoDzn/AoGBAI39oJsLDOtb0WsnRLjF
+UA5gfp/4of49tvH1ZIKzBAjX8CJmQ5eJBp0JZtnRL7VB/PoMMbBerWBEr6iECyAG
+oYgOF6hhQ/J/leX0PWqUqaKX9T9IF+TK9nPayjrWR8019OiFEsobN7nu0HujcUO8
+XDVQLNODzjfUW7YnesqSqznt
+-----END PRIVATE KEY-----
+`;
+
+/** The SubjectPublicKeyInfo in base64, the p= tag of the key record (RFC 6376 §3.6.1). */
+export const DKIM_PUBLIC_KEY_BASE64 =
+  "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAv0FNfzl249LdTdsdSQ8mmgtZrtoeS/j+C/fF33KPyAAbCtMas1z+YLrMWuUPNsMJDr3OaFxp6kwRE4/PlBVqSMOcF5/BOh9SeaFVWCg6CIfTb1STzlkiLH7MM1d3y2fzd+XAMWfdQgsjUnzB2ob9Wo4JB5Xlva3pKKGRENH7v+qxQNblUOo1fVCVnK4+SuHNHIdNss9yvKyOzT4mQR6ETu14ATJ6VOneDRoIL+91Nq3u5X4WEATxd1YHypLmaVDby/zn/MXe3cQD283PsOtKe5DZSRS5zzMb4vyJSHqKvOCW5m/quYep/Z+GKEPECrNOH9FFsASez2aqUVsbIlKy+QIDAQAB";

@@ -1,0 +1,107 @@
+// The test harness: real DNS on loopback. Knot serves the DNSSEC-signed test zones (zones.ts), unbound
+// validates them with this run's trust anchors, and an HTTP/1.1 DoH bridge lets workerd reach unbound.
+// Everything runs unprivileged on free high ports, in a temp folder removed by stop().
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { RecordType } from "../../workers/src/dns/resolver.ts";
+import { decodeMessage, encodeQuery, lookupFromReply } from "../../workers/src/dns/wire.ts";
+import { startBlackhole } from "./blackhole.ts";
+import { startDohBridge } from "./doh-bridge.ts";
+import { queryOverTcp } from "./dns-tcp.ts";
+import { startKnot, trustAnchors } from "./knot.ts";
+import { findProgram, freePort, waitUntilReady } from "./process.ts";
+import { startUnbound } from "./unbound.ts";
+import type { TestZone } from "./zones.ts";
+import { TEST_ZONES } from "./zones.ts";
+
+/** What tests need to reach the harness; serializable, so vitest can provide it to every project. */
+export interface HarnessAddresses {
+  /** Knot, authoritative for the test zones (UDP and TCP on 127.0.0.1). */
+  knotPort: number;
+  /** unbound, the validating resolver (UDP and TCP on 127.0.0.1). */
+  dnsPort: number;
+  /** The DoH endpoint (RFC 8484, HTTP/1.1) in front of unbound. */
+  dohUrl: string;
+  /** A DoH URL whose server accepts connections and never answers. */
+  blackholeUrl: string;
+}
+
+export interface Harness extends HarnessAddresses {
+  dir: string;
+  zones: readonly TestZone[];
+  startupMs: number;
+  stop(): Promise<void>;
+}
+
+/** The Debian package of each program the harness runs. */
+const PACKAGES: Readonly<Record<string, string>> = { knotd: "knot", keymgr: "knot", unbound: "unbound" };
+
+export async function startHarness(zones: readonly TestZone[] = TEST_ZONES): Promise<Harness> {
+  const started = performance.now();
+  const missing = Object.keys(PACKAGES).filter((program) => findProgram(program) === undefined);
+  if (missing.length > 0) {
+    const packages = [...new Set(missing.map((program) => PACKAGES[program]))];
+    throw new Error(`the DNS test harness needs Debian packages: apt-get install -y ${packages.join(" ")}`);
+  }
+
+  const dir = await mkdtemp(join(tmpdir(), "edgemx-harness-"));
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async (): Promise<void> => {
+    for (const step of stops.reverse()) await step();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const knotPort = await freePort();
+    let dnsPort = await freePort();
+    while (dnsPort === knotPort) dnsPort = await freePort();
+
+    const knot = startKnot(dir, knotPort, zones);
+    stops.push(knot.daemon.stop);
+    await waitUntilReady(knot.daemon, () => answersEveryZone(knotPort, zones));
+
+    const unboundDir = join(dir, "unbound");
+    await mkdir(unboundDir);
+    const anchors = await trustAnchors(knot.config, zones);
+    const unbound = startUnbound({ dir: unboundDir, port: dnsPort, knotPort, zones, anchors });
+    stops.push(unbound.stop);
+    await waitUntilReady(unbound, () => validatesEveryZone(dnsPort, zones));
+
+    const bridge = await startDohBridge({ upstreamPort: dnsPort });
+    stops.push(bridge.close);
+    const blackhole = await startBlackhole();
+    stops.push(blackhole.close);
+
+    return {
+      knotPort,
+      dnsPort,
+      dohUrl: bridge.url,
+      blackholeUrl: `http://127.0.0.1:${blackhole.port}/dns-query`,
+      dir,
+      zones,
+      startupMs: Math.round(performance.now() - started),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function ask(port: number, name: string, type: RecordType) {
+  const query = { id: 1, name, type };
+  return lookupFromReply(query, decodeMessage(await queryOverTcp(port, encodeQuery(query), 500)));
+}
+
+/** Knot has loaded, and where asked signed, every zone: each apex answers its NS. */
+async function answersEveryZone(port: number, zones: readonly TestZone[]): Promise<boolean> {
+  const lookups = await Promise.all(zones.map((zone) => ask(port, zone.origin, "NS")));
+  return lookups.every((lookup) => lookup.status === "ok");
+}
+
+/** unbound is up and validates with this run's anchors: each apex resolves, with AD exactly where signed. */
+async function validatesEveryZone(port: number, zones: readonly TestZone[]): Promise<boolean> {
+  const served = zones.filter((zone) => zone.security !== "bogus");
+  const lookups = await Promise.all(served.map((zone) => ask(port, zone.origin, "NS")));
+  return lookups.every((lookup, i) => lookup.status === "ok" && lookup.authenticated === (served[i]!.security === "signed"));
+}

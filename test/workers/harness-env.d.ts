@@ -1,0 +1,9 @@
+// The bindings vitest.config.ts gives the Worker tests from the DNS harness (test/harness/README.md).
+declare namespace Cloudflare {
+  interface Env {
+    /** The harness's RFC 8484 endpoint (HTTP/1.1 on 127.0.0.1) in front of the validating resolver. */
+    HARNESS_DOH_URL: string;
+    /** A DoH URL whose server accepts connections and never answers. */
+    HARNESS_BLACKHOLE_URL: string;
+  }
+}
