@@ -1,0 +1,188 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../workers/src/config/load.ts";
+import { BANNED_EXTENSIONS_DEFAULT, type BannedConfig } from "../../workers/src/config/schema.ts";
+import { judgeMessage, judgeParts, MAX_MESSAGE_DEPTH } from "../../workers/src/judge/attachments/banned.ts";
+import {
+  attachedMessage,
+  attachment,
+  compoundFile,
+  mail,
+  ooxmlFile,
+  PDF,
+  peFile,
+  PNG,
+  rawPart,
+  tarFile,
+  zipFile,
+} from "../fixtures/banned-content.ts";
+
+const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] };
+const config: BannedConfig = parseConfig(minimal).judge.banned;
+const DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml";
+
+async function reasonFor(message: string, rules: BannedConfig = config): Promise<string | undefined> {
+  const verdict = await judgeMessage(message, rules);
+  return verdict.banned ? verdict.reason : undefined;
+}
+
+describe("judge.banned configuration", () => {
+  it("defaults to the specification's MIME types and file types, every Office extension spelled out", () => {
+    expect(config.mimeTypes).toEqual(["application/x-msdownload", "application/x-msdos-program", "application/hta"]);
+    for (const ext of ["exe", "vbs", "pif", "scr", "bat", "cmd", "com", "cpl", "dll", "zip", "js"]) expect(config.extensions).toContain(ext);
+    for (const ext of ["doc", "docm", "dotx", "xlsb", "xlam", "pptm", "ppsx", "sldm", "accdb", "mdb", "vsdx", "vstm", "pub", "one", "onepkg"]) {
+      expect(config.extensions).toContain(ext);
+    }
+    expect(config.extensions).toEqual([...BANNED_EXTENSIONS_DEFAULT]);
+    expect(config.archives).toEqual({ maxDepth: 3, maxTotalBytes: 100 * 1024 * 1024, maxEntries: 1000, uninspectable: "reject" });
+  });
+
+  it("normalises extensions and MIME types and refuses bad ones with the path", () => {
+    const custom = parseConfig({ ...minimal, judge: { banned: { extensions: [".EXE", "Msi"], mimeTypes: ["Application/X-MSDownload"] } } }).judge.banned;
+    expect(custom.extensions).toEqual(["exe", "msi"]);
+    expect(custom.mimeTypes).toEqual(["application/x-msdownload"]);
+    expect(() => parseConfig({ ...minimal, judge: { banned: { extensions: ["e x e"] } } })).toThrow(/judge\.banned\.extensions\[0\]: expected a file extension/);
+    expect(() => parseConfig({ ...minimal, judge: { banned: { archives: { uninspectable: "maybe" } } } })).toThrow(/judge\.banned\.archives\.uninspectable/);
+    expect(() => parseConfig({ ...minimal, judge: { banned: { typo: 1 } } })).toThrow(/judge\.banned: unknown field "typo"/);
+  });
+});
+
+describe("banned by the declared file name", () => {
+  it("refuses a listed extension and names the part", async () => {
+    const verdict = await judgeMessage(mail([attachment("setup.exe", "application/octet-stream", "not really a program")]), config);
+    expect(verdict).toEqual({ banned: true, reason: 'attachment "setup.exe": extension .exe', part: { filename: "setup.exe", mimeType: "application/octet-stream" } });
+  });
+
+  it("catches a double extension and an Office extension", async () => {
+    expect(await reasonFor(mail([attachment("invoice.pdf.exe", "application/pdf", PDF)]))).toBe('attachment "invoice.pdf.exe": extension .exe');
+    expect(await reasonFor(mail([attachment("Quarterly.XLSM", "application/octet-stream", "x")]))).toBe('attachment "Quarterly.XLSM": extension .xlsm');
+  });
+
+  it("decodes RFC 2231 parameters: a percent-encoded dot and continued sections", async () => {
+    const encoded = rawPart(["Content-Type: application/pdf", "Content-Disposition: attachment; filename*=UTF-8''rechnung%2Eexe"], PDF);
+    expect(await reasonFor(mail([encoded]))).toBe('attachment "rechnung.exe": extension .exe');
+    const continued = rawPart(
+      ["Content-Type: application/pdf", "Content-Disposition: attachment;", " filename*0*=UTF-8''Rechnung%20M%C3%A4rz;", " filename*1*=%2Ev;", " filename*2=bs"],
+      PDF,
+    );
+    expect(await reasonFor(mail([continued]))).toBe('attachment "Rechnung März.vbs": extension .vbs');
+  });
+
+  it("reads the name of a text part that the parser renders as body text", async () => {
+    const script = { headers: ['Content-Type: text/plain; name="run.vbs"', "Content-Disposition: inline"], body: 'MsgBox "hi"' };
+    const verdict = await judgeMessage(mail([script]), config);
+    expect(verdict).toEqual({ banned: true, reason: 'part "run.vbs": extension .vbs', part: { filename: "run.vbs", mimeType: "text/plain" } });
+    const hta = { headers: ['Content-Type: text/html; name="=?UTF-8?B?aW52b2ljZS5odGE=?="'], body: "<html><hta:application/></html>" };
+    const rules = { ...config, extensions: [...config.extensions, "hta"] };
+    expect(await reasonFor(mail([hta]), rules)).toBe('part "invoice.hta": extension .hta');
+  });
+
+  it("judges every name a part declares, not only the one the parser picks", async () => {
+    const twoNames = rawPart(['Content-Type: application/pdf; name="invoice.exe"', 'Content-Disposition: attachment; filename="invoice.pdf"'], PDF);
+    expect(await reasonFor(mail([twoNames]))).toBe('part "invoice.exe": extension .exe');
+  });
+
+  it("spells out a right-to-left override in the reason", async () => {
+    expect(await reasonFor(mail([attachment("invoice\u202Efdp.exe", "application/pdf", PDF)]))).toBe('attachment "invoice\\u{202e}fdp.exe": extension .exe');
+  });
+});
+
+describe("banned by the declared Content-Type", () => {
+  it("refuses the listed MIME types", async () => {
+    expect(await reasonFor(mail([attachment("data.bin", "application/x-msdownload", "text")]))).toBe('attachment "data.bin": declared type application/x-msdownload');
+    expect(await reasonFor(mail([attachment("page.txt", "application/hta", "text")]))).toBe('attachment "page.txt": declared type application/hta');
+    expect(await reasonFor(mail([rawPart(["Content-Type: Application/X-MSDOS-Program"], "text")]))).toBe(
+      "attachment of type application/x-msdos-program: declared type application/x-msdos-program",
+    );
+  });
+
+  it("refuses a type that stands for a listed extension, but not application/octet-stream", async () => {
+    expect(await reasonFor(mail([rawPart(["Content-Type: application/msword"], "plain words")]))).toBe("attachment of type application/msword: declared type application/msword (.doc)");
+    expect(await reasonFor(mail([rawPart(["Content-Type: application/octet-stream"], "plain words")]))).toBeUndefined();
+  });
+});
+
+describe("banned by what the content is", () => {
+  it("catches a PE executable named report.pdf", async () => {
+    expect(await reasonFor(mail([attachment("report.pdf", "application/pdf", peFile())]))).toBe('attachment "report.pdf": content is Windows PE executable (.exe)');
+    expect(await reasonFor(mail([attachment("library.png", "image/png", peFile("dll"))]))).toBe('attachment "library.png": content is Windows PE library (.dll)');
+  });
+
+  it("catches Office documents under other names", async () => {
+    const docx = await ooxmlFile(DOCX, "word/document.xml");
+    expect(await reasonFor(mail([attachment("photo.jpg", "image/jpeg", docx)]))).toBe('attachment "photo.jpg": content is Office Open XML Word document (.docx)');
+    expect(await reasonFor(mail([attachment("scan.pdf", "application/pdf", compoundFile(["WordDocument", "1Table"]))]))).toBe(
+      'attachment "scan.pdf": content is Word 97-2003 document (.doc)',
+    );
+  });
+
+  it("bans by the detected MIME type when only that is listed", async () => {
+    const rules = { ...config, extensions: ["zip"] };
+    expect(await reasonFor(mail([attachment("tool.txt", "text/plain", peFile())]), rules)).toBe('attachment "tool.txt": content is Windows PE executable (application/x-msdownload)');
+  });
+});
+
+describe("attached messages are judged like the message", () => {
+  const inner = mail([attachment("payload.exe", "application/octet-stream", peFile())], "inner-boundary");
+
+  it("finds an executable in an attached message/rfc822", async () => {
+    const verdict = await judgeMessage(mail([attachedMessage(inner, "forwarded.eml")]), config);
+    expect(verdict).toEqual({
+      banned: true,
+      reason: 'attachment "forwarded.eml" › attachment "payload.exe": extension .exe',
+      part: { filename: "forwarded.eml", mimeType: "message/rfc822" },
+    });
+  });
+
+  it("finds it in a message attached to an attached message, and inline-disposed ones too", async () => {
+    const middle = mail([attachedMessage(inner)], "middle-boundary");
+    expect(await reasonFor(mail([attachedMessage(middle)]))).toBe('attachment of type message/rfc822 › attachment of type message/rfc822 › attachment "payload.exe": extension .exe');
+    const inlineMessage = { headers: ["Content-Type: message/rfc822", "Content-Disposition: inline"], body: inner };
+    expect(await reasonFor(mail([inlineMessage]))).toBe('attachment of type message/rfc822 › attachment "payload.exe": extension .exe');
+  });
+
+  it("opens an .eml file sent as application/octet-stream", async () => {
+    expect(await reasonFor(mail([attachment("note.eml", "application/octet-stream", inner)]))).toBe('attachment "note.eml" › attachment "payload.exe": extension .exe');
+  });
+
+  it(`cannot inspect messages nested deeper than ${MAX_MESSAGE_DEPTH}`, async () => {
+    let message = mail([attachment("a.pdf", "application/pdf", PDF)], "b0");
+    for (let depth = 1; depth <= MAX_MESSAGE_DEPTH + 1; depth++) message = mail([attachedMessage(message)], `b${depth}`);
+    expect(await reasonFor(message)).toMatch(new RegExp(`: cannot be inspected: attached messages nested deeper than ${MAX_MESSAGE_DEPTH}$`));
+    expect(await reasonFor(message, { ...config, archives: { ...config.archives, uninspectable: "accept" } })).toBeUndefined();
+  });
+});
+
+describe("allowed content passes", () => {
+  it("accepts PDF, PNG, text and a tar of PDFs", async () => {
+    const tar = await tarFile([
+      { name: "a.pdf", data: PDF },
+      { name: "b/c.pdf", data: PDF },
+    ]);
+    const message = mail([
+      attachment("report.pdf", "application/pdf", PDF),
+      attachment("logo.png", "image/png", PNG),
+      attachment("notes.txt", "text/plain", "plain words"),
+      attachment("papers.tar", "application/x-tar", tar),
+    ]);
+    expect(await judgeMessage(message, config)).toEqual({ banned: false });
+  });
+
+  it("accepts a plain message without attachments", async () => {
+    expect(await judgeMessage("From: a@example.net\r\nSubject: hi\r\n\r\nhello\r\n", config)).toEqual({ banned: false });
+  });
+
+  it("accepts what the configuration no longer lists", async () => {
+    const message = mail([attachment("setup.exe", "application/octet-stream", peFile())]);
+    expect(await judgeMessage(message, { ...config, extensions: ["vbs"], mimeTypes: [] })).toEqual({ banned: false });
+  });
+});
+
+describe("judgeParts", () => {
+  it("decides over parts parsed elsewhere", async () => {
+    const parsed = {
+      attachments: [{ filename: "a.pdf", mimeType: "application/pdf", content: await zipFile([{ name: "x.txt", data: "x" }]) }],
+      declared: [],
+    };
+    expect(await judgeParts(parsed, config)).toEqual({ banned: true, reason: 'attachment "a.pdf": content is application/zip (.zip)', part: { filename: "a.pdf", mimeType: "application/pdf" } });
+  });
+});
