@@ -24,6 +24,9 @@ export default defineConfig({
                 EDGEMX_CONFIG: exampleJson,
                 HARNESS_DOH_URL: inject("harness").dohUrl,
                 HARNESS_BLACKHOLE_URL: inject("harness").blackholeUrl,
+                // The judge's DNS is the harness's real resolver; the verdict API has a test token.
+                DOH_URL: inject("harness").dohUrl,
+                VERDICT_TOKEN: "test-verdict-token",
               },
             },
           })),

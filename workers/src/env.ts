@@ -2,4 +2,10 @@
 export interface Env {
   /** Optional: the configuration document as JSON; overrides the one bundled at build time. */
   EDGEMX_CONFIG?: string;
+  /** Secret: the bearer token of the verdict API; without it the API answers 503. */
+  VERDICT_TOKEN?: string;
+  /** Optional var: the DNS-over-HTTPS URL; overrides the configuration's judge.dns.dohUrl. */
+  DOH_URL?: string;
+  /** Secret: the PEM private key for ARC sealing (judge.arcSeal). */
+  ARC_PRIVATE_KEY?: string;
 }

@@ -3,7 +3,9 @@ import bundled from "./config/deployed.generated.json";
 import { parseConfig } from "./config/load.ts";
 import type { EdgemxConfig } from "./config/schema.ts";
 import type { Env } from "./env.ts";
+import { handleRoutedEmail } from "./email/routing.ts";
 import { handleHttp } from "./http/routes.ts";
+import { judgeOptions, judgeResolver } from "./judge-runtime.ts";
 import { plain } from "./http/respond.ts";
 
 let cached: { source: string; config: EdgemxConfig } | undefined;
@@ -27,5 +29,11 @@ export default {
       return plain(500, "The mail gateway's configuration is invalid; see the Worker's log");
     }
     return handleHttp(request, config, env, bundled.facts);
+  },
+
+  // Cloudflare Email Routing: a configuration error or an outage throws, which is a temporary failure.
+  async email(message, env): Promise<void> {
+    const config = configFor(env);
+    await handleRoutedEmail(message, config, judgeResolver(config, env), judgeOptions(env));
   },
 } satisfies ExportedHandler<Env>;

@@ -16,8 +16,12 @@ export const methodNotAllowed = (allowed: readonly string[]): Response =>
 export async function readBounded(request: Request, limit: number): Promise<Uint8Array | null> {
   const declared = Number(request.headers.get("content-length") ?? "NaN");
   if (Number.isFinite(declared) && declared > limit) return null;
-  if (!request.body) return new Uint8Array();
-  const reader = request.body.getReader();
+  return request.body ? readStreamBounded(request.body, limit) : new Uint8Array();
+}
+
+/** Reads a byte stream up to `limit` bytes; null (and the stream cancelled) when it is larger. */
+export async function readStreamBounded(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array | null> {
+  const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {

@@ -9,7 +9,9 @@ import { serveDnsRecords } from "./dns-records.ts";
 import { classifyHost, type HostKind } from "./hosts.ts";
 import { serveMtaStsPolicy } from "./mta-sts.ts";
 import { servePostmasterPage } from "./postmaster.ts";
+import { judgeOptions, judgeResolver } from "../judge-runtime.ts";
 import { methodNotAllowed, notFound, plain } from "./respond.ts";
+import { serveVerdict } from "./verdict.ts";
 
 export interface RouteContext {
   config: EdgemxConfig;
@@ -88,6 +90,16 @@ const ROUTERS = Object.fromEntries(
 /** Serves one HTTP request for the given configuration. */
 export async function handleHttp(request: Request, config: EdgemxConfig, env: Env, facts: RecordFacts = {}): Promise<Response> {
   const url = new URL(request.url);
+  // The verdict API answers on every host the Worker is reached by (the relay may use workers.dev).
+  if (url.pathname === "/v1/verdict") {
+    if (request.method !== "POST") return methodNotAllowed(["POST"]);
+    try {
+      return await serveVerdict(request, config, env, judgeResolver(config, env), judgeOptions(env));
+    } catch (err) {
+      console.error(JSON.stringify({ msg: "verdict failed", error: String(err) }));
+      return plain(500, "The judge failed on this message; the failure has been logged (treat as temporary)");
+    }
+  }
   const match = classifyHost(request.headers.get("host") ?? url.host, config);
   if (!match) return notFound(`the host ${url.hostname} is not a configured mail domain`);
   url.pathname = url.pathname.toLowerCase();

@@ -139,6 +139,36 @@ export const REPLIES = {
       de: "Eine DNS-Abfrage für den Namen in der Antwort ist vorübergehend fehlgeschlagen, daher konnten wir nicht entscheiden. Ihr Server versucht es von selbst erneut; hält der Fehler an, prüfen Sie, ob die DNS-Server des Namens antworten.",
     },
   },
+  dmarcReject: {
+    // RFC 7489 §10.3 (refuse in the session), RFC 3463 §3.8 5.7.1 "delivery not authorized".
+    code: 550,
+    enhanced: "5.7.1",
+    text: "Reject, id={id} – DMARC policy of {domain}",
+    explanation: {
+      en: "The domain in the From header publishes a DMARC policy that asks receivers to refuse mail which neither its SPF record nor a DKIM signature of the domain authenticates — and this message was authenticated by neither. If you sent it, send through a server your domain's SPF record lists and sign with DKIM for the domain of your From address.",
+      de: "Die Domain im From-Header veröffentlicht eine DMARC-Richtlinie, nach der Empfänger E-Mails ablehnen sollen, die weder ihr SPF-Eintrag noch eine DKIM-Signatur der Domain bestätigt – und diese Nachricht bestätigte keines von beiden. Wenn Sie sie gesendet haben, versenden Sie über einen Server, den der SPF-Eintrag Ihrer Domain nennt, und signieren Sie per DKIM mit der Domain Ihrer Absenderadresse.",
+    },
+  },
+  spfFail: {
+    // RFC 7208 §8.4 (refusing a "fail"), RFC 7372 §3.2 5.7.23 "SPF validation failed".
+    code: 550,
+    enhanced: "5.7.23",
+    text: "Reject, id={id} – SPF of {domain} does not permit this host",
+    explanation: {
+      en: "The domain of your envelope sender publishes an SPF record that forbids the server which handed us this message to send its mail, and no DKIM signature made up for it. Send through a server the domain's SPF record lists, or ask the domain's administrator to add your server.",
+      de: "Die Domain Ihres Umschlag-Absenders veröffentlicht einen SPF-Eintrag, der dem Server, der uns diese Nachricht übergab, das Versenden ihrer E-Mails verbietet, und keine DKIM-Signatur glich das aus. Versenden Sie über einen Server, den der SPF-Eintrag der Domain nennt, oder bitten Sie den Administrator der Domain, Ihren Server aufzunehmen.",
+    },
+  },
+  rfcViolation: {
+    // RFC 3463 §3.7 5.6.0 "other or undefined media error": the message itself is malformed.
+    code: 554,
+    enhanced: "5.6.0",
+    text: "Reject, id={id} – message format violates the RFCs ({rule})",
+    explanation: {
+      en: "The message is not built the way the Internet mail standards (RFC 5322, MIME) require — for example it has two From headers or a broken multipart structure — and such messages are a common way to trick filters and mail programs. The word in brackets names the rule. Send it with a standard mail program.",
+      de: "Die Nachricht ist nicht so aufgebaut, wie es die Internet-Mail-Standards (RFC 5322, MIME) verlangen – sie hat etwa zwei From-Header oder eine fehlerhafte Multipart-Struktur –, und solche Nachrichten werden oft genutzt, um Filter und Mailprogramme zu täuschen. Das Wort in Klammern nennt die Regel. Senden Sie sie mit einem üblichen Mailprogramm.",
+    },
+  },
 } as const satisfies Record<string, ReplyDefinition>;
 
 export type ReplyKey = keyof typeof REPLIES;

@@ -8,7 +8,7 @@ import { mtaStsPolicy } from "../policy/mta-sts.ts";
 import { toZoneText, type ZoneRecord } from "../policy/records.ts";
 import { TEXT, type PageText } from "./i18n.ts";
 import { LANGUAGES, type Lang } from "./language.ts";
-import { REJECTED_DOCUMENT_FAMILIES, REJECTED_FILE_EXTENSIONS, REJECTED_MIME_TYPES } from "./policy-lists.ts";
+import { bannedFileTypes } from "./policy-lists.ts";
 
 export interface PostmasterPageInput {
   lang: Lang;
@@ -101,7 +101,8 @@ function incomingSection(input: PostmasterPageInput, t: PageText, published: Pub
   const { domain, config, lang } = input;
   const { relay } = config;
   const ti = t.incoming;
-  const fileTypes = [...REJECTED_FILE_EXTENSIONS.map(code), ...REJECTED_DOCUMENT_FAMILIES.map((f) => htmlEscape(ti.documentFamilies[f]))];
+  const banned = bannedFileTypes(config.judge.banned.extensions);
+  const fileTypes = [...banned.extensions.map((e) => code(`.${e}`)), ...banned.families.map((f) => htmlEscape(ti.documentFamilies[f]))];
   const checks = [
     fill(ti.dnsbl, { zones: codeList(relay.dnsbl.zones.map((z) => z.zone), t.noneConfigured) }),
     fill(ti.virus),
@@ -111,7 +112,7 @@ function incomingSection(input: PostmasterPageInput, t: PageText, published: Pub
     fill(ti.authentication),
     fill(ti.mandatoryTls, { domains: codeList(relay.mandatoryTls.domains, t.noneConfigured) }),
     fill(ti.plausibility),
-    fill(ti.mimeTypes, { types: codeList(REJECTED_MIME_TYPES, t.noneConfigured) }),
+    fill(ti.mimeTypes, { types: codeList(config.judge.banned.mimeTypes, t.noneConfigured) }),
     fill(ti.fileTypes, { types: fileTypes.length > 0 ? fileTypes.join(", ") : htmlEscape(t.noneConfigured) }),
     fill(ti.relaying),
     fill(ti.limits, {

@@ -1,13 +1,25 @@
-// The attachment policy the postmaster page announces: MIME types and file types refused as BANNED.
-// The configuration schema has no field for these lists yet; the judge's attachment check will move
-// them into the configuration (and this module will read them from there) when it is written.
+// How the postmaster page names the banned file types of the configuration (judge.banned): the
+// Microsoft Office extensions collapse into one phrase when all of them are banned, as the spec says.
+import { BANNED_EXTENSIONS_DEFAULT } from "../config/schema.ts";
 
-/** MIME types refused wherever they appear in a message (the specification's list). */
-export const REJECTED_MIME_TYPES: readonly string[] = ["application/x-msdownload", "application/x-msdos-program", "application/hta"];
+/** The spec's own short list; every other default extension is a Microsoft Office format. */
+const SPEC_EXTENSIONS = new Set(["exe", "vbs", "pif", "scr", "bat", "cmd", "com", "cpl", "dll", "zip", "js"]);
+export const OFFICE_EXTENSIONS: readonly string[] = BANNED_EXTENSIONS_DEFAULT.filter((e) => !SPEC_EXTENSIONS.has(e));
 
-/** File name extensions refused, also inside archives (the specification's list). */
-export const REJECTED_FILE_EXTENSIONS: readonly string[] = [".exe", ".vbs", ".pif", ".scr", ".bat", ".cmd", ".com", ".cpl", ".dll", ".zip", ".js"];
-
-/** Document families refused whatever their extension, because they may carry macros. */
 export type DocumentFamily = "microsoftOffice";
-export const REJECTED_DOCUMENT_FAMILIES: readonly DocumentFamily[] = ["microsoftOffice"];
+
+export interface BannedFileTypes {
+  /** Extensions shown one by one, without the leading dot. */
+  extensions: string[];
+  /** Families shown as a phrase because every one of their extensions is banned. */
+  families: DocumentFamily[];
+}
+
+export function bannedFileTypes(configured: readonly string[]): BannedFileTypes {
+  const banned = new Set(configured);
+  const allOffice = OFFICE_EXTENSIONS.every((e) => banned.has(e));
+  return {
+    extensions: configured.filter((e) => !(allOffice && OFFICE_EXTENSIONS.includes(e))),
+    families: allOffice ? ["microsoftOffice"] : [],
+  };
+}

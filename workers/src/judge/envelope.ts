@@ -1,0 +1,33 @@
+// The envelope as the verdict API receives it: validated, bounded, with a clear reason when refused.
+import { z } from "zod";
+import type { Envelope } from "./types.ts";
+
+// RFC 5321 §4.5.3.1: a path is at most 256 octets; a domain at most 255; recipients are bounded by the API.
+const MAX_PATH = 256;
+export const MAX_API_RECIPIENTS = 1000;
+
+const address = z.string().max(MAX_PATH).regex(/^[^\s<>]+@[^\s<>@]+$/, { message: "expected an address local@domain" });
+
+const ipAddress = z.union([z.ipv4(), z.ipv6()], { message: "expected an IPv4 or IPv6 address" });
+
+export const envelopeSchema = z
+  .object({
+    clientIp: ipAddress.optional(),
+    helo: z.string().min(1).max(255).optional(),
+    mailFrom: z.union([z.literal(""), address]),
+    rcptTo: z.array(address).min(1).max(MAX_API_RECIPIENTS),
+    tls: z.boolean().optional(),
+    smtputf8: z.boolean().optional(),
+    authenticatedUser: z.string().min(1).max(MAX_PATH).optional(),
+    direction: z.enum(["inbound", "outbound"]).default("inbound"),
+  })
+  .strict();
+
+/** The envelope, or the reason it was refused ("rcptTo[0]: expected an address local@domain"). */
+export function parseEnvelope(document: unknown): Envelope | string {
+  const result = envelopeSchema.safeParse(document);
+  if (result.success) return result.data;
+  const first = result.error.issues[0];
+  const path = first?.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "") || "envelope";
+  return `${path}: ${first?.message ?? "invalid"}`;
+}
