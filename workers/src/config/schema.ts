@@ -1,9 +1,12 @@
 // The one configuration schema of edgemx, shared by the Worker and the relay.
 // Every field has a documented default where a safe one exists; see docs/configuration.md.
 import { z } from "zod";
+import { authPolicySchema } from "./auth-policy.ts";
+import { rfcRulesSchema } from "./rfc-rules.ts";
 
 // RFC 1035 §2.3.1 / RFC 1123 §2.1: labels of letters, digits and hyphens, 1–63 octets, 253 in all.
-const HOSTNAME_RE = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$/i;
+// Mail host and domain names are fully qualified: at least two labels.
+const HOSTNAME_RE = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/i;
 const hostname = z
   .string()
   .regex(HOSTNAME_RE, { message: "expected a host name such as mx.example.org" })
@@ -20,7 +23,6 @@ const port = z.number().int().min(1).max(65535);
 const mailtoOrHttps = z
   .string()
   .regex(/^(mailto:[^\s,;!]+@[^\s,;!]+|https:\/\/[^\s,;]+)$/, { message: "expected a mailto: or https: URI" });
-const mailtoUri = z.string().regex(/^mailto:[^\s,;!]+@[^\s,;!]+$/, { message: "expected a mailto: URI" });
 const localPart = z.string().regex(/^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+$/i, { message: "expected the local part of an address" });
 
 const server = (defaults: { ssl: number; starttls: number | null }) =>
@@ -112,6 +114,12 @@ const domain = z
     tlsRpt: z.object({ rua: z.array(mailtoOrHttps).min(1) }).strict().optional(),
     // Where Email Routing forwards accepted mail for this domain (a verified destination address).
     forwardTo: z.string().email({ message: "expected an e-mail address" }).optional(),
+    // Who receives mail here (the relay's RCPT TO check, RFC 5321 §3.3): local parts, aliases to other
+    // local parts or addresses, or every local part (catchAll). With none of them, every local part is
+    // accepted and the mailbox host decides (a recipient check against it, relay.recipientCheck).
+    mailboxes: z.array(localPart).default([]),
+    aliases: z.record(localPart, z.string().min(1)).default({}),
+    catchAll: z.boolean().default(false),
   })
   .strict();
 
@@ -176,6 +184,71 @@ const relay = z
       ])
       .default({ type: "maildir", path: "./data/Maildir" }),
     spool: z.string().min(1).default("./data/spool"),
+    // The relay's DNS: a validating resolver (unbound) over UDP/TCP, whose AD bit DANE relies on.
+    resolver: z
+      .object({
+        host: z.string().min(1).default("127.0.0.1"),
+        port: port.default(53),
+        timeoutMs: z.number().int().min(100).max(30_000).default(3000),
+      })
+      .strict()
+      .default({ host: "127.0.0.1", port: 53, timeoutMs: 3000 }),
+    // HELO/EHLO plausibility and MAIL FROM domain checks: reject, tempfail or log only.
+    helo: z.object({ action: checkAction.default("reject") }).strict().default({ action: "reject" }),
+    sender: z.object({ action: checkAction.default("reject") }).strict().default({ action: "reject" }),
+    greylist: z
+      .object({
+        enabled: z.boolean().default(true),
+        delaySeconds: z.number().int().min(0).default(300),
+        // A triplet that retried in time is remembered this long; one that never retried, expires.
+        retryWindowSeconds: z.number().int().min(60).default(2 * 86400),
+        passLifetimeSeconds: z.number().int().min(60).default(36 * 86400),
+        // After this many delivered messages a client network skips greylisting (auto-allow).
+        autoAllowAfter: z.number().int().min(1).default(5),
+        ipv4Prefix: z.number().int().min(8).max(32).default(24),
+        ipv6Prefix: z.number().int().min(16).max(128).default(64),
+        store: z
+          .discriminatedUnion("type", [
+            z.object({ type: z.literal("sqlite"), path: z.string().min(1).default("./data/greylist.sqlite") }).strict(),
+            z.object({ type: z.literal("redis"), url: z.string().regex(/^rediss?:\/\//, { message: "expected a redis:// URL" }) }).strict(),
+          ])
+          .default({ type: "sqlite", path: "./data/greylist.sqlite" }),
+      })
+      .strict()
+      .default(() => ({
+        enabled: true,
+        delaySeconds: 300,
+        retryWindowSeconds: 2 * 86400,
+        passLifetimeSeconds: 36 * 86400,
+        autoAllowAfter: 5,
+        ipv4Prefix: 24,
+        ipv6Prefix: 64,
+        store: { type: "sqlite" as const, path: "./data/greylist.sqlite" },
+      })),
+    // clamd's INSTREAM over TCP; a scanner outage is a 451, never an unscanned accept.
+    clamd: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().min(1).default("127.0.0.1"),
+        port: port.default(3310),
+        timeoutMs: z.number().int().min(100).default(30_000),
+      })
+      .strict()
+      .default({ enabled: true, host: "127.0.0.1", port: 3310, timeoutMs: 30_000 }),
+    // The Worker's verdict API; without a URL the judge runs in-process. The token comes from the
+    // environment variable EDGEMX_VERDICT_TOKEN, never from this file.
+    verdict: z
+      .object({
+        url: z.string().url({ message: "expected the https:// URL of the Worker's /v1/verdict" }).optional(),
+        timeoutMs: z.number().int().min(100).default(30_000),
+      })
+      .strict()
+      .default({ timeoutMs: 30_000 }),
+    // Ask the mailbox host (LMTP/SMTP next hop) whether a recipient exists, when the domain lists none.
+    recipientCheck: z.boolean().default(false),
+    // The ARC sealing key of the in-process judge (PEM file), when judge.arcSeal is enabled.
+    arcSealKeyFile: z.string().min(1).optional(),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
     limits: z
       .object({
         maxMessageBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(50 * 1024 * 1024),
@@ -198,6 +271,92 @@ const relay = z
   })
   .strict();
 
+// The "banned content" rules of the judge (spec: rejected MIME types and file types → BANNED).
+// Every Office extension is written out, so the postmaster page can list exactly what is refused.
+export const BANNED_MIME_TYPES_DEFAULT: readonly string[] = ["application/x-msdownload", "application/x-msdos-program", "application/hta"];
+export const BANNED_EXTENSIONS_DEFAULT: readonly string[] = [
+  // the specification's list
+  "exe", "vbs", "pif", "scr", "bat", "cmd", "com", "cpl", "dll", "zip", "js",
+  // Word: binary, OOXML, macro-enabled, templates, backup, add-in
+  "doc", "dot", "wbk", "docx", "docm", "dotx", "dotm", "docb", "wll",
+  // Excel: binary, macro sheet, workspace, OOXML, macro-enabled, templates, binary workbook, add-ins
+  "xls", "xlt", "xlm", "xlw", "xla", "xll", "xlsx", "xlsm", "xltx", "xltm", "xlsb", "xlam",
+  // PowerPoint: binary, OOXML, macro-enabled, templates, shows, add-ins, slides
+  "ppt", "pot", "pps", "ppa", "pptx", "pptm", "potx", "potm", "ppsx", "ppsm", "ppam", "sldx", "sldm",
+  // Access: Jet and ACE databases, compiled, templates, runtime, add-ins, projects
+  "mdb", "mde", "mda", "accdb", "accde", "accdt", "accdr", "accda", "adp", "ade",
+  // Visio: binary, XML 2003, OOXML, macro-enabled, stencils, templates, workspace
+  "vsd", "vss", "vst", "vsw", "vdx", "vsx", "vtx", "vsdx", "vsdm", "vssx", "vssm", "vstx", "vstm",
+  // Publisher
+  "pub",
+  // OneNote: sections, tables of contents, packages, temporary sections
+  "one", "onetoc", "onetoc2", "onepkg", "onetmp",
+];
+
+// RFC 2045 §5.1: type "/" subtype, each a token; compared in lower case.
+const mimeType = z
+  .string()
+  .regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i, { message: "expected a MIME type such as application/x-msdownload" })
+  .transform((t) => t.toLowerCase());
+const fileExtension = z
+  .string()
+  .regex(/^\.?[a-z0-9_-]+$/i, { message: "expected a file extension such as exe or .exe" })
+  .transform((e) => e.replace(/^\./, "").toLowerCase());
+
+const archiveLimits = z
+  .object({
+    // Archives opened inside each other (a tar.gz counts two); deeper ones cannot be inspected.
+    maxDepth: z.number().int().min(1).max(10).default(3),
+    // Bytes unpacked from all archives of one message together.
+    maxTotalBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(100 * 1024 * 1024),
+    // Entries listed in all archives of one message together.
+    maxEntries: z.number().int().min(1).max(100_000).default(1000),
+    // What an archive we cannot look into gets: encrypted, truncated, over a bound, or of a format we do not open.
+    uninspectable: z.enum(["reject", "accept"]).default("reject"),
+  })
+  .strict();
+
+const banned = z
+  .object({
+    mimeTypes: z.array(mimeType).default(() => [...BANNED_MIME_TYPES_DEFAULT]),
+    extensions: z.array(fileExtension).default(() => [...BANNED_EXTENSIONS_DEFAULT]),
+    archives: archiveLimits.default(() => archiveLimits.parse({})),
+  })
+  .strict();
+
+const arcSeal = z
+  .object({
+    enabled: z.boolean().default(false),
+    // The sealing domain (d=) and selector (s=); default: the first domain and its DKIM selector.
+    domain: hostname.optional(),
+    selector: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, { message: "expected a selector (RFC 6376 §3.1)" }).optional(),
+  })
+  .strict();
+
+const judgeDns = z
+  .object({
+    dohUrl: z.string().url({ message: "expected an https:// URL of a DNS-over-HTTPS service" }).default("https://cloudflare-dns.com/dns-query"),
+    timeoutMs: z.number().int().min(100).max(30_000).default(3000),
+  })
+  .strict();
+
+const judge = z
+  .object({
+    banned: banned.default(() => banned.parse({})),
+    rfc: rfcRulesSchema.default(() => rfcRulesSchema.parse({})),
+    auth: authPolicySchema.default(() => authPolicySchema.parse({})),
+    // RFC 7208 §8.4: what an SPF "fail" of MAIL FROM gets when DMARC did not pass.
+    spfFail: z.enum(["reject", "mark", "log"]).default("reject"),
+    // The largest message the verdict API and Email Routing judge (the relay's SIZE is relay.limits).
+    maxMessageBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(50 * 1024 * 1024),
+    // ARC-seal accepted mail that is forwarded to the mailbox host (RFC 8617 §5.1); the key is a secret
+    // (the Worker's ARC_PRIVATE_KEY, the relay's key file).
+    arcSeal: arcSeal.default(() => arcSeal.parse({})),
+    // DNS for the Worker's judge: an RFC 8484 DoH service (the relay asks its local resolver).
+    dns: judgeDns.default(() => judgeDns.parse({})),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     // Our own SMTP host name: banner, HELO when sending, authserv-id of Authentication-Results.
@@ -213,6 +372,8 @@ export const configSchema = z
         abuse: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist"] },
       }),
     relay: relay.default(() => relay.parse({})),
+    // What the message judge refuses; see docs/configuration.md.
+    judge: judge.default(() => judge.parse({})),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -226,3 +387,4 @@ export const configSchema = z
 export type EdgemxConfig = z.output<typeof configSchema>;
 export type DomainConfig = EdgemxConfig["domains"][number];
 export type ConfigInput = z.input<typeof configSchema>;
+export type BannedConfig = EdgemxConfig["judge"]["banned"];

@@ -1,0 +1,23 @@
+// How the judge acts on message authentication (SPF, DKIM, DMARC, ARC); see docs/authentication.md.
+import { z } from "zod";
+
+// RFC 1035 §2.3.1: letter-digit-hyphen labels of 1–63 octets, at least two of them; compared in lower case.
+const domainName = z
+  .string()
+  .regex(/^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/i, { message: "expected a domain name such as lists.example.org" })
+  .transform((d) => d.toLowerCase());
+
+export const authPolicySchema = z
+  .object({
+    // RFC 8617 §7.2: ARC sealers (the d= of an ARC-Seal) whose valid chain may override a DMARC
+    // failure of forwarded mail, e.g. a mailing list host or a forwarding service you use.
+    trustedArcSealers: z.array(domainName).default([]),
+    // RFC 7489 §6.6.2: honour the sender domain's DMARC policy (reject, quarantine, with sp and pct).
+    // When false, DMARC is evaluated and reported in Authentication-Results but never acted on.
+    dmarcEnforce: z.boolean().default(true),
+    // RFC 8601 §2.5: the authserv-id of our Authentication-Results header; the config's hostname if unset.
+    authservId: domainName.optional(),
+  })
+  .strict();
+
+export type AuthPolicy = z.output<typeof authPolicySchema>;
