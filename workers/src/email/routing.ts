@@ -68,7 +68,10 @@ export async function handleRoutedEmail(message: RoutedMessage, config: EdgemxCo
     // A configuration gap, not the sender's fault: fail temporarily so the mail is not lost meanwhile.
     throw new TemporaryFailure(`no forwardTo is configured for the domain of ${message.to}`);
   }
-  const result = await verdict(raw, envelope, config, resolver, options);
+  // No ARC set of ours on this path: forward() takes X- fields only, where a seal validates nothing
+  // (Cloudflare seals the forwarded message itself).
+  const { arcSealKey: _noSealing, ...judging } = options;
+  const result = await verdict(raw, envelope, config, resolver, judging);
   console.log(JSON.stringify({ msg: "email routed", id: result.id, from: message.from, to: message.to, client: envelope.clientIp ?? null, action: result.action, reply: formatReply(result.reply), checks: result.checks }));
   if (result.action === "reject") message.setReject(formatReply(result.reply));
   else if (result.action === "tempfail") throw new TemporaryFailure(formatReply(result.reply));

@@ -27,10 +27,13 @@ export async function secretsEqual(given: string, expected: string): Promise<boo
   return difference === 0;
 }
 
-/** RFC 6750 §2.1: "Authorization: Bearer <token>"; checked against the VERDICT_TOKEN secret. */
+/**
+ * RFC 6750 §2.1: "Authorization: Bearer <token>"; checked against the VERDICT_TOKEN secret. The
+ * scheme name is case-insensitive (RFC 9110 §11.1), the token is not.
+ */
 async function authorized(request: Request, env: Env): Promise<Response | null> {
   if (!env.VERDICT_TOKEN) return plain(503, "The verdict API is not configured: set the VERDICT_TOKEN secret");
-  const match = /^Bearer ([\x21-\x7e]+)$/.exec(request.headers.get("authorization") ?? "");
+  const match = /^Bearer +([\x21-\x7e]+)$/i.exec(request.headers.get("authorization") ?? "");
   if (!match || !(await secretsEqual(match[1]!, env.VERDICT_TOKEN))) {
     return plain(401, "A valid bearer token is required", { "www-authenticate": 'Bearer realm="edgemx verdict"' });
   }
