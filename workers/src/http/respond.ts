@@ -15,7 +15,11 @@ export const methodNotAllowed = (allowed: readonly string[]): Response =>
 /** Reads a request body up to `limit` bytes; null when it is larger (the caller answers 413). */
 export async function readBounded(request: Request, limit: number): Promise<Uint8Array | null> {
   const declared = Number(request.headers.get("content-length") ?? "NaN");
-  if (Number.isFinite(declared) && declared > limit) return null;
+  if (Number.isFinite(declared) && declared > limit) {
+    // Refused unread: cancel the body so the runtime does not wait for the rest of the upload.
+    await request.body?.cancel();
+    return null;
+  }
   return request.body ? readStreamBounded(request.body, limit) : new Uint8Array();
 }
 
