@@ -12,6 +12,13 @@ const BENCHMARKS = new Map<string, Benchmark>([
       load: () => import("./http.ts"),
     },
   ],
+  [
+    "judge",
+    {
+      summary: "CPU per verdict in workerd (10 KB, 256 KB, 5 MB messages) against mailauth + postal-mime in Node, and peak memory for 25 MB",
+      load: () => import("./judge.ts"),
+    },
+  ],
 ]);
 
 function listBenchmarks(): string {

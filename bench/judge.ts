@@ -1,0 +1,636 @@
+// `npm run bench -- judge`: CPU time per verdict of the judge inside workerd (the Worker's
+// POST /v1/verdict, bundled as deployed, run through Miniflare) for three messages — a 10 KB
+// DKIM-signed text message, a 256 KB message with a PDF attachment, a 5 MB message carrying a zip
+// inside a gzip — beside the same messages through plain mailauth authenticate() + PostalMime.parse()
+// in Node (the floor), and the peak memory of one verdict on a 25 MB message in workerd and in Node.
+// DNS is real: the test harness (Knot, unbound, a DoH bridge) on loopback.
+//
+// Per request, workerd's CPU time is read from /proc/<pid>/task/*/schedstat (nanoseconds on CPU,
+// summed over its threads) before the request and after its response plus a short settle time; the
+// Node figures come from process.cpuUsage() deltas in a child process (bench/support/judge-node.ts).
+import { execFile, fork } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, request as httpRequest, type IncomingMessage } from "node:http";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs, promisify } from "node:util";
+import { gzipSync } from "node:zlib";
+import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from "@zip.js/zip.js";
+import { dkimSign } from "mailauth/lib/dkim/sign.js";
+import { Miniflare } from "miniflare";
+import { unstable_readConfig } from "wrangler";
+import { parseConfigText } from "../relay-node/src/config/file.ts";
+import { parseEnvelope } from "../workers/src/judge/envelope.ts";
+import type { Envelope, Verdict } from "../workers/src/judge/types.ts";
+import { startHarness, type Harness } from "../test/harness/index.ts";
+import { DKIM_PRIVATE_KEY_PEM } from "../test/harness/dkim-key.ts";
+import { TEST_DNS } from "../test/harness/zones.ts";
+import { childPid } from "./support/cpu.ts";
+import type { CpuAnswer, JudgeNodeTask, MemoryAnswer } from "./support/judge-node.ts";
+
+const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
+const EXAMPLE_CONFIG = join(REPO_ROOT, "config/example.yaml");
+const WRANGLER_TOML = join(REPO_ROOT, "wrangler.toml");
+const JUDGE_NODE = fileURLToPath(new URL("./support/judge-node.ts", import.meta.url));
+const VERDICT_TOKEN = "bench-judge-token";
+/** The Workers free plan's CPU limit per request. */
+const CPU_GOAL_MS = 10;
+/** After a response, workerd may still finish the request (close streams, collect garbage): wait this long before reading its CPU time. */
+const SETTLE_MS = 5;
+/** A Worker that only receives the body and answers: the workerd floor for a POST of that size. */
+const FLOOR_WORKER = `export default { async fetch(request) { const body = await request.arrayBuffer(); return new Response(JSON.stringify({ bytes: body.byteLength }), { headers: { "content-type": "application/json" } }); } };`;
+
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+const USAGE = `usage: npm run bench -- judge [--text N] [--pdf N] [--gzip N] [--warmup N] [--no-memory]
+
+  --text N     measured verdicts of the 10 KB DKIM-signed text message (default 200)
+  --pdf N      measured verdicts of the 256 KB message with a PDF attachment (default 200)
+  --gzip N     measured verdicts of the 5 MB message with a zip inside a gzip (default 30)
+  --warmup N   unmeasured verdicts of each message before its measured ones (default 10)
+  --no-memory  skip the 25 MB peak-memory measurement`;
+
+interface Options {
+  iterations: { text: number; pdf: number; gzip: number };
+  warmup: number;
+  memory: boolean;
+}
+
+function parseOptions(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: {
+      text: { type: "string", default: "200" },
+      pdf: { type: "string", default: "200" },
+      gzip: { type: "string", default: "30" },
+      warmup: { type: "string", default: "10" },
+      "no-memory": { type: "boolean", default: false },
+    },
+  });
+  const whole = (flag: string, text: string, min: number): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} wants a whole number >= ${min}, not ${JSON.stringify(text)}`);
+    return n;
+  };
+  return {
+    iterations: { text: whole("text", values.text, 1), pdf: whole("pdf", values.pdf, 1), gzip: whole("gzip", values.gzip, 1) },
+    warmup: whole("warmup", values.warmup, 1),
+    memory: !values["no-memory"],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The messages
+
+const { sender } = TEST_DNS;
+const ENVELOPE_DOCUMENT = { clientIp: sender.authorizedIp, helo: sender.mailHost, mailFrom: `alice@${sender.domain}`, rcptTo: ["user@example.org"] };
+
+/** A deterministic pseudo-random byte source (xorshift32): incompressible content, the same every run. */
+function pseudoRandomBytes(length: number, seed = 0x9e3779b9): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+const PROSE = [
+  "The quarterly figures are attached as agreed; the totals on page two include the late invoices.",
+  "Please check the delivery schedule for the northern warehouses before Thursday's call.",
+  "We moved the review to the small meeting room, second floor, at half past ten.",
+  "If anything is unclear, reply to this message and I will send the raw data as well.",
+];
+
+/** `bytes` of plain text in lines of at most 78 characters, CRLF-terminated (RFC 5322 §2.1.1). */
+function proseText(bytes: number): string {
+  const lines: string[] = [];
+  let size = 0;
+  for (let i = 0; size < bytes; i++) {
+    const line = `${String(i + 1).padStart(4, "0")} ${PROSE[i % PROSE.length]!}`.slice(0, 78);
+    lines.push(line);
+    size += line.length + 2;
+  }
+  return `${lines.join("\r\n")}\r\n`;
+}
+
+/**
+ * A small but valid PDF 1.4 (catalog, page tree, one page, Helvetica, one uncompressed content stream
+ * of text lines) of about `bytes` bytes, with a correct cross-reference table.
+ */
+function makePdf(bytes: number): Uint8Array {
+  const lineCount = Math.max(1, Math.floor((bytes - 700) / 72));
+  const content = ["BT", "/F1 9 Tf", "11 TL", "36 770 Td"];
+  for (let i = 0; i < lineCount; i++) content.push(`(${String(i + 1).padStart(7, "0")} ${PROSE[i % PROSE.length]!.slice(0, 52).padEnd(52)}) '`);
+  content.push("ET");
+  const stream = `${content.join("\n")}\n`;
+  const objects = [
+    "<< /Type /Catalog /Pages 2 0 R >>",
+    "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+    "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    `<< /Length ${stream.length} >>\nstream\n${stream}endstream`,
+  ];
+  let pdf = "%PDF-1.4\n%\xe2\xe3\xcf\xd3\n";
+  const offsets: number[] = [];
+  objects.forEach((body, i) => {
+    offsets.push(pdf.length);
+    pdf += `${i + 1} 0 obj\n${body}\nendobj\n`;
+  });
+  const xref = pdf.length;
+  pdf += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const offset of offsets) pdf += `${String(offset).padStart(10, "0")} 00000 n \n`;
+  pdf += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(pdf, "latin1");
+}
+
+/** A zip (zip.js, deflate) holding a PDF and `randomBytes` of incompressible data, gzipped (RFC 1952). */
+async function makeZipInGzip(randomBytes: number): Promise<Uint8Array> {
+  const writer = new ZipWriter(new Uint8ArrayWriter(), { useWebWorkers: false });
+  await writer.add("statement.pdf", new Uint8ArrayReader(makePdf(40 * KIB)));
+  await writer.add("photos/scan-0001.raw", new Uint8ArrayReader(pseudoRandomBytes(randomBytes)), { level: 0 });
+  return gzipSync(await writer.close());
+}
+
+/** base64 in lines of 76 characters (RFC 2045 §6.8), CRLF-terminated. */
+function base64Lines(data: Uint8Array): string {
+  const text = Buffer.from(data).toString("base64");
+  const lines: string[] = [];
+  for (let i = 0; i < text.length; i += 76) lines.push(text.slice(i, i + 76));
+  return `${lines.join("\r\n")}\r\n`;
+}
+
+const BOUNDARY = "=_edgemx-bench-7f3a9c";
+
+function headerBlock(subject: string, serial: number, contentType: string): string[] {
+  return [
+    `From: Alice Sender <alice@${sender.domain}>`,
+    "To: <user@example.org>",
+    `Subject: ${subject}`,
+    "Date: Fri, 27 Nov 2026 10:00:00 +0000",
+    `Message-ID: <bench-${serial}@${sender.domain}>`,
+    "MIME-Version: 1.0",
+    `Content-Type: ${contentType}`,
+  ];
+}
+
+function textMessage(bodyBytes: number): string {
+  return [...headerBlock("Quarterly figures", 1, "text/plain; charset=utf-8"), "Content-Transfer-Encoding: 7bit", "", proseText(bodyBytes)].join("\r\n");
+}
+
+function attachmentMessage(serial: number, subject: string, attachment: { name: string; type: string; data: Uint8Array }): string {
+  return [
+    ...headerBlock(subject, serial, `multipart/mixed; boundary="${BOUNDARY}"`),
+    "",
+    "This is a multi-part message in MIME format.",
+    `--${BOUNDARY}`,
+    "Content-Type: text/plain; charset=utf-8",
+    "Content-Transfer-Encoding: 7bit",
+    "",
+    proseText(1500),
+    `--${BOUNDARY}`,
+    `Content-Type: ${attachment.type}; name="${attachment.name}"`,
+    "Content-Transfer-Encoding: base64",
+    `Content-Disposition: attachment; filename="${attachment.name}"`,
+    "",
+    `${base64Lines(attachment.data)}--${BOUNDARY}--`,
+    "",
+  ].join("\r\n");
+}
+
+/** The message DKIM-signed by sender.test with the harness's key (selector edgemx, rsa-sha256, relaxed/relaxed). */
+async function signed(message: string): Promise<Buffer> {
+  const signature = { signingDomain: sender.domain, selector: sender.dkimSelector, privateKey: DKIM_PRIVATE_KEY_PEM, canonicalization: "relaxed/relaxed" };
+  const raw = Buffer.from(message, "utf8");
+  const result = await dkimSign(raw, { ...signature, signatureData: [signature] });
+  if (result.errors.length > 0) throw new Error(`DKIM signing failed: ${JSON.stringify(result.errors)}`);
+  return Buffer.concat([Buffer.from(result.signatures, "utf8"), raw]);
+}
+
+/** Builds with a first guess of the payload size, then corrects the payload twice to land near `target` bytes. */
+async function sized(target: number, build: (payload: number) => Promise<Buffer>, expansion: number, firstGuess: number): Promise<Buffer> {
+  let payload = firstGuess;
+  let message = await build(payload);
+  for (let pass = 0; pass < 2; pass++) {
+    payload = Math.max(1, Math.round(payload + (target - message.byteLength) / expansion));
+    message = await build(payload);
+  }
+  return message;
+}
+
+/** base64 with 76-character lines and CRLF: 4/3 × 78/76. */
+const BASE64_EXPANSION = (4 / 3) * (78 / 76);
+
+interface BenchMessage {
+  key: "text" | "pdf" | "gzip";
+  label: string;
+  raw: Buffer;
+  /** What the judge must answer for the measurement to count. */
+  expected: { action: Verdict["action"]; reason?: string };
+}
+
+export async function buildMessages(): Promise<BenchMessage[]> {
+  const text = await sized(10 * KIB, (n) => signed(textMessage(n)), 1, 9 * KIB);
+  const pdf = await sized(256 * KIB, (n) => signed(attachmentMessage(2, "Statement", { name: "statement.pdf", type: "application/pdf", data: makePdf(n) })), BASE64_EXPANSION, 180 * KIB);
+  // Named .gz and declared application/gzip: neither name nor type is banned, so the judge has to
+  // open the gzip and find the zip inside (a .zip name would be refused before any unpacking).
+  const gzip = await sized(
+    5 * MIB,
+    async (n) => signed(attachmentMessage(3, "Export", { name: "export.gz", type: "application/gzip", data: await makeZipInGzip(n) })),
+    BASE64_EXPANSION,
+    3.6 * MIB,
+  );
+  return [
+    { key: "text", label: "(a) text, DKIM-signed", raw: text, expected: { action: "accept" } },
+    { key: "pdf", label: "(b) PDF attachment", raw: pdf, expected: { action: "accept" } },
+    { key: "gzip", label: "(c) zip inside gzip", raw: gzip, expected: { action: "reject", reason: "BANNED" } },
+  ];
+}
+
+/** The 25 MB message of the memory measurement: the accepted path, every step of the judge runs over it. */
+export async function buildLargeMessage(): Promise<Buffer> {
+  return sized(25 * MIB, (n) => signed(attachmentMessage(4, "Scans", { name: "scans.pdf", type: "application/pdf", data: makePdf(n) })), BASE64_EXPANSION, 18 * MIB);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// workerd
+
+/** Bundles the Worker as `wrangler deploy` would, its [build] step on the example configuration; returns the bundle's path. */
+async function bundleWorker(outDir: string): Promise<string> {
+  const wranglerBin = fileURLToPath(new URL("bin/wrangler.js", import.meta.resolve("wrangler/package.json")));
+  await promisify(execFile)(process.execPath, [wranglerBin, "deploy", "--dry-run", "--outdir", outDir], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, EDGEMX_CONFIG: EXAMPLE_CONFIG, WRANGLER_SEND_METRICS: "false" },
+  });
+  return join(outDir, "index.js");
+}
+
+/** workerd (via Miniflare) with the edgemx Worker and, unless left out, the body-only floor Worker, each on its own loopback socket. */
+function startWorkerd(edgemxBundle: string, configJson: string, dohUrl: string, withFloor: boolean): Miniflare {
+  const wrangler = unstable_readConfig({ config: WRANGLER_TOML }, { hideWarnings: true });
+  if (wrangler.compatibility_date === undefined) throw new Error(`${WRANGLER_TOML} has no compatibility_date`);
+  const runtime = { compatibilityDate: wrangler.compatibility_date, compatibilityFlags: wrangler.compatibility_flags };
+  const directSocket = { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] };
+  const esm = (contents: string) => ({ mainModule: "index.js", modules: { "index.js": { type: "esm" as const, contents } } });
+  const text = (value: string) => ({ type: "text" as const, value });
+  return new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    cf: false,
+    logRequests: false,
+    enableDevRegistry: false,
+    workers: [
+      {
+        dev: directSocket,
+        config: {
+          name: "edgemx",
+          ...runtime,
+          manifest: esm(readFileSync(edgemxBundle, "utf8")),
+          env: { EDGEMX_CONFIG: text(configJson), DOH_URL: text(dohUrl), VERDICT_TOKEN: text(VERDICT_TOKEN) },
+        },
+      },
+      ...(withFloor ? [{ dev: directSocket, config: { name: "floor", ...runtime, manifest: esm(FLOOR_WORKER) } }] : []),
+    ],
+  });
+}
+
+/** Nanoseconds on CPU of every thread of `pid`, from /proc/<pid>/task/<tid>/schedstat (first field). */
+function cpuNanoseconds(pid: number): number {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // The thread ended while we listed them.
+    }
+  }
+  return total;
+}
+
+/** A field of /proc/<pid>/status in KiB (VmRSS, VmHWM). */
+function statusKiB(pid: number, field: "VmRSS" | "VmHWM"): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (match === null) throw new Error(`/proc/${pid}/status has no ${field}`);
+  return Number(match[1]);
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+
+async function post(url: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; body: Buffer }> {
+  const req = httpRequest(url, { method: "POST", agent, headers: { ...headers, "content-length": String(body.byteLength) } });
+  req.end(body);
+  const [res] = (await once(req, "response")) as [IncomingMessage];
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return { status: res.statusCode ?? 0, body: Buffer.concat(chunks) };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Timed {
+  cpuNs: number;
+  status: number;
+  body: Buffer;
+}
+
+/** One request, and the CPU time workerd spent from before it to SETTLE_MS after its response. */
+async function timed(pid: number, send: () => Promise<{ status: number; body: Buffer }>): Promise<Timed> {
+  const before = cpuNanoseconds(pid);
+  const response = await send();
+  await sleep(SETTLE_MS);
+  return { cpuNs: cpuNanoseconds(pid) - before, ...response };
+}
+
+function verdictRequest(url: URL, envelope: string, raw: Buffer): () => Promise<{ status: number; body: Buffer }> {
+  const headers = { authorization: `Bearer ${VERDICT_TOKEN}`, "edgemx-envelope": envelope, "content-type": "message/rfc822" };
+  return () => post(url.href, headers, raw);
+}
+
+/** Why a verdict answer is not the expected one, or undefined when it is. */
+function unexpected(answer: { status: number; body: Buffer }, expected: BenchMessage["expected"]): string | undefined {
+  if (answer.status !== 200) return `HTTP ${answer.status} ${answer.body.toString("utf8").slice(0, 120)}`;
+  const v = JSON.parse(answer.body.toString("utf8")) as Verdict;
+  const summary = `${v.action}${v.reason ? ` ${v.reason}` : ""} (${v.checks.map((c) => `${c.check}=${c.outcome}`).join(" ")})`;
+  if (v.action !== expected.action || (expected.reason !== undefined && v.reason !== expected.reason)) return `answered ${summary}`;
+  if (expected.action === "accept") {
+    const failed = v.checks.filter((c) => c.outcome !== "pass");
+    if (failed.length > 0 || !["spf", "dkim", "dmarc"].every((name) => v.checks.some((c) => c.check === name))) return `accepted without passing SPF, DKIM and DMARC: ${summary}`;
+  }
+  return undefined;
+}
+
+function verdictSummary(body: Buffer): string {
+  const v = JSON.parse(body.toString("utf8")) as Verdict;
+  return v.reason ? `${v.action} ${v.reason}` : v.action;
+}
+
+interface WorkerdFigures {
+  message: BenchMessage;
+  verdict: string;
+  judgeNs: number[];
+  floorNs: number[];
+}
+
+async function measureWorkerd(
+  pid: number,
+  edgemxUrl: URL,
+  floorUrl: URL,
+  envelope: string,
+  messages: BenchMessage[],
+  options: Options,
+): Promise<{ figures: WorkerdFigures[]; idleNs: number[]; emptyPostNs: number[]; problems: string[] }> {
+  const problems: string[] = [];
+  const verdictUrl = new URL("/v1/verdict", edgemxUrl);
+  const figures: WorkerdFigures[] = [];
+  for (const message of messages) {
+    console.error(`workerd: ${message.label}, ${options.warmup} warm-up + ${options.iterations[message.key]} measured verdicts…`);
+    const send = verdictRequest(verdictUrl, envelope, message.raw);
+    let verdict = "";
+    for (let i = 0; i < options.warmup; i++) {
+      const answer = await send();
+      const problem = unexpected(answer, message.expected);
+      if (problem !== undefined) {
+        problems.push(`${message.label}: ${problem}`);
+        break;
+      }
+      verdict = verdictSummary(answer.body);
+    }
+    if (problems.length > 0) break;
+    const judgeNs: number[] = [];
+    for (let i = 0; i < options.iterations[message.key]; i++) {
+      const t = await timed(pid, send);
+      const problem = unexpected(t, message.expected);
+      if (problem !== undefined) {
+        problems.push(`${message.label}: request ${i + 1} ${problem}`);
+        break;
+      }
+      judgeNs.push(t.cpuNs);
+    }
+    // The same body POSTed to the floor Worker, which only reads it: workerd's share of the request.
+    const floor = () => post(floorUrl.href, { "content-type": "message/rfc822" }, message.raw);
+    for (let i = 0; i < options.warmup; i++) await floor();
+    const floorNs: number[] = [];
+    for (let i = 0; i < options.iterations[message.key]; i++) floorNs.push((await timed(pid, floor)).cpuNs);
+    figures.push({ message, verdict, judgeNs, floorNs });
+  }
+  // Context: an empty POST to the floor Worker, and workerd doing nothing for SETTLE_MS.
+  const empty = () => post(floorUrl.href, {}, Buffer.alloc(0));
+  for (let i = 0; i < options.warmup; i++) await empty();
+  const emptyPostNs: number[] = [];
+  for (let i = 0; i < 200; i++) emptyPostNs.push((await timed(pid, empty)).cpuNs);
+  const idleNs: number[] = [];
+  for (let i = 0; i < 200; i++) idleNs.push((await timed(pid, async () => ({ status: 0, body: Buffer.alloc(0) }))).cpuNs);
+  return { figures, idleNs, emptyPostNs, problems };
+}
+
+interface WorkerdMemory {
+  bytes: number;
+  verdict: string;
+  rssBeforeKiB: number;
+  hwmBeforeKiB: number;
+  hwmAfterKiB: number;
+  rssAfterKiB: number;
+  cpuMs: number;
+}
+
+/** A fresh workerd: a small warm-up verdict, then VmRSS, then one verdict of the large message, then VmHWM (the process's peak RSS). */
+async function measureWorkerdMemory(bundle: string, configJson: string, dohUrl: string, envelope: string, warmup: BenchMessage, large: Buffer): Promise<WorkerdMemory | string> {
+  const miniflare = startWorkerd(bundle, configJson, dohUrl, false);
+  try {
+    await miniflare.ready;
+    const pid = childPid(process.pid, "workerd");
+    const url = new URL("/v1/verdict", await miniflare.unsafeGetDirectURL("edgemx"));
+    for (let i = 0; i < 3; i++) {
+      const problem = unexpected(await verdictRequest(url, envelope, warmup.raw)(), warmup.expected);
+      if (problem !== undefined) return `warm-up: ${problem}`;
+    }
+    const rssBeforeKiB = statusKiB(pid, "VmRSS");
+    const hwmBeforeKiB = statusKiB(pid, "VmHWM");
+    const t = await timed(pid, verdictRequest(url, envelope, large));
+    const problem = unexpected(t, { action: "accept" });
+    if (problem !== undefined) return problem;
+    return {
+      bytes: large.byteLength,
+      verdict: verdictSummary(t.body),
+      rssBeforeKiB,
+      hwmBeforeKiB,
+      hwmAfterKiB: statusKiB(pid, "VmHWM"),
+      rssAfterKiB: statusKiB(pid, "VmRSS"),
+      cpuMs: t.cpuNs / 1e6,
+    };
+  } finally {
+    await miniflare.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Node
+
+async function runNode<T extends CpuAnswer | MemoryAnswer>(task: JudgeNodeTask): Promise<T> {
+  const child = fork(JUDGE_NODE, [JSON.stringify(task)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const exit = once(child, "exit");
+  const [answer] = (await Promise.race([
+    once(child, "message"),
+    exit.then(([code]) => {
+      throw new Error(`the Node judge child exited (code ${String(code)}) without an answer`);
+    }),
+  ])) as [T];
+  await exit;
+  return answer;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Report
+
+/** Nearest-rank percentile of unsorted samples. */
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+/** Columns padded to their widest cell: the first left-aligned, the others right-aligned. */
+function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, col) => (widths[col] = Math.max(widths[col] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0))).join("  ")).join("\n");
+}
+
+const ms = (value: number) => value.toFixed(2);
+const size = (bytes: number) => (bytes >= MIB ? `${(bytes / MIB).toFixed(2)} MiB` : `${(bytes / KIB).toFixed(1)} KiB`);
+const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+
+function report(workerd: Awaited<ReturnType<typeof measureWorkerd>>, node: CpuAnswer): string {
+  const rows = [["message", "size", "verdict", "n", "workerd p50", "workerd p99", "Node floor p50", "Node floor p99", "ratio p50", "ratio p99", `over ${CPU_GOAL_MS} ms`, `p99 < ${CPU_GOAL_MS} ms`]];
+  const context = [["message", "body-only Worker p50", "body-only p99", "judge over body-only p50", "verdict() in Node p50", "verdict() in Node p99", "workerd / Node verdict() p50"]];
+  for (const f of workerd.figures) {
+    const n = node.results.find((r) => r.name === f.message.key);
+    if (n === undefined) throw new Error(`no Node figures for ${f.message.key}`);
+    const w50 = percentile(f.judgeNs, 50) / 1e6;
+    const w99 = percentile(f.judgeNs, 99) / 1e6;
+    const n50 = percentile(n.floorMicros, 50) / 1e3;
+    const n99 = percentile(n.floorMicros, 99) / 1e3;
+    const goal = f.message.key === "gzip" ? (w99 < CPU_GOAL_MS ? "yes (no goal)" : "no (no goal)") : w99 < CPU_GOAL_MS ? "yes" : "NO";
+    rows.push([f.message.label, size(f.message.raw.byteLength), f.verdict, String(f.judgeNs.length), ms(w50), ms(w99), ms(n50), ms(n99), `${(w50 / n50).toFixed(2)}×`, `${(w99 / n99).toFixed(2)}×`, `${((100 * f.judgeNs.filter((ns) => ns >= CPU_GOAL_MS * 1e6).length) / f.judgeNs.length).toFixed(1)}%`, goal]);
+    const f50 = percentile(f.floorNs, 50) / 1e6;
+    const v50 = percentile(n.verdictMicros, 50) / 1e3;
+    context.push([f.message.label, ms(f50), ms(percentile(f.floorNs, 99) / 1e6), ms(w50 - f50), ms(v50), ms(percentile(n.verdictMicros, 99) / 1e3), `${(w50 / v50).toFixed(2)}×`]);
+  }
+  return [
+    "CPU ms per verdict (workerd: POST /v1/verdict, the whole request; Node floor: mailauth authenticate() + PostalMime.parse())",
+    table(rows),
+    "",
+    "Context, CPU ms per request",
+    table(context),
+    "",
+    `workerd, an empty POST to the one-line floor Worker: p50 ${ms(percentile(workerd.emptyPostNs, 50) / 1e6)}, p99 ${ms(percentile(workerd.emptyPostNs, 99) / 1e6)}; ` +
+      `workerd idle for ${SETTLE_MS} ms (the settle time every figure includes): p50 ${ms(percentile(workerd.idleNs, 50) / 1e6)}, p99 ${ms(percentile(workerd.idleNs, 99) / 1e6)}`,
+  ].join("\n");
+}
+
+function memoryReport(workerd: WorkerdMemory | string, node: MemoryAnswer): string {
+  const lines = ["Peak memory, one verdict of a 25 MB message (DKIM-signed, PDF attachment, accepted: every step of the judge runs)"];
+  if (typeof workerd === "string") lines.push(`workerd: NOT MEASURABLE: ${workerd}`);
+  else {
+    lines.push(
+      `workerd (fresh instance, ${size(workerd.bytes)}, ${workerd.verdict}, ${ms(workerd.cpuMs)} ms CPU): VmRSS before ${mib(workerd.rssBeforeKiB)} (VmHWM ${mib(workerd.hwmBeforeKiB)}), ` +
+        `peak VmHWM ${mib(workerd.hwmAfterKiB)}, increase ${mib(workerd.hwmAfterKiB - workerd.rssBeforeKiB)} (${(((workerd.hwmAfterKiB - workerd.rssBeforeKiB) * KIB) / workerd.bytes).toFixed(1)}× the message), VmRSS after ${mib(workerd.rssAfterKiB)}`,
+    );
+  }
+  lines.push(
+    `relay in-process judge, verdict() in a Node child (${size(node.bytes)}, ${node.action}, ${ms(node.cpuMs)} ms CPU): RSS before ${mib(node.rssBeforeKiB)} (message read), ` +
+      `peak maxRSS ${mib(node.maxRssKiB)}, increase ${mib(node.maxRssKiB - node.rssBeforeKiB)} (${(((node.maxRssKiB - node.rssBeforeKiB) * KIB) / node.bytes).toFixed(1)}× the message)`,
+  );
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+export async function run(args: string[]): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(args);
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const envelope = parseEnvelope(ENVELOPE_DOCUMENT);
+  if (typeof envelope === "string") throw new Error(`the bench envelope is invalid: ${envelope}`);
+  const envelopeHeader = JSON.stringify(ENVELOPE_DOCUMENT);
+  const configJson = JSON.stringify(parseConfigText(readFileSync(EXAMPLE_CONFIG, "utf8"), EXAMPLE_CONFIG));
+
+  const scratchDir = mkdtempSync(join(tmpdir(), "edgemx-bench-judge-"));
+  let harness: Harness | undefined;
+  let miniflare: Miniflare | undefined;
+  try {
+    console.error("building the messages…");
+    const messages = await buildMessages();
+    const files = new Map(messages.map((m) => [m.key, join(scratchDir, `${m.key}.eml`)]));
+    for (const m of messages) writeFileSync(files.get(m.key)!, m.raw);
+    console.error(`starting the DNS harness (Knot, unbound, DoH bridge)…`);
+    harness = await startHarness();
+    console.error("bundling the Worker (wrangler deploy --dry-run)…");
+    const bundle = await bundleWorker(join(scratchDir, "worker"));
+
+    console.error("starting workerd (Miniflare)…");
+    miniflare = startWorkerd(bundle, configJson, harness.dohUrl, true);
+    await miniflare.ready;
+    const workerd = await measureWorkerd(
+      childPid(process.pid, "workerd"),
+      await miniflare.unsafeGetDirectURL("edgemx"),
+      await miniflare.unsafeGetDirectURL("floor"),
+      envelopeHeader,
+      messages,
+      options,
+    );
+    await miniflare.dispose();
+    miniflare = undefined;
+    if (workerd.problems.length > 0) {
+      for (const problem of workerd.problems) console.error(`NOT MEASURABLE: ${problem}`);
+      return 1;
+    }
+
+    console.error("Node: mailauth + postal-mime floor and verdict() per message…");
+    const node = await runNode<CpuAnswer>({
+      mode: "cpu",
+      dohUrl: harness.dohUrl,
+      configFile: EXAMPLE_CONFIG,
+      envelope: envelope as Envelope,
+      messages: messages.map((m) => ({ name: m.key, file: files.get(m.key)!, iterations: options.iterations[m.key], warmup: options.warmup })),
+    });
+    const nodeProblems = node.results.flatMap((r) => {
+      const expected = messages.find((m) => m.key === r.name)!.expected.action;
+      return r.actions.some((a) => a !== expected) ? [`verdict() in Node on ${r.name} answered ${r.actions.join(", ")}, not ${expected}`] : [];
+    });
+    console.log(report(workerd, node));
+    console.log(`\nwarm: ${options.warmup} unmeasured verdicts per message first, so the isolate's DNS cache (and the Node child's) holds every answer; that is the steady state measured`);
+
+    if (options.memory) {
+      console.error("building the 25 MB message; peak memory in a fresh workerd and a fresh Node child…");
+      const large = await buildLargeMessage();
+      const largeFile = join(scratchDir, "large.eml");
+      writeFileSync(largeFile, large);
+      const text = messages[0]!;
+      const workerdMemory = await measureWorkerdMemory(bundle, configJson, harness.dohUrl, envelopeHeader, text, large);
+      const nodeMemory = await runNode<MemoryAnswer>({ mode: "memory", dohUrl: harness.dohUrl, configFile: EXAMPLE_CONFIG, envelope: envelope as Envelope, warmupFile: files.get("text")!, file: largeFile });
+      console.log(`\n${memoryReport(workerdMemory, nodeMemory)}`);
+      if (typeof workerdMemory === "string") return 1;
+      if (nodeMemory.action !== "accept") nodeProblems.push(`verdict() in Node on the 25 MB message answered ${nodeMemory.action}`);
+    }
+    console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+    for (const problem of nodeProblems) console.error(`NOT AS EXPECTED: ${problem}`);
+    return nodeProblems.length > 0 ? 1 : 0;
+  } finally {
+    agent.destroy();
+    await miniflare?.dispose();
+    await harness?.stop();
+    rmSync(scratchDir, { recursive: true, force: true });
+  }
+}
