@@ -1,5 +1,6 @@
 // A DNS-over-HTTPS client (RFC 8484): one wire-format query per HTTP exchange, with a deadline and a
 // bounded reply. Only web APIs (fetch, AbortSignal.timeout, crypto), so it runs in workerd and Node.
+import { readBodyBounded } from "../bytes.ts";
 import type { Lookup, RecordType, Resolver } from "./resolver.ts";
 import { failedLookup, isQueryableName, normalizeName } from "./resolver.ts";
 import type { SentQuery } from "./wire.ts";
@@ -83,30 +84,8 @@ export function base64UrlEncode(bytes: Uint8Array): string {
 
 /** The body, refused once it exceeds `limit` bytes. */
 async function readBounded(response: Response, limit: number): Promise<Uint8Array> {
-  const declared = Number(response.headers.get("content-length") ?? "0");
-  if (declared > limit) {
-    await response.body?.cancel();
-    throw new Error(`reply of ${declared} bytes exceeds ${limit}`);
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = response.body?.getReader();
-  while (reader !== undefined) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new Error(`reply exceeds ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const body = await readBodyBounded(response.headers, response.body, limit);
+  if (body === null) throw new Error(`reply exceeds ${limit} bytes`);
   return body;
 }
 

@@ -6,7 +6,7 @@
 // See docs/email-routing.md for which checks run here and which cannot.
 import type { EdgemxConfig } from "../config/schema.ts";
 import type { Resolver } from "../dns/resolver.ts";
-import { readStreamBounded } from "../http/respond.ts";
+import { readStreamBounded } from "../bytes.ts";
 import { formatReply } from "../judge/replies.ts";
 import type { Envelope, Verdict } from "../judge/types.ts";
 import { verdict, type VerdictOptions } from "../judge/verdict.ts";
