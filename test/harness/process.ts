@@ -18,15 +18,33 @@ export interface Daemon {
 }
 
 const running = new Set<ChildProcess>();
+const groupLeaders = new WeakSet<ChildProcess>();
 process.once("exit", () => {
-  for (const child of running) child.kill("SIGKILL");
+  for (const child of running) signal(child, "SIGKILL");
 });
 
-export function spawnDaemon(name: string, command: string, args: readonly string[], logFile: string): Daemon {
+/** A daemon that forks workers (rspamd) runs in its own process group: a signal reaches them all. */
+function signal(child: ChildProcess, name: NodeJS.Signals): void {
+  if (groupLeaders.has(child) && child.pid !== undefined) {
+    try {
+      process.kill(-child.pid, name);
+    } catch {
+      // the group is gone already
+    }
+  } else child.kill(name);
+}
+
+export interface SpawnOptions {
+  /** Start it as the leader of a new process group, so that stopping it also stops its children. */
+  processGroup?: boolean;
+}
+
+export function spawnDaemon(name: string, command: string, args: readonly string[], logFile: string, options: SpawnOptions = {}): Daemon {
   const log = openSync(logFile, "a");
-  const child = spawn(findProgram(command) ?? command, args, { stdio: ["ignore", log, log] });
+  const child = spawn(findProgram(command) ?? command, args, { stdio: ["ignore", log, log], detached: options.processGroup === true });
   closeSync(log);
   running.add(child);
+  if (options.processGroup === true) groupLeaders.add(child);
   let hasExited = false;
   const exit = new Promise<void>((resolve) => {
     const done = (): void => {
@@ -43,11 +61,13 @@ export function spawnDaemon(name: string, command: string, args: readonly string
     exited: () => hasExited,
     logTail: () => readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n"),
     async stop() {
-      if (hasExited) return;
-      child.kill("SIGTERM");
-      const grace = setTimeout(() => child.kill("SIGKILL"), 2_000);
-      await exit;
-      clearTimeout(grace);
+      if (!hasExited) {
+        signal(child, "SIGTERM");
+        const grace = setTimeout(() => signal(child, "SIGKILL"), 2_000);
+        await exit;
+        clearTimeout(grace);
+      }
+      if (groupLeaders.has(child)) signal(child, "SIGKILL"); // workers that outlived their master
     },
   };
 }

@@ -53,7 +53,27 @@ export const TEST_DNS = {
   insecure: { domain: "insecure.test", mx: "mx.insecure.test", mxAddress: "127.0.0.14" },
   /** Validation fails: SERVFAIL for every name. */
   bogus: "bogus.test",
+  /** Clients of the relay's FCrDNS check, with their PTR records in 0.0.127.in-addr.arpa. */
+  clients: {
+    /** PTR and A agree, but the name looks like a dynamic address. */
+    dynamicIp: "127.0.0.12",
+    dynamicName: "dyn-127-0-0-12.pool.sender.test",
+    /** The PTR name resolves to another address (127.0.0.16): not forward-confirmed. */
+    unconfirmedIp: "127.0.0.15",
+    unconfirmedName: "unconfirmed.sender.test",
+    /** No PTR record at all. */
+    noPtrIp: "127.0.0.99",
+  },
+  /** A host with an AAAA record and no A record. */
+  ipv6Host: { name: "v6only.sender.test", address: "::1" },
+  /** TXT records beyond the 1232-octet EDNS payload: the UDP reply is truncated, TCP answers (RFC 7766 §5). */
+  largeTxt: { name: "large-txt.sender.test", records: 12 },
 } as const;
+
+/** The text of the large TXT name's record number i. */
+export function largeTxtRecord(i: number): string {
+  return `record ${String(i).padStart(2, "0")} of a reply too large for UDP: ${"x".repeat(120)}`;
+}
 
 /** A TXT record's data: the text split into quoted character-strings of at most 255 octets (RFC 1035 §3.3.14). */
 export function txt(text: string): string {
@@ -64,7 +84,12 @@ export function txt(text: string): string {
   return strings.join(" ");
 }
 
-const { sender, dnsbl, insecure } = TEST_DNS;
+const { sender, dnsbl, insecure, clients, ipv6Host, largeTxt } = TEST_DNS;
+
+/** A name of sender.test relative to its origin. */
+function inSender(name: string): string {
+  return name.slice(0, -`.${sender.domain}`.length);
+}
 
 export const TEST_ZONES: readonly TestZone[] = [
   {
@@ -79,6 +104,10 @@ export const TEST_ZONES: readonly TestZone[] = [
       { owner: "alias", type: "CNAME", data: `${sender.mailHost}.` },
       { owner: "_dmarc", type: "TXT", data: txt(`v=DMARC1; p=reject; rua=mailto:dmarc-reports@${sender.domain}`) },
       { owner: `${sender.dkimSelector}._domainkey`, type: "TXT", data: txt(`v=DKIM1; k=rsa; p=${DKIM_PUBLIC_KEY_BASE64}`) },
+      { owner: inSender(clients.dynamicName), type: "A", data: clients.dynamicIp },
+      { owner: inSender(clients.unconfirmedName), type: "A", data: "127.0.0.16" },
+      { owner: inSender(ipv6Host.name), type: "AAAA", data: ipv6Host.address },
+      ...Array.from({ length: largeTxt.records }, (_, i) => ({ owner: inSender(largeTxt.name), type: "TXT", data: txt(largeTxtRecord(i)) })),
     ],
   },
   {
@@ -87,6 +116,8 @@ export const TEST_ZONES: readonly TestZone[] = [
     records: [
       { owner: sender.mxAddress.split(".")[3]!, type: "PTR", data: `${sender.mx}.` },
       { owner: sender.authorizedIp.split(".")[3]!, type: "PTR", data: `${sender.mailHost}.` },
+      { owner: clients.dynamicIp.split(".")[3]!, type: "PTR", data: `${clients.dynamicName}.` },
+      { owner: clients.unconfirmedIp.split(".")[3]!, type: "PTR", data: `${clients.unconfirmedName}.` },
     ],
   },
   {

@@ -24,7 +24,9 @@ describe("the replies table", () => {
     expect(renderReply("authBeforeTls", {})).toBe("538 5.7.11 Encryption required for requested authentication mechanism");
     // RFC 3207 §4.
     expect(renderReply("tlsRequired", {})).toBe("530 5.7.0 Must issue a STARTTLS command first");
-    expect(renderReply("greylisted", { address: "carol@example.org" })).toMatch(/^451 4\.7\.1 <carol@example\.org>: /);
+    expect(renderReply("greylisted", { address: "carol@example.org", seconds: "300" })).toBe(
+      "451 4.7.1 <carol@example.org>: Recipient address rejected: Greylisted for 300 seconds, please try again later",
+    );
     expect(renderReply("tempfail", { id: "1-2" })).toMatch(/^451 4\.3\.0 .*id=1-2/);
     expect(renderReply("dnsTempfail", { name: "example.com" })).toMatch(/^451 4\.4\.3 <example\.com>: /);
   });

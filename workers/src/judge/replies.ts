@@ -94,6 +94,16 @@ export const REPLIES = {
       de: "Aus dem Internet nehmen wir nur E-Mails für unsere eigenen Domains an. Um an andere Domains zu senden, melden Sie sich am Einlieferungs-Port (587 oder 465) über TLS mit Ihrer vollständigen Adresse und Ihrem Passwort an.",
     },
   },
+  unknownRecipient: {
+    // RFC 5321 §3.3 (550: no such mailbox), RFC 3463 §3.2 5.1.1 "bad destination mailbox address".
+    code: 550,
+    enhanced: "5.1.1",
+    text: "<{address}>: Recipient address rejected: User unknown in local recipient table",
+    explanation: {
+      en: "The domain is ours, but it has no mailbox under the address in the reply. Check the spelling of the part before the @ — a typing error is the usual cause — or ask the person for their current address. Nothing was delivered to this address; other recipients of the same message are not affected.",
+      de: "Die Domain gehört zu uns, unter der Adresse in der Antwort gibt es dort aber kein Postfach. Prüfen Sie die Schreibweise des Teils vor dem @ – meist ist es ein Tippfehler – oder fragen Sie die Person nach ihrer aktuellen Adresse. An diese Adresse wurde nichts zugestellt; andere Empfänger derselben Nachricht sind davon nicht betroffen.",
+    },
+  },
   authBeforeTls: {
     code: 538,
     enhanced: "5.7.11",
@@ -115,10 +125,10 @@ export const REPLIES = {
   greylisted: {
     code: 451,
     enhanced: "4.7.1",
-    text: "<{address}>: Recipient address rejected: Greylisted, please try again later",
+    text: "<{address}>: Recipient address rejected: Greylisted for {seconds} seconds, please try again later",
     explanation: {
-      en: "This is a deliberate, temporary delay for a sender we have not seen before. A standards-compliant server tries again after a few minutes and is then accepted; you need not do anything.",
-      de: "Das ist eine absichtliche, vorübergehende Verzögerung für einen Absender, den wir noch nicht kennen. Ein standardkonformer Server versucht es nach einigen Minuten erneut und wird dann angenommen; Sie müssen nichts tun.",
+      en: "This is a deliberate, temporary delay for a combination of sending network, sender and recipient we have not seen before; the reply says how many seconds remain. A standards-compliant server tries again on its own and is accepted once the wait is over; you need not do anything. Networks that delivered several messages are no longer delayed.",
+      de: "Das ist eine absichtliche, vorübergehende Verzögerung für eine Kombination aus sendendem Netz, Absender und Empfänger, die wir noch nicht kennen; die Antwort nennt die verbleibenden Sekunden. Ein standardkonformer Server versucht es von selbst erneut und wird nach Ablauf der Wartezeit angenommen; Sie müssen nichts tun. Netze, die bereits mehrere Nachrichten zugestellt haben, werden nicht mehr verzögert.",
     },
   },
   tempfail: {

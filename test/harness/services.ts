@@ -1,0 +1,121 @@
+// Services that only some tests need — clamd, redis-server, rspamd — started from a test file's
+// beforeAll (not the global setup), each unprivileged on a free loopback port in its own temp folder.
+// stop() ends the daemon (SIGTERM, SIGKILL after a grace period) and removes the folder; a daemon that
+// fails to become ready is stopped before the error is thrown, so nothing is ever left running.
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CLAM_EXE, clamdConfig, writeSignatures } from "./clamd.ts";
+import type { Daemon } from "./process.ts";
+import { findProgram, freePort, spawnDaemon, waitUntilReady } from "./process.ts";
+import { writeRspamdConfig } from "./rspamd.ts";
+import { tcpExchange } from "./tcp-probe.ts";
+
+export interface ClamdService {
+  host: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface RedisService {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface RspamdService {
+  /** The normal worker: POST /checkv2. */
+  normalUrl: string;
+  /** The controller: /ping, /learnspam, /learnham, /stat. */
+  controllerUrl: string;
+  stop(): Promise<void>;
+}
+
+/** clamd with this run's signature database (clamd.ts); ready when it answers PING. */
+export async function startClamd(options: { streamMaxLength?: number } = {}): Promise<ClamdService> {
+  requirePackages({ clamd: "clamav-daemon", [CLAM_EXE]: "clamav-testfiles" });
+  return withFolder("clamd", async (dir) => {
+    const databaseDir = join(dir, "db");
+    await mkdir(databaseDir);
+    writeSignatures(databaseDir);
+    const port = await freePort();
+    const config = join(dir, "clamd.conf");
+    await writeFile(config, clamdConfig({ dir, databaseDir, port, streamMaxLength: options.streamMaxLength ?? 25 * 1024 * 1024 }));
+    const daemon = spawnDaemon("clamd", "clamd", ["-c", config], join(dir, "clamd.log"));
+    await readyOrStopped(daemon, async () => (await tcpExchange(port, "zPING\0", (reply) => reply.includes("\0"))) === "PONG\0");
+    return { daemon, service: { host: "127.0.0.1", port } };
+  });
+}
+
+/** redis-server without persistence; ready when it answers PING. `port`: to restart one where clients expect it. */
+export async function startRedis(options: { port?: number } = {}): Promise<RedisService> {
+  requirePackages({ "redis-server": "redis-server" });
+  return withFolder("redis", async (dir) => {
+    const port = options.port ?? (await freePort());
+    const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no"];
+    const daemon = spawnDaemon("redis-server", "redis-server", args, join(dir, "redis.log"));
+    await readyOrStopped(daemon, async () => (await tcpExchange(port, "PING\r\n", (reply) => reply.includes("\r\n"))) === "+PONG\r\n");
+    return { daemon, service: { url: `redis://127.0.0.1:${port}`, port } };
+  });
+}
+
+/**
+ * rspamd on Debian's configuration plus this run's local.d/override.d (rspamd.ts), its DNS the
+ * harness's unbound (`inject("harness").dnsPort`); ready when the controller answers /ping with "pong".
+ * A cold Hyperscan cache makes the first start on a machine take ~20 s: give the hook time.
+ */
+export async function startRspamd(options: { redisUrl: string; dnsPort: number }): Promise<RspamdService> {
+  requirePackages({ rspamd: "rspamd" });
+  return withFolder("rspamd", async (dir) => {
+    const [normalPort, controllerPort] = [await freePort(), await freePort()];
+    const confDir = join(dir, "conf");
+    writeRspamdConfig({ dir: confDir, normalPort, controllerPort, redisUrl: options.redisUrl, dnsPort: options.dnsPort });
+    const vars = { DBDIR: join(dir, "db"), RUNDIR: join(dir, "run"), LOGDIR: join(dir, "log"), LOCAL_CONFDIR: confDir };
+    for (const folder of [vars.DBDIR, vars.RUNDIR, vars.LOGDIR]) await mkdir(folder);
+    // -i: allow running as root (then -u/-g keep it root rather than switching to _rspamd).
+    const asRoot = process.getuid?.() === 0 ? ["-u", "root", "-g", "root"] : [];
+    const args = ["-f", "-i", ...asRoot, ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}=${value}`])];
+    const daemon = spawnDaemon("rspamd", "rspamd", args, join(dir, "rspamd.log"), { processGroup: true });
+    const controllerUrl = `http://127.0.0.1:${controllerPort}`;
+    const ping = async (): Promise<boolean> => (await (await fetch(`${controllerUrl}/ping`, { signal: AbortSignal.timeout(500) })).text()).trim() === "pong";
+    await readyOrStopped(daemon, ping, 60_000);
+    return { daemon, service: { normalUrl: `http://127.0.0.1:${normalPort}`, controllerUrl } };
+  });
+}
+
+/** Each program (or file, by absolute path) → the Debian package that provides it. */
+function requirePackages(needs: Readonly<Record<string, string>>): void {
+  const missing = Object.entries(needs)
+    .filter(([what]) => (what.startsWith("/") ? !existsSync(what) : findProgram(what) === undefined))
+    .map(([, pkg]) => pkg);
+  if (missing.length > 0) throw new Error(`this test needs Debian packages: apt-get install -y ${[...new Set(missing)].join(" ")}`);
+}
+
+/** Runs `start` in a fresh temp folder; the service's stop() also removes the folder, as does a failure. */
+async function withFolder<S>(name: string, start: (dir: string) => Promise<{ daemon: Daemon; service: S }>): Promise<S & { stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), `edgemx-${name}-`));
+  try {
+    const { daemon, service } = await start(dir);
+    return {
+      ...service,
+      async stop() {
+        await daemon.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Waits for readiness; a daemon that does not get there is stopped before the error propagates. */
+async function readyOrStopped(daemon: Daemon, ready: () => Promise<boolean>, timeoutMs?: number): Promise<void> {
+  try {
+    await waitUntilReady(daemon, ready, timeoutMs);
+  } catch (err) {
+    await daemon.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,99 @@
+// Greylisting shared by several relays through a real redis-server (the harness's startRedis).
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Greylist, GreylistSettings } from "../../relay-node/src/checks/greylist.ts";
+import { createGreylist } from "../../relay-node/src/checks/greylist.ts";
+import type { RedisService } from "../harness/services.ts";
+import { startRedis } from "../harness/services.ts";
+
+let redis: RedisService;
+const relays: Greylist[] = [];
+
+function relay(url: string): Greylist {
+  const settings: GreylistSettings = {
+    enabled: true,
+    delaySeconds: 300,
+    retryWindowSeconds: 2 * 86400,
+    passLifetimeSeconds: 36 * 86400,
+    autoAllowAfter: 2,
+    ipv4Prefix: 24,
+    ipv6Prefix: 64,
+    store: { type: "redis", url },
+  };
+  const greylist = createGreylist(settings);
+  relays.push(greylist);
+  return greylist;
+}
+
+beforeAll(async () => {
+  const started = performance.now();
+  redis = await startRedis();
+  console.log(`redis-server ready in ${Math.round(performance.now() - started)} ms`);
+});
+
+afterAll(async () => {
+  await Promise.all(relays.map((greylist) => greylist.close()));
+  await redis.stop();
+});
+
+describe("greylisting with Redis", () => {
+  const triplet = { clientIp: "2001:db8:1:2::25", sender: "alice@sender.test", recipient: "bob@example.org", id: "7-1" };
+
+  it("shares triplets between two relays: a retry at the other relay passes", async () => {
+    const [one, two] = [relay(redis.url), relay(redis.url)];
+    const now = Date.now();
+    expect(await one.check(triplet, now)).toMatchObject({ outcome: "fail", reply: { code: 451, text: expect.stringContaining("Greylisted for 300 seconds") } });
+    // Another address of the same /64, at the other relay, a minute later: still the same triplet.
+    expect(await two.check({ ...triplet, clientIp: "2001:db8:1:2::26" }, now + 60_000)).toMatchObject({
+      outcome: "fail",
+      reply: { text: expect.stringContaining("Greylisted for 240 seconds") },
+    });
+    expect(await two.check(triplet, now + 300_000)).toMatchObject({ outcome: "pass" });
+    expect(await one.check(triplet, now + 400_000)).toMatchObject({ outcome: "pass" });
+  });
+
+  it("keeps records and counts as Redis keys that expire", async () => {
+    const client = new Redis(redis.url);
+    const [tripletKey] = await client.keys("edgemx:greylist:triplet:*");
+    expect(tripletKey).toBe('edgemx:greylist:triplet:["2001:db8:1:2::/64","alice@sender.test","bob@example.org"]');
+    const ttl = await client.ttl(tripletKey!);
+    expect(ttl).toBeGreaterThan(36 * 86400 - 10);
+    expect(ttl).toBeLessThanOrEqual(36 * 86400);
+    client.disconnect();
+  });
+
+  it("counts deliveries from all relays towards the network's auto-allow", async () => {
+    const [one, two] = [relay(redis.url), relay(redis.url)];
+    const client = { clientIp: "198.51.100.7", sender: "x@sender.test", recipient: "y@example.org", id: "7-2" };
+    expect(await one.check(client)).toMatchObject({ outcome: "fail" });
+    await one.delivered(client);
+    await two.delivered({ ...client, clientIp: "198.51.100.8" });
+    expect(await two.check({ ...client, sender: "someone-new@sender.test" })).toMatchObject({
+      outcome: "pass",
+      detail: "198.51.100.0/24 auto-allowed after 2 delivered messages",
+    });
+  });
+
+  it("answers temporary within about a second when Redis is down, and recovers with it", async () => {
+    const greylist = relay(redis.url);
+    expect(await greylist.check({ ...triplet, recipient: "dave@example.org" })).toMatchObject({ outcome: "fail" });
+    const port = redis.port;
+    await redis.stop();
+    const started = performance.now();
+    const finding = await greylist.check({ ...triplet, recipient: "erin@example.org" });
+    expect(finding).toMatchObject({ check: "greylist", outcome: "temporary", reply: { code: 451, enhanced: "4.3.0", text: expect.stringContaining("id=7-1") } });
+    expect(finding.detail).toMatch(/^greylist store: /);
+    expect(performance.now() - started).toBeLessThan(2_500);
+    await expect(greylist.delivered(triplet)).rejects.toThrow();
+
+    // A new (empty) Redis on the same port: the relay reconnects by itself; the triplet starts over.
+    redis = await startRedis({ port });
+    const deadline = Date.now() + 5_000;
+    let again = await greylist.check({ ...triplet, recipient: "erin@example.org" });
+    while (again.outcome === "temporary" && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      again = await greylist.check({ ...triplet, recipient: "erin@example.org" });
+    }
+    expect(again).toMatchObject({ outcome: "fail", detail: expect.stringMatching(/first seen/) });
+  });
+});
