@@ -1,0 +1,332 @@
+// The durable spool: what the relay has answered 250 for lives here until every recipient is delivered
+// or bounced. Layout, durability argument and recovery: docs/queue.md.
+//
+//   <dir>/queue/<id>        the message: one JSON line (the entry as enqueued), then the message bytes;
+//                           written once, never changed
+//   <dir>/state/<id>.json   the entry's delivery state after the latest attempt; absent until the first
+//                           attempt is recorded, and then it supersedes the queue file's JSON line
+//
+// Every write is write-temp → fsync → rename → fsync the directory (POSIX rename(2) replaces the name
+// atomically; the directory fsync makes the new name itself durable), so after a crash a name points to
+// a complete file or does not exist. Temp files start with "." and end in ".tmp"; open() deletes them.
+//
+// One process owns a spool directory: the index of entries is kept in memory.
+import { randomInt } from "node:crypto";
+import { open, readdir, readFile, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { RecipientResult } from "../deliver/types.ts";
+import { makeDirectories, syncDirectory } from "./durable.ts";
+
+export interface Envelope {
+  /** The reverse path; "" is the null sender of bounces (RFC 5321 §4.5.5). */
+  mailFrom: string;
+  rcptTo: string[];
+}
+
+/** A recipient's state in the queue: pending until delivered or failed (bounced). */
+export interface RecipientState {
+  rcpt: string;
+  status: "pending" | "delivered" | "failed";
+  /** The latest reply for this recipient, null before the first attempt. */
+  reply: string | null;
+}
+
+/** The metadata of a queued message. Times are milliseconds since the epoch. */
+export interface QueueEntry {
+  id: string;
+  envelope: Envelope;
+  /** When the relay accepted the message (the DSN's Arrival-Date, RFC 3464 §2.2.5). */
+  createdAt: number;
+  /** Size of the message in octets. */
+  size: number;
+  attempts: number;
+  lastAttemptAt: number | null;
+  nextAttemptAt: number;
+  recipients: RecipientState[];
+  /** A "delayed" DSN (RFC 3464 §2.3.3) was sent for this message. */
+  delayWarned: boolean;
+}
+
+export interface EnqueueRequest {
+  envelope: Envelope;
+  message: Uint8Array;
+  /** A queue id made beforehand with newQueueId(), e.g. to name it in the Received header. */
+  id?: string;
+}
+
+/** The outcome of one delivery attempt, as the scheduler decided it. */
+export interface AttemptRecord {
+  at: number;
+  /** Results for the recipients that were attempted; the others keep their state. */
+  results: readonly RecipientResult[];
+  nextAttemptAt: number;
+  delayWarned?: boolean;
+}
+
+/** What open() found and repaired after an unclean stop. */
+export interface RecoveryReport {
+  entries: number;
+  tempFilesRemoved: number;
+  orphanStatesRemoved: number;
+  /** Queue files whose JSON line does not parse, moved to <dir>/corrupt/ for the postmaster. */
+  quarantined: string[];
+}
+
+// Queue ids: 11 hex digits of the time in milliseconds (fixed width, so ids sort by arrival until the
+// year 2527), then 7 hex digits (28 bits): random for the first id of a millisecond, counting up from
+// there for the next ones of this process, so a process never repeats an id and two processes or
+// restarts clash only by meeting in the same millisecond with the same 28 random bits. Upper-case hex
+// like Postfix's; only [0-9A-F], so always a safe file name.
+const QUEUE_ID = /^[0-9A-F]{18}$/;
+const TEMP_FILE = /^\..*\.tmp$/;
+const STATE_SUFFIX = ".json";
+const ID_SPACE = 0x10000000;
+let lastIdTime = -1;
+let lastIdNumber = 0;
+
+/** A new queue id: sortable by time, never repeated by this process, unique across restarts. */
+export function newQueueId(now: number = Date.now()): string {
+  lastIdNumber = now === lastIdTime ? (lastIdNumber + 1) % ID_SPACE : randomInt(ID_SPACE);
+  lastIdTime = now;
+  return (now.toString(16).padStart(11, "0") + lastIdNumber.toString(16).padStart(7, "0")).toUpperCase();
+}
+
+export function isQueueId(text: string): boolean {
+  return QUEUE_ID.test(text);
+}
+
+function tempName(id: string): string {
+  return `.${id}.${randomInt(0x100000000).toString(16)}.tmp`;
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException).code === "ENOENT";
+}
+
+/**
+ * Writes `chunks` to `dir/name` durably: a temp file in the same directory (rename is atomic only
+ * within one file system), fsync, rename over the name, fsync the directory.
+ */
+async function writeDurably(dir: string, name: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
+  const temp = join(dir, tempName(name));
+  try {
+    const handle = await open(temp, "wx", 0o600);
+    try {
+      for (const chunk of chunks) await handle.writeFile(chunk);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, join(dir, name));
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await syncDirectory(dir);
+}
+
+/** The entry's JSON line and the message bytes after it. */
+function splitQueueFile(bytes: Buffer): { entry: QueueEntry; message: Buffer } {
+  const newline = bytes.indexOf(0x0a);
+  if (newline === -1) throw new Error("no JSON line");
+  return { entry: JSON.parse(bytes.subarray(0, newline).toString("utf8")) as QueueEntry, message: bytes.subarray(newline + 1) };
+}
+
+/** The JSON line of a queue file, read without reading the message. */
+async function readQueueFileEntry(path: string): Promise<QueueEntry> {
+  const handle = await open(path, "r");
+  try {
+    let head = Buffer.alloc(0);
+    for (;;) {
+      const { buffer, bytesRead } = await handle.read({ buffer: Buffer.alloc(64 * 1024), position: head.length });
+      if (bytesRead === 0) throw new Error("no JSON line");
+      head = Buffer.concat([head, buffer.subarray(0, bytesRead)]);
+      if (head.includes(0x0a)) return splitQueueFile(head).entry;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The mutable part of an entry, as the state file holds it. */
+type DeliveryState = Pick<QueueEntry, "attempts" | "lastAttemptAt" | "nextAttemptAt" | "recipients" | "delayWarned">;
+
+function deliveryState(entry: QueueEntry): DeliveryState {
+  const { attempts, lastAttemptAt, nextAttemptAt, recipients, delayWarned } = entry;
+  return { attempts, lastAttemptAt, nextAttemptAt, recipients, delayWarned };
+}
+
+/** Merges one attempt's per-recipient results into the recipients' states. */
+export function applyAttempt(entry: QueueEntry, attempt: AttemptRecord): QueueEntry {
+  const byRcpt = new Map(attempt.results.map((result) => [result.rcpt, result]));
+  const recipients = entry.recipients.map((state): RecipientState => {
+    const result = state.status === "pending" ? byRcpt.get(state.rcpt) : undefined;
+    if (!result) return state;
+    return { rcpt: state.rcpt, status: result.status === "deferred" ? "pending" : result.status, reply: result.reply };
+  });
+  return {
+    ...entry,
+    attempts: entry.attempts + 1,
+    lastAttemptAt: attempt.at,
+    nextAttemptAt: attempt.nextAttemptAt,
+    recipients,
+    delayWarned: attempt.delayWarned ?? entry.delayWarned,
+  };
+}
+
+export class Spool {
+  readonly dir: string;
+  readonly recovery: RecoveryReport;
+  readonly #queueDir: string;
+  readonly #stateDir: string;
+  readonly #entries: Map<string, QueueEntry>;
+  /** Ids being written by enqueue(), so that two writes never race for one name. */
+  readonly #writing = new Set<string>();
+
+  private constructor(dir: string, entries: Map<string, QueueEntry>, recovery: RecoveryReport) {
+    this.dir = dir;
+    this.#queueDir = join(dir, "queue");
+    this.#stateDir = join(dir, "state");
+    this.#entries = entries;
+    this.recovery = recovery;
+  }
+
+  /**
+   * Opens (creating) the spool at `dir` and recovers it: temp files of interrupted writes are deleted,
+   * state files without a message are deleted, and every entry is loaded with its latest state. An
+   * entry that was being delivered when the process died keeps its due time, so it is due again:
+   * delivery is at-least-once.
+   */
+  static async open(dir: string): Promise<Spool> {
+    const queueDir = join(dir, "queue");
+    const stateDir = join(dir, "state");
+    await makeDirectories([queueDir, stateDir]);
+    const report: RecoveryReport = { entries: 0, tempFilesRemoved: 0, orphanStatesRemoved: 0, quarantined: [] };
+    const entries = new Map<string, QueueEntry>();
+
+    for (const name of await readdir(queueDir)) {
+      if (TEMP_FILE.test(name)) {
+        await unlink(join(queueDir, name));
+        report.tempFilesRemoved++;
+      } else if (isQueueId(name)) {
+        try {
+          entries.set(name, await readQueueFileEntry(join(queueDir, name)));
+        } catch {
+          await makeDirectories([join(dir, "corrupt")]);
+          await rename(join(queueDir, name), join(dir, "corrupt", name));
+          report.quarantined.push(name);
+        }
+      }
+    }
+    for (const name of await readdir(stateDir)) {
+      const id = name.slice(0, -STATE_SUFFIX.length);
+      const entry = name.endsWith(STATE_SUFFIX) ? entries.get(id) : undefined;
+      if (TEMP_FILE.test(name)) {
+        await unlink(join(stateDir, name));
+        report.tempFilesRemoved++;
+      } else if (entry) {
+        // A state file is complete or absent (rename), so a parse error means outside damage: the
+        // entry then starts again from its queue file, delivering to every recipient (at-least-once).
+        try {
+          Object.assign(entry, JSON.parse(await readFile(join(stateDir, name), "utf8")) as DeliveryState);
+        } catch {
+          await unlink(join(stateDir, name));
+        }
+      } else if (isQueueId(id)) {
+        // remove() deletes the queue file first: a crash in between leaves this.
+        await unlink(join(stateDir, name));
+        report.orphanStatesRemoved++;
+      }
+    }
+    if (report.tempFilesRemoved + report.orphanStatesRemoved + report.quarantined.length > 0) {
+      await syncDirectory(queueDir);
+      await syncDirectory(stateDir);
+    }
+    report.entries = entries.size;
+    return new Spool(dir, entries, report);
+  }
+
+  /**
+   * Queues a message. When the promise resolves, the message and its entry are on disk and fsynced:
+   * only then may the relay answer 250 (design.md, standards).
+   */
+  async enqueue(request: EnqueueRequest, now: number = Date.now()): Promise<string> {
+    const taken = (id: string) => this.#entries.has(id) || this.#writing.has(id);
+    let id = request.id ?? newQueueId(now);
+    // Only after the clock stepped back can a made id meet a queued one: make another.
+    while (request.id === undefined && taken(id)) id = newQueueId(now);
+    if (!isQueueId(id)) throw new Error(`not a queue id: ${JSON.stringify(id)}`);
+    if (taken(id)) throw new Error(`queue id ${id} is already queued`);
+    const rcptTo = [...new Set(request.envelope.rcptTo)];
+    if (rcptTo.length === 0) throw new Error("a message needs at least one recipient");
+    // Addresses end up in header fields (Return-Path, Delivered-To, the DSN): no line breaks or NULs.
+    const unsafe = [request.envelope.mailFrom, ...rcptTo].find((address) => /[\r\n\0]/.test(address));
+    if (unsafe !== undefined) throw new Error(`envelope address with a line break or NUL: ${JSON.stringify(unsafe)}`);
+    const entry: QueueEntry = {
+      id,
+      envelope: { mailFrom: request.envelope.mailFrom, rcptTo },
+      createdAt: now,
+      size: request.message.byteLength,
+      attempts: 0,
+      lastAttemptAt: null,
+      nextAttemptAt: now,
+      recipients: rcptTo.map((rcpt) => ({ rcpt, status: "pending", reply: null })),
+      delayWarned: false,
+    };
+    this.#writing.add(id);
+    try {
+      // JSON.stringify escapes every line break, so the first "\n" ends the JSON line.
+      await writeDurably(this.#queueDir, id, [JSON.stringify(entry) + "\n", request.message]);
+      this.#entries.set(id, entry);
+    } finally {
+      this.#writing.delete(id);
+    }
+    return id;
+  }
+
+  /** Every queued entry, in no particular order. */
+  list(): QueueEntry[] {
+    return [...this.#entries.values()];
+  }
+
+  /** The entry's latest state, or undefined when it is not (or no longer) queued. */
+  get(id: string): QueueEntry | undefined {
+    return this.#entries.get(id);
+  }
+
+  /** The entry and the message bytes, or undefined when it is not queued. */
+  async read(id: string): Promise<{ entry: QueueEntry; message: Uint8Array } | undefined> {
+    const entry = this.#entries.get(id);
+    if (!entry) return undefined;
+    const { message } = splitQueueFile(await readFile(join(this.#queueDir, id)));
+    return { entry, message };
+  }
+
+  /** Records an attempt durably (same write-temp-fsync-rename) and returns the entry's new state. */
+  async recordAttempt(id: string, attempt: AttemptRecord): Promise<QueueEntry> {
+    const entry = this.#entries.get(id);
+    if (!entry) throw new Error(`queue id ${id} is not queued`);
+    const next = applyAttempt(entry, attempt);
+    await writeDurably(this.#stateDir, id + STATE_SUFFIX, [JSON.stringify(deliveryState(next))]);
+    this.#entries.set(id, next);
+    return next;
+  }
+
+  /**
+   * Removes an entry after its final delivery or bounce. The queue file goes first and its removal is
+   * fsynced; a crash before that delivers the message again (a duplicate, never a loss), a crash after
+   * it leaves a state file that open() deletes.
+   */
+  async remove(id: string): Promise<void> {
+    try {
+      await unlink(join(this.#queueDir, id));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    this.#entries.delete(id);
+    await syncDirectory(this.#queueDir);
+    await unlink(join(this.#stateDir, id + STATE_SUFFIX)).catch((error: unknown) => {
+      if (!isNotFound(error)) throw error;
+    });
+  }
+}
