@@ -1,0 +1,169 @@
+// The relay as one start-able thing: startRelay(config) opens the spool, starts delivery to the next
+// hop and the MX listener, and hands back what a caller needs to run and stop it — main.ts (the
+// process), scripts/start.ts (`npm start`), and the tests and benchmarks, which start it in-process.
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import type { EdgemxConfig } from "../../workers/src/config/schema.ts";
+import type { Resolver } from "../../workers/src/dns/resolver.ts";
+import type { ArcSealKey } from "../../workers/src/judge/arc-seal.ts";
+import { compileDynamicPatterns } from "./checks/fcrdns.ts";
+import { createGreylist } from "./checks/greylist.ts";
+import { nextHopDeliverer } from "./deliver/next-hop.ts";
+import { createRelayResolver } from "./dns/resolver.ts";
+import { createJudge } from "./judge/judge.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { startDelivery, type DeliveryOptions, type DeliveryScheduler } from "./queue/scheduler.ts";
+import { Spool } from "./queue/spool.ts";
+import { pingClamd, scanWithClamd } from "./scan/clamd.ts";
+import type { ScanOutcome } from "./smtp/judgement.ts";
+import { createMxServer } from "./smtp/mx.ts";
+import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./smtp/tls.ts";
+
+export interface RelayOverrides {
+  /** Listen here instead of relay.listeners.mx (port 0: a free port, see RunningRelay.port). */
+  listen?: { host?: string; port?: number };
+  logger?: Logger;
+  resolver?: Resolver;
+  /** Where EDGEMX_VERDICT_TOKEN is read; process.env by default. */
+  env?: NodeJS.ProcessEnv;
+  /** The self-signed certificate's folder when relay.tls is absent; default: "tls" beside the spool. */
+  selfSignedDir?: string;
+  /** Delivery settings (a tighter poll interval in tests, say). */
+  delivery?: Partial<Omit<DeliveryOptions, "hostname" | "logger">>;
+}
+
+export interface RunningRelay {
+  /** The MX listener's address; null when relay.listeners.mx is disabled. */
+  host: string | null;
+  port: number | null;
+  spool: Spool;
+  delivery: DeliveryScheduler;
+  logger: Logger;
+  /** Re-reads the certificate files; new TLS sessions use them. False (and a log line) when they do not fit. */
+  reloadCertificate(): boolean;
+  /**
+   * Stops taking connections, lets open sessions finish (at most 30 s, then 421), lets deliveries in
+   * flight finish, and closes the state stores.
+   */
+  stop(): Promise<void>;
+}
+
+/** Deliveries to the next hop in flight at once. */
+const DELIVERY_CONCURRENCY = 10;
+
+/** The default home of the self-signed certificate: data/tls beside data/spool. */
+export function defaultSelfSignedDir(config: EdgemxConfig): string {
+  return join(dirname(resolve(config.relay.spool)), "tls");
+}
+
+/** The in-process judge's ARC sealing key (RFC 8617 §5.1); without it accepted mail is not sealed. */
+function readArcSealKey(config: EdgemxConfig, logger: Logger): ArcSealKey | undefined {
+  const path = config.relay.arcSealKeyFile;
+  if (path !== undefined) return { privateKey: readFileSync(path, "utf8") };
+  if (config.judge.arcSeal.enabled && config.relay.verdict.url === undefined) {
+    logger.warn({ event: "arc" }, "judge.arcSeal is enabled but relay.arcSealKeyFile is not set: accepted mail is not ARC-sealed");
+  }
+  return undefined;
+}
+
+/** The virus scan, or none at all — said loudly at start, since a relay without it accepts viruses. */
+async function virusScanner(config: EdgemxConfig, logger: Logger): Promise<(message: Uint8Array) => Promise<ScanOutcome>> {
+  const { enabled, host, port, timeoutMs } = config.relay.clamd;
+  if (!enabled) {
+    logger.warn({ event: "clamd" }, "relay.clamd.enabled is false: messages are NOT scanned for viruses");
+    return async () => ({ status: "skipped" });
+  }
+  const settings = { host, port, timeoutMs };
+  const ping = await pingClamd(settings);
+  if (ping.status === "error") logger.warn({ event: "clamd", detail: ping.detail }, "clamd does not answer: every message is answered 451 until it does");
+  return (message) => scanWithClamd(message, settings);
+}
+
+export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides = {}): Promise<RunningRelay> {
+  const logger = overrides.logger ?? createLogger(config.relay.logLevel);
+  // A bad dynamic-name pattern is a configuration error: refuse to start rather than fail each session.
+  compileDynamicPatterns(config.relay.fcrdns.dynamicPatterns);
+  const resolver = overrides.resolver ?? createRelayResolver(config.relay.resolver);
+  const judge = createJudge(config, resolver, overrides.env ?? process.env, readArcSealKey(config, logger));
+  let certificate: Certificate = loadCertificate(config, overrides.selfSignedDir ?? defaultSelfSignedDir(config), logger);
+  const scan = await virusScanner(config, logger);
+
+  const spool = await Spool.open(config.relay.spool);
+  if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
+  const delivery = startDelivery(spool, nextHopDeliverer(config.relay.nextHop, config.hostname), {
+    concurrency: DELIVERY_CONCURRENCY,
+    ...overrides.delivery,
+    hostname: config.hostname,
+    logger,
+  });
+  const greylist = config.relay.greylist.enabled ? createGreylist(config.relay.greylist) : null;
+
+  const server = createMxServer(config, {
+    config,
+    logger,
+    resolver,
+    judge,
+    scan,
+    greylist,
+    certificate: certificate.pair,
+    enqueue: async (request) => {
+      const id = await spool.enqueue(request);
+      delivery.notify();
+      return id;
+    },
+  });
+
+  const listener = config.relay.listeners.mx;
+  let address: { host: string; port: number } | null = null;
+  if (listener.enabled) {
+    const host = overrides.listen?.host ?? listener.host;
+    const port = overrides.listen?.port ?? listener.port;
+    try {
+      await new Promise<void>((resolveListen, rejectListen) => {
+        server.server.once("error", rejectListen);
+        server.listen(port, host, () => {
+          server.server.off("error", rejectListen);
+          resolveListen();
+        });
+      });
+    } catch (err) {
+      await delivery.stop();
+      await greylist?.close();
+      judge.close();
+      throw new Error(`cannot listen on ${host} port ${port}: ${(err as Error).message}`, { cause: err });
+    }
+    const bound = server.server.address();
+    address = { host, port: typeof bound === "object" && bound !== null ? bound.port : port };
+    logger.info({ event: "listen", listener: "mx", ...address, judge: judge.where, tls: certificate.source }, `MX listening on ${host} port ${address.port}`);
+  }
+
+  const reloadCertificate = (): boolean => {
+    try {
+      certificate = rereadCertificate(certificate);
+      server.updateSecureContext(secureContextOptions(certificate.pair));
+      logger.info({ event: "tls", certPath: certificate.certPath }, "certificate reloaded");
+      return true;
+    } catch (err) {
+      logger.warn({ event: "tls", certPath: certificate.certPath, err: (err as Error).message }, "certificate not reloaded: the files do not make a usable pair; the previous one stays");
+      return false;
+    }
+  };
+  const stopWatching = certificate.source === "configured" ? watchCertificate(certificate, reloadCertificate) : () => {};
+
+  return {
+    host: address?.host ?? null,
+    port: address?.port ?? null,
+    spool,
+    delivery,
+    logger,
+    reloadCertificate,
+    async stop() {
+      stopWatching();
+      if (address) await new Promise<void>((done) => server.close(done));
+      await delivery.stop();
+      await greylist?.close();
+      judge.close();
+      logger.info({ event: "stop" }, "relay stopped");
+    },
+  };
+}

@@ -1,0 +1,317 @@
+// The MX listener (relay.listeners.mx): inbound SMTP from the world, on npm smtp-server. It never
+// relays, authenticated or not: AUTH is not even offered. The session, stage by stage:
+//
+// - connect: the connection bounds (421 4.7.0), then DNSBL and FCrDNS started side by side; the
+//   greeting does not wait for them, their findings are awaited at RCPT TO. smtp-server's 100 ms wait
+//   before the greeting stays (early talkers get 421).
+// - HELO/EHLO: smtp-server has no hook for it, so the HELO check starts at the first MAIL FROM after a
+//   HELO/EHLO (again after a new one), from session.hostNameAppearsAs, side by side with the sender
+//   check; its finding, like the connect findings, is answered at RCPT TO.
+// - MAIL FROM: the sender checks; "tls" (a mandatory-TLS sender domain without STARTTLS, 530) answers
+//   here, the "sender" finding waits for RCPT TO.
+// - RCPT TO: the recipient count (452 4.5.3); relay and mailbox (554 5.7.1 / 550 5.1.1); the delayed
+//   findings of the earlier stages, per recipient, relaxed for role mailboxes (pipeline.ts);
+//   greylisting (451 4.7.1), skipped for roles that relax it.
+// - DATA: read whole within the size bound, bare CR/LF and NUL refused (data.ts); then Received,
+//   judge and virus scan side by side, spool, 250 (message.ts).
+import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
+import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from "smtp-server";
+import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
+import type { Resolver } from "../../../workers/src/dns/resolver.ts";
+import { buildReply, formatReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
+import { newTrackingId } from "../../../workers/src/judge/tracking-id.ts";
+import { checkDnsbl } from "../checks/dnsbl.ts";
+import { checkFcrdns } from "../checks/fcrdns.ts";
+import type { Greylist } from "../checks/greylist.ts";
+import { checkHelo } from "../checks/helo.ts";
+import { checkRecipient, resolveAlias } from "../checks/recipient.ts";
+import { checkSender } from "../checks/sender.ts";
+import type { ClientFacts, Finding, RelayCheck } from "../checks/types.ts";
+import { logSession, type CheckRecord, type TlsFacts } from "../log.ts";
+import { ConnectionCounter } from "./connections.ts";
+import { readData } from "./data.ts";
+import { receiveMessage, type AcceptedRecipient, type MessageDeps } from "./message.ts";
+import { decideRecipient, effectOf, greylistApplies, isDelayed } from "./pipeline.ts";
+import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, TOO_MANY_RECIPIENTS, replyError, replyLine, tooManyConnections } from "./replies.ts";
+import { BoundedSmtpServer } from "./server.ts";
+import { secureContextOptions, type CertificatePair } from "./tls.ts";
+
+export interface MxDeps extends MessageDeps {
+  resolver: Resolver;
+  /** Null when greylisting is disabled. */
+  greylist: Greylist | null;
+  certificate: CertificatePair;
+}
+
+/** RFC 5321 §4.1.4: RCPT before a successful MAIL is a bad sequence. */
+const NEED_MAIL: SmtpReply = { code: 503, enhanced: "5.5.1", text: "Error: need MAIL command" };
+
+/** RFC 5321 §4.5.3.1.4 puts a command line at 512 octets; extensions lengthen it (Postfix allows 2048). */
+const MAX_COMMAND_LINE = 2048;
+/** How long a shutdown waits for sessions before it sends them 421 (never longer than the command timeout). */
+const SHUTDOWN_GRACE_MS = 30_000;
+
+interface Transaction {
+  mailFrom: string;
+  /** The findings of MAIL FROM that wait for RCPT TO. */
+  delayed: Finding[];
+  recipients: (AcceptedRecipient & { greylisted: boolean })[];
+  checks: CheckRecord[];
+}
+
+interface SessionState {
+  startedAt: number;
+  ip: string;
+  /** Counted in by the connection bounds (and so to be counted out). */
+  admitted: boolean;
+  connect: Promise<{ findings: Finding[]; client: ClientFacts }> | null;
+  helo: { name: string; finding: Promise<Finding> } | null;
+  tls: TlsFacts | null;
+  transaction: Transaction | null;
+  messages: number;
+  lastRefusal: string | null;
+}
+
+function record(finding: Finding): CheckRecord {
+  return { check: finding.check, outcome: finding.outcome, detail: finding.detail };
+}
+
+/** RFC 5321 §4.1.1.3: "postmaster" without a domain is accepted, and means our postmaster. */
+function qualified(rcpt: string, config: EdgemxConfig): string {
+  return /^postmaster$/i.test(rcpt) ? `postmaster@${config.domains[0]!.name}` : rcpt;
+}
+
+export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpServer {
+  const { logger, resolver, greylist } = deps;
+  const limits = config.relay.limits;
+  const sessions = new WeakMap<SMTPServerSession, SessionState>();
+  const counter = new ConnectionCounter(limits);
+
+  /** A check that threw (a bug, never a DNS outcome: those are findings) is a temporary failure: fail closed. */
+  const failedCheck = (check: RelayCheck, err: unknown): Finding => {
+    const id = newTrackingId();
+    logger.error({ event: "check-error", check, id, err }, `the ${check} check failed`);
+    return { check, outcome: "temporary", reply: buildReply("tempfail", { id }), detail: `error (id ${id})` };
+  };
+  const settled = (check: RelayCheck, work: () => Promise<Finding>): Promise<Finding> => work().catch((err: unknown) => failedCheck(check, err));
+
+  /** A refusal for smtp-server's callback, remembered for the session's log line. */
+  const refuse = (state: SessionState, reply: SmtpReply): Error => {
+    state.lastRefusal = formatReply(reply);
+    return replyError(reply);
+  };
+
+  const stateOf = (session: SMTPServerSession): SessionState => {
+    const state = sessions.get(session);
+    if (!state) throw new Error(`no state for session ${session.id}`);
+    return state;
+  };
+
+  const connectChecks = (ip: string): Promise<{ findings: Finding[]; client: ClientFacts }> => {
+    const fcrdns = checkFcrdns(ip, config.relay.fcrdns, resolver).catch((err: unknown) => ({ finding: failedCheck("fcrdns", err), client: { ip, verifiedName: null } }));
+    return Promise.all([settled("dnsbl", () => checkDnsbl(ip, config.relay.dnsbl, resolver)), fcrdns]).then(([dnsbl, { finding, client }]) => ({
+      findings: [dnsbl, finding],
+      client,
+    }));
+  };
+
+  const onConnect = (session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
+    const ip = session.remoteAddress;
+    const admission = counter.admit(ip);
+    const state: SessionState = { startedAt: performance.now(), ip, admitted: admission === "admitted", connect: null, helo: null, tls: null, transaction: null, messages: 0, lastRefusal: null };
+    sessions.set(session, state);
+    if (!state.admitted) {
+      logger.warn({ event: "bound", session: session.id, clientIp: ip, bound: admission }, "connection refused");
+      return callback(refuse(state, tooManyConnections(config.hostname)));
+    }
+    state.connect = connectChecks(ip);
+    callback();
+  };
+
+  const onSecure = (socket: Socket | TLSSocket, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
+    const tls = socket as TLSSocket;
+    stateOf(session).tls = { version: tls.getProtocol() ?? "unknown", cipher: tls.getCipher().name };
+    callback();
+  };
+
+  const onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
+    const state = stateOf(session);
+    const helo = session.hostNameAppearsAs;
+    if (state.helo?.name !== helo) {
+      state.helo = { name: helo, finding: settled("helo", () => checkHelo(helo, state.ip, config, resolver, [session.localAddress])) };
+    }
+    checkSender(address.address, session.secure, config, resolver)
+      .catch((err: unknown) => [failedCheck("sender", err)])
+      .then((findings) => {
+        const transaction: Transaction = { mailFrom: address.address, delayed: [], recipients: [], checks: findings.map(record) };
+        state.transaction = transaction;
+        for (const finding of findings) {
+          if (isDelayed(finding.check)) {
+            transaction.delayed.push(finding);
+            continue;
+          }
+          const effect = effectOf(finding, config);
+          if (effect.effect === "refuse") {
+            state.transaction = null;
+            return callback(refuse(state, effect.reply));
+          }
+        }
+        callback();
+      }, callback);
+  };
+
+  const decideRcpt = async (rcpt: string, session: SMTPServerSession, state: SessionState, transaction: Transaction): Promise<SmtpReply | null> => {
+    const alreadyAccepted = transaction.recipients.some((r) => r.address.toLowerCase() === rcpt.toLowerCase());
+    // RFC 5321 §4.5.3.1.8: the recipients buffer is bounded; the client may go on with those accepted.
+    if (!alreadyAccepted && transaction.recipients.length >= limits.maxRecipients) return TOO_MANY_RECIPIENTS;
+
+    const recipient = checkRecipient(rcpt, config);
+    transaction.checks.push(record(recipient));
+    const recipientEffect = effectOf(recipient, config);
+    if (recipientEffect.effect === "refuse") return recipientEffect.reply;
+
+    const [connect, helo] = await Promise.all([state.connect, state.helo?.finding]);
+    const delayed = [...(connect?.findings ?? []), ...(helo ? [helo] : []), ...transaction.delayed];
+    const decision = decideRecipient(delayed, rcpt, config);
+    if (!decision.accept) return decision.reply;
+    for (const check of decision.relaxed) transaction.checks.push({ check, outcome: "relaxed", detail: `for ${rcpt}` });
+
+    let greylisted = false;
+    if (greylist !== null && greylistApplies(rcpt, config)) {
+      greylisted = true;
+      const finding = await settled("greylist", () => greylist.check({ clientIp: state.ip, sender: transaction.mailFrom, recipient: rcpt, id: session.id }));
+      transaction.checks.push(record(finding));
+      const effect = effectOf(finding, config);
+      if (effect.effect === "refuse") return effect.reply;
+    }
+    if (!alreadyAccepted) transaction.recipients.push({ address: rcpt, deliverTo: resolveAlias(rcpt, config), greylisted });
+    logger.debug({ event: "rcpt", session: session.id, rcpt }, "recipient accepted");
+    return null;
+  };
+
+  const onRcptTo = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
+    const state = stateOf(session);
+    const transaction = state.transaction;
+    if (!transaction) return callback(refuse(state, NEED_MAIL));
+    decideRcpt(qualified(address.address, config), session, state, transaction).then(
+      (reply) => callback(reply ? refuse(state, reply) : null),
+      callback,
+    );
+  };
+
+  const onData = (stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void => {
+    const state = stateOf(session);
+    const transaction = state.transaction;
+    const startedAt = performance.now();
+    const answer = async (): Promise<SmtpReply> => {
+      const data = await readData(stream, limits.maxMessageBytes);
+      // A client gone mid-message hears nothing; the reply only keeps smtp-server from saying 250.
+      if (data.status === "aborted" || !transaction) return buildReply("tempfail", { id: session.id });
+      if (data.status === "too-big") return MESSAGE_TOO_BIG;
+      if (data.status === "fault") {
+        logger.warn({ event: "smuggling", session: session.id, clientIp: state.ip, fault: data.fault }, "DATA refused");
+        return BODY_FAULT_REPLIES[data.fault];
+      }
+      const connect = await state.connect;
+      const result = await receiveMessage(
+        data.message,
+        {
+          session: session.id,
+          clientIp: state.ip,
+          verifiedName: connect?.client.verifiedName ?? null,
+          helo: session.hostNameAppearsAs || null,
+          ehlo: session.openingCommand === "EHLO",
+          tls: state.tls,
+          smtputf8: session.envelope.smtpUtf8 === true,
+          mailFrom: transaction.mailFrom,
+          recipients: transaction.recipients,
+          checks: transaction.checks,
+          startedAt,
+        },
+        deps,
+      );
+      if (result.queued) {
+        state.messages++;
+        // One delivered message towards the client network's auto-allow, if greylisting saw it.
+        const greylisted = transaction.recipients.find((r) => r.greylisted);
+        if (greylist !== null && greylisted !== undefined) {
+          greylist
+            .delivered({ clientIp: state.ip, sender: transaction.mailFrom, recipient: greylisted.address })
+            .catch((err: unknown) => logger.warn({ event: "greylist", err }, "could not record a delivery"));
+        }
+      }
+      return result.reply;
+    };
+    answer().then(
+      (reply) => {
+        state.transaction = null;
+        if (reply.code >= 400) return callback(refuse(state, reply));
+        callback(null, replyLine(reply));
+      },
+      (err: unknown) => {
+        const id = newTrackingId();
+        logger.error({ event: "data-error", session: session.id, id, err }, "DATA failed");
+        callback(refuse(state, buildReply("tempfail", { id })));
+      },
+    );
+  };
+
+  const onClose = (session: SMTPServerSession): void => {
+    const state = sessions.get(session);
+    if (!state) return;
+    if (state.admitted) counter.release(state.ip);
+    void Promise.all([state.connect, state.helo?.finding]).then(([connect, helo]) => {
+      logSession(logger, {
+        session: session.id,
+        clientIp: state.ip,
+        verifiedName: connect?.client.verifiedName ?? null,
+        helo: session.hostNameAppearsAs || null,
+        tls: state.tls,
+        checks: [...(connect?.findings ?? []), ...(helo ? [helo] : [])].map(record),
+        messages: state.messages,
+        lastRefusal: state.lastRefusal,
+        durationMs: Math.round(performance.now() - state.startedAt),
+      });
+    });
+  };
+
+  const socketTimeout = limits.commandTimeoutSeconds * 1000;
+  const server = new BoundedSmtpServer(
+    {
+      name: config.hostname,
+      // RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 2920 PIPELINING, RFC 2034
+      // ENHANCEDSTATUSCODES, RFC 3207 STARTTLS; no DSN (RFC 3461) and no REQUIRETLS (RFC 8689).
+      size: limits.maxMessageBytes,
+      hideENHANCEDSTATUSCODES: false,
+      hide8BITMIME: false,
+      hideSMTPUTF8: false,
+      hidePIPELINING: false,
+      hideDSN: true,
+      hideREQUIRETLS: true,
+      disabledCommands: ["AUTH"],
+      authOptional: true,
+      // Our FCrDNS asks the relay's resolver; smtp-server's own reverse lookup would ask the system's.
+      disableReverseLookup: true,
+      heloResponse: "%s",
+      maxCommandLength: MAX_COMMAND_LINE,
+      // RFC 5321 §4.5.3.2: the server waits at least 5 minutes for each command (relay.limits).
+      socketTimeout,
+      closeTimeout: Math.min(socketTimeout, SHUTDOWN_GRACE_MS),
+      logger: false,
+      ...secureContextOptions(deps.certificate),
+      onConnect,
+      onSecure,
+      onMailFrom,
+      onRcptTo,
+      onData,
+      onClose,
+    },
+    { maxErrors: limits.maxErrors },
+  );
+  // A hard ceiling below the session bounds: past twice maxConnections, sockets are dropped at accept,
+  // before even the 100 ms greeting delay (a flood must not get to hold sockets open).
+  server.server.maxConnections = limits.maxConnections * 2;
+  server.on("error", (err) => logger.debug({ event: "connection-error", err: err.message }, "connection error"));
+  return server;
+}

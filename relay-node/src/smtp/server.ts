@@ -1,0 +1,80 @@
+// smtp-server with three things it lacks, added by subclassing its connection (SMTPConnection's
+// methods are public and typed in the package):
+//
+// 1. Exact replies. With ENHANCEDSTATUSCODES advertised (RFC 2034), smtp-server prefixes an enhanced
+//    code of its own choosing to every reply, hook refusals included — "554 5.6.0" where the spec
+//    says "554 5.7.1". A reply text that starts with an enhanced code (replies.ts, replyLine) is sent
+//    as it is; smtp-server's own replies keep its codes.
+// 2. An error bound (relay.limits.maxErrors, Postfix's smtpd_hard_error_limit): every 4xx/5xx reply
+//    counts, and the session that reaches the bound gets 421 4.7.0 and is closed.
+// 3. A command bound: NOOP, RSET, VRFY and HELP beyond JUNK_COMMAND_LIMIT each count as an error
+//    (Postfix's smtpd_junk_command_limit), so a client cannot hold a session open with chatter.
+//    smtp-server itself closes after 10 unrecognised commands.
+import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { SMTPServer, type SMTPServerOptions } from "smtp-server";
+import { SMTPConnection, type SMTPConnectionOptions } from "smtp-server/lib/smtp-connection.js";
+import { replyLine, tooManyErrors } from "./replies.ts";
+
+/** Postfix's default smtpd_junk_command_limit. */
+export const JUNK_COMMAND_LIMIT = 100;
+const JUNK_COMMANDS = new Set(["NOOP", "RSET", "VRFY", "HELP"]);
+
+/** RFC 3463 §2: class "." subject "." detail, then a space. */
+const LEADING_ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
+
+export interface SessionBounds {
+  maxErrors: number;
+}
+
+class BoundedConnection extends SMTPConnection {
+  readonly #bounds: SessionBounds;
+  #errors = 0;
+  #junkCommands = 0;
+
+  constructor(server: SMTPServer, socket: Socket | TLSSocket, options: SMTPConnectionOptions | null | undefined, bounds: SessionBounds) {
+    super(server, socket, options);
+    this.#bounds = bounds;
+  }
+
+  override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    const exact = typeof data === "string" && LEADING_ENHANCED_CODE.test(data);
+    super.send(code, data, exact ? false : context);
+    if (code >= 400 && code !== 421) this.#countError();
+  }
+
+  override _onCommand(command: Buffer, callback?: () => void): void {
+    const name = (/^\S*/.exec(command.toString("latin1", 0, 8))?.[0] ?? "").toUpperCase();
+    if (JUNK_COMMANDS.has(name) && ++this.#junkCommands > JUNK_COMMAND_LIMIT && this.#countError()) {
+      callback?.();
+      return;
+    }
+    super._onCommand(command, callback);
+  }
+
+  /** Counts one error; at the bound the session is told so and closed (a 421 closes in smtp-server). */
+  #countError(): boolean {
+    if (++this.#errors < this.#bounds.maxErrors) return false;
+    super.send(421, replyLine(tooManyErrors(this.name)), false);
+    return true;
+  }
+}
+
+/** An SMTPServer whose sessions are BoundedConnections. */
+export class BoundedSmtpServer extends SMTPServer {
+  readonly #bounds: SessionBounds;
+
+  constructor(options: SMTPServerOptions, bounds: SessionBounds) {
+    super(options);
+    this.#bounds = bounds;
+  }
+
+  // smtp-server's own connect(), with the connection class swapped.
+  override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
+    const connection = new BoundedConnection(this, socket, socketOptions, this.#bounds);
+    this.connections.add(connection);
+    connection.on("error", (err: Error) => this._onError(err));
+    connection.on("connect", (data) => this._onClientConnect(data));
+    connection.init();
+  }
+}
