@@ -66,6 +66,15 @@ function readArcSealKey(config: EdgemxConfig, logger: Logger): ArcSealKey | unde
   return undefined;
 }
 
+/** Says at start when the configured resolver does not answer: every DNS-backed check would then 451. */
+async function probeResolver(config: EdgemxConfig, resolver: Resolver, logger: Logger): Promise<void> {
+  const probe = await resolver.query(config.hostname, "A");
+  if (probe.status === "servfail" || probe.status === "timeout") {
+    const { host, port } = config.relay.resolver;
+    logger.warn({ event: "dns", resolver: `${host}:${port}`, detail: probe.detail }, "the resolver does not answer: DNS-backed checks answer 451 until it does");
+  }
+}
+
 /** The virus scan, or none at all — said loudly at start, since a relay without it accepts viruses. */
 async function virusScanner(config: EdgemxConfig, logger: Logger): Promise<(message: Uint8Array) => Promise<ScanOutcome>> {
   const { enabled, host, port, timeoutMs } = config.relay.clamd;
@@ -84,6 +93,7 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
   // A bad dynamic-name pattern is a configuration error: refuse to start rather than fail each session.
   compileDynamicPatterns(config.relay.fcrdns.dynamicPatterns);
   const resolver = overrides.resolver ?? createRelayResolver(config.relay.resolver);
+  await probeResolver(config, resolver, logger);
   const judge = createJudge(config, resolver, overrides.env ?? process.env, readArcSealKey(config, logger));
   let certificate: Certificate = loadCertificate(config, overrides.selfSignedDir ?? defaultSelfSignedDir(config), logger);
   const scan = await virusScanner(config, logger);
