@@ -1,8 +1,10 @@
 import CFB from "cfb";
+import { fileTypeFromBuffer } from "file-type";
 import { describe, expect, it } from "vitest";
-import { detectType } from "../../workers/src/judge/attachments/detect.ts";
+import { detectType, HEAD_BYTES } from "../../workers/src/judge/attachments/detect.ts";
+import { bytesContent, type FileContent } from "../../workers/src/judge/attachments/file-content.ts";
 import { compoundFileType } from "../../workers/src/judge/attachments/ole2.ts";
-import { compoundFile, ooxmlFile, PDF, peFile, PNG, tarFile, zipFile, gzipFile } from "../fixtures/banned-content.ts";
+import { compoundFile, ooxmlFile, PDF, peFile, PNG, tarFile, zipFile, gzipFile, type FixtureFile } from "../fixtures/banned-content.ts";
 
 /** A compound file written by SheetJS's `cfb`, an implementation independent of ours (mini stream, real tree). */
 function cfbWritten(streams: Record<string, number>, rootClsid?: string): Uint8Array {
@@ -141,5 +143,79 @@ describe("everything else through file-type", () => {
     expect(await detectType(sevenZip)).toMatchObject({ extensions: ["7z"], uninspectable: "7z files are not opened" });
     const rar = new Uint8Array([0x52, 0x61, 0x72, 0x21, 0x1a, 0x07, 0x01, 0x00, ...new Uint8Array(32)]);
     expect(await detectType(rar)).toMatchObject({ extensions: ["rar"], uninspectable: "rar files are not opened" });
+  });
+});
+
+/** Content that counts how often all of it is asked for. */
+function watched(bytes: Uint8Array): { content: FileContent; wholeReads: () => number } {
+  let reads = 0;
+  const inner = bytesContent(bytes);
+  const content: FileContent = { ...inner, whole: () => (reads++, inner.whole()) };
+  return { content, wholeReads: () => reads };
+}
+
+/** `bytes` followed by zeros up to `length`. */
+function padded(bytes: Uint8Array, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  out.set(bytes);
+  return out;
+}
+
+describe("detection reads the head of a file, and all of it only when it must", () => {
+  it("names a large PDF from its head: the rest is never decoded", async () => {
+    const { content, wholeReads } = watched(padded(PDF, 4 * HEAD_BYTES));
+    expect(await detectType(content)).toMatchObject({ extensions: ["pdf"] });
+    expect(wholeReads()).toBe(0);
+  });
+
+  it("reads the whole file when the PE header lies past the head", async () => {
+    const dll = padded(peFile("dll"), 2 * HEAD_BYTES);
+    const pe = HEAD_BYTES + 512;
+    dll.set(dll.subarray(0x80, 0x100), pe);
+    new DataView(dll.buffer).setUint32(0x3c, pe, true);
+    const { content, wholeReads } = watched(dll);
+    expect(await detectType(content)).toMatchObject({ label: "Windows PE library", extensions: ["dll"] });
+    expect(wholeReads()).toBe(1);
+  });
+
+  it("runs file-type again on the whole file when it reads past the head, and agrees with it", async () => {
+    // An MP3 behind a 100 KB ID3v2 tag (ID3v2.3 §3.1: the size is synchsafe) …
+    const id3Size = 100_000;
+    const mp3 = new Uint8Array(10 + id3Size + 4096);
+    mp3.set([0x49, 0x44, 0x33, 3, 0, 0, (id3Size >> 21) & 0x7f, (id3Size >> 14) & 0x7f, (id3Size >> 7) & 0x7f, id3Size & 0x7f]);
+    for (let at = 10 + id3Size; at + 418 <= mp3.length; at += 418) mp3.set([0xff, 0xfb, 0x90, 0x00], at);
+    // … and a DNG, a TIFF whose first directory (TIFF 6.0 §2) holds the DNGVersion tag, 200 KB in.
+    const ifd = 200_000;
+    const dng = new Uint8Array(ifd + 2 + 12 + 4);
+    const view = new DataView(dng.buffer);
+    dng.set([0x49, 0x49, 42, 0]);
+    view.setUint32(4, ifd, true);
+    view.setUint16(ifd, 1, true);
+    view.setUint16(ifd + 2, 50_706, true);
+    for (const bytes of [mp3, dng]) {
+      const { content, wholeReads } = watched(bytes);
+      const named = await fileTypeFromBuffer(bytes);
+      expect(named).toBeDefined();
+      expect((await detectType(content))?.extensions).toEqual([named?.ext]);
+      expect(wholeReads()).toBe(1);
+    }
+  });
+});
+
+describe("zip-based formats from the central directory, as file-type names them", () => {
+  const formats: [string, FixtureFile[]][] = [
+    ["epub", [{ name: "mimetype", data: "application/epub+zip" }, { name: "OEBPS/content.opf", data: "<package/>" }]],
+    ["ods", [{ name: "mimetype", data: "application/vnd.oasis.opendocument.spreadsheet" }, { name: "content.xml", data: "<office:document-content/>" }]],
+    ["jar", [{ name: "META-INF/MANIFEST.MF", data: "Manifest-Version: 1.0\n" }, { name: "a/B.class", data: "\xca\xfe" }]],
+    ["xpi", [{ name: "manifest.json", data: "{}" }, { name: "META-INF/mozilla.rsa", data: "x" }]],
+    ["apk", [{ name: "AndroidManifest.xml", data: "x" }, { name: "classes.dex", data: "dex\n035" }]],
+    ["pages", [{ name: "Index/Document.iwa", data: "x" }, { name: "Metadata/Properties.plist", data: "x" }]],
+    ["numbers", [{ name: "Index/Document.iwa", data: "x" }, { name: "Index/Tables/DataList.iwa", data: "x" }]],
+    ["zip", [{ name: "a.txt", data: "hello" }, { name: "b/c.txt", data: "world" }]],
+  ];
+  it.each(formats)("%s", async (ext, files) => {
+    const zip = await zipFile(files);
+    expect((await fileTypeFromBuffer(zip))?.ext).toBe(ext);
+    expect(await detectType(zip)).toMatchObject({ extensions: [ext], container: "zip" });
   });
 });

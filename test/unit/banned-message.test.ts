@@ -177,6 +177,56 @@ describe("allowed content passes", () => {
   });
 });
 
+describe("the MIME tree is the conformance check's, read as mail readers read the parts", () => {
+  const exe = attachment("setup.exe", "application/octet-stream", peFile());
+  const accept: BannedConfig = { ...config, archives: { ...config.archives, uninspectable: "accept" } };
+
+  it("splits a multipart whose Content-Type carries comments (RFC 5322 §3.2.2)", async () => {
+    const message = mail([exe], "b-1").replace('Content-Type: multipart/mixed; boundary="b-1"', "Content-Type: multipart/mixed (with a comment); boundary=b-1 (the boundary)");
+    expect(await reasonFor(message)).toBe('attachment "setup.exe": extension .exe');
+  });
+
+  it("decodes base64 as mail readers do: junk skipped, padding inside the content", async () => {
+    // Lines each encoded on their own, so that many end in "=" padding, and a "*" in every third.
+    const pe = peFile();
+    const lines: string[] = [];
+    for (let at = 0, i = 0; at < pe.length; i++) {
+      const take = i % 4 === 0 ? 50 : 57;
+      const line = btoa(String.fromCharCode(...pe.subarray(at, at + take)));
+      lines.push(i % 3 === 0 ? `${line.slice(0, 8)}*${line.slice(8)}` : line);
+      at += take;
+    }
+    expect(lines.some((line) => line.endsWith("="))).toBe(true);
+    const part = { headers: ['Content-Type: application/pdf; name="a.pdf"', "Content-Transfer-Encoding: base64"], body: lines.join("\r\n") };
+    expect(await reasonFor(mail([part]))).toBe('attachment "a.pdf": content is Windows PE executable (.exe)');
+  });
+
+  it("decodes quoted-printable content before sniffing it", async () => {
+    const body = Array.from(peFile(), (octet) => `=${octet.toString(16).padStart(2, "0").toUpperCase()}`).join("").match(/.{1,72}/g)?.join("=\r\n") ?? "";
+    const part = { headers: ['Content-Type: image/png; name="a.png"', "Content-Transfer-Encoding: quoted-printable"], body };
+    expect(await reasonFor(mail([part]))).toBe('attachment "a.png": content is Windows PE executable (.exe)');
+  });
+
+  it("cannot inspect a message whose multiparts nest deeper than the walker reads, unless told to accept it", async () => {
+    let message = mail([exe], "n0");
+    for (let depth = 1; depth <= 11; depth++) message = message.replace(/^(From:[\s\S]*?)(MIME-Version: 1\.0\r\n)(Content-Type: [^\r]*)\r\n\r\n/, `$1$2Content-Type: multipart/mixed; boundary="n${depth}"\r\n\r\n--n${depth}\r\n$3\r\n\r\n`) + `--n${depth}--\r\n`;
+    expect(await judgeMessage(message, config)).toEqual({
+      banned: true,
+      reason: "message: cannot be inspected: multiparts nested deeper than 10",
+      part: { filename: null, mimeType: "message/rfc822" },
+    });
+    expect(await judgeMessage(message, accept)).toEqual({ banned: false });
+    const alsoOnTop = message.replace("--n11\r\n", `--n11\r\n${exe.headers.join("\r\n")}\r\n\r\n${String(exe.body)}\r\n--n11\r\n`);
+    expect(await reasonFor(alsoOnTop, accept)).toBe('attachment "setup.exe": extension .exe');
+  });
+
+  it("cannot inspect a multipart whose boundary no delimiter line can carry", async () => {
+    const long = "x".repeat(1000);
+    const message = mail([exe], long);
+    expect(await reasonFor(message)).toBe("message: cannot be inspected: the boundary of the message cannot be used");
+  });
+});
+
 describe("judgeParts", () => {
   it("decides over parts parsed elsewhere", async () => {
     const parsed = {

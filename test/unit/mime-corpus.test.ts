@@ -1,11 +1,14 @@
 // Every malformed and third-party message of ../shared/conformance/mime/ (Dovecot's via
-// stalwartlabs/mail-parser, and Apache James mime4j's) goes through the RFC conformance judge and
-// through postal-mime (which the banned-content judge parses with): neither may throw or hang.
-// A message postal-mime throws on is a finding and is listed below by name with the reason.
+// stalwartlabs/mail-parser, and Apache James mime4j's) goes through the RFC conformance judge, the
+// banned-content judge (which reads the same MIME tree) and postal-mime (which other code parses
+// with): none may throw or hang. A message postal-mime throws on is a finding and is listed below by
+// name with the reason.
 import { readdirSync, readFileSync } from "node:fs";
 import PostalMime from "postal-mime";
 import { afterAll, describe, expect, it } from "vitest";
 import { rfcRulesSchema, type RfcRuleName } from "../../workers/src/config/rfc-rules.ts";
+import { parseConfig } from "../../workers/src/config/load.ts";
+import { judgeMessage } from "../../workers/src/judge/attachments/banned.ts";
 import { checkConformance, type ConformanceResult } from "../../workers/src/judge/rfc/index.ts";
 
 const CORPUS = new URL("../../../shared/conformance/mime/", import.meta.url);
@@ -18,6 +21,7 @@ const TIME_BOUND_MS = 2000;
 const POSTAL_MIME_THROWS: Readonly<Record<string, RegExp>> = {};
 
 const rules = rfcRulesSchema.parse({});
+const banned = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] }).judge.banned;
 const judged: { name: string; result: ConformanceResult }[] = [];
 
 function messagesOf(folder: string): string[] {
@@ -35,6 +39,12 @@ function timed<T>(run: () => T): { value: T; ms: number } {
   const start = performance.now();
   const value = run();
   return { value, ms: performance.now() - start };
+}
+
+async function bannedOutcome(raw: Uint8Array): Promise<{ banned: boolean; ms: number }> {
+  const start = performance.now();
+  const verdict = await judgeMessage(raw, banned);
+  return { banned: verdict.banned, ms: performance.now() - start };
 }
 
 async function postalMimeOutcome(raw: Uint8Array): Promise<{ error: string | undefined; ms: number }> {
@@ -61,6 +71,9 @@ describe("the MIME corpus", () => {
         expect(ms).toBeLessThan(TIME_BOUND_MS);
         expect(["accept", "mark", "reject"]).toContain(result.action);
         judged.push({ name, result });
+
+        const content = await bannedOutcome(raw);
+        expect(content.ms).toBeLessThan(TIME_BOUND_MS);
 
         const parsed = await postalMimeOutcome(raw);
         expect(parsed.ms).toBeLessThan(TIME_BOUND_MS);
@@ -144,6 +157,7 @@ describe("generated pathological messages", () => {
     expect(ms).toBeLessThan(TIME_BOUND_MS);
     expect(result.findings).toContainEqual(expect.objectContaining({ rule, action }));
     expect(result.action).toBe(action);
+    expect((await bannedOutcome(raw)).ms).toBeLessThan(TIME_BOUND_MS);
     // postal-mime may refuse them (its own bounds), but must not hang on them.
     expect((await postalMimeOutcome(raw)).ms).toBeLessThan(TIME_BOUND_MS);
   });

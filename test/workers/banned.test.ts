@@ -1,8 +1,12 @@
-// The banned-content judge inside workerd: the same modules (postal-mime, file-type, zip.js,
-// modern-tar, DecompressionStream) must run at the edge as they do in the relay.
+// The banned-content judge inside workerd: the same modules (file-type, zip.js, modern-tar,
+// DecompressionStream) must run at the edge as they do in the relay, and workerd's native base64
+// decoder (Uint8Array.fromBase64, which Node 24 lacks) must decode as the judge's own loop does.
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../workers/src/config/load.ts";
 import { judgeMessage } from "../../workers/src/judge/attachments/banned.ts";
+import { decodeBase64, decodeBase64Lenient } from "../../workers/src/judge/attachments/decode.ts";
+import { detectType, HEAD_BYTES } from "../../workers/src/judge/attachments/detect.ts";
+import { bytesContent, type FileContent } from "../../workers/src/judge/attachments/file-content.ts";
 import { attachment, compoundFile, gzipFile, mail, ooxmlFile, PDF, peFile, rawPart, tarFile, zipFile } from "../fixtures/banned-content.ts";
 
 const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] }).judge.banned;
@@ -34,5 +38,33 @@ describe("banned content inside workerd", () => {
   it("accepts allowed content", async () => {
     const tgz = await gzipFile(await tarFile([{ name: "a.pdf", data: PDF }]));
     expect(await judgeMessage(mail([attachment("a.pdf", "application/pdf", PDF), attachment("b.tar.gz", "application/gzip", tgz)]), config)).toEqual({ banned: false });
+  });
+});
+
+describe("base64 in workerd", () => {
+  it("has the native decoder, and it decodes whole contents and heads as the lenient loop does", () => {
+    expect(typeof (Uint8Array as unknown as { fromBase64?: unknown }).fromBase64).toBe("function");
+    const data = new Uint8Array(100_000).map((_, i) => (i * 7919 + (i >> 8)) & 0xff);
+    let binary = "";
+    for (const octet of data) binary += String.fromCharCode(octet);
+    const lines = (btoa(binary).match(/.{1,76}/g) ?? []).join("\r\n");
+    const samples = [lines, `${lines}\r\n`, "QQ==\r\nQg==", "QU*JD", "QUJDREU", "QUJDR", lines.replace("\r\n", "\r\n!")];
+    for (const sample of samples) {
+      const encoded = new TextEncoder().encode(sample);
+      expect(decodeBase64(encoded)).toEqual(decodeBase64Lenient(encoded, Infinity));
+      for (const limit of [1, 3, 4096, 65_537]) expect(decodeBase64(encoded, limit)).toEqual(decodeBase64Lenient(encoded, limit));
+    }
+  });
+});
+
+describe("detection in workerd", () => {
+  it("names a large PDF from its head through file-type, never reading the rest", async () => {
+    const pdf = new Uint8Array(4 * HEAD_BYTES);
+    pdf.set(PDF);
+    let wholeReads = 0;
+    const inner = bytesContent(pdf);
+    const content: FileContent = { ...inner, whole: () => (wholeReads++, inner.whole()) };
+    expect(await detectType(content)).toMatchObject({ extensions: ["pdf"] });
+    expect(wholeReads).toBe(0);
   });
 });

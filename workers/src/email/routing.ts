@@ -57,7 +57,7 @@ export async function handleRoutedEmail(message: RoutedMessage, config: EdgemxCo
     message.setReject(tooBig);
     return null;
   }
-  const raw = await readStreamBounded(message.raw, limit);
+  const raw = await readStreamBounded(message.raw, limit, message.rawSize);
   if (raw === null) {
     message.setReject(tooBig);
     return null;

@@ -7,7 +7,7 @@ import { judgeMessage } from "./attachments/banned.ts";
 import { sealForwarded, type ArcSealKey } from "./arc-seal.ts";
 import { authenticate, type AuthOutcome } from "./auth.ts";
 import { buildReply, type SmtpReply } from "./replies.ts";
-import { checkConformance } from "./rfc/index.ts";
+import { checkConformance, messageStructure, type MessageStructure } from "./rfc/index.ts";
 import { relaxedChecks } from "./roles.ts";
 import { newTrackingId } from "./tracking-id.ts";
 import type { CheckResult, Envelope, ReasonClass, Verdict } from "./types.ts";
@@ -50,8 +50,8 @@ class Judging {
 }
 
 // RFC 5322 §2.1: a message is octets; RFC 2045–2049 structure; each rule reject / mark / log.
-function judgeConformance(raw: Uint8Array, envelope: Envelope, config: EdgemxConfig, j: Judging): Step {
-  const result = checkConformance(raw, { smtputf8: envelope.smtputf8 === true }, config.judge.rfc);
+function judgeConformance(raw: Uint8Array, structure: MessageStructure, envelope: Envelope, config: EdgemxConfig, j: Judging): Step {
+  const result = checkConformance(raw, { smtputf8: envelope.smtputf8 === true }, config.judge.rfc, structure);
   const rejected = result.findings.find((f) => f.action === "reject");
   if (rejected) {
     return j.refuse("rfc", `${rejected.rule}: ${rejected.detail}`, {
@@ -67,8 +67,8 @@ function judgeConformance(raw: Uint8Array, envelope: Envelope, config: EdgemxCon
   return GO_ON;
 }
 
-async function judgeBannedContent(raw: Uint8Array, config: EdgemxConfig, j: Judging): Promise<Step> {
-  const result = await judgeMessage(raw, config.judge.banned);
+async function judgeBannedContent(raw: Uint8Array, structure: MessageStructure, config: EdgemxConfig, j: Judging): Promise<Step> {
+  const result = await judgeMessage(raw, config.judge.banned, structure);
   if (!result.banned) {
     j.checks.push({ check: "banned", outcome: "pass", detail: "" });
     return GO_ON;
@@ -151,9 +151,12 @@ function finish(j: Judging, step: Step): Verdict {
 export async function verdict(raw: Uint8Array, envelope: Envelope, config: EdgemxConfig, resolver: Resolver, options: VerdictOptions = {}): Promise<Verdict> {
   const inbound = envelope.direction === "inbound";
   const j = new Judging(options.id ?? newTrackingId(), inbound ? relaxedChecks(envelope.rcptTo, config) : new Set());
+  // The message is parsed once (header, MIME tree) for both content checks, and never copied: every
+  // stage reads `raw` itself or views into it.
+  const structure = messageStructure(raw);
   const steps: (() => Step | Promise<Step>)[] = [
-    () => judgeConformance(raw, envelope, config, j),
-    () => judgeBannedContent(raw, config, j),
+    () => judgeConformance(raw, structure, envelope, config, j),
+    () => judgeBannedContent(raw, structure, config, j),
     ...(inbound ? [() => judgeAuthentication(raw, envelope, config, resolver, j)] : []),
   ];
   for (const step of steps) {

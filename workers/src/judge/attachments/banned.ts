@@ -7,11 +7,12 @@
 // judged like the message; whatever cannot be looked into is refused or let through by configuration.
 import mime from "mime";
 import type { BannedConfig } from "../../config/schema.ts";
-import { archiveEntries, messageOf, UninspectableError, type UnpackBudget } from "./archive.ts";
+import { archiveEntries, UninspectableError, type UnpackBudget } from "./archive.ts";
 import { detectType } from "./detect.ts";
 import type { ContainerKind, DetectedType } from "./detected-type.ts";
+import { bytesContent, type FileContent } from "./file-content.ts";
 import { judgedExtensions, shownName } from "./filename.ts";
-import { parseMessage, type ParsedMessage } from "./message.ts";
+import { parseMessage, type MessageStructure, type ParsedMessage } from "./message.ts";
 
 /** A part of the message as the verdict names it. */
 export interface PartRef {
@@ -29,8 +30,8 @@ export type BannedVerdict =
       part: PartRef;
     };
 
-// Attached messages inside attached messages: at most this deep, as postal-mime's own default bound
-// for inline ones. Archive nesting is bounded separately by the configuration.
+// Attached messages inside attached messages: at most this deep (postal-mime's default bound for the
+// inline ones it parses). Archive nesting is bounded separately by the configuration.
 export const MAX_MESSAGE_DEPTH = 10;
 
 // "Any bytes at all": mime-db lists .exe and .dll for it, which says nothing about a part so declared.
@@ -53,7 +54,7 @@ interface Depth {
 interface Candidate {
   name: string | null;
   declaredType: string | null;
-  content: Uint8Array;
+  content: FileContent;
 }
 
 interface Finding {
@@ -91,12 +92,12 @@ function describePart(part: { filename: string | null; mimeType: string }, noun 
 async function judgeContainer(kind: ContainerKind, file: Candidate, where: string[], depth: Depth, rules: Rules): Promise<Finding | undefined> {
   if (kind === "message") {
     if (depth.messages >= MAX_MESSAGE_DEPTH) throw new UninspectableError(`attached messages nested deeper than ${MAX_MESSAGE_DEPTH}`);
-    return (await findInMessage(file.content, where, { ...depth, messages: depth.messages + 1 }, rules))?.finding;
+    return (await findInMessage(file.content.whole(), where, { ...depth, messages: depth.messages + 1 }, rules))?.finding;
   }
   if (depth.archives >= rules.archives.maxDepth) throw new UninspectableError(`archives nested deeper than ${rules.archives.maxDepth}`);
   const inner = { ...depth, archives: depth.archives + 1 };
-  for await (const entry of archiveEntries(kind, file.content, file.name, rules.budget)) {
-    const found = await judgeFile({ name: entry.name, declaredType: null, content: entry.content }, [...where, shownName(entry.name)], inner, rules);
+  for await (const entry of archiveEntries(kind, file.content.whole(), file.name, rules.budget)) {
+    const found = await judgeFile({ name: entry.name, declaredType: null, content: bytesContent(entry.content) }, [...where, shownName(entry.name)], inner, rules);
     if (found) return found;
   }
   return undefined;
@@ -127,14 +128,19 @@ async function judgeFile(file: Candidate, where: string[], depth: Depth, rules: 
 
 async function findInParts(parsed: ParsedMessage, where: string[], depth: Depth, rules: Rules): Promise<{ finding: Finding; part: PartRef } | undefined> {
   for (const part of parsed.attachments) {
-    const file = { name: part.filename, declaredType: part.mimeType, content: part.content };
-    const finding = await judgeFile(file, [...where, describePart(part)], depth, rules);
+    const content = part.content instanceof Uint8Array ? bytesContent(part.content) : part.content;
+    let finding;
+    try {
+      finding = await judgeFile({ name: part.filename, declaredType: part.mimeType, content }, [...where, describePart(part)], depth, rules);
+    } finally {
+      content.release();
+    }
     if (finding) return { finding, part: { filename: part.filename, mimeType: part.mimeType } };
   }
-  // Parts postal-mime rendered as body text: only what they declare can be judged.
-  for (const { names, mimeType } of parsed.declared) {
+  // Every part's declared names, those shown as text included: only what they declare can be judged.
+  for (const { names, mimeType, otherTypes = [] } of parsed.declared) {
     for (const name of names) {
-      const what = nameFinding(name, rules) ?? declaredTypeFinding(mimeType, rules);
+      const what = nameFinding(name, rules) ?? [mimeType, ...otherTypes].map((type) => declaredTypeFinding(type, rules)).find((w) => w !== undefined);
       const part = { filename: name, mimeType };
       if (what) return { finding: { where: [...where, describePart(part, "part")], what }, part };
     }
@@ -142,14 +148,14 @@ async function findInParts(parsed: ParsedMessage, where: string[], depth: Depth,
   return undefined;
 }
 
-async function findInMessage(raw: Uint8Array | string, where: string[], depth: Depth, rules: Rules) {
-  let parsed;
-  try {
-    parsed = await parseMessage(raw);
-  } catch (err) {
-    throw new UninspectableError(`the message cannot be parsed (${messageOf(err)})`);
-  }
-  return findInParts(parsed, where, depth, rules);
+/** Refuses the parts of a message of which something could not be read, unless configured to accept it. */
+function inspectable(parsed: ParsedMessage, rules: Rules): ParsedMessage {
+  if (parsed.unreadable !== undefined && rules.archives.uninspectable === "reject") throw new UninspectableError(parsed.unreadable);
+  return parsed;
+}
+
+async function findInMessage(raw: Uint8Array, where: string[], depth: Depth, rules: Rules) {
+  return findInParts(inspectable(parseMessage(raw), rules), where, depth, rules);
 }
 
 function rulesOf(config: BannedConfig): Rules {
@@ -171,19 +177,19 @@ function verdictOf(found: { finding: Finding; part: PartRef } | undefined): Bann
 
 /** The decision over a message already parsed by parseMessage(). */
 export async function judgeParts(parsed: ParsedMessage, config: BannedConfig): Promise<BannedVerdict> {
-  return verdictOf(await findInParts(parsed, [], TOP, rulesOf(config)));
+  const rules = rulesOf(config);
+  // Over the walker's bounds (multipart depth, part count, header size): the message cannot be judged whole.
+  if (parsed.unreadable !== undefined && rules.archives.uninspectable === "reject") {
+    return { banned: true, reason: `message: cannot be inspected: ${parsed.unreadable}`, part: { filename: null, mimeType: "message/rfc822" } };
+  }
+  return verdictOf(await findInParts(parsed, [], TOP, rules));
 }
 
-/** The decision over a raw message (RFC 5322 text or bytes). */
-export async function judgeMessage(raw: Uint8Array | string, config: BannedConfig): Promise<BannedVerdict> {
-  let parsed;
-  try {
-    parsed = await parseMessage(raw);
-  } catch (err) {
-    // postal-mime refuses a message over its nesting or header-size bounds: nothing in it can be judged.
-    if (config.archives.uninspectable === "accept") return { banned: false };
-    const reason = `message: cannot be inspected: the message cannot be parsed (${messageOf(err)})`;
-    return { banned: true, reason, part: { filename: null, mimeType: "message/rfc822" } };
-  }
-  return judgeParts(parsed, config);
+/**
+ * The decision over a raw message (RFC 5322 bytes, or text); `structure` when the conformance check
+ * has parsed the message already.
+ */
+export async function judgeMessage(raw: Uint8Array | string, config: BannedConfig, structure?: MessageStructure): Promise<BannedVerdict> {
+  const bytes = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
+  return judgeParts(parseMessage(bytes, structure), config);
 }

@@ -1,17 +1,31 @@
 // What a file is by its own bytes, whatever its name or declared type says. The Microsoft formats the
-// policy is about are told apart here (executables, OLE2 and OOXML Office files, OneNote, Access);
-// everything else is left to file-type (sindresorhus/file-type), which knows several hundred formats.
+// policy is about are told apart here (executables, OLE2 and OOXML Office files, OneNote, Access), and
+// so are the zip-based formats (from the zip's central directory) and gzip; everything else is left to
+// file-type (sindresorhus/file-type), which knows several hundred formats.
+//
+// Detection reads the first HEAD_BYTES of a file (a MIME part is decoded that far only). The whole
+// file is decoded when the format needs it: an OLE2 directory, a zip's central directory, a PE header
+// further in, or a file-type detector that reads past the head (it is then run again on the whole).
 import type { Entry } from "@zip.js/zip.js";
-import { fileTypeFromBuffer } from "file-type";
+import { fileTypeFromBuffer, fileTypeFromTokenizer } from "file-type";
 import type { DetectedType } from "./detected-type.ts";
+import { bytesContent, type FileContent, type FileHead } from "./file-content.ts";
 import { compoundFileType, isCompoundFile } from "./ole2.ts";
 import { CONTENT_TYPES_ENTRY, ooxmlType } from "./ooxml.ts";
 import { readZipEntry, zipEntries } from "./zip.ts";
+import { zipSubtype, ZIP_MIMETYPE_ENTRY } from "./zip-types.ts";
+
+/** How much of a file detection reads first: file-type reads 4100 octets to start with, images and media further. */
+export const HEAD_BYTES = 64 * 1024;
 
 const EXECUTABLE_MIME = "application/x-msdownload";
 
 function startsWith(bytes: Uint8Array, signature: readonly number[], at = 0): boolean {
   return bytes.length >= at + signature.length && signature.every((b, i) => bytes[at + i] === b);
+}
+
+function isDosExecutable(bytes: Uint8Array): boolean {
+  return startsWith(bytes, [0x4d, 0x5a]) || startsWith(bytes, [0x5a, 0x4d]);
 }
 
 /**
@@ -20,7 +34,7 @@ function startsWith(bytes: Uint8Array, signature: readonly number[], at = 0): bo
  * IMAGE_FILE_DLL (0x2000) for libraries (.dll, .cpl, .ocx). DOS accepts "ZM" as well as "MZ".
  */
 function executableType(bytes: Uint8Array): DetectedType | undefined {
-  if (!startsWith(bytes, [0x4d, 0x5a]) && !startsWith(bytes, [0x5a, 0x4d])) return undefined;
+  if (!isDosExecutable(bytes)) return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const pe = bytes.length >= 0x40 ? view.getUint32(0x3c, true) : 0;
   if (pe >= 0x40 && pe + 24 <= bytes.length && startsWith(bytes, [0x50, 0x45, 0, 0], pe)) {
@@ -30,6 +44,14 @@ function executableType(bytes: Uint8Array): DetectedType | undefined {
       : { label: "Windows PE executable", extensions: ["exe"], mime: EXECUTABLE_MIME };
   }
   return { label: "MS-DOS executable", extensions: ["exe"], mime: EXECUTABLE_MIME };
+}
+
+/** The executable type from the head, or from the whole file when its PE header lies past the head. */
+function executableTypeOf(head: FileHead, content: FileContent): DetectedType | undefined {
+  if (!isDosExecutable(head.bytes)) return undefined;
+  const bytes = head.bytes;
+  const pe = bytes.length >= 0x40 ? new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0x3c, true) : 0;
+  return executableType(head.complete || (bytes.length >= 0x40 && pe + 24 <= bytes.length) ? bytes : content.whole());
 }
 
 // [MS-ONESTORE] §2.3.1: the header's guidFileType, a GUID in its little-endian byte order.
@@ -61,50 +83,67 @@ const ZIP_SIGNATURES = [
   [0x50, 0x4b, 0x05, 0x06],
   [0x50, 0x4b, 0x07, 0x08],
 ];
-// [Content_Types].xml is a short list; a larger one is not read (the folder names decide then).
-const CONTENT_TYPES_MAX_BYTES = 256 * 1024;
+// RFC 1952 §2.3.1: ID1 ID2 and CM 8 (deflate), the only method defined.
+const GZIP_SIGNATURE = [0x1f, 0x8b, 0x08];
+// [Content_Types].xml and the mimetype entry are short; a larger one is not read (the names decide then).
+const SMALL_ENTRY_MAX_BYTES = 256 * 1024;
 // Office packages have tens of parts; the listing for detection stops here (opening counts them all).
 const LISTED_FOR_DETECTION = 10_000;
 
 interface ZipListing {
   names: string[];
   contentTypes: string | undefined;
+  mimetype: string | undefined;
 }
 
-/** The text of [Content_Types].xml, if it can be read within its bound. */
-async function readContentTypes(entry: Entry): Promise<string | undefined> {
+/** The text of a small entry, if it can be read within its bound. */
+async function readSmallEntry(entry: Entry): Promise<string | undefined> {
   if (entry.directory || entry.encrypted) return undefined;
   try {
-    const xml = await readZipEntry(entry, CONTENT_TYPES_MAX_BYTES);
-    return xml && new TextDecoder().decode(xml);
+    const text = await readZipEntry(entry, SMALL_ENTRY_MAX_BYTES);
+    return text && new TextDecoder().decode(text);
   } catch {
-    return undefined; // a corrupt entry: the folder names decide
+    return undefined; // a corrupt entry: the names decide
   }
 }
 
-/** The entry names of a zip and its [Content_Types].xml; undefined when it cannot be listed. */
+/** The entry names of a zip (central directory order), its [Content_Types].xml and mimetype entry; undefined when it cannot be listed. */
 async function zipListing(bytes: Uint8Array): Promise<ZipListing | undefined> {
-  const listing: ZipListing = { names: [], contentTypes: undefined };
+  const listing: ZipListing = { names: [], contentTypes: undefined, mimetype: undefined };
   try {
     for await (const entry of zipEntries(bytes)) {
       listing.names.push(entry.filename);
-      if (entry.filename === CONTENT_TYPES_ENTRY) listing.contentTypes = await readContentTypes(entry);
+      if (entry.filename === CONTENT_TYPES_ENTRY) listing.contentTypes = await readSmallEntry(entry);
+      if (entry.filename === ZIP_MIMETYPE_ENTRY) listing.mimetype = await readSmallEntry(entry);
       if (listing.names.length >= LISTED_FOR_DETECTION) break;
     }
   } catch {
-    return undefined; // file-type still names it below; opening it will say why it cannot be read
+    return undefined;
   }
   return listing;
 }
 
-/** Zip-based files: Office packages by their parts, then what file-type names (OpenDocument, EPUB, JAR …) or plain zip. */
+const PLAIN_ZIP: DetectedType = { label: "application/zip", extensions: ["zip"], mime: "application/zip" };
+
+/**
+ * Zip-based files: Office packages by their parts, the other formats file-type knows inside a zip
+ * (OpenDocument, EPUB, JAR, APK, XPI, iWork, 3MF) by the same rules over the central directory, or a
+ * plain zip. file-type is not run on a readable zip: it walks the local headers and scans for data
+ * descriptors byte by byte, which costs far more than the central directory zip.js reads anyway.
+ */
 async function zipBasedType(bytes: Uint8Array): Promise<DetectedType> {
   const listing = await zipListing(bytes);
-  const office = listing && ooxmlType(listing.names, listing.contentTypes);
+  if (listing === undefined) {
+    // zip.js cannot read it (truncated, corrupt): file-type's reading of the local headers names it;
+    // opening it will say why it cannot be read.
+    const named = await fileTypeOf(bytes);
+    if (named?.uninspectable) return named;
+    return { ...(named ?? PLAIN_ZIP), container: "zip" };
+  }
+  const office = ooxmlType(listing.names, listing.contentTypes);
   if (office) return office;
-  const named = await fileTypeOf(bytes);
-  if (named?.uninspectable) return named;
-  return { ...(named ?? { label: "application/zip", extensions: ["zip"], mime: "application/zip" }), container: "zip" };
+  const subtype = zipSubtype(listing.names, listing.mimetype, listing.contentTypes);
+  return { ...(subtype ? fileTypeResult(subtype.ext, subtype.mime) : PLAIN_ZIP), container: "zip" };
 }
 
 // Archives and images whose entries cannot be read here. No maintained reader in plain JavaScript
@@ -121,22 +160,136 @@ function fileTypeResult(ext: string, mime: string): DetectedType {
   return type;
 }
 
+/** Reading past the head: the detection has to see the whole file. */
+class PastTheHead extends Error {}
+
+type Tokenizer = Parameters<typeof fileTypeFromTokenizer>[0];
+interface Token<T> {
+  len: number;
+  get(array: Uint8Array, offset: number): T;
+}
+
+/**
+ * A tokenizer (strtok3's interface, as file-type reads) over the head of a file of about `size`
+ * octets: every read within the head is served, any read past it throws PastTheHead. `size` is an
+ * upper bound of the real size, so a detector that would stop at the real end reads past the head
+ * first, and so does one that jumps ahead (an ID3 tag, a TIFF directory): both end in a second run
+ * on the whole file, which is what file-type would have seen in the first place.
+ */
+class HeadTokenizer implements Tokenizer {
+  position = 0;
+  readonly fileInfo: { size: number };
+  private readonly head: Uint8Array;
+
+  constructor(head: Uint8Array, size: number) {
+    this.head = head;
+    this.fileInfo = { size };
+  }
+
+  private range(buffer: Uint8Array, options?: { length?: number; position?: number }): { position: number; length: number } {
+    const position = options?.position ?? this.position;
+    const length = options?.length ?? buffer.length;
+    if (position + length > this.head.length) throw new PastTheHead();
+    return { position, length };
+  }
+
+  peekBuffer(buffer: Uint8Array, options?: { length?: number; position?: number }): Promise<number> {
+    const { position, length } = this.range(buffer, options);
+    buffer.set(this.head.subarray(position, position + length));
+    return Promise.resolve(length);
+  }
+
+  async readBuffer(buffer: Uint8Array, options?: { length?: number; position?: number }): Promise<number> {
+    const read = await this.peekBuffer(buffer, options);
+    this.position = (options?.position ?? this.position) + read;
+    return read;
+  }
+
+  async peekToken<T>(token: Token<T>, position: number | null = this.position): Promise<T> {
+    const buffer = new Uint8Array(token.len);
+    await this.peekBuffer(buffer, { position: position ?? this.position });
+    return token.get(buffer, 0);
+  }
+
+  async readToken<T>(token: Token<T>, position: number = this.position): Promise<T> {
+    const buffer = new Uint8Array(token.len);
+    await this.readBuffer(buffer, { position });
+    return token.get(buffer, 0);
+  }
+
+  peekNumber(token: Token<number>): Promise<number> {
+    return this.peekToken(token);
+  }
+
+  readNumber(token: Token<number>): Promise<number> {
+    return this.readToken(token);
+  }
+
+  ignore(length: number): Promise<number> {
+    if (this.position + length > this.head.length) throw new PastTheHead();
+    this.position += length;
+    return Promise.resolve(length);
+  }
+
+  setPosition(position: number): void {
+    this.position = position;
+  }
+
+  supportsRandomAccess(): boolean {
+    return true;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  abort(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function undetectable(err: unknown): DetectedType {
+  const why = err instanceof Error ? err.message : String(err);
+  return { label: "unrecognisable file", extensions: [], mime: "application/octet-stream", uninspectable: `its type cannot be detected (${why})` };
+}
+
 /** What file-type makes of the bytes. It should never throw; should a crafted file make it, that file is not let through unseen. */
 async function fileTypeOf(bytes: Uint8Array): Promise<DetectedType | undefined> {
   let named;
   try {
     named = await fileTypeFromBuffer(bytes);
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    return { label: "unrecognisable file", extensions: [], mime: "application/octet-stream", uninspectable: `its type cannot be detected (${why})` };
+    return undetectable(err);
   }
   return named && fileTypeResult(named.ext, named.mime);
 }
 
-/** What the bytes are; undefined when no detector knows them (plain text, for one). */
-export async function detectType(bytes: Uint8Array): Promise<DetectedType | undefined> {
-  const known = executableType(bytes) ?? (isCompoundFile(bytes) ? compoundFileType(bytes) : undefined) ?? oneNoteType(bytes) ?? accessType(bytes);
+/** What file-type makes of a file from its head, or from the whole file when it reads past the head. */
+async function fileTypeOfContent(head: FileHead, content: FileContent): Promise<DetectedType | undefined> {
+  if (head.complete) return fileTypeOf(head.bytes);
+  let named;
+  try {
+    named = await fileTypeFromTokenizer(new HeadTokenizer(head.bytes, content.sizeBound));
+  } catch {
+    // Past the head, or anything else that went wrong on the head alone: the whole file decides.
+    return fileTypeOf(content.whole());
+  }
+  return named && fileTypeResult(named.ext, named.mime);
+}
+
+/** What a file is; undefined when no detector knows it (plain text, for one). */
+export async function detectType(file: Uint8Array | FileContent): Promise<DetectedType | undefined> {
+  const content = file instanceof Uint8Array ? bytesContent(file) : file;
+  const head = content.head(HEAD_BYTES);
+  const bytes = head.bytes;
+  const known =
+    executableTypeOf(head, content) ??
+    (isCompoundFile(bytes) ? compoundFileType(content.whole()) : undefined) ??
+    oneNoteType(bytes) ??
+    accessType(bytes);
   if (known) return known;
-  if (ZIP_SIGNATURES.some((signature) => startsWith(bytes, signature))) return zipBasedType(bytes);
-  return fileTypeOf(bytes);
+  if (ZIP_SIGNATURES.some((signature) => startsWith(bytes, signature))) return zipBasedType(content.whole());
+  // As file-type names it (gz, or tar.gz after inflating the start): either way a gzip to open.
+  if (startsWith(bytes, GZIP_SIGNATURE)) return fileTypeResult("gz", "application/gzip");
+  return fileTypeOfContent(head, content);
 }

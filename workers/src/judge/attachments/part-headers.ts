@@ -1,33 +1,37 @@
-// The declared type and file names of every MIME part, read from the header blocks themselves.
+// The declared type and file names of a MIME part, read from its header fields as the MIME walker of
+// the conformance check (rfc/mime.ts) parsed them.
 //
-// postal-mime turns text/plain and text/html parts that are not marked "attachment" into the body
-// and does not report their names, yet a mail client still offers a part named "invoice.hta" or
-// "run.vbs" as a file to open. So these names are read here: the header blocks of the MIME tree are
-// the message's own and the one after each boundary delimiter line (RFC 2046 §5.1.1) of a multipart
-// declared in an earlier block; their Content-Type (RFC 2045 §5.1) and Content-Disposition (RFC 2183
-// §2) parameters are decoded with RFC 2231 continuations and charsets and RFC 2047 encoded words
-// (which clients put into quoted parameters, though RFC 2047 §5 forbids it). Parts of an attached
-// message are read when that message is judged in turn.
+// A mail client offers a text part named "invoice.hta" or "run.vbs" as a file to open even when it
+// shows the text inline, so the names of every part are judged, not only those of attachments. The
+// Content-Type (RFC 2045 §5.1) and Content-Disposition (RFC 2183 §2) parameters are decoded with
+// RFC 2231 continuations and charsets and RFC 2047 encoded words (which clients put into quoted
+// parameters, though RFC 2047 §5 forbids it).
 import { decodeWords } from "postal-mime";
+import { withoutComments } from "../rfc/content-type.ts";
+import type { HeaderField } from "../rfc/header.ts";
+import { stringOctets } from "../rfc/lines.ts";
 
 export interface DeclaredPart {
-  /** The Content-Type without parameters, in lower case. */
+  /** The (first) Content-Type without parameters, in lower case; the part's default type without one. */
   mimeType: string;
   /** Every file name the part declares: Content-Disposition filename, Content-Type name. */
   names: string[];
+  /** The types of further Content-Type fields, when the part has more than one. */
+  otherTypes?: string[];
+}
+
+export interface PartHeaders extends DeclaredPart {
+  /**
+   * The name a mail client shows: the first Content-Disposition's filename (its RFC 2231 form first),
+   * else the first Content-Type's name; null when there is none.
+   */
+  filename: string | null;
+  /** The first Content-Disposition's value in lower case ("attachment", "inline"), "" without one. */
+  disposition: string;
 }
 
 const utf8 = new TextEncoder();
-
-function* lines(text: string): Generator<string> {
-  let at = 0;
-  while (at < text.length) {
-    const end = text.indexOf("\n", at);
-    const stop = end === -1 ? text.length : end;
-    yield text.slice(at, stop > at && text[stop - 1] === "\r" ? stop - 1 : stop);
-    at = stop + 1;
-  }
-}
+const utf8Decoder = new TextDecoder();
 
 /** Splits "a; b=c; d=\"e;f\"" at the semicolons outside quoted strings (RFC 5322 §3.2.4). */
 function splitParameters(value: string): string[] {
@@ -66,7 +70,7 @@ function percentDecoded(value: string): number[] {
       bytes.push(parseInt(hex, 16));
       i += 2;
     } else {
-      bytes.push(...utf8.encode(value[i]));
+      for (const octet of utf8.encode(value[i])) bytes.push(octet);
     }
   }
   return bytes;
@@ -98,17 +102,24 @@ function joinSections(sections: Section[]): string {
       charset = declared[1] ?? "";
       value = declared[2] ?? "";
     }
-    bytes.push(...(section.encoded ? percentDecoded(value) : utf8.encode(value)));
+    for (const octet of section.encoded ? percentDecoded(value) : utf8.encode(value)) bytes.push(octet); // no spread: a value may be 256 KiB
   }
   return decodeCharset(bytes, charset);
 }
 
 const SECTION_NAME = /^([^*]+)\*(?:(\d{1,3})(\*)?)?$/;
 
+interface Parameter {
+  key: string;
+  value: string;
+  /** Joined from RFC 2231 sections (name*, name*0 …): it overrides a plain parameter of the same name. */
+  sectioned: boolean;
+}
+
 /** The value (lower case) and parameters of a structured header field; a parameter may repeat. */
-function parseField(body: string): { value: string; parameters: [string, string][] } {
+function parseField(body: string): { value: string; parameters: Parameter[] } {
   const [value = "", ...rest] = splitParameters(body);
-  const parameters: [string, string][] = [];
+  const parameters: Parameter[] = [];
   const sectioned = new Map<string, Section[]>();
   for (const piece of rest) {
     const eq = piece.indexOf("=");
@@ -117,7 +128,7 @@ function parseField(body: string): { value: string; parameters: [string, string]
     const raw = unquote(piece.slice(eq + 1).trim());
     const section = SECTION_NAME.exec(key);
     if (!section) {
-      parameters.push([key, decodeWords(raw)]);
+      parameters.push({ key, value: decodeWords(raw), sectioned: false });
       continue;
     }
     const name = section[1] ?? key;
@@ -125,45 +136,51 @@ function parseField(body: string): { value: string; parameters: [string, string]
     list.push({ index: Number(section[2] ?? 0), value: raw, encoded: section[2] === undefined || section[3] === "*" });
     sectioned.set(name, list);
   }
-  for (const [name, sections] of sectioned) parameters.push([name, joinSections(sections)]);
+  for (const [name, sections] of sectioned) parameters.push({ key: name, value: decodeWords(joinSections(sections)), sectioned: true });
   return { value: value.toLowerCase(), parameters };
 }
 
-function readPart(fields: readonly string[], boundaries: Set<string>): DeclaredPart {
-  const part: DeclaredPart = { mimeType: "text/plain", names: [] };
-  for (const field of fields) {
-    const colon = field.indexOf(":");
-    const name = field.slice(0, Math.max(colon, 0)).trim().toLowerCase();
-    if (name !== "content-type" && name !== "content-disposition") continue;
-    const { value, parameters } = parseField(field.slice(colon + 1));
-    const nameParameter = name === "content-type" ? "name" : "filename";
-    for (const [key, parameter] of parameters) {
-      if (key === nameParameter && parameter !== "") part.names.push(parameter);
-      if (name === "content-type" && key === "boundary" && value.startsWith("multipart/")) boundaries.add(parameter);
-    }
-    if (name === "content-type" && value !== "") part.mimeType = value;
-  }
-  return part;
+/** A field body as text: the walker keeps one character per octet; 8-bit octets are UTF-8 (RFC 6532). */
+function fieldText(value: string): string {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) >= 0x80) return utf8Decoder.decode(stringOctets(value));
+  return value;
 }
 
-/** The declared type and names of every part of a message's MIME tree (not of attached messages). */
-export function declaredParts(message: string): DeclaredPart[] {
-  const parts: DeclaredPart[] = [];
-  const boundaries = new Set<string>();
-  let fields: string[] | undefined = [];
-  for (const line of lines(message)) {
-    if (fields === undefined) {
-      // RFC 2046 §5.1.1: "--" boundary, optionally followed by white space; "--" boundary "--" closes.
-      if (line.startsWith("--") && boundaries.has(line.slice(2).replace(/[ \t]+$/, ""))) fields = [];
-    } else if (line === "") {
-      parts.push(readPart(fields, boundaries));
-      fields = undefined;
-    } else if ((line.startsWith(" ") || line.startsWith("\t")) && fields.length > 0) {
-      fields[fields.length - 1] += line; // RFC 5322 §2.2.3: unfolding
-    } else {
-      fields.push(line);
+/** The parameter a client reads: the RFC 2231 form when there is one, else the first plain one. */
+function pickedParameter(parameters: readonly Parameter[], key: string): string | undefined {
+  const matching = parameters.filter((p) => p.key === key && p.value !== "");
+  return (matching.find((p) => p.sectioned) ?? matching[0])?.value;
+}
+
+/** What a part's header fields declare; `defaultType` is its type without a Content-Type (RFC 2045 §5.2, RFC 2046 §5.1.5). */
+export function readPartHeaders(fields: readonly HeaderField[], defaultType: string): PartHeaders {
+  const types: string[] = [];
+  const names: string[] = [];
+  let disposition: string | undefined;
+  let dispositionName: string | undefined;
+  let typeName: string | undefined;
+  let typeSeen = false;
+  for (const field of fields) {
+    if (field.name !== "content-type" && field.name !== "content-disposition") continue;
+    const { value, parameters } = parseField(withoutComments(fieldText(field.value)));
+    const isType = field.name === "content-type";
+    const nameParameter = isType ? "name" : "filename";
+    for (const p of parameters) if (p.key === nameParameter && p.value !== "") names.push(p.value);
+    if (isType) {
+      if (value !== "") types.push(value);
+      if (!typeSeen) typeName = pickedParameter(parameters, "name");
+      typeSeen = true;
+    } else if (disposition === undefined) {
+      disposition = value;
+      dispositionName = pickedParameter(parameters, "filename");
     }
   }
-  if (fields !== undefined && fields.length > 0) parts.push(readPart(fields, boundaries));
-  return parts;
+  const [mimeType = defaultType, ...otherTypes] = types;
+  return {
+    mimeType,
+    names,
+    ...(otherTypes.length > 0 ? { otherTypes } : {}),
+    filename: dispositionName ?? typeName ?? null,
+    disposition: disposition ?? "",
+  };
 }

@@ -17,20 +17,27 @@ export function base64Problem(raw: Uint8Array, start: number, end: number): stri
   let characters = 0;
   let padding = 0;
   let line = 1;
-  for (let at = start; at < end; at++) {
+  let at = start;
+  while (at < end) {
+    // A run of alphabet characters (a whole line, usually) in one tight loop over the table.
+    const run = at;
+    while (at < end && ALPHABET[raw[at] ?? 0] === 1) at++;
+    if (at > run) {
+      if (padding > 0) return `line ${line} of the content: data after the "=" padding`;
+      characters += at - run;
+      if (at === end) break;
+    }
     const octet = raw[at] ?? 0;
     if (octet === LF) line++;
-    else if (octet === CR && raw[at + 1] === LF) continue;
-    else if (octet === EQUALS) {
+    else if (octet === CR && raw[at + 1] === LF) {
+      // the CR of a CRLF
+    } else if (octet === EQUALS) {
       if (++padding > 2) return `line ${line} of the content: more than two "=" of padding`;
       characters++;
-    } else if (ALPHABET[octet] !== 1) {
-      return `line ${line} of the content: ${octetName(octet)} is not in the base64 alphabet`;
-    } else if (padding > 0) {
-      return `line ${line} of the content: data after the "=" padding`;
     } else {
-      characters++;
+      return `line ${line} of the content: ${octetName(octet)} is not in the base64 alphabet`;
     }
+    at++;
   }
   return characters % 4 === 0 ? undefined : `${characters} characters, not whole groups of 4`;
 }

@@ -20,6 +20,53 @@ function isToken(text: string): boolean {
   return true;
 }
 
+const isBlank = (ch: string): boolean => ch === " " || ch === "\t";
+
+/**
+ * RFC 5322 §3.2.2: a comment — "(" … ")", nested, with quoted pairs — may stand wherever folding white
+ * space may, and RFC 2045 §5.1 keeps that for Content-Type; each comment becomes a space. Quoted
+ * strings are kept whole. Inside a parameter value a "(" opens a comment only after white space, as
+ * mail readers have it ("name=Invoice(1).pdf" is a name). An unclosed comment leaves the value as is.
+ */
+export function withoutComments(value: string): string {
+  if (!value.includes("(")) return value;
+  let out = "";
+  let depth = 0;
+  let quoted = false;
+  let inValue = false;
+  let last = "";
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i] ?? "";
+    if (depth > 0) {
+      if (ch === "\\") i++;
+      else if (ch === "(") depth++;
+      else if (ch === ")" && --depth === 0) out += last = " ";
+      continue;
+    }
+    if (quoted) {
+      if (ch === "\\") {
+        out += ch + (value[i + 1] ?? "");
+        i++;
+      } else {
+        out += ch;
+        if (ch === '"') quoted = false;
+      }
+      last = ch;
+      continue;
+    }
+    if (ch === "(" && (!inValue || isBlank(last))) {
+      depth = 1;
+      continue;
+    }
+    if (ch === '"') quoted = true;
+    else if (ch === "=") inValue = true;
+    else if (ch === ";") inValue = false;
+    out += ch;
+    last = ch;
+  }
+  return depth > 0 ? value : out;
+}
+
 /** Splits at the semicolons outside quoted strings (RFC 5322 §3.2.4: a backslash quotes the next character). */
 function splitParameters(value: string): string[] {
   const pieces: string[] = [];
@@ -59,7 +106,7 @@ function mediaType(text: string): string | undefined {
 
 /** Reads a Content-Type field body; `fallback` is the type a part has by default. */
 export function parseContentType(value: string, fallback: string): ContentType {
-  const [head = "", ...parameters] = splitParameters(value);
+  const [head = "", ...parameters] = splitParameters(withoutComments(value));
   const boundaries: string[] = [];
   for (const parameter of parameters) {
     const eq = parameter.indexOf("=");

@@ -2,9 +2,21 @@
 // bounds, run every rule, and give each finding the action the configuration sets for its rule.
 // Pure and linear in the size of the message: no input makes it slow or makes it throw.
 import type { RfcRuleAction, RfcRuleName, RfcRules } from "../../config/rfc-rules.ts";
-import { parseHeaderSection } from "./header.ts";
-import { walkMime } from "./mime.ts";
+import { parseHeaderSection, type HeaderSection } from "./header.ts";
+import { walkMime, type MimeTree } from "./mime.ts";
 import { findings, type ConformanceOptions } from "./rules.ts";
+
+/** The message's own header section and its MIME tree: what the rules judge, and the banned-content check reads. */
+export interface MessageStructure {
+  header: HeaderSection;
+  tree: MimeTree;
+}
+
+/** Parses a message once, with bounds, in linear time; it is not copied. */
+export function messageStructure(raw: Uint8Array): MessageStructure {
+  const header = parseHeaderSection(raw, 0, () => false);
+  return { header, tree: walkMime(raw, header) };
+}
 
 export interface ConformanceFinding {
   rule: RfcRuleName;
@@ -23,8 +35,8 @@ function strongest(found: readonly ConformanceFinding[]): ConformanceResult["act
   return found.some((f) => f.action === "mark") ? "mark" : "accept";
 }
 
-export function checkConformance(raw: Uint8Array, options: ConformanceOptions, rules: RfcRules): ConformanceResult {
-  const header = parseHeaderSection(raw, 0, () => false);
-  const found = findings({ raw, header, tree: walkMime(raw, header) }, options).map((f) => ({ ...f, action: rules[f.rule] }));
+/** `structure`: the message already parsed by messageStructure(), to parse it once for every check. */
+export function checkConformance(raw: Uint8Array, options: ConformanceOptions, rules: RfcRules, structure: MessageStructure = messageStructure(raw)): ConformanceResult {
+  const found = findings({ raw, ...structure }, options).map((f) => ({ ...f, action: rules[f.rule] }));
   return { action: strongest(found), findings: found };
 }

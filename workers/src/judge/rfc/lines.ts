@@ -60,21 +60,39 @@ export interface LineLengths {
   longest: number;
 }
 
-/** RFC 5322 §2.1.1: the length of every line in octets, the CRLF not counted, against `limit`. */
+/** The 1-based number of the line that starts at raw[start]. */
+function lineNumberAt(raw: Uint8Array, start: number): number {
+  let number = 1;
+  for (let lf = raw.indexOf(LF); lf !== -1 && lf < start; lf = raw.indexOf(LF, lf + 1)) number++;
+  return number;
+}
+
+/**
+ * RFC 5322 §2.1.1: the length of every line in octets, the CRLF not counted, against `limit`.
+ * Lines are not visited one by one: from a line start, the last LF within `limit` octets ends a run of
+ * lines that are all short enough, so one lastIndexOf (native) skips a window of about `limit` octets.
+ * Only where no LF lies within reach is a line measured.
+ */
 export function lineLengths(raw: Uint8Array, limit: number): LineLengths {
   const result: LineLengths = { over: 0, first: undefined, longest: 0 };
   let start = 0;
-  let number = 1;
-  for (let at = 0; at <= raw.length; at++) {
-    if (at < raw.length && raw[at] !== LF) continue;
-    const octets = at - start - (at > start && raw[at - 1] === CR ? 1 : 0);
+  while (raw.length - start > limit) {
+    const lf = raw.lastIndexOf(LF, start + limit);
+    if (lf >= start) {
+      start = lf + 1;
+      continue;
+    }
+    // No LF in raw[start, start + limit]: the line is at least limit + 1 octets, its CR perhaps included.
+    const next = raw.indexOf(LF, start + limit + 1);
+    const end = next === -1 ? raw.length : next;
+    const octets = end - start - (raw[end - 1] === CR ? 1 : 0);
     if (octets > limit) {
       result.over++;
-      result.first ??= { line: number, octets };
+      result.first ??= { line: lineNumberAt(raw, start), octets };
       result.longest = Math.max(result.longest, octets);
     }
-    start = at + 1;
-    number++;
+    if (next === -1) break;
+    start = next + 1;
   }
   return result;
 }

@@ -83,9 +83,16 @@ function delimiterKind(raw: Uint8Array, line: Line, boundary: Uint8Array): Delim
 
 /** The start of the first line at or after `from` (a line start) that begins with "--", or raw.length. */
 function nextDashLine(raw: Uint8Array, from: number): number {
-  if (raw[from] === DASH && raw[from + 1] === DASH) return from;
-  for (let at = from; at + 2 < raw.length; at++) if (raw[at] === LF && raw[at + 1] === DASH && raw[at + 2] === DASH) return at + 1;
-  return raw.length;
+  // Dashes are sought rather than line ends, so that content without any (base64) is passed over in
+  // one native indexOf; a line with a dash that does not begin with "--" is left at its end.
+  for (let at = from; ; ) {
+    const dash = raw.indexOf(DASH, at);
+    if (dash === -1 || dash + 1 >= raw.length) return raw.length;
+    if ((dash === from || raw[dash - 1] === LF) && raw[dash + 1] === DASH) return dash;
+    const lf = raw.indexOf(LF, dash);
+    if (lf === -1) return raw.length;
+    at = lf + 1;
+  }
 }
 
 /** The open multipart (as a stack index) a line is a delimiter of, the innermost first. */
