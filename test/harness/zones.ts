@@ -1,6 +1,7 @@
 // The test zones, declared as data: Knot serves them (signed where asked), unbound validates them.
 // To serve a new record, add it to a zone below; to add a zone, add an entry to TEST_ZONES.
 // Everything lives under the test TLD (RFC 2606 §2), which no real resolver will ever send anywhere.
+import { DANE_MX_SPKI_SHA256 } from "./dane-key.ts";
 import { DKIM_PUBLIC_KEY_BASE64, DKIM_SELECTOR } from "./dkim-key.ts";
 
 /**
@@ -68,6 +69,46 @@ export const TEST_DNS = {
   ipv6Host: { name: "v6only.sender.test", address: "::1" },
   /** TXT records beyond the 1232-octet EDNS payload: the UDP reply is truncated, TCP answers (RFC 7766 §5). */
   largeTxt: { name: "large-txt.sender.test", records: 12 },
+  /**
+   * Outbound DANE (RFC 7672), signed: each domain's MX host has TLSA records at _25._tcp.<mx>; test MX
+   * servers listen on the addresses, with certificates for the key of dane-key.ts.
+   */
+  dane: {
+    /** TLSA 3 1 1 of the dane-key.ts key: the server's certificate matches. */
+    match: { domain: "dane.test", mx: "mx.dane.test", mxAddress: "127.0.0.20" },
+    /** TLSA 3 1 1 of no key at all: the certificate does not match. */
+    mismatch: { domain: "mismatch.dane.test", mx: "mx.mismatch.dane.test", mxAddress: "127.0.0.22" },
+    /** TLSA like `match`, for a server that offers no STARTTLS. */
+    noStarttls: { domain: "nostarttls.dane.test", mx: "mx.nostarttls.dane.test", mxAddress: "127.0.0.23" },
+    /** MX and A authenticated, but _25._tcp.<mx> is a bogus zone of its own: the TLSA lookup fails. */
+    bogusTlsa: { domain: "bogus-tlsa.dane.test", mx: "mx.bogus-tlsa.dane.test", mxAddress: "127.0.0.24" },
+  },
+  /**
+   * Outbound MTA-STS (RFC 8461): every domain has `_mta-sts` TXT and `mta-sts.<domain>` A policyAddress,
+   * where the test's HTTPS server answers per host name.
+   */
+  sts: {
+    zone: "sts.test",
+    policyAddress: "127.0.0.21",
+    /** An MX host with a certificate from the test CA for its name. */
+    mx: "mx.sts.test",
+    mxAddress: "127.0.0.25",
+    /** An MX host with a self-signed certificate. */
+    untrustedMx: "mx-untrusted.sts.test",
+    untrustedMxAddress: "127.0.0.26",
+    /** enforce, mx: mx.sts.test; MX mx.sts.test. */
+    enforce: "enforce.sts.test",
+    /** enforce, mx: mx-untrusted.sts.test; MX mx-untrusted.sts.test. */
+    enforceUntrusted: "enforce-untrusted.sts.test",
+    /** testing, mx: elsewhere.sts.test; MX mx.sts.test (not in the policy). */
+    testing: "testing.sts.test",
+    /** mode none; MX mx.sts.test. */
+    none: "none.sts.test",
+    /** A TXT record, but the policy host answers 404; MX mx.sts.test. */
+    fetchFailure: "fetch-failure.sts.test",
+    /** No MTA-STS; MX mx-untrusted.sts.test. Listed in relay.mandatoryTls by the tests. */
+    mandatoryTls: "mandatory-tls.sts.test",
+  },
 } as const;
 
 /** The text of the large TXT name's record number i. */
@@ -84,7 +125,33 @@ export function txt(text: string): string {
   return strings.join(" ");
 }
 
-const { sender, dnsbl, insecure, clients, ipv6Host, largeTxt } = TEST_DNS;
+const { sender, dnsbl, insecure, clients, ipv6Host, largeTxt, dane, sts } = TEST_DNS;
+
+/** A name of `origin` relative to it. */
+function relativeTo(origin: string, name: string): string {
+  return name.slice(0, -`.${origin}`.length);
+}
+
+/** The dane.test records of one test domain: MX, the MX host's address and, unless absent, its TLSA. */
+function daneDomain(entry: { domain: string; mx: string; mxAddress: string }, tlsa: string | undefined): ZoneRecord[] {
+  const owner = entry.domain === dane.match.domain ? "@" : relativeTo(dane.match.domain, entry.domain);
+  const mx = relativeTo(dane.match.domain, entry.mx);
+  return [
+    { owner, type: "MX", data: `10 ${entry.mx}.` },
+    { owner: mx, type: "A", data: entry.mxAddress },
+    ...(tlsa === undefined ? [] : [{ owner: `_25._tcp.${mx}`, type: "TLSA", data: tlsa }]),
+  ];
+}
+
+/** The sts.test records of one test domain: MX, the `_mta-sts` record and the policy host. */
+function stsDomain(domain: string, mx: string): ZoneRecord[] {
+  const owner = relativeTo(sts.zone, domain);
+  return [
+    { owner, type: "MX", data: `10 ${mx}.` },
+    { owner: `_mta-sts.${owner}`, type: "TXT", data: txt("v=STSv1; id=20260101T000000;") },
+    { owner: `mta-sts.${owner}`, type: "A", data: sts.policyAddress },
+  ];
+}
 
 /** A name of sender.test relative to its origin. */
 function inSender(name: string): string {
@@ -154,6 +221,35 @@ export const TEST_ZONES: readonly TestZone[] = [
       { owner: "@", type: "MX", data: `10 mx.${TEST_DNS.bogus}.` },
       { owner: "@", type: "TXT", data: txt("v=spf1 +all") },
       { owner: "mx", type: "A", data: "127.0.0.67" },
+    ],
+  },
+  {
+    origin: dane.match.domain,
+    security: "signed",
+    records: [
+      ...daneDomain(dane.match, `3 1 1 ${DANE_MX_SPKI_SHA256}`),
+      ...daneDomain(dane.mismatch, `3 1 1 ${"00".repeat(32)}`),
+      ...daneDomain(dane.noStarttls, `3 1 1 ${DANE_MX_SPKI_SHA256}`),
+      ...daneDomain(dane.bogusTlsa, undefined),
+    ],
+  },
+  {
+    origin: `_tcp.${dane.bogusTlsa.mx}`,
+    security: "bogus",
+    records: [{ owner: "_25", type: "TLSA", data: `3 1 1 ${DANE_MX_SPKI_SHA256}` }],
+  },
+  {
+    origin: sts.zone,
+    security: "signed",
+    records: [
+      { owner: relativeTo(sts.zone, sts.mx), type: "A", data: sts.mxAddress },
+      { owner: relativeTo(sts.zone, sts.untrustedMx), type: "A", data: sts.untrustedMxAddress },
+      ...stsDomain(sts.enforce, sts.mx),
+      ...stsDomain(sts.enforceUntrusted, sts.untrustedMx),
+      ...stsDomain(sts.testing, sts.mx),
+      ...stsDomain(sts.none, sts.mx),
+      ...stsDomain(sts.fetchFailure, sts.mx),
+      { owner: relativeTo(sts.zone, sts.mandatoryTls), type: "MX", data: `10 ${sts.untrustedMx}.` },
     ],
   },
 ];

@@ -2,6 +2,7 @@
 // (RFC 2033) — the two differ only in LHLO and in LMTP's one reply per recipient after DATA (RFC 2033
 // §4.2), which SMTPConnection collects into rejectedErrors. The mapping of replies to per-recipient
 // results is pure (resultsAfterSend, resultsAfterError); the connection is the thin edge around it.
+import type { TLSSocket } from "node:tls";
 import SMTPConnection, { type SentMessageInfo, type SMTPError } from "nodemailer/lib/smtp-connection";
 import type { OutgoingMessage, RecipientResult } from "./types.ts";
 
@@ -11,7 +12,32 @@ export interface NextHop {
   lmtp: boolean;
   /** Our name in EHLO/LHLO. */
   hostname: string;
+  /** TLS as a remote MX's policy wants it (remote.ts); without it, opportunistic and unauthenticated. */
+  tls?: SessionTls;
 }
+
+/** The TLS of a session with a remote MX: `host` is then its address, `servername` its name. */
+export interface SessionTls {
+  /** For SNI, the certificate check and the Remote-MTA of results. */
+  servername: string;
+  /** Trust anchors for the server's certificate; the system's WebPKI roots by default. */
+  ca?: string | Buffer;
+  /**
+   * Called once the session is ready for MAIL FROM — after EHLO, and after STARTTLS where it happened
+   * (`socket` is then the TLS socket, else undefined). A reply returned ends the transaction before
+   * MAIL FROM with that reply for every recipient: no byte of the message goes out.
+   */
+  inspect(socket: TLSSocket | undefined): string | undefined;
+  /** Whether a failed STARTTLS may go on in plaintext (RFC 7435); false where the policy requires TLS. */
+  opportunistic: boolean;
+}
+
+/**
+ * Outbound TLS preferences: TLS 1.2 at least, 1.3 preferred (Node offers the highest version first), and
+ * only forward-secret ECDHE key exchange for TLS 1.2 (RFC 7525 §4.2); certificate checks are the
+ * policy's `inspect`, so the handshake itself never rejects.
+ */
+const REMOTE_CIPHERS = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
 
 /** Timeouts in ms. Defaults follow RFC 5321 §4.5.3.2's client waits, plus a bound on the whole. */
 export interface TransactionTimeouts {
@@ -72,7 +98,7 @@ function resultsAfterError(rcptTo: readonly string[], error: SMTPError, connecte
 /** Sends `message` to its pending recipients; resolves with a result for each, never rejects. */
 export function sendTransaction(hop: NextHop, message: OutgoingMessage, timeouts: TransactionTimeouts = {}): Promise<RecipientResult[]> {
   const limits = { ...DEFAULT_TIMEOUTS, ...timeouts };
-  const remoteMta = hop.host;
+  const remoteMta = hop.tls?.servername ?? hop.host;
   const { mailFrom, rcptTo } = message.envelope;
   return new Promise((resolve) => {
     const connection = new SMTPConnection({
@@ -87,8 +113,10 @@ export function sendTransaction(hop: NextHop, message: OutgoingMessage, timeouts
       allowInternalNetworkInterfaces: true,
       // Opportunistic TLS (RFC 7435, RFC 3207): STARTTLS when offered, unauthenticated, and plaintext
       // when the upgrade fails. The mailbox host is ours; TLS here protects against passive listeners.
-      opportunisticTLS: true,
-      tls: { rejectUnauthorized: false, minVersion: "TLSv1.2" },
+      opportunisticTLS: hop.tls?.opportunistic ?? true,
+      tls: hop.tls
+        ? { rejectUnauthorized: false, minVersion: "TLSv1.2", ciphers: REMOTE_CIPHERS, servername: hop.tls.servername, ...(hop.tls.ca === undefined ? {} : { ca: hop.tls.ca }) }
+        : { rejectUnauthorized: false, minVersion: "TLSv1.2" },
     });
     let connected = false;
     let settled = false;
@@ -107,6 +135,8 @@ export function sendTransaction(hop: NextHop, message: OutgoingMessage, timeouts
     connection.connect((error) => {
       if (error) return finish(resultsAfterError(rcptTo, error, connected, remoteMta));
       connected = true;
+      const refusal = hop.tls?.inspect(connection.secure ? (connection._socket as TLSSocket) : undefined);
+      if (refusal !== undefined) return finish(rcptTo.map((rcpt) => result(rcpt, refusal, remoteMta)));
       const bytes = Buffer.from(message.message.buffer, message.message.byteOffset, message.message.byteLength);
       const envelope = {
         from: mailFrom,

@@ -1,0 +1,135 @@
+// MTA-STS discovery (RFC 8461 §3, §5): the `_mta-sts` TXT record through our resolver, the policy over
+// HTTPS from `mta-sts.<domain>` — resolved through our resolver too, connected by address, verified by
+// WebPKI against the name (SNI and certificate check) — and a cache that keeps a policy for its max_age
+// and fetches again when the record's id changes. Parsing and matching are mta-sts.ts's.
+import { request } from "node:https";
+import type { Resolver } from "../../../workers/src/dns/resolver.ts";
+import { MAX_POLICY_BYTES, parseStsPolicy, parseStsRecord, stsPolicyDomain, type StsPolicy } from "./mta-sts.ts";
+
+/**
+ * What discovery found for a recipient domain:
+ * - `none`: no usable `_mta-sts` record (and nothing cached): no policy;
+ * - `failed`: a record, but no valid policy could be fetched (and nothing cached) — delivery goes on
+ *   as without a policy (§5), TLS-RPT counts `resultType`;
+ * - `policy`: a valid policy, fresh or from the cache.
+ */
+export type StsDiscovery =
+  | { kind: "none"; reason: string }
+  | { kind: "failed"; resultType: "sts-policy-fetch-error" | "sts-policy-invalid"; reason: string }
+  | { kind: "policy"; policy: StsPolicy; id: string; fromCache: boolean };
+
+export interface StsFetchOptions {
+  resolver: Resolver;
+  /** Trust anchors for the policy host's certificate; the system's WebPKI roots by default. Tests pass their CA. */
+  ca?: string | Buffer;
+  /** The HTTPS port: 443 (§3.3); tests serve elsewhere. */
+  port?: number;
+  /** The whole fetch: connect, TLS, headers and body. Default 30 s. */
+  timeoutMs?: number;
+  /** The clock, in ms since the epoch. */
+  now?: () => number;
+}
+
+type Fetched = { ok: true; text: string } | { ok: false; reason: string };
+
+/** §3.3: GET https://mta-sts.<domain>/.well-known/mta-sts.txt — 200 only, no redirects, text/plain, at most 64 KiB, bounded in time. */
+export async function fetchStsPolicyText(domain: string, options: StsFetchOptions): Promise<Fetched> {
+  const host = `mta-sts.${domain}`;
+  const v4 = await options.resolver.query(host, "A");
+  const addresses = v4.status === "ok" ? v4.answers : (await options.resolver.query(host, "AAAA")).answers;
+  const address = addresses[0];
+  if (address === undefined) return { ok: false, reason: `${host} has no address (${v4.status}${v4.detail ? `: ${v4.detail}` : ""})` };
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (outcome: Fetched): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      req.destroy();
+      resolve(outcome);
+    };
+    const req = request(
+      {
+        host: address,
+        port: options.port ?? 443,
+        path: "/.well-known/mta-sts.txt",
+        method: "GET",
+        // Certificate and SNI against the name, not the address we connect to (RFC 6125 via §3.3).
+        servername: host,
+        headers: { host, accept: "text/plain" },
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+        rejectUnauthorized: true,
+        agent: false,
+      },
+      (response) => {
+        const status = response.statusCode ?? 0;
+        // §3.3: "HTTP 3xx redirects MUST NOT be followed", and only a 200 carries a policy.
+        if (status !== 200) return finish({ ok: false, reason: `HTTP status ${status} from https://${host}` });
+        const mediaType = (response.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+        if (mediaType !== "text/plain") return finish({ ok: false, reason: `Content-Type ${JSON.stringify(mediaType)} is not text/plain` });
+        if (Number(response.headers["content-length"] ?? 0) > MAX_POLICY_BYTES) {
+          return finish({ ok: false, reason: `Content-Length ${response.headers["content-length"]} exceeds ${MAX_POLICY_BYTES} bytes` });
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        response.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_POLICY_BYTES) return finish({ ok: false, reason: `policy body exceeds ${MAX_POLICY_BYTES} bytes` });
+          chunks.push(chunk);
+        });
+        response.on("end", () => finish({ ok: true, text: Buffer.concat(chunks).toString("utf8") }));
+        response.on("error", (err) => finish({ ok: false, reason: `reading https://${host}: ${err.message}` }));
+      },
+    );
+    const deadline = setTimeout(() => finish({ ok: false, reason: `no complete policy from https://${host} within ${timeoutMs} ms` }), timeoutMs);
+    req.on("error", (err: NodeJS.ErrnoException) => finish({ ok: false, reason: `https://${host}: ${err.code ?? err.message}` }));
+    req.end();
+  });
+}
+
+interface CachedPolicy {
+  policy: StsPolicy;
+  id: string;
+  expiresAtMs: number;
+}
+
+export interface StsPolicySource {
+  discover(domain: string): Promise<StsDiscovery>;
+}
+
+/**
+ * Discovery with the cache of §5.1: a cached, unexpired policy is used while the TXT id is unchanged, and
+ * also when the TXT record is gone or a new fetch fails; a new id fetches the policy again. The cache is
+ * in memory, so a restart fetches again.
+ */
+export function stsPolicySource(options: StsFetchOptions): StsPolicySource {
+  const cache = new Map<string, CachedPolicy>();
+  const now = options.now ?? Date.now;
+  return {
+    async discover(recipientDomain) {
+      const domain = stsPolicyDomain(recipientDomain);
+      if (domain === undefined) return { kind: "none", reason: `${JSON.stringify(recipientDomain)} is not a domain name` };
+      const cached = cache.get(domain);
+      const current = cached !== undefined && cached.expiresAtMs > now() ? cached : undefined;
+      if (cached !== undefined && current === undefined) cache.delete(domain);
+      const txt = await options.resolver.query(`_mta-sts.${domain}`, "TXT");
+      const record = txt.status === "ok" ? parseStsRecord(txt.answers) : undefined;
+      if (record === undefined) {
+        if (current !== undefined) return { kind: "policy", policy: current.policy, id: current.id, fromCache: true };
+        return { kind: "none", reason: txt.status === "ok" ? "no valid v=STSv1 record" : `_mta-sts TXT: ${txt.status}` };
+      }
+      if (current !== undefined && current.id === record.id) return { kind: "policy", policy: current.policy, id: current.id, fromCache: true };
+      const fetched = await fetchStsPolicyText(domain, options);
+      const parsed = fetched.ok ? parseStsPolicy(fetched.text) : undefined;
+      if (parsed?.ok === true) {
+        cache.set(domain, { policy: parsed.policy, id: record.id, expiresAtMs: now() + parsed.policy.maxAge * 1000 });
+        return { kind: "policy", policy: parsed.policy, id: record.id, fromCache: false };
+      }
+      if (current !== undefined) return { kind: "policy", policy: current.policy, id: current.id, fromCache: true };
+      return fetched.ok
+        ? { kind: "failed", resultType: "sts-policy-invalid", reason: parsed?.ok === false ? parsed.reason : "invalid policy" }
+        : { kind: "failed", resultType: "sts-policy-fetch-error", reason: fetched.reason };
+    },
+  };
+}

@@ -1,0 +1,14 @@
+// The private key of the DANE test MX hosts: a throwaway ECDSA P-256 key made for these tests only, never
+// used anywhere else. Its SubjectPublicKeyInfo digest is published as TLSA "3 1 1" in the test zones
+// (zones.ts) before any certificate exists; tests issue certificates for this key (test-ca.ts).
+
+/** PKCS#8 PEM. */
+export const DANE_MX_KEY_PEM = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgoHq72Td7Pj7cmjgH
+GXhK+6YT1jN1+QquXYljQPqaWxihRANCAASQO+SN4jJaZEUpXCuALf/lNGTfNpaH
+6/3n0VB8BZQWvdbVI34+69g2Vloa1t9jpvql0NQmnFqfIpI4rYFLsTAy
+-----END PRIVATE KEY-----
+`;
+
+/** SHA-256 of the key's DER SubjectPublicKeyInfo (`openssl pkey -pubout -outform DER | sha256sum`), checked by test/unit/dane.test.ts. */
+export const DANE_MX_SPKI_SHA256 = "28fce6731d869b6fe6f1fe4e786d624e681e1ef1cf4bc1055f09f1aef9167989";
