@@ -4,24 +4,22 @@
 // wrk loads each target on loopback; the figures are requests per second and the CPU time the SERVER
 // process spent per request (workerd's or the Node server's, from /proc), so the load generator's
 // own CPU never counts.
-import { execFile, fork, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs, promisify } from "node:util";
-import { Miniflare } from "miniflare";
-import { unstable_readConfig } from "wrangler";
+import { parseArgs } from "node:util";
 import { loadConfigFile, parseConfigText } from "../relay-node/src/config/file.ts";
+import { bundleWorker, startWorker, type RunningWorker } from "../test/harness/worker.ts";
 import { mtaStsPolicy } from "../workers/src/policy/mta-sts.ts";
 import { childPid, cpuSeconds } from "./support/cpu.ts";
 import { loadWithWrk, requireWrk, type HttpTarget, type LoadShape } from "./support/wrk.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const EXAMPLE_CONFIG = join(REPO_ROOT, "config/example.yaml");
-const WRANGLER_TOML = join(REPO_ROOT, "wrangler.toml");
 const STATIC_SERVER = fileURLToPath(new URL("./support/static-server.ts", import.meta.url));
 /** One wrk thread: on a 2-core machine the other core is the server's. */
 const WRK_THREADS = 1;
@@ -58,56 +56,6 @@ function parseOptions(args: string[]): Options {
     shape: { seconds: whole("seconds", values.seconds), connections: whole("connections", values.connections), threads: WRK_THREADS },
     warmupSeconds: whole("warmup", values.warmup),
   };
-}
-
-/** Bundles the Worker as `wrangler deploy` would, its [build] step on the example configuration; returns the bundle's path. */
-async function bundleWorker(outDir: string): Promise<string> {
-  const wranglerBin = fileURLToPath(new URL("bin/wrangler.js", import.meta.resolve("wrangler/package.json")));
-  await promisify(execFile)(process.execPath, [wranglerBin, "deploy", "--dry-run", "--outdir", outDir], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, EDGEMX_CONFIG: EXAMPLE_CONFIG, WRANGLER_SEND_METRICS: "false" },
-  });
-  return join(outDir, "index.js");
-}
-
-/**
- * workerd (via Miniflare) running the bundled edgemx Worker with the example configuration and the
- * one-line floor Worker. Each Worker gets its own loopback socket ("direct socket"), so requests skip
- * Miniflare's development entry Worker, which would otherwise run in front of every request.
- */
-function startWorkerd(edgemxBundle: string, configJson: string, floorBody: string): Miniflare {
-  const wrangler = unstable_readConfig({ config: WRANGLER_TOML }, { hideWarnings: true });
-  if (wrangler.compatibility_date === undefined) throw new Error(`${WRANGLER_TOML} has no compatibility_date`);
-  const runtime = { compatibilityDate: wrangler.compatibility_date, compatibilityFlags: wrangler.compatibility_flags };
-  const directSocket = { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] };
-  const esm = (contents: string) => ({ mainModule: "index.js", modules: { "index.js": { type: "esm" as const, contents } } });
-  return new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    cf: false,
-    logRequests: false,
-    enableDevRegistry: false,
-    workers: [
-      {
-        dev: directSocket,
-        config: {
-          name: "edgemx",
-          ...runtime,
-          manifest: esm(readFileSync(edgemxBundle, "utf8")),
-          env: { EDGEMX_CONFIG: { type: "text", value: configJson } },
-        },
-      },
-      {
-        dev: directSocket,
-        config: {
-          name: "floor",
-          ...runtime,
-          manifest: esm(FLOOR_WORKER),
-          env: { BODY: { type: "text", value: floorBody }, CONTENT_TYPE: { type: "text", value: FLOOR_CONTENT_TYPE } },
-        },
-      },
-    ],
-  });
 }
 
 /** The static Node server as a child process (so its CPU time is its own); resolves with its port. */
@@ -218,17 +166,22 @@ export async function run(args: string[]): Promise<number> {
   const policy = mtaStsPolicy(domain);
 
   const scratchDir = mkdtempSync(join(tmpdir(), "edgemx-bench-http-"));
-  let miniflare: Miniflare | undefined;
+  let worker: RunningWorker | undefined;
   let staticServer: ChildProcess | undefined;
   try {
     console.error("bundling the Worker (wrangler deploy --dry-run)…");
     const bundle = await bundleWorker(join(scratchDir, "worker"));
     console.error("starting workerd (Miniflare) and the static Node server…");
-    miniflare = startWorkerd(bundle, configJson, policy);
-    await miniflare.ready;
+    // Each Worker on its own loopback socket: requests skip Miniflare's development entry Worker.
+    worker = await startWorker({
+      bundle,
+      configJson,
+      directSocket: true,
+      extraWorkers: [{ name: "floor", script: FLOOR_WORKER, bindings: { BODY: policy, CONTENT_TYPE: FLOOR_CONTENT_TYPE } }],
+    });
     const workerd = childPid(process.pid, "workerd");
-    const edgemxUrl = await miniflare.unsafeGetDirectURL("edgemx");
-    const floorUrl = await miniflare.unsafeGetDirectURL("floor");
+    const edgemxUrl = worker.url;
+    const floorUrl = worker.urlOf("floor");
     const node = await startStaticServer(policy);
     staticServer = node.child;
     if (node.child.pid === undefined) throw new Error("the static Node server has no pid");
@@ -275,7 +228,7 @@ export async function run(args: string[]): Promise<number> {
     return measurements.some((m) => "unmeasurable" in m) ? 1 : 0;
   } finally {
     staticServer?.disconnect();
-    await miniflare?.dispose();
+    await worker?.stop();
     rmSync(scratchDir, { recursive: true, force: true });
   }
 }

@@ -8,31 +8,29 @@
 // Per request, workerd's CPU time is read from /proc/<pid>/task/*/schedstat (nanoseconds on CPU,
 // summed over its threads) before the request and after its response plus a short settle time; the
 // Node figures come from process.cpuUsage() deltas in a child process (bench/support/judge-node.ts).
-import { execFile, fork } from "node:child_process";
+import { fork } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request as httpRequest, type IncomingMessage } from "node:http";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs, promisify } from "node:util";
+import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from "@zip.js/zip.js";
 import { dkimSign } from "mailauth/lib/dkim/sign.js";
-import { Miniflare } from "miniflare";
-import { unstable_readConfig } from "wrangler";
 import { parseConfigText } from "../relay-node/src/config/file.ts";
 import { parseEnvelope } from "../workers/src/judge/envelope.ts";
 import type { Envelope, Verdict } from "../workers/src/judge/types.ts";
 import { startHarness, type Harness } from "../test/harness/index.ts";
 import { DKIM_PRIVATE_KEY_PEM } from "../test/harness/dkim-key.ts";
+import { bundleWorker, startWorker, type RunningWorker, type WorkerBundle } from "../test/harness/worker.ts";
 import { TEST_DNS } from "../test/harness/zones.ts";
 import { childPid } from "./support/cpu.ts";
 import type { CpuAnswer, JudgeNodeTask, MemoryAnswer } from "./support/judge-node.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const EXAMPLE_CONFIG = join(REPO_ROOT, "config/example.yaml");
-const WRANGLER_TOML = join(REPO_ROOT, "wrangler.toml");
 const JUDGE_NODE = fileURLToPath(new URL("./support/judge-node.ts", import.meta.url));
 const VERDICT_TOKEN = "bench-judge-token";
 /** The Workers free plan's CPU limit per request. */
@@ -263,42 +261,14 @@ export async function buildLargeMessage(): Promise<Buffer> {
 // ---------------------------------------------------------------------------------------------------
 // workerd
 
-/** Bundles the Worker as `wrangler deploy` would, its [build] step on the example configuration; returns the bundle's path. */
-async function bundleWorker(outDir: string): Promise<string> {
-  const wranglerBin = fileURLToPath(new URL("bin/wrangler.js", import.meta.resolve("wrangler/package.json")));
-  await promisify(execFile)(process.execPath, [wranglerBin, "deploy", "--dry-run", "--outdir", outDir], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, EDGEMX_CONFIG: EXAMPLE_CONFIG, WRANGLER_SEND_METRICS: "false" },
-  });
-  return join(outDir, "index.js");
-}
-
-/** workerd (via Miniflare) with the edgemx Worker and, unless left out, the body-only floor Worker, each on its own loopback socket. */
-function startWorkerd(edgemxBundle: string, configJson: string, dohUrl: string, withFloor: boolean): Miniflare {
-  const wrangler = unstable_readConfig({ config: WRANGLER_TOML }, { hideWarnings: true });
-  if (wrangler.compatibility_date === undefined) throw new Error(`${WRANGLER_TOML} has no compatibility_date`);
-  const runtime = { compatibilityDate: wrangler.compatibility_date, compatibilityFlags: wrangler.compatibility_flags };
-  const directSocket = { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] };
-  const esm = (contents: string) => ({ mainModule: "index.js", modules: { "index.js": { type: "esm" as const, contents } } });
-  const text = (value: string) => ({ type: "text" as const, value });
-  return new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    cf: false,
-    logRequests: false,
-    enableDevRegistry: false,
-    workers: [
-      {
-        dev: directSocket,
-        config: {
-          name: "edgemx",
-          ...runtime,
-          manifest: esm(readFileSync(edgemxBundle, "utf8")),
-          env: { EDGEMX_CONFIG: text(configJson), DOH_URL: text(dohUrl), VERDICT_TOKEN: text(VERDICT_TOKEN) },
-        },
-      },
-      ...(withFloor ? [{ dev: directSocket, config: { name: "floor", ...runtime, manifest: esm(FLOOR_WORKER) } }] : []),
-    ],
+/** workerd with the edgemx Worker and, unless left out, the body-only floor Worker, each on its own loopback socket. */
+function startJudgeWorkerd(bundle: WorkerBundle, configJson: string, dohUrl: string, withFloor: boolean): Promise<RunningWorker> {
+  return startWorker({
+    bundle,
+    configJson,
+    bindings: { DOH_URL: dohUrl, VERDICT_TOKEN },
+    directSocket: true,
+    extraWorkers: withFloor ? [{ name: "floor", script: FLOOR_WORKER }] : [],
   });
 }
 
@@ -442,12 +412,11 @@ interface WorkerdMemory {
 }
 
 /** A fresh workerd: a small warm-up verdict, then VmRSS, then one verdict of the large message, then VmHWM (the process's peak RSS). */
-async function measureWorkerdMemory(bundle: string, configJson: string, dohUrl: string, envelope: string, warmup: BenchMessage, large: Buffer): Promise<WorkerdMemory | string> {
-  const miniflare = startWorkerd(bundle, configJson, dohUrl, false);
+async function measureWorkerdMemory(bundle: WorkerBundle, configJson: string, dohUrl: string, envelope: string, warmup: BenchMessage, large: Buffer): Promise<WorkerdMemory | string> {
+  const worker = await startJudgeWorkerd(bundle, configJson, dohUrl, false);
   try {
-    await miniflare.ready;
     const pid = childPid(process.pid, "workerd");
-    const url = new URL("/v1/verdict", await miniflare.unsafeGetDirectURL("edgemx"));
+    const url = new URL("/v1/verdict", worker.url);
     for (let i = 0; i < 3; i++) {
       const problem = unexpected(await verdictRequest(url, envelope, warmup.raw)(), warmup.expected);
       if (problem !== undefined) return `warm-up: ${problem}`;
@@ -467,7 +436,7 @@ async function measureWorkerdMemory(bundle: string, configJson: string, dohUrl: 
       cpuMs: t.cpuNs / 1e6,
     };
   } finally {
-    await miniflare.dispose();
+    await worker.stop();
   }
 }
 
@@ -568,7 +537,7 @@ export async function run(args: string[]): Promise<number> {
 
   const scratchDir = mkdtempSync(join(tmpdir(), "edgemx-bench-judge-"));
   let harness: Harness | undefined;
-  let miniflare: Miniflare | undefined;
+  let worker: RunningWorker | undefined;
   try {
     console.error("building the messages…");
     const messages = await buildMessages();
@@ -580,18 +549,17 @@ export async function run(args: string[]): Promise<number> {
     const bundle = await bundleWorker(join(scratchDir, "worker"));
 
     console.error("starting workerd (Miniflare)…");
-    miniflare = startWorkerd(bundle, configJson, harness.dohUrl, true);
-    await miniflare.ready;
+    worker = await startJudgeWorkerd(bundle, configJson, harness.dohUrl, true);
     const workerd = await measureWorkerd(
       childPid(process.pid, "workerd"),
-      await miniflare.unsafeGetDirectURL("edgemx"),
-      await miniflare.unsafeGetDirectURL("floor"),
+      worker.url,
+      worker.urlOf("floor"),
       envelopeHeader,
       messages,
       options,
     );
-    await miniflare.dispose();
-    miniflare = undefined;
+    await worker.stop();
+    worker = undefined;
     if (workerd.problems.length > 0) {
       for (const problem of workerd.problems) console.error(`NOT MEASURABLE: ${problem}`);
       return 1;
@@ -629,7 +597,7 @@ export async function run(args: string[]): Promise<number> {
     return nodeProblems.length > 0 ? 1 : 0;
   } finally {
     agent.destroy();
-    await miniflare?.dispose();
+    await worker?.stop();
     await harness?.stop();
     rmSync(scratchDir, { recursive: true, force: true });
   }

@@ -19,6 +19,20 @@ const BENCHMARKS = new Map<string, Benchmark>([
       load: () => import("./judge.ts"),
     },
   ],
+  [
+    "spam",
+    {
+      summary: "rspamd through edgemx on the SpamAssassin public corpus: precision and recall after learning, messages/s through the relay with rspamd on and off",
+      load: () => import("./spam.ts"),
+    },
+  ],
+  [
+    "mx",
+    {
+      summary: "inbound SMTP: messages/s and CPU per message of the relay (every check on) against Haraka, Postfix and smtp-sink",
+      load: () => import("./mx.ts"),
+    },
+  ],
 ]);
 
 function listBenchmarks(): string {

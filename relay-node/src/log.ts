@@ -55,6 +55,10 @@ export interface MessageRecord {
   checks: CheckRecord[];
   verdict: { action: string; reason?: string | undefined } | null;
   scan: string;
+  /** rspamd's action, our decision, the score and the scoring symbols; "skipped" without rspamd. */
+  spam: Record<string, unknown> | string;
+  /** What the spamtrap did, when the message was for one (checks/spamtrap.ts). */
+  spamtrap?: { recipients: string[]; learn: string; fuzzy?: string; blocklist: string };
   reply: string;
   durationMs: number;
 }

@@ -8,14 +8,21 @@ import type { Resolver } from "../../workers/src/dns/resolver.ts";
 import type { ArcSealKey } from "../../workers/src/judge/arc-seal.ts";
 import { compileDynamicPatterns } from "./checks/fcrdns.ts";
 import { createGreylist } from "./checks/greylist.ts";
+import { recipientCalloutFor } from "./checks/recipient-callout.ts";
 import { nextHopDeliverer } from "./deliver/next-hop.ts";
+import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
+import { routeByDomain } from "./deliver/route.ts";
+import { openTlsRptStore } from "./deliver/tls-rpt.ts";
 import { createRelayResolver } from "./dns/resolver.ts";
 import { createJudge } from "./judge/judge.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { startDelivery, type DeliveryOptions, type DeliveryScheduler } from "./queue/scheduler.ts";
 import { Spool } from "./queue/spool.ts";
 import { pingClamd, scanWithClamd } from "./scan/clamd.ts";
+import { startSpamFilter } from "./scan/spam-filter.ts";
 import type { ScanOutcome } from "./smtp/judgement.ts";
+import type { EnqueueRequest } from "./queue/spool.ts";
+import { startSubmission, type SubmissionListenerName } from "./submission/start.ts";
 import { createMxServer } from "./smtp/mx.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./smtp/tls.ts";
 
@@ -24,18 +31,28 @@ export interface RelayOverrides {
   listen?: { host?: string; port?: number };
   logger?: Logger;
   resolver?: Resolver;
-  /** Where EDGEMX_VERDICT_TOKEN is read; process.env by default. */
+  /** Where EDGEMX_VERDICT_TOKEN, EDGEMX_RSPAMD_PASSWORD and EDGEMX_LEARN_TOKEN are read; process.env by default. */
   env?: NodeJS.ProcessEnv;
+  /** Listen for learning here instead of relay.rspamd.learnListener (port 0: a free port, see RunningRelay.learnPort). */
+  learnListen?: { host?: string; port?: number };
+  /** Listen here instead of relay.listeners.submission / .submissions (port 0: a free port, see RunningRelay.submissionPorts). */
+  submissionListen?: Partial<Record<SubmissionListenerName, { host?: string; port?: number }>>;
   /** The self-signed certificate's folder when relay.tls is absent; default: "tls" beside the spool. */
   selfSignedDir?: string;
   /** Delivery settings (a tighter poll interval in tests, say). */
   delivery?: Partial<Omit<DeliveryOptions, "hostname" | "logger">>;
+  /** Remote delivery settings (another MX port and a test CA in tests). */
+  remote?: Pick<RemoteDeliveryOptions, "port" | "ca" | "stsPort" | "timeouts">;
 }
 
 export interface RunningRelay {
   /** The MX listener's address; null when relay.listeners.mx is disabled. */
   host: string | null;
   port: number | null;
+  /** The learn listener's port; null when relay.rspamd.learnListener is not set. */
+  learnPort: number | null;
+  /** The bound ports of the enabled submission listeners. */
+  submissionPorts: Partial<Record<SubmissionListenerName, number>>;
   spool: Spool;
   delivery: DeliveryScheduler;
   logger: Logger;
@@ -100,28 +117,49 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
 
   const spool = await Spool.open(config.relay.spool);
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
-  const delivery = startDelivery(spool, nextHopDeliverer(config.relay.nextHop, config.hostname), {
+  // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
+  const tlsRpt = openTlsRptStore(config.relay.outbound.tlsRptPath ?? join(dirname(resolve(config.relay.spool)), "tlsrpt.sqlite"));
+  const remote = remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, tlsRpt, logger, ...overrides.remote });
+  const deliverer = routeByDomain(config.domains.map((d) => d.name), nextHopDeliverer(config.relay.nextHop, config.hostname), remote);
+  const delivery = startDelivery(spool, deliverer, {
     concurrency: DELIVERY_CONCURRENCY,
     ...overrides.delivery,
     hostname: config.hostname,
     logger,
   });
   const greylist = config.relay.greylist.enabled ? createGreylist(config.relay.greylist) : null;
+  const recipientCallout = recipientCalloutFor(config, logger);
+  const spam = await startSpamFilter(config, overrides.env ?? process.env, logger, overrides.learnListen);
 
+  const enqueue = async (request: EnqueueRequest): Promise<string> => {
+    const id = await spool.enqueue(request);
+    delivery.notify();
+    return id;
+  };
   const server = createMxServer(config, {
     config,
     logger,
     resolver,
     judge,
     scan,
+    spamCheck: spam.spamCheck,
+    spamtrap: spam.spamtrap,
+    blocklist: spam.blocklist,
     greylist,
+    recipientCallout,
     certificate: certificate.pair,
-    enqueue: async (request) => {
-      const id = await spool.enqueue(request);
-      delivery.notify();
-      return id;
-    },
+    enqueue,
   });
+
+  /** Everything but the listeners, in the order a stop needs: deliveries finish before their stores close. */
+  const closeServices = async (): Promise<void> => {
+    await delivery.stop();
+    tlsRpt.close();
+    await greylist?.close();
+    recipientCallout?.close();
+    await spam.close();
+    judge.close();
+  };
 
   const listener = config.relay.listeners.mx;
   let address: { host: string; port: number } | null = null;
@@ -137,9 +175,7 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
         });
       });
     } catch (err) {
-      await delivery.stop();
-      await greylist?.close();
-      judge.close();
+      await closeServices();
       throw new Error(`cannot listen on ${host} port ${port}: ${(err as Error).message}`, { cause: err });
     }
     const bound = server.server.address();
@@ -147,10 +183,20 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     logger.info({ event: "listen", listener: "mx", ...address, judge: judge.where, tls: certificate.source }, `MX listening on ${host} port ${address.port}`);
   }
 
+  let submission: Awaited<ReturnType<typeof startSubmission>>;
+  try {
+    submission = await startSubmission(config, { config, logger, judge, scan, certificate: certificate.pair, enqueue }, overrides.env ?? process.env, overrides.submissionListen);
+  } catch (err) {
+    if (address) await new Promise<void>((done) => server.close(done));
+    await closeServices();
+    throw err;
+  }
+
   const reloadCertificate = (): boolean => {
     try {
       certificate = rereadCertificate(certificate);
       server.updateSecureContext(secureContextOptions(certificate.pair));
+      submission.updateSecureContext(secureContextOptions(certificate.pair));
       logger.info({ event: "tls", certPath: certificate.certPath }, "certificate reloaded");
       return true;
     } catch (err) {
@@ -163,6 +209,8 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
   return {
     host: address?.host ?? null,
     port: address?.port ?? null,
+    learnPort: spam.learnListener?.port ?? null,
+    submissionPorts: submission.ports,
     spool,
     delivery,
     logger,
@@ -170,9 +218,8 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     async stop() {
       stopWatching();
       if (address) await new Promise<void>((done) => server.close(done));
-      await delivery.stop();
-      await greylist?.close();
-      judge.close();
+      await submission.close();
+      await closeServices();
       logger.info({ event: "stop" }, "relay stopped");
     },
   };

@@ -68,9 +68,9 @@ export async function startRedis(options: { port?: number } = {}): Promise<Redis
 export async function startRspamd(options: { redisUrl: string; dnsPort: number }): Promise<RspamdService> {
   requirePackages({ rspamd: "rspamd" });
   return withFolder("rspamd", async (dir) => {
-    const [normalPort, controllerPort] = [await freePort(), await freePort()];
+    const [normalPort, controllerPort, fuzzyPort] = [await freePort(), await freePort(), await freePort()];
     const confDir = join(dir, "conf");
-    writeRspamdConfig({ dir: confDir, normalPort, controllerPort, redisUrl: options.redisUrl, dnsPort: options.dnsPort });
+    writeRspamdConfig({ dir: confDir, normalPort, controllerPort, fuzzyPort, redisUrl: options.redisUrl, dnsPort: options.dnsPort });
     const vars = { DBDIR: join(dir, "db"), RUNDIR: join(dir, "run"), LOGDIR: join(dir, "log"), LOCAL_CONFDIR: confDir };
     for (const folder of [vars.DBDIR, vars.RUNDIR, vars.LOGDIR]) await mkdir(folder);
     // -i: allow running as root (then -u/-g keep it root rather than switching to _rspamd).

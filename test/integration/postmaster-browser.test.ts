@@ -1,17 +1,14 @@
 // The postmaster page as a reader sees it: the Worker bundled as `wrangler deploy` bundles it, served by
 // workerd (Miniflare) on loopback, read by Debian's Chromium on a phone-sized screen in English and German.
-import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { Miniflare } from "miniflare";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { unstable_readConfig } from "wrangler";
 import { parseConfigText } from "../../relay-node/src/config/file.ts";
 import { REPLIES, REPLY_KEYS } from "../../workers/src/judge/replies.ts";
+import { bundleWorker, startWorker, type RunningWorker } from "../harness/worker.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const EXAMPLE_CONFIG = join(REPO_ROOT, "config/example.yaml");
@@ -19,65 +16,19 @@ const CHROMIUM = "/usr/bin/chromium";
 const PHONE = { width: 375, height: 812 };
 
 let scratch = "";
-let miniflare: Miniflare | undefined;
+let worker: RunningWorker | undefined;
 let browser: Browser | undefined;
 
-/**
- * `wrangler deploy --dry-run` with a copy of wrangler.toml that has no [build] step: the build step
- * would rewrite workers/src/config/deployed.generated.json while other tests read it. The
- * configuration comes in as the EDGEMX_CONFIG binding instead.
- */
-async function bundleWorker(dir: string): Promise<{ script: string; compatibilityDate: string; compatibilityFlags: string[] }> {
-  const wrangler = unstable_readConfig({ config: join(REPO_ROOT, "wrangler.toml") }, { hideWarnings: true });
-  const compatibilityDate = wrangler.compatibility_date;
-  if (compatibilityDate === undefined) throw new Error("wrangler.toml has no compatibility_date");
-  const toml = join(dir, "wrangler.toml");
-  writeFileSync(
-    toml,
-    [
-      `name = "edgemx"`,
-      `main = ${JSON.stringify(resolve(REPO_ROOT, wrangler.main ?? "workers/src/index.ts"))}`,
-      `compatibility_date = ${JSON.stringify(compatibilityDate)}`,
-      `compatibility_flags = ${JSON.stringify(wrangler.compatibility_flags)}`,
-      "",
-    ].join("\n"),
-  );
-  const wranglerBin = fileURLToPath(new URL("bin/wrangler.js", import.meta.resolve("wrangler/package.json")));
-  const outDir = join(dir, "out");
-  await promisify(execFile)(process.execPath, [wranglerBin, "deploy", "--dry-run", "--config", toml, "--outdir", outDir], {
-    cwd: dir,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: dir, CLOUDFLARE_CF_FETCH_ENABLED: "false" },
-  });
-  return { script: readFileSync(join(outDir, "index.js"), "utf8"), compatibilityDate, compatibilityFlags: wrangler.compatibility_flags };
-}
-
-async function startWorker(): Promise<URL> {
-  const { script, compatibilityDate, compatibilityFlags } = await bundleWorker(scratch);
+async function startExampleWorker(): Promise<URL> {
+  const bundle = await bundleWorker(scratch);
   const configJson = JSON.stringify(parseConfigText(readFileSync(EXAMPLE_CONFIG, "utf8"), EXAMPLE_CONFIG));
-  miniflare = new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    cf: false,
-    logRequests: false,
-    enableDevRegistry: false,
-    workers: [
-      {
-        config: {
-          name: "edgemx",
-          compatibilityDate,
-          compatibilityFlags,
-          manifest: { mainModule: "index.js", modules: { "index.js": { type: "esm", contents: script } } },
-          env: { EDGEMX_CONFIG: { type: "text", value: configJson } },
-        },
-      },
-    ],
-  });
-  return miniflare.ready;
+  worker = await startWorker({ bundle, configJson });
+  return worker.url;
 }
 
 /** Chromium resolves the mail domain's hosts to the loopback Worker, so the page gets its real Host header. */
-async function launchChromium(worker: URL): Promise<Browser> {
-  const loopback = worker.host;
+async function launchChromium(workerUrl: URL): Promise<Browser> {
+  const loopback = workerUrl.host;
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -149,12 +100,12 @@ beforeAll(async () => {
   // Never a skip: without the browser this test fails and says what to install.
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's package "chromium" (apt-get install -y chromium)`);
   scratch = mkdtempSync(join(tmpdir(), "edgemx-postmaster-browser-"));
-  browser = await launchChromium(await startWorker());
+  browser = await launchChromium(await startExampleWorker());
 });
 
 afterAll(async () => {
   await browser?.close();
-  await miniflare?.dispose();
+  await worker?.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 

@@ -20,13 +20,25 @@ export function checkRecipient(rcpt: string, config: EdgemxConfig): Finding {
   if (mailbox === null) return unknown(`not an RFC 5321 §4.1.2 Mailbox at ${domain.name}`);
   const local = mailbox.localPart.toLowerCase();
   const pass = (detail: string): Finding => ({ check: "recipient", outcome: "pass", detail: `${domain.name}: ${detail}` });
-  if (local === POSTMASTER || hasKey(config.roles, local)) return pass(`role mailbox ${local} (RFC 2142)`);
+  if (isRoleMailbox(local, config)) return pass(`role mailbox ${local} (RFC 2142)`);
   if (domain.mailboxes.some((name) => name.toLowerCase() === local)) return pass(`mailbox ${local}`);
   if (hasKey(domain.aliases, local)) return pass(`alias ${local} → ${resolveAlias(rcpt, config)}`);
   if (domain.catchAll) return pass("catch-all");
   // With no mailboxes, aliases or catch-all listed, the mailbox host decides (relay.recipientCheck).
-  if (domain.mailboxes.length === 0 && Object.keys(domain.aliases).length === 0) return pass("no mailboxes listed: the mailbox host decides");
+  if (listsNoRecipients(domain)) return pass("no mailboxes listed: the mailbox host decides");
   return unknown(`${local} is neither a mailbox nor an alias`);
+}
+
+/**
+ * Whether checkRecipient left a recipient to the mailbox host (what relay.recipientCheck asks it):
+ * at one of our domains that lists no mailboxes, no aliases and no catch-all, and no role mailbox —
+ * those exist whatever the host says (RFC 5321 §4.5.1).
+ */
+export function mailboxHostDecides(rcpt: string, config: EdgemxConfig): boolean {
+  const domain = ourDomain(rcpt, config);
+  const mailbox = parseMailbox(rcpt);
+  if (domain === undefined || mailbox === null) return false;
+  return !isRoleMailbox(mailbox.localPart.toLowerCase(), config) && listsNoRecipients(domain);
 }
 
 /**
@@ -44,6 +56,16 @@ export function resolveAlias(rcpt: string, config: EdgemxConfig): string {
   const target = key === undefined ? undefined : domain.aliases[key];
   if (target === undefined) return address;
   return target.includes("@") ? target : `${target}@${domain.name}`;
+}
+
+/** postmaster, and every local part configured under `roles` (RFC 2142); `local` lower-cased. */
+function isRoleMailbox(local: string, config: EdgemxConfig): boolean {
+  return local === POSTMASTER || hasKey(config.roles, local);
+}
+
+/** A domain that names none of its recipients: every local part is the mailbox host's to decide. */
+function listsNoRecipients(domain: DomainConfig): boolean {
+  return domain.mailboxes.length === 0 && Object.keys(domain.aliases).length === 0 && !domain.catchAll;
 }
 
 /** The configured domain an address is at (names compare case-insensitively, RFC 5321 §2.4), if any. */

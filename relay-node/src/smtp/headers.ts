@@ -64,3 +64,69 @@ export function prependFields(message: Buffer, fields: readonly string[]): Buffe
   if (fields.length === 0) return message;
   return Buffer.concat([Buffer.from(fields.map((f) => `${f}\r\n`).join(""), "utf8"), message]);
 }
+
+/** The name of a header field, lower-cased ("Subject: x" → "subject"). */
+function fieldName(field: Buffer): string {
+  const colon = field.indexOf(":");
+  return (colon < 0 ? "" : field.subarray(0, colon).toString("latin1")).trim().toLowerCase();
+}
+
+/** Removes every field with one of these names (compared case-insensitively): fields we write ourselves must not be forged. */
+export function removeFields(message: Buffer, names: readonly string[]): Buffer {
+  const end = headerEnd(message);
+  const fields = headerFields(message.subarray(0, end));
+  const remove = new Set(names.map((name) => name.toLowerCase()));
+  const kept = fields.filter((field) => !remove.has(fieldName(field)));
+  if (kept.length === fields.length) return message;
+  return Buffer.concat([...kept, message.subarray(end)]);
+}
+
+/** RFC 5322 §2.1.1: lines of at most 78 characters where the text allows it. */
+const FOLD_AT = 78;
+
+/**
+ * An unstructured field (RFC 5322 §3.2.5), folded at spaces (§2.2.3). Text that is not printable
+ * ASCII goes as RFC 2047 encoded-words of UTF-8 (base64, at most 75 characters each, §2).
+ */
+export function unstructuredField(name: string, value: string): string {
+  const words = /^[\x20-\x7e]*$/.test(value) ? value.split(" ") : encodedWords(value);
+  const lines: string[] = [];
+  let line = `${name}:`;
+  for (const word of words) {
+    if (line.length + 1 + word.length > FOLD_AT && line.trim() !== `${name}:`) {
+      lines.push(line);
+      line = "";
+    }
+    line += ` ${word}`;
+  }
+  lines.push(line);
+  return lines.join("\r\n");
+}
+
+/** RFC 2047 §2 and §5: "=?UTF-8?B?…?=" words of whole characters, each at most 75 characters. */
+function encodedWords(text: string): string[] {
+  const words: string[] = [];
+  let chunk = "";
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
+  for (const char of text.replace(/[\u0000-\u001f\u007f]/g, " ")) {
+    // 12 characters of "=?UTF-8?B?" and "?=" leave 63 for base64: 45 bytes of UTF-8.
+    if (Buffer.byteLength(chunk + char) > 45) {
+      words.push(`=?UTF-8?B?${Buffer.from(chunk).toString("base64")}?=`);
+      chunk = "";
+    }
+    chunk += char;
+  }
+  if (chunk !== "") words.push(`=?UTF-8?B?${Buffer.from(chunk).toString("base64")}?=`);
+  return words;
+}
+
+/** Replaces the Subject field (RFC 5322 §3.6.5) where the first one stood; the message gets one if it had none. */
+export function replaceSubject(message: Buffer, subject: string): Buffer {
+  const end = headerEnd(message);
+  const fields = headerFields(message.subarray(0, end));
+  const field = Buffer.from(`${unstructuredField("Subject", subject)}\r\n`, "utf8");
+  const first = fields.findIndex((f) => fieldName(f) === "subject");
+  if (first < 0) return Buffer.concat([...fields, field, message.subarray(end)]);
+  const kept = fields.flatMap((f, i) => (i === first ? [field] : fieldName(f) === "subject" ? [] : [f]));
+  return Buffer.concat([...kept, message.subarray(end)]);
+}

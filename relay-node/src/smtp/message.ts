@@ -1,14 +1,20 @@
 // A message read whole (data.ts), inside the session, before the reply to its final dot: trace it,
 // judge it, and either refuse it in the session or write it to the spool — never accept-then-bounce
-// (design.md, flow 1). A 250 is only given once the spool has the message on disk, fsynced.
+// (design.md, flow 1). A 250 is only given once the spool has the message on disk, fsynced — except
+// for spamtrap recipients, whose mail is learned as spam and dropped on purpose (docs/spam.md).
 import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
 import { buildReply, formatReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
+import { relaxedChecks } from "../../../workers/src/judge/roles.ts";
 import { newTrackingId } from "../../../workers/src/judge/tracking-id.ts";
 import type { Envelope } from "../../../workers/src/judge/types.ts";
+import type { Greylist } from "../checks/greylist.ts";
+import type { Spamtrap, SpamtrapReport } from "../checks/spamtrap.ts";
+import type { Finding } from "../checks/types.ts";
 import type { Judge, JudgeOutcome } from "../judge/judge.ts";
 import { logMessage, type CheckRecord, type Logger, type TlsFacts } from "../log.ts";
-import { prependFields, removeOwnAuthenticationResults } from "./headers.ts";
-import { decideMessage, describeScan, type ScanOutcome } from "./judgement.ts";
+import { describeSpam, rspamdAction, rspamdHeaders, SPAM_FIELDS, type RspamdEnvelope, type RspamdOutcome, type SpamDecision } from "../scan/rspamd.ts";
+import { prependFields, removeFields, removeOwnAuthenticationResults, replaceSubject } from "./headers.ts";
+import { decideMessage, describeScan, greylistDeferral, isDoubtful, type MessageDecision, type ScanOutcome } from "./judgement.ts";
 import { newQueueId, type EnqueueRequest } from "../queue/spool.ts";
 import { receivedHeader, withProtocol } from "./received.ts";
 import { queued } from "./replies.ts";
@@ -18,6 +24,12 @@ export interface MessageDeps {
   logger: Logger;
   judge: Judge;
   scan(message: Uint8Array): Promise<ScanOutcome>;
+  /** rspamd's /checkv2; null when relay.rspamd.url is unset. */
+  spamCheck: ((message: Uint8Array, envelope: RspamdEnvelope) => Promise<RspamdOutcome>) | null;
+  /** Null when greylisting is disabled. */
+  greylist: Greylist | null;
+  /** Null when no spamtrap addresses are configured. */
+  spamtrap: Spamtrap | null;
   /** Resolves with the queue id once the message is durably on disk (Spool.enqueue). */
   enqueue(request: EnqueueRequest): Promise<string>;
 }
@@ -27,6 +39,10 @@ export interface AcceptedRecipient {
   address: string;
   /** Where it is delivered (an alias resolved). */
   deliverTo: string;
+  /** One of relay.rspamd.spamtrap.addresses: learned as spam, never delivered. */
+  spamtrap: boolean;
+  /** Greylisting for this recipient: not applied, passed at RCPT TO, or waiting for rspamd's score. */
+  greylist: "skipped" | "passed" | "after-scoring";
 }
 
 /** The session around one message. */
@@ -54,12 +70,12 @@ export interface MessageResult {
 /** The envelope schema's bound on the HELO name (workers/src/judge/envelope.ts). */
 const MAX_ENVELOPE_HELO = 255;
 
-function envelopeOf(context: MessageContext): Envelope {
+function envelopeOf(context: MessageContext, recipients: readonly AcceptedRecipient[]): Envelope {
   return {
     clientIp: context.clientIp,
     ...(context.helo !== null && context.helo.length <= MAX_ENVELOPE_HELO ? { helo: context.helo } : {}),
     mailFrom: context.mailFrom,
-    rcptTo: context.recipients.map((r) => r.address),
+    rcptTo: recipients.map((r) => r.address),
     tls: context.tls !== null,
     smtputf8: context.smtputf8,
     direction: "inbound",
@@ -70,11 +86,56 @@ function verdictChecks(judged: JudgeOutcome): CheckRecord[] {
   return judged.ok ? judged.verdict.checks : [{ check: "judge", outcome: "temporary", detail: judged.detail }];
 }
 
+function record(finding: Finding): CheckRecord {
+  return { check: finding.check, outcome: finding.outcome, detail: finding.detail };
+}
+
+/** rspamd's view of the session (scan/rspamd.ts). */
+function spamEnvelopeOf(context: MessageContext, recipients: readonly AcceptedRecipient[], queueId: string, hostname: string): RspamdEnvelope {
+  return {
+    clientIp: context.clientIp,
+    helo: context.helo,
+    hostname: context.verifiedName,
+    mailFrom: context.mailFrom,
+    rcptTo: recipients.map((r) => r.address),
+    queueId,
+    user: null,
+    tls: context.tls,
+    mtaName: hostname,
+  };
+}
+
+/**
+ * Greylisting that waited for the score (relay.rspamd.greylistScoreGate): an accepted message whose
+ * score reached the gate (or that has none) checks the triplets of its gated recipients now, and is
+ * deferred with the first refusal (451 4.7.1 … Greylisted) — the new triplets are then on record, so
+ * the retry passes. Below the gate nothing is checked or recorded.
+ */
+async function greylistIfDoubtful(
+  decision: MessageDecision,
+  spam: RspamdOutcome | null,
+  context: MessageContext,
+  recipients: readonly AcceptedRecipient[],
+  deps: MessageDeps,
+): Promise<{ decision: MessageDecision; findings: Finding[] }> {
+  const gate = deps.config.relay.rspamd.greylistScoreGate;
+  const gated = recipients.filter((r) => r.greylist === "after-scoring");
+  if (decision.action !== "accept" || deps.greylist === null || gate === null || spam === null || gated.length === 0 || !isDoubtful(spam, gate)) {
+    return { decision, findings: [] };
+  }
+  const greylist = deps.greylist;
+  const findings = await Promise.all(gated.map((r) => greylist.check({ clientIp: context.clientIp, sender: context.mailFrom, recipient: r.address, id: decision.id })));
+  const deferral = greylistDeferral(findings);
+  return { decision: deferral === null ? decision : { action: "tempfail", id: decision.id, reply: deferral, reason: "greylist" }, findings };
+}
+
 export async function receiveMessage(raw: Buffer, context: MessageContext, deps: MessageDeps): Promise<MessageResult> {
   const { config } = deps;
   const ownId = newTrackingId();
   // Made now, so the Received header names the id the 250 reply and the delivery logs will carry.
   const queueId = newQueueId();
+  const traps = context.recipients.filter((r) => r.spamtrap);
+  const recipients = context.recipients.filter((r) => !r.spamtrap);
   const received = receivedHeader({
     helo: context.helo,
     clientIp: context.clientIp,
@@ -82,22 +143,39 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     hostname: config.hostname,
     protocol: withProtocol({ ehlo: context.ehlo, tls: context.tls !== null, authenticated: false, smtputf8: context.smtputf8 }),
     id: queueId,
-    recipients: context.recipients.map((r) => r.address),
+    // The trace of delivered mail does not name a trap that was also among the recipients.
+    recipients: (recipients.length > 0 ? recipients : traps).map((r) => r.address),
     tls: context.tls,
     date: new Date(),
   });
   const authservId = config.judge.auth.authservId ?? config.hostname;
-  const message = prependFields(removeOwnAuthenticationResults(raw, authservId), [received]);
+  const ownFieldsRemoved = removeOwnAuthenticationResults(raw, authservId);
+  const message = prependFields(deps.spamCheck === null ? ownFieldsRemoved : removeFields(ownFieldsRemoved, SPAM_FIELDS), [received]);
 
-  const [judged, scan] = await Promise.all([deps.judge.judge(message, envelopeOf(context), ownId), deps.scan(message)]);
-  const decision = decideMessage(judged, scan, ownId);
+  const trapped: Promise<SpamtrapReport | null> =
+    traps.length > 0 && deps.spamtrap !== null ? deps.spamtrap.caught(message, context.clientIp, rspamdHeaders(spamEnvelopeOf(context, traps, queueId, config.hostname))) : Promise.resolve(null);
+  if (recipients.length === 0) return { reply: answerTrapOnly(await trapped, ownId, queueId, raw, context, deps), queued: false };
+
+  const spamEnvelope = spamEnvelopeOf(context, recipients, queueId, config.hostname);
+  const [judged, scan, spamOutcome, spamtrap] = await Promise.all([
+    deps.judge.judge(message, envelopeOf(context, recipients), ownId),
+    deps.scan(message),
+    deps.spamCheck === null ? null : deps.spamCheck(message, spamEnvelope),
+    trapped,
+  ]);
+  const rcptTo = recipients.map((r) => r.address);
+  const spam: SpamDecision | null =
+    spamOutcome === null ? null : rspamdAction(spamOutcome, { onError: config.relay.rspamd.onError, relaxed: relaxedChecks(rcptTo, config).has("spam") });
+  const greylisted = await greylistIfDoubtful(decideMessage(judged, scan, ownId, spam), spamOutcome, context, recipients, deps);
+  const decision = greylisted.decision;
 
   let reply: SmtpReply;
   let spooled = false;
   if (decision.action === "accept") {
     try {
-      const rcptTo = [...new Set(context.recipients.map((r) => r.deliverTo))];
-      await deps.enqueue({ id: queueId, envelope: { mailFrom: context.mailFrom, rcptTo }, message: prependFields(message, decision.headers) });
+      const deliverTo = [...new Set(recipients.map((r) => r.deliverTo))];
+      const marked = decision.subject === undefined ? message : replaceSubject(message, decision.subject);
+      await deps.enqueue({ id: queueId, envelope: { mailFrom: context.mailFrom, rcptTo: deliverTo }, message: prependFields(marked, decision.headers) });
       spooled = true;
       reply = queued(queueId);
     } catch (err) {
@@ -110,6 +188,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
 
   if (!judged.ok) deps.logger.warn({ event: "outage", id: decision.id, detail: judged.detail }, "the judge could not judge a message");
   if (scan.status === "error") deps.logger.warn({ event: "outage", id: decision.id, detail: scan.detail }, "the virus scanner could not scan a message");
+  if (spamOutcome?.status === "error") deps.logger.warn({ event: "outage", id: decision.id, detail: spamOutcome.detail }, `rspamd could not score a message (onError: ${config.relay.rspamd.onError})`);
   logMessage(deps.logger, {
     id: decision.id,
     queueId: spooled ? queueId : null,
@@ -121,11 +200,41 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     rcptTo: context.recipients.map((r) => r.address),
     sizeBytes: raw.length,
     tls: context.tls,
-    checks: [...context.checks, ...verdictChecks(judged)],
+    checks: [...context.checks, ...verdictChecks(judged), ...greylisted.findings.map(record)],
     verdict: judged.ok ? { action: judged.verdict.action, reason: judged.verdict.reason } : null,
     scan: describeScan(scan),
+    spam: describeSpam(spamOutcome, spam),
+    ...(spamtrap !== null ? { spamtrap: { recipients: traps.map((r) => r.address), ...spamtrap } } : {}),
     reply: formatReply(reply),
     durationMs: Math.round(performance.now() - context.startedAt),
   });
   return { reply, queued: spooled };
+}
+
+/**
+ * Mail for spamtraps only: learned and the client listed (spamtrap.ts), then answered like any accepted
+ * message — a trap that refused or deferred would tell the sender which addresses to avoid.
+ */
+function answerTrapOnly(report: SpamtrapReport | null, id: string, queueId: string, raw: Buffer, context: MessageContext, deps: MessageDeps): SmtpReply {
+  const reply = queued(queueId);
+  logMessage(deps.logger, {
+    id,
+    queueId: null,
+    session: context.session,
+    clientIp: context.clientIp,
+    verifiedName: context.verifiedName,
+    helo: context.helo,
+    mailFrom: context.mailFrom,
+    rcptTo: context.recipients.map((r) => r.address),
+    sizeBytes: raw.length,
+    tls: context.tls,
+    checks: [...context.checks],
+    verdict: null,
+    scan: "skipped",
+    spam: "skipped",
+    ...(report !== null ? { spamtrap: { recipients: context.recipients.map((r) => r.address), ...report } } : {}),
+    reply: formatReply(reply),
+    durationMs: Math.round(performance.now() - context.startedAt),
+  });
+  return reply;
 }

@@ -10,10 +10,14 @@
 // - MAIL FROM: the sender checks; "tls" (a mandatory-TLS sender domain without STARTTLS, 530) answers
 //   here, the "sender" finding waits for RCPT TO.
 // - RCPT TO: the recipient count (452 4.5.3); relay and mailbox (554 5.7.1 / 550 5.1.1); the delayed
-//   findings of the earlier stages, per recipient, relaxed for role mailboxes (pipeline.ts);
-//   greylisting (451 4.7.1), skipped for roles that relax it.
+//   findings of the earlier stages, per recipient, relaxed for role mailboxes (pipeline.ts); with
+//   relay.recipientCheck, the mailbox host asked about a recipient the configuration leaves to it (550
+//   5.1.1, or 451 when it cannot be asked), after the cheaper checks so a refused client causes no
+//   callout; greylisting (451 4.7.1), skipped for roles that relax it, and left until after the final
+//   dot when rspamd's score gates it. Spamtrap addresses are accepted as mailboxes, never called out
+//   or greylisted; the spamtrap's blocklist is a connect-stage finding beside the DNSBL's.
 // - DATA: read whole within the size bound, bare CR/LF and NUL refused (data.ts); then Received,
-//   judge and virus scan side by side, spool, 250 (message.ts).
+//   judge, virus scan and rspamd side by side, spool, 250 (message.ts).
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from "smtp-server";
@@ -21,26 +25,30 @@ import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
 import type { Resolver } from "../../../workers/src/dns/resolver.ts";
 import { buildReply, formatReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
 import { newTrackingId } from "../../../workers/src/judge/tracking-id.ts";
+import type { BlocklistStore } from "../checks/blocklist-store.ts";
 import { checkDnsbl } from "../checks/dnsbl.ts";
 import { checkFcrdns } from "../checks/fcrdns.ts";
-import type { Greylist } from "../checks/greylist.ts";
 import { checkHelo } from "../checks/helo.ts";
-import { checkRecipient, resolveAlias } from "../checks/recipient.ts";
+import { checkRecipient, mailboxHostDecides, resolveAlias } from "../checks/recipient.ts";
+import type { RecipientCallout } from "../checks/recipient-callout.ts";
 import { checkSender } from "../checks/sender.ts";
+import { checkSpamtrapBlocklist, isSpamtrap } from "../checks/spamtrap.ts";
 import type { ClientFacts, Finding, RelayCheck } from "../checks/types.ts";
 import { logSession, type CheckRecord, type TlsFacts } from "../log.ts";
 import { ConnectionCounter } from "./connections.ts";
 import { readData } from "./data.ts";
 import { receiveMessage, type AcceptedRecipient, type MessageDeps } from "./message.ts";
-import { decideRecipient, effectOf, greylistApplies, isDelayed } from "./pipeline.ts";
+import { decideRecipient, effectOf, greylistAfterScoring, greylistApplies, isDelayed } from "./pipeline.ts";
 import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, TOO_MANY_RECIPIENTS, replyError, replyLine, tooManyConnections } from "./replies.ts";
 import { BoundedSmtpServer } from "./server.ts";
 import { secureContextOptions, type CertificatePair } from "./tls.ts";
 
 export interface MxDeps extends MessageDeps {
   resolver: Resolver;
-  /** Null when greylisting is disabled. */
-  greylist: Greylist | null;
+  /** The spamtrap's blocklist, consulted at connect; null when no spamtrap is configured. */
+  blocklist: BlocklistStore | null;
+  /** Null when relay.recipientCheck is off or the next hop is a Maildir. */
+  recipientCallout: RecipientCallout | null;
   certificate: CertificatePair;
 }
 
@@ -56,7 +64,7 @@ interface Transaction {
   mailFrom: string;
   /** The findings of MAIL FROM that wait for RCPT TO. */
   delayed: Finding[];
-  recipients: (AcceptedRecipient & { greylisted: boolean })[];
+  recipients: AcceptedRecipient[];
   checks: CheckRecord[];
 }
 
@@ -83,7 +91,7 @@ function qualified(rcpt: string, config: EdgemxConfig): string {
 }
 
 export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpServer {
-  const { logger, resolver, greylist } = deps;
+  const { logger, resolver, greylist, recipientCallout, blocklist } = deps;
   const limits = config.relay.limits;
   const sessions = new WeakMap<SMTPServerSession, SessionState>();
   const counter = new ConnectionCounter(limits);
@@ -110,8 +118,10 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
 
   const connectChecks = (ip: string): Promise<{ findings: Finding[]; client: ClientFacts }> => {
     const fcrdns = checkFcrdns(ip, config.relay.fcrdns, resolver).catch((err: unknown) => ({ finding: failedCheck("fcrdns", err), client: { ip, verifiedName: null } }));
-    return Promise.all([settled("dnsbl", () => checkDnsbl(ip, config.relay.dnsbl, resolver)), fcrdns]).then(([dnsbl, { finding, client }]) => ({
-      findings: [dnsbl, finding],
+    // The spamtrap's blocklist is a DNSBL of our own: a "dnsbl" finding, after the configured zones'.
+    const trapped = blocklist === null ? null : settled("dnsbl", () => checkSpamtrapBlocklist(ip, blocklist, config.hostname));
+    return Promise.all([settled("dnsbl", () => checkDnsbl(ip, config.relay.dnsbl, resolver)), trapped, fcrdns]).then(([dnsbl, spamtrap, { finding, client }]) => ({
+      findings: [dnsbl, ...(spamtrap === null ? [] : [spamtrap]), finding],
       client,
     }));
   };
@@ -166,7 +176,8 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     // RFC 5321 §4.5.3.1.8: the recipients buffer is bounded; the client may go on with those accepted.
     if (!alreadyAccepted && transaction.recipients.length >= limits.maxRecipients) return TOO_MANY_RECIPIENTS;
 
-    const recipient = checkRecipient(rcpt, config);
+    const spamtrap = isSpamtrap(rcpt, config.relay.rspamd.spamtrap);
+    const recipient: Finding = spamtrap ? { check: "recipient", outcome: "pass", detail: "spamtrap" } : checkRecipient(rcpt, config);
     transaction.checks.push(record(recipient));
     const recipientEffect = effectOf(recipient, config);
     if (recipientEffect.effect === "refuse") return recipientEffect.reply;
@@ -177,15 +188,23 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     if (!decision.accept) return decision.reply;
     for (const check of decision.relaxed) transaction.checks.push({ check, outcome: "relaxed", detail: `for ${rcpt}` });
 
-    let greylisted = false;
-    if (greylist !== null && greylistApplies(rcpt, config)) {
-      greylisted = true;
+    if (recipientCallout !== null && !spamtrap && mailboxHostDecides(rcpt, config)) {
+      const finding = await settled("recipient", () => recipientCallout.verify(resolveAlias(rcpt, config), session.id));
+      transaction.checks.push(record(finding));
+      const effect = effectOf(finding, config);
+      if (effect.effect === "refuse") return effect.reply;
+    }
+
+    // A spamtrap is never greylisted: what reaches it is to be learned, not sent away.
+    const greylisting: AcceptedRecipient["greylist"] =
+      greylist === null || spamtrap || !greylistApplies(rcpt, config) ? "skipped" : greylistAfterScoring(config) ? "after-scoring" : "passed";
+    if (greylist !== null && greylisting === "passed") {
       const finding = await settled("greylist", () => greylist.check({ clientIp: state.ip, sender: transaction.mailFrom, recipient: rcpt, id: session.id }));
       transaction.checks.push(record(finding));
       const effect = effectOf(finding, config);
       if (effect.effect === "refuse") return effect.reply;
     }
-    if (!alreadyAccepted) transaction.recipients.push({ address: rcpt, deliverTo: resolveAlias(rcpt, config), greylisted });
+    if (!alreadyAccepted) transaction.recipients.push({ address: rcpt, deliverTo: resolveAlias(rcpt, config), spamtrap, greylist: greylisting });
     logger.debug({ event: "rcpt", session: session.id, rcpt }, "recipient accepted");
     return null;
   };
@@ -234,7 +253,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
       if (result.queued) {
         state.messages++;
         // One delivered message towards the client network's auto-allow, if greylisting saw it.
-        const greylisted = transaction.recipients.find((r) => r.greylisted);
+        const greylisted = transaction.recipients.find((r) => r.greylist !== "skipped");
         if (greylist !== null && greylisted !== undefined) {
           greylist
             .delivered({ clientIp: state.ip, sender: transaction.mailFrom, recipient: greylisted.address })

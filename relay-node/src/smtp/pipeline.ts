@@ -82,3 +82,11 @@ export function decideRecipient(delayed: readonly Finding[], rcpt: string, confi
 export function greylistApplies(rcpt: string, config: EdgemxConfig): boolean {
   return config.relay.greylist.enabled && !relaxedChecks([rcpt], config).has("greylist");
 }
+
+/**
+ * Whether greylisting waits for rspamd's score (relay.rspamd.greylistScoreGate) rather than answering
+ * at RCPT TO: RCPT TO cannot know the score, so gated greylisting defers after the final dot.
+ */
+export function greylistAfterScoring(config: EdgemxConfig): boolean {
+  return config.relay.rspamd.url !== undefined && config.relay.rspamd.greylistScoreGate !== null;
+}

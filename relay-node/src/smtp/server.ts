@@ -10,10 +10,14 @@
 // 3. A command bound: NOOP, RSET, VRFY and HELP beyond JUNK_COMMAND_LIMIT each count as an error
 //    (Postfix's smtpd_junk_command_limit), so a client cannot hold a session open with chatter.
 //    smtp-server itself closes after 10 unrecognised commands.
+// 4. AUTH only inside TLS (RFC 4954 §4, RFC 8314 §3.3): smtp-server lists AUTH in EHLO before STARTTLS
+//    and answers AUTH there with a 538 of its own words; here it is not listed, and the 538 is the
+//    spec's. (The MX disables AUTH altogether; this matters to the submission listeners.)
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
 import { SMTPConnection, type SMTPConnectionOptions } from "smtp-server/lib/smtp-connection.js";
+import { buildReply } from "../../../workers/src/judge/replies.ts";
 import { replyLine, tooManyErrors } from "./replies.ts";
 
 /** Postfix's default smtpd_junk_command_limit. */
@@ -50,6 +54,24 @@ class BoundedConnection extends SMTPConnection {
       return;
     }
     super._onCommand(command, callback);
+  }
+
+  override handler_EHLO(command: Buffer, callback: () => void): void {
+    if (this.secure) return super.handler_EHLO(command, callback);
+    // smtp-server reads the session's disabledCommands, when set, instead of the server's.
+    const disabled = this.session.disabledCommands;
+    this.session.disabledCommands = [...(disabled ?? this._server.options.disabledCommands ?? []), "AUTH"];
+    try {
+      super.handler_EHLO(command, callback);
+    } finally {
+      this.session.disabledCommands = disabled;
+    }
+  }
+
+  override handler_AUTH(command: Buffer, callback: () => void): void {
+    if (this.secure) return super.handler_AUTH(command, callback);
+    this.send(538, replyLine(buildReply("authBeforeTls", {})));
+    callback();
   }
 
   /** Counts one error; at the bound the session is told so and closed (a 421 closes in smtp-server). */

@@ -56,6 +56,8 @@ const dkim = z
       .string()
       .transform((k) => k.replace(/\s+/g, ""))
       .pipe(z.string().regex(/^[A-Za-z0-9+/]+=*$/, { message: "expected the base64 public key (the p= value)" })),
+    // The relay's signing key (PEM, RSA ≥ 2048 bits) for submitted mail; else EDGEMX_DKIM_KEY_<DOMAIN>.
+    privateKeyFile: z.string().min(1).optional(),
   })
   .strict();
 
@@ -244,8 +246,65 @@ const relay = z
       })
       .strict()
       .default({ timeoutMs: 30_000 }),
+    // Spam scoring and learning with rspamd (docs/spam.md). Scoring is on when `url` (the normal
+    // worker) is set; the controller's password comes from EDGEMX_RSPAMD_PASSWORD, never from this file.
+    rspamd: z
+      .object({
+        url: z.string().url({ message: "expected the http:// URL of rspamd's normal worker, e.g. http://127.0.0.1:11333" }).optional(),
+        controllerUrl: z.string().url({ message: "expected the http:// URL of rspamd's controller, e.g. http://127.0.0.1:11334" }).optional(),
+        timeoutMs: z.number().int().min(100).max(120_000).default(20_000),
+        // rspamd unreachable, timing out or answering nonsense: 451 (tempfail), or accept marked unscanned.
+        onError: z.enum(["tempfail", "accept"]).default("tempfail"),
+        // Greylist only mail scoring at least this (decided after DATA); null: greylist at RCPT TO as usual.
+        greylistScoreGate: z.number().nullable().default(null),
+        spamtrap: z
+          .object({
+            // Addresses at our domains that accept mail, never deliver it, and learn it as spam.
+            addresses: z.array(z.string().email({ message: "expected an e-mail address at one of our domains" }).transform((a) => a.toLowerCase())).default([]),
+            // How long a client that wrote to a trap stays on the local blocklist.
+            blocklistTtlSeconds: z.number().int().min(60).default(86400),
+            learnRatePerMinute: z.number().int().min(1).max(6000).default(10),
+            // Also store the message's fuzzy hashes (/fuzzyadd) under this flag of a writable fuzzy_check rule.
+            fuzzy: z.object({ flag: z.number().int().min(1), weight: z.number().positive().default(10) }).strict().optional(),
+          })
+          .strict()
+          .default({ addresses: [], blocklistTtlSeconds: 86400, learnRatePerMinute: 10 }),
+        // POST /learn/spam and /learn/ham for mailbox hosts (Dovecot imapsieve); bearer token EDGEMX_LEARN_TOKEN.
+        learnListener: z.object({ host: z.string().min(1).default("127.0.0.1"), port: port.default(11380) }).strict().optional(),
+      })
+      .strict()
+      .default(() => ({
+        timeoutMs: 20_000,
+        onError: "tempfail" as const,
+        greylistScoreGate: null,
+        spamtrap: { addresses: [], blocklistTtlSeconds: 86400, learnRatePerMinute: 10 },
+      })),
     // Ask the mailbox host (LMTP/SMTP next hop) whether a recipient exists, when the domain lists none.
     recipientCheck: z.boolean().default(false),
+    // Submission users (node:sqlite, scrypt hashes), managed with `npm run user`.
+    users: z.object({ path: z.string().min(1).default("./data/users.sqlite") }).strict().default({ path: "./data/users.sqlite" }),
+    // The submission listeners' policy (docs/submission.md): trace privacy, M3AAWG outbound bounds, login throttling.
+    submission: z
+      .object({
+        hideClientAddress: z.boolean().default(true),
+        maxRecipientsPerMessage: z.number().int().min(1).max(10000).default(50),
+        maxMessagesPerHour: z.number().int().min(1).default(200),
+        // Failed logins per client IP and per user within windowSeconds before 454 4.7.0 (RFC 4954 §6).
+        maxAuthFailures: z.number().int().min(1).default(5),
+        authFailureWindowSeconds: z.number().int().min(1).default(900),
+      })
+      .strict()
+      .default({ hideClientAddress: true, maxRecipientsPerMessage: 50, maxMessagesPerHour: 200, maxAuthFailures: 5, authFailureWindowSeconds: 900 }),
+    // Delivery to other domains (docs/outbound.md): the DNSSEC probe that tells whether the resolver
+    // validates (DANE needs its AD bit), and where TLS-RPT (RFC 8460) counts are kept.
+    outbound: z
+      .object({
+        dnssecProbeName: hostname.default("ietf.org"),
+        // Default: tlsrpt.sqlite beside the spool directory.
+        tlsRptPath: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({ dnssecProbeName: "ietf.org" }),
     // The ARC sealing key of the in-process judge (PEM file), when judge.arcSeal is enabled.
     arcSealKeyFile: z.string().min(1).optional(),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),

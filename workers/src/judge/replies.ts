@@ -113,6 +113,26 @@ export const REPLIES = {
       de: "Ihr E-Mail-Programm wollte sich anmelden, bevor die Verbindung verschlüsselt war; Passwörter nehmen wir nie im Klartext an. Stellen Sie die Verbindungssicherheit auf STARTTLS an Port 587 oder SSL/TLS an Port 465.",
     },
   },
+  authRequired: {
+    // RFC 4954 §6: 530 5.7.0, the submission server takes no mail before AUTH.
+    code: 530,
+    enhanced: "5.7.0",
+    text: "Authentication required",
+    explanation: {
+      en: "The submission port only takes mail from logged-in users. Turn on SMTP authentication in your mail program, with your full e-mail address as the user name.",
+      de: "Der Einlieferungs-Port nimmt nur E-Mails angemeldeter Benutzer an. Schalten Sie in Ihrem E-Mail-Programm die SMTP-Authentifizierung ein, mit Ihrer vollständigen E-Mail-Adresse als Benutzernamen.",
+    },
+  },
+  senderNotOwned: {
+    // RFC 3463 §3.8 5.7.1 "delivery not authorized": the address is not one of the logged-in user's.
+    code: 553,
+    enhanced: "5.7.1",
+    text: "<{address}>: Sender address rejected: not owned by user",
+    explanation: {
+      en: "You may send only as one of your own addresses — your login address or one of its aliases — both in the envelope (MAIL FROM) and in the From header. Choose your own address as the sender, or ask the postmaster to add the address as an alias of your account.",
+      de: "Sie dürfen nur unter Ihren eigenen Adressen senden – Ihrer Anmeldeadresse oder einem ihrer Aliase –, im Umschlag (MAIL FROM) wie im From-Header. Wählen Sie Ihre eigene Adresse als Absender, oder bitten Sie den Postmaster, die Adresse als Alias Ihres Kontos einzutragen.",
+    },
+  },
   tlsRequired: {
     code: 530,
     enhanced: "5.7.0",
@@ -129,6 +149,16 @@ export const REPLIES = {
     explanation: {
       en: "This is a deliberate, temporary delay for a combination of sending network, sender and recipient we have not seen before; the reply says how many seconds remain. A standards-compliant server tries again on its own and is accepted once the wait is over; you need not do anything. Networks that delivered several messages are no longer delayed.",
       de: "Das ist eine absichtliche, vorübergehende Verzögerung für eine Kombination aus sendendem Netz, Absender und Empfänger, die wir noch nicht kennen; die Antwort nennt die verbleibenden Sekunden. Ein standardkonformer Server versucht es von selbst erneut und wird nach Ablauf der Wartezeit angenommen; Sie müssen nichts tun. Netze, die bereits mehrere Nachrichten zugestellt haben, werden nicht mehr verzögert.",
+    },
+  },
+  spamDeferred: {
+    // rspamd's "soft reject" action; RFC 3463 §3.8 4.7.1, delivery not authorized for now.
+    code: 451,
+    enhanced: "4.7.1",
+    text: "Deferred, id={id} – suspected spam, please try again later",
+    explanation: {
+      en: "Our content filter found the message doubtful and asked your server to send it again later, for example because the sender sent very many messages in a short time. A standards-compliant server retries on its own. If the message keeps being deferred, contact the postmaster by another route and quote the id.",
+      de: "Unser Inhaltsfilter hielt die Nachricht für zweifelhaft und hat Ihren Server gebeten, sie später erneut zu senden, etwa weil der Absender in kurzer Zeit sehr viele Nachrichten verschickt hat. Ein standardkonformer Server wiederholt den Versand von selbst. Wird die Nachricht dauerhaft zurückgestellt, wenden Sie sich auf anderem Weg an den Postmaster und nennen Sie die ID.",
     },
   },
   tempfail: {

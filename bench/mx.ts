@@ -1,0 +1,747 @@
+// `npm run bench -- mx`: inbound SMTP, messages per second and server CPU per message, for 10 KiB
+// DKIM-signed messages over many concurrent sessions, in one run for:
+//   - Postfix's smtp-sink, the protocol ceiling (accepts and forgets);
+//   - Postfix itself (a private instance, as root) with its fsynced queue, no checks;
+//   - Haraka (npm, installed into a temp folder at bench time) with its plugins that do what
+//     edgemx's checks do, once with a discard queue and once with its durable (fsynced) outbound
+//     queue delivering to a second smtp-sink;
+//   - the edgemx relay (relay-node/src/main.ts, a child process) with every check of issue 4 on,
+//     the in-process judge, the fsynced spool and Maildir delivery; without clamd (the comparison)
+//     and, when clamd is installed, with it.
+// DNS is the test harness (Knot + unbound) on loopback. The load comes from a separate process
+// (bench/support/smtp-load.ts) bound to 127.0.0.11, the harness's mail.sender.test, so SPF, DKIM,
+// DMARC, FCrDNS, HELO and the DNSBL all pass; every server must answer 250 to every message, or the
+// run fails. CPU is utime + stime of the server's process tree from /proc, before and after the
+// measured load (and, for servers that deliver after accepting, after their queue drained).
+import { execFile, execFileSync, fork, spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { clientNetwork } from "../relay-node/src/checks/greylist.ts";
+import { SqliteGreylistStore } from "../relay-node/src/checks/greylist-store.ts";
+import { parseConfig } from "../workers/src/config/load.ts";
+import type { EdgemxConfig } from "../workers/src/config/schema.ts";
+import { startHarness, type Harness } from "../test/harness/index.ts";
+import { findProgram, freePort } from "../test/harness/process.ts";
+import { startClamd, type ClamdService } from "../test/harness/services.ts";
+import { CLAM_EXE } from "../test/harness/clamd.ts";
+import { TEST_DNS } from "../test/harness/zones.ts";
+import { HARAKA_PLUGINS, installHaraka, writeHarakaInstance, type HarakaInstall } from "./support/haraka.ts";
+import { buildMxMessage } from "./support/mx-message.ts";
+import { postfixAvailable, writePostfixInstance } from "./support/postfix.ts";
+import { childrenNamed, treeCpuSeconds } from "./support/proc-tree.ts";
+import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
+
+const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
+const RELAY_MAIN = join(REPO_ROOT, "relay-node/src/main.ts");
+const LOAD_GENERATOR = fileURLToPath(new URL("./support/smtp-load.ts", import.meta.url));
+
+const { sender, dnsbl } = TEST_DNS;
+const CLIENT_IP = sender.authorizedIp;
+const HOSTNAME = "mx.example.org";
+const DOMAIN = "example.org";
+const RECIPIENT = `user@${DOMAIN}`;
+const MAIL_FROM = `alice@${sender.domain}`;
+const MESSAGE_BYTES = 10 * 1024;
+/** Issue 4's figure for Postfix smtpd with its fsynced queue (2 cores, 10 KB, 40 sessions): the reference when Postfix is not measured. */
+const POSTFIX_DURABLE_CPU_MS = 1.81;
+/** The goal: edgemx at least this many times Haraka's rate. */
+const GOAL_VS_HARAKA = 1.5;
+/** Servers that deliver after accepting get this long to drain their queue before CPU is read. */
+const DRAIN_LIMIT_MS = 120_000;
+const START_LIMIT_MS = 60_000;
+
+const USAGE = `usage: npm run bench -- mx [--seconds N] [--warmup N] [--sessions N] [--per-session N]
+                            [--haraka-dir DIR] [--haraka-nodes N] [--no-clamd] [--only LIST] [--keep] [--profile]
+
+  --seconds N      measured load per server, whole seconds (default 10)
+  --warmup N       unmeasured load per server before it, whole seconds (default 3)
+  --sessions N     concurrent SMTP sessions (default 40)
+  --per-session N  messages per connection before QUIT and a new connection (default 20)
+  --haraka-dir DIR install Haraka there, or reuse the install found there (default: a temp folder)
+  --haraka-nodes N Haraka's cluster workers (smtp.ini nodes; default 0: unset, a master and one worker)
+  --no-clamd       skip the row with clamd
+  --only LIST      only these rows, comma-separated: sink, postfix, haraka, haraka-durable, edgemx, edgemx-clamd
+  --keep           keep the temp folder (configurations, server logs) and say where it is
+  --profile        afterwards, run the relay once more under node --cpu-prof and print its top costs`;
+
+interface Options {
+  seconds: number;
+  warmup: number;
+  sessions: number;
+  perSession: number;
+  harakaDir: string | undefined;
+  harakaNodes: number;
+  clamd: boolean;
+  only: Set<string> | undefined;
+  keep: boolean;
+  profile: boolean;
+}
+
+const ROWS = ["sink", "postfix", "haraka", "haraka-durable", "edgemx", "edgemx-clamd"] as const;
+
+function onlyRows(text: string): Set<string> {
+  const names = text.split(",").map((name) => name.trim());
+  const unknown = names.filter((name) => !(ROWS as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new Error(`--only knows ${ROWS.join(", ")}; not ${unknown.join(", ")}`);
+  return new Set(names);
+}
+
+function parseOptions(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: {
+      seconds: { type: "string", default: "10" },
+      warmup: { type: "string", default: "3" },
+      sessions: { type: "string", default: "40" },
+      "per-session": { type: "string", default: "20" },
+      "haraka-dir": { type: "string" },
+      "haraka-nodes": { type: "string", default: "0" },
+      "no-clamd": { type: "boolean", default: false },
+      only: { type: "string" },
+      keep: { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
+    },
+  });
+  const whole = (flag: string, text: string, min: number, max: number): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${flag} wants a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`);
+    return n;
+  };
+  return {
+    seconds: whole("seconds", values.seconds, 1, 600),
+    warmup: whole("warmup", values.warmup, 1, 120),
+    sessions: whole("sessions", values.sessions, 1, 400),
+    perSession: whole("per-session", values["per-session"], 1, 100_000),
+    harakaDir: values["haraka-dir"],
+    harakaNodes: whole("haraka-nodes", values["haraka-nodes"], 0, 64),
+    clamd: !values["no-clamd"],
+    only: values.only === undefined ? undefined : onlyRows(values.only),
+    keep: values.keep,
+    profile: values.profile,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Servers
+
+interface Server {
+  /** The row's name. */
+  name: string;
+  /** What runs, for the notes under the table. */
+  description: string;
+  port: number;
+  /** The process whose tree's CPU is the server's. */
+  pid: number;
+  /** Helpers whose CPU is shown beside the server's but not in it (a downstream sink, clamd). */
+  helperPids: () => number[];
+  /** Waits until everything accepted so far has been delivered (for servers that deliver); resolves with the seconds it took. */
+  drain: (accepted: number) => Promise<number>;
+  stop: () => Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A child in its own process group, its output to `logFile`. */
+function spawnLogged(command: string, args: string[], logFile: string, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+  const log = openSync(logFile, "a");
+  const child = spawn(command, args, { stdio: ["ignore", log, log], detached: true, ...options });
+  closeSync(log);
+  return child;
+}
+
+/** SIGTERM to the child's process group; SIGKILL after `graceMs`. */
+async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  const kill = (signal: NodeJS.Signals): void => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  };
+  kill("SIGTERM");
+  const timer = setTimeout(() => kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
+  kill("SIGKILL"); // anything left in the group (cluster workers)
+}
+
+/** Resolves once the server at `port` sends a 220 greeting; throws when the child exits or time runs out. */
+async function waitForGreeting(child: ChildProcess, port: number, logFile: string): Promise<void> {
+  const deadline = performance.now() + START_LIMIT_MS;
+  while (performance.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) break;
+    const greeted = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: "127.0.0.1", port });
+      let text = "";
+      const done = (ok: boolean): void => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.setTimeout(2000, () => done(false));
+      socket.on("data", (chunk) => {
+        text += chunk.toString("latin1");
+        if (text.includes("\r\n")) {
+          socket.end("QUIT\r\n");
+          done(text.startsWith("220"));
+        }
+      });
+      socket.on("error", () => done(false));
+    });
+    if (greeted) return;
+    await sleep(200);
+  }
+  const tail = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n") : "";
+  throw new Error(`the server on port ${port} did not greet within ${START_LIMIT_MS / 1000} s (exit ${child.exitCode ?? child.signalCode ?? "none"}); log ${logFile}:\n${tail}`);
+}
+
+/** Polls `count` until it reaches `target`; the seconds it took. Throws past DRAIN_LIMIT_MS. */
+async function waitForCount(what: string, count: () => number, target: number): Promise<number> {
+  const started = performance.now();
+  while (count() < target) {
+    if (performance.now() - started > DRAIN_LIMIT_MS) throw new Error(`${what}: ${count()} of ${target} after ${DRAIN_LIMIT_MS / 1000} s`);
+    await sleep(20);
+  }
+  return (performance.now() - started) / 1000;
+}
+
+async function startSink(dir: string, name: string): Promise<{ child: ChildProcess; port: number }> {
+  const program = findProgram("smtp-sink");
+  if (program === undefined) throw new Error("smtp-sink is not installed; on Debian: apt-get install -y postfix (debconf: No configuration; the service need not run)");
+  const port = await freePort();
+  const log = join(dir, `${name}.log`);
+  // -u: the user to run as, required as root; -m 1000: concurrent connections; backlog 1000.
+  const user = process.getuid?.() === 0 ? ["-u", "nobody"] : [];
+  const child = spawnLogged(program, [...user, "-m", "1000", `127.0.0.1:${port}`, "1000"], log);
+  await waitForGreeting(child, port, log);
+  return { child, port };
+}
+
+async function sinkServer(dir: string): Promise<Server> {
+  const { child, port } = await startSink(dir, "smtp-sink");
+  return {
+    name: "Postfix smtp-sink",
+    description: "Postfix smtp-sink: the protocol ceiling, accepts every message and keeps nothing",
+    port,
+    pid: child.pid!,
+    helperPids: () => [],
+    drain: async () => 0,
+    stop: () => stopChild(child),
+  };
+}
+
+async function harakaServer(dir: string, install: HarakaInstall, harness: Harness, queue: "discard" | "durable", nodes: number): Promise<Server> {
+  const sink = queue === "durable" ? await startSink(dir, "haraka-downstream-sink") : undefined;
+  const port = await freePort();
+  const instance = writeHarakaInstance(install, {
+    port,
+    dnsPort: harness.dnsPort,
+    clientIp: CLIENT_IP,
+    hostname: HOSTNAME,
+    domain: DOMAIN,
+    senderDomain: sender.domain,
+    dnsblZone: dnsbl.zone,
+    queue: sink ? { type: "durable", sinkPort: sink.port } : { type: "discard" },
+    nodes,
+    logLevel: "notice",
+  });
+  rmSync(instance.queueDir, { recursive: true, force: true });
+  mkdirSync(instance.queueDir, { recursive: true });
+  const log = join(dir, `haraka-${queue}.log`);
+  const child = spawnLogged(process.execPath, ["--require", instance.preload, install.bin, "-c", install.dir], log, { cwd: install.dir, env: instance.env });
+  try {
+    await waitForGreeting(child, port, log);
+  } catch (err) {
+    await stopChild(child);
+    if (sink) await stopChild(sink.child);
+    throw err;
+  }
+  // Queue files are named without a leading dot once complete; delivered ones are removed.
+  const queued = (): number => readdirSync(instance.queueDir).filter((name) => !name.startsWith(".") && !name.startsWith("error.")).length;
+  const plugins = [...HARAKA_PLUGINS].join(", ");
+  return {
+    name: queue === "discard" ? `Haraka ${install.version}, discard` : `Haraka ${install.version}, durable`,
+    description:
+      queue === "discard"
+        ? `Haraka ${install.version} (${nodes === 0 ? "smtp.ini nodes unset: its master and one worker process" : `${nodes} cluster workers`}; log level notice, to a file), plugins ${plugins}, then a verification plugin, then queue/discard. DNS through the harness's unbound and the client counted as public by a preload (see bench/support/haraka.ts)`
+        : `Haraka ${install.version}, the same plugins, then its outbound queue (each file fsynced, then renamed) delivering by SMTP to a second smtp-sink (its CPU under "helpers")`,
+    port,
+    pid: child.pid!,
+    helperPids: () => (sink ? [sink.child.pid!] : []),
+    drain: async () => (sink ? waitForCount("Haraka's outbound queue", () => (queued() === 0 ? 1 : 0), 1) : 0),
+    async stop() {
+      await stopChild(child);
+      if (sink) await stopChild(sink.child);
+    },
+  };
+}
+
+async function postfixServer(dir: string): Promise<Server> {
+  const folder = mkdtempSync(join(dir, "postfix-"));
+  const port = await freePort();
+  const instance = writePostfixInstance(folder, port, HOSTNAME, DOMAIN);
+  const log = join(folder, "start-fg.log");
+  // start-fg keeps master(8) in the foreground, a descendant of this child: its tree is all of Postfix.
+  const child = spawnLogged("/usr/sbin/postfix", ["-c", instance.configDir, "start-fg"], log);
+  const stop = async (): Promise<void> => {
+    await new Promise<void>((resolve) => execFile("/usr/sbin/postfix", ["-c", instance.configDir, "stop"], { timeout: 30_000 }, () => resolve()));
+    await stopChild(child);
+  };
+  try {
+    await waitForGreeting(child, port, log);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    name: "Postfix smtpd, fsynced queue",
+    description: `Postfix ${postfixVersion()} itself, a private instance: smtpd → cleanup → queue file fsynced before 250 → qmgr → the discard transport; no checks (Postfix's resolver is the C library's, which cannot ask the harness), no peer name lookup; its log in a file`,
+    port,
+    pid: child.pid!,
+    helperPids: () => [],
+    drain: async () => waitForCount("Postfix's queue", () => (instance.queued() === 0 ? 1 : 0), 1),
+    stop,
+  };
+}
+
+function postfixVersion(): string {
+  try {
+    return execFileSync("/usr/sbin/postconf", ["-d", "-h", "mail_version"], { encoding: "utf8" }).trim();
+  } catch {
+    return "";
+  }
+}
+
+/** The relay's configuration: every check of issue 4 on, against the harness. */
+function relayConfig(dir: string, port: number, dnsPort: number, clamd: ClamdService | undefined): unknown {
+  return {
+    hostname: HOSTNAME,
+    domains: [{ name: DOMAIN, mx: [HOSTNAME], mailboxes: [RECIPIENT.split("@")[0]] }],
+    relay: {
+      listeners: { mx: { host: "127.0.0.1", port }, submission: { enabled: false }, submissions: { enabled: false } },
+      resolver: { host: "127.0.0.1", port: dnsPort, timeoutMs: 3000 },
+      dnsbl: { action: "reject", zones: [{ zone: dnsbl.zone }] },
+      fcrdns: { action: "reject", dynamicPatterns: ["(^|[.-])(dyn|dynamic|dhcp|dialup|ppp|pool|cable|dsl|adsl)[0-9.-]", "\\d+[.-]\\d+[.-]\\d+[.-]\\d+"] },
+      helo: { action: "reject" },
+      sender: { action: "reject" },
+      // The defaults (300 s delay, auto-allow after 5 delivered messages) in SQLite; the client's
+      // network is seeded as auto-allowed before the start.
+      greylist: { enabled: true, store: { type: "sqlite", path: join(dir, "greylist.sqlite") } },
+      clamd: clamd ? { enabled: true, host: clamd.host, port: clamd.port, timeoutMs: 5000 } : { enabled: false },
+      nextHop: { type: "maildir", path: join(dir, "Maildir") },
+      spool: join(dir, "spool"),
+      // Every session of the benchmark comes from one address: the per-address bound (default 20) must let 40 in.
+      limits: { maxConnections: 500, maxConnectionsPerIp: 1000 },
+      logLevel: "info",
+    },
+  };
+}
+
+async function edgemxServer(dir: string, harness: Harness, clamd: ClamdService | undefined, nodeArgs: string[] = []): Promise<Server> {
+  const folder = mkdtempSync(join(dir, clamd ? "edgemx-clamd-" : "edgemx-"));
+  const port = await freePort();
+  const document = relayConfig(folder, port, harness.dnsPort, clamd);
+  const config: EdgemxConfig = parseConfig(document, "the mx benchmark's relay configuration");
+  const configFile = join(folder, "edgemx.yaml");
+  writeFileSync(configFile, `${JSON.stringify(document, null, 2)}\n`);
+
+  // Greylisting passes as for a known sender: the client's network has the auto-allow count.
+  const greylist = config.relay.greylist;
+  if (greylist.store.type !== "sqlite") throw new Error("expected the SQLite greylist store");
+  const store = new SqliteGreylistStore(greylist.store.path);
+  const network = clientNetwork(CLIENT_IP, greylist.ipv4Prefix, greylist.ipv6Prefix);
+  for (let i = 0; i < greylist.autoAllowAfter; i++) await store.incrementClientPasses(network, greylist.passLifetimeSeconds);
+  await store.close();
+
+  const log = join(folder, "relay.log");
+  const child = spawnLogged(process.execPath, [...nodeArgs, RELAY_MAIN], log, { cwd: folder, env: { ...process.env, EDGEMX_CONFIG: configFile } });
+  try {
+    await waitForGreeting(child, port, log);
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+  const maildirNew = join(folder, "Maildir", DOMAIN, RECIPIENT.split("@")[0]!, "new");
+  const delivered = (): number => (existsSync(maildirNew) ? readdirSync(maildirNew).length : 0);
+  const clamdPids = clamd ? childrenNamed(process.pid, "clamd") : [];
+  return {
+    name: clamd ? "edgemx, with clamd" : "edgemx",
+    description: clamd
+      ? "edgemx as above, plus clamd INSTREAM for every message (clamd's CPU under \"helpers\")"
+      : `edgemx relay (node relay-node/src/main.ts, one process): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: each message reads the store twice and counts one delivery), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), spool fsynced before 250, Maildir delivery counted in the relay's CPU, pino log lines to a file, clamd off`,
+    port,
+    pid: child.pid!,
+    helperPids: () => clamdPids,
+    drain: (accepted) => waitForCount("edgemx's Maildir deliveries", delivered, accepted),
+    stop: () => stopChild(child, 40_000),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Measuring
+
+interface Row {
+  server: Server;
+  measured?: PhaseResult & { serverCpu: number; dnsCpu: number; helperCpu: number; drainSeconds: number; loadAverage: [number, number] };
+  problem?: string;
+}
+
+/** The 1-minute load average (proc(5)): other work on the machine shows here. */
+function loadAverage(): number {
+  return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
+}
+
+function harnessDnsPids(): number[] {
+  return [...childrenNamed(process.pid, "unbound"), ...childrenNamed(process.pid, "knotd")];
+}
+
+const sumCpu = (pids: number[]): number => pids.reduce((total, pid) => total + treeCpuSeconds(pid), 0);
+
+function problems(result: PhaseResult): string | undefined {
+  const refused = Object.entries(result.refused);
+  const errors = Object.entries(result.errors);
+  if (refused.length === 0 && errors.length === 0 && result.accepted > 0) return undefined;
+  const list = (entries: [string, number][]): string =>
+    [...entries]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([reply, n]) => `${n}× ${JSON.stringify(reply)}`)
+      .join(", ") + (entries.length > 5 ? `, and ${entries.length - 5} other replies` : "");
+  return [
+    result.accepted === 0 ? "no message accepted" : "",
+    refused.length > 0 ? `refused: ${list(refused)}` : "",
+    errors.length > 0 ? `session errors: ${list(errors)}` : "",
+  ]
+    .filter(Boolean)
+    .join("; ");
+}
+
+async function measure(server: Server, options: Options, messageFile: string, dir: string): Promise<Row> {
+  const task: LoadTask = {
+    host: "127.0.0.1",
+    port: server.port,
+    localAddress: CLIENT_IP,
+    helo: sender.mailHost,
+    mailFrom: MAIL_FROM,
+    rcptTo: RECIPIENT,
+    messageFile,
+    sessions: options.sessions,
+    perSession: options.perSession,
+    replyTimeoutMs: 30_000,
+  };
+  const generator = fork(LOAD_GENERATOR, [JSON.stringify(task)], { stdio: ["ignore", "inherit", "inherit", "ipc"], cwd: dir });
+  const messages: { ready?: boolean; result?: PhaseResult }[] = [];
+  const waiters: ((m: { ready?: boolean; result?: PhaseResult }) => void)[] = [];
+  generator.on("message", (m: { ready?: boolean; result?: PhaseResult }) => {
+    const waiter = waiters.shift();
+    if (waiter) waiter(m);
+    else messages.push(m);
+  });
+  const next = (): Promise<{ ready?: boolean; result?: PhaseResult }> =>
+    new Promise((resolve, reject) => {
+      const ready = messages.shift();
+      if (ready) return resolve(ready);
+      const onExit = (): void => reject(new Error("the load generator exited"));
+      generator.once("exit", onExit);
+      waiters.push((m) => {
+        generator.off("exit", onExit);
+        resolve(m);
+      });
+    });
+  const phase = async (seconds: number): Promise<PhaseResult> => {
+    generator.send({ run: seconds });
+    // The generator bounds each phase itself (deadline, then 60 s for the transactions in flight); this is the backstop.
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the load generator did not finish a ${seconds} s phase in ${seconds + 120} s`)), (seconds + 120) * 1000);
+    });
+    const { result } = await Promise.race([next(), limit]).finally(() => clearTimeout(timer));
+    if (result === undefined) throw new Error("the load generator answered without a result");
+    return result;
+  };
+  try {
+    await next(); // ready
+    const warm = await phase(options.warmup);
+    const warmProblem = problems(warm);
+    if (warmProblem !== undefined) return { server, problem: `warm-up: ${warmProblem}` };
+    let accepted = warm.accepted;
+    await server.drain(accepted);
+    const before = { server: treeCpuSeconds(server.pid), dns: sumCpu(harnessDnsPids()), helpers: sumCpu(server.helperPids()), load: loadAverage() };
+    const load = await phase(options.seconds);
+    accepted += load.accepted;
+    const loadProblem = problems(load);
+    if (loadProblem !== undefined) return { server, problem: loadProblem };
+    const drainSeconds = await server.drain(accepted);
+    const after = { server: treeCpuSeconds(server.pid), dns: sumCpu(harnessDnsPids()), helpers: sumCpu(server.helperPids()) };
+    return {
+      server,
+      measured: {
+        ...load,
+        serverCpu: after.server - before.server,
+        dnsCpu: after.dns - before.dns,
+        helperCpu: after.helpers - before.helpers,
+        drainSeconds,
+        loadAverage: [before.load, loadAverage()],
+      },
+    };
+  } finally {
+    if (generator.connected) generator.send({ exit: true });
+    await Promise.race([once(generator, "exit"), sleep(5000)]);
+    if (generator.exitCode === null) generator.kill("SIGKILL");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reporting
+
+function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, col) => (widths[col] = Math.max(widths[col] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0))).join("  ")).join("\n");
+}
+
+const rate = (row: Row): number => (row.measured ? row.measured.accepted / row.measured.wallSeconds : NaN);
+const cpuMs = (row: Row): number => (row.measured ? (row.measured.serverCpu / row.measured.accepted) * 1000 : NaN);
+const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "-");
+
+function report(rows: Row[], options: Options, messageBytes: number): { text: string; goalMet: boolean } {
+  const find = (prefix: string): Row | undefined => rows.find((r) => r.server.name.startsWith(prefix));
+  const sink = find("Postfix smtp-sink");
+  const haraka = rows.find((r) => r.server.name.startsWith("Haraka") && r.server.name.endsWith("discard"));
+  const edgemx = rows.find((r) => r.server.name === "edgemx");
+  const postfix = find("Postfix smtpd");
+  const header = ["server", "messages", "msg/s", "CPU ms/msg", "msg per CPU-s", "server busy", "DNS ms/msg", "helpers ms/msg", "p50 ms", "p99 ms", "drain s", "load avg", "msg/s vs Haraka", "msg/s vs sink", "CPU vs Haraka", "CPU vs sink"];
+  const lines = rows.map((row) => {
+    const m = row.measured;
+    if (!m) return [row.server.name, ...header.slice(1).map(() => "-")];
+    const per = (seconds: number): string => ((seconds / m.accepted) * 1000).toFixed(3);
+    return [
+      row.server.name,
+      String(m.accepted),
+      rate(row).toFixed(0),
+      cpuMs(row).toFixed(3),
+      (1000 / cpuMs(row)).toFixed(0),
+      `${((m.serverCpu / (m.wallSeconds + m.drainSeconds)) * 100).toFixed(0)}%`,
+      per(m.dnsCpu),
+      per(m.helperCpu),
+      m.p50Ms.toFixed(1),
+      m.p99Ms.toFixed(1),
+      m.drainSeconds.toFixed(2),
+      `${m.loadAverage[0].toFixed(1)}→${m.loadAverage[1].toFixed(1)}`,
+      haraka ? ratio(rate(row), rate(haraka)) : "-",
+      sink ? ratio(rate(row), rate(sink)) : "-",
+      haraka ? ratio(cpuMs(row), cpuMs(haraka)) : "-",
+      sink ? ratio(cpuMs(row), cpuMs(sink)) : "-",
+    ];
+  });
+  lines.push(["Postfix smtpd, fsynced queue: issue 4's figure", "-", "-", POSTFIX_DURABLE_CPU_MS.toFixed(3), (1000 / POSTFIX_DURABLE_CPU_MS).toFixed(0), "-", "-", "-", "-", "-", "-", "-", "-", "-", haraka ? ratio(POSTFIX_DURABLE_CPU_MS, cpuMs(haraka)) : "-", sink ? ratio(POSTFIX_DURABLE_CPU_MS, cpuMs(sink)) : "-"]);
+
+  const generatorMs = rows.flatMap((r) => (r.measured ? [(r.measured.generatorCpuSeconds / r.measured.accepted) * 1000] : []));
+  const notes = [
+    `${options.seconds} s measured per server after ${options.warmup} s warm-up; ${options.sessions} concurrent sessions from ${CLIENT_IP} (${sender.mailHost}), ${options.perSession} messages per connection, MAIL/RCPT/DATA pipelined; ${messageBytes} bytes per message, DKIM-signed; every message answered 250.`,
+    "msg/s: 250 replies over the wall time of the measured load. CPU ms/msg: utime+stime of the server's process tree (all its threads) over the load and, for servers that deliver, until their queue drained (drain s after the load). msg per CPU-s: 1000 / CPU ms/msg, the rate of one fully busy core. server busy: that CPU over that time (100% = one core; the relay's libuv and GC threads and Postfix's processes can exceed it). load avg: the machine's 1-minute load average before and after (other work on the machine lowers msg/s, much less CPU ms/msg).",
+    "DNS ms/msg: the harness's unbound + Knot (not in the server's figure). helpers ms/msg: a downstream sink or clamd (not in the server's figure).",
+    `The load generator (a separate Node process) used ${generatorMs.length ? `${Math.min(...generatorMs).toFixed(3)}–${Math.max(...generatorMs).toFixed(3)}` : "-"} ms CPU per message.`,
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}.`,
+    "",
+    ...rows.map((r) => `${r.server.name}: ${r.server.description}`),
+    ...rows.flatMap((r) => (r.problem ? [`NOT MEASURABLE: ${r.server.name}: ${r.problem}`] : [])),
+  ];
+
+  const goal: string[] = [];
+  let goalMet = false;
+  if (edgemx?.measured && haraka?.measured) {
+    // Issue 4: "Compare servers by CPU per message": at saturation, rate = cores / CPU per message.
+    const byCpu = cpuMs(haraka) / cpuMs(edgemx);
+    const metHaraka = byCpu >= GOAL_VS_HARAKA;
+    const postfixCpu = postfix?.measured ? cpuMs(postfix) : POSTFIX_DURABLE_CPU_MS;
+    const postfixSource = postfix?.measured ? "measured in this run" : "issue 4's figure, not measured here";
+    const vsPostfix = postfixCpu / cpuMs(edgemx);
+    const metPostfix = vsPostfix >= 1;
+    goalMet = metHaraka && metPostfix;
+    goal.push(
+      `Goal (issue 4): edgemx ≥ ${GOAL_VS_HARAKA}× the rate of ${haraka.server.name}, compared by CPU per message (the rate on equal cores): ${byCpu.toFixed(2)}× → ${metHaraka ? "MET" : "MISSED"} (measured msg/s ratio in this run: ${(rate(edgemx) / rate(haraka)).toFixed(2)}×, which the machine's other load moves from run to run)`,
+      `Goal (issue 4): edgemx ≥ Postfix's durable rate, compared by CPU per message: edgemx ${cpuMs(edgemx).toFixed(3)} ms, Postfix smtpd with its fsynced queue ${postfixCpu.toFixed(3)} ms (${postfixSource}): ${vsPostfix.toFixed(2)}× → ${metPostfix ? "MET" : "MISSED"}${postfix?.measured ? ` (measured msg/s ratio: ${(rate(edgemx) / rate(postfix)).toFixed(2)}×)` : ""}`,
+    );
+  } else {
+    goal.push("Goal (issue 4): not decidable, edgemx or Haraka was not measured");
+  }
+  return { text: [table([header, ...lines]), "", ...goal, "", ...notes].join("\n"), goalMet };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Profiling the relay
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/**
+ * A .cpuprofile of the relay's main thread, idle time left out, summed three ways (top `n` each):
+ * self time per function; per innermost file of this repository on the stack (what a file costs
+ * with the libraries and native calls it makes); and per npm package or Node built-in on the stack
+ * below that, by package.
+ */
+function profileSummary(file: string, n: number): string {
+  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const self = new Map<number, number>();
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const where = (url: string): string => url.replace(/^file:\/\//, "").replace(REPO_ROOT, "");
+  const isRepo = (url: string): boolean => /^(relay-node|workers|bench)\//.test(where(url)) && !url.includes("node_modules");
+  const packageOf = (url: string): string | undefined => {
+    const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+    if (match) return `npm ${match[1]}`;
+    if (url.startsWith("node:")) return url.replace(/^node:(internal\/)?/, "node:").split("/").slice(0, 2).join("/");
+    return undefined;
+  };
+  let total = 0;
+  let idle = 0;
+  let loading = 0;
+  /** Loading and compiling modules (type stripping included): start-up and first use, not a message's price. */
+  const isLoading = (id: number): boolean => {
+    for (let at: number | undefined = id, depth = 0; at !== undefined && depth < 500; at = parent.get(at), depth++) {
+      const { url, functionName } = byId.get(at)!.callFrame;
+      if (/^node:internal\/(modules|deps\/amaro)\//.test(url) || functionName === "compileForInternalLoader") return true;
+    }
+    return false;
+  };
+  const functions = new Map<string, number>();
+  const files = new Map<string, number>();
+  const packages = new Map<string, number>();
+  const add = (map: Map<string, number>, key: string, micros: number): void => void map.set(key, (map.get(key) ?? 0) + micros);
+  for (const [id, micros] of self) {
+    const frame = byId.get(id)!.callFrame;
+    if (frame.functionName === "(idle)") {
+      idle += micros;
+      continue;
+    }
+    if (isLoading(id)) {
+      loading += micros;
+      continue;
+    }
+    total += micros;
+    const url = where(frame.url);
+    add(functions, `${frame.functionName || "(anonymous)"}${url ? ` ${url}:${frame.lineNumber + 1}` : " (native)"}`, micros);
+    // Walk towards the root: the first repository frame names the file; the first package frame below it, the package.
+    let repoFile: string | undefined;
+    let library: string | undefined;
+    for (let at: number | undefined = id, depth = 0; at !== undefined && depth < 500; at = parent.get(at), depth++) {
+      const callFrame = byId.get(at)!.callFrame;
+      if (isRepo(callFrame.url)) {
+        repoFile = where(callFrame.url);
+        break;
+      }
+      library ??= packageOf(callFrame.url);
+    }
+    const special = ["(garbage collector)", "(program)"].includes(frame.functionName) ? frame.functionName : undefined;
+    add(files, special ?? repoFile ?? `(no repository frame) ${library ?? "native"}`, micros);
+    add(packages, special ?? library ?? (url === "" ? `native, called from ${repoFile ?? "the event loop"}` : (repoFile ?? url)), micros);
+  }
+  const top = (map: Map<string, number>): string[] =>
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([name, micros]) => `  ${((micros / total) * 100).toFixed(1).padStart(5)}%  ${name}`);
+  return [
+    `main thread busy ${(total / 1e6).toFixed(1)} s (shares below), idle ${(idle / 1e6).toFixed(1)} s, loading modules ${(loading / 1e6).toFixed(1)} s (left out).`,
+    "By function (self time):",
+    ...top(functions),
+    "By the innermost repository file on the stack (with the libraries and native calls it makes):",
+    ...top(files),
+    "By library (npm package, Node built-in, or native code):",
+    ...top(packages),
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+export async function run(args: string[]): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(args);
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (findProgram("smtp-sink") === undefined) {
+    console.error("smtp-sink is not installed; on Debian: DEBIAN_FRONTEND=noninteractive apt-get install -y postfix (debconf postfix/main_mailer_type: No configuration)");
+    return 2;
+  }
+  const dir = mkdtempSync(join(tmpdir(), "edgemx-bench-mx-"));
+  let harness: Harness | undefined;
+  let clamd: ClamdService | undefined;
+  const rows: Row[] = [];
+  try {
+    console.error("building the message, starting the DNS harness, installing Haraka (npm)…");
+    const messageFile = join(dir, "message.eml");
+    const message = await buildMxMessage(MESSAGE_BYTES, RECIPIENT);
+    writeFileSync(messageFile, message);
+    const [started, haraka] = await Promise.all([startHarness(), installHaraka(options.harakaDir ?? join(dir, "haraka"))]);
+    harness = started;
+    const wanted = (row: (typeof ROWS)[number]): boolean => options.only === undefined || options.only.has(row);
+    const withClamd = options.clamd && wanted("edgemx-clamd") && findProgram("clamd") !== undefined && existsSync(CLAM_EXE);
+    if (options.clamd && !withClamd) console.error("clamd row skipped: apt-get install -y clamav-daemon clamav-testfiles");
+    if (withClamd) clamd = await startClamd();
+    const postfixProblem = postfixAvailable();
+    if (wanted("postfix") && postfixProblem !== undefined) console.error(`Postfix row skipped: ${postfixProblem}`);
+
+    const servers: (() => Promise<Server>)[] = [
+      ...(wanted("sink") ? [() => sinkServer(dir)] : []),
+      ...(wanted("postfix") && postfixProblem === undefined ? [() => postfixServer(dir)] : []),
+      ...(wanted("haraka") ? [() => harakaServer(dir, haraka, started, "discard", options.harakaNodes)] : []),
+      ...(wanted("haraka-durable") ? [() => harakaServer(dir, haraka, started, "durable", options.harakaNodes)] : []),
+      ...(wanted("edgemx") ? [() => edgemxServer(dir, started, undefined)] : []),
+      ...(clamd ? [() => edgemxServer(dir, started, clamd)] : []),
+    ];
+    for (const start of servers) {
+      let server: Server;
+      try {
+        server = await start();
+      } catch (err) {
+        console.error(`NOT MEASURABLE: ${(err as Error).message}`);
+        rows.push({ server: { name: "a server that did not start", description: (err as Error).message.split("\n")[0]!, port: 0, pid: 0, helperPids: () => [], drain: async () => 0, stop: async () => {} }, problem: "did not start" });
+        continue;
+      }
+      console.error(`loading ${server.name} on port ${server.port}…`);
+      try {
+        rows.push(await measure(server, options, messageFile, dir));
+      } finally {
+        await server.stop();
+      }
+    }
+    const { text } = report(rows, options, message.byteLength);
+    console.log(text);
+
+    if (options.profile) {
+      console.error("profiling the relay (node --cpu-prof)…");
+      const profileDir = join(dir, "profile");
+      const server = await edgemxServer(dir, started, undefined, ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]);
+      try {
+        const row = await measure(server, options, messageFile, dir);
+        if (row.problem) console.log(`NOT MEASURABLE under the profiler: ${row.problem}`);
+        else console.log(`\nedgemx under --cpu-prof (slower than above): ${rate(row).toFixed(0)} msg/s, ${cpuMs(row).toFixed(3)} ms CPU per message`);
+      } finally {
+        await server.stop();
+      }
+      const [profile] = existsSync(profileDir) ? readdirSync(profileDir).filter((f) => f.endsWith(".cpuprofile")) : [];
+      console.log(profile ? profileSummary(join(profileDir, profile), 25) : "no profile was written");
+    }
+    return rows.some((r) => r.problem !== undefined) ? 1 : 0;
+  } finally {
+    await clamd?.stop();
+    await harness?.stop();
+    if (options.keep) console.error(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}

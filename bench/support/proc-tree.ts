@@ -1,0 +1,61 @@
+// CPU time of a process and all its descendants (Haraka's cluster workers, say), from Linux's /proc.
+import { execFileSync } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+
+/** Clock ticks per second, the unit of the time fields of /proc/<pid>/stat (proc(5)). */
+const TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+
+interface Stat {
+  pid: number;
+  command: string;
+  parentPid: number;
+  /** utime + stime + cutime + cstime: the process's own CPU and that of its waited-for children. */
+  ticks: number;
+}
+
+function readStat(pid: number): Stat | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return null; // ended while we looked
+  }
+  // "pid (comm) state ppid …"; comm may hold spaces and parentheses: split after the last ")".
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const field = (n: number): number => Number(fields[n - 3]);
+  return { pid, command: text.slice(text.indexOf("(") + 1, text.lastIndexOf(")")), parentPid: field(4), ticks: field(14) + field(15) + field(16) + field(17) };
+}
+
+function allStats(): Stat[] {
+  const stats: Stat[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (stat !== null) stats.push(stat);
+  }
+  return stats;
+}
+
+/** CPU seconds used so far by `rootPid` and every live descendant (user + system, with reaped children). */
+export function treeCpuSeconds(rootPid: number): number {
+  const stats = allStats();
+  const children = new Map<number, Stat[]>();
+  for (const stat of stats) children.set(stat.parentPid, [...(children.get(stat.parentPid) ?? []), stat]);
+  const root = stats.find((s) => s.pid === rootPid);
+  if (root === undefined) throw new Error(`process ${rootPid} is gone`);
+  let ticks = 0;
+  const todo = [root];
+  for (let i = 0; i < todo.length && i < 10_000; i++) {
+    const stat = todo[i]!;
+    ticks += stat.ticks;
+    todo.push(...(children.get(stat.pid) ?? []));
+  }
+  return ticks / TICKS_PER_SECOND;
+}
+
+/** The pids of the direct children of `parentPid` named `command` (comm, at most 15 characters). */
+export function childrenNamed(parentPid: number, command: string): number[] {
+  return allStats()
+    .filter((s) => s.parentPid === parentPid && s.command === command)
+    .map((s) => s.pid);
+}

@@ -1,0 +1,40 @@
+// The signatures of a submitted message, in the order a receiver meets them from the top:
+//
+//   ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results   (RFC 8617, i=1, cv=none)
+//   DKIM-Signature                                                 (RFC 6376, dkim.ts)
+//   … the message as submitted, our Received on top
+//
+// Both with the key and selector of the domain of the From address (DMARC alignment, RFC 7489 §3.1).
+// The ARC set records that we authenticated the submitting user (RFC 8601 §2.7.4, "auth").
+import { createSeal } from "mailauth/lib/arc/index.js";
+import { dkimSignature, type DkimKey } from "./dkim.ts";
+
+export interface SigningIdentity {
+  key: DkimKey;
+  /** The same key as PEM, for mailauth's ARC sealing. */
+  pem: string;
+}
+
+/** The ARC-Authentication-Results payload after "i=1;": who we are and that the user logged in. */
+export function submissionAuthResults(authservId: string, user: string): string {
+  return `${authservId}; auth=pass smtp.auth=${user}`;
+}
+
+/** The signed message: DKIM-Signature, then an ARC set over it, prepended. */
+export async function signOutbound(message: Buffer, identity: SigningIdentity, authResults: string, now: Date): Promise<Buffer> {
+  const signature = dkimSignature(message, identity.key, Math.floor(now.getTime() / 1000));
+  const signed = Buffer.concat([Buffer.from(`${signature}\r\n`, "latin1"), message]);
+  const sealed = await createSeal(signed, {
+    seal: {
+      signingDomain: identity.key.domain,
+      selector: identity.key.selector,
+      privateKey: identity.pem,
+      authResults,
+      cv: "none",
+      i: 1,
+      signTime: now,
+    },
+  });
+  if (sealed.headers.length === 0) throw new Error(`ARC sealing failed: ${sealed.errors.map((e) => e.err.message).join("; ") || "no set made"}`);
+  return Buffer.concat([Buffer.from(sealed.headers.join("\r\n") + "\r\n", "latin1"), signed]);
+}

@@ -1,0 +1,205 @@
+// The submission listeners (RFC 6409): relay.listeners.submission (587, STARTTLS, RFC 3207) and
+// relay.listeners.submissions (465, implicit TLS, RFC 8314 §3.3), on the MX's exact-reply server
+// (smtp/server.ts). The session, stage by stage:
+//
+// - EHLO: AUTH PLAIN and LOGIN listed only inside TLS; AUTH outside it → 538 5.7.11.
+// - AUTH (RFC 4954): the user name is the full address; the login throttle first (454 4.7.0 when
+//   locked), then the password (535 5.7.8 after a delay that grows with the failures). Passwords
+//   reach neither a log nor an error.
+// - MAIL before AUTH → 530 5.7.0 (smtp-server, with the spec's text); MAIL FROM not the user's own
+//   → 553 5.7.1; the user's messages per hour used up → 450 4.7.1.
+// - RCPT TO: any domain (the user is authenticated), up to maxRecipientsPerMessage → 452 4.5.3.
+// - DATA: read within the size bound, bare CR/LF and NUL refused, then message.ts.
+import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from "smtp-server";
+import { buildReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
+import { newTrackingId } from "../../../workers/src/judge/tracking-id.ts";
+import type { TlsFacts } from "../log.ts";
+import { ConnectionCounter } from "../smtp/connections.ts";
+import { readData } from "../smtp/data.ts";
+import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, replyError, replyLine, tooManyConnections } from "../smtp/replies.ts";
+import { BoundedSmtpServer } from "../smtp/server.ts";
+import { secureContextOptions, type CertificatePair } from "../smtp/tls.ts";
+import type { UserStore } from "../users/store.ts";
+import type { LoginThrottle } from "./login-throttle.ts";
+import { submitMessage, type SubmitDeps } from "./message.ts";
+import { AUTH_INVALID, AUTH_TEMPORARY_FAILURE, SEND_RATE_LIMITED, TOO_MANY_RECIPIENTS_PER_MESSAGE } from "./replies.ts";
+import type { SendQuota } from "./send-quota.ts";
+import { decideEnvelopeSender } from "./sender-ownership.ts";
+
+export interface SubmissionDeps extends SubmitDeps {
+  users: UserStore;
+  throttle: LoginThrottle;
+  quota: SendQuota;
+  certificate: CertificatePair;
+}
+
+interface SessionState {
+  admitted: boolean;
+  tls: TlsFacts | null;
+  owned: ReadonlySet<string>;
+  transaction: { mailFrom: string; rcptTo: string[] } | null;
+}
+
+/** RFC 5321 §4.5.3.1.4 with extensions, as on the MX. */
+const MAX_COMMAND_LINE = 2048;
+const SHUTDOWN_GRACE_MS = 30_000;
+
+export function createSubmissionServer(deps: SubmissionDeps, options: { implicitTls: boolean }): BoundedSmtpServer {
+  const { config, logger, users, throttle, quota } = deps;
+  const limits = config.relay.limits;
+  const policy = config.relay.submission;
+  const sessions = new WeakMap<SMTPServerSession, SessionState>();
+  const counter = new ConnectionCounter(limits);
+
+  const stateOf = (session: SMTPServerSession): SessionState => {
+    const state = sessions.get(session);
+    if (!state) throw new Error(`no state for session ${session.id}`);
+    return state;
+  };
+  const userOf = (session: SMTPServerSession): string => String(session.user);
+
+  const onConnect = (session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
+    const admission = counter.admit(session.remoteAddress);
+    const state: SessionState = { admitted: admission === "admitted", tls: null, owned: new Set(), transaction: null };
+    sessions.set(session, state);
+    if (!state.admitted) return callback(replyError(tooManyConnections(config.hostname)));
+    callback();
+  };
+
+  const onSecure = (socket: Socket | TLSSocket, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
+    const tls = socket as TLSSocket;
+    stateOf(session).tls = { version: tls.getProtocol() ?? "unknown", cipher: tls.getCipher().name };
+    callback();
+  };
+
+  const onAuth = (auth: SMTPServerAuthentication, session: SMTPServerSession, callback: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): void => {
+    const ip = session.remoteAddress;
+    const username = auth.username ?? "";
+    const outcome = (result: string): void => logger.info({ event: "auth", session: session.id, clientIp: ip, user: username, method: auth.method, result }, `AUTH ${result}`);
+    if (throttle.check(ip, username).status === "locked") {
+      outcome("locked");
+      return callback(replyError(AUTH_TEMPORARY_FAILURE));
+    }
+    users.authenticate(username, auth.password ?? "").then(
+      (user) => {
+        if (user === null) {
+          const delay = throttle.failed(ip, username);
+          outcome("failed");
+          setTimeout(() => callback(replyError(AUTH_INVALID)), delay);
+          return;
+        }
+        throttle.succeeded(user.address);
+        stateOf(session).owned = new Set([user.address, ...user.aliases]);
+        outcome("pass");
+        callback(null, { user: user.address });
+      },
+      (err: unknown) => {
+        logger.error({ event: "auth-error", session: session.id, err: err instanceof Error ? err.message : String(err) }, "the user store failed");
+        callback(replyError(AUTH_TEMPORARY_FAILURE));
+      },
+    );
+  };
+
+  const onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
+    const state = stateOf(session);
+    const refusal: SmtpReply | null = decideEnvelopeSender(address.address, state.owned) ?? (quota.allows(userOf(session)) ? null : SEND_RATE_LIMITED);
+    if (refusal !== null) return callback(replyError(refusal));
+    state.transaction = { mailFrom: address.address, rcptTo: [] };
+    callback();
+  };
+
+  const onRcptTo = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
+    const transaction = stateOf(session).transaction;
+    if (!transaction) return callback(replyError({ code: 503, enhanced: "5.5.1", text: "Error: need MAIL command" }));
+    const known = transaction.rcptTo.some((r) => r.toLowerCase() === address.address.toLowerCase());
+    // RFC 5321 §4.5.3.1.8; M3AAWG: a bound per message keeps a stolen account from mailing a list.
+    if (!known && transaction.rcptTo.length >= Math.min(policy.maxRecipientsPerMessage, limits.maxRecipients)) return callback(replyError(TOO_MANY_RECIPIENTS_PER_MESSAGE));
+    if (!known) transaction.rcptTo.push(address.address);
+    callback();
+  };
+
+  const onData = (stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void => {
+    const state = stateOf(session);
+    const transaction = state.transaction;
+    const answer = async (): Promise<SmtpReply> => {
+      const data = await readData(stream, limits.maxMessageBytes);
+      if (data.status === "aborted" || !transaction) return buildReply("tempfail", { id: session.id });
+      if (data.status === "too-big") return MESSAGE_TOO_BIG;
+      if (data.status === "fault") return BODY_FAULT_REPLIES[data.fault];
+      const result = await submitMessage(
+        data.message,
+        {
+          session: session.id,
+          user: userOf(session),
+          owned: state.owned,
+          clientIp: session.remoteAddress,
+          helo: session.hostNameAppearsAs || null,
+          tls: state.tls,
+          smtputf8: session.envelope.smtpUtf8 === true,
+          mailFrom: transaction.mailFrom,
+          rcptTo: transaction.rcptTo,
+        },
+        deps,
+      );
+      if (result.queued) quota.record(userOf(session));
+      return result.reply;
+    };
+    answer().then(
+      (reply) => {
+        state.transaction = null;
+        if (reply.code >= 400) return callback(replyError(reply));
+        callback(null, replyLine(reply));
+      },
+      (err: unknown) => {
+        const id = newTrackingId();
+        logger.error({ event: "data-error", session: session.id, id, err }, "DATA failed");
+        callback(replyError(buildReply("tempfail", { id })));
+      },
+    );
+  };
+
+  const onClose = (session: SMTPServerSession): void => {
+    const state = sessions.get(session);
+    if (state?.admitted) counter.release(session.remoteAddress);
+  };
+
+  const socketTimeout = limits.commandTimeoutSeconds * 1000;
+  const server = new BoundedSmtpServer(
+    {
+      name: config.hostname,
+      secure: options.implicitTls,
+      size: limits.maxMessageBytes,
+      hideENHANCEDSTATUSCODES: false,
+      hide8BITMIME: false,
+      hideSMTPUTF8: false,
+      hidePIPELINING: false,
+      hideDSN: true,
+      hideREQUIRETLS: true,
+      // RFC 4954 §4: the mechanisms; the user name is the full address.
+      authMethods: ["PLAIN", "LOGIN"],
+      authOptional: false,
+      allowInsecureAuth: false,
+      authRequiredMessage: replyLine(buildReply("authRequired", {})),
+      disableReverseLookup: true,
+      heloResponse: "%s",
+      maxCommandLength: MAX_COMMAND_LINE,
+      socketTimeout,
+      closeTimeout: Math.min(socketTimeout, SHUTDOWN_GRACE_MS),
+      logger: false,
+      ...secureContextOptions(deps.certificate),
+      onConnect,
+      onSecure,
+      onAuth,
+      onMailFrom,
+      onRcptTo,
+      onData,
+      onClose,
+    },
+    { maxErrors: limits.maxErrors },
+  );
+  server.server.maxConnections = limits.maxConnections * 2;
+  server.on("error", (err) => logger.debug({ event: "connection-error", err: err.message }, "connection error"));
+  return server;
+}

@@ -1,0 +1,89 @@
+// Starts what relay.listeners.submission (587) and .submissions (465) ask for, sharing one user store,
+// one login throttle and one send quota, so a client cannot double its attempts by switching ports.
+import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
+import { loadDkimKeys } from "../sign/keys.ts";
+import type { BoundedSmtpServer } from "../smtp/server.ts";
+import { UserStore } from "../users/store.ts";
+import { createSubmissionServer, type SubmissionDeps } from "./listener.ts";
+import { LoginThrottle } from "./login-throttle.ts";
+import { SendQuota } from "./send-quota.ts";
+
+/** The delay after a first failed login, doubling up to the maximum (login-throttle.ts). */
+const FIRST_FAILURE_DELAY_MS = 500;
+const MAX_FAILURE_DELAY_MS = 8_000;
+
+export type SubmissionListenerName = "submission" | "submissions";
+
+export interface RunningSubmission {
+  /** The bound port of each enabled listener. */
+  ports: Partial<Record<SubmissionListenerName, number>>;
+  updateSecureContext(options: Parameters<BoundedSmtpServer["updateSecureContext"]>[0]): void;
+  close(): Promise<void>;
+}
+
+export type SubmissionBase = Omit<SubmissionDeps, "users" | "throttle" | "quota" | "signing">;
+
+async function listen(server: BoundedSmtpServer, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolveListen, rejectListen) => {
+    server.server.once("error", rejectListen);
+    server.listen(port, host, () => {
+      server.server.off("error", rejectListen);
+      resolveListen();
+    });
+  });
+  const bound = server.server.address();
+  return typeof bound === "object" && bound !== null ? bound.port : port;
+}
+
+export async function startSubmission(
+  config: EdgemxConfig,
+  base: SubmissionBase,
+  env: NodeJS.ProcessEnv,
+  listenAt: Partial<Record<SubmissionListenerName, { host?: string; port?: number }>> = {},
+): Promise<RunningSubmission> {
+  const wanted = (["submission", "submissions"] as const).filter((name) => config.relay.listeners[name].enabled);
+  if (wanted.length === 0) return { ports: {}, updateSecureContext() {}, close: async () => {} };
+  const signing = loadDkimKeys(config, env);
+  for (const domain of config.domains) {
+    if (!signing.has(domain.name.toLowerCase())) base.logger.warn({ event: "dkim", domain: domain.name }, `no DKIM signing key for ${domain.name}: mail submitted from it is sent unsigned`);
+  }
+  const users = new UserStore(config.relay.users.path);
+  const policy = config.relay.submission;
+  const deps: SubmissionDeps = {
+    ...base,
+    signing,
+    users,
+    throttle: new LoginThrottle({ maxFailures: policy.maxAuthFailures, windowSeconds: policy.authFailureWindowSeconds, baseDelayMs: FIRST_FAILURE_DELAY_MS, maxDelayMs: MAX_FAILURE_DELAY_MS }),
+    quota: new SendQuota(policy.maxMessagesPerHour),
+  };
+  const servers: BoundedSmtpServer[] = [];
+  const ports: RunningSubmission["ports"] = {};
+  const close = async (): Promise<void> => {
+    await Promise.all(servers.map((server) => new Promise<void>((done) => server.close(done))));
+    users.close();
+  };
+  try {
+    for (const name of wanted) {
+      const server = createSubmissionServer(deps, { implicitTls: name === "submissions" });
+      const host = listenAt[name]?.host ?? config.relay.listeners[name].host;
+      const port = listenAt[name]?.port ?? config.relay.listeners[name].port;
+      try {
+        ports[name] = await listen(server, host, port);
+      } catch (err) {
+        throw new Error(`cannot listen on ${host} port ${port}: ${(err as Error).message}`, { cause: err });
+      }
+      servers.push(server);
+      base.logger.info({ event: "listen", listener: name, host, port: ports[name] }, `${name} listening on ${host} port ${ports[name]}`);
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return {
+    ports,
+    updateSecureContext(options) {
+      for (const server of servers) server.updateSecureContext(options);
+    },
+    close,
+  };
+}

@@ -1,0 +1,98 @@
+// An SMTP next hop that keeps what came over the wire: each transaction's envelope and its DATA
+// octets exactly as sent — still dot-stuffed, bare CR or LF left as they are — ended only at
+// CRLF "." CRLF (RFC 5321 §4.1.1.4). It answers 250 to every command it knows. For tests of what the
+// relay passes on, where a real server's parser would already have interpreted the bytes.
+import { createServer, type Socket } from "node:net";
+
+export interface SinkTransaction {
+  mailFrom: string;
+  rcptTo: string[];
+  /** The octets between DATA's 354 and the final CRLF "." CRLF, the first of those CRLFs included. */
+  data: Buffer;
+}
+
+export interface SmtpSink {
+  port: number;
+  transactions: SinkTransaction[];
+  stop(): Promise<void>;
+}
+
+const END_OF_DATA = Buffer.from("\r\n.\r\n");
+
+function serve(socket: Socket, transactions: SinkTransaction[]): void {
+  let buffer = Buffer.alloc(0);
+  let envelope: { mailFrom: string; rcptTo: string[] } | null = null;
+  let inData = false;
+  const reply = (line: string): void => void socket.write(`${line}\r\n`);
+  const command = (line: string): void => {
+    const verb = line.slice(0, 4).toUpperCase();
+    if (verb === "EHLO" || verb === "HELO" || verb === "RSET" || verb === "NOOP") {
+      if (verb === "RSET") envelope = null;
+      reply("250 sink");
+    } else if (verb === "MAIL") {
+      envelope = { mailFrom: /<(.*)>/.exec(line)?.[1] ?? "", rcptTo: [] };
+      reply("250 2.1.0 Ok");
+    } else if (verb === "RCPT" && envelope) {
+      envelope.rcptTo.push(/<(.*)>/.exec(line)?.[1] ?? "");
+      reply("250 2.1.5 Ok");
+    } else if (verb === "DATA" && envelope) {
+      inData = true;
+      // The data so far is "\r\n" (the DATA line's), so that a message ending at once is found too.
+      buffer = Buffer.concat([Buffer.from("\r\n"), buffer]);
+      reply("354 go ahead");
+    } else if (verb === "QUIT") {
+      reply("221 2.0.0 Bye");
+      socket.end();
+    } else {
+      reply("500 5.5.2 not understood");
+    }
+  };
+  socket.on("data", (chunk: Buffer) => {
+    buffer = Buffer.concat([buffer, chunk]);
+    for (;;) {
+      if (inData) {
+        const end = buffer.indexOf(END_OF_DATA);
+        if (end < 0) return;
+        transactions.push({ ...envelope!, data: buffer.subarray(2, end + 2) });
+        buffer = buffer.subarray(end + END_OF_DATA.length);
+        inData = false;
+        envelope = null;
+        reply("250 2.0.0 Ok: kept");
+        continue;
+      }
+      const end = buffer.indexOf("\r\n");
+      if (end < 0) return;
+      const line = buffer.subarray(0, end).toString("latin1");
+      buffer = buffer.subarray(end + 2);
+      command(line);
+    }
+  });
+  socket.on("error", () => {});
+  reply("220 sink ESMTP");
+}
+
+/** The sink on a free port of 127.0.0.1. */
+export async function startSmtpSink(): Promise<SmtpSink> {
+  const transactions: SinkTransaction[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    serve(socket, transactions);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  const address = server.address();
+  if (typeof address !== "object" || address === null) throw new Error("the SMTP sink has no port");
+  return {
+    port: address.port,
+    transactions,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,183 @@
+// design.md: "A 250 means the message is on disk (written and fsynced). A crash after it loses
+// nothing." The relay runs as a child process (node relay-node/src/main.ts, the real entry point) and
+// takes a burst of messages over several concurrent SMTP sessions; in the middle of the burst it is
+// killed with SIGKILL — no handler runs, nothing is flushed. Restarted on the same spool, it delivers
+// what it had; every message that got a 250 must then be in the Maildir. Duplicates (a delivery or an
+// acknowledgement cut short) and messages delivered without a 250 (on disk, the reply never sent) are
+// allowed, counted and printed.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, expect, inject, it } from "vitest";
+import { freePort } from "../harness/process.ts";
+import { LOCAL, maildirMessages, relayDocument, testMessage } from "../harness/relay.ts";
+import { openSmtp, type SmtpDialogue } from "../harness/smtp-client.ts";
+import { TEST_DNS } from "../harness/zones.ts";
+
+const harness = inject("harness");
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const NODE = join(ROOT, "node_modules/.bin/node");
+const dir = mkdtempSync(join(tmpdir(), "edgemx-relay-crash-"));
+const { sender } = TEST_DNS;
+
+/** The burst: this many messages, spread over SESSIONS concurrent sessions. */
+const MESSAGES = 1000;
+const SESSIONS = 10;
+/** SIGKILL once this many messages got their 250: the middle of the burst. */
+const KILL_AFTER = 500;
+const SENDER = `alice@${sender.domain}`;
+/** A body of some size, so that spool writes and deliveries take their real time. */
+const BODY = Array.from({ length: 40 }, (_, i) => `line ${i} of the crash test's message body, long enough to be a real line of text.`).join("\r\n");
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface RelayProcess {
+  child: ChildProcess;
+  exited: Promise<NodeJS.Signals | number | null>;
+  /** The end of its output, to explain a failure. */
+  tail(): string;
+}
+
+/** `node relay-node/src/main.ts` with EDGEMX_CONFIG; resolves once it logged its start. */
+async function startRelayProcess(configPath: string): Promise<RelayProcess> {
+  const child = spawn(NODE, ["relay-node/src/main.ts"], { cwd: ROOT, env: { ...process.env, EDGEMX_CONFIG: configPath }, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  // Every line is read (a full pipe would stall the relay); only the end is kept.
+  const keep = (chunk: Buffer): void => void (output = (output + chunk.toString()).slice(-20_000));
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once("exit", (code, signal) => resolve(signal ?? code)));
+  const started = new Promise<void>((resolve, reject) => {
+    const watch = (): void => {
+      if (output.includes('"event":"start"')) {
+        child.stdout!.off("data", watch);
+        resolve();
+      }
+    };
+    child.stdout!.on("data", watch);
+    void exited.then((how) => reject(new Error(`the relay exited (${String(how)}) before it started:\n${output}`)));
+  });
+  await started;
+  return { child, exited, tail: () => output };
+}
+
+/** What a session saw: the Message-IDs that got a 250, and the one it was sending when the relay died. */
+interface SessionResult {
+  acknowledged: string[];
+  unanswered: string[];
+}
+
+/** One session sending its share of the burst, one message after the other, until done or the connection dies. */
+async function sendShare(port: number, ids: readonly string[], onAcknowledged: () => void): Promise<SessionResult> {
+  const result: SessionResult = { acknowledged: [], unanswered: [] };
+  let smtp: SmtpDialogue;
+  try {
+    smtp = await openSmtp(port, { localAddress: sender.authorizedIp });
+    await smtp.reply();
+    await smtp.command(`EHLO ${sender.mailHost}`);
+  } catch {
+    return { acknowledged: [], unanswered: [...ids] };
+  }
+  for (const [i, id] of ids.entries()) {
+    try {
+      expect(await smtp.command(`MAIL FROM:<${SENDER}>`)).toMatch(/^250 /);
+      expect(await smtp.command(`RCPT TO:<${LOCAL.mailbox}>`)).toMatch(/^250 /);
+      expect(await smtp.command("DATA")).toMatch(/^354 /);
+      smtp.write(`${testMessage({ from: SENDER, messageId: `<${id}>`, body: BODY })}.\r\n`);
+      const reply = await smtp.reply();
+      if (!reply.startsWith("250 ")) throw new Error(`message ${id} refused: ${reply}`);
+      result.acknowledged.push(id);
+      onAcknowledged();
+    } catch (err) {
+      if ((err as Error).message !== "connection closed") throw err;
+      result.unanswered.push(...ids.slice(i));
+      break;
+    }
+  }
+  smtp.close();
+  return result;
+}
+
+/** Message-ID → copies in the mailbox. */
+function copiesById(maildir: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const message of maildirMessages(maildir, LOCAL.mailbox)) {
+    const id = /^Message-ID: <([^>]+)>\r$/im.exec(message)?.[1];
+    if (id !== undefined) counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Files waiting in <spool>/queue (temporary ".…tmp" files aside). */
+function queued(spool: string): number {
+  try {
+    return readdirSync(join(spool, "queue")).filter((name) => !name.startsWith(".")).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Waits until the spool's queue is empty and the Maildir's count stopped changing. */
+async function deliveryFinished(spool: string, maildir: string): Promise<void> {
+  let last = -1;
+  for (;;) {
+    const count = maildirMessages(maildir, LOCAL.mailbox).length;
+    if (queued(spool) === 0 && count === last) return;
+    last = count;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+it(
+  `every message acknowledged with 250 before a SIGKILL is delivered after the restart (${MESSAGES} messages, ${SESSIONS} sessions, killed after ${KILL_AFTER} acknowledgements)`,
+  async () => {
+    const folder = join(dir, "relay");
+    const port = await freePort();
+    const document = relayDocument(folder, harness.dnsPort, { listeners: { mx: { host: "127.0.0.1", port } } });
+    const configPath = join(dir, "edgemx.json");
+    writeFileSync(configPath, JSON.stringify(document));
+    const spool = join(folder, "spool");
+    const maildir = join(folder, "Maildir");
+
+    const first = await startRelayProcess(configPath);
+    const run = Math.random().toString(36).slice(2);
+    const ids = Array.from({ length: MESSAGES }, (_, n) => `crash-${n}-${run}@${sender.domain}`);
+    let acknowledgedSoFar = 0;
+    const onAcknowledged = (): void => {
+      if (++acknowledgedSoFar === KILL_AFTER) first.child.kill("SIGKILL");
+    };
+    const sessions = await Promise.all(
+      Array.from({ length: SESSIONS }, (_, s) => sendShare(port, ids.filter((_, n) => n % SESSIONS === s), onAcknowledged)),
+    );
+    expect(await first.exited, first.tail()).toBe("SIGKILL");
+    const acknowledged = new Set(sessions.flatMap((s) => s.acknowledged));
+    const unanswered = sessions.flatMap((s) => s.unanswered);
+    // The kill came in the middle of the burst: after KILL_AFTER acknowledgements, before the end.
+    expect(acknowledged.size).toBeGreaterThanOrEqual(KILL_AFTER);
+    expect(acknowledged.size + unanswered.length).toBe(MESSAGES);
+    expect(unanswered.length).toBeGreaterThan(0);
+
+    const second = await startRelayProcess(configPath);
+    try {
+      await deliveryFinished(spool, maildir);
+    } finally {
+      second.child.kill("SIGTERM");
+      await second.exited;
+    }
+
+    const copies = copiesById(maildir);
+    const lost = [...acknowledged].filter((id) => !copies.has(id));
+    const duplicates = [...copies.values()].reduce((n, count) => n + count - 1, 0);
+    const withoutAcknowledgement = [...copies.keys()].filter((id) => !acknowledged.has(id)).length;
+    console.log(
+      `relay crash: ${MESSAGES} messages over ${SESSIONS} sessions, SIGKILL after ${KILL_AFTER} acknowledgements; ` +
+        `${acknowledged.size} acknowledged (250), ${unanswered.length} unanswered or never sent; ` +
+        `${copies.size} distinct messages present in the Maildir, ${duplicates} duplicate copies, ` +
+        `${withoutAcknowledgement} delivered without a 250; ${lost.length} acknowledged but lost`,
+    );
+    expect(lost).toEqual([]);
+  },
+  300_000,
+);
