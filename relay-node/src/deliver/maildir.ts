@@ -80,8 +80,8 @@ export function maildirDeliverer(options: { path: string }): Deliverer {
       await ensureMaildir(folder);
       const handle = await open(temp, "wx", 0o600);
       try {
-        await handle.writeFile(`Return-Path: <${message.envelope.mailFrom}>\r\nDelivered-To: ${rcpt}\r\n`);
-        await handle.writeFile(message.message);
+        // One write call: the trace fields and the message together.
+        await handle.writeFile(Buffer.concat([Buffer.from(`Return-Path: <${message.envelope.mailFrom}>\r\nDelivered-To: ${rcpt}\r\n`), message.message]));
         await handle.sync();
       } finally {
         await handle.close();

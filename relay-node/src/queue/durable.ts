@@ -4,14 +4,52 @@
 import { mkdir, open } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 
-/** fsync of a directory, so that the names created, renamed or removed in it survive a crash. */
-export async function syncDirectory(path: string): Promise<void> {
+async function fsyncDirectory(path: string): Promise<void> {
   const handle = await open(path, "r");
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/** Per directory: the fsync running now, and the one that will run after it for the callers that came since. */
+const syncs = new Map<string, { running: Promise<void>; next: Promise<void> | undefined }>();
+
+/**
+ * fsync of a directory, so that the names created, renamed or removed in it survive a crash.
+ * Group commit: callers that arrive while an fsync of the same directory runs share the one fsync
+ * started after it ends (never the running one, which may have begun before their change), so
+ * concurrent spool writes pay one open/fsync/close between them, not one each.
+ */
+export function syncDirectory(path: string): Promise<void> {
+  const state = syncs.get(path);
+  if (!state) {
+    const running = fsyncDirectory(path).finally(() => advance(path));
+    syncs.set(path, { running, next: undefined });
+    return running;
+  }
+  state.next ??= state.running.then(
+    () => undefined,
+    () => undefined,
+  ).then(() => fsyncDirectory(path));
+  return state.next;
+}
+
+function advance(path: string): void {
+  const state = syncs.get(path);
+  if (!state) return;
+  if (state.next === undefined) {
+    syncs.delete(path);
+    return;
+  }
+  const next = state.next;
+  state.running = next;
+  state.next = undefined;
+  void next.then(
+    () => advance(path),
+    () => advance(path),
+  );
 }
 
 /**

@@ -127,6 +127,53 @@ function deferAll(rcptTo: readonly string[], error: unknown): RecipientResult[] 
   return rcptTo.map((rcpt) => ({ rcpt, status: "deferred", reply: `451 4.3.0 Next hop error: ${reason}` }));
 }
 
+/** A binary min-heap of (time, id), ties broken by id (queue ids sort by arrival). */
+class DueHeap {
+  readonly #items: { at: number; id: string }[] = [];
+
+  #less(i: number, j: number): boolean {
+    const a = this.#items[i]!;
+    const b = this.#items[j]!;
+    return a.at < b.at || (a.at === b.at && a.id < b.id);
+  }
+
+  #swap(i: number, j: number): void {
+    const items = this.#items;
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+
+  push(at: number, id: string): void {
+    this.#items.push({ at, id });
+    for (let i = this.#items.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (!this.#less(i, parent)) break;
+      this.#swap(i, parent);
+      i = parent;
+    }
+  }
+
+  peek(): { at: number; id: string } | undefined {
+    return this.#items[0];
+  }
+
+  pop(): void {
+    const items = this.#items;
+    const last = items.pop();
+    if (items.length === 0 || last === undefined) return;
+    items[0] = last;
+    for (let i = 0; ; ) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let least = i;
+      if (left < items.length && this.#less(left, least)) least = left;
+      if (right < items.length && this.#less(right, least)) least = right;
+      if (least === i) break;
+      this.#swap(i, least);
+      i = least;
+    }
+  }
+}
+
 export function startDelivery(spool: Spool, deliverer: Deliverer, options: DeliveryOptions): DeliveryScheduler {
   const clock = options.now ?? Date.now;
   const policy: RetryPolicy = {
@@ -136,12 +183,30 @@ export function startDelivery(spool: Spool, deliverer: Deliverer, options: Deliv
   };
   const pollIntervalMs = options.pollIntervalMs ?? 30_000;
   const inFlight = new Map<string, Promise<void>>();
-  // An entry whose attempt failed inside the relay (a spool write, say) rests until then: no hot loop.
-  const restingUntil = new Map<string, number>();
+  // The due index: a min-heap of (time, id) with lazy deletion. `dueAt` holds each waiting entry's
+  // current time; a heap item whose time differs from it (or whose id left it) is stale and skipped.
+  // Entries in flight are in neither: they are indexed again when their attempt ends. So an event
+  // costs O(log n), not a scan and sort of the whole spool.
+  const dueAt = new Map<string, number>();
+  const heap = new DueHeap();
   let idleWaiters: (() => void)[] = [];
   let timer: NodeJS.Timeout | undefined;
+  let timerAt = Infinity;
   let pumpScheduled = false;
   let stopped = false;
+
+  function index(id: string, at: number): void {
+    if (inFlight.has(id)) return;
+    dueAt.set(id, at);
+    heap.push(at, id);
+  }
+
+  const unwatch = spool.watch((id, entry) => {
+    if (entry) index(id, entry.nextAttemptAt);
+    else dueAt.delete(id);
+    schedulePump();
+  });
+  for (const entry of spool.list()) index(entry.id, entry.nextAttemptAt);
 
   async function attempt(id: string): Promise<void> {
     const stored = await spool.read(id);
@@ -174,13 +239,17 @@ export function startDelivery(spool: Spool, deliverer: Deliverer, options: Deliv
   }
 
   function start(id: string): void {
+    // An entry whose attempt failed inside the relay (a spool write, say) rests a poll interval: no hot loop.
+    let restUntil = 0;
     const run = attempt(id)
       .catch((error: unknown) => {
-        restingUntil.set(id, clock() + pollIntervalMs);
+        restUntil = clock() + pollIntervalMs;
         options.logger?.error({ queueId: id, err: error }, "delivery attempt failed inside the relay");
       })
       .finally(() => {
         inFlight.delete(id);
+        const entry = spool.get(id);
+        if (entry) index(id, Math.max(entry.nextAttemptAt, restUntil));
         schedulePump();
       });
     inFlight.set(id, run);
@@ -189,28 +258,36 @@ export function startDelivery(spool: Spool, deliverer: Deliverer, options: Deliv
   function pump(): void {
     pumpScheduled = false;
     if (stopped) return;
-    clearTimeout(timer);
     const now = clock();
-    let wakeAt = now + pollIntervalMs;
-    const due: QueueEntry[] = [];
-    for (const entry of spool.list()) {
-      if (inFlight.has(entry.id)) continue;
-      const at = Math.max(entry.nextAttemptAt, restingUntil.get(entry.id) ?? 0);
-      if (at <= now) due.push(entry);
-      else wakeAt = Math.min(wakeAt, at);
-    }
     // Oldest due first; what finds no free slot now starts when a delivery in flight ends.
-    due.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt);
-    for (const entry of due.slice(0, Math.max(0, options.concurrency - inFlight.size))) {
-      restingUntil.delete(entry.id);
-      start(entry.id);
+    while (inFlight.size < options.concurrency) {
+      const top = heap.peek();
+      if (!top || top.at > now) break;
+      heap.pop();
+      if (dueAt.get(top.id) !== top.at) continue; // stale
+      dueAt.delete(top.id);
+      start(top.id);
     }
     if (inFlight.size === 0) {
       for (const resolve of idleWaiters) resolve();
       idleWaiters = [];
     }
-    timer = setTimeout(schedulePump, wakeAt - now);
-    timer.unref();
+    let next = heap.peek();
+    while (next && dueAt.get(next.id) !== next.at) {
+      heap.pop();
+      next = heap.peek();
+    }
+    const wakeAt = Math.min(now + pollIntervalMs, next ? Math.max(next.at, now) : Infinity);
+    // Re-arm the timer only when it would fire later than needed, or has fired.
+    if (timer === undefined || wakeAt < timerAt || timerAt <= now) {
+      clearTimeout(timer);
+      timerAt = wakeAt;
+      timer = setTimeout(() => {
+        timer = undefined;
+        schedulePump();
+      }, wakeAt - now);
+      timer.unref();
+    }
   }
 
   function schedulePump(): void {
@@ -230,6 +307,7 @@ export function startDelivery(spool: Spool, deliverer: Deliverer, options: Deliv
     },
     async stop() {
       stopped = true;
+      unwatch();
       clearTimeout(timer);
       for (const resolve of idleWaiters) resolve();
       idleWaiters = [];

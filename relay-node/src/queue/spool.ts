@@ -112,7 +112,8 @@ async function writeDurably(dir: string, name: string, chunks: readonly (string 
   try {
     const handle = await open(temp, "wx", 0o600);
     try {
-      for (const chunk of chunks) await handle.writeFile(chunk);
+      // One write call for the whole file (writeFile loops over short writes).
+      await handle.writeFile(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks.map((chunk) => (typeof chunk === "string" ? Buffer.from(chunk) : chunk))));
       await handle.sync();
     } finally {
       await handle.close();
@@ -174,6 +175,12 @@ export function applyAttempt(entry: QueueEntry, attempt: AttemptRecord): QueueEn
   };
 }
 
+/** Told of every change to the spool's entries: the new state, or undefined once removed. */
+export type SpoolListener = (id: string, entry: QueueEntry | undefined) => void;
+
+/** Messages of fresh entries kept in memory for their first delivery attempt, at most this many octets. */
+const FRESH_MESSAGE_BYTES = 32 * 1024 * 1024;
+
 export class Spool {
   readonly dir: string;
   readonly recovery: RecoveryReport;
@@ -182,12 +189,19 @@ export class Spool {
   readonly #entries: Map<string, QueueEntry>;
   /** Ids being written by enqueue(), so that two writes never race for one name. */
   readonly #writing = new Set<string>();
+  /** Ids that have a state file on disk (loaded by open() or written by recordAttempt()). */
+  readonly #withState: Set<string>;
+  readonly #listeners = new Set<SpoolListener>();
+  /** The bytes of recently enqueued messages, so that their first attempt need not read them back. */
+  readonly #fresh = new Map<string, Uint8Array>();
+  #freshBytes = 0;
 
-  private constructor(dir: string, entries: Map<string, QueueEntry>, recovery: RecoveryReport) {
+  private constructor(dir: string, entries: Map<string, QueueEntry>, withState: Set<string>, recovery: RecoveryReport) {
     this.dir = dir;
     this.#queueDir = join(dir, "queue");
     this.#stateDir = join(dir, "state");
     this.#entries = entries;
+    this.#withState = withState;
     this.recovery = recovery;
   }
 
@@ -203,6 +217,7 @@ export class Spool {
     await makeDirectories([queueDir, stateDir]);
     const report: RecoveryReport = { entries: 0, tempFilesRemoved: 0, orphanStatesRemoved: 0, quarantined: [] };
     const entries = new Map<string, QueueEntry>();
+    const withState = new Set<string>();
 
     for (const name of await readdir(queueDir)) {
       if (TEMP_FILE.test(name)) {
@@ -229,6 +244,7 @@ export class Spool {
         // entry then starts again from its queue file, delivering to every recipient (at-least-once).
         try {
           Object.assign(entry, JSON.parse(await readFile(join(stateDir, name), "utf8")) as DeliveryState);
+          withState.add(id);
         } catch {
           await unlink(join(stateDir, name));
         }
@@ -243,7 +259,7 @@ export class Spool {
       await syncDirectory(stateDir);
     }
     report.entries = entries.size;
-    return new Spool(dir, entries, report);
+    return new Spool(dir, entries, withState, report);
   }
 
   /**
@@ -281,7 +297,32 @@ export class Spool {
     } finally {
       this.#writing.delete(id);
     }
+    if (this.#freshBytes + request.message.byteLength <= FRESH_MESSAGE_BYTES) {
+      this.#fresh.set(id, request.message);
+      this.#freshBytes += request.message.byteLength;
+    }
+    this.#emit(id, entry);
     return id;
+  }
+
+  /**
+   * Calls `listener` after every enqueue, recorded attempt and removal (the delivery scheduler's
+   * index of due entries); returns the function that stops it.
+   */
+  watch(listener: SpoolListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(id: string, entry: QueueEntry | undefined): void {
+    for (const listener of this.#listeners) listener(id, entry);
+  }
+
+  #forget(id: string): void {
+    const message = this.#fresh.get(id);
+    if (message === undefined) return;
+    this.#fresh.delete(id);
+    this.#freshBytes -= message.byteLength;
   }
 
   /** Every queued entry, in no particular order. */
@@ -294,10 +335,18 @@ export class Spool {
     return this.#entries.get(id);
   }
 
-  /** The entry and the message bytes, or undefined when it is not queued. */
+  /**
+   * The entry and the message bytes, or undefined when it is not queued. The first read of a message
+   * this process enqueued gets the bytes it wrote (the same as the file's: it is never changed).
+   */
   async read(id: string): Promise<{ entry: QueueEntry; message: Uint8Array } | undefined> {
     const entry = this.#entries.get(id);
     if (!entry) return undefined;
+    const fresh = this.#fresh.get(id);
+    if (fresh !== undefined) {
+      this.#forget(id);
+      return { entry, message: fresh };
+    }
     const { message } = splitQueueFile(await readFile(join(this.#queueDir, id)));
     return { entry, message };
   }
@@ -307,15 +356,18 @@ export class Spool {
     const entry = this.#entries.get(id);
     if (!entry) throw new Error(`queue id ${id} is not queued`);
     const next = applyAttempt(entry, attempt);
+    this.#withState.add(id); // before the write: a failed write may still have left the file
     await writeDurably(this.#stateDir, id + STATE_SUFFIX, [JSON.stringify(deliveryState(next))]);
     this.#entries.set(id, next);
+    this.#emit(id, next);
     return next;
   }
 
   /**
    * Removes an entry after its final delivery or bounce. The queue file goes first and its removal is
    * fsynced; a crash before that delivers the message again (a duplicate, never a loss), a crash after
-   * it leaves a state file that open() deletes.
+   * it leaves a state file that open() deletes. An entry whose first attempt finished it never had a
+   * state file: only the queue file goes.
    */
   async remove(id: string): Promise<void> {
     try {
@@ -324,7 +376,10 @@ export class Spool {
       if (!isNotFound(error)) throw error;
     }
     this.#entries.delete(id);
+    this.#forget(id);
+    this.#emit(id, undefined);
     await syncDirectory(this.#queueDir);
+    if (!this.#withState.delete(id)) return;
     await unlink(join(this.#stateDir, id + STATE_SUFFIX)).catch((error: unknown) => {
       if (!isNotFound(error)) throw error;
     });

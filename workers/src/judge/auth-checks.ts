@@ -11,6 +11,7 @@ import { dkimVerify } from "mailauth/lib/dkim/verify.js";
 import { spf as checkSpf } from "mailauth/lib/spf/index.js";
 import type { ArcFacts, SealedResults } from "./arc-override.ts";
 import "./crypto-digest-names.ts";
+import "./crypto-key-cache.ts"; // after the digest names: it wraps their verify()
 import type { DmarcFacts, DmarcPolicy } from "./dmarc-policy.ts";
 import { dmarcPct } from "./dmarc-policy.ts";
 
