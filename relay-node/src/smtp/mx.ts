@@ -40,8 +40,8 @@ import { readData } from "./data.ts";
 import { receiveMessage, type AcceptedRecipient, type MessageDeps } from "./message.ts";
 import { decideRecipient, effectOf, greylistAfterScoring, greylistApplies, isDelayed } from "./pipeline.ts";
 import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, TOO_MANY_RECIPIENTS, replyError, replyLine, tooManyConnections } from "./replies.ts";
-import { BoundedSmtpServer } from "./server.ts";
-import { secureContextOptions, type CertificatePair } from "./tls.ts";
+import { BoundedSmtpServer, boundServer, commonServerOptions } from "./server.ts";
+import type { CertificatePair } from "./tls.ts";
 
 export interface MxDeps extends MessageDeps {
   resolver: Resolver;
@@ -55,10 +55,6 @@ export interface MxDeps extends MessageDeps {
 /** RFC 5321 §4.1.4: RCPT before a successful MAIL is a bad sequence. */
 const NEED_MAIL: SmtpReply = { code: 503, enhanced: "5.5.1", text: "Error: need MAIL command" };
 
-/** RFC 5321 §4.5.3.1.4 puts a command line at 512 octets; extensions lengthen it (Postfix allows 2048). */
-const MAX_COMMAND_LINE = 2048;
-/** How long a shutdown waits for sessions before it sends them 421 (never longer than the command timeout). */
-const SHUTDOWN_GRACE_MS = 30_000;
 
 interface Transaction {
   mailFrom: string;
@@ -295,30 +291,12 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     });
   };
 
-  const socketTimeout = limits.commandTimeoutSeconds * 1000;
   const server = new BoundedSmtpServer(
     {
-      name: config.hostname,
-      // RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 2920 PIPELINING, RFC 2034
-      // ENHANCEDSTATUSCODES, RFC 3207 STARTTLS; no DSN (RFC 3461) and no REQUIRETLS (RFC 8689).
-      size: limits.maxMessageBytes,
-      hideENHANCEDSTATUSCODES: false,
-      hide8BITMIME: false,
-      hideSMTPUTF8: false,
-      hidePIPELINING: false,
-      hideDSN: true,
-      hideREQUIRETLS: true,
+      ...commonServerOptions(config, deps.certificate),
+      // This listener never relays, authenticated or not: AUTH is not offered at all.
       disabledCommands: ["AUTH"],
       authOptional: true,
-      // Our FCrDNS asks the relay's resolver; smtp-server's own reverse lookup would ask the system's.
-      disableReverseLookup: true,
-      heloResponse: "%s",
-      maxCommandLength: MAX_COMMAND_LINE,
-      // RFC 5321 §4.5.3.2: the server waits at least 5 minutes for each command (relay.limits).
-      socketTimeout,
-      closeTimeout: Math.min(socketTimeout, SHUTDOWN_GRACE_MS),
-      logger: false,
-      ...secureContextOptions(deps.certificate),
       onConnect,
       onSecure,
       onMailFrom,
@@ -328,9 +306,5 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     },
     { maxErrors: limits.maxErrors },
   );
-  // A hard ceiling below the session bounds: past twice maxConnections, sockets are dropped at accept,
-  // before even the 100 ms greeting delay (a flood must not get to hold sockets open).
-  server.server.maxConnections = limits.maxConnections * 2;
-  server.on("error", (err) => logger.debug({ event: "connection-error", err: err.message }, "connection error"));
-  return server;
+  return boundServer(server, config, logger);
 }

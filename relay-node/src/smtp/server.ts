@@ -17,8 +17,11 @@ import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
 import { SMTPConnection, type SMTPConnectionOptions } from "smtp-server/lib/smtp-connection.js";
+import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
 import { buildReply } from "../../../workers/src/judge/replies.ts";
+import type { Logger } from "pino";
 import { replyLine, tooManyErrors } from "./replies.ts";
+import { secureContextOptions, type CertificatePair } from "./tls.ts";
 
 /** Postfix's default smtpd_junk_command_limit. */
 export const JUNK_COMMAND_LIMIT = 100;
@@ -99,4 +102,47 @@ export class BoundedSmtpServer extends SMTPServer {
     connection.on("connect", (data) => this._onClientConnect(data));
     connection.init();
   }
+}
+
+/** RFC 5321 §4.5.3.1.4 puts a command line at 512 octets; extensions lengthen it (Postfix allows 2048). */
+const MAX_COMMAND_LINE = 2048;
+/** How long a shutdown waits for sessions before it sends them 421 (never longer than the command timeout). */
+const SHUTDOWN_GRACE_MS = 30_000;
+
+/**
+ * What every listener (MX and submission) announces and bounds alike: RFC 1870 SIZE, RFC 6152
+ * 8BITMIME, RFC 6531 SMTPUTF8, RFC 2920 PIPELINING, RFC 2034 ENHANCEDSTATUSCODES, RFC 3207 STARTTLS;
+ * no DSN (RFC 3461) and no REQUIRETLS (RFC 8689); the RFC 5321 §4.5.3.2 command timeout.
+ */
+export function commonServerOptions(config: EdgemxConfig, certificate: CertificatePair): SMTPServerOptions {
+  const limits = config.relay.limits;
+  const socketTimeout = limits.commandTimeoutSeconds * 1000;
+  return {
+    name: config.hostname,
+    size: limits.maxMessageBytes,
+    hideENHANCEDSTATUSCODES: false,
+    hide8BITMIME: false,
+    hideSMTPUTF8: false,
+    hidePIPELINING: false,
+    hideDSN: true,
+    hideREQUIRETLS: true,
+    // Our FCrDNS asks the relay's resolver; smtp-server's own reverse lookup would ask the system's.
+    disableReverseLookup: true,
+    heloResponse: "%s",
+    maxCommandLength: MAX_COMMAND_LINE,
+    socketTimeout,
+    closeTimeout: Math.min(socketTimeout, SHUTDOWN_GRACE_MS),
+    logger: false,
+    ...secureContextOptions(certificate),
+  };
+}
+
+/**
+ * A hard ceiling below the session bounds: past twice maxConnections, sockets are dropped at accept,
+ * before even the 100 ms greeting delay (a flood must not get to hold sockets open).
+ */
+export function boundServer(server: BoundedSmtpServer, config: EdgemxConfig, logger: Logger): BoundedSmtpServer {
+  server.server.maxConnections = config.relay.limits.maxConnections * 2;
+  server.on("error", (err) => logger.debug({ event: "connection-error", err: err.message }, "connection error"));
+  return server;
 }

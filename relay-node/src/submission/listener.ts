@@ -19,8 +19,8 @@ import type { TlsFacts } from "../log.ts";
 import { ConnectionCounter } from "../smtp/connections.ts";
 import { readData } from "../smtp/data.ts";
 import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, replyError, replyLine, tooManyConnections } from "../smtp/replies.ts";
-import { BoundedSmtpServer } from "../smtp/server.ts";
-import { secureContextOptions, type CertificatePair } from "../smtp/tls.ts";
+import { BoundedSmtpServer, boundServer, commonServerOptions } from "../smtp/server.ts";
+import type { CertificatePair } from "../smtp/tls.ts";
 import type { UserStore } from "../users/store.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
 import { submitMessage, type SubmitDeps } from "./message.ts";
@@ -42,9 +42,6 @@ interface SessionState {
   transaction: { mailFrom: string; rcptTo: string[] } | null;
 }
 
-/** RFC 5321 §4.5.3.1.4 with extensions, as on the MX. */
-const MAX_COMMAND_LINE = 2048;
-const SHUTDOWN_GRACE_MS = 30_000;
 
 export function createSubmissionServer(deps: SubmissionDeps, options: { implicitTls: boolean }): BoundedSmtpServer {
   const { config, logger, users, throttle, quota } = deps;
@@ -165,30 +162,15 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
     if (state?.admitted) counter.release(session.remoteAddress);
   };
 
-  const socketTimeout = limits.commandTimeoutSeconds * 1000;
   const server = new BoundedSmtpServer(
     {
-      name: config.hostname,
+      ...commonServerOptions(config, deps.certificate),
       secure: options.implicitTls,
-      size: limits.maxMessageBytes,
-      hideENHANCEDSTATUSCODES: false,
-      hide8BITMIME: false,
-      hideSMTPUTF8: false,
-      hidePIPELINING: false,
-      hideDSN: true,
-      hideREQUIRETLS: true,
       // RFC 4954 §4: the mechanisms; the user name is the full address.
       authMethods: ["PLAIN", "LOGIN"],
       authOptional: false,
       allowInsecureAuth: false,
       authRequiredMessage: replyLine(buildReply("authRequired", {})),
-      disableReverseLookup: true,
-      heloResponse: "%s",
-      maxCommandLength: MAX_COMMAND_LINE,
-      socketTimeout,
-      closeTimeout: Math.min(socketTimeout, SHUTDOWN_GRACE_MS),
-      logger: false,
-      ...secureContextOptions(deps.certificate),
       onConnect,
       onSecure,
       onAuth,
@@ -199,7 +181,5 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
     },
     { maxErrors: limits.maxErrors },
   );
-  server.server.maxConnections = limits.maxConnections * 2;
-  server.on("error", (err) => logger.debug({ event: "connection-error", err: err.message }, "connection error"));
-  return server;
+  return boundServer(server, config, logger);
 }
