@@ -28,6 +28,8 @@ export default defineConfig({
                 DOH_URL: inject("harness").dohUrl,
                 VERDICT_TOKEN: "test-verdict-token",
               },
+              // Received TLS reports (test/workers/tlsrpt.test.ts).
+              d1Databases: ["TLSRPT_DB"],
             },
           })),
         ],

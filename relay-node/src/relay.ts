@@ -16,6 +16,7 @@ import { openTlsRptStore } from "./deliver/tls-rpt.ts";
 import { createRelayResolver } from "./dns/resolver.ts";
 import { createJudge } from "./judge/judge.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { controlSocketPath, startQueueControl } from "./queue/control.ts";
 import { startDelivery, type DeliveryOptions, type DeliveryScheduler } from "./queue/scheduler.ts";
 import { Spool } from "./queue/spool.ts";
 import { pingClamd, scanWithClamd } from "./scan/clamd.ts";
@@ -127,6 +128,12 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     hostname: config.hostname,
     logger,
   });
+  // `edgemx queue` talks to the spool's owner here (docs/queue.md).
+  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery }).catch(async (err: unknown) => {
+    await delivery.stop();
+    tlsRpt.close();
+    throw err;
+  });
   const greylist = config.relay.greylist.enabled ? createGreylist(config.relay.greylist) : null;
   const recipientCallout = recipientCalloutFor(config, logger);
   const spam = await startSpamFilter(config, overrides.env ?? process.env, logger, overrides.learnListen);
@@ -153,6 +160,7 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
 
   /** Everything but the listeners, in the order a stop needs: deliveries finish before their stores close. */
   const closeServices = async (): Promise<void> => {
+    await control.close();
     await delivery.stop();
     tlsRpt.close();
     await greylist?.close();

@@ -8,4 +8,6 @@ export interface Env {
   DOH_URL?: string;
   /** Secret: the PEM private key for ARC sealing (judge.arcSeal). */
   ARC_PRIVATE_KEY?: string;
+  /** Optional D1 database: where received TLS reports are kept (docs/tlsrpt.md); without it they are logged. */
+  TLSRPT_DB?: D1Database;
 }

@@ -115,6 +115,8 @@ export interface DeliveryOptions {
 export interface DeliveryScheduler {
   /** Something was enqueued: look for due entries now rather than at the next poll. */
   notify(): void;
+  /** The entry is being delivered right now. */
+  inFlight(id: string): boolean;
   /** Resolves once nothing is in flight and nothing is due (by the scheduler's clock). */
   idle(): Promise<void>;
   /** Takes no new deliveries and waits for those in flight, at most drainTimeoutMs. */
@@ -299,6 +301,7 @@ export function startDelivery(spool: Spool, deliverer: Deliverer, options: Deliv
   schedulePump();
   return {
     notify: schedulePump,
+    inFlight: (id) => inFlight.has(id),
     idle() {
       if (stopped) return Promise.resolve();
       const idle = new Promise<void>((resolve) => idleWaiters.push(resolve));

@@ -364,6 +364,21 @@ export class Spool {
   }
 
   /**
+   * Makes an entry due at `at` (`edgemx queue flush`), written durably like an attempt's state but
+   * without counting as one. Undefined when the entry is not queued.
+   */
+  async reschedule(id: string, at: number): Promise<QueueEntry | undefined> {
+    const entry = this.#entries.get(id);
+    if (!entry) return undefined;
+    const next = { ...entry, nextAttemptAt: at };
+    this.#withState.add(id);
+    await writeDurably(this.#stateDir, id + STATE_SUFFIX, [JSON.stringify(deliveryState(next))]);
+    this.#entries.set(id, next);
+    this.#emit(id, next);
+    return next;
+  }
+
+  /**
    * Removes an entry after its final delivery or bounce. The queue file goes first and its removal is
    * fsynced; a crash before that delivers the message again (a duplicate, never a loss), a crash after
    * it leaves a state file that open() deletes. An entry whose first attempt finished it never had a
@@ -384,4 +399,32 @@ export class Spool {
       if (!isNotFound(error)) throw error;
     });
   }
+}
+
+/**
+ * The spool's entries as the files say, read without changing anything (no recovery, no locks): for
+ * `edgemx queue list` while the relay is not running. Unreadable files are skipped.
+ */
+export async function readSpoolEntries(dir: string): Promise<QueueEntry[]> {
+  const names = (await readdir(join(dir, "queue")).catch(() => [])).filter(isQueueId);
+  const entries = await Promise.all(names.map(async (id) => {
+    try {
+      const entry = await readQueueFileEntry(join(dir, "queue", id));
+      const state = await readFile(join(dir, "state", id + STATE_SUFFIX), "utf8").then((text) => JSON.parse(text) as DeliveryState, () => undefined);
+      return { ...entry, ...state };
+    } catch {
+      return undefined;
+    }
+  }));
+  return entries.filter((entry) => entry !== undefined);
+}
+
+/** The message bytes of a queued entry straight from its queue file, or undefined when it is absent. */
+export async function readQueuedMessage(dir: string, id: string): Promise<Uint8Array | undefined> {
+  if (!isQueueId(id)) return undefined;
+  const bytes = await readFile(join(dir, "queue", id)).catch((error: unknown) => {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  });
+  return bytes === undefined ? undefined : splitQueueFile(bytes).message;
 }

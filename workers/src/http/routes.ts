@@ -11,6 +11,7 @@ import { serveMtaStsPolicy } from "./mta-sts.ts";
 import { servePostmasterPage } from "./postmaster.ts";
 import { judgeOptions, judgeResolver } from "../judge-runtime.ts";
 import { methodNotAllowed, notFound, plain } from "./respond.ts";
+import { serveTlsReport } from "./tlsrpt.ts";
 import { serveVerdict } from "./verdict.ts";
 
 export interface RouteContext {
@@ -35,6 +36,7 @@ const TABLE: Record<HostKind, Record<string, Methods>> = {
     "/autodiscover/autodiscover.json/v1.0/:address": { GET: (r, c) => serveAutodiscoverJson(r, c.config, r.params["address"]) },
     "/postmaster": { GET: (r, c) => servePostmasterPage(r, c.domain, c.config, c.facts) },
     "/.well-known/edgemx/dns": { GET: (r, c) => serveDnsRecords(r, c.config, c.facts) },
+    "/.well-known/tlsrpt": { POST: (r, c) => serveTlsReport(r, c.config, c.env) },
   },
   autoconfig: {
     "/mail/config-v1.1.xml": { GET: (r, c) => serveAutoconfig(r, c.domain, c.config) },
@@ -54,6 +56,7 @@ const TABLE: Record<HostKind, Record<string, Methods>> = {
     "/": { GET: (r, c) => servePostmasterPage(r, c.domain, c.config, c.facts) },
     "/postmaster": { GET: (r, c) => servePostmasterPage(r, c.domain, c.config, c.facts) },
     "/.well-known/edgemx/dns": { GET: (r, c) => serveDnsRecords(r, c.config, c.facts) },
+    "/.well-known/tlsrpt": { POST: (r, c) => serveTlsReport(r, c.config, c.env) },
   },
 };
 

@@ -1,0 +1,83 @@
+// `edgemx queue`: the command line parsed, and entries formatted for people. Pure; cli/queue.ts does
+// the talking (queue/control.ts).
+import { isQueueId, type QueueEntry } from "../queue/spool.ts";
+import type { ControlRequest } from "../queue/control.ts";
+
+export const QUEUE_USAGE = `usage: npm run queue -- [--socket <path>] [--spool <dir>] list | show <id> | flush [<id>] | delete <id>
+
+  Asks the running relay over its control socket (<data>/control.sock beside relay.spool of
+  $EDGEMX_CONFIG, ./edgemx.yaml or the example; --socket and --spool override).
+  list, show: when no relay runs, the spool files are read read-only instead.
+  flush: makes the entry (or every entry) due now.  delete: removes the entry without a DSN.`;
+
+export interface QueueCommand {
+  request: ControlRequest;
+  socket?: string;
+  spool?: string;
+}
+
+/** The command line, or an error text (then print the usage). */
+export function parseQueueCommand(args: readonly string[]): QueueCommand | string {
+  const rest: string[] = [];
+  const options: { socket?: string; spool?: string } = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--socket" || arg === "--spool") {
+      const value = args[++i];
+      if (value === undefined) return `${arg} needs a value`;
+      options[arg === "--socket" ? "socket" : "spool"] = value;
+    } else rest.push(arg);
+  }
+  const [op, id, ...extra] = rest;
+  if (extra.length > 0) return `too many arguments: ${extra.join(" ")}`;
+  if (id !== undefined && !isQueueId(id)) return `not a queue id: ${id}`;
+  if (op === "list" && id === undefined) return { request: { op }, ...options };
+  if (op === "flush") return { request: id === undefined ? { op } : { op, id }, ...options };
+  if ((op === "show" || op === "delete") && id !== undefined) return { request: { op, id }, ...options };
+  return op === undefined ? "no command" : `unknown command or missing id: ${op}`;
+}
+
+/** "45s", "12m", "3h", "2d" — the largest unit that fits; negative spans read as "now". */
+export function formatSpan(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86400)}d`;
+}
+
+function nextAttempt(entry: QueueEntry, now: number): string {
+  return entry.nextAttemptAt <= now ? "now" : `in ${formatSpan(entry.nextAttemptAt - now)}`;
+}
+
+/** One block per entry: a summary line, then a line per recipient with its state and latest reply. */
+export function formatQueueList(entries: readonly QueueEntry[], now: number): string {
+  if (entries.length === 0) return "the queue is empty";
+  const lines = [`${"ID".padEnd(18)}  ${"AGE".padStart(5)}  ${"SIZE".padStart(9)}  ${"ATTEMPTS".padStart(8)}  ${"NEXT".padEnd(9)}  SENDER`];
+  for (const entry of entries) {
+    lines.push(
+      `${entry.id}  ${formatSpan(now - entry.createdAt).padStart(5)}  ${String(entry.size).padStart(9)}  ${String(entry.attempts).padStart(8)}  ${nextAttempt(entry, now).padEnd(9)}  <${entry.envelope.mailFrom}>`,
+    );
+    for (const r of entry.recipients) lines.push(`    ${r.rcpt}  ${r.status}${r.reply === null ? "" : `  ${r.reply}`}`);
+  }
+  lines.push(`${entries.length} ${entries.length === 1 ? "entry" : "entries"}`);
+  return lines.join("\n");
+}
+
+/** The entry's fields, its recipients and the message's header section. */
+export function formatQueueEntry(entry: QueueEntry, headers: string, now: number): string {
+  const iso = (at: number | null) => (at === null ? "never" : new Date(at).toISOString());
+  return [
+    `id:            ${entry.id}`,
+    `sender:        <${entry.envelope.mailFrom}>`,
+    `arrived:       ${iso(entry.createdAt)} (${formatSpan(now - entry.createdAt)} ago)`,
+    `size:          ${entry.size} octets`,
+    `attempts:      ${entry.attempts}, last ${iso(entry.lastAttemptAt)}`,
+    `next attempt:  ${iso(entry.nextAttemptAt)} (${nextAttempt(entry, now)})`,
+    `delay notice:  ${entry.delayWarned ? "sent" : "not sent"}`,
+    "recipients:",
+    ...entry.recipients.map((r) => `    ${r.rcpt}  ${r.status}${r.reply === null ? "" : `  ${r.reply}`}`),
+    "",
+    headers,
+  ].join("\n");
+}
