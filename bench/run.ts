@@ -33,6 +33,13 @@ const BENCHMARKS = new Map<string, Benchmark>([
       load: () => import("./mx.ts"),
     },
   ],
+  [
+    "outbound",
+    {
+      summary: "submission to remote delivery: messages/s and CPU per message of the relay (DKIM+ARC, clamd on/off) against Postfix outbound, and the DKIM+ARC signing cost",
+      load: () => import("./outbound.ts"),
+    },
+  ],
 ]);
 
 function listBenchmarks(): string {

@@ -42,7 +42,8 @@ export function postfixAvailable(): string | undefined {
   return undefined;
 }
 
-export function writePostfixInstance(dir: string, port: number, hostname: string, domain: string): PostfixInstance {
+/** `extraMain`: main.cf lines appended last, so they override the ones above (the outbound benchmark's relaying). */
+export function writePostfixInstance(dir: string, port: number, hostname: string, domain: string, extraMain: readonly string[] = []): PostfixInstance {
   const configDir = join(dir, "etc");
   const queueDir = join(dir, "queue");
   const dataDir = join(dir, "data");
@@ -75,6 +76,7 @@ export function writePostfixInstance(dir: string, port: number, hostname: string
     `maillog_file_prefixes = ${dir}`,
     `maillog_file = ${join(dir, "maillog")}`,
     "smtpd_banner = $myhostname ESMTP",
+    ...extraMain,
     "",
   ].join("\n");
   writeFileSync(join(configDir, "main.cf"), main);

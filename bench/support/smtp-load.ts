@@ -8,8 +8,11 @@
 // write (RFC 2920 PIPELINING, when the server offers it), then the message, dot-stuffed, and the
 // final dot. The message is the same pre-built buffer every time. A phase starts no transaction
 // after its deadline; the ones in flight finish, and the wall time runs until the last one has.
+// With `submission` (the outbound benchmark) each connection does STARTTLS, EHLO again and AUTH PLAIN
+// after the first EHLO, before its messages.
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 
 export interface LoadTask {
   host: string;
@@ -24,6 +27,8 @@ export interface LoadTask {
   perSession: number;
   /** Bound on any one reply. */
   replyTimeoutMs: number;
+  /** Submission (the outbound benchmark): STARTTLS after EHLO (any certificate), EHLO again, AUTH PLAIN. */
+  submission?: { user: string; password: string };
 }
 
 export interface PhaseResult {
@@ -131,6 +136,18 @@ class Connection {
   close(): void {
     this.socket.destroy();
   }
+
+  /** After a 220 to STARTTLS: a Connection over TLS on this socket; this one stops listening to it. */
+  upgrade(): Promise<Connection> {
+    this.socket.removeAllListeners("data");
+    this.socket.removeAllListeners("close");
+    this.socket.on("error", () => undefined);
+    return new Promise((resolve, reject) => {
+      const secure = tlsConnect({ socket: this.socket, rejectUnauthorized: false });
+      secure.once("secureConnect", () => resolve(new Connection(secure as unknown as Socket)));
+      secure.once("error", reject);
+    });
+  }
 }
 
 function open(): Promise<Connection> {
@@ -180,7 +197,23 @@ async function runPhase(seconds: number): Promise<PhaseResult> {
         connection.write(`EHLO ${task.helo}\r\n`);
         const ehlo = await connection.next();
         if (ehlo.code !== 250) throw new Error(`EHLO: ${firstLine(ehlo)}`);
-        const pipelining = /^250[- ]PIPELINING\b/im.test(ehlo.text);
+        let pipelining = /^250[- ]PIPELINING\b/im.test(ehlo.text);
+        if (task.submission) {
+          connection.write("STARTTLS\r\n");
+          const ready = await connection.next();
+          if (ready.code !== 220) throw new Error(`STARTTLS: ${firstLine(ready)}`);
+          const plain = connection;
+          connection = await plain.upgrade();
+          open_.splice(open_.indexOf(plain), 1, connection);
+          connection.write(`EHLO ${task.helo}\r\n`);
+          const again = await connection.next();
+          if (again.code !== 250) throw new Error(`EHLO after STARTTLS: ${firstLine(again)}`);
+          pipelining = /^250[- ]PIPELINING\b/im.test(again.text);
+          const credentials = Buffer.from(`\0${task.submission.user}\0${task.submission.password}`).toString("base64");
+          connection.write(`AUTH PLAIN ${credentials}\r\n`);
+          const auth = await connection.next();
+          if (auth.code !== 235) throw new Error(`AUTH PLAIN: ${firstLine(auth)}`);
+        }
         for (let i = 0; i < task.perSession && performance.now() < deadline; i++) {
           const sent = performance.now();
           let replies: Reply[];
