@@ -13,6 +13,8 @@ import { nextHopDeliverer } from "./deliver/next-hop.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
 import { openTlsRptStore } from "./deliver/tls-rpt.ts";
+import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./deliver/tls-rpt-sender.ts";
+import { loadDkimKeys } from "./sign/keys.ts";
 import { createRelayResolver } from "./dns/resolver.ts";
 import { createJudge } from "./judge/judge.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -106,6 +108,16 @@ async function virusScanner(config: EdgemxConfig, logger: Logger): Promise<(mess
   return (message) => scanWithClamd(message, settings);
 }
 
+/** The DKIM signer of TLS reports; a key that does not load leaves them unsigned (and says so). */
+function tlsReportSigner(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: Logger): TlsRptSenderDeps["sign"] {
+  try {
+    return dkimSignerFor(loadDkimKeys(config, env));
+  } catch (err) {
+    logger.warn({ event: "tlsrpt", err: (err as Error).message }, "the DKIM keys did not load: TLS reports are sent unsigned");
+    return undefined;
+  }
+}
+
 export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides = {}): Promise<RunningRelay> {
   const logger = overrides.logger ?? createLogger(config.relay.logLevel);
   // A bad dynamic-name pattern is a configuration error: refuse to start rather than fail each session.
@@ -128,8 +140,24 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     hostname: config.hostname,
     logger,
   });
+  // TLS-RPT reports (RFC 8460 §5): daily at 00:15 UTC, or `edgemx queue tlsrpt-send` (docs/outbound.md).
+  const tlsRptSender: TlsRptSenderDeps = {
+    store: tlsRpt,
+    resolver,
+    enqueue: async (request) => {
+      const id = await spool.enqueue(request);
+      delivery.notify();
+      return id;
+    },
+    sign: tlsReportSigner(config, overrides.env ?? process.env, logger),
+    reporter: { organization: config.hostname, contact: `postmaster@${config.domains[0]!.name}`, hostname: config.hostname, from: `postmaster@${config.domains[0]!.name}` },
+    logger,
+  };
+  const tlsRptTimer = startTlsRptTimer(tlsRptSender);
   // `edgemx queue` talks to the spool's owner here (docs/queue.md).
-  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery }).catch(async (err: unknown) => {
+  const sendReports = (day?: string) => sendTlsReports(day ?? previousUtcDay(Date.now()), tlsRptSender);
+  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports }).catch(async (err: unknown) => {
+    tlsRptTimer.stop();
     await delivery.stop();
     tlsRpt.close();
     throw err;
@@ -161,6 +189,7 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
   /** Everything but the listeners, in the order a stop needs: deliveries finish before their stores close. */
   const closeServices = async (): Promise<void> => {
     await control.close();
+    tlsRptTimer.stop();
     await delivery.stop();
     tlsRpt.close();
     await greylist?.close();

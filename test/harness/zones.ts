@@ -76,6 +76,8 @@ export const TEST_DNS = {
   dane: {
     /** TLSA 3 1 1 of the dane-key.ts key: the server's certificate matches. */
     match: { domain: "dane.test", mx: "mx.dane.test", mxAddress: "127.0.0.20" },
+    /** The rua of dane.test's `_smtp._tls` record (TLS-RPT, RFC 8460 §3). */
+    tlsRptMailbox: "tlsrpt@sender.test",
     /** TLSA 3 1 1 of no key at all: the certificate does not match. */
     mismatch: { domain: "mismatch.dane.test", mx: "mx.mismatch.dane.test", mxAddress: "127.0.0.22" },
     /** TLSA like `match`, for a server that offers no STARTTLS. */
@@ -228,6 +230,8 @@ export const TEST_ZONES: readonly TestZone[] = [
     security: "signed",
     records: [
       ...daneDomain(dane.match, `3 1 1 ${DANE_MX_SPKI_SHA256}`),
+      // TLS-RPT (RFC 8460 §3): reports for dane.test go to a mailbox of sender.test.
+      { owner: "_smtp._tls", type: "TXT", data: txt(`v=TLSRPTv1; rua=mailto:${dane.tlsRptMailbox}`) },
       ...daneDomain(dane.mismatch, `3 1 1 ${"00".repeat(32)}`),
       ...daneDomain(dane.noStarttls, `3 1 1 ${DANE_MX_SPKI_SHA256}`),
       ...daneDomain(dane.bogusTlsa, undefined),

@@ -119,6 +119,14 @@ describe("TXT character-strings (RFC 1035 §3.3.14)", () => {
     const config = configWith({ dkim: { selector: "ed", algorithm: "ed25519", publicKey: raw } });
     expect(byName(await recordsOf(config), "ed._domainkey.example.org.")[0]?.value).toBe(`"v=DKIM1; k=ed25519; p=${raw}"`);
   });
+
+  it("adds the key record of the optional second, Ed25519 signature under its own selector", async () => {
+    const raw = Buffer.alloc(32, 9).toString("base64");
+    const config = configWith({ dkim: { selector: "s2026", algorithm: "rsa", publicKey: EXAMPLE_KEY, ed25519: { selector: "s2026e", publicKey: raw } } });
+    const records = await recordsOf(config);
+    expect(byName(records, "s2026._domainkey.example.org.", "TXT")).toHaveLength(1);
+    expect(byName(records, "s2026e._domainkey.example.org.", "TXT").map((r) => r.value)).toEqual([`"v=DKIM1; k=ed25519; p=${raw}"`]);
+  });
 });
 
 describe("optional parts of a domain", () => {

@@ -2,13 +2,16 @@
 // the talking (queue/control.ts).
 import { isQueueId, type QueueEntry } from "../queue/spool.ts";
 import type { ControlRequest } from "../queue/control.ts";
+import type { TlsRptRunResult } from "../deliver/tls-rpt-sender.ts";
 
 export const QUEUE_USAGE = `usage: npm run queue -- [--socket <path>] [--spool <dir>] list | show <id> | flush [<id>] | delete <id>
+       npm run queue -- [--socket <path>] [--spool <dir>] tlsrpt-send [--day YYYY-MM-DD]
 
   Asks the running relay over its control socket (<data>/control.sock beside relay.spool of
   $EDGEMX_CONFIG, ./edgemx.yaml or the example; --socket and --spool override).
   list, show: when no relay runs, the spool files are read read-only instead.
-  flush: makes the entry (or every entry) due now.  delete: removes the entry without a DSN.`;
+  flush: makes the entry (or every entry) due now.  delete: removes the entry without a DSN.
+  tlsrpt-send: sends the TLS-RPT reports (RFC 8460) of the day not sent yet; default: yesterday (UTC).`;
 
 export interface QueueCommand {
   request: ControlRequest;
@@ -20,9 +23,13 @@ export interface QueueCommand {
 export function parseQueueCommand(args: readonly string[]): QueueCommand | string {
   const rest: string[] = [];
   const options: { socket?: string; spool?: string } = {};
+  let day: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === "--socket" || arg === "--spool") {
+    if (arg === "--day") {
+      day = args[++i];
+      if (day === undefined || !/^\d{4}-\d{2}-\d{2}$/.test(day)) return "--day needs a day YYYY-MM-DD";
+    } else if (arg === "--socket" || arg === "--spool") {
       const value = args[++i];
       if (value === undefined) return `${arg} needs a value`;
       options[arg === "--socket" ? "socket" : "spool"] = value;
@@ -30,6 +37,8 @@ export function parseQueueCommand(args: readonly string[]): QueueCommand | strin
   }
   const [op, id, ...extra] = rest;
   if (extra.length > 0) return `too many arguments: ${extra.join(" ")}`;
+  if (op === "tlsrpt-send") return id === undefined ? { request: day === undefined ? { op } : { op, day }, ...options } : `too many arguments: ${id}`;
+  if (day !== undefined) return "--day belongs to tlsrpt-send";
   if (id !== undefined && !isQueueId(id)) return `not a queue id: ${id}`;
   if (op === "list" && id === undefined) return { request: { op }, ...options };
   if (op === "flush") return { request: id === undefined ? { op } : { op, id }, ...options };
@@ -80,4 +89,12 @@ export function formatQueueEntry(entry: QueueEntry, headers: string, now: number
     "",
     headers,
   ].join("\n");
+}
+
+/** A line per policy domain of a TLS report run. */
+export function formatTlsRptRun(result: TlsRptRunResult): string {
+  if (result.domains.length === 0) return `no TLS-RPT counts for ${result.day}`;
+  return result.domains
+    .map((d) => [`${result.day} ${d.domain}: ${d.outcome}`, ...d.delivered.map((rua) => `    sent ${rua}`), ...d.failed.map((f) => `    FAILED ${f.rua}: ${f.error}`)].join("\n"))
+    .join("\n");
 }

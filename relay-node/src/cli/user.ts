@@ -76,7 +76,9 @@ async function main(args: string[]): Promise<number> {
     throw new UsageError(USAGE);
   }
   const config = loadConfigFile(defaultConfigPath());
-  const store = new UserStore(config.relay.users.path);
+  const users = config.relay.users;
+  if (users.type === "imap") throw new UsageError(`relay.users is the IMAP host ${users.host}: its users are managed there, not with this command`);
+  const store = new UserStore(users.path);
   try {
     switch (command) {
       case "add":

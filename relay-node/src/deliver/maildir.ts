@@ -7,10 +7,10 @@
 // spool. Each copy starts with the final-delivery trace fields Postfix's local(8) writes: Return-Path
 // (RFC 5321 §4.4: added at final delivery) and Delivered-To (RFC 9228), so each copy names its recipient.
 import { randomInt } from "node:crypto";
-import { link, open, unlink } from "node:fs/promises";
+import { link, unlink } from "node:fs/promises";
 import { hostname as machineName } from "node:os";
 import { join, resolve } from "node:path";
-import { makeDirectories, syncDirectory } from "../queue/durable.ts";
+import { makeDirectories, syncDirectory, writeNewFileSynced } from "../queue/durable.ts";
 import type { Deliverer, OutgoingMessage, RecipientResult } from "./types.ts";
 
 const SUBDIRS = ["tmp", "new", "cur"] as const;
@@ -78,14 +78,8 @@ export function maildirDeliverer(options: { path: string }): Deliverer {
     const temp = join(folder, "tmp", name);
     try {
       await ensureMaildir(folder);
-      const handle = await open(temp, "wx", 0o600);
-      try {
-        // One write call: the trace fields and the message together.
-        await handle.writeFile(Buffer.concat([Buffer.from(`Return-Path: <${message.envelope.mailFrom}>\r\nDelivered-To: ${rcpt}\r\n`), message.message]));
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      // One writev call: the trace fields and the message together, the message not copied.
+      await writeNewFileSynced(temp, [`Return-Path: <${message.envelope.mailFrom}>\r\nDelivered-To: ${rcpt}\r\n`, message.message]);
       await link(temp, join(folder, "new", name));
       await syncDirectory(join(folder, "new"));
     } catch (error) {

@@ -1,6 +1,6 @@
 // TLS-RPT delivery (RFC 8460 §3, §5), the pure parts: the `_smtp._tls` TXT record parsed strictly and
-// a day's gzipped report as the mail message sent to a `mailto:` rua. Looking the record up, the
-// daily timer, enqueueing and the https POST are not wired up yet (docs/outbound.md).
+// a day's gzipped report as the mail message sent to a `mailto:` rua. The lookup, the daily timer,
+// enqueueing and the https POST are in tls-rpt-sender.ts (docs/outbound.md).
 import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
 

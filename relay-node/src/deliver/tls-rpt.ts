@@ -1,7 +1,7 @@
 // TLS-RPT counting (RFC 8460 §4): every outbound session attempt counts once, as a success or as a
 // failure with its result type, under the policy that applied (DANE TLSA, MTA-STS, or none found) for
 // the recipient domain and the UTC day. The counts live in node:sqlite; the day's report is a pure
-// aggregation of the rows. Sending reports to the domains' rua (§3) is not done yet.
+// aggregation of the rows. Which days' reports went out is kept beside them (tls-rpt-sender.ts sends).
 import { DatabaseSync } from "node:sqlite";
 
 /** RFC 8460 §4.3 result types edgemx reports. */
@@ -57,6 +57,13 @@ export interface TlsCountRow {
 export interface TlsRptStore {
   record(outcome: TlsSessionOutcome): void;
   rows(day: string): TlsCountRow[];
+  /**
+   * Whether the report of `day` for `policyDomain` went to `target` (one rua URI), or with target ""
+   * (the default) whether the domain's day is done: sent everywhere or without a TLSRPT record
+   * (tls-rpt-sender.ts).
+   */
+  isSent(day: string, policyDomain: string, target?: string): boolean;
+  markSent(day: string, policyDomain: string, at: number, target?: string): void;
   close(): void;
 }
 
@@ -71,6 +78,10 @@ export function openTlsRptStore(path: string): TlsRptStore {
   const upsert = db.prepare(`INSERT INTO tls_rpt_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
     ON CONFLICT DO UPDATE SET count = count + 1`);
   const select = db.prepare("SELECT * FROM tls_rpt_counts WHERE day = ? ORDER BY policy_domain, policy_type, result_type");
+  db.exec(`CREATE TABLE IF NOT EXISTS tls_rpt_sent (day TEXT NOT NULL, policy_domain TEXT NOT NULL, target TEXT NOT NULL,
+    sent_at INTEGER NOT NULL, PRIMARY KEY (day, policy_domain, target))`);
+  const selectSent = db.prepare("SELECT 1 FROM tls_rpt_sent WHERE day = ? AND policy_domain = ? AND target = ?");
+  const insertSent = db.prepare("INSERT OR IGNORE INTO tls_rpt_sent VALUES (?, ?, ?, ?)");
   return {
     record(outcome) {
       const { policy, failure } = outcome;
@@ -92,6 +103,10 @@ export function openTlsRptStore(path: string): TlsRptStore {
         detail: String(row.detail),
         count: Number(row.count),
       }));
+    },
+    isSent: (day, policyDomain, target = "") => selectSent.get(day, policyDomain, target) !== undefined,
+    markSent(day, policyDomain, at, target = "") {
+      insertSent.run(day, policyDomain, target, at);
     },
     close: () => db.close(),
   };

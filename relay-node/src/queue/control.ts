@@ -6,6 +6,7 @@
 import { chmod, unlink } from "node:fs/promises";
 import { createConnection, createServer, type Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import type { TlsRptRunResult } from "../deliver/tls-rpt-sender.ts";
 import type { DeliveryScheduler } from "./scheduler.ts";
 import { readQueuedMessage, type QueueEntry, type Spool } from "./spool.ts";
 
@@ -13,13 +14,15 @@ export type ControlRequest =
   | { op: "list" }
   | { op: "show"; id: string }
   | { op: "flush"; id?: string }
-  | { op: "delete"; id: string };
+  | { op: "delete"; id: string }
+  | { op: "tlsrpt-send"; day?: string };
 
 export type ControlAnswer =
   | { ok: true; entries: QueueEntry[] }
   | { ok: true; entry: QueueEntry; headers: string }
   | { ok: true; flushed: string[] }
   | { ok: true; deleted: QueueEntry }
+  | { ok: true; tlsrpt: TlsRptRunResult }
   | { ok: false; error: string };
 
 const MAX_REQUEST_BYTES = 4096;
@@ -47,8 +50,12 @@ export function parseControlRequest(line: string): ControlRequest | string {
     return "not JSON";
   }
   if (typeof value !== "object" || value === null) return "not an object";
-  const { op, id } = value as Record<string, unknown>;
+  const { op, id, day } = value as Record<string, unknown>;
   if (id !== undefined && typeof id !== "string") return "id must be a string";
+  if (op === "tlsrpt-send") {
+    if (day !== undefined && (typeof day !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(day))) return "day must be YYYY-MM-DD";
+    return day === undefined ? { op } : { op, day };
+  }
   if (op === "list") return { op };
   if (op === "flush") return id === undefined ? { op } : { op, id };
   if ((op === "show" || op === "delete") && id !== undefined) return { op, id };
@@ -59,6 +66,8 @@ export interface QueueControlDeps {
   spool: Spool;
   delivery: DeliveryScheduler;
   now?: () => number;
+  /** `tlsrpt-send`: sends the TLS reports of the day (default: the previous UTC day), deliver/tls-rpt-sender.ts. */
+  sendTlsReports?: (day?: string) => Promise<TlsRptRunResult>;
 }
 
 /** Carries out one request against the relay's own spool. */
@@ -96,6 +105,9 @@ export async function answerControlRequest(request: ControlRequest, deps: QueueC
       await spool.remove(request.id);
       return { ok: true, deleted: entry };
     }
+    case "tlsrpt-send":
+      if (deps.sendTlsReports === undefined) return { ok: false, error: "this relay does not send TLS reports" };
+      return { ok: true, tlsrpt: await deps.sendTlsReports(request.day) };
   }
 }
 
@@ -123,6 +135,8 @@ export async function startQueueControl(path: string, deps: QueueControlDeps): P
       socket.pause();
       socket.removeAllListeners("data");
       const request = newline === -1 ? "request too long" : parseControlRequest(buffered.slice(0, newline));
+      // A TLS report run may wait on https: POSTs (30 s each): no idle limit once the request is read.
+      if (typeof request !== "string" && request.op === "tlsrpt-send") socket.setTimeout(0);
       const answer: Promise<ControlAnswer> =
         typeof request === "string" ? Promise.resolve({ ok: false, error: request }) : answerControlRequest(request, deps).catch((error: unknown) => ({ ok: false, error: (error as Error).message }));
       void answer.then((a) => socket.end(JSON.stringify(a) + "\n"));

@@ -1,15 +1,55 @@
 // The file-system steps that make a write survive a crash (POSIX: fsync(2) of a file makes its data
 // durable; a new, renamed or removed name is durable once its directory is fsynced). Used by the spool
 // and by Maildir delivery.
-import { mkdir, open } from "node:fs/promises";
+import { close, fsync, open, writev } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 
+// The hot paths (one spool file, one Maildir file and a share of a folder fsync per message) use
+// plain file descriptors through the callback API: a FileHandle of node:fs/promises costs noticeably
+// more main-thread CPU per open/sync/close (docs/benchmarks.md, mx, round 2).
+const openFd = (path: string, flags: string, mode?: number): Promise<number> =>
+  new Promise((done, fail) => open(path, flags, mode, (err, fd) => (err ? fail(err) : done(fd))));
+const fsyncFd = (fd: number): Promise<void> => new Promise((done, fail) => fsync(fd, (err) => (err ? fail(err) : done())));
+const closeFd = (fd: number): Promise<void> => new Promise((done, fail) => close(fd, (err) => (err ? fail(err) : done())));
+const writevFd = (fd: number, chunks: readonly Uint8Array[], position: number): Promise<number> =>
+  new Promise((done, fail) => writev(fd, chunks as Uint8Array[], position, (err, written) => (err ? fail(err) : done(written))));
+
 async function fsyncDirectory(path: string): Promise<void> {
-  const handle = await open(path, "r");
+  const fd = await openFd(path, "r");
   try {
-    await handle.sync();
+    await fsyncFd(fd);
   } finally {
-    await handle.close();
+    await closeFd(fd);
+  }
+}
+
+/**
+ * Creates `path` (it must not exist: O_EXCL, mode 0600), writes `chunks` into it — one writev(2) call
+ * unless the kernel takes less, then the rest — and fsyncs and closes it. The caller makes the name
+ * durable (rename or link, then syncDirectory).
+ */
+export async function writeNewFileSynced(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
+  let rest = chunks.map((chunk) => (typeof chunk === "string" ? Buffer.from(chunk) : chunk)).filter((chunk) => chunk.byteLength > 0);
+  const fd = await openFd(path, "wx", 0o600);
+  try {
+    let position = 0;
+    while (rest.length > 0) {
+      let written = await writevFd(fd, rest, position);
+      position += written;
+      const left: Uint8Array[] = [];
+      for (const chunk of rest) {
+        if (written >= chunk.byteLength) written -= chunk.byteLength;
+        else {
+          left.push(written === 0 ? chunk : chunk.subarray(written));
+          written = 0;
+        }
+      }
+      rest = left;
+    }
+    await fsyncFd(fd);
+  } finally {
+    await closeFd(fd);
   }
 }
 

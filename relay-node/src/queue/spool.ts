@@ -15,7 +15,7 @@ import { randomInt } from "node:crypto";
 import { open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { RecipientResult } from "../deliver/types.ts";
-import { makeDirectories, syncDirectory } from "./durable.ts";
+import { makeDirectories, syncDirectory, writeNewFileSynced } from "./durable.ts";
 
 export interface Envelope {
   /** The reverse path; "" is the null sender of bounces (RFC 5321 §4.5.5). */
@@ -110,14 +110,8 @@ function isNotFound(error: unknown): boolean {
 async function writeDurably(dir: string, name: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
   const temp = join(dir, tempName(name));
   try {
-    const handle = await open(temp, "wx", 0o600);
-    try {
-      // One write call for the whole file (writeFile loops over short writes).
-      await handle.writeFile(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks.map((chunk) => (typeof chunk === "string" ? Buffer.from(chunk) : chunk))));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    // One writev call for the whole file, its chunks never copied into one buffer.
+    await writeNewFileSynced(temp, chunks);
     await rename(temp, join(dir, name));
   } catch (error) {
     await unlink(temp).catch(() => undefined);

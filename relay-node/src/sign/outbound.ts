@@ -2,6 +2,7 @@
 //
 //   ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results   (RFC 8617, i=1, cv=none)
 //   DKIM-Signature                                                 (RFC 6376, dkim.ts)
+//   DKIM-Signature, a=ed25519-sha256, when configured               (RFC 8463, dkim.ed25519)
 //   … the message as submitted, our Received on top
 //
 // Both with the key and selector of the domain of the From address (DMARC alignment, RFC 7489 §3.1).
@@ -13,6 +14,8 @@ export interface SigningIdentity {
   key: DkimKey;
   /** The same key as PEM, for mailauth's ARC sealing. */
   pem: string;
+  /** An optional second signature (RFC 8463 §3, Ed25519), made over the same message beside the first. */
+  ed25519?: DkimKey;
 }
 
 /** The ARC-Authentication-Results payload after "i=1;": who we are and that the user logged in. */
@@ -22,8 +25,10 @@ export function submissionAuthResults(authservId: string, user: string): string 
 
 /** The signed message: DKIM-Signature, then an ARC set over it, prepended. */
 export async function signOutbound(message: Buffer, identity: SigningIdentity, authResults: string, now: Date): Promise<Buffer> {
-  const signature = dkimSignature(message, identity.key, Math.floor(now.getTime() / 1000));
-  const signed = Buffer.concat([Buffer.from(`${signature}\r\n`, "latin1"), message]);
+  const time = Math.floor(now.getTime() / 1000);
+  // Neither signature covers the other (DKIM-Signature is not in SIGNED_FIELDS), so their order does not matter.
+  const signatures = [dkimSignature(message, identity.key, time), ...(identity.ed25519 ? [dkimSignature(message, identity.ed25519, time)] : [])];
+  const signed = Buffer.concat([Buffer.from(signatures.map((s) => `${s}\r\n`).join(""), "latin1"), message]);
   const sealed = await createSeal(signed, {
     seal: {
       signingDomain: identity.key.domain,

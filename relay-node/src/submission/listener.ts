@@ -21,7 +21,7 @@ import { readData } from "../smtp/data.ts";
 import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, replyError, replyLine, tooManyConnections } from "../smtp/replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "../smtp/server.ts";
 import type { CertificatePair } from "../smtp/tls.ts";
-import type { UserStore } from "../users/store.ts";
+import type { Authenticator } from "../users/authenticator.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
 import { submitMessage, type SubmitDeps } from "./message.ts";
 import { AUTH_INVALID, AUTH_TEMPORARY_FAILURE, SEND_RATE_LIMITED, TOO_MANY_RECIPIENTS_PER_MESSAGE } from "./replies.ts";
@@ -29,7 +29,7 @@ import type { SendQuota } from "./send-quota.ts";
 import { decideEnvelopeSender } from "./sender-ownership.ts";
 
 export interface SubmissionDeps extends SubmitDeps {
-  users: UserStore;
+  users: Authenticator;
   throttle: LoginThrottle;
   quota: SendQuota;
   certificate: CertificatePair;
@@ -80,20 +80,27 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
       return callback(replyError(AUTH_TEMPORARY_FAILURE));
     }
     users.authenticate(username, auth.password ?? "").then(
-      (user) => {
-        if (user === null) {
+      (result) => {
+        if (result.status === "temporary") {
+          // The checker (user store or IMAP host) could not decide: 454 4.7.0, no failure counted.
+          logger.error({ event: "auth-error", session: session.id, err: result.reason }, "the user check failed");
+          outcome("temporary");
+          return callback(replyError(AUTH_TEMPORARY_FAILURE));
+        }
+        if (result.status === "invalid") {
           const delay = throttle.failed(ip, username);
           outcome("failed");
           setTimeout(() => callback(replyError(AUTH_INVALID)), delay);
           return;
         }
+        const user = result.user;
         throttle.succeeded(user.address);
         stateOf(session).owned = new Set([user.address, ...user.aliases]);
         outcome("pass");
         callback(null, { user: user.address });
       },
       (err: unknown) => {
-        logger.error({ event: "auth-error", session: session.id, err: err instanceof Error ? err.message : String(err) }, "the user store failed");
+        logger.error({ event: "auth-error", session: session.id, err: err instanceof Error ? err.message : String(err) }, "the user check failed");
         callback(replyError(AUTH_TEMPORARY_FAILURE));
       },
     );

@@ -3,7 +3,7 @@
 import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
 import { loadDkimKeys } from "../sign/keys.ts";
 import type { BoundedSmtpServer } from "../smtp/server.ts";
-import { UserStore } from "../users/store.ts";
+import { createAuthenticator } from "../users/authenticator.ts";
 import { createSubmissionServer, type SubmissionDeps } from "./listener.ts";
 import { LoginThrottle } from "./login-throttle.ts";
 import { SendQuota } from "./send-quota.ts";
@@ -47,7 +47,7 @@ export async function startSubmission(
   for (const domain of config.domains) {
     if (!signing.has(domain.name.toLowerCase())) base.logger.warn({ event: "dkim", domain: domain.name }, `no DKIM signing key for ${domain.name}: mail submitted from it is sent unsigned`);
   }
-  const users = new UserStore(config.relay.users.path);
+  const users = createAuthenticator(config);
   const policy = config.relay.submission;
   const deps: SubmissionDeps = {
     ...base,

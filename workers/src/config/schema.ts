@@ -44,12 +44,14 @@ const rolePolicy = z
   })
   .strict();
 
+// The spec's selectors are timestamps (e.g. 1546251274); any RFC 6376 §3.1 selector is allowed.
+const dkimSelector = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, {
+  message: "expected a DKIM selector (RFC 6376 §3.1), e.g. 1546251274",
+});
+
 const dkim = z
   .object({
-    // The spec's selectors are timestamps (e.g. 1546251274); any RFC 6376 §3.1 selector is allowed.
-    selector: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, {
-      message: "expected a DKIM selector (RFC 6376 §3.1), e.g. 1546251274",
-    }),
+    selector: dkimSelector,
     algorithm: z.enum(["rsa", "ed25519"]).default("rsa"),
     // Base64 of the SubjectPublicKeyInfo (rsa) or the raw 32-byte key (ed25519), as in the p= tag.
     publicKey: z
@@ -58,6 +60,20 @@ const dkim = z
       .pipe(z.string().regex(/^[A-Za-z0-9+/]+=*$/, { message: "expected the base64 public key (the p= value)" })),
     // The relay's signing key (PEM, RSA ≥ 2048 bits) for submitted mail; else EDGEMX_DKIM_KEY_<DOMAIN>.
     privateKeyFile: z.string().min(1).optional(),
+    // An optional second signature with Ed25519 (RFC 8463) beside the RSA one, under its own selector;
+    // its key from privateKeyFile, else EDGEMX_DKIM_ED25519_KEY_<DOMAIN>.
+    ed25519: z
+      .object({
+        selector: dkimSelector,
+        // Base64 of the raw 32-byte public key (RFC 8463 §4.2), the p= value.
+        publicKey: z
+          .string()
+          .transform((k) => k.replace(/\s+/g, ""))
+          .pipe(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, { message: "expected the base64 of the 32-byte Ed25519 public key" })),
+        privateKeyFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -281,8 +297,24 @@ const relay = z
       })),
     // Ask the mailbox host (LMTP/SMTP next hop) whether a recipient exists, when the domain lists none.
     recipientCheck: z.boolean().default(false),
-    // Submission users (node:sqlite, scrypt hashes), managed with `npm run user`.
-    users: z.object({ path: z.string().min(1).default("./data/users.sqlite") }).strict().default({ path: "./data/users.sqlite" }),
+    // Submission users: node:sqlite with scrypt hashes, managed with `npm run user` ({ path }), or the
+    // IMAP host checks the password (type "imap": LOGIN / AUTHENTICATE PLAIN over TLS only, users/imap.ts).
+    users: z
+      .union([
+        z.object({ type: z.literal("sqlite").optional(), path: z.string().min(1).default("./data/users.sqlite") }).strict(),
+        z
+          .object({
+            type: z.literal("imap"),
+            host: z.string().min(1),
+            port: port.default(993),
+            tls: z.enum(["implicit", "starttls"]).default("implicit"),
+            timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+            // PEM CA certificates to trust for the IMAP host instead of the system's (a private CA).
+            caFile: z.string().min(1).optional(),
+          })
+          .strict(),
+      ])
+      .default({ path: "./data/users.sqlite" }),
     // The submission listeners' policy (docs/submission.md): trace privacy, M3AAWG outbound bounds, login throttling.
     submission: z
       .object({

@@ -93,15 +93,27 @@ function heloSpfRecord(domain: DomainConfig, config: EdgemxConfig): ZoneRecord |
 }
 
 /** RFC 6376 §3.6.1 (RSA) and RFC 8463 §4.2 (Ed25519): the key record at <selector>._domainkey. */
-function dkimRecord(domain: DomainConfig): ZoneRecord | null {
-  if (!domain.dkim) return null;
-  const { selector, algorithm, publicKey } = domain.dkim;
-  return {
-    name: fqdn(`${selector}._domainkey.${domain.name}`),
-    type: "TXT",
-    value: txtValue(`v=DKIM1; k=${algorithm}; p=${publicKey}`),
-    comment: `DKIM (RFC 6376 §3.6.2.1): the ${algorithm} public key that verifies our signatures (selector ${selector})`,
-  };
+function dkimRecords(domain: DomainConfig): ZoneRecord[] {
+  if (!domain.dkim) return [];
+  const { selector, algorithm, publicKey, ed25519 } = domain.dkim;
+  return [
+    {
+      name: fqdn(`${selector}._domainkey.${domain.name}`),
+      type: "TXT",
+      value: txtValue(`v=DKIM1; k=${algorithm}; p=${publicKey}`),
+      comment: `DKIM (RFC 6376 §3.6.2.1): the ${algorithm} public key that verifies our signatures (selector ${selector})`,
+    },
+    ...(ed25519
+      ? [
+          {
+            name: fqdn(`${ed25519.selector}._domainkey.${domain.name}`),
+            type: "TXT" as const,
+            value: txtValue(`v=DKIM1; k=ed25519; p=${ed25519.publicKey}`),
+            comment: `DKIM (RFC 8463 §4.2): the Ed25519 public key of our second signature (selector ${ed25519.selector})`,
+          },
+        ]
+      : []),
+  ];
 }
 
 /** RFC 7489 §6.3: v first, then p; several report URIs are separated by commas (§6.4). */
@@ -231,7 +243,7 @@ export async function domainRecords(domain: DomainConfig, config: EdgemxConfig, 
     ...mxRecords(domain),
     spfRecord(domain),
     ...optional(heloSpfRecord(domain, config)),
-    ...optional(dkimRecord(domain)),
+    ...dkimRecords(domain),
     dmarcRecord(domain),
     await mtaStsRecord(domain),
     ...optional(tlsRptRecord(domain)),
