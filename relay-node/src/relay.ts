@@ -9,6 +9,7 @@ import type { ArcSealKey } from "../../workers/src/judge/arc-seal.ts";
 import { compileDynamicPatterns } from "./checks/fcrdns.ts";
 import { createGreylist } from "./checks/greylist.ts";
 import { recipientCalloutFor } from "./checks/recipient-callout.ts";
+import { limitByDestination } from "./deliver/destination-limits.ts";
 import { nextHopDeliverer } from "./deliver/next-hop.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
@@ -19,7 +20,7 @@ import { createRelayResolver } from "./dns/resolver.ts";
 import { createJudge } from "./judge/judge.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { controlSocketPath, startQueueControl } from "./queue/control.ts";
-import { startDelivery, type DeliveryOptions, type DeliveryScheduler } from "./queue/scheduler.ts";
+import { nextAttemptDelay, startDelivery, type DeliveryOptions, type DeliveryScheduler } from "./queue/scheduler.ts";
 import { Spool } from "./queue/spool.ts";
 import { pingClamd, scanWithClamd } from "./scan/clamd.ts";
 import { startSpamFilter } from "./scan/spam-filter.ts";
@@ -132,7 +133,13 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
   const tlsRpt = openTlsRptStore(config.relay.outbound.tlsRptPath ?? join(dirname(resolve(config.relay.spool)), "tlsrpt.sqlite"));
-  const remote = remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, tlsRpt, logger, ...overrides.remote });
+  // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
+  const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
+  const remote = limitByDestination(remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, tlsRpt, logger, ...overrides.remote }), {
+    maxSessionsPerDomain: config.relay.outbound.maxSessionsPerDomain,
+    retryInMs: (attempt) => backoff(attempt) * 1000,
+    ...(overrides.delivery?.now ? { now: overrides.delivery.now } : {}),
+  });
   const deliverer = routeByDomain(config.domains.map((d) => d.name), nextHopDeliverer(config.relay.nextHop, config.hostname), remote);
   const delivery = startDelivery(spool, deliverer, {
     concurrency: DELIVERY_CONCURRENCY,

@@ -11,6 +11,8 @@ export interface OutgoingMessage {
   envelope: { mailFrom: string; rcptTo: readonly string[] };
   /** The message as spooled: CRLF line ends, the relay's trace headers already prepended. */
   message: Uint8Array;
+  /** Attempts already made at this message (the spool's count; absent: unknown). */
+  attempts?: number;
 }
 
 /**

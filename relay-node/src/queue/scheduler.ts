@@ -216,7 +216,7 @@ export function startDelivery(spool: Spool, deliverer: Deliverer, options: Deliv
     const { entry, message } = stored;
     const pending = entry.recipients.filter((r) => r.status === "pending").map((r) => r.rcpt);
     if (pending.length === 0) return spool.remove(id); // the process died between the last record and remove()
-    const results = await deliverer({ id, envelope: { mailFrom: entry.envelope.mailFrom, rcptTo: pending }, message }).catch((error: unknown) =>
+    const results = await deliverer({ id, envelope: { mailFrom: entry.envelope.mailFrom, rcptTo: pending }, message, attempts: entry.attempts }).catch((error: unknown) =>
       deferAll(pending, error),
     );
     const now = clock();

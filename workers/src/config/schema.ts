@@ -334,9 +334,11 @@ const relay = z
         dnssecProbeName: hostname.default("ietf.org"),
         // Default: tlsrpt.sqlite beside the spool directory.
         tlsRptPath: z.string().min(1).optional(),
+        // SMTP sessions open to one destination domain at most; further deliveries wait for a slot.
+        maxSessionsPerDomain: z.number().int().min(1).max(100).default(5),
       })
       .strict()
-      .default({ dnssecProbeName: "ietf.org" }),
+      .default({ dnssecProbeName: "ietf.org", maxSessionsPerDomain: 5 }),
     // The ARC sealing key of the in-process judge (PEM file), when judge.arcSeal is enabled.
     arcSealKeyFile: z.string().min(1).optional(),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
