@@ -15,6 +15,10 @@ const NEEDED: Record<string, string> = {
   "redis-server": "redis-server", // shared greylisting state, rspamd's statistics
   rspamd: "rspamd", // spam scoring
   swaks: "swaks", // an SMTP client the MX tests drive
+  openssl: "openssl", // test certificates and the test CA
+  "/usr/bin/python3": "python3", // the independent DKIM/ARC verifier runs on Debian's Python …
+  "/usr/lib/python3/dist-packages/dkim/__init__.py": "python3-dkim", // … python3-dkim (dkimverify, arcverify)
+  "/usr/lib/python3/dist-packages/nacl/__init__.py": "python3-nacl", // … and its ed25519 support
 };
 
 /** On PATH, or in the sbin folders where Debian puts daemons (not on a normal user's PATH); a path: exists. */
