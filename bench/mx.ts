@@ -13,10 +13,9 @@
 // DMARC, FCrDNS, HELO and the DNSBL all pass; every server must answer 250 to every message, or the
 // run fails. CPU is utime + stime of the server's process tree from /proc, before and after the
 // measured load (and, for servers that deliver after accepting, after their queue drained).
-import { execFile, execFileSync, fork, spawn, type ChildProcess } from "node:child_process";
+import { execFile, fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,9 +30,11 @@ import { startClamd, type ClamdService } from "../test/harness/services.ts";
 import { CLAM_EXE } from "../test/harness/clamd.ts";
 import { TEST_DNS } from "../test/harness/zones.ts";
 import { HARAKA_PLUGINS, installHaraka, writeHarakaInstance, type HarakaInstall } from "./support/haraka.ts";
+import { sleep, spawnLogged, stopChild, waitForGreeting, waitUntil } from "./support/child.ts";
 import { buildMxMessage } from "./support/mx-message.ts";
-import { postfixAvailable, writePostfixInstance } from "./support/postfix.ts";
-import { childrenNamed, treeCpuSeconds } from "./support/proc-tree.ts";
+import { postfixAvailable, postfixVersion, writePostfixInstance } from "./support/postfix.ts";
+import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
+import { loadAverage, phaseProblems } from "./support/report.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -144,71 +145,9 @@ interface Server {
   stop: () => Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** A child in its own process group, its output to `logFile`. */
-function spawnLogged(command: string, args: string[], logFile: string, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
-  const log = openSync(logFile, "a");
-  const child = spawn(command, args, { stdio: ["ignore", log, log], detached: true, ...options });
-  closeSync(log);
-  return child;
-}
-
-/** SIGTERM to the child's process group; SIGKILL after `graceMs`. */
-async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, "exit");
-  const kill = (signal: NodeJS.Signals): void => {
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {
-      // already gone
-    }
-  };
-  kill("SIGTERM");
-  const timer = setTimeout(() => kill("SIGKILL"), graceMs);
-  await exited;
-  clearTimeout(timer);
-  kill("SIGKILL"); // anything left in the group (cluster workers)
-}
-
-/** Resolves once the server at `port` sends a 220 greeting; throws when the child exits or time runs out. */
-async function waitForGreeting(child: ChildProcess, port: number, logFile: string): Promise<void> {
-  const deadline = performance.now() + START_LIMIT_MS;
-  while (performance.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) break;
-    const greeted = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: "127.0.0.1", port });
-      let text = "";
-      const done = (ok: boolean): void => {
-        socket.destroy();
-        resolve(ok);
-      };
-      socket.setTimeout(2000, () => done(false));
-      socket.on("data", (chunk) => {
-        text += chunk.toString("latin1");
-        if (text.includes("\r\n")) {
-          socket.end("QUIT\r\n");
-          done(text.startsWith("220"));
-        }
-      });
-      socket.on("error", () => done(false));
-    });
-    if (greeted) return;
-    await sleep(200);
-  }
-  const tail = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n") : "";
-  throw new Error(`the server on port ${port} did not greet within ${START_LIMIT_MS / 1000} s (exit ${child.exitCode ?? child.signalCode ?? "none"}); log ${logFile}:\n${tail}`);
-}
-
 /** Polls `count` until it reaches `target`; the seconds it took. Throws past DRAIN_LIMIT_MS. */
-async function waitForCount(what: string, count: () => number, target: number): Promise<number> {
-  const started = performance.now();
-  while (count() < target) {
-    if (performance.now() - started > DRAIN_LIMIT_MS) throw new Error(`${what}: ${count()} of ${target} after ${DRAIN_LIMIT_MS / 1000} s`);
-    await sleep(20);
-  }
-  return (performance.now() - started) / 1000;
+function waitForCount(what: string, count: () => number, target: number): Promise<number> {
+  return waitUntil(() => `${what}: ${count()} of ${target}`, () => count() >= target, DRAIN_LIMIT_MS);
 }
 
 async function startSink(dir: string, name: string): Promise<{ child: ChildProcess; port: number }> {
@@ -219,7 +158,7 @@ async function startSink(dir: string, name: string): Promise<{ child: ChildProce
   // -u: the user to run as, required as root; -m 1000: concurrent connections; backlog 1000.
   const user = process.getuid?.() === 0 ? ["-u", "nobody"] : [];
   const child = spawnLogged(program, [...user, "-m", "1000", `127.0.0.1:${port}`, "1000"], log);
-  await waitForGreeting(child, port, log);
+  await waitForGreeting(child, "127.0.0.1", port, log, START_LIMIT_MS);
   return { child, port };
 }
 
@@ -256,7 +195,7 @@ async function harakaServer(dir: string, install: HarakaInstall, harness: Harnes
   const log = join(dir, `haraka-${queue}.log`);
   const child = spawnLogged(process.execPath, ["--require", instance.preload, install.bin, "-c", install.dir], log, { cwd: install.dir, env: instance.env });
   try {
-    await waitForGreeting(child, port, log);
+    await waitForGreeting(child, "127.0.0.1", port, log, START_LIMIT_MS);
   } catch (err) {
     await stopChild(child);
     if (sink) await stopChild(sink.child);
@@ -294,7 +233,7 @@ async function postfixServer(dir: string): Promise<Server> {
     await stopChild(child);
   };
   try {
-    await waitForGreeting(child, port, log);
+    await waitForGreeting(child, "127.0.0.1", port, log, START_LIMIT_MS);
   } catch (err) {
     await stop();
     throw err;
@@ -310,13 +249,6 @@ async function postfixServer(dir: string): Promise<Server> {
   };
 }
 
-function postfixVersion(): string {
-  try {
-    return execFileSync("/usr/sbin/postconf", ["-d", "-h", "mail_version"], { encoding: "utf8" }).trim();
-  } catch {
-    return "";
-  }
-}
 
 /** The relay's configuration: every check of issue 4 on, against the harness. */
 function relayConfig(dir: string, port: number, dnsPort: number, clamd: ClamdService | undefined): unknown {
@@ -362,7 +294,7 @@ async function edgemxServer(dir: string, harness: Harness, clamd: ClamdService |
   const log = join(folder, "relay.log");
   const child = spawnLogged(process.execPath, [...nodeArgs, RELAY_MAIN], log, { cwd: folder, env: { ...process.env, EDGEMX_CONFIG: configFile } });
   try {
-    await waitForGreeting(child, port, log);
+    await waitForGreeting(child, "127.0.0.1", port, log, START_LIMIT_MS);
   } catch (err) {
     await stopChild(child);
     throw err;
@@ -392,35 +324,12 @@ interface Row {
   problem?: string;
 }
 
-/** The 1-minute load average (proc(5)): other work on the machine shows here. */
-function loadAverage(): number {
-  return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
-}
 
 function harnessDnsPids(): number[] {
   return [...childrenNamed(process.pid, "unbound"), ...childrenNamed(process.pid, "knotd")];
 }
 
-const sumCpu = (pids: number[]): number => pids.reduce((total, pid) => total + treeCpuSeconds(pid), 0);
 
-function problems(result: PhaseResult): string | undefined {
-  const refused = Object.entries(result.refused);
-  const errors = Object.entries(result.errors);
-  if (refused.length === 0 && errors.length === 0 && result.accepted > 0) return undefined;
-  const list = (entries: [string, number][]): string =>
-    [...entries]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, 5)
-      .map(([reply, n]) => `${n}× ${JSON.stringify(reply)}`)
-      .join(", ") + (entries.length > 5 ? `, and ${entries.length - 5} other replies` : "");
-  return [
-    result.accepted === 0 ? "no message accepted" : "",
-    refused.length > 0 ? `refused: ${list(refused)}` : "",
-    errors.length > 0 ? `session errors: ${list(errors)}` : "",
-  ]
-    .filter(Boolean)
-    .join("; ");
-}
 
 async function measure(server: Server, options: Options, messageFile: string, dir: string): Promise<Row> {
   const task: LoadTask = {
@@ -468,17 +377,17 @@ async function measure(server: Server, options: Options, messageFile: string, di
   try {
     await next(); // ready
     const warm = await phase(options.warmup);
-    const warmProblem = problems(warm);
+    const warmProblem = phaseProblems(warm);
     if (warmProblem !== undefined) return { server, problem: `warm-up: ${warmProblem}` };
     let accepted = warm.accepted;
     await server.drain(accepted);
-    const before = { server: treeCpuSeconds(server.pid), dns: sumCpu(harnessDnsPids()), helpers: sumCpu(server.helperPids()), load: loadAverage() };
+    const before = { server: treeCpuSeconds(server.pid), dns: sumTreeCpuSeconds(harnessDnsPids()), helpers: sumTreeCpuSeconds(server.helperPids()), load: loadAverage() };
     const load = await phase(options.seconds);
     accepted += load.accepted;
-    const loadProblem = problems(load);
+    const loadProblem = phaseProblems(load);
     if (loadProblem !== undefined) return { server, problem: loadProblem };
     const drainSeconds = await server.drain(accepted);
-    const after = { server: treeCpuSeconds(server.pid), dns: sumCpu(harnessDnsPids()), helpers: sumCpu(server.helperPids()) };
+    const after = { server: treeCpuSeconds(server.pid), dns: sumTreeCpuSeconds(harnessDnsPids()), helpers: sumTreeCpuSeconds(server.helperPids()) };
     return {
       server,
       measured: {

@@ -11,11 +11,10 @@
 // all delivering to one Postfix smtp-sink on 127.0.0.14:25, whose running counter (`-c`) counts what
 // arrived. The load is bench/support/smtp-load.ts (STARTTLS + AUTH PLAIN for edgemx). Then an
 // in-process microbenchmark of relay-node/src/sign/outbound.ts (DKIM + ARC) per 10 KiB message.
-import { execFileSync, fork, spawn, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { once } from "node:events";
-import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,8 +28,10 @@ import { findProgram, freePort } from "../test/harness/process.ts";
 import { startClamd, type ClamdService } from "../test/harness/services.ts";
 import { CLAM_EXE } from "../test/harness/clamd.ts";
 import { TEST_DNS } from "../test/harness/zones.ts";
-import { postfixAvailable, writePostfixInstance } from "./support/postfix.ts";
-import { childrenNamed, treeCpuSeconds } from "./support/proc-tree.ts";
+import { sleep, spawnLogged, stopChild, waitForGreeting, waitUntil } from "./support/child.ts";
+import { postfixAvailable, postfixVersion, writePostfixInstance } from "./support/postfix.ts";
+import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
+import { loadAverage, phaseProblems } from "./support/report.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -113,69 +114,6 @@ function parseOptions(args: string[]): Options {
   };
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function spawnLogged(command: string, args: string[], logFile: string, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
-  const log = openSync(logFile, "a");
-  const child = spawn(command, args, { stdio: ["ignore", log, log], detached: true, ...options });
-  closeSync(log);
-  return child;
-}
-
-async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, "exit");
-  const kill = (signal: NodeJS.Signals): void => {
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {
-      // already gone
-    }
-  };
-  kill("SIGTERM");
-  const timer = setTimeout(() => kill("SIGKILL"), graceMs);
-  await exited;
-  clearTimeout(timer);
-  kill("SIGKILL");
-}
-
-async function waitForGreeting(child: ChildProcess, host: string, port: number, logFile: string): Promise<void> {
-  const deadline = performance.now() + START_LIMIT_MS;
-  while (performance.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) break;
-    const greeted = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host, port });
-      let text = "";
-      const done = (ok: boolean): void => {
-        socket.destroy();
-        resolve(ok);
-      };
-      socket.setTimeout(2000, () => done(false));
-      socket.on("data", (chunk) => {
-        text += chunk.toString("latin1");
-        if (text.includes("\r\n")) {
-          socket.end("QUIT\r\n");
-          done(text.startsWith("220"));
-        }
-      });
-      socket.on("error", () => done(false));
-    });
-    if (greeted) return;
-    await sleep(200);
-  }
-  const tail = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n") : "";
-  throw new Error(`the server on ${host}:${port} did not greet within ${START_LIMIT_MS / 1000} s (exit ${child.exitCode ?? child.signalCode ?? "none"}); log ${logFile}:\n${tail}`);
-}
-
-async function waitFor(what: string, done: () => boolean): Promise<number> {
-  const started = performance.now();
-  while (!done()) {
-    if (performance.now() - started > DRAIN_LIMIT_MS) throw new Error(`${what}: not done after ${DRAIN_LIMIT_MS / 1000} s`);
-    await sleep(20);
-  }
-  return (performance.now() - started) / 1000;
-}
-
 // ---------------------------------------------------------------------------------------------------
 // The remote MX: Postfix's smtp-sink on mx.insecure.test's address, port 25, counting messages.
 
@@ -192,7 +130,7 @@ async function startRemoteSink(dir: string): Promise<Sink> {
   const user = process.getuid?.() === 0 ? ["-u", "nobody"] : [];
   // -c: running counters on stdout ("sess=N quit=N mesg=N\r"), updated at every final dot.
   const child = spawnLogged(program, [...user, "-c", "-m", "1000", `${insecure.mxAddress}:25`, "1000"], log);
-  await waitForGreeting(child, insecure.mxAddress, 25, log);
+  await waitForGreeting(child, insecure.mxAddress, 25, log, START_LIMIT_MS);
   const count = (): number => {
     const fd = openSync(log, "r");
     try {
@@ -270,7 +208,7 @@ async function edgemxServer(dir: string, harness: Harness, key: SigningKey, clam
   const log = join(folder, "relay.log");
   const child = spawnLogged(process.execPath, [RELAY_MAIN], log, { cwd: folder, env: { ...process.env, EDGEMX_CONFIG: configFile } });
   try {
-    await waitForGreeting(child, "127.0.0.1", port, log);
+    await waitForGreeting(child, "127.0.0.1", port, log, START_LIMIT_MS);
   } catch (err) {
     await stopChild(child);
     throw err;
@@ -317,7 +255,7 @@ async function postfixServer(dir: string): Promise<Server> {
     await stopChild(child);
   };
   try {
-    await waitForGreeting(child, "127.0.0.1", port, log);
+    await waitForGreeting(child, "127.0.0.1", port, log, START_LIMIT_MS);
   } catch (err) {
     await stop();
     throw err;
@@ -333,13 +271,6 @@ async function postfixServer(dir: string): Promise<Server> {
   };
 }
 
-function postfixVersion(): string {
-  try {
-    return execFileSync("/usr/sbin/postconf", ["-d", "-h", "mail_version"], { encoding: "utf8" }).trim();
-  } catch {
-    return "";
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Measuring
@@ -350,16 +281,7 @@ interface Row {
   problem?: string;
 }
 
-const loadAverage = (): number => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
-const sumCpu = (pids: number[]): number => pids.reduce((total, pid) => total + treeCpuSeconds(pid), 0);
 
-function problems(result: PhaseResult): string | undefined {
-  const refused = Object.entries(result.refused);
-  const errors = Object.entries(result.errors);
-  if (refused.length === 0 && errors.length === 0 && result.accepted > 0) return undefined;
-  const list = (entries: [string, number][]): string => entries.slice(0, 5).map(([reply, n]) => `${n}× ${JSON.stringify(reply)}`).join(", ");
-  return [result.accepted === 0 ? "no message accepted" : "", refused.length > 0 ? `refused: ${list(refused)}` : "", errors.length > 0 ? `session errors: ${list(errors)}` : ""].filter(Boolean).join("; ");
-}
 
 async function measure(server: Server, sink: Sink, options: Options, messageFile: string, dir: string): Promise<Row> {
   const task: LoadTask = {
@@ -402,23 +324,23 @@ async function measure(server: Server, sink: Sink, options: Options, messageFile
     if (result === undefined) throw new Error("the load generator answered without a result");
     return result;
   };
-  const drained = async (target: number): Promise<number> => waitFor(`${server.name}: delivery to the sink (${sink.count()} of ${target})`, () => sink.count() >= target && server.queueEmpty());
+  const drained = async (target: number): Promise<number> => waitUntil(() => `${server.name}: delivery to the sink (${sink.count()} of ${target}): not done`, () => sink.count() >= target && server.queueEmpty(), DRAIN_LIMIT_MS);
   try {
     await next(30_000);
     const base = sink.count();
     if (options.warmup > 0) {
       const warm = await phase(options.warmup);
-      const warmProblem = problems(warm);
+      const warmProblem = phaseProblems(warm);
       if (warmProblem !== undefined) return { name: server.name, problem: `warm-up: ${warmProblem}` };
       await drained(base + warm.accepted);
     }
     const start = sink.count();
-    const before = { server: treeCpuSeconds(server.pid), helpers: sumCpu(server.helperPids()), sink: treeCpuSeconds(sink.child.pid!), load: loadAverage(), at: performance.now() };
+    const before = { server: treeCpuSeconds(server.pid), helpers: sumTreeCpuSeconds(server.helperPids()), sink: treeCpuSeconds(sink.child.pid!), load: loadAverage(), at: performance.now() };
     const load = await phase(options.seconds);
-    const loadProblem = problems(load);
+    const loadProblem = phaseProblems(load);
     if (loadProblem !== undefined) return { name: server.name, problem: loadProblem };
     const drainSeconds = await drained(start + load.accepted);
-    const after = { server: treeCpuSeconds(server.pid), helpers: sumCpu(server.helperPids()), sink: treeCpuSeconds(sink.child.pid!), at: performance.now() };
+    const after = { server: treeCpuSeconds(server.pid), helpers: sumTreeCpuSeconds(server.helperPids()), sink: treeCpuSeconds(sink.child.pid!), at: performance.now() };
     return {
       name: server.name,
       measured: {

@@ -100,3 +100,12 @@ export function writePostfixInstance(dir: string, port: number, hostname: string
     queued: () => ["maildrop", "incoming", "active", "deferred"].reduce((n, q) => n + count(join(queueDir, q)), 0),
   };
 }
+
+/** The installed Postfix's version, for the table; "" when postconf cannot say. */
+export function postfixVersion(): string {
+  try {
+    return execFileSync("/usr/sbin/postconf", ["-d", "-h", "mail_version"], { encoding: "utf8" }).trim();
+  } catch {
+    return "";
+  }
+}

@@ -59,3 +59,8 @@ export function childrenNamed(parentPid: number, command: string): number[] {
     .filter((s) => s.parentPid === parentPid && s.command === command)
     .map((s) => s.pid);
 }
+
+/** The CPU seconds of several process trees together. */
+export function sumTreeCpuSeconds(pids: readonly number[]): number {
+  return pids.reduce((total, pid) => total + treeCpuSeconds(pid), 0);
+}
