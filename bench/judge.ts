@@ -28,6 +28,7 @@ import { bundleWorker, startWorker, type RunningWorker, type WorkerBundle } from
 import { TEST_DNS } from "../test/harness/zones.ts";
 import { childPid } from "./support/cpu.ts";
 import type { CpuAnswer, JudgeNodeTask, MemoryAnswer } from "./support/judge-node.ts";
+import { PROSE, proseText } from "./support/mx-message.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const EXAMPLE_CONFIG = join(REPO_ROOT, "config/example.yaml");
@@ -99,25 +100,6 @@ function pseudoRandomBytes(length: number, seed = 0x9e3779b9): Uint8Array {
     out[i] = x & 0xff;
   }
   return out;
-}
-
-const PROSE = [
-  "The quarterly figures are attached as agreed; the totals on page two include the late invoices.",
-  "Please check the delivery schedule for the northern warehouses before Thursday's call.",
-  "We moved the review to the small meeting room, second floor, at half past ten.",
-  "If anything is unclear, reply to this message and I will send the raw data as well.",
-];
-
-/** `bytes` of plain text in lines of at most 78 characters, CRLF-terminated (RFC 5322 §2.1.1). */
-function proseText(bytes: number): string {
-  const lines: string[] = [];
-  let size = 0;
-  for (let i = 0; size < bytes; i++) {
-    const line = `${String(i + 1).padStart(4, "0")} ${PROSE[i % PROSE.length]!}`.slice(0, 78);
-    lines.push(line);
-    size += line.length + 2;
-  }
-  return `${lines.join("\r\n")}\r\n`;
 }
 
 /**

@@ -9,7 +9,7 @@ import { TEST_DNS } from "../../test/harness/zones.ts";
 
 const { sender } = TEST_DNS;
 
-const PROSE = [
+export const PROSE = [
   "The quarterly figures are attached as agreed; the totals on page two include the late invoices.",
   "Please check the delivery schedule for the northern warehouses before Thursday's call.",
   "We moved the review to the small meeting room, second floor, at half past ten.",
@@ -17,7 +17,7 @@ const PROSE = [
 ];
 
 /** `bytes` of plain text in lines of at most 78 characters, CRLF-terminated (RFC 5322 §2.1.1). */
-function proseText(bytes: number): string {
+export function proseText(bytes: number): string {
   const lines: string[] = [];
   let size = 0;
   for (let i = 0; size < bytes; i++) {

@@ -3,22 +3,13 @@
 // the recipient domain and the UTC day. The counts live in node:sqlite; the day's report is a pure
 // aggregation of the rows. Which days' reports went out is kept beside them (tls-rpt-sender.ts sends).
 import { DatabaseSync } from "node:sqlite";
+import type { TlsRptPolicyType, TlsRptResultType } from "../../../workers/src/policy/tlsrpt-report.ts";
 
-/** RFC 8460 §4.3 result types edgemx reports. */
-export type TlsResultType =
-  | "starttls-not-supported"
-  | "certificate-host-mismatch"
-  | "certificate-expired"
-  | "certificate-not-trusted"
-  | "validation-failure"
-  | "tlsa-invalid"
-  | "dnssec-invalid"
-  | "sts-policy-fetch-error"
-  | "sts-policy-invalid"
-  | "sts-webpki-invalid";
+/** RFC 8460 §4.3 result types edgemx reports: all of the RFC's but "dane-required" (we never ask for DANE). */
+export type TlsResultType = Exclude<TlsRptResultType, "dane-required">;
 
 /** RFC 8460 §4.4 policy-type. */
-export type TlsPolicyType = "tlsa" | "sts" | "no-policy-found";
+export type TlsPolicyType = TlsRptPolicyType;
 
 export interface TlsPolicyFacts {
   type: TlsPolicyType;
