@@ -13,7 +13,7 @@
 // DMARC, FCrDNS, HELO and the DNSBL all pass; every server must answer 250 to every message, or the
 // run fails. CPU is utime + stime of the server's process tree from /proc, before and after the
 // measured load (and, for servers that deliver after accepting, after their queue drained).
-import { execFile, fork, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
@@ -32,7 +32,7 @@ import { TEST_DNS } from "../test/harness/zones.ts";
 import { HARAKA_PLUGINS, installHaraka, writeHarakaInstance, type HarakaInstall } from "./support/haraka.ts";
 import { sleep, spawnLogged, stopChild, waitForGreeting, waitUntil } from "./support/child.ts";
 import { buildMxMessage } from "./support/mx-message.ts";
-import { postfixAvailable, postfixVersion, writePostfixInstance } from "./support/postfix.ts";
+import { postfixAvailable, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
@@ -225,19 +225,7 @@ async function postfixServer(dir: string): Promise<Server> {
   const folder = mkdtempSync(join(dir, "postfix-"));
   const port = await freePort();
   const instance = writePostfixInstance(folder, port, HOSTNAME, DOMAIN);
-  const log = join(folder, "start-fg.log");
-  // start-fg keeps master(8) in the foreground, a descendant of this child: its tree is all of Postfix.
-  const child = spawnLogged("/usr/sbin/postfix", ["-c", instance.configDir, "start-fg"], log);
-  const stop = async (): Promise<void> => {
-    await new Promise<void>((resolve) => execFile("/usr/sbin/postfix", ["-c", instance.configDir, "stop"], { timeout: 30_000 }, () => resolve()));
-    await stopChild(child);
-  };
-  try {
-    await waitForGreeting(child, "127.0.0.1", port, log, START_LIMIT_MS);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  const { child, stop } = await startPostfix(instance, port, join(folder, "start-fg.log"), START_LIMIT_MS);
   return {
     name: "Postfix smtpd, fsynced queue",
     description: `Postfix ${postfixVersion()} itself, a private instance: smtpd → cleanup → queue file fsynced before 250 → qmgr → the discard transport; no checks (Postfix's resolver is the C library's, which cannot ask the harness), no peer name lookup; its log in a file`,

@@ -11,7 +11,7 @@
 // all delivering to one Postfix smtp-sink on 127.0.0.14:25, whose running counter (`-c`) counts what
 // arrived. The load is bench/support/smtp-load.ts (STARTTLS + AUTH PLAIN for edgemx). Then an
 // in-process microbenchmark of relay-node/src/sign/outbound.ts (DKIM + ARC) per 10 KiB message.
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { once } from "node:events";
 import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from "node:fs";
@@ -29,7 +29,7 @@ import { startClamd, type ClamdService } from "../test/harness/services.ts";
 import { CLAM_EXE } from "../test/harness/clamd.ts";
 import { TEST_DNS } from "../test/harness/zones.ts";
 import { sleep, spawnLogged, stopChild, waitForGreeting, waitUntil } from "./support/child.ts";
-import { postfixAvailable, postfixVersion, writePostfixInstance } from "./support/postfix.ts";
+import { postfixAvailable, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
@@ -244,22 +244,7 @@ async function postfixServer(dir: string): Promise<Server> {
     "smtp_tls_security_level = none",
     "smtpd_tls_security_level = none",
   ]);
-  const log = join(folder, "start-fg.log");
-  const child = spawnLogged("/usr/sbin/postfix", ["-c", instance.configDir, "start-fg"], log);
-  const stop = async (): Promise<void> => {
-    await new Promise<void>((resolve) => {
-      const c = spawn("/usr/sbin/postfix", ["-c", instance.configDir, "stop"], { stdio: "ignore" });
-      const timer = setTimeout(() => c.kill("SIGKILL"), 30_000);
-      c.on("exit", () => (clearTimeout(timer), resolve()));
-    });
-    await stopChild(child);
-  };
-  try {
-    await waitForGreeting(child, "127.0.0.1", port, log, START_LIMIT_MS);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  const { child, stop } = await startPostfix(instance, port, join(folder, "start-fg.log"), START_LIMIT_MS);
   return {
     name: `Postfix ${postfixVersion()}, no signing, no scan`,
     port,

@@ -7,8 +7,9 @@
 // durable queue price without checks, the figure issue 4 quotes (1.81 ms).
 // master(8) needs root (it drops to mail_owner for the daemons); without root the row is skipped.
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync, type ChildProcess } from "node:child_process";
 import { dirname, join } from "node:path";
+import { spawnLogged, stopChild, waitForGreeting } from "./child.ts";
 
 export interface PostfixInstance {
   configDir: string;
@@ -108,4 +109,23 @@ export function postfixVersion(): string {
   } catch {
     return "";
   }
+}
+
+/**
+ * Runs a written instance with `postfix start-fg`: master(8) stays in the foreground, a descendant of
+ * the child, so the child's process tree is all of Postfix. Resolves once smtpd greets on `port`.
+ */
+export async function startPostfix(instance: PostfixInstance, port: number, log: string, limitMs: number): Promise<{ child: ChildProcess; stop: () => Promise<void> }> {
+  const child = spawnLogged("/usr/sbin/postfix", ["-c", instance.configDir, "start-fg"], log);
+  const stop = async (): Promise<void> => {
+    await new Promise<void>((resolve) => execFile("/usr/sbin/postfix", ["-c", instance.configDir, "stop"], { timeout: 30_000 }, () => resolve()));
+    await stopChild(child);
+  };
+  try {
+    await waitForGreeting(child, "127.0.0.1", port, log, limitMs);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { child, stop };
 }
