@@ -4,7 +4,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { fastFailingRedis } from "./redis-client.ts";
 import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
 
 export interface BlocklistStore {
@@ -66,9 +67,7 @@ export class RedisBlocklistStore implements BlocklistStore {
   private readonly prefix = "edgemx:blocklist:";
 
   constructor(url: string, options: { commandTimeoutMs?: number } = {}) {
-    const timeout = options.commandTimeoutMs ?? 1_000;
-    this.client = new Redis(url, { commandTimeout: timeout, connectTimeout: timeout, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(times * 100, 2_000) });
-    this.client.on("error", () => {});
+    this.client = fastFailingRedis(url, options.commandTimeoutMs);
   }
 
   async add(ip: string, ttlSeconds: number): Promise<number> {

@@ -5,7 +5,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { fastFailingRedis } from "./redis-client.ts";
 
 /** What is remembered of a triplet; times are milliseconds since the epoch. */
 export interface GreylistRecord {
@@ -132,16 +133,7 @@ export class RedisGreylistStore implements GreylistStore {
   private readonly prefix = "edgemx:greylist:";
 
   constructor(url: string, options: { commandTimeoutMs?: number } = {}) {
-    const timeout = options.commandTimeoutMs ?? 1_000;
-    this.client = new Redis(url, {
-      commandTimeout: timeout,
-      connectTimeout: timeout,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(times * 100, 2_000),
-    });
-    // Connection errors reach the caller as failed commands, with their reason; the event itself
-    // would otherwise be printed by ioredis as "Unhandled error event" on every reconnect.
-    this.client.on("error", () => {});
+    this.client = fastFailingRedis(url, options.commandTimeoutMs);
   }
 
   async get(key: string): Promise<GreylistRecord | null> {
