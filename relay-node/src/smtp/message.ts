@@ -192,14 +192,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
   logMessage(deps.logger, {
     id: decision.id,
     queueId: spooled ? queueId : null,
-    session: context.session,
-    clientIp: context.clientIp,
-    verifiedName: context.verifiedName,
-    helo: context.helo,
-    mailFrom: context.mailFrom,
-    rcptTo: context.recipients.map((r) => r.address),
-    sizeBytes: raw.length,
-    tls: context.tls,
+    ...sessionFacts(context, raw),
     checks: [...context.checks, ...verdictChecks(judged), ...greylisted.findings.map(record)],
     verdict: judged.ok ? { action: judged.verdict.action, reason: judged.verdict.reason } : null,
     scan: describeScan(scan),
@@ -211,6 +204,20 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
   return { reply, queued: spooled };
 }
 
+/** What the message log line tells of the session and transaction the message came in. */
+function sessionFacts(context: MessageContext, raw: Buffer) {
+  return {
+    session: context.session,
+    clientIp: context.clientIp,
+    verifiedName: context.verifiedName,
+    helo: context.helo,
+    mailFrom: context.mailFrom,
+    rcptTo: context.recipients.map((r) => r.address),
+    sizeBytes: raw.length,
+    tls: context.tls,
+  };
+}
+
 /**
  * Mail for spamtraps only: learned and the client listed (spamtrap.ts), then answered like any accepted
  * message — a trap that refused or deferred would tell the sender which addresses to avoid.
@@ -220,14 +227,7 @@ function answerTrapOnly(report: SpamtrapReport | null, id: string, queueId: stri
   logMessage(deps.logger, {
     id,
     queueId: null,
-    session: context.session,
-    clientIp: context.clientIp,
-    verifiedName: context.verifiedName,
-    helo: context.helo,
-    mailFrom: context.mailFrom,
-    rcptTo: context.recipients.map((r) => r.address),
-    sizeBytes: raw.length,
-    tls: context.tls,
+    ...sessionFacts(context, raw),
     checks: [...context.checks],
     verdict: null,
     scan: "skipped",
