@@ -1,7 +1,8 @@
 // Reading a byte stream whole, with a bound: every body edgemx reads (HTTP requests, DoH replies,
 // routed e-mail) goes through here, so none can exhaust memory.
 
-function concatenated(chunks: readonly Uint8Array[], total: number): Uint8Array {
+/** The chunks as one array of `total` bytes (the one chunk itself when there is only one). */
+export function concatenated(chunks: readonly Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(total);
   let offset = 0;

@@ -1,6 +1,7 @@
 // A sink that keeps what is written to it up to a limit and fails the stream past it, so that a
 // decompression bomb is stopped after `limit` bytes however small its input or however it lies about
 // its size: the producer is cancelled, nothing more is inflated.
+import { concatenated } from "../../bytes.ts";
 
 export interface BoundedSink {
   writable: WritableStream<Uint8Array>;
@@ -27,14 +28,6 @@ export function boundedSink(limit: number): BoundedSink {
   return {
     writable,
     overflowed: () => overflowed,
-    bytes: () => {
-      const out = new Uint8Array(size);
-      let at = 0;
-      for (const chunk of chunks) {
-        out.set(chunk, at);
-        at += chunk.byteLength;
-      }
-      return out;
-    },
+    bytes: () => concatenated(chunks, size),
   };
 }
