@@ -16,7 +16,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -35,6 +35,7 @@ import { buildMxMessage } from "./support/mx-message.ts";
 import { postfixAvailable, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
+import { SCRATCH_CHOICES, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -57,7 +58,7 @@ const DRAIN_LIMIT_MS = 120_000;
 const START_LIMIT_MS = 60_000;
 
 const USAGE = `usage: npm run bench -- mx [--seconds N] [--warmup N] [--sessions N] [--per-session N]
-                            [--haraka-dir DIR] [--haraka-nodes N] [--no-clamd] [--only LIST] [--keep] [--profile]
+                            [--haraka-dir DIR] [--haraka-nodes N] [--no-clamd] [--only LIST] [--fs KIND] [--keep] [--profile]
 
   --seconds N      measured load per server, whole seconds (default 10)
   --warmup N       unmeasured load per server before it, whole seconds (default 3)
@@ -67,6 +68,8 @@ const USAGE = `usage: npm run bench -- mx [--seconds N] [--warmup N] [--sessions
   --haraka-nodes N Haraka's cluster workers (smtp.ini nodes; default 0: unset, a master and one worker)
   --no-clamd       skip the row with clamd
   --only LIST      only these rows, comma-separated: sink, postfix, haraka, haraka-durable, edgemx, edgemx-clamd
+  --fs KIND        where the queues and mailboxes live: ext4-journal (default: a fresh ext4 with a
+                   journal on a loop device, as root; else the temp folder) or tmp (the temp folder)
   --keep           keep the temp folder (configurations, server logs) and say where it is
   --profile        afterwards, run the relay once more under node --cpu-prof and print its top costs`;
 
@@ -79,6 +82,7 @@ interface Options {
   harakaNodes: number;
   clamd: boolean;
   only: Set<string> | undefined;
+  fs: ScratchChoice;
   keep: boolean;
   profile: boolean;
 }
@@ -90,6 +94,12 @@ function onlyRows(text: string): Set<string> {
   const unknown = names.filter((name) => !(ROWS as readonly string[]).includes(name));
   if (unknown.length > 0) throw new Error(`--only knows ${ROWS.join(", ")}; not ${unknown.join(", ")}`);
   return new Set(names);
+}
+
+function scratchChoice(text: string): ScratchChoice {
+  const choice = SCRATCH_CHOICES.find((name) => name === text);
+  if (choice === undefined) throw new Error(`--fs knows ${SCRATCH_CHOICES.join(", ")}; not ${JSON.stringify(text)}`);
+  return choice;
 }
 
 function parseOptions(args: string[]): Options {
@@ -104,6 +114,7 @@ function parseOptions(args: string[]): Options {
       "haraka-nodes": { type: "string", default: "0" },
       "no-clamd": { type: "boolean", default: false },
       only: { type: "string" },
+      fs: { type: "string", default: "ext4-journal" },
       keep: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
     },
@@ -122,6 +133,7 @@ function parseOptions(args: string[]): Options {
     harakaNodes: whole("haraka-nodes", values["haraka-nodes"], 0, 64),
     clamd: !values["no-clamd"],
     only: values.only === undefined ? undefined : onlyRows(values.only),
+    fs: scratchChoice(values.fs),
     keep: values.keep,
     profile: values.profile,
   };
@@ -407,7 +419,7 @@ const rate = (row: Row): number => (row.measured ? row.measured.accepted / row.m
 const cpuMs = (row: Row): number => (row.measured ? (row.measured.serverCpu / row.measured.accepted) * 1000 : NaN);
 const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "-");
 
-function report(rows: Row[], options: Options, messageBytes: number): { text: string; goalMet: boolean } {
+function report(rows: Row[], options: Options, messageBytes: number, fileSystem: string): { text: string; goalMet: boolean } {
   const find = (prefix: string): Row | undefined => rows.find((r) => r.server.name.startsWith(prefix));
   const sink = find("Postfix smtp-sink");
   const haraka = rows.find((r) => r.server.name.startsWith("Haraka") && r.server.name.endsWith("discard"));
@@ -445,7 +457,7 @@ function report(rows: Row[], options: Options, messageBytes: number): { text: st
     "msg/s: 250 replies over the wall time of the measured load. CPU ms/msg: utime+stime of the server's process tree (all its threads) over the load and, for servers that deliver, until their queue drained (drain s after the load). msg per CPU-s: 1000 / CPU ms/msg, the rate of one fully busy core. server busy: that CPU over that time (100% = one core; the relay's libuv and GC threads and Postfix's processes can exceed it). load avg: the machine's 1-minute load average before and after (other work on the machine lowers msg/s, much less CPU ms/msg).",
     "DNS ms/msg: the harness's unbound + Knot (not in the server's figure). helpers ms/msg: a downstream sink or clamd (not in the server's figure).",
     `The load generator (a separate Node process) used ${generatorMs.length ? `${Math.min(...generatorMs).toFixed(3)}–${Math.max(...generatorMs).toFixed(3)}` : "-"} ms CPU per message.`,
-    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}.`,
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}. Queues and mailboxes: ${fileSystem}.`,
     "",
     ...rows.map((r) => `${r.server.name}: ${r.server.description}`),
     ...rows.flatMap((r) => (r.problem ? [`NOT MEASURABLE: ${r.server.name}: ${r.problem}`] : [])),
@@ -575,7 +587,8 @@ export async function run(args: string[]): Promise<number> {
     console.error("smtp-sink is not installed; on Debian: DEBIAN_FRONTEND=noninteractive apt-get install -y postfix (debconf postfix/main_mailer_type: No configuration)");
     return 2;
   }
-  const dir = mkdtempSync(join(tmpdir(), "edgemx-bench-mx-"));
+  const scratch = scratchDir("edgemx-bench-mx-", options.fs);
+  const dir = scratch.dir;
   let harness: Harness | undefined;
   let clamd: ClamdService | undefined;
   const rows: Row[] = [];
@@ -617,7 +630,7 @@ export async function run(args: string[]): Promise<number> {
         await server.stop();
       }
     }
-    const { text } = report(rows, options, message.byteLength);
+    const { text } = report(rows, options, message.byteLength, scratch.fileSystem);
     console.log(text);
 
     if (options.profile) {
@@ -638,7 +651,6 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     await clamd?.stop();
     await harness?.stop();
-    if (options.keep) console.error(`kept ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
+    scratch.remove(options.keep);
   }
 }

@@ -14,8 +14,8 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { once } from "node:events";
-import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -32,6 +32,7 @@ import { sleep, spawnLogged, stopChild, waitForGreeting, waitUntil } from "./sup
 import { postfixAvailable, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
+import { SCRATCH_CHOICES, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -56,7 +57,7 @@ const DRAIN_LIMIT_MS = 120_000;
 const START_LIMIT_MS = 60_000;
 
 const USAGE = `usage: npm run bench -- outbound [--seconds N] [--warmup N] [--sessions N] [--per-session N]
-                                  [--sign N] [--only LIST] [--keep]
+                                  [--sign N] [--only LIST] [--fs KIND] [--keep]
 
   --seconds N      measured load per row, whole seconds (default 10)
   --warmup N       unmeasured load per row before it (default 3)
@@ -65,6 +66,8 @@ const USAGE = `usage: npm run bench -- outbound [--seconds N] [--warmup N] [--se
   --sign N         measured signatures in the signing microbenchmark (default 500, after 50 warm-ups);
                    the row "sign" also times one production scrypt login
   --only LIST      rows, comma-separated: edgemx-clamd, edgemx, postfix, sign
+  --fs KIND        where the queues live: ext4-journal (default: a fresh ext4 with a journal on a
+                   loop device) or tmp (the temp folder); see bench/support/scratch-fs.ts
   --keep           keep the temp folder (configurations, logs)`;
 
 const ROWS = ["edgemx-clamd", "edgemx", "postfix", "sign"] as const;
@@ -76,7 +79,14 @@ interface Options {
   perSession: number;
   sign: number;
   only: Set<string> | undefined;
+  fs: ScratchChoice;
   keep: boolean;
+}
+
+function scratchChoice(text: string): ScratchChoice {
+  const choice = SCRATCH_CHOICES.find((name) => name === text);
+  if (choice === undefined) throw new Error(`--fs knows ${SCRATCH_CHOICES.join(", ")}; not ${JSON.stringify(text)}`);
+  return choice;
 }
 
 function parseOptions(args: string[]): Options {
@@ -89,6 +99,7 @@ function parseOptions(args: string[]): Options {
       "per-session": { type: "string", default: "100" },
       sign: { type: "string", default: "500" },
       only: { type: "string" },
+      fs: { type: "string", default: "ext4-journal" },
       keep: { type: "boolean", default: false },
     },
     strict: true,
@@ -110,6 +121,7 @@ function parseOptions(args: string[]): Options {
     perSession: int("per-session", values["per-session"], 1, 100_000),
     sign: int("sign", values.sign, 10, 100_000),
     only,
+    fs: scratchChoice(values.fs),
     keep: values.keep,
   };
 }
@@ -422,7 +434,7 @@ function table(rows: string[][]): string {
   return rows.map((row) => row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0))).join("  ")).join("\n");
 }
 
-function report(rows: Row[], sign: SignResult | undefined, authMs: number | undefined, options: Options, messageBytes: number): string {
+function report(rows: Row[], sign: SignResult | undefined, authMs: number | undefined, options: Options, messageBytes: number, fileSystem: string): string {
   const rate = (r: Row): number => (r.measured ? r.measured.delivered / r.measured.endToEndSeconds : NaN);
   const cpu = (r: Row): number => (r.measured ? (r.measured.serverCpu / r.measured.accepted) * 1000 : NaN);
   const reference = rows.find((r) => r.name.startsWith("Postfix") && r.measured);
@@ -430,7 +442,7 @@ function report(rows: Row[], sign: SignResult | undefined, authMs: number | unde
   const lines: string[] = [];
   lines.push(
     `outbound: ${messageBytes}-octet messages, ${options.sessions} sessions × ${options.perSession} per connection, ${options.seconds} s measured after ${options.warmup} s warm-up; ` +
-      `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString()}`,
+      `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString()}; queues on ${fileSystem}`,
     `remote MX: Postfix smtp-sink on ${insecure.mxAddress}:25 = MX of ${insecure.domain} in the DNS harness (unsigned zone, no MTA-STS, sink offers no STARTTLS: delivered in plaintext)`,
     "",
   );
@@ -489,7 +501,8 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   const wanted = (row: (typeof ROWS)[number]): boolean => options.only === undefined || options.only.has(row);
-  const dir = mkdtempSync(join(tmpdir(), "edgemx-bench-outbound-"));
+  const scratch = scratchDir("edgemx-bench-outbound-", options.fs);
+  const dir = scratch.dir;
   let harness: Harness | undefined;
   let clamd: ClamdService | undefined;
   let sink: Sink | undefined;
@@ -530,13 +543,12 @@ export async function run(args: string[]): Promise<number> {
     }
     const sign = wanted("sign") ? await signingBench(key, message, options.sign) : undefined;
     const authMs = wanted("sign") ? await authBench(5) : undefined;
-    console.log(report(rows, sign, authMs, options, message.byteLength));
+    console.log(report(rows, sign, authMs, options, message.byteLength, scratch.fileSystem));
     return rows.some((r) => r.problem !== undefined) ? 1 : 0;
   } finally {
     if (sink) await stopChild(sink.child);
     await clamd?.stop();
     await harness?.stop();
-    if (options.keep) console.error(`kept ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
+    scratch.remove(options.keep);
   }
 }
