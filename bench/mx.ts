@@ -288,7 +288,7 @@ async function edgemxServer(dir: string, harness: Harness, clamd: ClamdService |
   if (greylist.store.type !== "sqlite") throw new Error("expected the SQLite greylist store");
   const store = new SqliteGreylistStore(greylist.store.path);
   const network = clientNetwork(CLIENT_IP, greylist.ipv4Prefix, greylist.ipv6Prefix);
-  for (let i = 0; i < greylist.autoAllowAfter; i++) await store.incrementClientPasses(network, greylist.passLifetimeSeconds);
+  await store.incrementClientPasses(network, greylist.autoAllowAfter, greylist.passLifetimeSeconds);
   await store.close();
 
   const log = join(folder, "relay.log");
@@ -306,7 +306,7 @@ async function edgemxServer(dir: string, harness: Harness, clamd: ClamdService |
     name: clamd ? "edgemx, with clamd" : "edgemx",
     description: clamd
       ? "edgemx as above, plus clamd INSTREAM for every message (clamd's CPU under \"helpers\")"
-      : `edgemx relay (node relay-node/src/main.ts, one process): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: each message reads the store twice and counts one delivery), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), spool fsynced before 250, Maildir delivery counted in the relay's CPU, pino log lines to a file, clamd off`,
+      : `edgemx relay (node relay-node/src/main.ts, one process): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: the store read once a minute, deliveries counted in memory and written every 5 s), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), spool fsynced before 250, Maildir delivery counted in the relay's CPU, pino log lines to a file, clamd off`,
     port,
     pid: child.pid!,
     helperPids: () => clamdPids,

@@ -169,7 +169,13 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     tlsRpt.close();
     throw err;
   });
-  const greylist = config.relay.greylist.enabled ? createGreylist(config.relay.greylist) : null;
+  // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
+  // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
+  const greylist = config.relay.greylist.enabled
+    ? createGreylist(config.relay.greylist, {
+        onFlushError: (err, failure) => logger.warn({ event: "greylist", err, ...failure }, "could not record deliveries towards auto-allow"),
+      })
+    : null;
   const recipientCallout = recipientCalloutFor(config, logger);
   const spam = await startSpamFilter(config, overrides.env ?? process.env, logger, overrides.learnListen);
 

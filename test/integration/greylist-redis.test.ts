@@ -1,13 +1,15 @@
 // Greylisting shared by several relays through a real redis-server (the harness's startRedis).
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Greylist, GreylistSettings } from "../../relay-node/src/checks/greylist.ts";
+import type { Greylist, GreylistFlushFailure, GreylistSettings } from "../../relay-node/src/checks/greylist.ts";
 import { createGreylist } from "../../relay-node/src/checks/greylist.ts";
 import type { RedisService } from "../harness/services.ts";
 import { startRedis } from "../harness/services.ts";
 
 let redis: RedisService;
 const relays: Greylist[] = [];
+/** The flushes that failed, as the relay would log them. */
+const flushFailures: Array<{ err: unknown; failure: GreylistFlushFailure }> = [];
 
 function relay(url: string): Greylist {
   const settings: GreylistSettings = {
@@ -20,7 +22,7 @@ function relay(url: string): Greylist {
     ipv6Prefix: 64,
     store: { type: "redis", url },
   };
-  const greylist = createGreylist(settings);
+  const greylist = createGreylist(settings, { onFlushError: (err, failure) => flushFailures.push({ err, failure }) });
   relays.push(greylist);
   return greylist;
 }
@@ -66,12 +68,24 @@ describe("greylisting with Redis", () => {
     const [one, two] = [relay(redis.url), relay(redis.url)];
     const client = { clientIp: "198.51.100.7", sender: "x@sender.test", recipient: "y@example.org", id: "7-2" };
     expect(await one.check(client)).toMatchObject({ outcome: "fail" });
-    await one.delivered(client);
-    await two.delivered({ ...client, clientIp: "198.51.100.8" });
+    one.delivered(client);
+    two.delivered({ ...client, clientIp: "198.51.100.8" });
+    await Promise.all([one.flush(), two.flush()]);
     expect(await two.check({ ...client, sender: "someone-new@sender.test" })).toMatchObject({
       outcome: "pass",
       detail: "198.51.100.0/24 auto-allowed after 2 delivered messages",
     });
+  });
+
+  it("adds a batch of deliveries with one INCRBY, and keeps the count for the pass lifetime", async () => {
+    const greylist = relay(redis.url);
+    for (let i = 0; i < 3; i++) greylist.delivered({ ...triplet, clientIp: "203.0.113.9" });
+    await greylist.flush();
+    const client = new Redis(redis.url);
+    expect(await client.get("edgemx:greylist:client:203.0.113.0/24")).toBe("3");
+    expect(await client.ttl("edgemx:greylist:client:203.0.113.0/24")).toBeGreaterThan(36 * 86400 - 10);
+    client.disconnect();
+    expect(flushFailures).toEqual([]);
   });
 
   it("answers temporary within about a second when Redis is down, and recovers with it", async () => {
@@ -84,7 +98,9 @@ describe("greylisting with Redis", () => {
     expect(finding).toMatchObject({ check: "greylist", outcome: "temporary", reply: { code: 451, enhanced: "4.3.0", text: expect.stringContaining("id=7-1") } });
     expect(finding.detail).toMatch(/^greylist store: /);
     expect(performance.now() - started).toBeLessThan(2_500);
-    await expect(greylist.delivered(triplet)).rejects.toThrow();
+    greylist.delivered(triplet);
+    await greylist.flush();
+    expect(flushFailures).toEqual([{ err: expect.any(Error), failure: { networks: 1, kept: 1 } }]);
 
     // A new (empty) Redis on the same port: the relay reconnects by itself; the triplet starts over.
     redis = await startRedis({ port });
@@ -95,5 +111,10 @@ describe("greylisting with Redis", () => {
       again = await greylist.check({ ...triplet, recipient: "erin@example.org" });
     }
     expect(again).toMatchObject({ outcome: "fail", detail: expect.stringMatching(/first seen/) });
+    // The delivery counted during the outage was kept, and reaches the new Redis with the next flush.
+    await greylist.flush();
+    const client = new Redis(redis.url);
+    expect(await client.get("edgemx:greylist:client:2001:db8:1:2::/64")).toBe("1");
+    client.disconnect();
   });
 });

@@ -2,15 +2,68 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { GreylistSettings, GreylistTriplet } from "../../relay-node/src/checks/greylist.ts";
-import { clientNetwork, createGreylist, greylistDecision, tripletKey } from "../../relay-node/src/checks/greylist.ts";
-import type { GreylistRecord } from "../../relay-node/src/checks/greylist-store.ts";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { GreylistFlushFailure, GreylistSettings, GreylistTriplet } from "../../relay-node/src/checks/greylist.ts";
+import {
+  AUTO_ALLOW_MEMO_MAX,
+  AUTO_ALLOW_MEMO_MS,
+  clientNetwork,
+  createGreylist,
+  FLUSH_INTERVAL_MS,
+  greylistDecision,
+  tripletKey,
+} from "../../relay-node/src/checks/greylist.ts";
+import type { GreylistRecord, GreylistStore } from "../../relay-node/src/checks/greylist-store.ts";
 import { SqliteGreylistStore } from "../../relay-node/src/checks/greylist-store.ts";
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);
+
+/** For greylists whose flushes must all succeed: a failed one fails the test. */
+const flushMustSucceed = {
+  onFlushError: (err: unknown): never => {
+    throw err;
+  },
+};
+
+/** Flush failures as the relay would log them. */
+function flushFailures(): { failures: Array<{ err: unknown; failure: GreylistFlushFailure }>; onFlushError: (err: unknown, failure: GreylistFlushFailure) => void } {
+  const failures: Array<{ err: unknown; failure: GreylistFlushFailure }> = [];
+  return { failures, onFlushError: (err, failure) => failures.push({ err, failure }) };
+}
+
+/** A store in memory that counts its reads and records its increments, and can be made to fail them. */
+class CountingStore implements GreylistStore {
+  readonly records = new Map<string, GreylistRecord>();
+  readonly passes = new Map<string, number>();
+  readonly increments: Array<[network: string, amount: number]> = [];
+  reads = 0;
+  incrementError: Error | null = null;
+
+  async get(key: string): Promise<GreylistRecord | null> {
+    this.reads++;
+    return this.records.get(key) ?? null;
+  }
+
+  async put(key: string, record: GreylistRecord): Promise<void> {
+    this.records.set(key, record);
+  }
+
+  async incrementClientPasses(network: string, amount: number): Promise<number> {
+    if (this.incrementError !== null) throw this.incrementError;
+    this.increments.push([network, amount]);
+    this.passes.set(network, (this.passes.get(network) ?? 0) + amount);
+    return this.passes.get(network)!;
+  }
+
+  async clientPasses(network: string): Promise<number> {
+    this.reads++;
+    return this.passes.get(network) ?? 0;
+  }
+
+  async close(): Promise<void> {}
+}
 
 function settings(overrides: Partial<GreylistSettings> = {}): GreylistSettings {
   return {
@@ -100,7 +153,7 @@ describe("createGreylist with the sqlite store", () => {
   const triplet = { clientIp: "192.0.2.17", sender: "alice@sender.test", recipient: "Bob@example.org", id: "1-1" };
 
   it("defers with 451 4.7.1 and the wait, then passes the retry", async () => {
-    const greylist = createGreylist(settings({ store: { type: "sqlite", path: join(dir, "sub", "greylist.sqlite") } }));
+    const greylist = createGreylist(settings({ store: { type: "sqlite", path: join(dir, "sub", "greylist.sqlite") } }), flushMustSucceed);
     const first = await greylist.check(triplet, T0);
     expect(first).toMatchObject({
       check: "greylist",
@@ -118,10 +171,12 @@ describe("createGreylist with the sqlite store", () => {
   });
 
   it("auto-allows a network after enough delivered messages", async () => {
-    const greylist = createGreylist(settings({ store: { type: "sqlite", path: join(dir, "greylist.sqlite") } }));
-    for (let i = 0; i < 2; i++) await greylist.delivered(triplet);
+    const greylist = createGreylist(settings({ store: { type: "sqlite", path: join(dir, "greylist.sqlite") } }), flushMustSucceed);
+    for (let i = 0; i < 2; i++) greylist.delivered(triplet);
+    await greylist.flush();
     expect(await greylist.check({ ...triplet, sender: "new@sender.test" }, T0)).toMatchObject({ outcome: "fail" });
-    await greylist.delivered({ ...triplet, clientIp: "192.0.2.200" }); // same /24
+    greylist.delivered({ ...triplet, clientIp: "192.0.2.200" }); // same /24
+    await greylist.flush();
     expect(await greylist.check({ ...triplet, sender: "other@sender.test" }, T0)).toMatchObject({
       outcome: "pass",
       detail: "192.0.2.0/24 auto-allowed after 3 delivered messages",
@@ -132,10 +187,10 @@ describe("createGreylist with the sqlite store", () => {
 
   it("keeps the state across restarts of the relay", async () => {
     const path = join(dir, "greylist.sqlite");
-    const before = createGreylist(settings({ store: { type: "sqlite", path } }));
+    const before = createGreylist(settings({ store: { type: "sqlite", path } }), flushMustSucceed);
     await before.check(triplet, Date.now());
     await before.close();
-    const after = createGreylist(settings({ store: { type: "sqlite", path } }));
+    const after = createGreylist(settings({ store: { type: "sqlite", path } }), flushMustSucceed);
     expect(await after.check(triplet, Date.now() + 5 * MINUTE)).toMatchObject({ outcome: "pass" });
     await after.close();
   });
@@ -144,18 +199,137 @@ describe("createGreylist with the sqlite store", () => {
     const fail = async (): Promise<never> => {
       throw new Error("disk I/O error");
     };
-    const greylist = createGreylist(settings(), { store: { get: fail, put: fail, incrementClientPasses: fail, clientPasses: fail, close: async () => {} } });
+    const reported = flushFailures();
+    const greylist = createGreylist(settings(), { ...reported, store: { get: fail, put: fail, incrementClientPasses: fail, clientPasses: fail, close: async () => {} } });
     const finding = await greylist.check(triplet, T0);
     expect(finding).toMatchObject({ outcome: "temporary", reply: { code: 451, enhanced: "4.3.0", text: expect.stringContaining("id=1-1") } });
     expect(finding.detail).toBe("greylist store: disk I/O error");
-    await expect(greylist.delivered(triplet)).rejects.toThrow(/disk I\/O error/);
+    greylist.delivered(triplet);
+    await greylist.flush();
+    expect(reported.failures).toEqual([{ err: expect.objectContaining({ message: "disk I/O error" }), failure: { networks: 1, kept: 1 } }]);
   });
 
   it("passes everything without a store when disabled", async () => {
-    const greylist = createGreylist(settings({ enabled: false, store: { type: "sqlite", path: join(dir, "never", "x.sqlite") } }));
+    const greylist = createGreylist(settings({ enabled: false, store: { type: "sqlite", path: join(dir, "never", "x.sqlite") } }), flushMustSucceed);
     expect(await greylist.check(triplet)).toEqual({ check: "greylist", outcome: "pass", detail: "greylisting disabled" });
-    await greylist.delivered(triplet);
+    greylist.delivered(triplet);
+    await greylist.flush();
     await greylist.close();
+  });
+});
+
+describe("the memo of auto-allowed networks", () => {
+  const triplet = { clientIp: "192.0.2.17", sender: "alice@sender.test", recipient: "bob@example.org", id: "1-1" };
+
+  it("answers a network read as auto-allowed from memory, for AUTO_ALLOW_MEMO_MS", async () => {
+    const store = new CountingStore();
+    store.passes.set("192.0.2.0/24", 3);
+    const greylist = createGreylist(settings(), { ...flushMustSucceed, store });
+    const autoAllowed = { outcome: "pass", detail: "192.0.2.0/24 auto-allowed after 3 delivered messages" };
+    expect(await greylist.check(triplet, T0)).toMatchObject(autoAllowed);
+    expect(store.reads).toBe(2); // the count and the triplet, read together
+    // The second message from the network, another address, sender and recipient: no read at all.
+    expect(await greylist.check({ ...triplet, clientIp: "192.0.2.99", sender: "new@sender.test", recipient: "carol@example.org" }, T0 + 1_000)).toMatchObject(autoAllowed);
+    expect(await greylist.check(triplet, T0 + AUTO_ALLOW_MEMO_MS - 1)).toMatchObject(autoAllowed);
+    expect(store.reads).toBe(2);
+    // Expired: read again (and remembered again while the count still allows).
+    store.passes.set("192.0.2.0/24", 4);
+    expect(await greylist.check(triplet, T0 + AUTO_ALLOW_MEMO_MS)).toMatchObject({ detail: "192.0.2.0/24 auto-allowed after 4 delivered messages" });
+    expect(store.reads).toBe(4);
+    await greylist.close();
+  });
+
+  it("reads the store on every check of a network not auto-allowed", async () => {
+    const store = new CountingStore();
+    store.passes.set("192.0.2.0/24", 2);
+    const greylist = createGreylist(settings(), { ...flushMustSucceed, store });
+    expect(await greylist.check(triplet, T0)).toMatchObject({ outcome: "fail" });
+    expect(await greylist.check(triplet, T0 + 1_000)).toMatchObject({ outcome: "fail" });
+    expect(store.reads).toBe(4);
+    await greylist.close();
+  });
+
+  it("holds AUTO_ALLOW_MEMO_MAX networks, dropping the oldest", async () => {
+    const store = new CountingStore();
+    const clientOf = (i: number): string => `10.${i >> 8}.${i & 255}.1`;
+    for (let i = 0; i <= AUTO_ALLOW_MEMO_MAX; i++) store.passes.set(clientNetwork(clientOf(i), 24, 64), 3);
+    const greylist = createGreylist(settings(), { ...flushMustSucceed, store });
+    for (let i = 0; i <= AUTO_ALLOW_MEMO_MAX; i++) await greylist.check({ ...triplet, clientIp: clientOf(i) }, T0);
+    const reads = store.reads;
+    expect(await greylist.check({ ...triplet, clientIp: clientOf(1) }, T0)).toMatchObject({ outcome: "pass" });
+    expect(store.reads).toBe(reads); // still remembered
+    expect(await greylist.check({ ...triplet, clientIp: clientOf(0) }, T0)).toMatchObject({ outcome: "pass" });
+    expect(store.reads).toBe(reads + 2); // dropped for the newest, read again
+    await greylist.close();
+  });
+});
+
+describe("counting deliveries in batches", () => {
+  const triplet = { clientIp: "192.0.2.17", sender: "alice@sender.test", recipient: "bob@example.org" };
+  afterEach(() => vi.useRealTimers());
+
+  it("writes N deliveries from a network with one store call of N", async () => {
+    const store = new CountingStore();
+    const greylist = createGreylist(settings(), { ...flushMustSucceed, store });
+    for (let i = 0; i < 4; i++) greylist.delivered({ ...triplet, clientIp: `192.0.2.${10 + i}` });
+    greylist.delivered({ ...triplet, clientIp: "2001:db8::1" });
+    expect(store.increments).toEqual([]);
+    await greylist.flush();
+    expect(store.increments).toEqual([
+      ["192.0.2.0/24", 4],
+      ["2001:db8::/64", 1],
+    ]);
+    await greylist.flush(); // nothing new: no call
+    expect(store.increments).toHaveLength(2);
+    await greylist.close();
+  });
+
+  it("flushes by itself every FLUSH_INTERVAL_MS, and on close()", async () => {
+    vi.useFakeTimers();
+    const store = new CountingStore();
+    const greylist = createGreylist(settings(), { ...flushMustSucceed, store });
+    greylist.delivered(triplet);
+    greylist.delivered(triplet);
+    await vi.advanceTimersByTimeAsync(FLUSH_INTERVAL_MS - 1);
+    expect(store.increments).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(store.increments).toEqual([["192.0.2.0/24", 2]]);
+    greylist.delivered(triplet);
+    await greylist.close();
+    expect(store.increments).toEqual([
+      ["192.0.2.0/24", 2],
+      ["192.0.2.0/24", 1],
+    ]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("keeps the counts of a failed flush for the next one, and reports the failure", async () => {
+    vi.useFakeTimers();
+    const store = new CountingStore();
+    const reported = flushFailures();
+    const greylist = createGreylist(settings(), { ...reported, store });
+    store.incrementError = new Error("disk I/O error");
+    for (let i = 0; i < 3; i++) greylist.delivered(triplet);
+    await greylist.flush();
+    expect(reported.failures).toEqual([{ err: store.incrementError, failure: { networks: 1, kept: 1 } }]);
+    expect(store.increments).toEqual([]);
+    // The store is back; a delivery meanwhile joins the kept counts; the retry flushes by itself.
+    store.incrementError = null;
+    greylist.delivered(triplet);
+    await vi.advanceTimersByTimeAsync(FLUSH_INTERVAL_MS);
+    expect(store.increments).toEqual([["192.0.2.0/24", 4]]);
+    expect(reported.failures).toHaveLength(1);
+    await greylist.close();
+  });
+
+  it("reports the counts a failing store loses at close()", async () => {
+    const store = new CountingStore();
+    const reported = flushFailures();
+    const greylist = createGreylist(settings(), { ...reported, store });
+    store.incrementError = new Error("disk I/O error");
+    greylist.delivered(triplet);
+    await greylist.close();
+    expect(reported.failures).toEqual([{ err: store.incrementError, failure: { networks: 1, kept: 0 } }]);
   });
 });
 
@@ -173,16 +347,16 @@ describe("SqliteGreylistStore", () => {
     await store.put("a", record, 60);
     await store.put("b", record, 600);
     expect(await store.get("a")).toEqual(record);
-    expect(await store.incrementClientPasses("192.0.2.0/24", 60)).toBe(1);
-    expect(await store.incrementClientPasses("192.0.2.0/24", 60)).toBe(2);
-    expect(await store.clientPasses("192.0.2.0/24")).toBe(2);
+    expect(await store.incrementClientPasses("192.0.2.0/24", 1, 60)).toBe(1);
+    expect(await store.incrementClientPasses("192.0.2.0/24", 4, 60)).toBe(5);
+    expect(await store.clientPasses("192.0.2.0/24")).toBe(5);
     expect(await store.clientPasses("198.51.100.0/24")).toBe(0);
 
     now += 60_000;
     expect(await store.get("a")).toBeNull();
     expect(await store.get("b")).toEqual(record);
     expect(await store.clientPasses("192.0.2.0/24")).toBe(0);
-    expect(await store.incrementClientPasses("192.0.2.0/24", 60)).toBe(1); // a lapsed count starts over
+    expect(await store.incrementClientPasses("192.0.2.0/24", 3, 60)).toBe(3); // a lapsed count starts over, at the amount
     expect(store.deleteExpired()).toBe(1); // "a"; the count was renewed
     now += 600_000;
     expect(store.deleteExpired()).toBe(2);
@@ -192,9 +366,9 @@ describe("SqliteGreylistStore", () => {
   it("shares its file between two stores (two relay processes on one host)", async () => {
     const path = join(dir, "g.sqlite");
     const [one, two] = [new SqliteGreylistStore(path), new SqliteGreylistStore(path)];
-    await one.incrementClientPasses("n", 60);
-    await two.incrementClientPasses("n", 60);
-    expect(await one.clientPasses("n")).toBe(2);
+    await one.incrementClientPasses("n", 1, 60);
+    await two.incrementClientPasses("n", 2, 60);
+    expect(await one.clientPasses("n")).toBe(3);
     await Promise.all([one.close(), two.close()]);
   });
 
@@ -202,7 +376,7 @@ describe("SqliteGreylistStore", () => {
     const path = join(dir, "g.sqlite");
     const store = new SqliteGreylistStore(path);
     await store.put("x", { firstSeen: 1, passedAt: null, expiresAt: 2 }, 60);
-    await store.incrementClientPasses("x", 60);
+    await store.incrementClientPasses("x", 1, 60);
     expect(await store.get("x")).toEqual({ firstSeen: 1, passedAt: null, expiresAt: 2 });
     const raw = new DatabaseSync(path);
     raw.prepare("UPDATE greylist SET value = ? WHERE key = ?").run('{"firstSeen":"soon"}', "triplet:x");

@@ -22,8 +22,8 @@ export interface GreylistStore {
   /** The live record of a triplet, or null. */
   get(key: string): Promise<GreylistRecord | null>;
   put(key: string, record: GreylistRecord, ttlSeconds: number): Promise<void>;
-  /** Counts one delivered message from the network, keeping the count `ttlSeconds` from now; the new count. */
-  incrementClientPasses(network: string, ttlSeconds: number): Promise<number>;
+  /** Counts `amount` delivered messages from the network, keeping the count `ttlSeconds` from now; the new count. */
+  incrementClientPasses(network: string, amount: number, ttlSeconds: number): Promise<number>;
   /** Delivered messages counted for the network (0 once its count lapsed). */
   clientPasses(network: string): Promise<number>;
   close(): Promise<void>;
@@ -72,10 +72,10 @@ export class SqliteGreylistStore implements GreylistStore {
       write: this.db.prepare(
         "INSERT INTO greylist (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
       ),
-      // One statement, so concurrent relays on the file never lose a count; a lapsed count restarts at 1.
+      // One statement, so concurrent relays on the file never lose a count; a lapsed count restarts at the amount.
       increment: this.db.prepare(
-        `INSERT INTO greylist (key, value, expires_at) VALUES (?, '1', ?)
-         ON CONFLICT (key) DO UPDATE SET value = CASE WHEN expires_at > ? THEN CAST(value AS INTEGER) + 1 ELSE 1 END, expires_at = excluded.expires_at
+        `INSERT INTO greylist (key, value, expires_at) VALUES (:key, :amount, :expiresAt)
+         ON CONFLICT (key) DO UPDATE SET value = CASE WHEN expires_at > :now THEN CAST(value AS INTEGER) + :amount ELSE :amount END, expires_at = excluded.expires_at
          RETURNING value`,
       ),
       deleteExpired: this.db.prepare("DELETE FROM greylist WHERE expires_at <= ?"),
@@ -102,9 +102,9 @@ export class SqliteGreylistStore implements GreylistStore {
     this.statements.write.run(TRIPLET + key, JSON.stringify(record), this.clock() + ttlSeconds * 1000);
   }
 
-  async incrementClientPasses(network: string, ttlSeconds: number): Promise<number> {
+  async incrementClientPasses(network: string, amount: number, ttlSeconds: number): Promise<number> {
     const now = this.clock();
-    return Number(this.statements.increment.get(CLIENT + network, now + ttlSeconds * 1000, now)?.value);
+    return Number(this.statements.increment.get({ key: CLIENT + network, amount, expiresAt: now + ttlSeconds * 1000, now })?.value);
   }
 
   async clientPasses(network: string): Promise<number> {
@@ -120,7 +120,7 @@ export class SqliteGreylistStore implements GreylistStore {
 /**
  * Redis keys with TTLs (Redis expires them itself): a triplet's record as JSON under
  * "edgemx:greylist:triplet:…", a network's count under "edgemx:greylist:client:…", so every relay
- * pointed at the same Redis shares both. A count is INCR and EXPIRE in one MULTI, so concurrent
+ * pointed at the same Redis shares both. A count is INCRBY and EXPIRE in one MULTI, so concurrent
  * relays never lose a count. A record is written with one SET … EX; the read-decide-write of a
  * triplet is not a transaction, and needs none: two relays racing on one triplet write the same
  * decision (both "first seen" within a moment, or both "passed"), and an early retry writes nothing.
@@ -144,9 +144,9 @@ export class RedisGreylistStore implements GreylistStore {
     await this.client.set(this.prefix + TRIPLET + key, JSON.stringify(record), "EX", ttlSeconds);
   }
 
-  async incrementClientPasses(network: string, ttlSeconds: number): Promise<number> {
+  async incrementClientPasses(network: string, amount: number, ttlSeconds: number): Promise<number> {
     const key = this.prefix + CLIENT + network;
-    const results = await this.client.multi().incr(key).expire(key, ttlSeconds).exec();
+    const results = await this.client.multi().incrby(key, amount).expire(key, ttlSeconds).exec();
     const [incr] = results ?? [];
     if (incr === undefined || incr[0] !== null) throw incr?.[0] ?? new Error("MULTI was discarded");
     return Number(incr[1]);

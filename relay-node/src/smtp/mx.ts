@@ -248,13 +248,10 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
       );
       if (result.queued) {
         state.messages++;
-        // One delivered message towards the client network's auto-allow, if greylisting saw it.
+        // One delivered message towards the client network's auto-allow, if greylisting saw it: counted
+        // in memory and written in the background (a failed write is logged where the greylist is created).
         const greylisted = transaction.recipients.find((r) => r.greylist !== "skipped");
-        if (greylist !== null && greylisted !== undefined) {
-          greylist
-            .delivered({ clientIp: state.ip, sender: transaction.mailFrom, recipient: greylisted.address })
-            .catch((err: unknown) => logger.warn({ event: "greylist", err }, "could not record a delivery"));
-        }
+        if (greylist !== null && greylisted !== undefined) greylist.delivered({ clientIp: state.ip, sender: transaction.mailFrom, recipient: greylisted.address });
       }
       return result.reply;
     };
