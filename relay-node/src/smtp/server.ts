@@ -13,6 +13,10 @@
 // 4. AUTH only inside TLS (RFC 4954 §4, RFC 8314 §3.3): smtp-server lists AUTH in EHLO before STARTTLS
 //    and answers AUTH there with a 538 of its own words; here it is not listed, and the 538 is the
 //    spec's. (The MX disables AUTH altogether; this matters to the submission listeners.)
+// 5. Replies written together: RFC 2920 §3.1 asks a server to buffer the replies to a pipelined group
+//    of commands and send them as a unit. smtp-server writes each reply at once, one send(2) each;
+//    here the socket is corked at the first reply and uncorked when the current run of callbacks and
+//    promise jobs is over, so MAIL, RCPT and DATA's replies leave in one write.
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
@@ -38,6 +42,8 @@ class BoundedConnection extends SMTPConnection {
   readonly #bounds: SessionBounds;
   #errors = 0;
   #junkCommands = 0;
+  /** The socket corked for this turn's replies, until it is uncorked. */
+  #corked: Socket | TLSSocket | undefined;
 
   constructor(server: SMTPServer, socket: Socket | TLSSocket, options: SMTPConnectionOptions | null | undefined, bounds: SessionBounds) {
     super(server, socket, options);
@@ -45,6 +51,10 @@ class BoundedConnection extends SMTPConnection {
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    // A 220 may be STARTTLS's, after which the TLS handshake takes the socket over: everything held
+    // goes first, and the 220 itself is written at once.
+    if (code === 220) this.#uncork();
+    else this.#cork();
     const exact = typeof data === "string" && LEADING_ENHANCED_CODE.test(data);
     super.send(code, data, exact ? false : context);
     if (code >= 400 && code !== 421) this.#countError();
@@ -75,6 +85,20 @@ class BoundedConnection extends SMTPConnection {
     if (this.secure) return super.handler_AUTH(command, callback);
     this.send(538, replyLine(buildReply("authBeforeTls", {})));
     callback();
+  }
+
+  #cork(): void {
+    const socket = this._socket;
+    if (this.#corked !== undefined || socket === undefined || socket.destroyed) return;
+    socket.cork();
+    this.#corked = socket;
+    process.nextTick(() => this.#uncork());
+  }
+
+  #uncork(): void {
+    const socket = this.#corked;
+    this.#corked = undefined;
+    socket?.uncork();
   }
 
   /** Counts one error; at the bound the session is told so and closed (a 421 closes in smtp-server). */
