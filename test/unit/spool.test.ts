@@ -1,6 +1,6 @@
 // The durable spool: what enqueue() resolved for is there after a reopen, with its state; interrupted
 // writes leave nothing behind (docs/queue.md).
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -137,6 +137,35 @@ describe("Spool", () => {
     expect(reopened.list()).toEqual([]);
     expect(await readdir(join(dir, "queue"))).toEqual([]);
     expect(await readdir(join(dir, "state"))).toEqual([]);
+  });
+
+  it("rewrites the file of a removed entry for the next message, under the same inode, shorter or longer", async () => {
+    const spool = await Spool.open(dir);
+    const first = await spool.enqueue({ envelope: ENVELOPE, message: Buffer.alloc(4096, 0x61) });
+    const { ino } = await stat(join(dir, "queue", first));
+    await spool.remove(first);
+    expect(await readdir(join(dir, "queue"))).toEqual([]);
+    expect(await readdir(join(dir, "free"))).toEqual([first]);
+
+    const second = await spool.enqueue({ envelope: ENVELOPE, message: MESSAGE });
+    expect(await readdir(join(dir, "free"))).toEqual([]);
+    expect((await stat(join(dir, "queue", second))).ino).toBe(ino);
+    const reopened = await Spool.open(dir);
+    expect(Buffer.from((await reopened.read(second))!.message).equals(MESSAGE)).toBe(true);
+    await reopened.remove(second);
+    const third = await reopened.enqueue({ envelope: ENVELOPE, message: Buffer.alloc(8192, 0x62) });
+    expect(Buffer.from((await (await Spool.open(dir)).read(third))!.message).equals(Buffer.alloc(8192, 0x62))).toBe(true);
+  });
+
+  it("deletes the free files at open, and never keeps the file of a large message", async () => {
+    const spool = await Spool.open(dir);
+    const small = await spool.enqueue({ envelope: ENVELOPE, message: MESSAGE });
+    const large = await spool.enqueue({ envelope: ENVELOPE, message: Buffer.alloc(300 * 1024, 0x61) });
+    await spool.remove(small);
+    await spool.remove(large);
+    expect(await readdir(join(dir, "free"))).toEqual([small]);
+    await Spool.open(dir);
+    expect(await readdir(join(dir, "free"))).toEqual([]);
   });
 
   it("deletes the temp files of interrupted writes and states left by an interrupted remove", async () => {

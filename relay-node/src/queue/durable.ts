@@ -1,14 +1,14 @@
 // The file-system steps that make a write survive a crash (POSIX: fsync(2) of a file makes its data
 // durable; a new, renamed or removed name is durable once its directory is fsynced). Used by the spool
 // and by Maildir delivery.
-import { close, fsync, open, writev } from "node:fs";
+import { close, constants, fsync, open, writev } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 
 // The hot paths (one spool file, one Maildir file and a share of a folder fsync per message) use
 // plain file descriptors through the callback API: a FileHandle of node:fs/promises costs noticeably
 // more main-thread CPU per open/sync/close (docs/benchmarks.md, mx, round 2).
-const openFd = (path: string, flags: string, mode?: number): Promise<number> =>
+const openFd = (path: string, flags: string | number, mode?: number): Promise<number> =>
   new Promise((done, fail) => open(path, flags, mode, (err, fd) => (err ? fail(err) : done(fd))));
 const fsyncFd = (fd: number): Promise<void> => new Promise((done, fail) => fsync(fd, (err) => (err ? fail(err) : done())));
 const closeFd = (fd: number): Promise<void> => new Promise((done, fail) => close(fd, (err) => (err ? fail(err) : done())));
@@ -25,13 +25,12 @@ async function fsyncDirectory(path: string): Promise<void> {
 }
 
 /**
- * Creates `path` (it must not exist: O_EXCL, mode 0600), writes `chunks` into it — one writev(2) call
- * unless the kernel takes less, then the rest — and fsyncs and closes it. The caller makes the name
- * durable (rename or link, then syncDirectory).
+ * Opens `path` with `flags`, writes `chunks` from the start — one writev(2) call unless the kernel
+ * takes less, then the rest — and fsyncs and closes it.
  */
-export async function writeNewFileSynced(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
+async function writeFileSynced(path: string, flags: string | number, chunks: readonly (string | Uint8Array)[]): Promise<void> {
   let rest = chunks.map((chunk) => (typeof chunk === "string" ? Buffer.from(chunk) : chunk)).filter((chunk) => chunk.byteLength > 0);
-  const fd = await openFd(path, "wx", 0o600);
+  const fd = await openFd(path, flags, 0o600);
   try {
     let position = 0;
     while (rest.length > 0) {
@@ -51,6 +50,22 @@ export async function writeNewFileSynced(path: string, chunks: readonly (string 
   } finally {
     await closeFd(fd);
   }
+}
+
+/**
+ * Creates `path` (it must not exist: O_EXCL, mode 0600), writes `chunks` into it and fsyncs and closes
+ * it. The caller makes the name durable (rename, then syncDirectory).
+ */
+export function writeNewFileSynced(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
+  return writeFileSynced(path, "wx", chunks);
+}
+
+/**
+ * Replaces the contents of the existing file `path` (O_TRUNC; it is not created) with `chunks`, and
+ * fsyncs and closes it: a file recycled under the same inode (the spool's free files, docs/queue.md).
+ */
+export function rewriteFileSynced(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
+  return writeFileSynced(path, constants.O_WRONLY | constants.O_TRUNC, chunks);
 }
 
 /** Per directory: the fsync running now, and the one that will run after it for the callers that came since. */

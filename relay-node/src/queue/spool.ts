@@ -5,6 +5,10 @@
 //                           written once, never changed
 //   <dir>/state/<id>.json   the entry's delivery state after the latest attempt; absent until the first
 //                           attempt is recorded, and then it supersedes the queue file's JSON line
+//   <dir>/free/<id>         queue files of removed entries, kept to be rewritten for new messages: on a
+//                           file system that searches past recently deleted inodes when it creates one
+//                           (ext4 without a journal), a create per message after a delete per message
+//                           was the relay's largest single cost (docs/benchmarks.md, mx, round 3)
 //
 // Every write is write-temp → fsync → rename → fsync the directory (POSIX rename(2) replaces the name
 // atomically; the directory fsync makes the new name itself durable), so after a crash a name points to
@@ -15,7 +19,7 @@ import { randomInt } from "node:crypto";
 import { open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { RecipientResult } from "../deliver/types.ts";
-import { makeDirectories, syncDirectory, writeNewFileSynced } from "./durable.ts";
+import { makeDirectories, rewriteFileSynced, syncDirectory, writeNewFileSynced } from "./durable.ts";
 
 export interface Envelope {
   /** The reverse path; "" is the null sender of bounces (RFC 5321 §4.5.5). */
@@ -174,12 +178,18 @@ export type SpoolListener = (id: string, entry: QueueEntry | undefined) => void;
 
 /** Messages of fresh entries kept in memory for their first delivery attempt, at most this many octets. */
 const FRESH_MESSAGE_BYTES = 32 * 1024 * 1024;
+/** At most this many free files are kept, and only of messages up to FREE_FILE_MAX_BYTES: together they bound the disk they hold. */
+const FREE_FILES_MAX = 512;
+const FREE_FILE_MAX_BYTES = 256 * 1024;
 
 export class Spool {
   readonly dir: string;
   readonly recovery: RecoveryReport;
   readonly #queueDir: string;
   readonly #stateDir: string;
+  readonly #freeDir: string;
+  /** Names in free/ ready to be rewritten; each is taken by one enqueue() at a time. */
+  readonly #free: string[] = [];
   readonly #entries: Map<string, QueueEntry>;
   /** Ids being written by enqueue(), so that two writes never race for one name. */
   readonly #writing = new Set<string>();
@@ -194,6 +204,7 @@ export class Spool {
     this.dir = dir;
     this.#queueDir = join(dir, "queue");
     this.#stateDir = join(dir, "state");
+    this.#freeDir = join(dir, "free");
     this.#entries = entries;
     this.#withState = withState;
     this.recovery = recovery;
@@ -208,7 +219,11 @@ export class Spool {
   static async open(dir: string): Promise<Spool> {
     const queueDir = join(dir, "queue");
     const stateDir = join(dir, "state");
-    await makeDirectories([queueDir, stateDir]);
+    const freeDir = join(dir, "free");
+    await makeDirectories([queueDir, stateDir, freeDir]);
+    // Free files are not reused across a restart: after a crash, one may share its inode with a queued
+    // message (a rename whose removal of the old name was not yet durable). Their names go.
+    for (const name of await readdir(freeDir)) await unlink(join(freeDir, name));
     const report: RecoveryReport = { entries: 0, tempFilesRemoved: 0, orphanStatesRemoved: 0, quarantined: [] };
     const entries = new Map<string, QueueEntry>();
     const withState = new Set<string>();
@@ -286,7 +301,7 @@ export class Spool {
     this.#writing.add(id);
     try {
       // JSON.stringify escapes every line break, so the first "\n" ends the JSON line.
-      await writeDurably(this.#queueDir, id, [JSON.stringify(entry) + "\n", request.message]);
+      await this.#writeQueueFile(id, [JSON.stringify(entry) + "\n", request.message]);
       this.#entries.set(id, entry);
     } finally {
       this.#writing.delete(id);
@@ -297,6 +312,25 @@ export class Spool {
     }
     this.#emit(id, entry);
     return id;
+  }
+
+  /**
+   * Writes a queue file durably. With a free file at hand, its contents are replaced and fsynced and it
+   * is renamed into queue/ (then queue/ is fsynced): the same guarantee as writeDurably — the name
+   * appears only for complete, fsynced bytes — without creating an inode.
+   */
+  async #writeQueueFile(id: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
+    const free = this.#free.pop();
+    if (free === undefined) return writeDurably(this.#queueDir, id, chunks);
+    const path = join(this.#freeDir, free);
+    try {
+      await rewriteFileSynced(path, chunks);
+      await rename(path, join(this.#queueDir, id));
+    } catch (error) {
+      await unlink(path).catch(() => undefined);
+      throw error;
+    }
+    await syncDirectory(this.#queueDir);
   }
 
   /**
@@ -373,14 +407,22 @@ export class Spool {
   }
 
   /**
-   * Removes an entry after its final delivery or bounce. The queue file goes first and its removal is
-   * fsynced; a crash before that delivers the message again (a duplicate, never a loss), a crash after
-   * it leaves a state file that open() deletes. An entry whose first attempt finished it never had a
-   * state file: only the queue file goes.
+   * Removes an entry after its final delivery or bounce. The queue file goes first — moved to free/
+   * to be rewritten for a later message, or deleted when enough are kept or it is large — and its
+   * removal from queue/ is fsynced; a crash before that delivers the message again (a duplicate, never
+   * a loss), a crash after it leaves a state file that open() deletes. An entry whose first attempt
+   * finished it never had a state file: only the queue file goes.
    */
   async remove(id: string): Promise<void> {
+    const path = join(this.#queueDir, id);
+    const size = this.#entries.get(id)?.size ?? Infinity;
     try {
-      await unlink(join(this.#queueDir, id));
+      if (this.#free.length < FREE_FILES_MAX && size <= FREE_FILE_MAX_BYTES) {
+        await rename(path, join(this.#freeDir, id));
+        this.#free.push(id);
+      } else {
+        await unlink(path);
+      }
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
