@@ -2,16 +2,18 @@
 // DKIM signature (RFC 6376), SPF (RFC 7208), the ARC chain (RFC 8617), then DMARC (RFC 7489, as
 // mailauth implements its successor RFC 9989) over their results. The modules are imported one by
 // one because mailauth's main module also loads its BIMI code, whose HTTP client (undici) does not
-// load inside workerd. Below them, the plain shapes the judge keeps of each result.
+// load inside workerd; DKIM's runs through dkim-verify.ts, which feeds mailauth's verifier the message
+// without the stream its dkimVerify() writes it into. Below them, the plain shapes the judge keeps of
+// each result.
 import type { Buffer } from "node:buffer";
 import type { ARCData, ARCResult, DKIMResult, DKIMVerifyResult, DMARCResult, DNSResolver, SPFResult } from "mailauth";
 import { arc as verifyArc } from "mailauth/lib/arc/index.js";
 import { evaluateDmarc } from "mailauth/lib/dmarc/index.js";
-import { dkimVerify } from "mailauth/lib/dkim/verify.js";
 import { spf as checkSpf } from "mailauth/lib/spf/index.js";
 import type { ArcFacts, SealedResults } from "./arc-override.ts";
 import "./crypto-digest-names.ts";
 import "./crypto-key-cache.ts"; // after the digest names: it wraps their verify()
+import { dkimVerify } from "./dkim-verify.ts";
 import type { DmarcFacts, DmarcPolicy } from "./dmarc-policy.ts";
 import { dmarcPct } from "./dmarc-policy.ts";
 

@@ -1,0 +1,125 @@
+// The judge's dkimVerify (workers/src/judge/dkim-verify.ts), which drives mailauth's DKIM verifier
+// without its stream, against mailauth's own dkimVerify on the same messages: the results have to
+// be the same, whatever the line ends and wherever (or whether) the header section ends.
+import { Buffer } from "node:buffer";
+import { readFileSync } from "node:fs";
+import type { DKIMSignOptions, DKIMVerifyResult } from "mailauth";
+import { dkimSign, dkimVerify as mailauthDkimVerify, sealMessage } from "mailauth";
+import { describe, expect, it } from "vitest";
+import { mailauthResolver } from "../../workers/src/dns/mailauth.ts";
+import { DKIM_VERIFY_OPTIONS } from "../../workers/src/judge/auth-checks.ts";
+import { dkimVerify, headerSectionLength, withCrlfLineEnds } from "../../workers/src/judge/dkim-verify.ts";
+import { DKIM_PRIVATE_KEY_PEM, DKIM_PUBLIC_KEY_BASE64, DKIM_SELECTOR } from "../harness/dkim-key.ts";
+import { ZoneResolver } from "../fixtures/zone-resolver.ts";
+
+// RFC 8463 appendix A.3, an Ed25519 and an RSA signature (conformance-dkim.test.ts checks it passes):
+// its key records ("name TXT-data" per line), an empty line, then the message, with LF line ends.
+const RFC8463 = readFileSync(new URL("../../../shared/conformance/dkim/rfc8463/001.txt", import.meta.url), "utf8");
+const RFC8463_SPLIT = RFC8463.indexOf("\n\n");
+const SIGNED_LF = RFC8463.slice(RFC8463_SPLIT + 2);
+const SIGNED = SIGNED_LF.replace(/\n/g, "\r\n");
+const SIGNED_HEADER = SIGNED.slice(0, SIGNED.indexOf("\r\n\r\n") + 2);
+
+function zone(): ZoneResolver {
+  const zone = new ZoneResolver().txt(`${DKIM_SELECTOR}._domainkey.example.org`, `v=DKIM1; k=rsa; p=${DKIM_PUBLIC_KEY_BASE64}`);
+  for (const line of RFC8463.slice(0, RFC8463_SPLIT).split("\n")) {
+    const space = line.indexOf(" ");
+    zone.txt(line.slice(0, space), line.slice(space + 1));
+  }
+  return zone;
+}
+
+const OPTIONS = { resolver: mailauthResolver(zone()), sender: "joe@football.example.com", ...DKIM_VERIFY_OPTIONS };
+const KEY = { signingDomain: "example.org", selector: DKIM_SELECTOR, privateKey: DKIM_PRIVATE_KEY_PEM };
+
+/** The message with an ARC set (RFC 8617) added by example.org, so that the result has an ARC chain. */
+async function sealed(text: string): Promise<string> {
+  const seal = await sealMessage(text, { ...KEY, cv: "none", authResults: "example.org; dkim=pass header.d=football.example.com" });
+  return seal.toString() + text;
+}
+
+/** A message signed by example.org with a body longer than the 64 KiB chunks mailauth's dkimVerify writes. */
+async function signedLong(): Promise<string> {
+  const body = Array.from({ length: 3000 }, (_, line) => `line ${line}\t with  spaces \n`).join("");
+  const text = `From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: long\r\n\r\n${body}`;
+  const signature: DKIMSignOptions = { ...KEY, canonicalization: "relaxed/relaxed" };
+  const result = await dkimSign(text, { ...signature, signatureData: [signature] });
+  return result.signatures + text;
+}
+
+/** What both verifiers have to agree on: the result's properties, the hidden ones included. */
+function comparable(result: DKIMVerifyResult) {
+  const { headerFrom, fromFields, envelopeFrom, results } = result;
+  const hidden = ["headers", "arc", "seal"].map((key) => Object.getOwnPropertyDescriptor(result, key)?.enumerable);
+  return { keys: Object.keys(result), headerFrom, fromFields, envelopeFrom, results, arc: result.arc, headers: result.headers, seal: result.seal, hidden };
+}
+
+async function expectSameAsMailauth(message: string | Buffer, options: object = OPTIONS): Promise<DKIMVerifyResult> {
+  const input = Buffer.from(message);
+  const ours = await dkimVerify(input, options);
+  expect(comparable(ours)).toEqual(comparable(await mailauthDkimVerify(input, options)));
+  return ours;
+}
+
+const statuses = (result: DKIMVerifyResult) => result.results.map((row) => `${row.selector}=${row.status.result}`);
+
+describe("dkimVerify without the stream: the same result as mailauth's dkimVerify", () => {
+  it("a signed message (RFC 8463 A.3): both signatures pass", async () => {
+    expect(statuses(await expectSameAsMailauth(SIGNED))).toEqual(["brisbane=pass", "test=pass"]);
+  });
+
+  it("the same message with bare LFs in the header and the body (RFC 5322 §2.3)", async () => {
+    expect(statuses(await expectSameAsMailauth(SIGNED_LF))).toEqual(["brisbane=pass", "test=pass"]);
+    const mixed = SIGNED.replace("Subject: Is dinner ready?\r\n", "Subject: Is dinner ready?\n").replace("Hi.\r\n", "Hi.\n\n\r\n");
+    await expectSameAsMailauth(mixed);
+  });
+
+  it("a sealed message: the ARC chain (RFC 8617) is the same", async () => {
+    const result = await expectSameAsMailauth(await sealed(SIGNED));
+    expect(result.arc?.chain).toHaveLength(1);
+  });
+
+  it("a body longer than mailauth's 64 KiB chunks, with bare LFs", async () => {
+    expect(statuses(await expectSameAsMailauth(await signedLong()))).toEqual([`${DKIM_SELECTOR}=pass`]);
+  });
+
+  it("a message without a body: the header section and its empty line", async () => {
+    await expectSameAsMailauth(SIGNED_HEADER + "\r\n");
+    await expectSameAsMailauth(SIGNED_HEADER.replace(/\r\n/g, "\n") + "\n");
+  });
+
+  it("a message that starts with an empty line: an empty header section", async () => {
+    await expectSameAsMailauth("\r\n" + SIGNED);
+    await expectSameAsMailauth("\n" + SIGNED);
+  });
+
+  it("a message without the empty line: all header section, no body", async () => {
+    await expectSameAsMailauth(SIGNED_HEADER);
+    await expectSameAsMailauth(SIGNED_HEADER.slice(0, -2));
+  });
+
+  it("an empty message", async () => {
+    const result = await expectSameAsMailauth("");
+    expect(result.results.map((row) => row.status.result)).toEqual(["none"]);
+  });
+
+  it("the options mailauth passes through: seal", async () => {
+    const result = await expectSameAsMailauth(SIGNED, { ...OPTIONS, seal: { ...KEY } });
+    expect(result.seal).toMatchObject({ bodyHash: expect.any(String) });
+  });
+});
+
+describe("the message as mailauth's parser sees it", () => {
+  it("makes every bare LF a CRLF, and leaves a message without one as it is", () => {
+    const crlf = Buffer.from("A: b\r\n\r\nc\r\n");
+    expect(withCrlfLineEnds(crlf)).toBe(crlf);
+    expect(withCrlfLineEnds(Buffer.from("\nA: b\r\n\n\r\r\nc\n")).toString()).toBe("\r\nA: b\r\n\r\n\r\r\nc\r\n");
+  });
+
+  it("ends the header section with its first empty line, or at once when the message starts with one", () => {
+    expect(headerSectionLength(Buffer.from("A: b\r\n\r\nc\r\n\r\n"))).toBe(8);
+    expect(headerSectionLength(Buffer.from("\r\n\r\nA: b"))).toBe(2);
+    expect(headerSectionLength(Buffer.from("A: b\r\n"))).toBe(-1);
+    expect(headerSectionLength(Buffer.alloc(0))).toBe(-1);
+  });
+});
