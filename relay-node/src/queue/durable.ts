@@ -1,26 +1,32 @@
 // The file-system steps that make a write survive a crash (POSIX: fsync(2) of a file makes its data
 // durable; a new, renamed or removed name is durable once its directory is fsynced). Used by the spool
 // and by Maildir delivery.
-import { close, constants, fsync, open, writev } from "node:fs";
+import { closeSync, constants, fsync, open, writev, writevSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 
 // The hot paths (one spool file, one Maildir file and a share of a folder fsync per message) use
 // plain file descriptors through the callback API: a FileHandle of node:fs/promises costs noticeably
-// more main-thread CPU per open/sync/close (docs/benchmarks.md, mx, round 2).
+// more main-thread CPU per open/sync/close (docs/benchmarks.md, mx, round 2). Two steps run on the
+// main thread instead, where a hand-off to libuv's thread pool costs more CPU than the step itself
+// (docs/benchmarks.md, mx, round 3): close(2) of a file whose data fsync(2) already made durable, and
+// a write of at most SYNC_WRITE_MAX_BYTES, which only copies into the page cache.
+const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 const openFd = (path: string, flags: string | number, mode?: number): Promise<number> =>
   new Promise((done, fail) => open(path, flags, mode, (err, fd) => (err ? fail(err) : done(fd))));
 const fsyncFd = (fd: number): Promise<void> => new Promise((done, fail) => fsync(fd, (err) => (err ? fail(err) : done())));
-const closeFd = (fd: number): Promise<void> => new Promise((done, fail) => close(fd, (err) => (err ? fail(err) : done())));
-const writevFd = (fd: number, chunks: readonly Uint8Array[], position: number): Promise<number> =>
-  new Promise((done, fail) => writev(fd, chunks as Uint8Array[], position, (err, written) => (err ? fail(err) : done(written))));
+const writevFd = (fd: number, chunks: readonly Uint8Array[], position: number): Promise<number> => {
+  const bytes = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+  if (bytes <= SYNC_WRITE_MAX_BYTES) return Promise.resolve(writevSync(fd, chunks as Uint8Array[], position));
+  return new Promise((done, fail) => writev(fd, chunks as Uint8Array[], position, (err, written) => (err ? fail(err) : done(written))));
+};
 
 async function fsyncDirectory(path: string): Promise<void> {
   const fd = await openFd(path, "r");
   try {
     await fsyncFd(fd);
   } finally {
-    await closeFd(fd);
+    closeSync(fd);
   }
 }
 
@@ -48,7 +54,7 @@ async function writeFileSynced(path: string, flags: string | number, chunks: rea
     }
     await fsyncFd(fd);
   } finally {
-    await closeFd(fd);
+    closeSync(fd);
   }
 }
 
