@@ -69,8 +69,6 @@ export interface RunningRelay {
   stop(): Promise<void>;
 }
 
-/** Deliveries to the next hop in flight at once. */
-const DELIVERY_CONCURRENCY = 10;
 
 /** The default home of the self-signed certificate: data/tls beside data/spool. */
 export function defaultSelfSignedDir(config: EdgemxConfig): string {
@@ -142,7 +140,7 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
   });
   const deliverer = routeByDomain(config.domains.map((d) => d.name), nextHopDeliverer(config.relay.nextHop, config.hostname), remote);
   const delivery = startDelivery(spool, deliverer, {
-    concurrency: DELIVERY_CONCURRENCY,
+    concurrency: config.relay.deliveryConcurrency,
     ...overrides.delivery,
     hostname: config.hostname,
     logger,

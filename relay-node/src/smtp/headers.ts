@@ -48,6 +48,8 @@ export function authservIdOf(fieldValue: string): string {
  */
 export function removeOwnAuthenticationResults(message: Buffer, authservId: string): Buffer {
   const end = headerEnd(message);
+  // Most messages have no such field: one search of the header section spares splitting it.
+  if (!/(?:^|\n)authentication-results[ \t]*:/i.test(message.toString("latin1", 0, end))) return message;
   const fields = headerFields(message.subarray(0, end));
   const ours = authservId.toLowerCase();
   const kept = fields.filter((field) => {

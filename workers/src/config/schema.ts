@@ -202,6 +202,9 @@ const relay = z
       ])
       .default({ type: "maildir", path: "./data/Maildir" }),
     spool: z.string().min(1).default("./data/spool"),
+    // Deliveries from the spool in flight at once (next hop and remote together). As many as the MX
+    // takes sessions at full load, so that delivery keeps pace with acceptance (docs/queue.md).
+    deliveryConcurrency: z.number().int().min(1).max(500).default(40),
     // The relay's DNS: a validating resolver (unbound) over UDP/TCP, whose AD bit DANE relies on.
     resolver: z
       .object({
