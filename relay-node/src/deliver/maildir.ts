@@ -9,10 +9,10 @@
 // file in new/. Each copy starts with the final-delivery trace fields Postfix's local(8) writes: Return-Path
 // (RFC 5321 §4.4: added at final delivery) and Delivered-To (RFC 9228), so each copy names its recipient.
 import { randomInt } from "node:crypto";
-import { rename, unlink } from "node:fs/promises";
+import { unlink } from "node:fs/promises";
 import { hostname as machineName } from "node:os";
 import { join, resolve } from "node:path";
-import { makeDirectories, syncDirectory, writeNewFileSynced } from "../queue/durable.ts";
+import { makeDirectories, renameNow, syncDirectory, writeNewFileSynced } from "../queue/durable.ts";
 import type { Deliverer, OutgoingMessage, RecipientResult } from "./types.ts";
 
 const SUBDIRS = ["tmp", "new", "cur"] as const;
@@ -82,7 +82,7 @@ export function maildirDeliverer(options: { path: string }): Deliverer {
       await ensureMaildir(folder);
       // One writev call: the trace fields and the message together, the message not copied.
       await writeNewFileSynced(temp, [`Return-Path: <${message.envelope.mailFrom}>\r\nDelivered-To: ${rcpt}\r\n`, message.message]);
-      await rename(temp, join(folder, "new", name));
+      renameNow(temp, join(folder, "new", name));
       await syncDirectory(join(folder, "new"));
     } catch (error) {
       await unlink(temp).catch(() => undefined);

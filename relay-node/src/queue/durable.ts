@@ -1,7 +1,7 @@
 // The file-system steps that make a write survive a crash (POSIX: fsync(2) of a file makes its data
 // durable; a new, renamed or removed name is durable once its directory is fsynced). Used by the spool
 // and by Maildir delivery.
-import { closeSync, constants, fsync, open, writev, writevSync } from "node:fs";
+import { closeSync, constants, fsync, open, renameSync, writev, writevSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 
@@ -9,8 +9,9 @@ import { dirname, resolve } from "node:path";
 // plain file descriptors through the callback API: a FileHandle of node:fs/promises costs noticeably
 // more main-thread CPU per open/sync/close (docs/benchmarks.md, mx, round 2). Two steps run on the
 // main thread instead, where a hand-off to libuv's thread pool costs more CPU than the step itself
-// (docs/benchmarks.md, mx, round 3): close(2) of a file whose data fsync(2) already made durable, and
-// a write of at most SYNC_WRITE_MAX_BYTES, which only copies into the page cache.
+// (docs/benchmarks.md, mx, round 3): close(2) of a file whose data fsync(2) already made durable, a
+// write of at most SYNC_WRITE_MAX_BYTES, which only copies into the page cache, and rename(2) within a
+// directory tree of the spool or a Maildir (renameNow).
 const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 const openFd = (path: string, flags: string | number, mode?: number): Promise<number> =>
   new Promise((done, fail) => open(path, flags, mode, (err, fd) => (err ? fail(err) : done(fd))));
@@ -20,6 +21,14 @@ const writevFd = (fd: number, chunks: readonly Uint8Array[], position: number): 
   if (bytes <= SYNC_WRITE_MAX_BYTES) return Promise.resolve(writevSync(fd, chunks as Uint8Array[], position));
   return new Promise((done, fail) => writev(fd, chunks as Uint8Array[], position, (err, written) => (err ? fail(err) : done(written))));
 };
+
+/**
+ * rename(2) on the main thread: a change of two directory entries, which costs less than handing it to
+ * the thread pool and back. Its durability comes from syncDirectory, as for an asynchronous rename.
+ */
+export function renameNow(from: string, to: string): void {
+  renameSync(from, to);
+}
 
 async function fsyncDirectory(path: string): Promise<void> {
   const fd = await openFd(path, "r");

@@ -19,7 +19,7 @@ import { randomInt } from "node:crypto";
 import { open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { RecipientResult } from "../deliver/types.ts";
-import { makeDirectories, rewriteFileSynced, syncDirectory, writeNewFileSynced } from "./durable.ts";
+import { makeDirectories, renameNow, rewriteFileSynced, syncDirectory, writeNewFileSynced } from "./durable.ts";
 
 export interface Envelope {
   /** The reverse path; "" is the null sender of bounces (RFC 5321 §4.5.5). */
@@ -325,7 +325,7 @@ export class Spool {
     const path = join(this.#freeDir, free);
     try {
       await rewriteFileSynced(path, chunks);
-      await rename(path, join(this.#queueDir, id));
+      renameNow(path, join(this.#queueDir, id));
     } catch (error) {
       await unlink(path).catch(() => undefined);
       throw error;
@@ -418,7 +418,7 @@ export class Spool {
     const size = this.#entries.get(id)?.size ?? Infinity;
     try {
       if (this.#free.length < FREE_FILES_MAX && size <= FREE_FILE_MAX_BYTES) {
-        await rename(path, join(this.#freeDir, id));
+        renameNow(path, join(this.#freeDir, id));
         this.#free.push(id);
       } else {
         await unlink(path);
