@@ -1,20 +1,18 @@
 // The file-system steps that make a write survive a crash (POSIX: fsync(2) of a file makes its data
 // durable; a new, renamed or removed name is durable once its directory is fsynced). Used by the spool
 // and by Maildir delivery.
-import { closeSync, constants, fsync, open, renameSync, writev, writevSync } from "node:fs";
+import { closeSync, constants, fsync, openSync, renameSync, writev, writevSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 
-// The hot paths (one spool file, one Maildir file and a share of a folder fsync per message) use
-// plain file descriptors through the callback API: a FileHandle of node:fs/promises costs noticeably
-// more main-thread CPU per open/sync/close (docs/benchmarks.md, mx, round 2). Two steps run on the
-// main thread instead, where a hand-off to libuv's thread pool costs more CPU than the step itself
-// (docs/benchmarks.md, mx, round 3): close(2) of a file whose data fsync(2) already made durable, a
-// write of at most SYNC_WRITE_MAX_BYTES, which only copies into the page cache, and rename(2) within a
-// directory tree of the spool or a Maildir (renameNow).
+// The hot paths (one spool file, one Maildir file and a share of a folder fsync per message) use plain
+// file descriptors: a FileHandle of node:fs/promises costs noticeably more main-thread CPU per step
+// (docs/benchmarks.md, mx, round 2). Only the steps that wait for the disk go to libuv's thread pool:
+// fsync(2), and writes larger than SYNC_WRITE_MAX_BYTES. open(2), a smaller write (a copy into the page
+// cache), rename(2) and close(2) change memory and directory entries and run on the main thread, where
+// they cost less than the hand-off to the pool and back (docs/benchmarks.md, mx, round 3).
 const SYNC_WRITE_MAX_BYTES = 64 * 1024;
-const openFd = (path: string, flags: string | number, mode?: number): Promise<number> =>
-  new Promise((done, fail) => open(path, flags, mode, (err, fd) => (err ? fail(err) : done(fd))));
+const openFd = (path: string, flags: string | number, mode?: number): number => openSync(path, flags, mode);
 const fsyncFd = (fd: number): Promise<void> => new Promise((done, fail) => fsync(fd, (err) => (err ? fail(err) : done())));
 const writevFd = (fd: number, chunks: readonly Uint8Array[], position: number): Promise<number> => {
   const bytes = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
@@ -22,16 +20,13 @@ const writevFd = (fd: number, chunks: readonly Uint8Array[], position: number): 
   return new Promise((done, fail) => writev(fd, chunks as Uint8Array[], position, (err, written) => (err ? fail(err) : done(written))));
 };
 
-/**
- * rename(2) on the main thread: a change of two directory entries, which costs less than handing it to
- * the thread pool and back. Its durability comes from syncDirectory, as for an asynchronous rename.
- */
+/** rename(2) on the main thread (see above); syncDirectory makes it durable. */
 export function renameNow(from: string, to: string): void {
   renameSync(from, to);
 }
 
 async function fsyncDirectory(path: string): Promise<void> {
-  const fd = await openFd(path, "r");
+  const fd = openFd(path, "r");
   try {
     await fsyncFd(fd);
   } finally {
@@ -45,7 +40,7 @@ async function fsyncDirectory(path: string): Promise<void> {
  */
 async function writeFileSynced(path: string, flags: string | number, chunks: readonly (string | Uint8Array)[]): Promise<void> {
   let rest = chunks.map((chunk) => (typeof chunk === "string" ? Buffer.from(chunk) : chunk)).filter((chunk) => chunk.byteLength > 0);
-  const fd = await openFd(path, flags, 0o600);
+  const fd = openFd(path, flags, 0o600);
   try {
     let position = 0;
     while (rest.length > 0) {
