@@ -1,7 +1,7 @@
 // The file-system steps that make a write survive a crash (POSIX: fsync(2) of a file makes its data
 // durable; a new, renamed or removed name is durable once its directory is fsynced). Used by the spool
 // and by Maildir delivery.
-import { closeSync, constants, fsync, openSync, renameSync, writev, writevSync } from "node:fs";
+import { closeSync, constants, fdatasync, fstatSync, fsync, ftruncateSync, openSync, renameSync, writev, writevSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 
@@ -14,6 +14,7 @@ import { dirname, resolve } from "node:path";
 const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 const openFd = (path: string, flags: string | number, mode?: number): number => openSync(path, flags, mode);
 const fsyncFd = (fd: number): Promise<void> => new Promise((done, fail) => fsync(fd, (err) => (err ? fail(err) : done())));
+const fdatasyncFd = (fd: number): Promise<void> => new Promise((done, fail) => fdatasync(fd, (err) => (err ? fail(err) : done())));
 const writevFd = (fd: number, chunks: readonly Uint8Array[], position: number): Promise<number> => {
   const bytes = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
   if (bytes <= SYNC_WRITE_MAX_BYTES) return Promise.resolve(writevSync(fd, chunks as Uint8Array[], position));
@@ -34,28 +35,34 @@ async function fsyncDirectory(path: string): Promise<void> {
   }
 }
 
-/**
- * Opens `path` with `flags`, writes `chunks` from the start — one writev(2) call unless the kernel
- * takes less, then the rest — and fsyncs and closes it.
- */
-async function writeFileSynced(path: string, flags: string | number, chunks: readonly (string | Uint8Array)[]): Promise<void> {
+/** Writes `chunks` at the start of `fd` — one writev(2) call unless the kernel takes less, then the rest; the bytes written. */
+async function writeAll(fd: number, chunks: readonly (string | Uint8Array)[]): Promise<number> {
   let rest = chunks.map((chunk) => (typeof chunk === "string" ? Buffer.from(chunk) : chunk)).filter((chunk) => chunk.byteLength > 0);
-  const fd = openFd(path, flags, 0o600);
-  try {
-    let position = 0;
-    while (rest.length > 0) {
-      let written = await writevFd(fd, rest, position);
-      position += written;
-      const left: Uint8Array[] = [];
-      for (const chunk of rest) {
-        if (written >= chunk.byteLength) written -= chunk.byteLength;
-        else {
-          left.push(written === 0 ? chunk : chunk.subarray(written));
-          written = 0;
-        }
+  let position = 0;
+  while (rest.length > 0) {
+    let written = await writevFd(fd, rest, position);
+    position += written;
+    const left: Uint8Array[] = [];
+    for (const chunk of rest) {
+      if (written >= chunk.byteLength) written -= chunk.byteLength;
+      else {
+        left.push(written === 0 ? chunk : chunk.subarray(written));
+        written = 0;
       }
-      rest = left;
     }
+    rest = left;
+  }
+  return position;
+}
+
+/**
+ * Creates `path` (it must not exist: O_EXCL, mode 0600), writes `chunks` into it and fsyncs and closes
+ * it. The caller makes the name durable (rename, then syncDirectory).
+ */
+export async function writeNewFileSynced(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
+  const fd = openFd(path, "wx", 0o600);
+  try {
+    await writeAll(fd, chunks);
     await fsyncFd(fd);
   } finally {
     closeSync(fd);
@@ -63,19 +70,23 @@ async function writeFileSynced(path: string, flags: string | number, chunks: rea
 }
 
 /**
- * Creates `path` (it must not exist: O_EXCL, mode 0600), writes `chunks` into it and fsyncs and closes
- * it. The caller makes the name durable (rename, then syncDirectory).
+ * Replaces the contents of the existing file `path` (it is not created) with `chunks`, and makes them
+ * durable: a file recycled under the same inode (the spool's free files, docs/queue.md). The new bytes
+ * are written over the old ones and only a longer old file is cut to the new length, so a message the
+ * size of the last one reuses its blocks: nothing is freed or allocated, and fdatasync(2), which
+ * flushes the data and only the metadata needed to read it back (the size, when it changed), has no
+ * block allocation to commit.
  */
-export function writeNewFileSynced(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
-  return writeFileSynced(path, "wx", chunks);
-}
-
-/**
- * Replaces the contents of the existing file `path` (O_TRUNC; it is not created) with `chunks`, and
- * fsyncs and closes it: a file recycled under the same inode (the spool's free files, docs/queue.md).
- */
-export function rewriteFileSynced(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
-  return writeFileSynced(path, constants.O_WRONLY | constants.O_TRUNC, chunks);
+export async function rewriteFileSynced(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
+  const fd = openFd(path, constants.O_WRONLY, 0o600);
+  try {
+    const oldSize = fstatSync(fd).size;
+    const newSize = await writeAll(fd, chunks);
+    if (oldSize > newSize) ftruncateSync(fd, newSize);
+    await fdatasyncFd(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Per directory: the fsync running now, and the one that will run after it for the callers that came since. */
