@@ -457,7 +457,7 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
     "msg/s: 250 replies over the wall time of the measured load. CPU ms/msg: utime+stime of the server's process tree (all its threads) over the load and, for servers that deliver, until their queue drained (drain s after the load). msg per CPU-s: 1000 / CPU ms/msg, the rate of one fully busy core. server busy: that CPU over that time (100% = one core; the relay's libuv and GC threads and Postfix's processes can exceed it). load avg: the machine's 1-minute load average before and after (other work on the machine lowers msg/s, much less CPU ms/msg).",
     "DNS ms/msg: the harness's unbound + Knot (not in the server's figure). helpers ms/msg: a downstream sink or clamd (not in the server's figure).",
     `The load generator (a separate Node process) used ${generatorMs.length ? `${Math.min(...generatorMs).toFixed(3)}–${Math.max(...generatorMs).toFixed(3)}` : "-"} ms CPU per message.`,
-    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}. Queues and mailboxes: ${fileSystem}.`,
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}. Queues and mailboxes, each row on a file system of its own: ${fileSystem}.`,
     "",
     ...rows.map((r) => `${r.server.name}: ${r.server.description}`),
     ...rows.flatMap((r) => (r.problem ? [`NOT MEASURABLE: ${r.server.name}: ${r.problem}`] : [])),
@@ -606,28 +606,35 @@ export async function run(args: string[]): Promise<number> {
     const postfixProblem = postfixAvailable();
     if (wanted("postfix") && postfixProblem !== undefined) console.error(`Postfix row skipped: ${postfixProblem}`);
 
-    const servers: (() => Promise<Server>)[] = [
-      ...(wanted("sink") ? [() => sinkServer(dir)] : []),
-      ...(wanted("postfix") && postfixProblem === undefined ? [() => postfixServer(dir)] : []),
-      ...(wanted("haraka") ? [() => harakaServer(dir, haraka, started, "discard", options.harakaNodes)] : []),
-      ...(wanted("haraka-durable") ? [() => harakaServer(dir, haraka, started, "durable", options.harakaNodes)] : []),
-      ...(wanted("edgemx") ? [() => edgemxServer(dir, started, undefined)] : []),
-      ...(clamd ? [() => edgemxServer(dir, started, clamd)] : []),
+    // Each row on a scratch file system of its own: what one server wrote and deleted (thousands of
+    // queue files) is then never in the next one's way, in the kernel's journal or in its caches.
+    const servers: ((rowDir: string) => Promise<Server>)[] = [
+      ...(wanted("sink") ? [(rowDir: string) => sinkServer(rowDir)] : []),
+      ...(wanted("postfix") && postfixProblem === undefined ? [(rowDir: string) => postfixServer(rowDir)] : []),
+      ...(wanted("haraka") ? [(rowDir: string) => harakaServer(rowDir, haraka, started, "discard", options.harakaNodes)] : []),
+      ...(wanted("haraka-durable") ? [(rowDir: string) => harakaServer(rowDir, haraka, started, "durable", options.harakaNodes)] : []),
+      ...(wanted("edgemx") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined)] : []),
+      ...(clamd ? [(rowDir: string) => edgemxServer(rowDir, started, clamd)] : []),
     ];
     for (const start of servers) {
-      let server: Server;
+      const row = scratchDir("edgemx-bench-mx-row-", options.fs);
       try {
-        server = await start();
-      } catch (err) {
-        console.error(`NOT MEASURABLE: ${(err as Error).message}`);
-        rows.push({ server: { name: "a server that did not start", description: (err as Error).message.split("\n")[0]!, port: 0, pid: 0, helperPids: () => [], drain: async () => 0, stop: async () => {} }, problem: "did not start" });
-        continue;
-      }
-      console.error(`loading ${server.name} on port ${server.port}…`);
-      try {
-        rows.push(await measure(server, options, messageFile, dir));
+        let server: Server;
+        try {
+          server = await start(row.dir);
+        } catch (err) {
+          console.error(`NOT MEASURABLE: ${(err as Error).message}`);
+          rows.push({ server: { name: "a server that did not start", description: (err as Error).message.split("\n")[0]!, port: 0, pid: 0, helperPids: () => [], drain: async () => 0, stop: async () => {} }, problem: "did not start" });
+          continue;
+        }
+        console.error(`loading ${server.name} on port ${server.port}…`);
+        try {
+          rows.push(await measure(server, options, messageFile, row.dir));
+        } finally {
+          await server.stop();
+        }
       } finally {
-        await server.stop();
+        row.remove(options.keep);
       }
     }
     const { text } = report(rows, options, message.byteLength, scratch.fileSystem);
@@ -636,13 +643,18 @@ export async function run(args: string[]): Promise<number> {
     if (options.profile) {
       console.error("profiling the relay (node --cpu-prof)…");
       const profileDir = join(dir, "profile");
-      const server = await edgemxServer(dir, started, undefined, ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]);
+      const profiled = scratchDir("edgemx-bench-mx-row-", options.fs);
       try {
-        const row = await measure(server, options, messageFile, dir);
-        if (row.problem) console.log(`NOT MEASURABLE under the profiler: ${row.problem}`);
-        else console.log(`\nedgemx under --cpu-prof (slower than above): ${rate(row).toFixed(0)} msg/s, ${cpuMs(row).toFixed(3)} ms CPU per message`);
+        const server = await edgemxServer(profiled.dir, started, undefined, ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]);
+        try {
+          const row = await measure(server, options, messageFile, profiled.dir);
+          if (row.problem) console.log(`NOT MEASURABLE under the profiler: ${row.problem}`);
+          else console.log(`\nedgemx under --cpu-prof (slower than above): ${rate(row).toFixed(0)} msg/s, ${cpuMs(row).toFixed(3)} ms CPU per message`);
+        } finally {
+          await server.stop();
+        }
       } finally {
-        await server.stop();
+        profiled.remove(options.keep);
       }
       const [profile] = existsSync(profileDir) ? readdirSync(profileDir).filter((f) => f.endsWith(".cpuprofile")) : [];
       console.log(profile ? profileSummary(join(profileDir, profile), 25) : "no profile was written");
