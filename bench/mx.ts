@@ -35,7 +35,7 @@ import { buildMxMessage } from "./support/mx-message.ts";
 import { postfixAvailable, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
-import { SCRATCH_CHOICES, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
+import { scratchChoice, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -94,12 +94,6 @@ function onlyRows(text: string): Set<string> {
   const unknown = names.filter((name) => !(ROWS as readonly string[]).includes(name));
   if (unknown.length > 0) throw new Error(`--only knows ${ROWS.join(", ")}; not ${unknown.join(", ")}`);
   return new Set(names);
-}
-
-function scratchChoice(text: string): ScratchChoice {
-  const choice = SCRATCH_CHOICES.find((name) => name === text);
-  if (choice === undefined) throw new Error(`--fs knows ${SCRATCH_CHOICES.join(", ")}; not ${JSON.stringify(text)}`);
-  return choice;
 }
 
 function parseOptions(args: string[]): Options {

@@ -32,7 +32,7 @@ import { sleep, spawnLogged, stopChild, waitForGreeting, waitUntil } from "./sup
 import { postfixAvailable, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
-import { SCRATCH_CHOICES, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
+import { scratchChoice, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -81,12 +81,6 @@ interface Options {
   only: Set<string> | undefined;
   fs: ScratchChoice;
   keep: boolean;
-}
-
-function scratchChoice(text: string): ScratchChoice {
-  const choice = SCRATCH_CHOICES.find((name) => name === text);
-  if (choice === undefined) throw new Error(`--fs knows ${SCRATCH_CHOICES.join(", ")}; not ${JSON.stringify(text)}`);
-  return choice;
 }
 
 function parseOptions(args: string[]): Options {

@@ -13,7 +13,14 @@ import { findProgram } from "../../test/harness/process.ts";
 
 export type ScratchChoice = "ext4-journal" | "tmp";
 
-export const SCRATCH_CHOICES: readonly ScratchChoice[] = ["ext4-journal", "tmp"];
+const SCRATCH_CHOICES: readonly ScratchChoice[] = ["ext4-journal", "tmp"];
+
+/** The value of a benchmark's --fs flag, or an error that names the choices. */
+export function scratchChoice(text: string): ScratchChoice {
+  const choice = SCRATCH_CHOICES.find((name) => name === text);
+  if (choice === undefined) throw new Error(`--fs knows ${SCRATCH_CHOICES.join(", ")}; not ${JSON.stringify(text)}`);
+  return choice;
+}
 
 export interface ScratchDir {
   dir: string;
