@@ -55,7 +55,8 @@ describe("the replies table", () => {
       const { code, enhanced } = REPLIES[key];
       expect(enhanced, key).toMatch(/^[245]\.\d{1,3}\.\d{1,3}$/);
       expect(enhanced[0], key).toBe(String(code)[0]);
-      expect([451, 530, 538, 550, 553, 554], key).toContain(code);
+      // RFC 5321 §4.2.3's codes for refusals and deferrals, and 421 for a session that is closed.
+      expect([421, 451, 452, 530, 538, 550, 552, 553, 554], key).toContain(code);
     }
   });
 

@@ -1,13 +1,14 @@
-// The relay's own protocol replies (bounds, DATA framing, queueing), beside the spec's and the judge's
-// in workers/src/judge/replies.ts, and how any reply is handed to smtp-server.
-import type { SmtpReply } from "../../../workers/src/judge/replies.ts";
+// The relay's own protocol replies (bounds, DATA framing, queueing), defined with the spec's and the
+// judge's in workers/src/judge/replies.ts (so that the postmaster page explains them too), and how any
+// reply is handed to smtp-server.
+import { buildReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
 import type { BodyFault } from "./data.ts";
 
 /** RFC 5321 §4.5.3.1.8 (recipients buffer) and §4.2.2: 452, "too many recipients"; RFC 3463 X.5.3. */
-export const TOO_MANY_RECIPIENTS: SmtpReply = { code: 452, enhanced: "4.5.3", text: "Too many recipients" };
+export const TOO_MANY_RECIPIENTS: SmtpReply = buildReply("tooManyRecipients", {});
 
 /** RFC 5321 §4.5.3.1.7 / §4.2.2 552; RFC 3463 X.3.4 "message too big for system"; Postfix's text. */
-export const MESSAGE_TOO_BIG: SmtpReply = { code: 552, enhanced: "5.3.4", text: "Message size exceeds fixed maximum message size" };
+export const MESSAGE_TOO_BIG: SmtpReply = buildReply("messageTooBig", {});
 
 /**
  * Refused DATA content (SMTP smuggling, CVE-2023-51764/51765/51766). 554 is RFC 5321 §4.3.2's reply to
@@ -18,19 +19,19 @@ export const MESSAGE_TOO_BIG: SmtpReply = { code: 552, enhanced: "5.3.4", text: 
  * data by RFC 2045 §2.7–2.8 (and RFC 6152) — X.6.0, a media error.
  */
 export const BODY_FAULT_REPLIES: Readonly<Record<BodyFault, SmtpReply>> = {
-  "bare-cr": { code: 554, enhanced: "5.5.2", text: "Message contains bare CR or bare LF" },
-  "bare-lf": { code: 554, enhanced: "5.5.2", text: "Message contains bare CR or bare LF" },
-  nul: { code: 554, enhanced: "5.6.0", text: "Message contains NUL characters" },
+  "bare-cr": buildReply("bareLineBreak", {}),
+  "bare-lf": buildReply("bareLineBreak", {}),
+  nul: buildReply("nulCharacters", {}),
 };
 
 /** RFC 5321 §3.8 / §4.2.2: 421 closes the session; RFC 3463 X.7.0, a policy limit. */
 export function tooManyConnections(hostname: string): SmtpReply {
-  return { code: 421, enhanced: "4.7.0", text: `${hostname} Error: too many connections, try again later` };
+  return buildReply("tooManyConnections", { host: hostname });
 }
 
 /** Postfix's smtpd_hard_error_limit reply: after this many errors the session is closed. */
 export function tooManyErrors(hostname: string): SmtpReply {
-  return { code: 421, enhanced: "4.7.0", text: `${hostname} Error: too many errors` };
+  return buildReply("tooManyErrors", { host: hostname });
 }
 
 /** RFC 5321 §4.2.2 250 for the final dot; the queue id lets the sender's postmaster find the message. */

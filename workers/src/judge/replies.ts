@@ -209,6 +209,67 @@ export const REPLIES = {
       de: "Die Nachricht ist nicht so aufgebaut, wie es die Internet-Mail-Standards (RFC 5322, MIME) verlangen – sie hat etwa zwei From-Header oder eine fehlerhafte Multipart-Struktur –, und solche Nachrichten werden oft genutzt, um Filter und Mailprogramme zu täuschen. Das Wort in Klammern nennt die Regel. Senden Sie sie mit einem üblichen Mailprogramm.",
     },
   },
+  // The relay's own protocol replies (relay-node/src/smtp/replies.ts): bounds and DATA framing.
+  tooManyRecipients: {
+    // RFC 5321 §4.5.3.1.8: the recipients buffer is bounded; RFC 3463 X.5.3 "too many recipients".
+    code: 452,
+    enhanced: "4.5.3",
+    text: "Too many recipients",
+    explanation: {
+      en: "The message has more recipients than we take in one transaction. The recipients accepted so far get it; a standard mail server sends the same message again for the rest by itself.",
+      de: "Die Nachricht hat mehr Empfänger, als wir in einem Vorgang annehmen. Die bis dahin angenommenen Empfänger erhalten sie; ein üblicher Mailserver sendet dieselbe Nachricht für die übrigen von selbst noch einmal.",
+    },
+  },
+  messageTooBig: {
+    // RFC 5321 §4.5.3.1.7, RFC 1870 §6.3; RFC 3463 X.3.4 "message too big for system".
+    code: 552,
+    enhanced: "5.3.4",
+    text: "Message size exceeds fixed maximum message size",
+    explanation: {
+      en: "The message is larger than the size we announce to sending servers (SIZE). Send large files as a download link instead, or split them.",
+      de: "Die Nachricht ist größer als die Grenze, die wir sendenden Servern ankündigen (SIZE). Senden Sie große Dateien stattdessen als Download-Link, oder teilen Sie sie auf.",
+    },
+  },
+  bareLineBreak: {
+    // RFC 5321 §2.3.8: lines end in CRLF only; RFC 3463 X.5.2 "syntax error". SMTP smuggling.
+    code: 554,
+    enhanced: "5.5.2",
+    text: "Message contains bare CR or bare LF",
+    explanation: {
+      en: "The message contains a line break that is a lone CR or a lone LF instead of CR LF, as SMTP requires. Such line breaks are used to smuggle a second, forged message past a mail server, so we refuse them. Most often the sending software is at fault; its operator can fix it.",
+      de: "Die Nachricht enthält einen Zeilenumbruch aus einem einzelnen CR oder LF statt CR LF, wie SMTP es verlangt. Mit solchen Zeilenumbrüchen wird eine zweite, gefälschte Nachricht an einem Mailserver vorbeigeschmuggelt; darum weisen wir sie ab. Meist liegt der Fehler in der sendenden Software; ihr Betreiber kann ihn beheben.",
+    },
+  },
+  nulCharacters: {
+    // RFC 2045 §2.7–2.8: NUL is not allowed in 7bit or 8bit data; RFC 3463 X.6.0, a media error.
+    code: 554,
+    enhanced: "5.6.0",
+    text: "Message contains NUL characters",
+    explanation: {
+      en: "The message contains NUL bytes, which Internet mail does not allow outside an encoded attachment. Attach binary data as a file; mail programs then encode it.",
+      de: "Die Nachricht enthält NUL-Bytes, die Internet-Mail außerhalb eines kodierten Anhangs nicht erlaubt. Hängen Sie binäre Daten als Datei an; Mailprogramme kodieren sie dann.",
+    },
+  },
+  tooManyConnections: {
+    // RFC 5321 §3.8: 421 closes the session; RFC 3463 X.7.0, a policy limit.
+    code: 421,
+    enhanced: "4.7.0",
+    text: "{host} Error: too many connections, try again later",
+    explanation: {
+      en: "The sending server has more connections open to us than we allow from one address, or we are at our limit of connections altogether. This is temporary: the server tries again by itself.",
+      de: "Der sendende Server hat mehr Verbindungen zu uns offen, als wir von einer Adresse erlauben, oder wir haben insgesamt so viele Verbindungen, wie wir annehmen. Das ist vorübergehend: Der Server versucht es von selbst erneut.",
+    },
+  },
+  tooManyErrors: {
+    // Postfix's smtpd_hard_error_limit: the session is closed after this many refused commands.
+    code: 421,
+    enhanced: "4.7.0",
+    text: "{host} Error: too many errors",
+    explanation: {
+      en: "The sending server's session got so many error replies that we closed it. This is temporary: the server tries again by itself; if this repeats, its operator should look at the replies before this one in its log.",
+      de: "Die Sitzung des sendenden Servers erhielt so viele Fehlerantworten, dass wir sie beendet haben. Das ist vorübergehend: Der Server versucht es von selbst erneut; wiederholt es sich, sollte sein Betreiber die Antworten vor dieser in seinem Protokoll ansehen.",
+    },
+  },
 } as const satisfies Record<string, ReplyDefinition>;
 
 export type ReplyKey = keyof typeof REPLIES;
