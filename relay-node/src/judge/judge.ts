@@ -4,6 +4,7 @@
 import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
 import type { Resolver } from "../../../workers/src/dns/resolver.ts";
 import type { ArcSealKey } from "../../../workers/src/judge/arc-seal.ts";
+import type { SpfMemo } from "../../../workers/src/judge/auth.ts";
 import type { Envelope } from "../../../workers/src/judge/types.ts";
 import { verdict } from "../../../workers/src/judge/verdict.ts";
 import { checkVerdictUrl, createVerdictClient, type JudgeOutcome } from "./client.ts";
@@ -13,8 +14,11 @@ export type { JudgeOutcome } from "./client.ts";
 export interface Judge {
   /** Where verdicts come from, for the start-up log: "in-process" or the API's origin. */
   readonly where: string;
-  /** `id` is the message's tracking id; the in-process judge uses it, the API makes its own. */
-  judge(raw: Uint8Array, envelope: Envelope, id: string): Promise<JudgeOutcome>;
+  /**
+   * `id` is the message's tracking id; the in-process judge uses it, the API makes its own. `spfMemo`
+   * holds the session's SPF results (the in-process judge reuses them; the API is stateless).
+   */
+  judge(raw: Uint8Array, envelope: Envelope, id: string, spfMemo?: SpfMemo): Promise<JudgeOutcome>;
   close(): void;
 }
 
@@ -33,9 +37,9 @@ export function createJudge(config: EdgemxConfig, resolver: Resolver, env: NodeJ
   if (url === undefined) {
     return {
       where: "in-process",
-      async judge(raw, envelope, id) {
+      async judge(raw, envelope, id, spfMemo) {
         try {
-          return { ok: true, verdict: await verdict(raw, envelope, config, resolver, { id, ...(arcSealKey ? { arcSealKey } : {}) }) };
+          return { ok: true, verdict: await verdict(raw, envelope, config, resolver, { id, ...(arcSealKey ? { arcSealKey } : {}), ...(spfMemo ? { spfMemo } : {}) }) };
         } catch (err) {
           return { ok: false, detail: `in-process judge: ${err instanceof Error ? err.message : String(err)}` };
         }

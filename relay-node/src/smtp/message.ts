@@ -3,6 +3,7 @@
 // (design.md, flow 1). A 250 is only given once the spool has the message on disk, fsynced — except
 // for spamtrap recipients, whose mail is learned as spam and dropped on purpose (docs/spam.md).
 import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
+import type { SpfMemo } from "../../../workers/src/judge/auth.ts";
 import { buildReply, formatReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
 import { relaxedChecks } from "../../../workers/src/judge/roles.ts";
 import { newTrackingId } from "../../../workers/src/judge/tracking-id.ts";
@@ -60,6 +61,8 @@ export interface MessageContext {
   checks: readonly CheckRecord[];
   /** When DATA began, for the duration on the log line. */
   startedAt: number;
+  /** The session's SPF results, reused by the in-process judge for its later messages. */
+  spfMemo: SpfMemo;
 }
 
 export interface MessageResult {
@@ -158,7 +161,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
 
   const spamEnvelope = spamEnvelopeOf(context, recipients, queueId, config.hostname);
   const [judged, scan, spamOutcome, spamtrap] = await Promise.all([
-    deps.judge.judge(message, envelopeOf(context, recipients), ownId),
+    deps.judge.judge(message, envelopeOf(context, recipients), ownId, context.spfMemo),
     deps.scan(message),
     deps.spamCheck === null ? null : deps.spamCheck(message, spamEnvelope),
     trapped,

@@ -23,6 +23,7 @@ import type { TLSSocket } from "node:tls";
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from "smtp-server";
 import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
 import type { Resolver } from "../../../workers/src/dns/resolver.ts";
+import { SpfMemo } from "../../../workers/src/judge/auth.ts";
 import { buildReply, formatReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
 import { newTrackingId } from "../../../workers/src/judge/tracking-id.ts";
 import type { BlocklistStore } from "../checks/blocklist-store.ts";
@@ -75,6 +76,8 @@ interface SessionState {
   transaction: Transaction | null;
   messages: number;
   lastRefusal: string | null;
+  /** SPF results of this session's messages, for the in-process judge (workers/src/judge/auth-checks.ts). */
+  spfMemo: SpfMemo;
 }
 
 function record(finding: Finding): CheckRecord {
@@ -125,7 +128,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
   const onConnect = (session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
     const ip = session.remoteAddress;
     const admission = counter.admit(ip);
-    const state: SessionState = { startedAt: performance.now(), ip, admitted: admission === "admitted", connect: null, helo: null, tls: null, transaction: null, messages: 0, lastRefusal: null };
+    const state: SessionState = { startedAt: performance.now(), ip, admitted: admission === "admitted", connect: null, helo: null, tls: null, transaction: null, messages: 0, lastRefusal: null, spfMemo: new SpfMemo() };
     sessions.set(session, state);
     if (!state.admitted) {
       logger.warn({ event: "bound", session: session.id, clientIp: ip, bound: admission }, "connection refused");
@@ -243,6 +246,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
           recipients: transaction.recipients,
           checks: transaction.checks,
           startedAt,
+          spfMemo: state.spfMemo,
         },
         deps,
       );

@@ -67,12 +67,56 @@ const HELO_DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-
 
 const normalDomain = (domain: string): string => domain.toLowerCase().replace(/\.+$/, "");
 
-/** Runs every check; `authservId` names us in SPF's comments. */
-export async function runChecks(message: Buffer, envelope: AuthEnvelope, authservId: string, resolver: DNSResolver): Promise<MailauthResults> {
+/** How long a session's SPF result is reused: well below the TTL of any ordinary SPF or A record. */
+export const SPF_MEMO_MS = 30_000;
+/** The most SPF results one session keeps (sender and HELO identities of its different senders). */
+const SPF_MEMO_ENTRIES = 16;
+
+/**
+ * The SPF results of one SMTP session, by their inputs. RFC 7208 §4's check_host() depends on the
+ * client IP, the sender (its domain, and its local part through macros, §7.3), the HELO name and the
+ * DNS; a session sending many messages from one sender gets the same result for each, and evaluating
+ * it again was about a tenth of the relay's CPU per message (docs/benchmarks.md, mx, round 3). A
+ * result is reused for SPF_MEMO_MS at most; a temperror (a DNS outage, RFC 7208 §2.6.6) never is.
+ * The relay keeps one per session; the verdict API is stateless and evaluates every time.
+ */
+export class SpfMemo {
+  readonly #entries = new Map<string, { at: number; result: Promise<SPFResult> }>();
+  readonly #clock: () => number;
+
+  constructor(clock: () => number = Date.now) {
+    this.#clock = clock;
+  }
+
+  /** The result for these inputs: reused while fresh, else evaluated by `evaluate` and kept. */
+  result(inputs: readonly string[], evaluate: () => Promise<SPFResult>): Promise<SPFResult> {
+    const key = JSON.stringify(inputs);
+    const now = this.#clock();
+    const kept = this.#entries.get(key);
+    if (kept !== undefined && now - kept.at < SPF_MEMO_MS) return kept.result;
+    const result = evaluate();
+    this.#entries.delete(key);
+    if (this.#entries.size >= SPF_MEMO_ENTRIES) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(key, { at: now, result });
+    const forget = () => {
+      if (this.#entries.get(key)?.result === result) this.#entries.delete(key);
+    };
+    result.then((spf) => spf.status.result === "temperror" && forget(), forget);
+    return result;
+  }
+}
+
+/**
+ * Runs every check; `authservId` names us in SPF's comments. With `spfMemo`, SPF results of earlier
+ * messages of the same session are reused (SpfMemo).
+ */
+export async function runChecks(message: Buffer, envelope: AuthEnvelope, authservId: string, resolver: DNSResolver, spfMemo?: SpfMemo): Promise<MailauthResults> {
   const { clientIp, mailFrom } = envelope;
   // As mailauth's authenticate(): a client without a HELO name is known by its address literal.
   const helo = envelope.helo ?? (clientIp !== undefined ? `[${clientIp}]` : undefined);
-  const spfFor = (ip: string, sender: string) => checkSpf({ ip, sender, mta: authservId, resolver, ...SPF_VERIFY_OPTIONS, ...(helo !== undefined ? { helo } : {}) });
+  const evaluateSpf = (ip: string, sender: string) => checkSpf({ ip, sender, mta: authservId, resolver, ...SPF_VERIFY_OPTIONS, ...(helo !== undefined ? { helo } : {}) });
+  const spfFor = (ip: string, sender: string): Promise<SPFResult> =>
+    spfMemo === undefined ? evaluateSpf(ip, sender) : spfMemo.result([ip, sender, helo ?? "", authservId], () => evaluateSpf(ip, sender));
 
   const dkim = await dkimVerify(message, { resolver, sender: mailFrom, ...DKIM_VERIFY_OPTIONS });
   const [spf, heloSpf, arc] = await Promise.all([

@@ -6,13 +6,14 @@ import type { EdgemxConfig } from "../config/schema.ts";
 import { mailauthResolver } from "../dns/mailauth.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { trustedArcOverride } from "./arc-override.ts";
-import type { ArcCheck, AuthEnvelope, DkimCheck, MailauthResults, SpfCheck } from "./auth-checks.ts";
+import type { ArcCheck, AuthEnvelope, DkimCheck, MailauthResults, SpfCheck, SpfMemo } from "./auth-checks.ts";
 import { arcFacts, dkimChecks, dmarcFacts, optional, runChecks, spfCheck } from "./auth-checks.ts";
 import { authenticationResultsHeader, headerComment } from "./authentication-results.ts";
 import type { AuthDecision, DmarcDisposition, DmarcFacts } from "./dmarc-policy.ts";
 import { decideAuthentication } from "./dmarc-policy.ts";
 
 export type { ArcCheck, AuthEnvelope, DkimCheck, SpfCheck } from "./auth-checks.ts";
+export { SpfMemo } from "./auth-checks.ts";
 
 export interface DmarcCheck extends DmarcFacts {
   /** The domain of the From header (RFC 7489 §3.2 Author Domain). */
@@ -80,12 +81,12 @@ function resinfos(results: MailauthResults, dmarcComment: string | undefined): s
  * signature, the ARC chain, DMARC for the From domain; then the decision by the configured policy
  * (config.judge.auth) and the Authentication-Results field with our authserv-id (RFC 8601 §2.5).
  */
-export async function authenticate(raw: Uint8Array, envelope: AuthEnvelope, config: EdgemxConfig, resolver: Resolver): Promise<AuthOutcome> {
+export async function authenticate(raw: Uint8Array, envelope: AuthEnvelope, config: EdgemxConfig, resolver: Resolver, spfMemo?: SpfMemo): Promise<AuthOutcome> {
   const policy = config.judge.auth;
   const authservId = policy.authservId ?? config.hostname;
   const watched = watchTemporaryFailures(resolver);
   const message = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-  const results = await runChecks(message, envelope, authservId, mailauthResolver(watched.resolver));
+  const results = await runChecks(message, envelope, authservId, mailauthResolver(watched.resolver), spfMemo);
 
   const dmarc = dmarcFacts(results.dmarc);
   const arc = arcFacts(results.arc);

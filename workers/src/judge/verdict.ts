@@ -5,7 +5,7 @@ import type { EdgemxConfig, RelaxableCheck } from "../config/schema.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { judgeMessage } from "./attachments/banned.ts";
 import { sealForwarded, type ArcSealKey } from "./arc-seal.ts";
-import { authenticate, type AuthOutcome } from "./auth.ts";
+import { authenticate, type AuthOutcome, type SpfMemo } from "./auth.ts";
 import { buildReply, type SmtpReply } from "./replies.ts";
 import { checkConformance, messageStructure, type MessageStructure } from "./rfc/index.ts";
 import { relaxedChecks } from "./roles.ts";
@@ -17,6 +17,8 @@ export interface VerdictOptions {
   id?: string;
   /** The key to ARC-seal accepted mail with, when config.judge.arcSeal is enabled. */
   arcSealKey?: ArcSealKey;
+  /** The SPF results of earlier messages of the same SMTP session (the relay's in-process judge). */
+  spfMemo?: SpfMemo;
 }
 
 /** What one check concluded: go on (with results to record), or stop with this verdict. */
@@ -84,12 +86,13 @@ function authChecks(auth: AuthOutcome, j: Judging): void {
 }
 
 // SPF (RFC 7208), DKIM (RFC 6376), ARC (RFC 8617), DMARC (RFC 7489) through mailauth; inbound only.
-async function judgeAuthentication(raw: Uint8Array, envelope: Envelope, config: EdgemxConfig, resolver: Resolver, j: Judging): Promise<Step> {
+async function judgeAuthentication(raw: Uint8Array, envelope: Envelope, config: EdgemxConfig, resolver: Resolver, j: Judging, spfMemo: SpfMemo | undefined): Promise<Step> {
   const auth = await authenticate(
     raw,
     { mailFrom: envelope.mailFrom, ...(envelope.clientIp ? { clientIp: envelope.clientIp } : {}), ...(envelope.helo ? { helo: envelope.helo } : {}) },
     config,
     resolver,
+    spfMemo,
   );
   j.auth = auth;
   j.headers.push(auth.authenticationResults);
@@ -157,7 +160,7 @@ export async function verdict(raw: Uint8Array, envelope: Envelope, config: Edgem
   const steps: (() => Step | Promise<Step>)[] = [
     () => judgeConformance(raw, structure, envelope, config, j),
     () => judgeBannedContent(raw, structure, config, j),
-    ...(inbound ? [() => judgeAuthentication(raw, envelope, config, resolver, j)] : []),
+    ...(inbound ? [() => judgeAuthentication(raw, envelope, config, resolver, j, options.spfMemo)] : []),
   ];
   for (const step of steps) {
     const outcome = await step();
