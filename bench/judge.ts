@@ -29,6 +29,7 @@ import { TEST_DNS } from "../test/harness/zones.ts";
 import { childPid } from "./support/cpu.ts";
 import type { CpuAnswer, JudgeNodeTask, MemoryAnswer } from "./support/judge-node.ts";
 import { PROSE, proseText } from "./support/mx-message.ts";
+import { wholeFlag } from "./support/options.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const EXAMPLE_CONFIG = join(REPO_ROOT, "config/example.yaml");
@@ -69,14 +70,9 @@ function parseOptions(args: string[]): Options {
       "no-memory": { type: "boolean", default: false },
     },
   });
-  const whole = (flag: string, text: string, min: number): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} wants a whole number >= ${min}, not ${JSON.stringify(text)}`);
-    return n;
-  };
   return {
-    iterations: { text: whole("text", values.text, 1), pdf: whole("pdf", values.pdf, 1), gzip: whole("gzip", values.gzip, 1) },
-    warmup: whole("warmup", values.warmup, 1),
+    iterations: { text: wholeFlag("text", values.text), pdf: wholeFlag("pdf", values.pdf), gzip: wholeFlag("gzip", values.gzip) },
+    warmup: wholeFlag("warmup", values.warmup),
     memory: !values["no-memory"],
   };
 }

@@ -35,6 +35,7 @@ import { buildMxMessage } from "./support/mx-message.ts";
 import { postfixAvailable, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
+import { onlyFlag, wholeFlagIn } from "./support/options.ts";
 import { scratchChoice, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
@@ -89,13 +90,6 @@ interface Options {
 
 const ROWS = ["sink", "postfix", "haraka", "haraka-durable", "edgemx", "edgemx-clamd"] as const;
 
-function onlyRows(text: string): Set<string> {
-  const names = text.split(",").map((name) => name.trim());
-  const unknown = names.filter((name) => !(ROWS as readonly string[]).includes(name));
-  if (unknown.length > 0) throw new Error(`--only knows ${ROWS.join(", ")}; not ${unknown.join(", ")}`);
-  return new Set(names);
-}
-
 function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
     args,
@@ -113,20 +107,15 @@ function parseOptions(args: string[]): Options {
       profile: { type: "boolean", default: false },
     },
   });
-  const whole = (flag: string, text: string, min: number, max: number): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${flag} wants a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`);
-    return n;
-  };
   return {
-    seconds: whole("seconds", values.seconds, 1, 600),
-    warmup: whole("warmup", values.warmup, 1, 120),
-    sessions: whole("sessions", values.sessions, 1, 400),
-    perSession: whole("per-session", values["per-session"], 1, 100_000),
+    seconds: wholeFlagIn("seconds", values.seconds, 1, 600),
+    warmup: wholeFlagIn("warmup", values.warmup, 1, 120),
+    sessions: wholeFlagIn("sessions", values.sessions, 1, 400),
+    perSession: wholeFlagIn("per-session", values["per-session"], 1, 100_000),
     harakaDir: values["haraka-dir"],
-    harakaNodes: whole("haraka-nodes", values["haraka-nodes"], 0, 64),
+    harakaNodes: wholeFlagIn("haraka-nodes", values["haraka-nodes"], 0, 64),
     clamd: !values["no-clamd"],
-    only: values.only === undefined ? undefined : onlyRows(values.only),
+    only: values.only === undefined ? undefined : onlyFlag(values.only, ROWS),
     fs: scratchChoice(values.fs),
     keep: values.keep,
     profile: values.profile,

@@ -32,6 +32,7 @@ import { sleep, spawnLogged, stopChild, waitForGreeting, waitUntil } from "./sup
 import { postfixAvailable, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
+import { onlyFlag, wholeFlagIn } from "./support/options.ts";
 import { scratchChoice, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
@@ -98,23 +99,13 @@ function parseOptions(args: string[]): Options {
     },
     strict: true,
   });
-  const int = (name: string, text: string, min: number, max: number): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}`);
-    return n;
-  };
-  let only: Set<string> | undefined;
-  if (values.only !== undefined) {
-    only = new Set(values.only.split(",").map((s) => s.trim()).filter(Boolean));
-    for (const row of only) if (!(ROWS as readonly string[]).includes(row)) throw new Error(`--only: no row ${JSON.stringify(row)}`);
-  }
   return {
-    seconds: int("seconds", values.seconds, 1, 600),
-    warmup: int("warmup", values.warmup, 0, 600),
-    sessions: int("sessions", values.sessions, 1, 500),
-    perSession: int("per-session", values["per-session"], 1, 100_000),
-    sign: int("sign", values.sign, 10, 100_000),
-    only,
+    seconds: wholeFlagIn("seconds", values.seconds, 1, 600),
+    warmup: wholeFlagIn("warmup", values.warmup, 0, 600),
+    sessions: wholeFlagIn("sessions", values.sessions, 1, 500),
+    perSession: wholeFlagIn("per-session", values["per-session"], 1, 100_000),
+    sign: wholeFlagIn("sign", values.sign, 10, 100_000),
+    only: values.only === undefined ? undefined : onlyFlag(values.only, ROWS),
     fs: scratchChoice(values.fs),
     keep: values.keep,
   };

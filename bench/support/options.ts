@@ -1,8 +1,22 @@
 // Command-line flags shared by the benchmarks.
 
+/** A flag's value as a whole number from `min` to `max`, or an error that names the flag and the range. */
+export function wholeFlagIn(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${flag} wants a whole number ${range}, not ${JSON.stringify(text)}`);
+  return n;
+}
+
 /** A flag's value as a whole number ≥ 1, or an error that names the flag. */
 export function wholeFlag(flag: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} wants a whole number >= 1, not ${JSON.stringify(text)}`);
-  return n;
+  return wholeFlagIn(flag, text, 1, Infinity);
+}
+
+/** An --only list: comma-separated row names, each one of `rows`; or an error that names the rows there are. */
+export function onlyFlag(text: string, rows: readonly string[]): Set<string> {
+  const names = text.split(",").map((name) => name.trim()).filter(Boolean);
+  const unknown = names.filter((name) => !rows.includes(name));
+  if (names.length === 0 || unknown.length > 0) throw new Error(`--only knows ${rows.join(", ")}; not ${JSON.stringify(text)}`);
+  return new Set(names);
 }
