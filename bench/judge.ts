@@ -26,6 +26,7 @@ import { startHarness, type Harness } from "../test/harness/index.ts";
 import { DKIM_PRIVATE_KEY_PEM } from "../test/harness/dkim-key.ts";
 import { bundleWorker, startWorker, type RunningWorker, type WorkerBundle } from "../test/harness/worker.ts";
 import { TEST_DNS } from "../test/harness/zones.ts";
+import { pseudoRandomOctets } from "../test/fixtures/banned-content.ts";
 import { childPid } from "./support/cpu.ts";
 import type { CpuAnswer, JudgeNodeTask, MemoryAnswer } from "./support/judge-node.ts";
 import { PROSE, proseText } from "./support/mx-message.ts";
@@ -83,20 +84,6 @@ function parseOptions(args: string[]): Options {
 const { sender } = TEST_DNS;
 const ENVELOPE_DOCUMENT = { clientIp: sender.authorizedIp, helo: sender.mailHost, mailFrom: `alice@${sender.domain}`, rcptTo: ["user@example.org"] };
 
-/** A deterministic pseudo-random byte source (xorshift32): incompressible content, the same every run. */
-function pseudoRandomBytes(length: number, seed = 0x9e3779b9): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 /**
  * A small but valid PDF 1.4 (catalog, page tree, one page, Helvetica, one uncompressed content stream
@@ -132,7 +119,7 @@ function makePdf(bytes: number): Uint8Array {
 async function makeZipInGzip(randomBytes: number): Promise<Uint8Array> {
   const writer = new ZipWriter(new Uint8ArrayWriter(), { useWebWorkers: false });
   await writer.add("statement.pdf", new Uint8ArrayReader(makePdf(40 * KIB)));
-  await writer.add("photos/scan-0001.raw", new Uint8ArrayReader(pseudoRandomBytes(randomBytes)), { level: 0 });
+  await writer.add("photos/scan-0001.raw", new Uint8ArrayReader(pseudoRandomOctets(randomBytes, 0x9e3779b9)), { level: 0 });
   return gzipSync(await writer.close());
 }
 

@@ -4,24 +4,10 @@ import { Buffer } from "node:buffer";
 import { describe, expect, it } from "vitest";
 import { decodeBase64, decodeBase64Lenient, decodeQuotedPrintable, transferMechanism } from "../../workers/src/judge/attachments/decode.ts";
 import { bytesContent, encodedContent } from "../../workers/src/judge/attachments/file-content.ts";
+import { pseudoRandomOctets } from "../fixtures/banned-content.ts";
 
 const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);
 const text = (bytes: Uint8Array): string => new TextDecoder("latin1").decode(bytes);
-
-/** Deterministic pseudo-random octets (xorshift32). */
-function octets(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 /** base64 in lines of `width` characters, CRLF between them. */
 function base64Lines(data: Uint8Array, width = 76): Uint8Array {
@@ -34,7 +20,7 @@ function base64Lines(data: Uint8Array, width = 76): Uint8Array {
 describe("base64", () => {
   it("decodes clean content of every length as Node's decoder does, whole or only its head", () => {
     for (const length of [0, 1, 2, 3, 4, 5, 57, 58, 59, 1000, 4099, 65_537]) {
-      const data = octets(length, length + 7);
+      const data = pseudoRandomOctets(length, length + 7);
       const encoded = base64Lines(data, length % 2 === 0 ? 76 : 64);
       expect(decodeBase64(encoded)).toEqual(data);
       expect(decodeBase64Lenient(encoded, Infinity)).toEqual(data);
@@ -78,7 +64,7 @@ describe("the Content-Transfer-Encoding mechanism", () => {
 
 describe("content decoded as far as it is read", () => {
   it("decodes a head of a base64 part and tells whether it is the whole", () => {
-    const data = octets(10_000, 3);
+    const data = pseudoRandomOctets(10_000, 3);
     const content = encodedContent("base64", base64Lines(data));
     expect(content.sizeBound).toBeGreaterThanOrEqual(data.length);
     expect(content.head(100)).toEqual({ bytes: data.subarray(0, 100), complete: false });
@@ -89,7 +75,7 @@ describe("content decoded as far as it is read", () => {
   });
 
   it("serves bytes in memory and identity-encoded parts as views, without copying", () => {
-    const data = octets(1000, 5);
+    const data = pseudoRandomOctets(1000, 5);
     const part = encodedContent("identity", data);
     expect(part.whole()).toBe(data);
     expect(part.head(10).bytes.buffer).toBe(data.buffer);
