@@ -17,7 +17,7 @@ import { bundleWorker, startWorker, type RunningWorker } from "../test/harness/w
 import { mtaStsPolicy } from "../workers/src/policy/mta-sts.ts";
 import { childPid, cpuSeconds } from "./support/cpu.ts";
 import { loadWithWrk, requireWrk, type HttpTarget, type LoadShape } from "./support/wrk.ts";
-import { wholeFlag } from "./support/options.ts";
+import { optionsOrUsage, wholeFlag } from "./support/options.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const EXAMPLE_CONFIG = join(REPO_ROOT, "config/example.yaml");
@@ -146,13 +146,8 @@ function report(measurements: Measurement[], nodeFloor: Measurement, options: Op
 }
 
 export async function run(args: string[]): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(args);
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const options = optionsOrUsage(parseOptions, args, USAGE);
+  if (options === undefined) return 2;
   requireWrk();
 
   const config = loadConfigFile(EXAMPLE_CONFIG);

@@ -30,7 +30,7 @@ import { pseudoRandomOctets } from "../test/fixtures/banned-content.ts";
 import { childPid } from "./support/cpu.ts";
 import type { CpuAnswer, JudgeNodeTask, MemoryAnswer } from "./support/judge-node.ts";
 import { PROSE, proseText } from "./support/mx-message.ts";
-import { wholeFlag } from "./support/options.ts";
+import { optionsOrUsage, wholeFlag } from "./support/options.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const EXAMPLE_CONFIG = join(REPO_ROOT, "config/example.yaml");
@@ -488,13 +488,8 @@ function memoryReport(workerd: WorkerdMemory | string, node: MemoryAnswer): stri
 // ---------------------------------------------------------------------------------------------------
 
 export async function run(args: string[]): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(args);
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const options = optionsOrUsage(parseOptions, args, USAGE);
+  if (options === undefined) return 2;
   const envelope = parseEnvelope(ENVELOPE_DOCUMENT);
   if (typeof envelope === "string") throw new Error(`the bench envelope is invalid: ${envelope}`);
   const envelopeHeader = JSON.stringify(ENVELOPE_DOCUMENT);

@@ -35,7 +35,7 @@ import { buildMxMessage } from "./support/mx-message.ts";
 import { postfixAvailable, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
-import { onlyFlag, wholeFlagIn } from "./support/options.ts";
+import { onlyFlag, optionsOrUsage, wholeFlagIn } from "./support/options.ts";
 import { scratchChoice, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
@@ -559,13 +559,8 @@ function profileSummary(file: string, n: number): string {
 // ---------------------------------------------------------------------------------------------------
 
 export async function run(args: string[]): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(args);
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const options = optionsOrUsage(parseOptions, args, USAGE);
+  if (options === undefined) return 2;
   if (findProgram("smtp-sink") === undefined) {
     console.error("smtp-sink is not installed; on Debian: DEBIAN_FRONTEND=noninteractive apt-get install -y postfix (debconf postfix/main_mailer_type: No configuration)");
     return 2;

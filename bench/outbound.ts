@@ -32,7 +32,7 @@ import { sleep, spawnLogged, stopChild, waitForGreeting, waitUntil } from "./sup
 import { postfixAvailable, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
-import { onlyFlag, wholeFlagIn } from "./support/options.ts";
+import { onlyFlag, optionsOrUsage, wholeFlagIn } from "./support/options.ts";
 import { scratchChoice, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
@@ -474,13 +474,8 @@ function report(rows: Row[], sign: SignResult | undefined, authMs: number | unde
 }
 
 export async function run(args: string[]): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(args);
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const options = optionsOrUsage(parseOptions, args, USAGE);
+  if (options === undefined) return 2;
   if (process.getuid?.() !== 0) {
     console.error("the outbound benchmark needs root: the remote MX listens on port 25 of mx.insecure.test's loopback address");
     return 2;

