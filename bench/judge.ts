@@ -18,18 +18,16 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from "@zip.js/zip.js";
-import { dkimSign } from "mailauth/lib/dkim/sign.js";
 import { parseConfigText } from "../relay-node/src/config/file.ts";
 import { parseEnvelope } from "../workers/src/judge/envelope.ts";
 import type { Envelope, Verdict } from "../workers/src/judge/types.ts";
 import { startHarness, type Harness } from "../test/harness/index.ts";
-import { DKIM_PRIVATE_KEY_PEM } from "../test/harness/dkim-key.ts";
 import { bundleWorker, startWorker, type RunningWorker, type WorkerBundle } from "../test/harness/worker.ts";
 import { TEST_DNS } from "../test/harness/zones.ts";
 import { pseudoRandomOctets } from "../test/fixtures/banned-content.ts";
 import { childPid } from "./support/cpu.ts";
 import type { CpuAnswer, JudgeNodeTask, MemoryAnswer } from "./support/judge-node.ts";
-import { PROSE, proseText } from "./support/mx-message.ts";
+import { PROSE, proseText, signedBySender } from "./support/mx-message.ts";
 import { optionsOrUsage, wholeFlag } from "./support/options.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -169,15 +167,6 @@ function attachmentMessage(serial: number, subject: string, attachment: { name: 
   ].join("\r\n");
 }
 
-/** The message DKIM-signed by sender.test with the harness's key (selector edgemx, rsa-sha256, relaxed/relaxed). */
-async function signed(message: string): Promise<Buffer> {
-  const signature = { signingDomain: sender.domain, selector: sender.dkimSelector, privateKey: DKIM_PRIVATE_KEY_PEM, canonicalization: "relaxed/relaxed" };
-  const raw = Buffer.from(message, "utf8");
-  const result = await dkimSign(raw, { ...signature, signatureData: [signature] });
-  if (result.errors.length > 0) throw new Error(`DKIM signing failed: ${JSON.stringify(result.errors)}`);
-  return Buffer.concat([Buffer.from(result.signatures, "utf8"), raw]);
-}
-
 /** Builds with a first guess of the payload size, then corrects the payload twice to land near `target` bytes. */
 async function sized(target: number, build: (payload: number) => Promise<Buffer>, expansion: number, firstGuess: number): Promise<Buffer> {
   let payload = firstGuess;
@@ -201,13 +190,13 @@ interface BenchMessage {
 }
 
 export async function buildMessages(): Promise<BenchMessage[]> {
-  const text = await sized(10 * KIB, (n) => signed(textMessage(n)), 1, 9 * KIB);
-  const pdf = await sized(256 * KIB, (n) => signed(attachmentMessage(2, "Statement", { name: "statement.pdf", type: "application/pdf", data: makePdf(n) })), BASE64_EXPANSION, 180 * KIB);
+  const text = await sized(10 * KIB, (n) => signedBySender(textMessage(n)), 1, 9 * KIB);
+  const pdf = await sized(256 * KIB, (n) => signedBySender(attachmentMessage(2, "Statement", { name: "statement.pdf", type: "application/pdf", data: makePdf(n) })), BASE64_EXPANSION, 180 * KIB);
   // Named .gz and declared application/gzip: neither name nor type is banned, so the judge has to
   // open the gzip and find the zip inside (a .zip name would be refused before any unpacking).
   const gzip = await sized(
     5 * MIB,
-    async (n) => signed(attachmentMessage(3, "Export", { name: "export.gz", type: "application/gzip", data: await makeZipInGzip(n) })),
+    async (n) => signedBySender(attachmentMessage(3, "Export", { name: "export.gz", type: "application/gzip", data: await makeZipInGzip(n) })),
     BASE64_EXPANSION,
     3.6 * MIB,
   );
@@ -220,7 +209,7 @@ export async function buildMessages(): Promise<BenchMessage[]> {
 
 /** The 25 MB message of the memory measurement: the accepted path, every step of the judge runs over it. */
 export async function buildLargeMessage(): Promise<Buffer> {
-  return sized(25 * MIB, (n) => signed(attachmentMessage(4, "Scans", { name: "scans.pdf", type: "application/pdf", data: makePdf(n) })), BASE64_EXPANSION, 18 * MIB);
+  return sized(25 * MIB, (n) => signedBySender(attachmentMessage(4, "Scans", { name: "scans.pdf", type: "application/pdf", data: makePdf(n) })), BASE64_EXPANSION, 18 * MIB);
 }
 
 // ---------------------------------------------------------------------------------------------------

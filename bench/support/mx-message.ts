@@ -53,7 +53,8 @@ function unsigned(bodyBytes: number, recipient: string): string {
   ].join("\r\n");
 }
 
-async function signed(message: string): Promise<Buffer> {
+/** The message DKIM-signed by sender.test with the harness's key (selector edgemx, rsa-sha256, relaxed/relaxed). */
+export async function signedBySender(message: string): Promise<Buffer> {
   const signature = { signingDomain: sender.domain, selector: sender.dkimSelector, privateKey: DKIM_PRIVATE_KEY_PEM, canonicalization: "relaxed/relaxed" };
   const raw = Buffer.from(message, "utf8");
   const result = await dkimSign(raw, { ...signature, signatureData: [signature] });
@@ -64,10 +65,10 @@ async function signed(message: string): Promise<Buffer> {
 /** The signed message, within a line of `targetBytes` in all. */
 export async function buildMxMessage(targetBytes: number, recipient: string): Promise<Buffer> {
   let body = targetBytes - 1000;
-  let message = await signed(unsigned(body, recipient));
+  let message = await signedBySender(unsigned(body, recipient));
   for (let pass = 0; pass < 2; pass++) {
     body += targetBytes - message.byteLength;
-    message = await signed(unsigned(body, recipient));
+    message = await signedBySender(unsigned(body, recipient));
   }
   return message;
 }
