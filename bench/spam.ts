@@ -36,6 +36,7 @@ import { startRelay, type RunningRelay } from "../relay-node/src/relay.ts";
 import { createRspamdClient, rspamdAction, type RspamdEnvelope } from "../relay-node/src/scan/rspamd.ts";
 import { parseConfig } from "../workers/src/config/load.ts";
 import { startHarness, type Harness } from "../test/harness/index.ts";
+import { relayDocument } from "../test/harness/relay.ts";
 import { startRedis, startRspamd, type RedisService, type RspamdService } from "../test/harness/services.ts";
 import { TEST_DNS } from "../test/harness/zones.ts";
 import { optionsOrUsage, wholeFlag } from "./support/options.ts";
@@ -276,20 +277,14 @@ async function throughput(port: number, messages: readonly Buffer[], connections
 }
 
 function relayConfig(folder: string, harness: Harness, rspamd: RspamdService | null) {
-  return parseConfig({
-    hostname: "mx.example.org",
-    domains: [{ name: "example.org", mx: ["mx.example.org"], mailboxes: ["alice"] }],
-    relay: {
-      listeners: { submission: { enabled: false }, submissions: { enabled: false } },
-      resolver: { host: "127.0.0.1", port: harness.dnsPort, timeoutMs: 3000 },
+  return parseConfig(
+    relayDocument(folder, harness.dnsPort, {
+      dnsbl: { zones: [] },
       greylist: { enabled: false, store: { type: "sqlite", path: join(folder, "state.sqlite") } },
-      clamd: { enabled: false },
-      nextHop: { type: "maildir", path: join(folder, "Maildir") },
-      spool: join(folder, "spool"),
       limits: { maxConnectionsPerIp: 64, maxConnections: 128 },
       ...(rspamd ? { rspamd: { url: rspamd.normalUrl, controllerUrl: rspamd.controllerUrl, timeoutMs: 30_000, learnListener: { host: "127.0.0.1", port: 11380 } } } : {}),
-    },
-  });
+    }),
+  );
 }
 
 export async function run(args: string[]): Promise<number> {

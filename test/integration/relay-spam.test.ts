@@ -18,6 +18,7 @@ import { parseConfig } from "../../workers/src/config/load.ts";
 import type { ConfigInput } from "../../workers/src/config/schema.ts";
 import { GTUBE, GTUBE_PATTERNS } from "../harness/gtube.ts";
 import { freePort } from "../harness/process.ts";
+import { relayDocument, type RelaySettings } from "../harness/relay.ts";
 import { startRedis, startRspamd, type RedisService, type RspamdService } from "../harness/services.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 
@@ -35,7 +36,6 @@ let rspamd: RspamdService;
 let stats: Redis;
 let runs = 0;
 
-type RelaySettings = NonNullable<ConfigInput["relay"]>;
 type RspamdSettings = NonNullable<RelaySettings["rspamd"]>;
 
 interface Started {
@@ -49,19 +49,13 @@ const started: Started[] = [];
 async function start(rspamdSettings: Partial<RspamdSettings> = {}, relay: RelaySettings = {}, roles?: ConfigInput["roles"]): Promise<Started> {
   const folder = join(dir, `relay-${++runs}`);
   const config = parseConfig({
-    hostname: "mx.example.org",
-    domains: [{ name: "example.org", mx: ["mx.example.org"], mailboxes: ["alice"] }],
-    ...(roles ? { roles } : {}),
-    relay: {
-      listeners: { submission: { enabled: false }, submissions: { enabled: false } },
-      resolver: { host: "127.0.0.1", port: harness.dnsPort, timeoutMs: 3000 },
+    ...relayDocument(folder, harness.dnsPort, {
+      dnsbl: { zones: [] },
       greylist: { enabled: false, store: { type: "sqlite", path: join(folder, "state.sqlite") } },
-      clamd: { enabled: false },
-      nextHop: { type: "maildir", path: join(folder, "Maildir") },
-      spool: join(folder, "spool"),
       ...relay,
       rspamd: { url: rspamd.normalUrl, controllerUrl: rspamd.controllerUrl, timeoutMs: 10_000, ...rspamdSettings },
-    },
+    }),
+    ...(roles ? { roles } : {}),
   });
   const logs: Record<string, unknown>[] = [];
   const logger = createLogger("info", { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
