@@ -1,6 +1,7 @@
 // DNS over TCP (RFC 1035 §4.2.2, RFC 7766): one query per connection, each message behind a
 // two-octet length. The harness polls readiness with it and the DoH bridge reaches unbound with it.
 import { connect } from "node:net";
+import { firstTcpMessage, withTcpLength } from "../../relay-node/src/dns/resolver.ts";
 
 export class DnsTcpTimeout extends Error {}
 
@@ -19,16 +20,11 @@ export function queryOverTcp(port: number, message: Uint8Array, timeoutMs: numbe
       timeoutMs,
     );
     socket.on("error", (err) => settle(() => reject(err)));
-    socket.on("connect", () => {
-      const length = Buffer.alloc(2);
-      length.writeUInt16BE(message.byteLength);
-      socket.write(Buffer.concat([length, message]));
-    });
+    socket.on("connect", () => socket.write(withTcpLength(message)));
     socket.on("data", (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
-      if (received.length < 2) return;
-      const size = received.readUInt16BE(0); // at most 65535: the framing bounds the reply
-      if (received.length >= 2 + size) settle(() => resolve(new Uint8Array(received.subarray(2, 2 + size))));
+      const reply = firstTcpMessage(received);
+      if (reply !== undefined) settle(() => resolve(new Uint8Array(reply)));
     });
     socket.on("end", () => settle(() => reject(new Error(`port ${port} closed the connection before a full DNS reply`))));
   });

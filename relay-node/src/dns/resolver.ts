@@ -105,6 +105,23 @@ function exchangeOverUdp(settings: ResolverSettings, query: SentQuery, deadlineM
   });
 }
 
+/** A DNS message as it goes over TCP: behind a two-octet length (RFC 1035 §4.2.2, RFC 7766 §8). */
+export function withTcpLength(message: Uint8Array): Buffer {
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(message.byteLength);
+  return Buffer.concat([length, message]);
+}
+
+/**
+ * The first DNS message in what a TCP connection delivered so far, without its length; undefined
+ * while it is not all there. The two-octet length bounds it at 65535 octets.
+ */
+export function firstTcpMessage(received: Buffer): Buffer | undefined {
+  if (received.length < 2) return undefined;
+  const size = received.readUInt16BE(0);
+  return received.length < 2 + size ? undefined : received.subarray(2, 2 + size);
+}
+
 /**
  * One query over its own TCP connection, the message behind a two-octet length (RFC 1035 §4.2.2).
  * Truncated replies are rare with a 1232-octet payload, so no connection is kept open for the reuse
@@ -130,18 +147,12 @@ function exchangeOverTcp(settings: ResolverSettings, query: SentQuery, deadlineM
       Math.max(0, deadlineMs - performance.now()),
     );
     socket.on("error", (err) => fail("servfail", `resolver ${where} unreachable over TCP: ${errorText(err)}`));
-    socket.on("connect", () => {
-      const message = encodeQuery(query);
-      const length = Buffer.alloc(2);
-      length.writeUInt16BE(message.byteLength);
-      socket.write(Buffer.concat([length, message]));
-    });
+    socket.on("connect", () => socket.write(withTcpLength(encodeQuery(query))));
     socket.on("data", (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
-      if (received.length < 2) return;
-      const size = received.readUInt16BE(0);
-      if (received.length < 2 + size) return;
-      const reply = decodeOrUndefined(received.subarray(2, 2 + size));
+      const message = firstTcpMessage(received);
+      if (message === undefined) return;
+      const reply = decodeOrUndefined(message);
       // Over TCP the connection is this query's alone: anything but its reply is a broken resolver.
       if (reply === undefined) fail("servfail", `malformed DNS reply from ${where} over TCP`);
       else if (!reply.flag_qr || reply.id !== query.id) fail("servfail", `reply from ${where} over TCP does not answer query id ${query.id}`);
