@@ -12,7 +12,6 @@ import { dirname, resolve } from "node:path";
 // cache), rename(2) and close(2) change memory and directory entries and run on the main thread, where
 // they cost less than the hand-off to the pool and back (docs/benchmarks.md, mx, round 3).
 const SYNC_WRITE_MAX_BYTES = 64 * 1024;
-const openFd = (path: string, flags: string | number, mode?: number): number => openSync(path, flags, mode);
 const fsyncFd = (fd: number): Promise<void> => new Promise((done, fail) => fsync(fd, (err) => (err ? fail(err) : done())));
 const fdatasyncFd = (fd: number): Promise<void> => new Promise((done, fail) => fdatasync(fd, (err) => (err ? fail(err) : done())));
 const writevFd = (fd: number, chunks: readonly Uint8Array[], position: number): Promise<number> => {
@@ -27,7 +26,7 @@ export function renameNow(from: string, to: string): void {
 }
 
 async function fsyncDirectory(path: string): Promise<void> {
-  const fd = openFd(path, "r");
+  const fd = openSync(path, "r");
   try {
     await fsyncFd(fd);
   } finally {
@@ -60,7 +59,7 @@ async function writeAll(fd: number, chunks: readonly (string | Uint8Array)[]): P
  * it. The caller makes the name durable (rename, then syncDirectory).
  */
 export async function writeNewFileSynced(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
-  const fd = openFd(path, "wx", 0o600);
+  const fd = openSync(path, "wx", 0o600);
   try {
     await writeAll(fd, chunks);
     await fsyncFd(fd);
@@ -78,7 +77,7 @@ export async function writeNewFileSynced(path: string, chunks: readonly (string 
  * block allocation to commit.
  */
 export async function rewriteFileSynced(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
-  const fd = openFd(path, constants.O_WRONLY, 0o600);
+  const fd = openSync(path, constants.O_WRONLY, 0o600);
   try {
     const oldSize = fstatSync(fd).size;
     const newSize = await writeAll(fd, chunks);
