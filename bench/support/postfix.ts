@@ -43,6 +43,12 @@ export function postfixAvailable(): string | undefined {
   return undefined;
 }
 
+/** The ids of the postfix user, which Postfix's daemons run as. */
+export function postfixUser(): { uid: number; gid: number } {
+  const id = (flag: string): number => Number(execFileSync("id", [flag, "postfix"], { encoding: "utf8" }).trim());
+  return { uid: id("-u"), gid: id("-g") };
+}
+
 /** `extraMain`: main.cf lines appended last, so they override the ones above (the outbound benchmark's relaying). */
 export function writePostfixInstance(dir: string, port: number, hostname: string, domain: string, extraMain: readonly string[] = []): PostfixInstance {
   const configDir = join(dir, "etc");
@@ -51,9 +57,8 @@ export function writePostfixInstance(dir: string, port: number, hostname: string
   for (const folder of [configDir, queueDir, dataDir]) mkdirSync(folder, { recursive: true });
   // The daemons run as the postfix user: it must get through to its folders (temp folders are 0700).
   for (const folder of [dirname(dir), dir]) chmodSync(folder, 0o711);
-  const owner = Number(execFileSync("id", ["-u", "postfix"], { encoding: "utf8" }).trim());
-  const group = Number(execFileSync("id", ["-g", "postfix"], { encoding: "utf8" }).trim());
-  chownSync(dataDir, owner, group);
+  const { uid, gid } = postfixUser();
+  chownSync(dataDir, uid, gid);
   const main = [
     "compatibility_level = 3.6",
     `queue_directory = ${queueDir}`,
