@@ -61,8 +61,9 @@ const START_LIMIT_MS = 60_000;
 const USAGE = `usage: npm run bench -- mx [--seconds N] [--warmup N] [--sessions N] [--per-session N]
                             [--haraka-dir DIR] [--haraka-nodes N] [--no-clamd] [--only LIST] [--fs KIND] [--keep] [--profile]
 
-  --seconds N      measured load per server, whole seconds (default 10)
-  --warmup N       unmeasured load per server before it, whole seconds (default 3)
+  --seconds N      measured load per server, whole seconds (default 20)
+  --warmup N       unmeasured load per server before it, whole seconds (default 40: the relay's
+                   optimizing compiler is busy for about that long, docs/benchmarks.md)
   --sessions N     concurrent SMTP sessions (default 40)
   --per-session N  messages per connection before QUIT and a new connection (default 20)
   --haraka-dir DIR install Haraka there, or reuse the install found there (default: a temp folder)
@@ -94,8 +95,8 @@ function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
     args,
     options: {
-      seconds: { type: "string", default: "10" },
-      warmup: { type: "string", default: "3" },
+      seconds: { type: "string", default: "20" },
+      warmup: { type: "string", default: "40" },
       sessions: { type: "string", default: "40" },
       "per-session": { type: "string", default: "20" },
       "haraka-dir": { type: "string" },

@@ -4,6 +4,7 @@ import type { AddressInfo, Server, Socket } from "node:net";
 import { createServer } from "node:net";
 import type { Socket as UdpSocket } from "node:dgram";
 import { createSocket } from "node:dgram";
+import { domainToASCII } from "node:url";
 import { decode, encode } from "dns-packet";
 import type { DecodedPacket, Packet } from "dns-packet";
 import { afterEach, describe, expect, it } from "vitest";
@@ -11,7 +12,7 @@ import { checkDnsbl } from "../../relay-node/src/checks/dnsbl.ts";
 import { MAX_PTR_NAMES, checkFcrdns, compileDynamicPatterns } from "../../relay-node/src/checks/fcrdns.ts";
 import { checkHelo } from "../../relay-node/src/checks/helo.ts";
 import { addressLiteralIp, canonicalIp, reverseName, reversedLabels } from "../../relay-node/src/checks/ip-address.ts";
-import { parseMailbox } from "../../relay-node/src/checks/mailbox.ts";
+import { asciiDomain, isLdhDomain, parseMailbox } from "../../relay-node/src/checks/mailbox.ts";
 import { checkRecipient, resolveAlias } from "../../relay-node/src/checks/recipient.ts";
 import { checkSender } from "../../relay-node/src/checks/sender.ts";
 import type { Finding } from "../../relay-node/src/checks/types.ts";
@@ -93,6 +94,17 @@ describe("client addresses", () => {
     expect(addressLiteralIp("[IPv6:192.0.2.1]")).toBeNull();
     expect(addressLiteralIp("[x-tag:whatever]")).toBeNull();
     expect(addressLiteralIp("192.0.2.1")).toBeNull();
+  });
+});
+
+describe("asciiDomain", () => {
+  it("gives what WHATWG's domainToASCII gives, also for the LDH names it takes without calling it", () => {
+    const names = ["Example.ORG", "a.b", "ab--c.example", "-a.example", "a-.example", "a_b.example", "XN--BCHER-KVA.example", "xn--zz.example",
+      "a.xn--zz", "bücher.example", "0x7f.1", "1.2.3.4", "a.0x10", "a.0X1f", "example.123", "a.09", "a.0x", "a.0xg", "a.1x", "123.example", "x".repeat(64) + ".example"];
+    for (const name of names) {
+      const ascii = domainToASCII(name);
+      expect(asciiDomain(name), name).toBe(ascii !== "" && isLdhDomain(ascii) ? ascii.toLowerCase() : null);
+    }
   });
 });
 

@@ -39,8 +39,15 @@ export function isLdhDomain(name: string): boolean {
   return LDH_DOMAIN.test(name);
 }
 
+// An LDH name is its own A-label form but for case, which domainToASCII would only fold; it does more
+// for two kinds: labels that claim to be A-labels ("xn--", RFC 5890 §2.3.2.1), which it decodes to check,
+// and a last label that reads as a number, which WHATWG URL's host parser takes for an IPv4 address.
+const A_LABEL = /(?:^|\.)xn--/i;
+const NUMERIC_LAST_LABEL = /(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)$/i;
+
 /** The domain in lower-case A-labels, or null if it is no valid domain name (RFC 5891 §5 via WHATWG's domainToASCII). */
 export function asciiDomain(domain: string): string | null {
+  if (isLdhDomain(domain) && !A_LABEL.test(domain) && !NUMERIC_LAST_LABEL.test(domain)) return domain.toLowerCase();
   const ascii = domainToASCII(domain);
   return ascii !== "" && isLdhDomain(ascii) ? ascii.toLowerCase() : null;
 }
