@@ -40,8 +40,9 @@ export function isLdhDomain(name: string): boolean {
 }
 
 // An LDH name is its own A-label form but for case, which domainToASCII would only fold; it does more
-// for two kinds: labels that claim to be A-labels ("xn--", RFC 5890 §2.3.2.1), which it decodes to check,
-// and a last label that reads as a number, which WHATWG URL's host parser takes for an IPv4 address.
+// for two kinds, which are left to it: labels that claim to be A-labels ("xn--", RFC 5890 §2.3.2.1),
+// which Node 20's decodes to check (Node 24's passes them), and a last label that reads as a number,
+// which WHATWG URL's host parser takes for an IPv4 address.
 const A_LABEL = /(?:^|\.)xn--/i;
 const NUMERIC_LAST_LABEL = /(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)$/i;
 
