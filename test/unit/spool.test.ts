@@ -157,6 +157,18 @@ describe("Spool", () => {
     expect(Buffer.from((await (await Spool.open(dir)).read(third))!.message).equals(Buffer.alloc(8192, 0x62))).toBe(true);
   });
 
+  it("rewrites a removed entry's file only once its move out of queue/ is fsynced", async () => {
+    const spool = await Spool.open(dir);
+    const first = await spool.enqueue({ envelope: ENVELOPE, message: MESSAGE });
+    const { ino } = await stat(join(dir, "queue", first));
+    const removing = spool.remove(first); // moved to free/ now, queue/ fsynced later
+    const during = await spool.enqueue({ envelope: ENVELOPE, message: MESSAGE });
+    await removing;
+    expect((await stat(join(dir, "queue", during))).ino).not.toBe(ino);
+    const after = await spool.enqueue({ envelope: ENVELOPE, message: MESSAGE });
+    expect((await stat(join(dir, "queue", after))).ino).toBe(ino);
+  });
+
   it("deletes the free files at open, and never keeps the file of a large message", async () => {
     const spool = await Spool.open(dir);
     const small = await spool.enqueue({ envelope: ENVELOPE, message: MESSAGE });

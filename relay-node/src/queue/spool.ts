@@ -190,6 +190,8 @@ export class Spool {
   readonly #freeDir: string;
   /** Names in free/ ready to be rewritten; each is taken by one enqueue() at a time. */
   readonly #free: string[] = [];
+  /** Files moved to free/ whose move is not yet fsynced (remove()), counted against FREE_FILES_MAX. */
+  #freeing = 0;
   readonly #entries: Map<string, QueueEntry>;
   /** Ids being written by enqueue(), so that two writes never race for one name. */
   readonly #writing = new Set<string>();
@@ -409,17 +411,19 @@ export class Spool {
   /**
    * Removes an entry after its final delivery or bounce. The queue file goes first — moved to free/
    * to be rewritten for a later message, or deleted when enough are kept or it is large — and its
-   * removal from queue/ is fsynced; a crash before that delivers the message again (a duplicate, never
-   * a loss), a crash after it leaves a state file that open() deletes. An entry whose first attempt
+   * removal from queue/ is fsynced (only then is a file in free/ rewritten); a crash before that
+   * delivers the message again (a duplicate, never a loss), a crash after it leaves a state file that
+   * open() deletes. An entry whose first attempt
    * finished it never had a state file: only the queue file goes.
    */
   async remove(id: string): Promise<void> {
     const path = join(this.#queueDir, id);
     const size = this.#entries.get(id)?.size ?? Infinity;
+    let freed = false;
     try {
-      if (this.#free.length < FREE_FILES_MAX && size <= FREE_FILE_MAX_BYTES) {
+      if (this.#free.length + this.#freeing < FREE_FILES_MAX && size <= FREE_FILE_MAX_BYTES) {
         renameNow(path, join(this.#freeDir, id));
-        this.#free.push(id);
+        freed = true;
       } else {
         await unlink(path);
       }
@@ -429,7 +433,15 @@ export class Spool {
     this.#entries.delete(id);
     this.#forget(id);
     this.#emit(id, undefined);
-    await syncDirectory(this.#queueDir);
+    if (freed) this.#freeing++;
+    try {
+      await syncDirectory(this.#queueDir);
+    } finally {
+      if (freed) this.#freeing--;
+    }
+    // Only now may the file be rewritten: until the move out of queue/ is on disk, a crash could bring
+    // the old name back, and it would then name a half-rewritten file.
+    if (freed) this.#free.push(id);
     if (!this.#withState.delete(id)) return;
     await unlink(join(this.#stateDir, id + STATE_SUFFIX)).catch((error: unknown) => {
       if (!isNotFound(error)) throw error;
