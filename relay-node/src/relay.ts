@@ -13,6 +13,7 @@ import { limitByDestination } from "./deliver/destination-limits.ts";
 import { nextHopDeliverer } from "./deliver/next-hop.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
+import { openStsPolicyCache } from "./deliver/mta-sts-cache.ts";
 import { openTlsRptStore } from "./deliver/tls-rpt.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./deliver/tls-rpt-sender.ts";
 import { loadDkimKeys } from "./sign/keys.ts";
@@ -130,10 +131,12 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
   const spool = await Spool.open(config.relay.spool);
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
-  const tlsRpt = openTlsRptStore(config.relay.outbound.tlsRptPath ?? join(dirname(resolve(config.relay.spool)), "tlsrpt.sqlite"));
+  const besideSpool = (name: string): string => join(dirname(resolve(config.relay.spool)), name);
+  const tlsRpt = openTlsRptStore(config.relay.outbound.tlsRptPath ?? besideSpool("tlsrpt.sqlite"));
+  const stsCache = openStsPolicyCache(config.relay.outbound.mtaStsCachePath ?? besideSpool("mta-sts.sqlite"));
   // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
   const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
-  const remote = limitByDestination(remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, tlsRpt, logger, ...overrides.remote }), {
+  const remote = limitByDestination(remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, stsCache, tlsRpt, logger, ...overrides.remote }), {
     maxSessionsPerDomain: config.relay.outbound.maxSessionsPerDomain,
     retryInMs: (attempt) => backoff(attempt) * 1000,
     ...(overrides.delivery?.now ? { now: overrides.delivery.now } : {}),
@@ -165,6 +168,7 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     tlsRptTimer.stop();
     await delivery.stop();
     tlsRpt.close();
+    stsCache.close();
     throw err;
   });
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
@@ -203,6 +207,7 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     tlsRptTimer.stop();
     await delivery.stop();
     tlsRpt.close();
+    stsCache.close();
     await greylist?.close();
     recipientCallout?.close();
     await spam.close();

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { openStsPolicyCache } from "../../relay-node/src/deliver/mta-sts-cache.ts";
 import { remoteDeliverer, resolverValidates } from "../../relay-node/src/deliver/remote.ts";
 import { openTlsRptStore, utcDay, type TlsRptStore } from "../../relay-node/src/deliver/tls-rpt.ts";
 import type { OutgoingMessage } from "../../relay-node/src/deliver/types.ts";
@@ -114,7 +115,7 @@ function deliverer() {
   const harness = inject("harness");
   const resolver = createRelayResolver({ host: "127.0.0.1", port: harness.dnsPort, timeoutMs: 3000 });
   tlsRpt = openTlsRptStore(":memory:");
-  return remoteDeliverer(config, resolver, { port, stsPort, ca: ca.certPem, tlsRpt, dnssecProbeName: TEST_DNS.sender.domain, timeouts: { connectMs: 3000, greetingMs: 3000, idleMs: 3000, totalMs: 10_000 } });
+  return remoteDeliverer(config, resolver, { port, stsPort, ca: ca.certPem, stsCache: openStsPolicyCache(":memory:"), tlsRpt, dnssecProbeName: TEST_DNS.sender.domain, timeouts: { connectMs: 3000, greetingMs: 3000, idleMs: 3000, totalMs: 10_000 } });
 }
 
 function messageTo(...rcptTo: string[]): OutgoingMessage {

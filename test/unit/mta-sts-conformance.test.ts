@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSecureContext } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openStsPolicyCache } from "../../relay-node/src/deliver/mta-sts-cache.ts";
 import { stsPolicySource } from "../../relay-node/src/deliver/mta-sts-fetch.ts";
 import { mxMatchesPolicy, parseStsPolicy, parseStsRecord } from "../../relay-node/src/deliver/mta-sts.ts";
 import type { Lookup, RecordType, Resolver } from "../../workers/src/dns/resolver.ts";
@@ -104,7 +105,7 @@ afterAll(async () => {
 
 describe("MTA-STS conformance (postfix-mta-sts-resolver cases)", () => {
   it.each(cases.map((c) => [c.domain, c] as const))("%s", async (_name, testCase) => {
-    const source = stsPolicySource({ resolver, ca: ca.certPem, port, timeoutMs: 5000 });
+    const source = stsPolicySource({ resolver, ca: ca.certPem, port, timeoutMs: 5000, cache: openStsPolicyCache(":memory:") });
     const found = await source.discover(testCase.domain);
     const outcome = found.kind === "policy" ? "VALID" : found.kind === "none" ? "NONE" : "FETCH_ERROR";
     const reason = found.kind === "policy" ? JSON.stringify(found.policy) : found.reason;

@@ -1,9 +1,11 @@
 // MTA-STS discovery (RFC 8461 §3, §5): the `_mta-sts` TXT record through our resolver, the policy over
 // HTTPS from `mta-sts.<domain>` — resolved through our resolver too, connected by address, verified by
-// WebPKI against the name (SNI and certificate check) — and a cache that keeps a policy for its max_age
-// and fetches again when the record's id changes. Parsing and matching are mta-sts.ts's.
+// WebPKI against the name (SNI and certificate check) — and the cache (mta-sts-cache.ts) that keeps a
+// policy for its max_age and fetches again when the record's id changes. Parsing and matching are
+// mta-sts.ts's.
 import { request } from "node:https";
 import type { Resolver } from "../../../workers/src/dns/resolver.ts";
+import type { StsPolicyCache } from "./mta-sts-cache.ts";
 import { MAX_POLICY_BYTES, parseStsPolicy, parseStsRecord, stsPolicyDomain, type StsPolicy } from "./mta-sts.ts";
 
 /**
@@ -88,31 +90,23 @@ export async function fetchStsPolicyText(domain: string, options: StsFetchOption
   });
 }
 
-interface CachedPolicy {
-  policy: StsPolicy;
-  id: string;
-  expiresAtMs: number;
-}
-
 export interface StsPolicySource {
   discover(domain: string): Promise<StsDiscovery>;
 }
 
 /**
  * Discovery with the cache of §5.1: a cached, unexpired policy is used while the TXT id is unchanged, and
- * also when the TXT record is gone or a new fetch fails; a new id fetches the policy again. The cache is
- * in memory, so a restart fetches again.
+ * also when the TXT record is gone or a new fetch fails; a new id fetches the policy again. The cache
+ * is the relay's file (mta-sts-cache.ts), so a restart keeps it.
  */
-export function stsPolicySource(options: StsFetchOptions): StsPolicySource {
-  const cache = new Map<string, CachedPolicy>();
+export function stsPolicySource(options: StsFetchOptions & { cache: StsPolicyCache }): StsPolicySource {
+  const { cache } = options;
   const now = options.now ?? Date.now;
   return {
     async discover(recipientDomain) {
       const domain = stsPolicyDomain(recipientDomain);
       if (domain === undefined) return { kind: "none", reason: `${JSON.stringify(recipientDomain)} is not a domain name` };
-      const cached = cache.get(domain);
-      const current = cached !== undefined && cached.expiresAtMs > now() ? cached : undefined;
-      if (cached !== undefined && current === undefined) cache.delete(domain);
+      const current = cache.get(domain, now());
       const txt = await options.resolver.query(`_mta-sts.${domain}`, "TXT");
       const record = txt.status === "ok" ? parseStsRecord(txt.answers) : undefined;
       if (record === undefined) {
@@ -122,8 +116,8 @@ export function stsPolicySource(options: StsFetchOptions): StsPolicySource {
       if (current !== undefined && current.id === record.id) return { kind: "policy", policy: current.policy, id: current.id, fromCache: true };
       const fetched = await fetchStsPolicyText(domain, options);
       const parsed = fetched.ok ? parseStsPolicy(fetched.text) : undefined;
-      if (parsed?.ok === true) {
-        cache.set(domain, { policy: parsed.policy, id: record.id, expiresAtMs: now() + parsed.policy.maxAge * 1000 });
+      if (fetched.ok && parsed?.ok === true) {
+        cache.set(domain, { text: fetched.text, id: record.id, expiresAtMs: now() + parsed.policy.maxAge * 1000 });
         return { kind: "policy", policy: parsed.policy, id: record.id, fromCache: false };
       }
       if (current !== undefined) return { kind: "policy", policy: current.policy, id: current.id, fromCache: true };

@@ -14,6 +14,7 @@ import type { Lookup, MxRecord, Resolver, TlsaRecord } from "../../../workers/sr
 import { normalizeName } from "../../../workers/src/dns/resolver.ts";
 import type { Logger } from "../log.ts";
 import { daneRequirement, mxHostIsSecure, tlsaMatches, type DaneRequirement } from "./dane.ts";
+import type { StsPolicyCache } from "./mta-sts-cache.ts";
 import { stsPolicySource, type StsDiscovery } from "./mta-sts-fetch.ts";
 import { mxMatchesPolicy, policyLines, type StsPolicy } from "./mta-sts.ts";
 import type { TlsPolicyFacts, TlsResultType, TlsRptStore } from "./tls-rpt.ts";
@@ -29,6 +30,8 @@ export interface RemoteDeliveryOptions {
   stsPort?: number;
   /** A name in a DNSSEC-signed zone, asked at start to see whether the resolver validates (AD bit). */
   dnssecProbeName?: string;
+  /** Where MTA-STS policies are cached (RFC 8461 §5.1): the relay's file, ":memory:" in tests. */
+  stsCache: StsPolicyCache;
   tlsRpt?: TlsRptStore;
   logger?: Logger;
   timeouts?: TransactionTimeouts;
@@ -182,9 +185,9 @@ export function recipientsByDomain(rcptTo: readonly string[]): Map<string, strin
   return groups;
 }
 
-export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, options: RemoteDeliveryOptions = {}): Deliverer {
+export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, options: RemoteDeliveryOptions): Deliverer {
   const mandatory = new Set(config.relay.mandatoryTls.domains.map(normalizeName));
-  const sts = stsPolicySource({ resolver, ca: options.ca, port: options.stsPort, now: options.now });
+  const sts = stsPolicySource({ resolver, ca: options.ca, port: options.stsPort, now: options.now, cache: options.stsCache });
   const now = options.now ?? Date.now;
   const probeName = options.dnssecProbeName ?? DEFAULT_DNSSEC_PROBE;
   void resolverValidates(resolver, probeName).then((validates) => {

@@ -337,6 +337,9 @@ const relay = z
         dnssecProbeName: hostname.default("ietf.org"),
         // Default: tlsrpt.sqlite beside the spool directory.
         tlsRptPath: z.string().min(1).optional(),
+        // Where MTA-STS policies are cached for their max_age (RFC 8461 §5.1), kept across restarts.
+        // Default: mta-sts.sqlite beside the spool directory.
+        mtaStsCachePath: z.string().min(1).optional(),
         // SMTP sessions open to one destination domain at most; further deliveries wait for a slot.
         maxSessionsPerDomain: z.number().int().min(1).max(100).default(5),
       })
