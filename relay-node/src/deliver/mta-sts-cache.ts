@@ -27,6 +27,9 @@ export interface StsPolicyCache {
 /** Opens (creating) the cache at `path`; ":memory:" keeps it in memory, for tests. */
 export function openStsPolicyCache(path: string, nowMs: number = Date.now()): StsPolicyCache {
   const db = new DatabaseSync(path);
+  // WAL with synchronous=NORMAL: a write does not wait for the disk on the event loop; what a power
+  // loss can take back is the latest policies, which are then fetched again.
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
   db.exec(`CREATE TABLE IF NOT EXISTS sts_policies (
     domain TEXT PRIMARY KEY, id TEXT NOT NULL, policy TEXT NOT NULL, expires_at_ms INTEGER NOT NULL) STRICT`);
   const remove = db.prepare("DELETE FROM sts_policies WHERE domain = ?");
