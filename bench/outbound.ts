@@ -60,8 +60,8 @@ const START_LIMIT_MS = 60_000;
 const USAGE = `usage: npm run bench -- outbound [--seconds N] [--warmup N] [--sessions N] [--per-session N]
                                   [--sign N] [--only LIST] [--fs KIND] [--keep]
 
-  --seconds N      measured load per row, whole seconds (default 10)
-  --warmup N       unmeasured load per row before it (default 3)
+  --seconds N      measured load per row, whole seconds (default 20)
+  --warmup N       unmeasured load per row before it (default 40: the steady state, as for mx)
   --sessions N     concurrent submission sessions (default 16)
   --per-session N  messages per connection, one STARTTLS + AUTH each (default 100)
   --sign N         measured signatures in the signing microbenchmark (default 500, after 50 warm-ups);
@@ -88,8 +88,8 @@ function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
     args,
     options: {
-      seconds: { type: "string", default: "10" },
-      warmup: { type: "string", default: "3" },
+      seconds: { type: "string", default: "20" },
+      warmup: { type: "string", default: "40" },
       sessions: { type: "string", default: "16" },
       "per-session": { type: "string", default: "100" },
       sign: { type: "string", default: "500" },
