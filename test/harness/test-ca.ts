@@ -29,12 +29,15 @@ function opensslTime(date: Date): string {
   return `${date.toISOString().replace(/[-:T]/g, "").slice(0, 14)}Z`;
 }
 
-export function makeTestCa(dir: string): TestCa {
+/** A CA with a new P-256 key, or with `keyPem` (a DANE-TA anchor whose digest the zones publish). */
+export function makeTestCa(dir: string, options: { keyPem?: string } = {}): TestCa {
   mkdirSync(join(dir, "issued"), { recursive: true });
   const certPath = join(dir, "ca.pem");
   const keyPath = join(dir, "ca.key");
+  if (options.keyPem !== undefined) writeFileSync(keyPath, options.keyPem, { mode: 0o600 });
+  const key = options.keyPem === undefined ? ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyPath] : ["-key", keyPath];
   openssl([
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyPath, "-out", certPath,
+    "req", "-x509", ...key, "-out", certPath,
     "-days", "30", "-subj", "/CN=edgemx test CA (test only)",
     "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
   ]);

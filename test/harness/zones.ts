@@ -1,7 +1,7 @@
 // The test zones, declared as data: Knot serves them (signed where asked), unbound validates them.
 // To serve a new record, add it to a zone below; to add a zone, add an entry to TEST_ZONES.
 // Everything lives under the test TLD (RFC 2606 §2), which no real resolver will ever send anywhere.
-import { DANE_MX_SPKI_SHA256 } from "./dane-key.ts";
+import { DANE_MX_SPKI_SHA256, DANE_TA_SPKI_SHA256 } from "./dane-key.ts";
 import { DKIM_PUBLIC_KEY_BASE64, DKIM_SELECTOR } from "./dkim-key.ts";
 
 /**
@@ -84,6 +84,10 @@ export const TEST_DNS = {
     noStarttls: { domain: "nostarttls.dane.test", mx: "mx.nostarttls.dane.test", mxAddress: "127.0.0.23" },
     /** MX and A authenticated, but _25._tcp.<mx> is a bogus zone of its own: the TLSA lookup fails. */
     bogusTlsa: { domain: "bogus-tlsa.dane.test", mx: "mx.bogus-tlsa.dane.test", mxAddress: "127.0.0.24" },
+    /** TLSA 2 1 1 of the trust anchor key of dane-key.ts (DANE-TA): its CA issues the server's certificate. */
+    ta: { domain: "ta.dane.test", mx: "mx.ta.dane.test", mxAddress: "127.0.0.27" },
+    /** TLSA like `ta`, for a server whose certificate from that CA names another host. */
+    taWrongName: { domain: "ta-name.dane.test", mx: "mx.ta-name.dane.test", mxAddress: "127.0.0.28" },
   },
   /**
    * Outbound MTA-STS (RFC 8461): every domain has `_mta-sts` TXT and `mta-sts.<domain>` A policyAddress,
@@ -235,6 +239,8 @@ export const TEST_ZONES: readonly TestZone[] = [
       ...daneDomain(dane.mismatch, `3 1 1 ${"00".repeat(32)}`),
       ...daneDomain(dane.noStarttls, `3 1 1 ${DANE_MX_SPKI_SHA256}`),
       ...daneDomain(dane.bogusTlsa, undefined),
+      ...daneDomain(dane.ta, `2 1 1 ${DANE_TA_SPKI_SHA256}`),
+      ...daneDomain(dane.taWrongName, `2 1 1 ${DANE_TA_SPKI_SHA256}`),
     ],
   },
   {

@@ -17,7 +17,7 @@ import { loadConfigFile } from "../../relay-node/src/config/file.ts";
 import { createRelayResolver } from "../../relay-node/src/dns/resolver.ts";
 import type { EdgemxConfig } from "../../workers/src/config/schema.ts";
 import { makeSelfSignedCertificate } from "../harness/certificate.ts";
-import { DANE_MX_KEY_PEM } from "../harness/dane-key.ts";
+import { DANE_MX_KEY_PEM, DANE_TA_KEY_PEM } from "../harness/dane-key.ts";
 import { issueCertificate, makeTestCa, type TestCa } from "../harness/test-ca.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 
@@ -60,7 +60,7 @@ let ca: TestCa;
 let port: number;
 let stsPort: number;
 const servers: TestMx[] = [];
-let mx: Record<"dane" | "mismatch" | "noStarttls" | "bogusTlsa" | "sts" | "untrusted", TestMx>;
+let mx: Record<"dane" | "mismatch" | "noStarttls" | "bogusTlsa" | "ta" | "taWrongName" | "sts" | "untrusted", TestMx>;
 let policyServer: HttpsServer;
 let config: EdgemxConfig;
 let tlsRpt: TlsRptStore;
@@ -77,6 +77,10 @@ beforeAll(async () => {
   ca = makeTestCa(dir);
   const daneCert = issueCertificate(ca, { names: [dane.match.mx, dane.mismatch.mx, dane.noStarttls.mx, dane.bogusTlsa.mx], keyPem: DANE_MX_KEY_PEM });
   const daneTls = { key: daneCert.keyPem, cert: daneCert.chainPem };
+  // DANE-TA (RFC 7672 §3.1.1): a CA whose key the zones publish as TLSA 2 1 1; nothing else trusts it.
+  const taCa = makeTestCa(join(dir, "ta-ca"), { keyPem: DANE_TA_KEY_PEM });
+  const taCert = issueCertificate(taCa, { names: [dane.ta.mx] });
+  const taOtherName = issueCertificate(taCa, { names: [`other.${dane.match.domain}`] });
   const stsCert = issueCertificate(ca, { names: [sts.mx] });
   const selfSigned = makeSelfSignedCertificate(mkdtempSync(join(dir, "self-")), sts.untrustedMx);
 
@@ -87,6 +91,8 @@ beforeAll(async () => {
     mismatch: await startMx(dane.mismatch.mxAddress, port, daneTls),
     noStarttls: await startMx(dane.noStarttls.mxAddress, port, "none"),
     bogusTlsa: await startMx(dane.bogusTlsa.mxAddress, port, daneTls),
+    ta: await startMx(dane.ta.mxAddress, port, { key: taCert.keyPem, cert: taCert.chainPem }),
+    taWrongName: await startMx(dane.taWrongName.mxAddress, port, { key: taOtherName.keyPem, cert: taOtherName.chainPem }),
     sts: await startMx(sts.mxAddress, port, { key: stsCert.keyPem, cert: stsCert.chainPem }),
     untrusted: await startMx(sts.untrustedMxAddress, port, { key: readFileSync(selfSigned.keyPath, "utf8"), cert: readFileSync(selfSigned.certPath, "utf8") }),
   };
@@ -145,6 +151,21 @@ describe("remote delivery: DANE (RFC 7672)", () => {
     expect(mx.dane.received.at(-1)).toEqual({ rcptTo: [`bob@${dane.match.domain}`], secure: true });
     const rows = tlsRpt.rows(utcDay(Date.now())).filter((row) => row.policyDomain === dane.match.domain);
     expect(rows).toMatchObject([{ policyType: "tlsa", resultType: "", count: 1 }]);
+  });
+
+  it("delivers over TLS when the chain the server sends has the DANE-TA 2 1 1 anchor and names the MX host", async () => {
+    const [result] = await deliverer()(messageTo(`bob@${dane.ta.domain}`));
+    expect(result).toMatchObject({ status: "delivered", remoteMta: dane.ta.mx });
+    expect(mx.ta.received.at(-1)).toEqual({ rcptTo: [`bob@${dane.ta.domain}`], secure: true });
+    expect(tlsRpt.rows(utcDay(Date.now())).filter((row) => row.policyDomain === dane.ta.domain)).toMatchObject([{ policyType: "tlsa", resultType: "", count: 1 }]);
+  });
+
+  it("defers when a certificate from the DANE-TA anchor names neither the MX host nor the domain (RFC 7672 §3.2.2)", async () => {
+    const [result] = await deliverer()(messageTo(`bob@${dane.taWrongName.domain}`));
+    expect(result?.status).toBe("deferred");
+    expect(result?.reply).toMatch(/^451 4\.7\.5 DANE: .*the server certificate names none of/);
+    expect(mx.taWrongName.received).toEqual([]);
+    expect(failuresOf(dane.taWrongName.domain)).toEqual(["tlsa-invalid"]);
   });
 
   it("defers, and sends nothing, when the certificate does not match", async () => {

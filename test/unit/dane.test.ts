@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { daneRequirement, tlsaMatches } from "../../relay-node/src/deliver/dane.ts";
 import type { Lookup, TlsaRecord } from "../../workers/src/dns/resolver.ts";
-import { DANE_MX_KEY_PEM, DANE_MX_SPKI_SHA256 } from "../harness/dane-key.ts";
+import { DANE_MX_KEY_PEM, DANE_MX_SPKI_SHA256, DANE_TA_KEY_PEM, DANE_TA_SPKI_SHA256 } from "../harness/dane-key.ts";
 import { issueCertificate, makeTestCa, type IssuedCertificate, type TestCa } from "../harness/test-ca.ts";
 
 let dir: string;
@@ -34,10 +34,12 @@ const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest();
 const sha512 = (bytes: Buffer) => createHash("sha512").update(bytes).digest();
 
 describe("tlsaMatches", () => {
-  it("the zones' TLSA digest is openssl's SPKI SHA-256 of the DANE test key", () => {
+  it("the zones' TLSA digests are openssl's SPKI SHA-256 of the DANE test keys", () => {
     const digest = execFileSync("sh", ["-c", "openssl pkey -pubout -outform DER | sha256sum"], { input: DANE_MX_KEY_PEM, encoding: "utf8" }).split(/\s/)[0];
     expect(digest).toBe(DANE_MX_SPKI_SHA256);
     expect(sha256(spki(chain[0]!)).toString("hex")).toBe(DANE_MX_SPKI_SHA256);
+    const anchorDigest = execFileSync("sh", ["-c", "openssl pkey -pubout -outform DER | sha256sum"], { input: DANE_TA_KEY_PEM, encoding: "utf8" }).split(/\s/)[0];
+    expect(anchorDigest).toBe(DANE_TA_SPKI_SHA256);
   });
 
   it("DANE-EE matches with every selector and matching type, whatever the names", () => {

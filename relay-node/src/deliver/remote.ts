@@ -136,17 +136,17 @@ export function judgeSession(requirement: TlsRequirement, facts: SessionFacts, r
   }
 }
 
-/** The certificates the peer sent, its own first (Node links them through issuerCertificate). */
+/**
+ * The certificates the peer sent, its own first (Node links them through issuerCertificate; a root
+ * that Node found in its trust store may end the list). Read from getPeerCertificate(true) alone: on
+ * Node 24.21, a getPeerX509Certificate() call before it makes it return an empty object, and the chain
+ * then held only the server's own certificate, so no DANE-TA anchor could ever match.
+ */
 function peerChain(socket: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = [];
-  const own = socket.getPeerX509Certificate();
-  if (own === undefined) return chain;
-  chain.push(own);
-  let current: DetailedPeerCertificate = socket.getPeerCertificate(true);
-  const seen = new Set<string>([current.fingerprint256]);
+  const seen = new Set<string>();
   // A self-signed root is its own issuerCertificate: the walk ends at the first certificate seen twice.
-  while (current.issuerCertificate !== undefined && !seen.has(current.issuerCertificate.fingerprint256)) {
-    current = current.issuerCertificate;
+  for (let current: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true); current?.raw !== undefined && !seen.has(current.fingerprint256); current = current.issuerCertificate) {
     seen.add(current.fingerprint256);
     chain.push(new X509Certificate(current.raw));
   }
