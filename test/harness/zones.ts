@@ -114,6 +114,9 @@ export const TEST_DNS = {
     fetchFailure: "fetch-failure.sts.test",
     /** No MTA-STS; MX mx-untrusted.sts.test. Listed in relay.mandatoryTls by the tests. */
     mandatoryTls: "mandatory-tls.sts.test",
+    /** TLS-RPT (RFC 8460 §3) with an https: rua only, at tlsRptHost, whose address is policyAddress. */
+    httpsRua: "https-rua.sts.test",
+    tlsRptHost: "tlsrpt.sts.test",
   },
 } as const;
 
@@ -260,6 +263,8 @@ export const TEST_ZONES: readonly TestZone[] = [
       ...stsDomain(sts.none, sts.mx),
       ...stsDomain(sts.fetchFailure, sts.mx),
       { owner: relativeTo(sts.zone, sts.mandatoryTls), type: "MX", data: `10 ${sts.untrustedMx}.` },
+      { owner: `_smtp._tls.${relativeTo(sts.zone, sts.httpsRua)}`, type: "TXT", data: txt(`v=TLSRPTv1; rua=https://${sts.tlsRptHost}/v1/tls-report`) },
+      { owner: relativeTo(sts.zone, sts.tlsRptHost), type: "A", data: sts.policyAddress },
     ],
   },
 ];

@@ -1,10 +1,10 @@
 // MTA-STS discovery (RFC 8461 §3, §5): the `_mta-sts` TXT record through our resolver, the policy over
-// HTTPS from `mta-sts.<domain>` — resolved through our resolver too, connected by address, verified by
-// WebPKI against the name (SNI and certificate check) — and the cache (mta-sts-cache.ts) that keeps a
+// HTTPS from `mta-sts.<domain>` (https-request.ts: resolved through our resolver too, connected by
+// address, verified by WebPKI against the name) — and the cache (mta-sts-cache.ts) that keeps a
 // policy for its max_age and fetches again when the record's id changes. Parsing and matching are
 // mta-sts.ts's.
-import { request } from "node:https";
 import type { Resolver } from "../../../workers/src/dns/resolver.ts";
+import { httpsRequest } from "./https-request.ts";
 import type { StsPolicyCache } from "./mta-sts-cache.ts";
 import { MAX_POLICY_BYTES, parseStsPolicy, parseStsRecord, stsPolicyDomain, type StsPolicy } from "./mta-sts.ts";
 
@@ -36,58 +36,20 @@ type Fetched = { ok: true; text: string } | { ok: false; reason: string };
 
 /** §3.3: GET https://mta-sts.<domain>/.well-known/mta-sts.txt — 200 only, no redirects, text/plain, at most 64 KiB, bounded in time. */
 export async function fetchStsPolicyText(domain: string, options: StsFetchOptions): Promise<Fetched> {
-  const host = `mta-sts.${domain}`;
-  const v4 = await options.resolver.query(host, "A");
-  const addresses = v4.status === "ok" ? v4.answers : (await options.resolver.query(host, "AAAA")).answers;
-  const address = addresses[0];
-  if (address === undefined) return { ok: false, reason: `${host} has no address (${v4.status}${v4.detail ? `: ${v4.detail}` : ""})` };
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  return new Promise((resolve) => {
-    let settled = false;
-    const finish = (outcome: Fetched): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(deadline);
-      req.destroy();
-      resolve(outcome);
-    };
-    const req = request(
-      {
-        host: address,
-        port: options.port ?? 443,
-        path: "/.well-known/mta-sts.txt",
-        method: "GET",
-        // Certificate and SNI against the name, not the address we connect to (RFC 6125 via §3.3).
-        servername: host,
-        headers: { host, accept: "text/plain" },
-        ...(options.ca === undefined ? {} : { ca: options.ca }),
-        rejectUnauthorized: true,
-        agent: false,
-      },
-      (response) => {
-        const status = response.statusCode ?? 0;
-        // §3.3: "HTTP 3xx redirects MUST NOT be followed", and only a 200 carries a policy.
-        if (status !== 200) return finish({ ok: false, reason: `HTTP status ${status} from https://${host}` });
-        const mediaType = (response.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-        if (mediaType !== "text/plain") return finish({ ok: false, reason: `Content-Type ${JSON.stringify(mediaType)} is not text/plain` });
-        if (Number(response.headers["content-length"] ?? 0) > MAX_POLICY_BYTES) {
-          return finish({ ok: false, reason: `Content-Length ${response.headers["content-length"]} exceeds ${MAX_POLICY_BYTES} bytes` });
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on("data", (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_POLICY_BYTES) return finish({ ok: false, reason: `policy body exceeds ${MAX_POLICY_BYTES} bytes` });
-          chunks.push(chunk);
-        });
-        response.on("end", () => finish({ ok: true, text: Buffer.concat(chunks).toString("utf8") }));
-        response.on("error", (err) => finish({ ok: false, reason: `reading https://${host}: ${err.message}` }));
-      },
-    );
-    const deadline = setTimeout(() => finish({ ok: false, reason: `no complete policy from https://${host} within ${timeoutMs} ms` }), timeoutMs);
-    req.on("error", (err: NodeJS.ErrnoException) => finish({ ok: false, reason: `https://${host}: ${err.code ?? err.message}` }));
-    req.end();
+  const url = new URL(`https://mta-sts.${domain}/.well-known/mta-sts.txt`);
+  const response = await httpsRequest(url, "GET", { accept: "text/plain" }, undefined, {
+    resolver: options.resolver,
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+    ...(options.port === undefined ? {} : { port: options.port }),
+    timeoutMs: options.timeoutMs ?? 30_000,
+    maxResponseBytes: MAX_POLICY_BYTES,
   });
+  if (!response.ok) return response;
+  // §3.3: "HTTP 3xx redirects MUST NOT be followed", and only a 200 carries a policy.
+  if (response.status !== 200) return { ok: false, reason: `HTTP status ${response.status} from ${url.origin}` };
+  const mediaType = (response.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (mediaType !== "text/plain") return { ok: false, reason: `Content-Type ${JSON.stringify(mediaType)} is not text/plain` };
+  return { ok: true, text: response.body.toString("utf8") };
 }
 
 export interface StsPolicySource {

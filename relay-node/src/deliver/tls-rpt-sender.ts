@@ -12,13 +12,14 @@
 // - A `mailto:` rua is done once the message is in our spool (the queue retries it like any mail).
 // - An `https:` rua is done on a 2xx answer; a failure or timeout leaves it open, so the next run for
 //   that day posts again. The daily timer revisits the RETRY_DAYS previous days for exactly this.
-// - The default POST uses Node's fetch, which resolves the host with the system resolver (getaddrinfo),
-//   not the relay's configured resolver; redirects are not followed (a 3xx counts as a failure).
+// - The POST resolves the host through the relay's resolver, like every name the relay looks up
+//   (https-request.ts); redirects are not followed (a 3xx counts as a failure).
 import { gzipSync } from "node:zlib";
 import type { Resolver } from "../../../workers/src/dns/resolver.ts";
 import type { Logger } from "../log.ts";
 import type { EnqueueRequest } from "../queue/spool.ts";
 import { dkimSignature, type DkimKey } from "../sign/dkim.ts";
+import { httpsRequest, type HttpsEndpoint } from "./https-request.ts";
 import { parseTlsRptRecord, tlsReportMessage } from "./tls-rpt-send.ts";
 import { tlsReport, type TlsRptStore } from "./tls-rpt.ts";
 
@@ -44,7 +45,7 @@ export interface TlsRptSenderDeps {
   enqueue: (request: EnqueueRequest) => Promise<string>;
   /** The message with a DKIM-Signature on top, or undefined when we hold no key for `domain`. */
   sign?: (message: Buffer, domain: string, now: Date) => Buffer | undefined;
-  /** POSTs the body (application/tlsrpt+gzip) and returns the HTTP status; postTlsReport by default. */
+  /** POSTs the body (application/tlsrpt+gzip) and returns the HTTP status; postTlsReport through `resolver` by default. */
   post?: (url: string, body: Buffer) => Promise<number>;
   reporter: TlsReporter;
   logger: Logger;
@@ -64,16 +65,20 @@ export interface TlsRptRunResult {
   domains: TlsRptDomainResult[];
 }
 
-/** The default https: transport: fetch with a timeout, no redirects. */
-export async function postTlsReport(url: string, body: Buffer): Promise<number> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "Content-Type": "application/tlsrpt+gzip" },
-    body: new Uint8Array(body),
-    redirect: "manual",
-    signal: AbortSignal.timeout(POST_TIMEOUT_MS),
+/** A POST's response is not used beyond its status; a longer body ends the exchange as a failure. */
+const POST_RESPONSE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * The https: transport (§3): a POST of the gzipped report as application/tlsrpt+gzip, the host resolved
+ * through our resolver (https-request.ts), no redirects, bounded in time; the HTTP status.
+ */
+export async function postTlsReport(url: string, body: Buffer, endpoint: Pick<HttpsEndpoint, "resolver" | "ca" | "port">): Promise<number> {
+  const response = await httpsRequest(new URL(url), "POST", { "content-type": "application/tlsrpt+gzip" }, body, {
+    ...endpoint,
+    timeoutMs: POST_TIMEOUT_MS,
+    maxResponseBytes: POST_RESPONSE_MAX_BYTES,
   });
-  await response.body?.cancel();
+  if (!response.ok) throw new Error(response.reason);
   return response.status;
 }
 
@@ -101,7 +106,7 @@ function mailtoAddress(uri: string): string {
 export async function sendTlsReports(day: string, deps: TlsRptSenderDeps): Promise<TlsRptRunResult> {
   const { store, resolver, logger, reporter } = deps;
   const now = deps.now ?? Date.now;
-  const post = deps.post ?? postTlsReport;
+  const post = deps.post ?? ((url: string, body: Buffer) => postTlsReport(url, body, { resolver }));
   const rows = store.rows(day);
   const domains = [...new Set(rows.map((row) => row.policyDomain))].sort();
   const results: TlsRptDomainResult[] = [];
