@@ -413,8 +413,8 @@ export class Spool {
    * to be rewritten for a later message, or deleted when enough are kept or it is large — and its
    * removal from queue/ is fsynced (only then is a file in free/ rewritten); a crash before that
    * delivers the message again (a duplicate, never a loss), a crash after it leaves a state file that
-   * open() deletes. An entry whose first attempt
-   * finished it never had a state file: only the queue file goes.
+   * open() deletes. An entry whose first attempt finished it never had a state file: only the queue
+   * file goes.
    */
   async remove(id: string): Promise<void> {
     const path = join(this.#queueDir, id);
@@ -424,6 +424,7 @@ export class Spool {
       if (this.#free.length + this.#freeing < FREE_FILES_MAX && size <= FREE_FILE_MAX_BYTES) {
         renameNow(path, join(this.#freeDir, id));
         freed = true;
+        this.#freeing++;
       } else {
         await unlink(path);
       }
@@ -433,7 +434,6 @@ export class Spool {
     this.#entries.delete(id);
     this.#forget(id);
     this.#emit(id, undefined);
-    if (freed) this.#freeing++;
     try {
       await syncDirectory(this.#queueDir);
     } finally {
