@@ -23,10 +23,8 @@ export interface HttpsEndpoint {
 
 export type HttpsResponse = { ok: true; status: number; headers: IncomingHttpHeaders; body: Buffer } | { ok: false; reason: string };
 
-/** The first address of `host`: A, else AAAA, through our resolver; an IP literal is itself. */
+/** The first address of the name `host`: A, else AAAA, through our resolver. */
 async function addressOf(host: string, resolver: Resolver): Promise<{ address: string } | { reason: string }> {
-  const literal = host.replace(/^\[|\]$/g, "");
-  if (isIP(literal) !== 0) return { address: literal };
   const v4 = await resolver.query(host, "A");
   const addresses = v4.status === "ok" ? v4.answers : (await resolver.query(host, "AAAA")).answers;
   const address = addresses[0];
@@ -37,10 +35,12 @@ async function addressOf(host: string, resolver: Resolver): Promise<{ address: s
 export async function httpsRequest(url: URL, method: "GET" | "POST", headers: Record<string, string>, body: Buffer | undefined, endpoint: HttpsEndpoint): Promise<HttpsResponse> {
   if (url.protocol !== "https:") return { ok: false, reason: `${url.protocol} is not https:` };
   const started = Date.now();
-  const found = await addressOf(url.hostname, endpoint.resolver);
+  // An IP literal (an IPv6 one in brackets) is its own address, and is never sent as SNI.
+  const literal = url.hostname.replace(/^\[|\]$/g, "");
+  const servername = isIP(literal) === 0 ? url.hostname : undefined;
+  const found = servername === undefined ? { address: literal } : await addressOf(url.hostname, endpoint.resolver);
   if ("reason" in found) return { ok: false, reason: found.reason };
   const timeoutMs = Math.max(1, endpoint.timeoutMs - (Date.now() - started));
-  const servername = isIP(url.hostname.replace(/^\[|\]$/g, "")) === 0 ? url.hostname : undefined;
   return new Promise((resolve) => {
     let settled = false;
     const finish = (outcome: HttpsResponse): void => {
