@@ -35,7 +35,7 @@ import { buildMxMessage } from "./support/mx-message.ts";
 import { postfixAvailable, postfixUser, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
-import { onlyFlag, optionsOrUsage, wholeFlagIn } from "./support/options.ts";
+import { STEADY_STATE, onlyFlag, optionsOrUsage, wholeFlagIn } from "./support/options.ts";
 import { scratchChoice, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
@@ -61,8 +61,8 @@ const START_LIMIT_MS = 60_000;
 const USAGE = `usage: npm run bench -- mx [--seconds N] [--warmup N] [--sessions N] [--per-session N]
                             [--haraka-dir DIR] [--haraka-nodes N] [--no-clamd] [--only LIST] [--fs KIND] [--keep] [--profile]
 
-  --seconds N      measured load per server, whole seconds (default 20)
-  --warmup N       unmeasured load per server before it, whole seconds (default 40: the relay's
+  --seconds N      measured load per server, whole seconds (default ${STEADY_STATE.seconds})
+  --warmup N       unmeasured load per server before it, whole seconds (default ${STEADY_STATE.warmup}: the relay's
                    optimizing compiler is busy for about that long, docs/benchmarks.md)
   --sessions N     concurrent SMTP sessions (default 40)
   --per-session N  messages per connection before QUIT and a new connection (default 20)
@@ -95,8 +95,8 @@ function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
     args,
     options: {
-      seconds: { type: "string", default: "20" },
-      warmup: { type: "string", default: "40" },
+      seconds: { type: "string", default: STEADY_STATE.seconds },
+      warmup: { type: "string", default: STEADY_STATE.warmup },
       sessions: { type: "string", default: "40" },
       "per-session": { type: "string", default: "20" },
       "haraka-dir": { type: "string" },

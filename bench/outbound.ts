@@ -32,7 +32,7 @@ import { sleep, spawnLogged, stopChild, waitForGreeting, waitUntil } from "./sup
 import { postfixAvailable, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
-import { onlyFlag, optionsOrUsage, wholeFlagIn } from "./support/options.ts";
+import { STEADY_STATE, onlyFlag, optionsOrUsage, wholeFlagIn } from "./support/options.ts";
 import { scratchChoice, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
@@ -60,8 +60,8 @@ const START_LIMIT_MS = 60_000;
 const USAGE = `usage: npm run bench -- outbound [--seconds N] [--warmup N] [--sessions N] [--per-session N]
                                   [--sign N] [--only LIST] [--fs KIND] [--keep]
 
-  --seconds N      measured load per row, whole seconds (default 20)
-  --warmup N       unmeasured load per row before it (default 40: the steady state, as for mx)
+  --seconds N      measured load per row, whole seconds (default ${STEADY_STATE.seconds})
+  --warmup N       unmeasured load per row before it (default ${STEADY_STATE.warmup}: the steady state, as for mx)
   --sessions N     concurrent submission sessions (default 16)
   --per-session N  messages per connection, one STARTTLS + AUTH each (default 100)
   --sign N         measured signatures in the signing microbenchmark (default 500, after 50 warm-ups);
@@ -88,8 +88,8 @@ function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
     args,
     options: {
-      seconds: { type: "string", default: "20" },
-      warmup: { type: "string", default: "40" },
+      seconds: { type: "string", default: STEADY_STATE.seconds },
+      warmup: { type: "string", default: STEADY_STATE.warmup },
       sessions: { type: "string", default: "16" },
       "per-session": { type: "string", default: "100" },
       sign: { type: "string", default: "500" },

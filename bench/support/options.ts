@@ -1,5 +1,12 @@
 // Command-line flags shared by the benchmarks.
 
+/**
+ * The default load of the SMTP benchmarks (mx, outbound), in seconds: warm-up until V8's optimizing
+ * compiler is done with a Node server's hot functions, about 40 s into the load (docs/benchmarks.md,
+ * "Why 40 s of warm-up"), then the measured load. Defaults of parseArgs, so strings.
+ */
+export const STEADY_STATE = { warmup: "40", seconds: "20" } as const;
+
 /** A flag's value as a whole number from `min` to `max`, or an error that names the flag and the range. */
 export function wholeFlagIn(flag: string, text: string, min: number, max: number): number {
   const n = Number(text);
