@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadConfigFile, parseConfigText } from "../relay-node/src/config/file.ts";
 import { bundleWorker, startWorker, type RunningWorker } from "../test/harness/worker.ts";
-import { mtaStsPolicy } from "../workers/src/policy/mta-sts.ts";
+import { mtaStsPolicy } from "../core/mtasts/published.ts";
 import { childPid, cpuSeconds } from "./support/cpu.ts";
 import { loadWithWrk, requireWrk, type HttpTarget, type LoadShape } from "./support/wrk.ts";
 import { optionsOrUsage, wholeFlag } from "./support/options.ts";

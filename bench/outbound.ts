@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import { signOutbound, submissionAuthResults, type SigningIdentity } from "../relay-node/src/sign/outbound.ts";
 import { DEFAULT_SCRYPT, hashPassword, verifyPassword } from "../relay-node/src/users/password.ts";
 import { UserStore } from "../relay-node/src/users/store.ts";
-import { parseConfig } from "../workers/src/config/load.ts";
+import { parseConfig } from "../core/config/load.ts";
 import { startHarness, type Harness } from "../test/harness/index.ts";
 import { findProgram, freePort } from "../test/harness/process.ts";
 import { startClamd, type ClamdService } from "../test/harness/services.ts";

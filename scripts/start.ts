@@ -4,8 +4,8 @@
 // a second Ctrl-C does not wait.
 import { spawn } from "node:child_process";
 import pretty from "pino-pretty";
-import { ConfigError } from "../workers/src/config/load.ts";
-import type { EdgemxConfig } from "../workers/src/config/schema.ts";
+import { ConfigError } from "../core/config/load.ts";
+import type { EdgemxConfig } from "../core/config/schema.ts";
 import { defaultConfigPath, loadConfigFile } from "../relay-node/src/config/file.ts";
 import { createLogger } from "../relay-node/src/log.ts";
 import { startRelay, type RunningRelay } from "../relay-node/src/relay.ts";

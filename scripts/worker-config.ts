@@ -1,13 +1,13 @@
 // Build step of the Worker (wrangler.toml [build]): validates the configuration file and bundles it
-// as workers/src/config/deployed.generated.json, with the facts the DNS records need from the relay's
+// as workers/src/config.generated.json, with the facts the DNS records need from the relay's
 // files (the TLSA digest of relay.tls.cert when that file is readable here). A bad file stops the build
 // with each bad field's path.
 import { readFileSync, writeFileSync } from "node:fs";
-import { ConfigError } from "../workers/src/config/load.ts";
+import { ConfigError } from "../core/config/load.ts";
 import { defaultConfigPath, loadConfigFile, parseConfigText } from "../relay-node/src/config/file.ts";
 import { recordFactsFromConfig } from "../relay-node/src/tls/tlsa.ts";
 
-const OUT = new URL("../workers/src/config/deployed.generated.json", import.meta.url);
+const OUT = new URL("../workers/src/config.generated.json", import.meta.url);
 
 const path = process.argv[2] ?? defaultConfigPath();
 try {

@@ -9,11 +9,11 @@ import { readFileSync } from "node:fs";
 import { authenticate } from "mailauth";
 import PostalMime from "postal-mime";
 import { loadConfigFile } from "../../relay-node/src/config/file.ts";
-import { cachingResolver } from "../../workers/src/dns/cache.ts";
-import { dohResolver } from "../../workers/src/dns/doh.ts";
-import { mailauthResolver } from "../../workers/src/dns/mailauth.ts";
-import type { Envelope } from "../../workers/src/judge/types.ts";
-import { verdict } from "../../workers/src/judge/verdict.ts";
+import { cachingResolver } from "../../core/dns/cache.ts";
+import { dohResolver } from "../../core/dns/doh.ts";
+import { mailauthResolver } from "../../core/dns/mailauth.ts";
+import type { Envelope } from "../../core/verdict/types.ts";
+import { verdict } from "../../core/verdict/verdict.ts";
 
 export interface NodeMessage {
   name: string;

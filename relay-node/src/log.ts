@@ -3,7 +3,7 @@
 // bodies, header values, passwords and tokens never reach it; addresses, names and replies do — they
 // are what a postmaster searches for.
 import { pino, type DestinationStream, type Logger } from "pino";
-import type { EdgemxConfig } from "../../workers/src/config/schema.ts";
+import type { EdgemxConfig } from "../../core/config/schema.ts";
 
 export type { Logger } from "pino";
 
@@ -57,7 +57,7 @@ export interface MessageRecord {
   scan: string;
   /** rspamd's action, our decision, the score and the scoring symbols; "skipped" without rspamd. */
   spam: Record<string, unknown> | string;
-  /** What the spamtrap did, when the message was for one (checks/spamtrap.ts). */
+  /** What the spamtrap did, when the message was for one (spam/spamtrap.ts). */
   spamtrap?: { recipients: string[]; learn: string; fuzzy?: string; blocklist: string };
   reply: string;
   durationMs: number;

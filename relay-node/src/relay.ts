@@ -3,33 +3,33 @@
 // process), scripts/start.ts (`npm start`), and the tests and benchmarks, which start it in-process.
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import type { EdgemxConfig } from "../../workers/src/config/schema.ts";
-import type { Resolver } from "../../workers/src/dns/resolver.ts";
-import type { ArcSealKey } from "../../workers/src/judge/arc-seal.ts";
-import { compileDynamicPatterns } from "./checks/fcrdns.ts";
-import { createGreylist } from "./checks/greylist.ts";
-import { recipientCalloutFor } from "./checks/recipient-callout.ts";
+import type { EdgemxConfig } from "../../core/config/schema.ts";
+import type { Resolver } from "../../core/dns/resolver.ts";
+import type { ArcSealKey } from "../../core/arc/seal.ts";
+import { compileDynamicPatterns } from "../../core/iprev/fcrdns.ts";
+import { createGreylist } from "./greylist/greylist.ts";
+import { recipientCalloutFor } from "./smtp/recipient-callout.ts";
 import { limitByDestination } from "./deliver/destination-limits.ts";
 import { nextHopDeliverer } from "./deliver/next-hop.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
-import { openStsPolicyCache } from "./deliver/mta-sts-cache.ts";
-import { openTlsRptStore } from "./deliver/tls-rpt.ts";
-import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./deliver/tls-rpt-sender.ts";
+import { openStsPolicyCache } from "./mtasts/cache.ts";
+import { openTlsRptStore } from "./tlsrpt/counts.ts";
+import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
 import { loadDkimKeys } from "./sign/keys.ts";
 import { createRelayResolver } from "./dns/resolver.ts";
-import { createJudge } from "./judge/judge.ts";
+import { createJudge } from "./verdict/source.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { controlSocketPath, startQueueControl } from "./queue/control.ts";
 import { nextAttemptDelay, startDelivery, type DeliveryOptions, type DeliveryScheduler } from "./queue/scheduler.ts";
 import { Spool } from "./queue/spool.ts";
 import { pingClamd, scanWithClamd } from "./scan/clamd.ts";
-import { startSpamFilter } from "./scan/spam-filter.ts";
-import type { ScanOutcome } from "./smtp/judgement.ts";
+import { startSpamFilter } from "./spam/spam-filter.ts";
+import type { ScanOutcome } from "./smtp/decision.ts";
 import type { EnqueueRequest } from "./queue/spool.ts";
 import { startSubmission, type SubmissionListenerName } from "./submission/start.ts";
 import { createMxServer } from "./smtp/mx.ts";
-import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./smtp/tls.ts";
+import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
 
 export interface RelayOverrides {
   /** Listen here instead of relay.listeners.mx (port 0: a free port, see RunningRelay.port). */

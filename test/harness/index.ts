@@ -4,8 +4,8 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RecordType } from "../../workers/src/dns/resolver.ts";
-import { decodeMessage, encodeQuery, lookupFromReply } from "../../workers/src/dns/wire.ts";
+import type { RecordType } from "../../core/dns/resolver.ts";
+import { decodeMessage, encodeQuery, lookupFromReply } from "../../core/dns/wire.ts";
 import { startBlackhole } from "./blackhole.ts";
 import { startDohBridge } from "./doh-bridge.ts";
 import { queryOverTcp } from "./dns-tcp.ts";

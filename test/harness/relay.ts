@@ -5,8 +5,8 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../relay-node/src/log.ts";
 import { startRelay, type RunningRelay } from "../../relay-node/src/relay.ts";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import type { ConfigInput, EdgemxConfig } from "../../workers/src/config/schema.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import type { ConfigInput, EdgemxConfig } from "../../core/config/schema.ts";
 import { TEST_DNS } from "./zones.ts";
 
 /** Our side: the relay's host name and its one mail domain, with the mailbox alice (and the roles). */

@@ -21,7 +21,7 @@ export interface WorkerBundle {
 
 /**
  * `wrangler deploy --dry-run --outdir <outDir>` with a copy of wrangler.toml that has no [build] step:
- * the build step would rewrite workers/src/config/deployed.generated.json while other tests read it.
+ * the build step would rewrite workers/src/config.generated.json while other tests read it.
  * The configuration reaches the Worker as the EDGEMX_CONFIG binding instead (startWorker).
  */
 export async function bundleWorker(outDir: string): Promise<WorkerBundle> {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { lmtpDeliverer } from "../../relay-node/src/deliver/lmtp.ts";
 import { maildirDeliverer } from "../../relay-node/src/deliver/maildir.ts";
 import { smtpDeliverer } from "../../relay-node/src/deliver/smtp.ts";
-import type { OutgoingMessage, RecipientResult } from "../../relay-node/src/deliver/types.ts";
+import type { OutgoingMessage, RecipientResult } from "../../relay-node/src/queue/deliverer.ts";
 import { startDelivery } from "../../relay-node/src/queue/scheduler.ts";
 import { Spool } from "../../relay-node/src/queue/spool.ts";
 import { makeSelfSignedCertificate } from "../harness/certificate.ts";

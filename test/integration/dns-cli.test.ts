@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { domainRecords, toZoneText } from "../../workers/src/policy/records.ts";
+import { domainRecords, toZoneText } from "../../core/records/records.ts";
 import { loadConfigFile } from "../../relay-node/src/config/file.ts";
 import { makeSelfSignedCertificate } from "../harness/certificate.ts";
 

@@ -2,10 +2,10 @@
 // unbound validating → Knot serving the signed test zones.
 import { spf } from "mailauth/lib/spf";
 import { describe, expect, inject, it } from "vitest";
-import { cachingResolver } from "../../workers/src/dns/cache.ts";
-import { dohResolver } from "../../workers/src/dns/doh.ts";
-import { mailauthResolver } from "../../workers/src/dns/mailauth.ts";
-import type { RecordType, Resolver } from "../../workers/src/dns/resolver.ts";
+import { cachingResolver } from "../../core/dns/cache.ts";
+import { dohResolver } from "../../core/dns/doh.ts";
+import { mailauthResolver } from "../../core/dns/mailauth.ts";
+import type { RecordType, Resolver } from "../../core/dns/resolver.ts";
 import { DKIM_PUBLIC_KEY_BASE64 } from "../harness/dkim-key.ts";
 import { DEFAULT_TTL, NEGATIVE_TTL } from "../harness/zone-file.ts";
 import { TEST_DNS } from "../harness/zones.ts";

@@ -1,8 +1,8 @@
 // Greylisting shared by several relays through a real redis-server (the harness's startRedis).
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Greylist, GreylistFlushFailure, GreylistSettings } from "../../relay-node/src/checks/greylist.ts";
-import { createGreylist } from "../../relay-node/src/checks/greylist.ts";
+import type { Greylist, GreylistFlushFailure, GreylistSettings } from "../../relay-node/src/greylist/greylist.ts";
+import { createGreylist } from "../../relay-node/src/greylist/greylist.ts";
 import type { RedisService } from "../harness/services.ts";
 import { startRedis } from "../harness/services.ts";
 

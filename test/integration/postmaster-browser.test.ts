@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfigText } from "../../relay-node/src/config/file.ts";
-import { REPLIES, REPLY_KEYS } from "../../workers/src/judge/replies.ts";
+import { REPLIES, REPLY_KEYS } from "../../core/smtp/replies.ts";
 import { bundleWorker, startWorker, type RunningWorker } from "../harness/worker.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));

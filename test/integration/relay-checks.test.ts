@@ -3,15 +3,15 @@
 import { createSocket } from "node:dgram";
 import type { Socket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { checkDnsbl } from "../../relay-node/src/checks/dnsbl.ts";
-import { checkFcrdns } from "../../relay-node/src/checks/fcrdns.ts";
-import { checkHelo } from "../../relay-node/src/checks/helo.ts";
-import { checkSender } from "../../relay-node/src/checks/sender.ts";
-import type { Finding } from "../../relay-node/src/checks/types.ts";
+import { checkDnsbl } from "../../core/dnsbl/dnsbl.ts";
+import { checkFcrdns } from "../../core/iprev/fcrdns.ts";
+import { checkHelo } from "../../core/smtp/helo.ts";
+import { checkSender } from "../../core/smtp/sender.ts";
+import type { Finding } from "../../core/smtp/finding.ts";
 import { createRelayResolver } from "../../relay-node/src/dns/resolver.ts";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import { decodeMessage, encodeQuery } from "../../workers/src/dns/wire.ts";
-import { formatReply } from "../../workers/src/judge/replies.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import { decodeMessage, encodeQuery } from "../../core/dns/wire.ts";
+import { formatReply } from "../../core/smtp/replies.ts";
 import { TEST_DNS, largeTxtRecord } from "../harness/zones.ts";
 
 const harness = inject("harness");

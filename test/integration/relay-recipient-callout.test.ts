@@ -10,7 +10,7 @@ import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createLogger } from "../../relay-node/src/log.ts";
 import { startRelay, type RunningRelay } from "../../relay-node/src/relay.ts";
-import { parseConfig } from "../../workers/src/config/load.ts";
+import { parseConfig } from "../../core/config/load.ts";
 import { openSmtp } from "../harness/smtp-client.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 

@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import type { EdgemxConfig } from "../../workers/src/config/schema.ts";
-import { domainRecords, toZoneText, type RecordFacts } from "../../workers/src/policy/records.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import type { EdgemxConfig } from "../../core/config/schema.ts";
+import { domainRecords, toZoneText, type RecordFacts } from "../../core/records/records.ts";
 import { loadConfigFile } from "../../relay-node/src/config/file.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "edgemx-zone-"));

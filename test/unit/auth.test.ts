@@ -2,17 +2,17 @@ import { generateKeyPairSync } from "node:crypto";
 import type { DKIMSignOptions } from "mailauth";
 import { authenticate as mailauthAuthenticate, dkimSign, sealMessage } from "mailauth";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import type { EdgemxConfig } from "../../workers/src/config/schema.ts";
-import { mailauthResolver } from "../../workers/src/dns/mailauth.ts";
-import type { ArcFacts } from "../../workers/src/judge/arc-override.ts";
-import { trustedArcOverride } from "../../workers/src/judge/arc-override.ts";
-import type { AuthEnvelope } from "../../workers/src/judge/auth.ts";
-import { authenticate } from "../../workers/src/judge/auth.ts";
-import { authenticationResultsHeader, foldHeader, headerComment } from "../../workers/src/judge/authentication-results.ts";
-import type { AuthDecisionInput } from "../../workers/src/judge/dmarc-policy.ts";
-import { decideAuthentication, dmarcPct, sampledPolicy } from "../../workers/src/judge/dmarc-policy.ts";
-import { buildReply } from "../../workers/src/judge/replies.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import type { EdgemxConfig } from "../../core/config/schema.ts";
+import { mailauthResolver } from "../../core/dns/mailauth.ts";
+import type { ArcFacts } from "../../core/arc/override.ts";
+import { trustedArcOverride } from "../../core/arc/override.ts";
+import type { AuthEnvelope } from "../../core/authentication/authenticate.ts";
+import { authenticate } from "../../core/authentication/authenticate.ts";
+import { authenticationResultsHeader, foldHeader, headerComment } from "../../core/authentication/results-field.ts";
+import type { AuthDecisionInput } from "../../core/dmarc/policy.ts";
+import { decideAuthentication, dmarcPct, sampledPolicy } from "../../core/dmarc/policy.ts";
+import { buildReply } from "../../core/smtp/replies.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
 
 /** A throwaway RSA key: PKCS#8 PEM for signing, the base64 SubjectPublicKeyInfo for the p= tag. */

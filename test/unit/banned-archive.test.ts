@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import type { BannedConfig } from "../../workers/src/config/schema.ts";
-import { judgeMessage } from "../../workers/src/judge/attachments/banned.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import type { BannedConfig } from "../../core/config/schema.ts";
+import { judgeMessage } from "../../core/banned/banned.ts";
 import { attachment, compoundFile, gzipFile, mail, ooxmlFile, PDF, peFile, tarFile, zipFile } from "../fixtures/banned-content.ts";
 
 const config: BannedConfig = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] }).judge.banned;

@@ -2,8 +2,8 @@
 // only as far as it is read.
 import { Buffer } from "node:buffer";
 import { describe, expect, it } from "vitest";
-import { decodeBase64, decodeBase64Lenient, decodeQuotedPrintable, transferMechanism } from "../../workers/src/judge/attachments/decode.ts";
-import { bytesContent, encodedContent } from "../../workers/src/judge/attachments/file-content.ts";
+import { decodeBase64, decodeBase64Lenient, decodeQuotedPrintable, transferMechanism } from "../../core/banned/decode.ts";
+import { bytesContent, encodedContent } from "../../core/banned/file-content.ts";
 import { pseudoRandomOctets } from "../fixtures/banned-content.ts";
 
 const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);

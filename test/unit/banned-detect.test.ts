@@ -1,9 +1,9 @@
 import CFB from "cfb";
 import { fileTypeFromBuffer } from "file-type";
 import { describe, expect, it } from "vitest";
-import { detectType, HEAD_BYTES } from "../../workers/src/judge/attachments/detect.ts";
-import { bytesContent, type FileContent } from "../../workers/src/judge/attachments/file-content.ts";
-import { compoundFileType } from "../../workers/src/judge/attachments/ole2.ts";
+import { detectType, HEAD_BYTES } from "../../core/banned/detect.ts";
+import { bytesContent, type FileContent } from "../../core/banned/file-content.ts";
+import { compoundFileType } from "../../core/banned/ole2.ts";
 import { compoundFile, ooxmlFile, PDF, peFile, PNG, tarFile, zipFile, gzipFile, type FixtureFile } from "../fixtures/banned-content.ts";
 
 /** A compound file written by SheetJS's `cfb`, an implementation independent of ours (mini stream, real tree). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { judgedExtensions, shownName } from "../../workers/src/judge/attachments/filename.ts";
+import { judgedExtensions, shownName } from "../../core/banned/filename.ts";
 
 describe("judgedExtensions: the extension a declared name is opened as", () => {
   it("takes the last extension, in lower case", () => {

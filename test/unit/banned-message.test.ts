@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import { BANNED_EXTENSIONS_DEFAULT, type BannedConfig } from "../../workers/src/config/schema.ts";
-import { judgeMessage, judgeParts, MAX_MESSAGE_DEPTH } from "../../workers/src/judge/attachments/banned.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import { BANNED_EXTENSIONS_DEFAULT, type BannedConfig } from "../../core/config/schema.ts";
+import { judgeMessage, judgeParts, MAX_MESSAGE_DEPTH } from "../../core/banned/banned.ts";
 import {
   attachedMessage,
   attachment,

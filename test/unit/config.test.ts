@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../../workers/src/config/load.ts";
+import { ConfigError, parseConfig } from "../../core/config/load.ts";
 import { loadConfigFile, parseConfigText } from "../../relay-node/src/config/file.ts";
 
 const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] };

@@ -1,12 +1,12 @@
-// The ARC validation suite (ValiMail arc_test_suite) against the judge's own checks (auth-checks.ts:
+// The ARC validation suite (ValiMail arc_test_suite) against the judge's own checks (mailauth-checks.ts:
 // mailauth's DKIM pass, then its ARC chain validation, RFC 8617 §5.2), with the suite's key records
 // as the only DNS. Four keys of "Arc Seal Fields" are duplicated: parsed last-wins (uniqueKeys: false).
 import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { mailauthResolver } from "../../workers/src/dns/mailauth.ts";
-import { runChecks } from "../../workers/src/judge/auth-checks.ts";
+import { mailauthResolver } from "../../core/dns/mailauth.ts";
+import { runChecks } from "../../core/authentication/mailauth-checks.ts";
 import type { CaseOutcome } from "../fixtures/conformance.ts";
 import { conformanceReport } from "../fixtures/conformance.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";

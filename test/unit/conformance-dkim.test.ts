@@ -1,4 +1,4 @@
-// DKIM conformance of the judge's own checks (auth-checks.ts: mailauth's verifier in strict mode,
+// DKIM conformance of the judge's own checks (mailauth-checks.ts: mailauth's verifier in strict mode,
 // with RFC 8301's rules) on two corpora, each with its DNS data as the only DNS:
 // - the Mail::DKIM corpus: MANIFEST.tsv gives Mail::DKIM's verdict per message (pass, fail or
 //   invalid: the best of its signatures), FAKE_DNS.dat the key records. The messages named *dk_*
@@ -10,8 +10,8 @@ import { Buffer } from "node:buffer";
 import { readdirSync, readFileSync } from "node:fs";
 import type { DKIMResult } from "mailauth";
 import { describe, expect, it } from "vitest";
-import { mailauthResolver } from "../../workers/src/dns/mailauth.ts";
-import { runChecks } from "../../workers/src/judge/auth-checks.ts";
+import { mailauthResolver } from "../../core/dns/mailauth.ts";
+import { runChecks } from "../../core/authentication/mailauth-checks.ts";
 import type { CaseOutcome } from "../fixtures/conformance.ts";
 import { conformanceReport } from "../fixtures/conformance.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";

@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { daneRequirement, tlsaMatches } from "../../relay-node/src/deliver/dane.ts";
-import type { Lookup, TlsaRecord } from "../../workers/src/dns/resolver.ts";
+import { daneRequirement, tlsaMatches } from "../../core/dane/dane.ts";
+import type { Lookup, TlsaRecord } from "../../core/dns/resolver.ts";
 import { DANE_MX_KEY_PEM, DANE_MX_SPKI_SHA256, DANE_TA_KEY_PEM, DANE_TA_SPKI_SHA256 } from "../harness/dane-key.ts";
 import { issueCertificate, makeTestCa, type IssuedCertificate, type TestCa } from "../harness/test-ca.ts";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { connectionLevelDeferral, limitByDestination, restingReply, restUntil } from "../../relay-node/src/deliver/destination-limits.ts";
-import type { Deliverer, OutgoingMessage, RecipientResult } from "../../relay-node/src/deliver/types.ts";
+import type { Deliverer, OutgoingMessage, RecipientResult } from "../../relay-node/src/queue/deliverer.ts";
 
 const message = (rcptTo: string[], attempts = 0): OutgoingMessage => ({ id: "q1", envelope: { mailFrom: "a@ours.test", rcptTo }, message: new Uint8Array(), attempts });
 const domainOf = (rcpt: string): string => rcpt.slice(rcpt.lastIndexOf("@") + 1);

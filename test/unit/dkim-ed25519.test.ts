@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dkimVerify } from "mailauth";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
+import { parseConfig } from "../../core/config/load.ts";
 import { dkimEd25519KeyEnvName, loadDkimKeys, SigningKeyError } from "../../relay-node/src/sign/keys.ts";
 import { signOutbound } from "../../relay-node/src/sign/outbound.ts";
 import { DKIM_PRIVATE_KEY_PEM, DKIM_PUBLIC_KEY_BASE64 } from "../harness/dkim-key.ts";

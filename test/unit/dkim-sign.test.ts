@@ -4,7 +4,7 @@
 import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { dkimVerify } from "mailauth";
 import { describe, expect, it } from "vitest";
-import { dkimSignature, relaxedBody, relaxedHeader, signedHeaderList, splitMessage, type DkimKey } from "../../relay-node/src/sign/dkim.ts";
+import { dkimSignature, relaxedBody, relaxedHeader, signedHeaderList, splitMessage, type DkimKey } from "../../core/dkim/sign.ts";
 import { checkSigningKey, dkimKeyEnvName, SigningKeyError } from "../../relay-node/src/sign/keys.ts";
 import { DKIM_PRIVATE_KEY_PEM, DKIM_PUBLIC_KEY_BASE64 } from "../harness/dkim-key.ts";
 

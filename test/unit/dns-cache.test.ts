@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { CacheLimits } from "../../workers/src/dns/cache.ts";
-import { DEFAULT_CACHE_LIMITS, cacheSeconds, cachingResolver, remainingSeconds } from "../../workers/src/dns/cache.ts";
-import type { Lookup, LookupStatus, RecordType, Resolver } from "../../workers/src/dns/resolver.ts";
+import type { CacheLimits } from "../../core/dns/cache.ts";
+import { DEFAULT_CACHE_LIMITS, cacheSeconds, cachingResolver, remainingSeconds } from "../../core/dns/cache.ts";
+import type { Lookup, LookupStatus, RecordType, Resolver } from "../../core/dns/resolver.ts";
 
 function lookup(status: LookupStatus, ttl: number, answers: string[] = []): Lookup {
   return { status, answers, ttl, authenticated: false, detail: "" } as Lookup;

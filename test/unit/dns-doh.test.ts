@@ -1,6 +1,6 @@
 import { RECURSION_DESIRED, encode } from "dns-packet";
 import { describe, expect, it } from "vitest";
-import { DOH_DEFAULTS, base64UrlEncode, dohRequest, unusableResponse } from "../../workers/src/dns/doh.ts";
+import { DOH_DEFAULTS, base64UrlEncode, dohRequest, unusableResponse } from "../../core/dns/doh.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DnsError, mailauthResolver, nodeAnswers } from "../../workers/src/dns/mailauth.ts";
-import type { Lookup, LookupStatus, RecordType, Resolver } from "../../workers/src/dns/resolver.ts";
+import { DnsError, mailauthResolver, nodeAnswers } from "../../core/dns/mailauth.ts";
+import type { Lookup, LookupStatus, RecordType, Resolver } from "../../core/dns/resolver.ts";
 
 function failed<T extends RecordType>(status: LookupStatus): Lookup<T> {
   return { status, answers: [], ttl: 0, authenticated: false, detail: "why" };

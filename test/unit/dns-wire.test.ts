@@ -1,8 +1,8 @@
 import { AUTHENTIC_DATA, TRUNCATED_RESPONSE, decode, encode } from "dns-packet";
 import type { Answer, OptAnswer, Packet } from "dns-packet";
 import { describe, expect, it } from "vitest";
-import { isQueryableName, normalizeName } from "../../workers/src/dns/resolver.ts";
-import { EDNS_PAYLOAD_SIZE, classifyReply, decodeMessage, encodeQuery, lookupFromReply, rcodeOf } from "../../workers/src/dns/wire.ts";
+import { isQueryableName, normalizeName } from "../../core/dns/resolver.ts";
+import { EDNS_PAYLOAD_SIZE, classifyReply, decodeMessage, encodeQuery, lookupFromReply, rcodeOf } from "../../core/dns/wire.ts";
 
 const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 } as const;
 const QUERY = { id: 4711, name: "sender.test", type: "A" } as const;

@@ -3,7 +3,7 @@
 // and the original header; never one for the null sender.
 import PostalMime from "postal-mime";
 import { describe, expect, it } from "vitest";
-import { buildDsn, rfc5322Date, statusOfReply, type DsnRequest } from "../../relay-node/src/deliver/dsn.ts";
+import { buildDsn, rfc5322Date, statusOfReply, type DsnRequest } from "../../core/dsn/dsn.ts";
 
 const ARRIVAL = Date.UTC(2025, 10, 27, 19, 0, 0);
 const NOW = Date.UTC(2025, 10, 27, 20, 30, 5);

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { GreylistFlushFailure, GreylistSettings, GreylistTriplet } from "../../relay-node/src/checks/greylist.ts";
+import type { GreylistFlushFailure, GreylistSettings, GreylistTriplet } from "../../relay-node/src/greylist/greylist.ts";
 import {
   AUTO_ALLOW_MEMO_MAX,
   AUTO_ALLOW_MEMO_MS,
@@ -12,9 +12,9 @@ import {
   FLUSH_INTERVAL_MS,
   greylistDecision,
   tripletKey,
-} from "../../relay-node/src/checks/greylist.ts";
-import type { GreylistRecord, GreylistStore } from "../../relay-node/src/checks/greylist-store.ts";
-import { SqliteGreylistStore } from "../../relay-node/src/checks/greylist-store.ts";
+} from "../../relay-node/src/greylist/greylist.ts";
+import type { GreylistRecord, GreylistStore } from "../../relay-node/src/greylist/store.ts";
+import { SqliteGreylistStore } from "../../relay-node/src/greylist/store.ts";
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;

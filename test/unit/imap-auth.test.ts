@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
+import { parseConfig } from "../../core/config/load.ts";
 import { capabilitiesOf, ImapAuthenticator, imapQuoted, loginOutcome, parseImapResponse, type ImapUsersConfig } from "../../relay-node/src/users/imap.ts";
 import { startImapServer } from "../harness/imap-server.ts";
 

@@ -6,10 +6,10 @@
 import { readdirSync, readFileSync } from "node:fs";
 import PostalMime from "postal-mime";
 import { afterAll, describe, expect, it } from "vitest";
-import { rfcRulesSchema, type RfcRuleName } from "../../workers/src/config/rfc-rules.ts";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import { judgeMessage } from "../../workers/src/judge/attachments/banned.ts";
-import { checkConformance, type ConformanceResult } from "../../workers/src/judge/rfc/index.ts";
+import { rfcRulesSchema, type RfcRuleName } from "../../core/config/rfc-rules.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import { judgeMessage } from "../../core/banned/banned.ts";
+import { checkConformance, type ConformanceResult } from "../../core/conformance/check.ts";
 
 const CORPUS = new URL("../../../shared/conformance/mime/", import.meta.url);
 // The folders and how many messages each holds (../shared/conformance/README.md: 23 + 20 + 32).

@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { openStsPolicyCache } from "../../relay-node/src/deliver/mta-sts-cache.ts";
-import { stsPolicySource } from "../../relay-node/src/deliver/mta-sts-fetch.ts";
-import type { Lookup, RecordType, Resolver } from "../../workers/src/dns/resolver.ts";
+import { openStsPolicyCache } from "../../relay-node/src/mtasts/cache.ts";
+import { stsPolicySource } from "../../relay-node/src/mtasts/fetch.ts";
+import type { Lookup, RecordType, Resolver } from "../../core/dns/resolver.ts";
 
 const POLICY = "version: STSv1\nmode: enforce\nmx: mx.example.net\nmax_age: 86400\n";
 const NOW = Date.UTC(2026, 10, 27);

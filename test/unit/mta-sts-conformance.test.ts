@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSecureContext } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openStsPolicyCache } from "../../relay-node/src/deliver/mta-sts-cache.ts";
-import { stsPolicySource } from "../../relay-node/src/deliver/mta-sts-fetch.ts";
-import { mxMatchesPolicy, parseStsPolicy, parseStsRecord } from "../../relay-node/src/deliver/mta-sts.ts";
-import type { Lookup, RecordType, Resolver } from "../../workers/src/dns/resolver.ts";
-import { normalizeName } from "../../workers/src/dns/resolver.ts";
+import { openStsPolicyCache } from "../../relay-node/src/mtasts/cache.ts";
+import { stsPolicySource } from "../../relay-node/src/mtasts/fetch.ts";
+import { mxMatchesPolicy, parseStsPolicy, parseStsRecord } from "../../core/mtasts/policy.ts";
+import type { Lookup, RecordType, Resolver } from "../../core/dns/resolver.ts";
+import { normalizeName } from "../../core/dns/resolver.ts";
 import { issueCertificate, makeTestCa, type TestCa } from "../harness/test-ca.ts";
 
 interface StsCase {

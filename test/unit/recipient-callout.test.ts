@@ -12,10 +12,10 @@ import {
   recipientCalloutFor,
   type MailboxHost,
   type RecipientCallout,
-} from "../../relay-node/src/checks/recipient-callout.ts";
-import { mailboxHostDecides } from "../../relay-node/src/checks/recipient.ts";
+} from "../../relay-node/src/smtp/recipient-callout.ts";
+import { mailboxHostDecides } from "../../core/smtp/recipient.ts";
 import { createLogger } from "../../relay-node/src/log.ts";
-import { parseConfig } from "../../workers/src/config/load.ts";
+import { parseConfig } from "../../core/config/load.ts";
 import { freePort } from "../harness/process.ts";
 
 const HOSTNAME = "mx.example.org";

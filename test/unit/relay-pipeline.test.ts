@@ -4,19 +4,19 @@
 import { readFileSync } from "node:fs";
 import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import type { Finding } from "../../relay-node/src/checks/types.ts";
-import type { JudgeOutcome } from "../../relay-node/src/judge/client.ts";
+import type { Finding } from "../../core/smtp/finding.ts";
+import type { JudgeOutcome } from "../../relay-node/src/verdict/api-client.ts";
 import { ConnectionCounter } from "../../relay-node/src/smtp/connections.ts";
 import { BodyFaultDetector, findBodyFault, readData } from "../../relay-node/src/smtp/data.ts";
 import { authservIdOf, prependFields, removeOwnAuthenticationResults } from "../../relay-node/src/smtp/headers.ts";
-import { decideMessage, describeScan } from "../../relay-node/src/smtp/judgement.ts";
+import { decideMessage, describeScan } from "../../relay-node/src/smtp/decision.ts";
 import { actionOf, asTemporary, decideRecipient, effectOf, greylistApplies, isDelayed } from "../../relay-node/src/smtp/pipeline.ts";
 import { addressLiteral, receivedHeader, rfc5322Date, withProtocol, type ReceivedFacts } from "../../relay-node/src/smtp/received.ts";
 import { BODY_FAULT_REPLIES, replyError, replyLine } from "../../relay-node/src/smtp/replies.ts";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import type { ConfigInput, EdgemxConfig } from "../../workers/src/config/schema.ts";
-import { buildReply, formatReply } from "../../workers/src/judge/replies.ts";
-import type { Verdict } from "../../workers/src/judge/types.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import type { ConfigInput, EdgemxConfig } from "../../core/config/schema.ts";
+import { buildReply, formatReply } from "../../core/smtp/replies.ts";
+import type { Verdict } from "../../core/verdict/types.ts";
 
 function configWith(relay: ConfigInput["relay"] = {}): EdgemxConfig {
   return parseConfig({

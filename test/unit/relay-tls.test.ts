@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../relay-node/src/log.ts";
-import { selfSignedCertificate } from "../../relay-node/src/smtp/self-signed.ts";
-import { TLS12_CIPHERS, TLS13_SUITES, loadCertificate, rereadCertificate, secureContextOptions } from "../../relay-node/src/smtp/tls.ts";
-import { parseConfig } from "../../workers/src/config/load.ts";
+import { selfSignedCertificate } from "../../relay-node/src/tls/self-signed.ts";
+import { TLS12_CIPHERS, TLS13_SUITES, loadCertificate, rereadCertificate, secureContextOptions } from "../../relay-node/src/tls/certificate.ts";
+import { parseConfig } from "../../core/config/load.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "edgemx-relay-tls-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

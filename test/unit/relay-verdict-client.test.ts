@@ -3,11 +3,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkVerdictUrl, createVerdictClient, isVerdict } from "../../relay-node/src/judge/client.ts";
-import { JudgeSetupError, createJudge } from "../../relay-node/src/judge/judge.ts";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import type { Envelope, Verdict } from "../../workers/src/judge/types.ts";
-import type { Resolver } from "../../workers/src/dns/resolver.ts";
+import { checkVerdictUrl, createVerdictClient, isVerdict } from "../../relay-node/src/verdict/api-client.ts";
+import { JudgeSetupError, createJudge } from "../../relay-node/src/verdict/source.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import type { Envelope, Verdict } from "../../core/verdict/types.ts";
+import type { Resolver } from "../../core/dns/resolver.ts";
 
 const VERDICT: Verdict = {
   action: "accept",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildReply, formatReply, REPLIES, REPLY_KEYS, renderReply, replySafe, templateParts } from "../../workers/src/judge/replies.ts";
+import { buildReply, formatReply, REPLIES, REPLY_KEYS, renderReply, replySafe, templateParts } from "../../core/smtp/replies.ts";
 
 describe("the replies table", () => {
   it("renders the specification's replies with the real values, EN DASH included", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../../workers/src/config/load.ts";
-import { rfcRulesSchema, type RfcRuleName, type RfcRules } from "../../workers/src/config/rfc-rules.ts";
-import { checkConformance, type ConformanceResult } from "../../workers/src/judge/rfc/index.ts";
+import { ConfigError, parseConfig } from "../../core/config/load.ts";
+import { rfcRulesSchema, type RfcRuleName, type RfcRules } from "../../core/config/rfc-rules.ts";
+import { checkConformance, type ConformanceResult } from "../../core/conformance/check.ts";
 
 const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] };
 const defaults: RfcRules = rfcRulesSchema.parse({});

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { OutgoingMessage, RecipientResult } from "../../relay-node/src/deliver/types.ts";
+import type { OutgoingMessage, RecipientResult } from "../../relay-node/src/queue/deliverer.ts";
 import { decideAttempt, nextAttemptDelay, startDelivery, type BounceEvent, type DeliveryScheduler, type RetryPolicy } from "../../relay-node/src/queue/scheduler.ts";
 import { Spool, type QueueEntry } from "../../relay-node/src/queue/spool.ts";
 

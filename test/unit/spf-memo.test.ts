@@ -1,9 +1,9 @@
-// A session's SPF results (workers/src/judge/auth-checks.ts, SpfMemo): the same inputs within
+// A session's SPF results (core/authentication/mailauth-checks.ts, SpfMemo): the same inputs within
 // SPF_MEMO_MS give the same result without evaluating again; other inputs, an expired result and a
 // temperror are evaluated anew.
 import type { SPFResult } from "mailauth";
 import { describe, expect, it } from "vitest";
-import { SPF_MEMO_MS, SpfMemo } from "../../workers/src/judge/auth-checks.ts";
+import { SPF_MEMO_MS, SpfMemo } from "../../core/authentication/mailauth-checks.ts";
 
 function spf(result: string): SPFResult {
   return { domain: "sender.example", status: { result } } as unknown as SPFResult;

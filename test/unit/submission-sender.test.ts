@@ -1,7 +1,7 @@
 // The sender-ownership decision of submission: MAIL FROM and the From/Sender fields, parsed by the
 // RFC 5322 grammar, must be the user's own addresses (553 5.7.1 otherwise).
 import { describe, expect, it } from "vitest";
-import { formatReply } from "../../workers/src/judge/replies.ts";
+import { formatReply } from "../../core/smtp/replies.ts";
 import { authorAddresses, decideAuthorFields, decideEnvelopeSender } from "../../relay-node/src/submission/sender-ownership.ts";
 
 const OWNED = new Set(["alice@example.org", "info@example.org"]);

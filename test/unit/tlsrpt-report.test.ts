@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { TLSRPT_SCHEMA } from "../../workers/src/http/tlsrpt-schema.ts";
-import { MAX_FAILURE_DETAILS, MAX_POLICIES, MAX_REPORT_CHARS, parseTlsReport, validateTlsReport } from "../../workers/src/policy/tlsrpt-report.ts";
+import { MAX_FAILURE_DETAILS, MAX_POLICIES, MAX_REPORT_CHARS, parseTlsReport, validateTlsReport } from "../../core/tlsrpt/report.ts";
 
 const SAMPLES = new URL("../../../shared/conformance/reports/tlsrpt/", import.meta.url);
 const sample = (name: string): string => readFileSync(new URL(name, SAMPLES), "utf8");

@@ -4,9 +4,9 @@
 // the judge now reads the MIME tree with the conformance check's linear walker. This file runs alone
 // in its worker process, so the peak RSS it reads is its own.
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import type { Envelope } from "../../workers/src/judge/types.ts";
-import { verdict } from "../../workers/src/judge/verdict.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import type { Envelope } from "../../core/verdict/types.ts";
+import { verdict } from "../../core/verdict/verdict.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
 
 // Guards, not performance targets: the judge takes well under a tenth of each on these messages.

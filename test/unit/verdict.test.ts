@@ -2,13 +2,13 @@
 import { generateKeyPairSync } from "node:crypto";
 import { authenticate as mailauthAuthenticate, dkimSign } from "mailauth";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import type { EdgemxConfig } from "../../workers/src/config/schema.ts";
-import { mailauthResolver } from "../../workers/src/dns/mailauth.ts";
-import { relaxedChecks } from "../../workers/src/judge/roles.ts";
-import { newTrackingId, TRACKING_ID_RE } from "../../workers/src/judge/tracking-id.ts";
-import type { Envelope } from "../../workers/src/judge/types.ts";
-import { verdict } from "../../workers/src/judge/verdict.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import type { EdgemxConfig } from "../../core/config/schema.ts";
+import { mailauthResolver } from "../../core/dns/mailauth.ts";
+import { relaxedChecks } from "../../core/smtp/roles.ts";
+import { newTrackingId, TRACKING_ID_RE } from "../../core/smtp/tracking-id.ts";
+import type { Envelope } from "../../core/verdict/types.ts";
+import { verdict } from "../../core/verdict/verdict.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
 
 function rsaKey(): { privateKey: string; record: string } {

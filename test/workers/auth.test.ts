@@ -3,9 +3,9 @@
 import { env } from "cloudflare:workers";
 import { dkimSign } from "mailauth/lib/dkim/sign.js";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import { dohResolver } from "../../workers/src/dns/doh.ts";
-import { authenticate } from "../../workers/src/judge/auth.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import { dohResolver } from "../../core/dns/doh.ts";
+import { authenticate } from "../../core/authentication/authenticate.ts";
 import { DKIM_PRIVATE_KEY_PEM } from "../harness/dkim-key.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 

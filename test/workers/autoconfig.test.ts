@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { XMLParser } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
+import { parseConfig } from "../../core/config/load.ts";
 import { handleHttp } from "../../workers/src/http/routes.ts";
 
 const ON_AUTOCONFIG_HOST = "https://autoconfig.example.org/mail/config-v1.1.xml";

@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { XMLParser } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
+import { parseConfig } from "../../core/config/load.ts";
 import { handleHttp } from "../../workers/src/http/routes.ts";
 
 const REQUEST_SCHEMA = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006";

@@ -2,11 +2,11 @@
 // DecompressionStream) must run at the edge as they do in the relay, and workerd's native base64
 // decoder (Uint8Array.fromBase64, which Node 24 lacks) must decode as the judge's own loop does.
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import { judgeMessage } from "../../workers/src/judge/attachments/banned.ts";
-import { decodeBase64, decodeBase64Lenient } from "../../workers/src/judge/attachments/decode.ts";
-import { detectType, HEAD_BYTES } from "../../workers/src/judge/attachments/detect.ts";
-import { bytesContent, type FileContent } from "../../workers/src/judge/attachments/file-content.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import { judgeMessage } from "../../core/banned/banned.ts";
+import { decodeBase64, decodeBase64Lenient } from "../../core/banned/decode.ts";
+import { detectType, HEAD_BYTES } from "../../core/banned/detect.ts";
+import { bytesContent, type FileContent } from "../../core/banned/file-content.ts";
 import { attachment, compoundFile, gzipFile, mail, ooxmlFile, PDF, peFile, rawPart, tarFile, zipFile } from "../fixtures/banned-content.ts";
 
 const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] }).judge.banned;

@@ -1,10 +1,10 @@
 import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import bundled from "../../workers/src/config/deployed.generated.json";
-import { parseConfig } from "../../workers/src/config/load.ts";
+import bundled from "../../workers/src/config.generated.json";
+import { parseConfig } from "../../core/config/load.ts";
 import type { Env } from "../../workers/src/env.ts";
-import { domainRecords, toZoneText } from "../../workers/src/policy/records.ts";
+import { domainRecords, toZoneText } from "../../core/records/records.ts";
 
 const ENDPOINT = "https://example.org/.well-known/edgemx/dns";
 

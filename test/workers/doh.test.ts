@@ -3,9 +3,9 @@
 import { env } from "cloudflare:workers";
 import { spf } from "mailauth/lib/spf";
 import { describe, expect, it } from "vitest";
-import { dohResolver } from "../../workers/src/dns/doh.ts";
+import { dohResolver } from "../../core/dns/doh.ts";
 import { isolateResolver } from "../../workers/src/dns/isolate.ts";
-import { mailauthResolver } from "../../workers/src/dns/mailauth.ts";
+import { mailauthResolver } from "../../core/dns/mailauth.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 
 const { sender } = TEST_DNS;

@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../workers/src/config/load.ts";
-import { REPLIES, REPLY_KEYS } from "../../workers/src/judge/replies.ts";
+import { parseConfig } from "../../core/config/load.ts";
+import { REPLIES, REPLY_KEYS } from "../../core/smtp/replies.ts";
 import { negotiateLanguage, pageLanguage, parseAcceptLanguage } from "../../workers/src/postmaster/language.ts";
 import { renderPostmasterPage, settingsColumns } from "../../workers/src/postmaster/page.ts";
 

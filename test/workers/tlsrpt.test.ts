@@ -3,9 +3,9 @@ import { env } from "cloudflare:workers";
 import { SELF } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import type { Env } from "../../workers/src/env.ts";
-import { parseConfig } from "../../workers/src/config/load.ts";
+import { parseConfig } from "../../core/config/load.ts";
 import { MAX_TLSRPT_BODY_BYTES, serveTlsReport } from "../../workers/src/http/tlsrpt.ts";
-import { MAX_REPORT_CHARS } from "../../workers/src/policy/tlsrpt-report.ts";
+import { MAX_REPORT_CHARS } from "../../core/tlsrpt/report.ts";
 
 const testEnv = env as Cloudflare.Env & Env;
 const ENDPOINT = "https://example.org/.well-known/tlsrpt";

@@ -1,11 +1,11 @@
 // The Worker's entry: HTTP requests go to the routing table; configuration is parsed once per isolate.
-import bundled from "./config/deployed.generated.json";
-import { parseConfig } from "./config/load.ts";
-import type { EdgemxConfig } from "./config/schema.ts";
+import bundled from "./config.generated.json";
+import { parseConfig } from "../../core/config/load.ts";
+import type { EdgemxConfig } from "../../core/config/schema.ts";
 import type { Env } from "./env.ts";
 import { handleRoutedEmail } from "./email/routing.ts";
 import { handleHttp } from "./http/routes.ts";
-import { judgeOptions, judgeResolver } from "./judge-runtime.ts";
+import { judgeOptions, judgeResolver } from "./verdict-runtime.ts";
 import { plain } from "./http/respond.ts";
 
 let cached: { source: string; config: EdgemxConfig } | undefined;

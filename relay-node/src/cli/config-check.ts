@@ -1,5 +1,5 @@
 // `npm run config:check -- [file]`: validates a configuration file; each bad field is named with its path.
-import { ConfigError } from "../../../workers/src/config/load.ts";
+import { ConfigError } from "../../../core/config/load.ts";
 import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
 
 const path = process.argv[2] ?? defaultConfigPath();

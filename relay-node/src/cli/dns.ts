@@ -1,8 +1,8 @@
 // `npm run dns -- <domain> [--config <file>]`: prints the DNS records <domain> must publish, as zone text.
 // Exit 0 with the records, 1 for a bad configuration, 2 for a bad command line or an unknown domain.
 import { parseArgs } from "node:util";
-import { ConfigError } from "../../../workers/src/config/load.ts";
-import { domainRecords, toZoneText } from "../../../workers/src/policy/records.ts";
+import { ConfigError } from "../../../core/config/load.ts";
+import { domainRecords, toZoneText } from "../../../core/records/records.ts";
 import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
 import { recordFactsFromConfig } from "../tls/tlsa.ts";
 

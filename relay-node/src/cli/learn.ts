@@ -3,10 +3,10 @@
 // a Maildir folder every message in its cur/ and new/. Prints what was not learned and a summary;
 // exit status 1 when a message could not be learned (rspamd unreachable, an error), 2 on bad usage.
 import { readFile, stat } from "node:fs/promises";
-import { ConfigError } from "../../../workers/src/config/load.ts";
+import { ConfigError } from "../../../core/config/load.ts";
 import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
-import { messageFiles, NotAMessageSource } from "../learn/messages.ts";
-import { createRspamdController, RSPAMD_PASSWORD_ENV, type LearnClass, type LearnOutcome } from "../scan/rspamd-controller.ts";
+import { messageFiles, NotAMessageSource } from "../spam/learn-messages.ts";
+import { createRspamdController, RSPAMD_PASSWORD_ENV, type LearnClass, type LearnOutcome } from "../spam/rspamd-controller.ts";
 
 const USAGE = `usage: npm run learn -- spam|ham <file|Maildir folder>...
 

@@ -2,7 +2,7 @@
 // the talking (queue/control.ts).
 import { isQueueId, type QueueEntry } from "../queue/spool.ts";
 import type { ControlRequest } from "../queue/control.ts";
-import type { TlsRptRunResult } from "../deliver/tls-rpt-sender.ts";
+import type { TlsRptRunResult } from "../tlsrpt/sender.ts";
 
 export const QUEUE_USAGE = `usage: npm run queue -- [--socket <path>] [--spool <dir>] list | show <id> | flush [<id>] | delete <id>
        npm run queue -- [--socket <path>] [--spool <dir>] tlsrpt-send [--day YYYY-MM-DD]

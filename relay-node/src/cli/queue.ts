@@ -2,7 +2,7 @@
 // through its control socket (queue/control.ts). The relay owns the spool, so flush and delete need it
 // running; list and show fall back to reading the spool files read-only when it is not.
 // Exit status: 0 done, 1 refused or failed, 2 bad usage.
-import { ConfigError } from "../../../workers/src/config/load.ts";
+import { ConfigError } from "../../../core/config/load.ts";
 import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
 import { controlSocketPath, headerSection, RelayNotRunning, sendControlRequest, type ControlAnswer } from "../queue/control.ts";
 import { readQueuedMessage, readSpoolEntries } from "../queue/spool.ts";

@@ -3,7 +3,7 @@
 // first line of standard input, for scripts — never from the command line, where `ps` and the shell
 // history would show it. Exit status 1 on a refused change, 2 on bad usage.
 import { parseArgs } from "node:util";
-import { ConfigError } from "../../../workers/src/config/load.ts";
+import { ConfigError } from "../../../core/config/load.ts";
 import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
 import { UserStore, UserStoreError } from "../users/store.ts";
 

@@ -1,8 +1,8 @@
 // Reads the configuration file (YAML or JSON) from disk and validates it against the one schema.
 import { existsSync, readFileSync } from "node:fs";
 import { parseDocument } from "yaml";
-import { ConfigError, parseConfig } from "../../../workers/src/config/load.ts";
-import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
+import { ConfigError, parseConfig } from "../../../core/config/load.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
 
 /** Bound on the configuration file: a typo'd path to a huge file must not exhaust memory. */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;

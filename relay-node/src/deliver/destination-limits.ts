@@ -5,7 +5,7 @@
 // does not eat sessions. The decisions are pure functions (connectionLevelDeferral, restUntil); the
 // wrapper is the bookkeeping around them. See docs/outbound.md.
 import { recipientsByDomain } from "./remote.ts";
-import type { Deliverer, OutgoingMessage, RecipientResult } from "./types.ts";
+import type { Deliverer, OutgoingMessage, RecipientResult } from "../queue/deliverer.ts";
 
 /** The longest a domain rests after a connection failure. */
 export const MAX_REST_MS = 5 * 60 * 1000;

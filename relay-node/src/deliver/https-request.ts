@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { request } from "node:https";
 import { isIP } from "node:net";
-import type { Resolver } from "../../../workers/src/dns/resolver.ts";
+import type { Resolver } from "../../../core/dns/resolver.ts";
 
 export interface HttpsEndpoint {
   resolver: Resolver;

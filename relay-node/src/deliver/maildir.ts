@@ -13,7 +13,7 @@ import { unlink } from "node:fs/promises";
 import { hostname as machineName } from "node:os";
 import { join, resolve } from "node:path";
 import { makeDirectories, renameNow, syncDirectory, writeNewFileSynced } from "../queue/durable.ts";
-import type { Deliverer, OutgoingMessage, RecipientResult } from "./types.ts";
+import type { Deliverer, OutgoingMessage, RecipientResult } from "../queue/deliverer.ts";
 
 const SUBDIRS = ["tmp", "new", "cur"] as const;
 

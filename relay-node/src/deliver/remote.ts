@@ -9,17 +9,17 @@
 // back a socket whose TLS and refusal reasons would still be ours to judge and report for TLS-RPT.
 import { X509Certificate } from "node:crypto";
 import type { DetailedPeerCertificate, TLSSocket } from "node:tls";
-import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
-import type { Lookup, MxRecord, Resolver, TlsaRecord } from "../../../workers/src/dns/resolver.ts";
-import { normalizeName } from "../../../workers/src/dns/resolver.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { Lookup, MxRecord, Resolver, TlsaRecord } from "../../../core/dns/resolver.ts";
+import { normalizeName } from "../../../core/dns/resolver.ts";
 import type { Logger } from "../log.ts";
-import { daneRequirement, mxHostIsSecure, tlsaMatches, type DaneRequirement } from "./dane.ts";
-import type { StsPolicyCache } from "./mta-sts-cache.ts";
-import { stsPolicySource, type StsDiscovery } from "./mta-sts-fetch.ts";
-import { mxMatchesPolicy, policyLines, type StsPolicy } from "./mta-sts.ts";
-import type { TlsPolicyFacts, TlsResultType, TlsRptStore } from "./tls-rpt.ts";
+import { daneRequirement, mxHostIsSecure, tlsaMatches, type DaneRequirement } from "../../../core/dane/dane.ts";
+import type { StsPolicyCache } from "../mtasts/cache.ts";
+import { stsPolicySource, type StsDiscovery } from "../mtasts/fetch.ts";
+import { mxMatchesPolicy, policyLines, type StsPolicy } from "../../../core/mtasts/policy.ts";
+import type { TlsPolicyFacts, TlsResultType, TlsRptStore } from "../tlsrpt/counts.ts";
 import { sendTransaction, type TransactionTimeouts } from "./transaction.ts";
-import type { Deliverer, OutgoingMessage, RecipientResult } from "./types.ts";
+import type { Deliverer, OutgoingMessage, RecipientResult } from "../queue/deliverer.ts";
 
 export interface RemoteDeliveryOptions {
   /** The SMTP port of MX hosts: 25; tests use another. */

@@ -1,7 +1,7 @@
 // Which way a spooled message goes, per recipient domain: our own domains (config.domains) to the next
 // hop (the mailbox host), every other domain to remote delivery (MX lookup, DANE, MTA-STS). One
 // spooled message with recipients of both kinds is split in two deliveries, their results joined.
-import type { Deliverer, RecipientResult } from "./types.ts";
+import type { Deliverer, RecipientResult } from "../queue/deliverer.ts";
 
 /** The domain of an address, lower case (RFC 5321 §2.4: domains are case-insensitive). */
 function domainOf(address: string): string {

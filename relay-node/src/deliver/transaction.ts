@@ -4,7 +4,7 @@
 // results is pure (resultsAfterSend, resultsAfterError); the connection is the thin edge around it.
 import type { TLSSocket } from "node:tls";
 import SMTPConnection, { type SentMessageInfo, type SMTPError } from "nodemailer/lib/smtp-connection";
-import type { OutgoingMessage, RecipientResult } from "./types.ts";
+import type { OutgoingMessage, RecipientResult } from "../queue/deliverer.ts";
 
 export interface NextHop {
   host: string;

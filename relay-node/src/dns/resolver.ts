@@ -7,11 +7,11 @@ import { randomInt } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { connect, isIPv6 } from "node:net";
 import type { DecodedPacket } from "dns-packet";
-import { cachingResolver } from "../../../workers/src/dns/cache.ts";
-import type { Lookup, RecordType, Resolver } from "../../../workers/src/dns/resolver.ts";
-import { failedLookup, isQueryableName, normalizeName } from "../../../workers/src/dns/resolver.ts";
-import type { SentQuery } from "../../../workers/src/dns/wire.ts";
-import { decodeMessage, encodeQuery, lookupFromReply } from "../../../workers/src/dns/wire.ts";
+import { cachingResolver } from "../../../core/dns/cache.ts";
+import type { Lookup, RecordType, Resolver } from "../../../core/dns/resolver.ts";
+import { failedLookup, isQueryableName, normalizeName } from "../../../core/dns/resolver.ts";
+import type { SentQuery } from "../../../core/dns/wire.ts";
+import { decodeMessage, encodeQuery, lookupFromReply } from "../../../core/dns/wire.ts";
 
 type ResolverSettings = Parameters<typeof createRelayResolver>[0];
 

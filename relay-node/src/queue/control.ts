@@ -6,7 +6,7 @@
 import { chmod, unlink } from "node:fs/promises";
 import { createConnection, createServer, type Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
-import type { TlsRptRunResult } from "../deliver/tls-rpt-sender.ts";
+import type { TlsRptRunResult } from "../tlsrpt/sender.ts";
 import type { DeliveryScheduler } from "./scheduler.ts";
 import { readQueuedMessage, type QueueEntry, type Spool } from "./spool.ts";
 
@@ -66,7 +66,7 @@ export interface QueueControlDeps {
   spool: Spool;
   delivery: DeliveryScheduler;
   now?: () => number;
-  /** `tlsrpt-send`: sends the TLS reports of the day (default: the previous UTC day), deliver/tls-rpt-sender.ts. */
+  /** `tlsrpt-send`: sends the TLS reports of the day (default: the previous UTC day), tlsrpt/sender.ts. */
   sendTlsReports?: (day?: string) => Promise<TlsRptRunResult>;
 }
 

@@ -3,8 +3,8 @@
 // the queue lifetime. The decisions are pure functions (nextAttemptDelay, decideAttempt); startDelivery
 // is the loop around them. Retry schedule and ordering argument: docs/queue.md.
 import type { Logger } from "pino";
-import { buildDsn, statusOfReply, type DsnRecipient } from "../deliver/dsn.ts";
-import type { Deliverer, RecipientResult } from "../deliver/types.ts";
+import { buildDsn, statusOfReply, type DsnRecipient } from "../../../core/dsn/dsn.ts";
+import type { Deliverer, RecipientResult } from "./deliverer.ts";
 import { newQueueId, type AttemptRecord, type QueueEntry, type Spool } from "./spool.ts";
 
 const FIRST_RETRY_SECONDS = 60;

@@ -18,7 +18,7 @@
 import { randomInt } from "node:crypto";
 import { open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import type { RecipientResult } from "../deliver/types.ts";
+import type { RecipientResult } from "./deliverer.ts";
 import { makeDirectories, renameNow, rewriteFileSynced, syncDirectory, writeNewFileSynced } from "./durable.ts";
 
 export interface Envelope {

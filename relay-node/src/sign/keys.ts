@@ -4,8 +4,8 @@
 // RSA key must have at least 2048 bits (RFC 8301 §3.2 says 1024 at least; 2048 is today's floor).
 import { createPrivateKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
-import type { DkimKey } from "./dkim.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { DkimKey } from "../../../core/dkim/sign.ts";
 
 export const MIN_RSA_BITS = 2048;
 

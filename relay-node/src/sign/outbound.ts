@@ -1,14 +1,14 @@
 // The signatures of a submitted message, in the order a receiver meets them from the top:
 //
 //   ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results   (RFC 8617, i=1, cv=none)
-//   DKIM-Signature                                                 (RFC 6376, dkim.ts)
+//   DKIM-Signature                                                 (RFC 6376, core/dkim/sign.ts)
 //   DKIM-Signature, a=ed25519-sha256, when configured               (RFC 8463, dkim.ed25519)
 //   … the message as submitted, our Received on top
 //
 // Both with the key and selector of the domain of the From address (DMARC alignment, RFC 7489 §3.1).
 // The ARC set records that we authenticated the submitting user (RFC 8601 §2.7.4, "auth").
 import { createSeal } from "mailauth/lib/arc/index.js";
-import { dkimSignature, type DkimKey } from "./dkim.ts";
+import { dkimSignature, type DkimKey } from "../../../core/dkim/sign.ts";
 
 export interface SigningIdentity {
   key: DkimKey;

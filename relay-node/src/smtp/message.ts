@@ -2,20 +2,20 @@
 // judge it, and either refuse it in the session or write it to the spool — never accept-then-bounce
 // (design.md, flow 1). A 250 is only given once the spool has the message on disk, fsynced — except
 // for spamtrap recipients, whose mail is learned as spam and dropped on purpose (docs/spam.md).
-import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
-import type { SpfMemo } from "../../../workers/src/judge/auth.ts";
-import { buildReply, formatReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
-import { relaxedChecks } from "../../../workers/src/judge/roles.ts";
-import { newTrackingId } from "../../../workers/src/judge/tracking-id.ts";
-import type { Envelope } from "../../../workers/src/judge/types.ts";
-import type { Greylist } from "../checks/greylist.ts";
-import type { Spamtrap, SpamtrapReport } from "../checks/spamtrap.ts";
-import type { Finding } from "../checks/types.ts";
-import type { Judge, JudgeOutcome } from "../judge/judge.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { SpfMemo } from "../../../core/authentication/authenticate.ts";
+import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
+import { relaxedChecks } from "../../../core/smtp/roles.ts";
+import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
+import type { Envelope } from "../../../core/verdict/types.ts";
+import type { Greylist } from "../greylist/greylist.ts";
+import type { Spamtrap, SpamtrapReport } from "../spam/spamtrap.ts";
+import type { Finding } from "../../../core/smtp/finding.ts";
+import type { Judge, JudgeOutcome } from "../verdict/source.ts";
 import { logMessage, type CheckRecord, type Logger, type TlsFacts } from "../log.ts";
-import { describeSpam, rspamdAction, rspamdHeaders, SPAM_FIELDS, type RspamdEnvelope, type RspamdOutcome, type SpamDecision } from "../scan/rspamd.ts";
+import { describeSpam, rspamdAction, rspamdHeaders, SPAM_FIELDS, type RspamdEnvelope, type RspamdOutcome, type SpamDecision } from "../spam/rspamd.ts";
 import { prependFields, removeFields, removeOwnAuthenticationResults, replaceSubject } from "./headers.ts";
-import { decideMessage, describeScan, greylistDeferral, isDoubtful, type MessageDecision, type ScanOutcome } from "./judgement.ts";
+import { decideMessage, describeScan, greylistDeferral, isDoubtful, type MessageDecision, type ScanOutcome } from "./decision.ts";
 import { newQueueId, type EnqueueRequest } from "../queue/spool.ts";
 import { receivedHeader, withProtocol } from "./received.ts";
 import { queued } from "./replies.ts";
@@ -70,7 +70,7 @@ export interface MessageResult {
   queued: boolean;
 }
 
-/** The envelope schema's bound on the HELO name (workers/src/judge/envelope.ts). */
+/** The envelope schema's bound on the HELO name (core/verdict/envelope.ts). */
 const MAX_ENVELOPE_HELO = 255;
 
 function envelopeOf(context: MessageContext, recipients: readonly AcceptedRecipient[]): Envelope {
@@ -93,7 +93,7 @@ function record(finding: Finding): CheckRecord {
   return { check: finding.check, outcome: finding.outcome, detail: finding.detail };
 }
 
-/** rspamd's view of the session (scan/rspamd.ts). */
+/** rspamd's view of the session (spam/rspamd.ts). */
 function spamEnvelopeOf(context: MessageContext, recipients: readonly AcceptedRecipient[], queueId: string, hostname: string): RspamdEnvelope {
   return {
     clientIp: context.clientIp,

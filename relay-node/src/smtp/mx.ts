@@ -21,20 +21,20 @@
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from "smtp-server";
-import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
-import type { Resolver } from "../../../workers/src/dns/resolver.ts";
-import { SpfMemo } from "../../../workers/src/judge/auth.ts";
-import { buildReply, formatReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
-import { newTrackingId } from "../../../workers/src/judge/tracking-id.ts";
-import type { BlocklistStore } from "../checks/blocklist-store.ts";
-import { checkDnsbl } from "../checks/dnsbl.ts";
-import { checkFcrdns } from "../checks/fcrdns.ts";
-import { checkHelo } from "../checks/helo.ts";
-import { checkRecipient, mailboxHostDecides, resolveAlias } from "../checks/recipient.ts";
-import type { RecipientCallout } from "../checks/recipient-callout.ts";
-import { checkSender } from "../checks/sender.ts";
-import { checkSpamtrapBlocklist, isSpamtrap } from "../checks/spamtrap.ts";
-import type { ClientFacts, Finding, RelayCheck } from "../checks/types.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { Resolver } from "../../../core/dns/resolver.ts";
+import { SpfMemo } from "../../../core/authentication/authenticate.ts";
+import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
+import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
+import type { BlocklistStore } from "../spam/blocklist-store.ts";
+import { checkDnsbl } from "../../../core/dnsbl/dnsbl.ts";
+import { checkFcrdns } from "../../../core/iprev/fcrdns.ts";
+import { checkHelo } from "../../../core/smtp/helo.ts";
+import { checkRecipient, mailboxHostDecides, resolveAlias } from "../../../core/smtp/recipient.ts";
+import type { RecipientCallout } from "./recipient-callout.ts";
+import { checkSender } from "../../../core/smtp/sender.ts";
+import { checkSpamtrapBlocklist, isSpamtrap } from "../spam/spamtrap.ts";
+import type { ClientFacts, Finding, RelayCheck } from "../../../core/smtp/finding.ts";
 import { logSession, type CheckRecord, type TlsFacts } from "../log.ts";
 import { ConnectionCounter } from "./connections.ts";
 import { readData } from "./data.ts";
@@ -42,7 +42,7 @@ import { receiveMessage, type AcceptedRecipient, type MessageDeps } from "./mess
 import { decideRecipient, effectOf, greylistAfterScoring, greylistApplies, isDelayed } from "./pipeline.ts";
 import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, TOO_MANY_RECIPIENTS, replyError, replyLine, tooManyConnections } from "./replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "./server.ts";
-import type { CertificatePair } from "./tls.ts";
+import type { CertificatePair } from "../tls/certificate.ts";
 
 export interface MxDeps extends MessageDeps {
   resolver: Resolver;
@@ -76,7 +76,7 @@ interface SessionState {
   transaction: Transaction | null;
   messages: number;
   lastRefusal: string | null;
-  /** SPF results of this session's messages, for the in-process judge (workers/src/judge/auth-checks.ts). */
+  /** SPF results of this session's messages, for the in-process judge (core/authentication/mailauth-checks.ts). */
   spfMemo: SpfMemo;
 }
 

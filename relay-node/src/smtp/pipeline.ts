@@ -10,10 +10,10 @@
 //   relaxes the check (postmaster@, abuse@) still receives mail from a listed or misconfigured host.
 // - The other checks (relay, recipient, tls, greylist) answer at their own stage and are never relaxed
 //   (greylisting is skipped beforehand for roles that relax it, see greylistApplies).
-import { RELAXABLE_CHECKS, type EdgemxConfig, type RelaxableCheck } from "../../../workers/src/config/schema.ts";
-import type { SmtpReply } from "../../../workers/src/judge/replies.ts";
-import { relaxedChecks } from "../../../workers/src/judge/roles.ts";
-import type { Finding, RelayCheck } from "../checks/types.ts";
+import { RELAXABLE_CHECKS, type EdgemxConfig, type RelaxableCheck } from "../../../core/config/schema.ts";
+import type { SmtpReply } from "../../../core/smtp/replies.ts";
+import { relaxedChecks } from "../../../core/smtp/roles.ts";
+import type { Finding, RelayCheck } from "../../../core/smtp/finding.ts";
 
 export type CheckAction = "reject" | "tempfail" | "log";
 

@@ -1,7 +1,7 @@
 // The relay's own protocol replies (bounds, DATA framing, queueing), defined with the spec's and the
-// judge's in workers/src/judge/replies.ts (so that the postmaster page explains them too), and how any
+// judge's in core/smtp/replies.ts (so that the postmaster page explains them too), and how any
 // reply is handed to smtp-server.
-import { buildReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
+import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import type { BodyFault } from "./data.ts";
 
 /** RFC 5321 §4.5.3.1.8 (recipients buffer) and §4.2.2: 452, "too many recipients"; RFC 3463 X.5.3. */

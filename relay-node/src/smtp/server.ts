@@ -21,11 +21,11 @@ import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
 import { SMTPConnection, type SMTPConnectionOptions } from "smtp-server/lib/smtp-connection.js";
-import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
-import { buildReply } from "../../../workers/src/judge/replies.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import { buildReply } from "../../../core/smtp/replies.ts";
 import type { Logger } from "pino";
 import { replyLine, tooManyErrors } from "./replies.ts";
-import { secureContextOptions, type CertificatePair } from "./tls.ts";
+import { secureContextOptions, type CertificatePair } from "../tls/certificate.ts";
 
 /** Postfix's default smtpd_junk_command_limit. */
 export const JUNK_COMMAND_LIMIT = 100;

@@ -13,14 +13,14 @@
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from "smtp-server";
-import { buildReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
-import { newTrackingId } from "../../../workers/src/judge/tracking-id.ts";
+import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
+import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
 import type { TlsFacts } from "../log.ts";
 import { ConnectionCounter } from "../smtp/connections.ts";
 import { readData } from "../smtp/data.ts";
 import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, replyError, replyLine, tooManyConnections } from "../smtp/replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "../smtp/server.ts";
-import type { CertificatePair } from "../smtp/tls.ts";
+import type { CertificatePair } from "../tls/certificate.ts";
 import type { Authenticator } from "../users/authenticator.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
 import { submitMessage, type SubmitDeps } from "./message.ts";

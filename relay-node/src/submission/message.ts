@@ -2,15 +2,15 @@
 // dot (design.md, flow 3): author fields owned by the user (553), then Received, the judge's outbound
 // path (RFC conformance, banned content) and the virus scan side by side, DKIM signature and ARC set,
 // the spool — and only then 250. A refusal or an outage is answered in the session, never bounced.
-import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
-import { buildReply, formatReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
-import { newTrackingId } from "../../../workers/src/judge/tracking-id.ts";
-import type { Judge } from "../judge/judge.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
+import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
+import type { Judge } from "../verdict/source.ts";
 import type { Logger, TlsFacts } from "../log.ts";
 import { newQueueId, type EnqueueRequest } from "../queue/spool.ts";
 import { signOutbound, submissionAuthResults, type SigningIdentity } from "../sign/outbound.ts";
 import { prependFields } from "../smtp/headers.ts";
-import { decideMessage, describeScan, type ScanOutcome } from "../smtp/judgement.ts";
+import { decideMessage, describeScan, type ScanOutcome } from "../smtp/decision.ts";
 import { queued } from "../smtp/replies.ts";
 import { submissionReceived } from "./received.ts";
 import { decideAuthorFields, authorAddresses } from "./sender-ownership.ts";

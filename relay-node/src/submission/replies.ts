@@ -1,6 +1,6 @@
-// The submission listeners' own protocol replies, beside the spec's in workers/src/judge/replies.ts
+// The submission listeners' own protocol replies, beside the spec's in core/smtp/replies.ts
 // (authRequired, authBeforeTls, senderNotOwned).
-import type { SmtpReply } from "../../../workers/src/judge/replies.ts";
+import type { SmtpReply } from "../../../core/smtp/replies.ts";
 
 /** RFC 4954 §6: the credentials were wrong; 5.7.8 "authentication credentials invalid". */
 export const AUTH_INVALID: SmtpReply = { code: 535, enhanced: "5.7.8", text: "Authentication credentials invalid" };

@@ -3,8 +3,8 @@
 // fields (RFC 5322 §3.6.2: From, and Sender when present). The author fields are parsed by their
 // grammar (address lists with display names, comments, groups), not matched with a pattern.
 import { addressParser, type Mailbox } from "postal-mime";
-import { buildReply, type SmtpReply } from "../../../workers/src/judge/replies.ts";
-import { parseHeaderSection } from "../../../workers/src/judge/rfc/header.ts";
+import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
+import { parseHeaderSection } from "../../../core/mime/header.ts";
 
 export function ownsAddress(owned: ReadonlySet<string>, address: string): boolean {
   return address !== "" && owned.has(address.toLowerCase());

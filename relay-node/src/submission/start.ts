@@ -1,6 +1,6 @@
 // Starts what relay.listeners.submission (587) and .submissions (465) ask for, sharing one user store,
 // one login throttle and one send quota, so a client cannot double its attempts by switching ports.
-import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { loadDkimKeys } from "../sign/keys.ts";
 import type { BoundedSmtpServer } from "../smtp/server.ts";
 import { createAuthenticator } from "../users/authenticator.ts";

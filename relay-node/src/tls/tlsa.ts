@@ -1,8 +1,8 @@
 // The relay certificate's key digest for TLSA "3 1 1" records (RFC 7672 §3.1.1, RFC 6698 §2.1).
 import { X509Certificate, createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
-import type { RecordFacts } from "../../../workers/src/policy/records.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { RecordFacts } from "../../../core/records/records.ts";
 
 /**
  * RFC 6698 §2.1.2–2.1.3: selector 1 is the DER SubjectPublicKeyInfo, matching type 1 its SHA-256.

@@ -1,7 +1,7 @@
 // Who checks a submission user's password (relay.users): the local node:sqlite store (store.ts) or the
 // IMAP host (imap.ts). Three outcomes, mapped by the submission listener to RFC 4954 §6 replies:
 // ok → 235, invalid → 535 5.7.8, temporary (the checker could not decide) → 454 4.7.0.
-import type { EdgemxConfig } from "../../../workers/src/config/schema.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { ImapAuthenticator } from "./imap.ts";
 import { UserStore, type UserRecord } from "./store.ts";
 

@@ -1,9 +1,9 @@
 // The Worker's resolver: DoH behind a cache that lives as long as the isolate, one per DoH setting,
 // so every request an isolate serves shares the answers others already fetched.
-import { cachingResolver } from "./cache.ts";
-import type { DohOptions } from "./doh.ts";
-import { DOH_DEFAULTS, dohResolver } from "./doh.ts";
-import type { Resolver } from "./resolver.ts";
+import { cachingResolver } from "../../../core/dns/cache.ts";
+import type { DohOptions } from "../../../core/dns/doh.ts";
+import { DOH_DEFAULTS, dohResolver } from "../../../core/dns/doh.ts";
+import type { Resolver } from "../../../core/dns/resolver.ts";
 
 const isolateResolvers = new Map<string, Resolver>();
 

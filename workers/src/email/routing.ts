@@ -4,12 +4,12 @@
 // This path has no SMTP session of ours: no temporary reply exists here but throwing (Cloudflare then
 // answers the sender with a temporary failure, so it retries), and forward() only adds X- fields.
 // See docs/email-routing.md for which checks run here and which cannot.
-import type { EdgemxConfig } from "../config/schema.ts";
-import type { Resolver } from "../dns/resolver.ts";
-import { readStreamBounded } from "../bytes.ts";
-import { formatReply } from "../judge/replies.ts";
-import type { Envelope, Verdict } from "../judge/types.ts";
-import { verdict, type VerdictOptions } from "../judge/verdict.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { Resolver } from "../../../core/dns/resolver.ts";
+import { readStreamBounded } from "../../../core/bytes.ts";
+import { formatReply } from "../../../core/smtp/replies.ts";
+import type { Envelope, Verdict } from "../../../core/verdict/types.ts";
+import { verdict, type VerdictOptions } from "../../../core/verdict/verdict.ts";
 import { clientTrace } from "./trace.ts";
 
 /** The part of ForwardableEmailMessage the handler uses (workers-types names it so). */

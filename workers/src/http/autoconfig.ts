@@ -2,7 +2,7 @@
 // https://<domain>/.well-known/autoconfig/mail/config-v1.1.xml, optionally with ?emailaddress=.
 // The document is Mozilla's clientConfig version 1.1
 // (https://wiki.mozilla.org/Thunderbird:Autoconfiguration:ConfigFileFormat).
-import type { DomainConfig, EdgemxConfig } from "../config/schema.ts";
+import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
 import { clientSettings, configuredDomain, type ClientEndpoint, type ClientSettings } from "./client-settings.ts";
 import { MAX_ADDRESS_LENGTH, parseMailAddress } from "./mail-address.ts";
 import { queryValue } from "./query.ts";

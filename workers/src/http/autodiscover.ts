@@ -7,7 +7,7 @@
 // with ErrorCode 500 and HTTP 404: nothing is known here about that address, and a 404 sends Outlook on
 // to its next discovery method instead of retrying us.
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import type { DomainConfig, EdgemxConfig } from "../config/schema.ts";
+import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
 import { clientSettings, configuredDomain, type ClientEndpoint } from "./client-settings.ts";
 import { MAX_ADDRESS_LENGTH, parseMailAddress } from "./mail-address.ts";
 import { queryValue } from "./query.ts";

@@ -1,7 +1,7 @@
 // GET /.well-known/edgemx/dns[?domain=<d>]: the DNS records a configured domain must publish, as zone text.
 // Without ?domain= the answer is for the domain the Host names (the first domain on the postmaster host).
-import type { EdgemxConfig } from "../config/schema.ts";
-import { domainRecords, toZoneText, type RecordFacts } from "../policy/records.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import { domainRecords, toZoneText, type RecordFacts } from "../../../core/records/records.ts";
 import { classifyHost } from "./hosts.ts";
 import { notFound, plain } from "./respond.ts";
 

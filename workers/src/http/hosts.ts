@@ -1,5 +1,5 @@
 // Which configured domain and which of its service hosts a request's Host header names.
-import type { DomainConfig, EdgemxConfig } from "../config/schema.ts";
+import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
 
 export type HostKind = "apex" | "autoconfig" | "autodiscover" | "mta-sts" | "postmaster";
 

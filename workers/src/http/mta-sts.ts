@@ -1,6 +1,6 @@
 // GET https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 §3.3): 200, text/plain, no redirect.
-import type { DomainConfig } from "../config/schema.ts";
-import { mtaStsPolicy } from "../policy/mta-sts.ts";
+import type { DomainConfig } from "../../../core/config/schema.ts";
+import { mtaStsPolicy } from "../../../core/mtasts/published.ts";
 
 export function serveMtaStsPolicy(domain: DomainConfig): Response {
   return new Response(mtaStsPolicy(domain), {

@@ -1,6 +1,6 @@
 // GET <domain>/postmaster and postmaster host "/": the postmaster page in English or German.
-import type { DomainConfig, EdgemxConfig } from "../config/schema.ts";
-import { domainRecords, type RecordFacts } from "../policy/records.ts";
+import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
+import { domainRecords, type RecordFacts } from "../../../core/records/records.ts";
 import { pageLanguage } from "../postmaster/language.ts";
 import { renderPostmasterPage } from "../postmaster/page.ts";
 

@@ -1,15 +1,15 @@
 // The routing table of the Worker's HTTP side: which host kind serves which path with which methods.
 import { Router, type IRequest } from "itty-router";
-import type { DomainConfig, EdgemxConfig } from "../config/schema.ts";
+import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
 import type { Env } from "../env.ts";
-import type { RecordFacts } from "../policy/records.ts";
+import type { RecordFacts } from "../../../core/records/records.ts";
 import { serveAutoconfig } from "./autoconfig.ts";
 import { serveAutodiscoverJson, serveAutodiscoverXml } from "./autodiscover.ts";
 import { serveDnsRecords } from "./dns-records.ts";
 import { classifyHost, type HostKind } from "./hosts.ts";
 import { serveMtaStsPolicy } from "./mta-sts.ts";
 import { servePostmasterPage } from "./postmaster.ts";
-import { judgeOptions, judgeResolver } from "../judge-runtime.ts";
+import { judgeOptions, judgeResolver } from "../verdict-runtime.ts";
 import { methodNotAllowed, notFound, plain } from "./respond.ts";
 import { serveTlsReport } from "./tlsrpt.ts";
 import { serveVerdict } from "./verdict.ts";

@@ -1,11 +1,11 @@
 // Receiving SMTP TLS reports over HTTPS (RFC 8460 §3, §5.3): a sender whose `rua` is
 // https://<our domain>/.well-known/tlsrpt POSTs one report as application/tlsrpt+gzip or
-// application/tlsrpt+json. It is validated (policy/tlsrpt-report.ts), must be about our domains,
+// application/tlsrpt+json. It is validated (core/tlsrpt/report.ts), must be about our domains,
 // and is kept in D1 (TLSRPT_DB) or, without D1, as one JSON line in the Worker's log. docs/tlsrpt.md.
-import { readStreamBounded } from "../bytes.ts";
-import type { EdgemxConfig } from "../config/schema.ts";
+import { readStreamBounded } from "../../../core/bytes.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { Env } from "../env.ts";
-import { MAX_REPORT_CHARS, parseTlsReport, type TlsRptReport } from "../policy/tlsrpt-report.ts";
+import { MAX_REPORT_CHARS, parseTlsReport, type TlsRptReport } from "../../../core/tlsrpt/report.ts";
 import { normalizeHost } from "./hosts.ts";
 import { TLSRPT_SCHEMA } from "./tlsrpt-schema.ts";
 import { plain, readBounded } from "./respond.ts";

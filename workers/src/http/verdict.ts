@@ -1,12 +1,12 @@
 // POST /v1/verdict: the judge behind a bearer token. The raw message is the body (or the "message"
 // part of a multipart/form-data body); the envelope is JSON in the Edgemx-Envelope header (or the
 // "envelope" part). The answer is the Verdict as JSON.
-import type { EdgemxConfig } from "../config/schema.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { Env } from "../env.ts";
-import type { Resolver } from "../dns/resolver.ts";
-import { parseEnvelope } from "../judge/envelope.ts";
-import type { Envelope } from "../judge/types.ts";
-import { verdict, type VerdictOptions } from "../judge/verdict.ts";
+import type { Resolver } from "../../../core/dns/resolver.ts";
+import { parseEnvelope } from "../../../core/verdict/envelope.ts";
+import type { Envelope } from "../../../core/verdict/types.ts";
+import { verdict, type VerdictOptions } from "../../../core/verdict/verdict.ts";
 import { plain, readBounded } from "./respond.ts";
 
 export const ENVELOPE_HEADER = "edgemx-envelope";

@@ -1,6 +1,6 @@
 // The words of the postmaster page in English and German. `{name}` marks a slot the page fills
 // with a value from the configuration (already marked up); everything else is escaped as text.
-import type { RelaxableCheck } from "../config/schema.ts";
+import type { RelaxableCheck } from "../../../core/config/schema.ts";
 import type { Lang } from "./language.ts";
 import type { DocumentFamily } from "./policy-lists.ts";
 

@@ -1,6 +1,6 @@
 // How the postmaster page names the banned file types of the configuration (judge.banned): the
 // Microsoft Office extensions collapse into one phrase when all of them are banned, as the spec says.
-import { BANNED_EXTENSIONS_DEFAULT } from "../config/schema.ts";
+import { BANNED_EXTENSIONS_DEFAULT } from "../../../core/config/schema.ts";
 
 /** The spec's own short list; every other default extension is a Microsoft Office format. */
 const SPEC_EXTENSIONS = new Set(["exe", "vbs", "pif", "scr", "bat", "cmd", "com", "cpl", "dll", "zip", "js"]);

@@ -1,0 +1,52 @@
+// ARC sealing (RFC 8617 §5.1) of accepted mail we forward to the mailbox host: our
+// Authentication-Results become the ARC-Authentication-Results of a new ARC set, sealed with the
+// configured domain and selector, so the next hop can trust what we found.
+import { sealMessage } from "mailauth/lib/arc/index.js";
+import type { EdgemxConfig } from "../config/schema.ts";
+import type { AuthOutcome } from "../authentication/authenticate.ts";
+
+export interface ArcSealKey {
+  /** PEM private key (RSA ≥ 2048 bits or Ed25519). */
+  privateKey: string;
+}
+
+/** RFC 8617 §4.1.3 cv: none for the first set, else what validating the existing chain gave. */
+export function chainValidation(arcResult: string): "none" | "pass" | "fail" {
+  if (arcResult === "none") return "none";
+  return arcResult === "pass" ? "pass" : "fail";
+}
+
+/** The payload of our Authentication-Results field: what follows "Authentication-Results:". */
+export function authResultsPayload(field: string): string {
+  return field.replace(/^Authentication-Results:\s*/i, "");
+}
+
+/** The sealing domain and selector: configured, else the first domain and its DKIM selector. */
+export function sealIdentity(config: EdgemxConfig): { domain: string; selector: string } | null {
+  const first = config.domains[0];
+  const domain = config.judge.arcSeal.domain ?? first?.name;
+  const selector = config.judge.arcSeal.selector ?? config.domains.find((d) => d.name === domain)?.dkim?.selector;
+  return domain && selector ? { domain, selector } : null;
+}
+
+/** The ARC set (ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results) to prepend, as fields. */
+export async function sealForwarded(message: Uint8Array, headers: readonly string[], auth: AuthOutcome, config: EdgemxConfig, key: ArcSealKey): Promise<string[]> {
+  const identity = sealIdentity(config);
+  if (!identity) throw new Error("judge.arcSeal is enabled but no sealing domain and selector are configured");
+  const prefix = new TextEncoder().encode(headers.map((h) => `${h}\r\n`).join(""));
+  const input = new Uint8Array(prefix.byteLength + message.byteLength);
+  input.set(prefix);
+  input.set(message, prefix.byteLength);
+  const sealed = await sealMessage(Buffer.from(input.buffer, input.byteOffset, input.byteLength), {
+    signingDomain: identity.domain,
+    selector: identity.selector,
+    privateKey: key.privateKey,
+    authResults: authResultsPayload(auth.authenticationResults),
+    cv: chainValidation(auth.arc.result),
+  });
+  // mailauth returns the folded fields joined by CRLF; split them at the start of each field name.
+  return sealed
+    .toString("utf8")
+    .replace(/\r\n$/, "")
+    .split(/\r\n(?=[^ \t])/);
+}

@@ -1,0 +1,209 @@
+// TLS-RPT sending (RFC 8460 §3, §5): once a day, every policy domain with counts for the day gets its
+// §4.4 report at the rua URIs of its `_smtp._tls` TXT record — `mailto:` as a DKIM-signed §5.3 message
+// through our own spool, `https:` as a POST of the gzipped JSON (§5.2). Progress is kept in the
+// TLS-RPT store per (day, domain, rua), so a run repeated (timer and CLI, or a retry) sends nothing twice.
+//
+// Decisions (docs/outbound.md, "TLS-RPT sending"):
+// - No usable record (NXDOMAIN, no data, none or several v=TLSRPTv1, no usable rua): the day is marked
+//   done for the domain (nothing to send). A failed lookup (SERVFAIL, timeout) is not: the next run asks again.
+// - The envelope sender is the From address (postmaster@<our first domain>): §5.3 says reports are sent
+//   as ordinary mail, and a real reverse path lets SPF (MAIL FROM domain) and DMARC align, which a null
+//   sender would not; a report that bounces reaches our postmaster rather than looping (the DSN has <>).
+// - A `mailto:` rua is done once the message is in our spool (the queue retries it like any mail).
+// - An `https:` rua is done on a 2xx answer; a failure or timeout leaves it open, so the next run for
+//   that day posts again. The daily timer revisits the RETRY_DAYS previous days for exactly this.
+// - The POST resolves the host through the relay's resolver, like every name the relay looks up
+//   (https-request.ts); redirects are not followed (a 3xx counts as a failure).
+import { gzipSync } from "node:zlib";
+import type { Resolver } from "../../../core/dns/resolver.ts";
+import type { Logger } from "../log.ts";
+import type { EnqueueRequest } from "../queue/spool.ts";
+import { dkimSignature, type DkimKey } from "../../../core/dkim/sign.ts";
+import { httpsRequest, type HttpsEndpoint } from "../deliver/https-request.ts";
+import { parseTlsRptRecord, tlsReportMessage } from "../../../core/tlsrpt/delivery.ts";
+import { tlsReport, type TlsRptStore } from "./counts.ts";
+
+/** The https: POST's bound (RFC 8460 §5.2 names none; a report is not worth a hung run). */
+export const POST_TIMEOUT_MS = 30_000;
+/** Days before the previous one the daily run looks at again, for https: rua that failed. */
+export const RETRY_DAYS = 2;
+
+export interface TlsReporter {
+  /** §4.4 organization-name. */
+  organization: string;
+  /** §4.4 contact-info. */
+  contact: string;
+  /** Our host name: the §5.3 submitter. */
+  hostname: string;
+  /** From: and the envelope sender of `mailto:` reports. */
+  from: string;
+}
+
+export interface TlsRptSenderDeps {
+  store: Pick<TlsRptStore, "rows" | "isSent" | "markSent">;
+  resolver: Resolver;
+  enqueue: (request: EnqueueRequest) => Promise<string>;
+  /** The message with a DKIM-Signature on top, or undefined when we hold no key for `domain`. */
+  sign?: (message: Buffer, domain: string, now: Date) => Buffer | undefined;
+  /** POSTs the body (application/tlsrpt+gzip) and returns the HTTP status; postTlsReport through `resolver` by default. */
+  post?: (url: string, body: Buffer) => Promise<number>;
+  reporter: TlsReporter;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface TlsRptDomainResult {
+  domain: string;
+  /** sent: every rua done; partial: some rua failed (retried next run); no-record; lookup-failed; already-sent. */
+  outcome: "sent" | "partial" | "no-record" | "lookup-failed" | "already-sent";
+  delivered: string[];
+  failed: { rua: string; error: string }[];
+}
+
+export interface TlsRptRunResult {
+  day: string;
+  domains: TlsRptDomainResult[];
+}
+
+/** A POST's response is not used beyond its status; a longer body ends the exchange as a failure. */
+const POST_RESPONSE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * The https: transport (§3): a POST of the gzipped report as application/tlsrpt+gzip, the host resolved
+ * through our resolver (https-request.ts), no redirects, bounded in time; the HTTP status.
+ */
+export async function postTlsReport(url: string, body: Buffer, endpoint: Pick<HttpsEndpoint, "resolver" | "ca" | "port">): Promise<number> {
+  const response = await httpsRequest(new URL(url), "POST", { "content-type": "application/tlsrpt+gzip" }, body, {
+    ...endpoint,
+    timeoutMs: POST_TIMEOUT_MS,
+    maxResponseBytes: POST_RESPONSE_MAX_BYTES,
+  });
+  if (!response.ok) throw new Error(response.reason);
+  return response.status;
+}
+
+/** A `sign` for sendTlsReports from the domains' DKIM keys (sign/keys.ts: loadDkimKeys). */
+export function dkimSignerFor(keys: ReadonlyMap<string, { key: DkimKey }>): NonNullable<TlsRptSenderDeps["sign"]> {
+  return (message, domain, now) => {
+    const identity = keys.get(domain.toLowerCase());
+    if (identity === undefined) return undefined;
+    const signature = dkimSignature(message, identity.key, Math.floor(now.getTime() / 1000));
+    return Buffer.concat([Buffer.from(`${signature}\r\n`, "latin1"), message]);
+  };
+}
+
+/** The address of a `mailto:` URI (RFC 6068): hfields dropped, percent-encoding undone. */
+function mailtoAddress(uri: string): string {
+  const path = uri.slice("mailto:".length).split("?")[0]!;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+/** Sends the reports of `day` (YYYY-MM-DD, UTC) that are not sent yet; see the file's head. */
+export async function sendTlsReports(day: string, deps: TlsRptSenderDeps): Promise<TlsRptRunResult> {
+  const { store, resolver, logger, reporter } = deps;
+  const now = deps.now ?? Date.now;
+  const post = deps.post ?? ((url: string, body: Buffer) => postTlsReport(url, body, { resolver }));
+  const rows = store.rows(day);
+  const domains = [...new Set(rows.map((row) => row.policyDomain))].sort();
+  const results: TlsRptDomainResult[] = [];
+  for (const domain of domains) {
+    const result: TlsRptDomainResult = { domain, outcome: "sent", delivered: [], failed: [] };
+    results.push(result);
+    if (store.isSent(day, domain)) {
+      result.outcome = "already-sent";
+      continue;
+    }
+    const lookup = await resolver.query(`_smtp._tls.${domain}`, "TXT");
+    if (lookup.status === "servfail" || lookup.status === "timeout") {
+      result.outcome = "lookup-failed";
+      logger.warn({ event: "tlsrpt", day, domain, status: lookup.status }, "the _smtp._tls lookup failed: the report is tried again next run");
+      continue;
+    }
+    const policy = lookup.status === "ok" ? parseTlsRptRecord(lookup.answers.map((strings) => strings.join(""))) : null;
+    if (policy === null) {
+      result.outcome = "no-record";
+      store.markSent(day, domain, now());
+      logger.info({ event: "tlsrpt", day, domain, status: lookup.status }, "no usable TLSRPT record: no report");
+      continue;
+    }
+    const report = tlsReport(rows, day, domain, { organizationName: reporter.organization, contactInfo: reporter.contact }) as { "report-id": string };
+    for (const rua of policy.rua) {
+      if (store.isSent(day, domain, rua)) continue;
+      try {
+        if (/^mailto:/i.test(rua)) {
+          const to = mailtoAddress(rua);
+          const at = new Date(now());
+          const message = tlsReportMessage({ report, policyDomain: domain, day, submitter: reporter.hostname, from: reporter.from, to, now: at });
+          const fromDomain = reporter.from.slice(reporter.from.lastIndexOf("@") + 1);
+          const signed = deps.sign?.(message, fromDomain, at);
+          if (signed === undefined) logger.warn({ event: "tlsrpt", day, domain, from: reporter.from }, "no DKIM key for the From domain: the report is sent unsigned");
+          const id = await deps.enqueue({ envelope: { mailFrom: reporter.from, rcptTo: [to] }, message: signed ?? message });
+          logger.info({ event: "tlsrpt", day, domain, rua, queueId: id, signed: signed !== undefined }, "TLS report queued");
+        } else {
+          const status = await post(rua, gzipSync(JSON.stringify(report)));
+          if (status < 200 || status > 299) throw new Error(`HTTP status ${status}`);
+          logger.info({ event: "tlsrpt", day, domain, rua, status }, "TLS report posted");
+        }
+        store.markSent(day, domain, now(), rua);
+        result.delivered.push(rua);
+      } catch (error) {
+        const message = (error as Error).message;
+        result.failed.push({ rua, error: message });
+        logger.warn({ event: "tlsrpt", day, domain, rua, err: message }, "TLS report not delivered: tried again next run");
+      }
+    }
+    if (result.failed.length === 0) store.markSent(day, domain, now());
+    else result.outcome = "partial";
+  }
+  return { day, domains: results };
+}
+
+/** The UTC day before `at`'s, YYYY-MM-DD. */
+export function previousUtcDay(at: number, daysBack = 1): string {
+  return new Date(Date.UTC(new Date(at).getUTCFullYear(), new Date(at).getUTCMonth(), new Date(at).getUTCDate() - daysBack)).toISOString().slice(0, 10);
+}
+
+/** Milliseconds from `at` to the next 00:15 UTC. */
+export function msUntilDailyRun(at: number): number {
+  const d = new Date(at);
+  let next = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), 0, 15);
+  if (next <= at) next += 86_400_000;
+  return next - at;
+}
+
+export interface TlsRptTimer {
+  stop(): void;
+}
+
+/**
+ * Runs sendTlsReports every day at 00:15 UTC for the previous UTC day and the RETRY_DAYS before it
+ * (only what is still open is sent). The timer is unref'd: it never keeps the process alive.
+ */
+export function startTlsRptTimer(deps: TlsRptSenderDeps): TlsRptTimer {
+  const now = deps.now ?? Date.now;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const schedule = (): void => {
+    if (stopped) return;
+    timer = setTimeout(() => void run(), msUntilDailyRun(now()));
+    timer.unref();
+  };
+  const run = async (): Promise<void> => {
+    for (let back = RETRY_DAYS + 1; back >= 1 && !stopped; back--) {
+      const day = previousUtcDay(now(), back);
+      await sendTlsReports(day, deps).catch((error: unknown) => deps.logger.error({ event: "tlsrpt", day, err: (error as Error).message }, "the TLS report run failed"));
+    }
+    schedule();
+  };
+  schedule();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
