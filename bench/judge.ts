@@ -20,7 +20,7 @@ import { gzipSync } from "node:zlib";
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from "@zip.js/zip.js";
 import { parseConfigText } from "../relay-node/src/config/file.ts";
 import { parseEnvelope } from "../core/verdict/envelope.ts";
-import type { Envelope, Verdict } from "../core/verdict/types.ts";
+import type { VerdictEnvelope, Verdict } from "../core/verdict/types.ts";
 import { startHarness, type Harness } from "../test/harness/index.ts";
 import { bundleWorker, startWorker, type RunningWorker, type WorkerBundle } from "../test/harness/worker.ts";
 import { TEST_DNS } from "../test/harness/zones.ts";
@@ -519,7 +519,7 @@ export async function run(args: string[]): Promise<number> {
       mode: "cpu",
       dohUrl: harness.dohUrl,
       configFile: EXAMPLE_CONFIG,
-      envelope: envelope as Envelope,
+      envelope: envelope as VerdictEnvelope,
       messages: messages.map((m) => ({ name: m.key, file: files.get(m.key)!, iterations: options.iterations[m.key], warmup: options.warmup })),
     });
     const nodeProblems = node.results.flatMap((r) => {
@@ -536,7 +536,7 @@ export async function run(args: string[]): Promise<number> {
       writeFileSync(largeFile, large);
       const text = messages[0]!;
       const workerdMemory = await measureWorkerdMemory(bundle, configJson, harness.dohUrl, envelopeHeader, text, large);
-      const nodeMemory = await runNode<MemoryAnswer>({ mode: "memory", dohUrl: harness.dohUrl, configFile: EXAMPLE_CONFIG, envelope: envelope as Envelope, warmupFile: files.get("text")!, file: largeFile });
+      const nodeMemory = await runNode<MemoryAnswer>({ mode: "memory", dohUrl: harness.dohUrl, configFile: EXAMPLE_CONFIG, envelope: envelope as VerdictEnvelope, warmupFile: files.get("text")!, file: largeFile });
       console.log(`\n${memoryReport(workerdMemory, nodeMemory)}`);
       if (typeof workerdMemory === "string") return 1;
       if (nodeMemory.action !== "accept") nodeProblems.push(`verdict() in Node on the 25 MB message answered ${nodeMemory.action}`);

@@ -12,7 +12,7 @@ import { loadConfigFile } from "../../relay-node/src/config/file.ts";
 import { cachingResolver } from "../../core/dns/cache.ts";
 import { dohResolver } from "../../core/dns/doh.ts";
 import { mailauthResolver } from "../../core/dns/mailauth.ts";
-import type { Envelope } from "../../core/verdict/types.ts";
+import type { VerdictEnvelope } from "../../core/verdict/types.ts";
 import { verdict } from "../../core/verdict/verdict.ts";
 
 export interface NodeMessage {
@@ -24,8 +24,8 @@ export interface NodeMessage {
 }
 
 export type JudgeNodeTask =
-  | { mode: "cpu"; dohUrl: string; configFile: string; envelope: Envelope; messages: NodeMessage[] }
-  | { mode: "memory"; dohUrl: string; configFile: string; envelope: Envelope; warmupFile: string; file: string };
+  | { mode: "cpu"; dohUrl: string; configFile: string; envelope: VerdictEnvelope; messages: NodeMessage[] }
+  | { mode: "memory"; dohUrl: string; configFile: string; envelope: VerdictEnvelope; warmupFile: string; file: string };
 
 export interface CpuAnswer {
   mode: "cpu";

@@ -3,7 +3,12 @@
 // configured domain and selector, so the next hop can trust what we found.
 import { sealMessage } from "mailauth/lib/arc/index.js";
 import type { EdgemxConfig } from "../config/schema.ts";
-import type { AuthOutcome } from "../authentication/authenticate.ts";
+
+/** What sealing needs of the authentication (core/authentication's AuthOutcome has it): our field, and the ARC chain's result. */
+export interface SealedAuthentication {
+  authenticationResults: string;
+  arc: { result: string };
+}
 
 export interface ArcSealKey {
   /** PEM private key (RSA ≥ 2048 bits or Ed25519). */
@@ -30,7 +35,7 @@ export function sealIdentity(config: EdgemxConfig): { domain: string; selector: 
 }
 
 /** The ARC set (ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results) to prepend, as fields. */
-export async function sealForwarded(message: Uint8Array, headers: readonly string[], auth: AuthOutcome, config: EdgemxConfig, key: ArcSealKey): Promise<string[]> {
+export async function sealForwarded(message: Uint8Array, headers: readonly string[], auth: SealedAuthentication, config: EdgemxConfig, key: ArcSealKey): Promise<string[]> {
   const identity = sealIdentity(config);
   if (!identity) throw new Error("judge.arcSeal is enabled but no sealing domain and selector are configured");
   const prefix = new TextEncoder().encode(headers.map((h) => `${h}\r\n`).join(""));

@@ -176,7 +176,7 @@ function verdictOf(found: { finding: Finding; part: PartRef } | undefined): Bann
 }
 
 /** The decision over a message already parsed by parseMessage(). */
-export async function judgeParts(parsed: ParsedMessage, config: BannedConfig): Promise<BannedVerdict> {
+export async function findBannedParts(parsed: ParsedMessage, config: BannedConfig): Promise<BannedVerdict> {
   const rules = rulesOf(config);
   // Over the walker's bounds (multipart depth, part count, header size): the message cannot be judged whole.
   if (parsed.unreadable !== undefined && rules.archives.uninspectable === "reject") {
@@ -189,7 +189,7 @@ export async function judgeParts(parsed: ParsedMessage, config: BannedConfig): P
  * The decision over a raw message (RFC 5322 bytes, or text); `structure` when the conformance check
  * has parsed the message already.
  */
-export async function judgeMessage(raw: Uint8Array | string, config: BannedConfig, structure?: MessageStructure): Promise<BannedVerdict> {
+export async function findBannedContent(raw: Uint8Array | string, config: BannedConfig, structure?: MessageStructure): Promise<BannedVerdict> {
   const bytes = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
-  return judgeParts(parseMessage(bytes, structure), config);
+  return findBannedParts(parseMessage(bytes, structure), config);
 }

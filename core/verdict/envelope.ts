@@ -1,6 +1,6 @@
 // The envelope as the verdict API receives it: validated, bounded, with a clear reason when refused.
 import { z } from "zod";
-import type { Envelope } from "./types.ts";
+import type { VerdictEnvelope } from "./types.ts";
 
 // RFC 5321 §4.5.3.1: a path is at most 256 octets; a domain at most 255; recipients are bounded by the API.
 const MAX_PATH = 256;
@@ -24,7 +24,7 @@ export const envelopeSchema = z
   .strict();
 
 /** The envelope, or the reason it was refused ("rcptTo[0]: expected an address local@domain"). */
-export function parseEnvelope(document: unknown): Envelope | string {
+export function parseEnvelope(document: unknown): VerdictEnvelope | string {
   const result = envelopeSchema.safeParse(document);
   if (result.success) return result.data;
   const first = result.error.issues[0];

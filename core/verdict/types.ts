@@ -2,7 +2,7 @@
 import type { SmtpReply } from "../smtp/replies.ts";
 
 /** What the transport knows about a message: the SMTP envelope and the session around it. */
-export interface Envelope {
+export interface VerdictEnvelope {
   /** The connecting client's address; absent on the Email Routing path (Cloudflare is the MX). */
   clientIp?: string;
   /** The HELO/EHLO name the client gave; absent on the Email Routing path. */

@@ -3,14 +3,14 @@
 // relay runs it in-process. Cheap checks first, and the first refusal ends the judging.
 import type { EdgemxConfig, RelaxableCheck } from "../config/schema.ts";
 import type { Resolver } from "../dns/resolver.ts";
-import { judgeMessage } from "../banned/banned.ts";
+import { findBannedContent } from "../banned/banned.ts";
 import { sealForwarded, type ArcSealKey } from "../arc/seal.ts";
 import { authenticate, type AuthOutcome, type SpfMemo } from "../authentication/authenticate.ts";
 import { buildReply, type SmtpReply } from "../smtp/replies.ts";
 import { checkConformance, messageStructure, type MessageStructure } from "../conformance/check.ts";
 import { relaxedChecks } from "../smtp/roles.ts";
 import { newTrackingId } from "../smtp/tracking-id.ts";
-import type { CheckResult, Envelope, ReasonClass, Verdict } from "./types.ts";
+import type { CheckResult, VerdictEnvelope, ReasonClass, Verdict } from "./types.ts";
 
 export interface VerdictOptions {
   /** The tracking id to use (the relay passes its own queue id's); a fresh one otherwise. */
@@ -52,7 +52,7 @@ class Judging {
 }
 
 // RFC 5322 §2.1: a message is octets; RFC 2045–2049 structure; each rule reject / mark / log.
-function judgeConformance(raw: Uint8Array, structure: MessageStructure, envelope: Envelope, config: EdgemxConfig, j: Judging): Step {
+function judgeConformance(raw: Uint8Array, structure: MessageStructure, envelope: VerdictEnvelope, config: EdgemxConfig, j: Judging): Step {
   const result = checkConformance(raw, { smtputf8: envelope.smtputf8 === true }, config.judge.rfc, structure);
   const rejected = result.findings.find((f) => f.action === "reject");
   if (rejected) {
@@ -70,7 +70,7 @@ function judgeConformance(raw: Uint8Array, structure: MessageStructure, envelope
 }
 
 async function judgeBannedContent(raw: Uint8Array, structure: MessageStructure, config: EdgemxConfig, j: Judging): Promise<Step> {
-  const result = await judgeMessage(raw, config.judge.banned, structure);
+  const result = await findBannedContent(raw, config.judge.banned, structure);
   if (!result.banned) {
     j.checks.push({ check: "banned", outcome: "pass", detail: "" });
     return GO_ON;
@@ -86,7 +86,7 @@ function authChecks(auth: AuthOutcome, j: Judging): void {
 }
 
 // SPF (RFC 7208), DKIM (RFC 6376), ARC (RFC 8617), DMARC (RFC 7489) through mailauth; inbound only.
-async function judgeAuthentication(raw: Uint8Array, envelope: Envelope, config: EdgemxConfig, resolver: Resolver, j: Judging, spfMemo: SpfMemo | undefined): Promise<Step> {
+async function judgeAuthentication(raw: Uint8Array, envelope: VerdictEnvelope, config: EdgemxConfig, resolver: Resolver, j: Judging, spfMemo: SpfMemo | undefined): Promise<Step> {
   const auth = await authenticate(
     raw,
     { mailFrom: envelope.mailFrom, ...(envelope.clientIp ? { clientIp: envelope.clientIp } : {}), ...(envelope.helo ? { helo: envelope.helo } : {}) },
@@ -151,7 +151,7 @@ function finish(j: Judging, step: Step): Verdict {
   };
 }
 
-export async function verdict(raw: Uint8Array, envelope: Envelope, config: EdgemxConfig, resolver: Resolver, options: VerdictOptions = {}): Promise<Verdict> {
+export async function verdict(raw: Uint8Array, envelope: VerdictEnvelope, config: EdgemxConfig, resolver: Resolver, options: VerdictOptions = {}): Promise<Verdict> {
   const inbound = envelope.direction === "inbound";
   const j = new Judging(options.id ?? newTrackingId(), inbound ? relaxedChecks(envelope.rcptTo, config) : new Set());
   // The message is parsed once (header, MIME tree) for both content checks, and never copied: every

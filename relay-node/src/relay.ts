@@ -18,9 +18,9 @@ import { openTlsRptStore } from "./tlsrpt/counts.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
 import { loadDkimKeys } from "./sign/keys.ts";
 import { createRelayResolver } from "./dns/resolver.ts";
-import { createJudge } from "./verdict/source.ts";
+import { createVerdictSource } from "./verdict/source.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { controlSocketPath, startQueueControl } from "./queue/control.ts";
+import { controlSocketPath, startQueueControl } from "./control/control.ts";
 import { nextAttemptDelay, startDelivery, type DeliveryOptions, type DeliveryScheduler } from "./queue/scheduler.ts";
 import { Spool } from "./queue/spool.ts";
 import { pingClamd, scanWithClamd } from "./scan/clamd.ts";
@@ -124,7 +124,7 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
   compileDynamicPatterns(config.relay.fcrdns.dynamicPatterns);
   const resolver = overrides.resolver ?? createRelayResolver(config.relay.resolver);
   await probeResolver(config, resolver, logger);
-  const judge = createJudge(config, resolver, overrides.env ?? process.env, readArcSealKey(config, logger));
+  const verdicts = createVerdictSource(config, resolver, overrides.env ?? process.env, readArcSealKey(config, logger));
   let certificate: Certificate = loadCertificate(config, overrides.selfSignedDir ?? defaultSelfSignedDir(config), logger);
   const scan = await virusScanner(config, logger);
 
@@ -190,7 +190,7 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     config,
     logger,
     resolver,
-    judge,
+    verdicts,
     scan,
     spamCheck: spam.spamCheck,
     spamtrap: spam.spamtrap,
@@ -211,7 +211,7 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     await greylist?.close();
     recipientCallout?.close();
     await spam.close();
-    judge.close();
+    verdicts.close();
   };
 
   const listener = config.relay.listeners.mx;
@@ -233,12 +233,12 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     }
     const bound = server.server.address();
     address = { host, port: typeof bound === "object" && bound !== null ? bound.port : port };
-    logger.info({ event: "listen", listener: "mx", ...address, judge: judge.where, tls: certificate.source }, `MX listening on ${host} port ${address.port}`);
+    logger.info({ event: "listen", listener: "mx", ...address, judge: verdicts.where, tls: certificate.source }, `MX listening on ${host} port ${address.port}`);
   }
 
   let submission: Awaited<ReturnType<typeof startSubmission>>;
   try {
-    submission = await startSubmission(config, { config, logger, judge, scan, certificate: certificate.pair, enqueue }, overrides.env ?? process.env, overrides.submissionListen);
+    submission = await startSubmission(config, { config, logger, verdicts, scan, certificate: certificate.pair, enqueue }, overrides.env ?? process.env, overrides.submissionListen);
   } catch (err) {
     if (address) await new Promise<void>((done) => server.close(done));
     await closeServices();

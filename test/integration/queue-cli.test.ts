@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { controlSocketPath } from "../../relay-node/src/queue/control.ts";
+import { controlSocketPath } from "../../relay-node/src/control/control.ts";
 import { LOCAL, relayDocument, startTestRelay, testMessage, type TestRelay } from "../harness/relay.ts";
 
 const harness = inject("harness");

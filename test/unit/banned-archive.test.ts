@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
 import type { BannedConfig } from "../../core/config/schema.ts";
-import { judgeMessage } from "../../core/banned/banned.ts";
+import { findBannedContent } from "../../core/banned/banned.ts";
 import { attachment, compoundFile, gzipFile, mail, ooxmlFile, PDF, peFile, tarFile, zipFile } from "../fixtures/banned-content.ts";
 
 const config: BannedConfig = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] }).judge.banned;
@@ -10,7 +10,7 @@ const zipAllowed: BannedConfig = { ...config, extensions: config.extensions.filt
 const withArchives = (rules: BannedConfig, archives: Partial<BannedConfig["archives"]>): BannedConfig => ({ ...rules, archives: { ...rules.archives, ...archives } });
 
 async function reasonFor(files: Parameters<typeof attachment>[], rules: BannedConfig = config): Promise<string | undefined> {
-  const verdict = await judgeMessage(mail(files.map((f) => attachment(...f))), rules);
+  const verdict = await findBannedContent(mail(files.map((f) => attachment(...f))), rules);
   return verdict.banned ? verdict.reason : undefined;
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
 import { BANNED_EXTENSIONS_DEFAULT, type BannedConfig } from "../../core/config/schema.ts";
-import { judgeMessage, judgeParts, MAX_MESSAGE_DEPTH } from "../../core/banned/banned.ts";
+import { findBannedContent, findBannedParts, MAX_MESSAGE_DEPTH } from "../../core/banned/banned.ts";
 import {
   attachedMessage,
   attachment,
@@ -21,7 +21,7 @@ const config: BannedConfig = parseConfig(minimal).judge.banned;
 const DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml";
 
 async function reasonFor(message: string, rules: BannedConfig = config): Promise<string | undefined> {
-  const verdict = await judgeMessage(message, rules);
+  const verdict = await findBannedContent(message, rules);
   return verdict.banned ? verdict.reason : undefined;
 }
 
@@ -48,7 +48,7 @@ describe("judge.banned configuration", () => {
 
 describe("banned by the declared file name", () => {
   it("refuses a listed extension and names the part", async () => {
-    const verdict = await judgeMessage(mail([attachment("setup.exe", "application/octet-stream", "not really a program")]), config);
+    const verdict = await findBannedContent(mail([attachment("setup.exe", "application/octet-stream", "not really a program")]), config);
     expect(verdict).toEqual({ banned: true, reason: 'attachment "setup.exe": extension .exe', part: { filename: "setup.exe", mimeType: "application/octet-stream" } });
   });
 
@@ -69,7 +69,7 @@ describe("banned by the declared file name", () => {
 
   it("reads the name of a text part that the parser renders as body text", async () => {
     const script = { headers: ['Content-Type: text/plain; name="run.vbs"', "Content-Disposition: inline"], body: 'MsgBox "hi"' };
-    const verdict = await judgeMessage(mail([script]), config);
+    const verdict = await findBannedContent(mail([script]), config);
     expect(verdict).toEqual({ banned: true, reason: 'part "run.vbs": extension .vbs', part: { filename: "run.vbs", mimeType: "text/plain" } });
     const hta = { headers: ['Content-Type: text/html; name="=?UTF-8?B?aW52b2ljZS5odGE=?="'], body: "<html><hta:application/></html>" };
     const rules = { ...config, extensions: [...config.extensions, "hta"] };
@@ -125,7 +125,7 @@ describe("attached messages are judged like the message", () => {
   const inner = mail([attachment("payload.exe", "application/octet-stream", peFile())], "inner-boundary");
 
   it("finds an executable in an attached message/rfc822", async () => {
-    const verdict = await judgeMessage(mail([attachedMessage(inner, "forwarded.eml")]), config);
+    const verdict = await findBannedContent(mail([attachedMessage(inner, "forwarded.eml")]), config);
     expect(verdict).toEqual({
       banned: true,
       reason: 'attachment "forwarded.eml" › attachment "payload.exe": extension .exe',
@@ -164,16 +164,16 @@ describe("allowed content passes", () => {
       attachment("notes.txt", "text/plain", "plain words"),
       attachment("papers.tar", "application/x-tar", tar),
     ]);
-    expect(await judgeMessage(message, config)).toEqual({ banned: false });
+    expect(await findBannedContent(message, config)).toEqual({ banned: false });
   });
 
   it("accepts a plain message without attachments", async () => {
-    expect(await judgeMessage("From: a@example.net\r\nSubject: hi\r\n\r\nhello\r\n", config)).toEqual({ banned: false });
+    expect(await findBannedContent("From: a@example.net\r\nSubject: hi\r\n\r\nhello\r\n", config)).toEqual({ banned: false });
   });
 
   it("accepts what the configuration no longer lists", async () => {
     const message = mail([attachment("setup.exe", "application/octet-stream", peFile())]);
-    expect(await judgeMessage(message, { ...config, extensions: ["vbs"], mimeTypes: [] })).toEqual({ banned: false });
+    expect(await findBannedContent(message, { ...config, extensions: ["vbs"], mimeTypes: [] })).toEqual({ banned: false });
   });
 });
 
@@ -210,12 +210,12 @@ describe("the MIME tree is the conformance check's, read as mail readers read th
   it("cannot inspect a message whose multiparts nest deeper than the walker reads, unless told to accept it", async () => {
     let message = mail([exe], "n0");
     for (let depth = 1; depth <= 11; depth++) message = message.replace(/^(From:[\s\S]*?)(MIME-Version: 1\.0\r\n)(Content-Type: [^\r]*)\r\n\r\n/, `$1$2Content-Type: multipart/mixed; boundary="n${depth}"\r\n\r\n--n${depth}\r\n$3\r\n\r\n`) + `--n${depth}--\r\n`;
-    expect(await judgeMessage(message, config)).toEqual({
+    expect(await findBannedContent(message, config)).toEqual({
       banned: true,
       reason: "message: cannot be inspected: multiparts nested deeper than 10",
       part: { filename: null, mimeType: "message/rfc822" },
     });
-    expect(await judgeMessage(message, accept)).toEqual({ banned: false });
+    expect(await findBannedContent(message, accept)).toEqual({ banned: false });
     const alsoOnTop = message.replace("--n11\r\n", `--n11\r\n${exe.headers.join("\r\n")}\r\n\r\n${String(exe.body)}\r\n--n11\r\n`);
     expect(await reasonFor(alsoOnTop, accept)).toBe('attachment "setup.exe": extension .exe');
   });
@@ -227,12 +227,12 @@ describe("the MIME tree is the conformance check's, read as mail readers read th
   });
 });
 
-describe("judgeParts", () => {
+describe("findBannedParts", () => {
   it("decides over parts parsed elsewhere", async () => {
     const parsed = {
       attachments: [{ filename: "a.pdf", mimeType: "application/pdf", content: await zipFile([{ name: "x.txt", data: "x" }]) }],
       declared: [],
     };
-    expect(await judgeParts(parsed, config)).toEqual({ banned: true, reason: 'attachment "a.pdf": content is application/zip (.zip)', part: { filename: "a.pdf", mimeType: "application/pdf" } });
+    expect(await findBannedParts(parsed, config)).toEqual({ banned: true, reason: 'attachment "a.pdf": content is application/zip (.zip)', part: { filename: "a.pdf", mimeType: "application/pdf" } });
   });
 });

@@ -8,7 +8,7 @@ import PostalMime from "postal-mime";
 import { afterAll, describe, expect, it } from "vitest";
 import { rfcRulesSchema, type RfcRuleName } from "../../core/config/rfc-rules.ts";
 import { parseConfig } from "../../core/config/load.ts";
-import { judgeMessage } from "../../core/banned/banned.ts";
+import { findBannedContent } from "../../core/banned/banned.ts";
 import { checkConformance, type ConformanceResult } from "../../core/conformance/check.ts";
 
 const CORPUS = new URL("../../../shared/conformance/mime/", import.meta.url);
@@ -43,7 +43,7 @@ function timed<T>(run: () => T): { value: T; ms: number } {
 
 async function bannedOutcome(raw: Uint8Array): Promise<{ banned: boolean; ms: number }> {
   const start = performance.now();
-  const verdict = await judgeMessage(raw, banned);
+  const verdict = await findBannedContent(raw, banned);
   return { banned: verdict.banned, ms: performance.now() - start };
 }
 

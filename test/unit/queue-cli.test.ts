@@ -1,7 +1,7 @@
 // `edgemx queue`: the command line, the control requests the relay accepts, and what people see.
 import { describe, expect, it } from "vitest";
 import { formatQueueEntry, formatQueueList, formatSpan, parseQueueCommand } from "../../relay-node/src/cli/queue-commands.ts";
-import { headerSection, parseControlRequest } from "../../relay-node/src/queue/control.ts";
+import { headerSection, parseControlRequest } from "../../relay-node/src/control/control.ts";
 import type { QueueEntry } from "../../relay-node/src/queue/spool.ts";
 
 const ID = "19AC6F0B8C0A3F29C1";

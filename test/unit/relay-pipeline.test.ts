@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { Finding } from "../../core/smtp/finding.ts";
-import type { JudgeOutcome } from "../../relay-node/src/verdict/api-client.ts";
+import type { VerdictOutcome } from "../../relay-node/src/verdict/api-client.ts";
 import { ConnectionCounter } from "../../relay-node/src/smtp/connections.ts";
 import { BodyFaultDetector, findBodyFault, readData } from "../../relay-node/src/smtp/data.ts";
 import { authservIdOf, prependFields, removeOwnAuthenticationResults } from "../../relay-node/src/smtp/headers.ts";
@@ -129,7 +129,7 @@ describe("RCPT TO with the delayed findings", () => {
 });
 
 describe("the decision on a judged message", () => {
-  const verdictOf = (action: Verdict["action"], reply = { code: 250, enhanced: "2.0.0", text: "Ok, id=11111-11" }): JudgeOutcome => ({
+  const verdictOf = (action: Verdict["action"], reply = { code: 250, enhanced: "2.0.0", text: "Ok, id=11111-11" }): VerdictOutcome => ({
     ok: true,
     verdict: { action, reply, id: "11111-11", headers: ["Authentication-Results: mx.example.org; none"], marks: [], checks: [], ...(action === "accept" ? {} : { reason: "BANNED" as const }) },
   });

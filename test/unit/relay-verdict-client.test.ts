@@ -4,9 +4,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkVerdictUrl, createVerdictClient, isVerdict } from "../../relay-node/src/verdict/api-client.ts";
-import { JudgeSetupError, createJudge } from "../../relay-node/src/verdict/source.ts";
+import { VerdictSourceSetupError, createVerdictSource } from "../../relay-node/src/verdict/source.ts";
 import { parseConfig } from "../../core/config/load.ts";
-import type { Envelope, Verdict } from "../../core/verdict/types.ts";
+import type { VerdictEnvelope, Verdict } from "../../core/verdict/types.ts";
 import type { Resolver } from "../../core/dns/resolver.ts";
 
 const VERDICT: Verdict = {
@@ -17,7 +17,7 @@ const VERDICT: Verdict = {
   marks: [],
   checks: [],
 };
-const ENVELOPE: Envelope = { clientIp: "192.0.2.1", helo: "mail.sender.test", mailFrom: "a@sender.test", rcptTo: ["alice@example.org"], tls: true, direction: "inbound" };
+const ENVELOPE: VerdictEnvelope = { clientIp: "192.0.2.1", helo: "mail.sender.test", mailFrom: "a@sender.test", rcptTo: ["alice@example.org"], tls: true, direction: "inbound" };
 const MESSAGE = new TextEncoder().encode("Subject: hi\r\n\r\nbody\r\n");
 
 interface Seen {
@@ -50,8 +50,8 @@ describe("the verdict API client", () => {
     answer = (res) => res.end(JSON.stringify(VERDICT));
     seen.length = 0;
     const client = createVerdictClient({ url: base, timeoutMs: 2000, token: "s3cret" });
-    expect(await client.judge(MESSAGE, ENVELOPE)).toEqual({ ok: true, verdict: VERDICT });
-    expect(await client.judge(MESSAGE, ENVELOPE)).toEqual({ ok: true, verdict: VERDICT });
+    expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: true, verdict: VERDICT });
+    expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: true, verdict: VERDICT });
     client.close();
     expect(seen[0]!.headers.authorization).toBe("Bearer s3cret");
     expect(JSON.parse(String(seen[0]!.headers["edgemx-envelope"]))).toEqual(ENVELOPE);
@@ -65,7 +65,7 @@ describe("the verdict API client", () => {
     seen.length = 0;
     const client = createVerdictClient({ url: base, timeoutMs: 2000, token: "t" });
     const rcptTo = Array.from({ length: 1000 }, (_, i) => `recipient-number-${i}-with-a-long-local-part@example.org`);
-    expect(await client.judge(MESSAGE, { ...ENVELOPE, rcptTo })).toMatchObject({ ok: true });
+    expect(await client.ask(MESSAGE, { ...ENVELOPE, rcptTo })).toMatchObject({ ok: true });
     client.close();
     const request = seen[0]!;
     expect(request.headers["edgemx-envelope"]).toBeUndefined();
@@ -80,19 +80,19 @@ describe("the verdict API client", () => {
       res.statusCode = 401;
       res.end("A valid bearer token is required");
     };
-    expect(await client.judge(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("answered 401: A valid bearer token is required") });
+    expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("answered 401: A valid bearer token is required") });
     answer = (res) => res.end(JSON.stringify({ action: "maybe" }));
-    expect(await client.judge(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("not a verdict") });
+    expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("not a verdict") });
     answer = (res) => res.end("<html>");
-    expect(await client.judge(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("not JSON") });
+    expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("not JSON") });
     answer = () => {};
-    expect(await client.judge(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("no answer within 300 ms") });
+    expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("no answer within 300 ms") });
     client.close();
   });
 
   it("reports an unreachable API as an outage", async () => {
     const client = createVerdictClient({ url: "http://127.0.0.1:1/v1/verdict", timeoutMs: 1000, token: "t" });
-    expect(await client.judge(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("ECONNREFUSED") });
+    expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("ECONNREFUSED") });
     client.close();
   });
 });
@@ -102,12 +102,12 @@ describe("choosing the judge", () => {
   const configWith = (url?: string) => parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }], relay: { verdict: url ? { url } : {} } });
 
   it("runs in-process without a URL", () => {
-    expect(createJudge(configWith(), resolver, {}).where).toBe("in-process");
+    expect(createVerdictSource(configWith(), resolver, {}).where).toBe("in-process");
   });
 
   it("asks the API with a URL and the token from EDGEMX_VERDICT_TOKEN, and refuses to start without the token", () => {
-    expect(createJudge(configWith("https://edge.example.org/v1/verdict"), resolver, { EDGEMX_VERDICT_TOKEN: "t" }).where).toBe("https://edge.example.org");
-    expect(() => createJudge(configWith("https://edge.example.org/v1/verdict"), resolver, {})).toThrow(JudgeSetupError);
+    expect(createVerdictSource(configWith("https://edge.example.org/v1/verdict"), resolver, { EDGEMX_VERDICT_TOKEN: "t" }).where).toBe("https://edge.example.org");
+    expect(() => createVerdictSource(configWith("https://edge.example.org/v1/verdict"), resolver, {})).toThrow(VerdictSourceSetupError);
   });
 
   it("allows http:// only on loopback", () => {

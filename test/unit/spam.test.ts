@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { SqliteBlocklistStore, type BlocklistStore } from "../../relay-node/src/spam/blocklist-store.ts";
 import { checkSpamtrapBlocklist, isSpamtrap, takeToken } from "../../relay-node/src/spam/spamtrap.ts";
 import type { Finding } from "../../core/smtp/finding.ts";
-import type { JudgeOutcome } from "../../relay-node/src/verdict/api-client.ts";
+import type { VerdictOutcome } from "../../relay-node/src/verdict/api-client.ts";
 import { createRspamdController } from "../../relay-node/src/spam/rspamd-controller.ts";
 import { describeSpam, parseRspamdReply, rspamdAction, rspamdHeaders, spamHeaders, type RspamdEnvelope, type RspamdScore } from "../../relay-node/src/spam/rspamd.ts";
 import { foreignSpamtraps } from "../../relay-node/src/spam/spam-filter.ts";
@@ -172,9 +172,9 @@ describe("the X-Spam fields", () => {
 });
 
 describe("the decision with rspamd", () => {
-  const accepted: JudgeOutcome = { ok: true, verdict: { action: "accept", reply: { code: 250, enhanced: "2.0.0", text: "Ok" }, id: "11111-11", headers: ["Authentication-Results: mx.example.org; none"], marks: [], checks: [] } };
+  const accepted: VerdictOutcome = { ok: true, verdict: { action: "accept", reply: { code: 250, enhanced: "2.0.0", text: "Ok" }, id: "11111-11", headers: ["Authentication-Results: mx.example.org; none"], marks: [], checks: [] } };
   const banned = buildReply("banned", { id: "11111-11" });
-  const refused: JudgeOutcome = { ok: true, verdict: { ...accepted.verdict, action: "reject", reply: banned, reason: "BANNED" } } as JudgeOutcome;
+  const refused: VerdictOutcome = { ok: true, verdict: { ...accepted.verdict, action: "reject", reply: banned, reason: "BANNED" } } as VerdictOutcome;
 
   it("refuses spam with the spec's reply, after a virus and the judge's own refusal", () => {
     const spam = decideMessage(accepted, { status: "clean" }, "22222-22", { action: "reject" });

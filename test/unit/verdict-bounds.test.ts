@@ -5,7 +5,7 @@
 // in its worker process, so the peak RSS it reads is its own.
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
-import type { Envelope } from "../../core/verdict/types.ts";
+import type { VerdictEnvelope } from "../../core/verdict/types.ts";
 import { verdict } from "../../core/verdict/verdict.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
 
@@ -15,7 +15,7 @@ const MEMORY_BOUND_MIB = 256;
 
 const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] });
 const zone = new ZoneResolver().txt("sender.test", "v=spf1 ip4:192.0.2.10 -all").txt("_dmarc.sender.test", "v=DMARC1; p=none");
-const envelope: Envelope = { clientIp: "192.0.2.10", helo: "mail.sender.test", mailFrom: "alice@sender.test", rcptTo: ["bob@example.org"], direction: "inbound" };
+const envelope: VerdictEnvelope = { clientIp: "192.0.2.10", helo: "mail.sender.test", mailFrom: "alice@sender.test", rcptTo: ["bob@example.org"], direction: "inbound" };
 
 const HEAD = [
   "From: Alice <alice@sender.test>",

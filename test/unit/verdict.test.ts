@@ -7,7 +7,7 @@ import type { EdgemxConfig } from "../../core/config/schema.ts";
 import { mailauthResolver } from "../../core/dns/mailauth.ts";
 import { relaxedChecks } from "../../core/smtp/roles.ts";
 import { newTrackingId, TRACKING_ID_RE } from "../../core/smtp/tracking-id.ts";
-import type { Envelope } from "../../core/verdict/types.ts";
+import type { VerdictEnvelope } from "../../core/verdict/types.ts";
 import { verdict } from "../../core/verdict/verdict.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
 
@@ -78,7 +78,7 @@ async function signed(text: string): Promise<string> {
 }
 
 const bytes = (text: string) => new TextEncoder().encode(text);
-const inbound = (clientIp: string, mailFrom: string, rcptTo = ["bob@example.org"]): Envelope => ({
+const inbound = (clientIp: string, mailFrom: string, rcptTo = ["bob@example.org"]): VerdictEnvelope => ({
   clientIp,
   helo: "mail.sender.test",
   mailFrom,

@@ -3,7 +3,7 @@
 // decoder (Uint8Array.fromBase64, which Node 24 lacks) must decode as the judge's own loop does.
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
-import { judgeMessage } from "../../core/banned/banned.ts";
+import { findBannedContent } from "../../core/banned/banned.ts";
 import { decodeBase64, decodeBase64Lenient } from "../../core/banned/decode.ts";
 import { detectType, HEAD_BYTES } from "../../core/banned/detect.ts";
 import { bytesContent, type FileContent } from "../../core/banned/file-content.ts";
@@ -14,30 +14,30 @@ const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "exam
 describe("banned content inside workerd", () => {
   it("finds a PE renamed to .pdf inside a tar.gz, and a docx named photo.jpg", async () => {
     const tgz = await gzipFile(await tarFile([{ name: "a.pdf", data: PDF }, { name: "b.pdf", data: peFile() }]), "papers.tar");
-    expect(await judgeMessage(mail([attachment("papers.tgz", "application/gzip", tgz)]), config)).toEqual({
+    expect(await findBannedContent(mail([attachment("papers.tgz", "application/gzip", tgz)]), config)).toEqual({
       banned: true,
       reason: 'attachment "papers.tgz" › "papers.tar" › "b.pdf": content is Windows PE executable (.exe)',
       part: { filename: "papers.tgz", mimeType: "application/gzip" },
     });
     const docx = await ooxmlFile("application/vnd.ms-word.document.macroEnabled.main+xml", "word/document.xml", { vba: true });
-    const verdict = await judgeMessage(mail([attachment("photo.jpg", "image/jpeg", docx)]), config);
+    const verdict = await findBannedContent(mail([attachment("photo.jpg", "image/jpeg", docx)]), config);
     expect(verdict.banned && verdict.reason).toBe('attachment "photo.jpg": content is Office Open XML Word document with VBA macros (.docm)');
   });
 
   it("reads OLE2 directories, RFC 2231 names and encrypted zips", async () => {
-    const doc = await judgeMessage(mail([attachment("scan.pdf", "application/pdf", compoundFile(["WordDocument"]))]), config);
+    const doc = await findBannedContent(mail([attachment("scan.pdf", "application/pdf", compoundFile(["WordDocument"]))]), config);
     expect(doc.banned && doc.reason).toBe('attachment "scan.pdf": content is Word 97-2003 document (.doc)');
-    const named = await judgeMessage(mail([rawPart(["Content-Type: application/pdf", "Content-Disposition: attachment; filename*=UTF-8''rechnung%2Eexe"], PDF)]), config);
+    const named = await findBannedContent(mail([rawPart(["Content-Type: application/pdf", "Content-Disposition: attachment; filename*=UTF-8''rechnung%2Eexe"], PDF)]), config);
     expect(named.banned && named.reason).toBe('attachment "rechnung.exe": extension .exe');
     const zipAllowed = { ...config, extensions: config.extensions.filter((e) => e !== "zip") };
     const encrypted = await zipFile([{ name: "secret.pdf", data: PDF }], { password: "secret" });
-    const verdict = await judgeMessage(mail([attachment("docs.zip", "application/zip", encrypted)]), zipAllowed);
+    const verdict = await findBannedContent(mail([attachment("docs.zip", "application/zip", encrypted)]), zipAllowed);
     expect(verdict.banned && verdict.reason).toBe('attachment "docs.zip": cannot be inspected: entry "secret.pdf" is encrypted');
   });
 
   it("accepts allowed content", async () => {
     const tgz = await gzipFile(await tarFile([{ name: "a.pdf", data: PDF }]));
-    expect(await judgeMessage(mail([attachment("a.pdf", "application/pdf", PDF), attachment("b.tar.gz", "application/gzip", tgz)]), config)).toEqual({ banned: false });
+    expect(await findBannedContent(mail([attachment("a.pdf", "application/pdf", PDF), attachment("b.tar.gz", "application/gzip", tgz)]), config)).toEqual({ banned: false });
   });
 });
 

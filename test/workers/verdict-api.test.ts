@@ -11,7 +11,7 @@ import { serveVerdict } from "../../workers/src/http/verdict.ts";
 import { judgeResolver } from "../../workers/src/verdict-runtime.ts";
 import { formatReply } from "../../core/smtp/replies.ts";
 import { TRACKING_ID_RE } from "../../core/smtp/tracking-id.ts";
-import type { Envelope, Verdict } from "../../core/verdict/types.ts";
+import type { VerdictEnvelope, Verdict } from "../../core/verdict/types.ts";
 import { attachment, mail, peFile } from "../fixtures/banned-content.ts";
 import { DKIM_PRIVATE_KEY_PEM } from "../harness/dkim-key.ts";
 import { TEST_DNS } from "../harness/zones.ts";
@@ -53,7 +53,7 @@ function exeMessage(to = "bob@example.org"): string {
     .replace("To: rcpt@example.org", `To: <${to}>`);
 }
 
-function envelopeOf(overrides: Partial<Envelope> = {}): Envelope {
+function envelopeOf(overrides: Partial<VerdictEnvelope> = {}): VerdictEnvelope {
   return { clientIp: sender.authorizedIp, helo: sender.mailHost, mailFrom: `alice@${sender.domain}`, rcptTo: ["bob@example.org"], direction: "inbound", ...overrides };
 }
 
@@ -61,7 +61,7 @@ function post(body: BodyInit | null, headers: Record<string, string>): Promise<R
   return SELF.fetch(API, { method: "POST", headers, body });
 }
 
-async function ask(raw: string, envelope: Partial<Envelope> = {}): Promise<Verdict> {
+async function ask(raw: string, envelope: Partial<VerdictEnvelope> = {}): Promise<Verdict> {
   const res = await post(raw, { authorization: `Bearer ${TOKEN}`, "edgemx-envelope": JSON.stringify(envelopeOf(envelope)) });
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toBe("application/json");

@@ -1,7 +1,7 @@
 // `edgemx queue`: the command line parsed, and entries formatted for people. Pure; cli/queue.ts does
 // the talking (queue/control.ts).
 import { isQueueId, type QueueEntry } from "../queue/spool.ts";
-import type { ControlRequest } from "../queue/control.ts";
+import type { ControlRequest } from "../control/control.ts";
 import type { TlsRptRunResult } from "../tlsrpt/sender.ts";
 
 export const QUEUE_USAGE = `usage: npm run queue -- [--socket <path>] [--spool <dir>] list | show <id> | flush [<id>] | delete <id>

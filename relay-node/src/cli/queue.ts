@@ -4,7 +4,7 @@
 // Exit status: 0 done, 1 refused or failed, 2 bad usage.
 import { ConfigError } from "../../../core/config/load.ts";
 import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
-import { controlSocketPath, headerSection, RelayNotRunning, sendControlRequest, type ControlAnswer } from "../queue/control.ts";
+import { controlSocketPath, headerSection, RelayNotRunning, sendControlRequest, type ControlAnswer } from "../control/control.ts";
 import { readQueuedMessage, readSpoolEntries } from "../queue/spool.ts";
 import { formatQueueEntry, formatQueueList, formatTlsRptRun, parseQueueCommand, QUEUE_USAGE } from "./queue-commands.ts";
 

@@ -1,7 +1,7 @@
 // Delivery to other domains' MX hosts (RFC 5321 §5.1) with the TLS their policies ask for: DANE (RFC 7672)
 // where the MX and TLSA answers are DNSSEC-authenticated, else MTA-STS (RFC 8461), else mandatory TLS
 // for the configured domains, else opportunistic STARTTLS. The decisions are pure functions (mxPlan,
-// tlsRequirement, judgeSession) over DNS answers and the peer's certificates; this file's Deliverer is
+// tlsRequirement, checkSessionTls) over DNS answers and the peer's certificates; this file's Deliverer is
 // the I/O around them. See docs/outbound.md for the order and what defers.
 //
 // Not mx-connect: its resolver hook returns records without the AD bit (DANE would trust unvalidated
@@ -108,7 +108,7 @@ export interface SessionFacts {
   chain: readonly X509Certificate[];
 }
 
-export type SessionJudgement = { ok: true } | { ok: false; resultType: TlsResultType; detail: string; enforced: boolean };
+export type SessionTlsOutcome = { ok: true } | { ok: false; resultType: TlsResultType; detail: string; enforced: boolean };
 
 /** RFC 8460 §4.3 result type of a WebPKI verification error of Node's TLS. */
 function webpkiResultType(code: string): TlsResultType {
@@ -119,7 +119,7 @@ function webpkiResultType(code: string): TlsResultType {
 }
 
 /** Whether the session satisfies the requirement; a failure is `enforced` when the message must not go out over it. */
-export function judgeSession(requirement: TlsRequirement, facts: SessionFacts, referenceNames: readonly string[], now = new Date()): SessionJudgement {
+export function checkSessionTls(requirement: TlsRequirement, facts: SessionFacts, referenceNames: readonly string[], now = new Date()): SessionTlsOutcome {
   const enforced = requirement.kind !== "opportunistic";
   if (requirement.kind === "opportunistic" && !requirement.reportWebpki) return { ok: true };
   if (!facts.secure) return { ok: false, resultType: "starttls-not-supported", detail: "the server offered no STARTTLS", enforced };
@@ -254,17 +254,17 @@ export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, option
             ...(options.ca === undefined ? {} : { ca: options.ca }),
             opportunistic: requirement.kind === "opportunistic",
             inspect: (socket) => {
-              const judgement = judgeSession(requirement, sessionFacts(socket), [host, domain], new Date(now()));
-              if (judgement.ok) {
+              const tlsOutcome = checkSessionTls(requirement, sessionFacts(socket), [host, domain], new Date(now()));
+              if (tlsOutcome.ok) {
                 countSession(rpt);
                 options.logger?.info({ domain, mx: host, tls: socket ? `${socket.getProtocol()} ${socket.getCipher().name}` : "none", policy: requirement.kind }, "outbound session");
                 return undefined;
               }
-              countSession(rpt, { resultType: judgement.resultType, host, address: ip, detail: judgement.detail });
-              options.logger?.warn({ domain, mx: host, policy: requirement.kind, result: judgement.resultType, detail: judgement.detail }, "outbound TLS check failed");
-              if (!judgement.enforced) return undefined;
+              countSession(rpt, { resultType: tlsOutcome.resultType, host, address: ip, detail: tlsOutcome.detail });
+              options.logger?.warn({ domain, mx: host, policy: requirement.kind, result: tlsOutcome.resultType, detail: tlsOutcome.detail }, "outbound TLS check failed");
+              if (!tlsOutcome.enforced) return undefined;
               // Never a downgrade (RFC 7672 §2.2, RFC 8461 §5): this host is skipped, the message waits.
-              return `451 4.7.5 ${requirement.kind === "dane" ? "DANE" : requirement.kind === "webpki" && requirement.reason === "mta-sts" ? "MTA-STS" : "Mandatory TLS"}: ${host}: ${judgement.resultType} (${judgement.detail})`;
+              return `451 4.7.5 ${requirement.kind === "dane" ? "DANE" : requirement.kind === "webpki" && requirement.reason === "mta-sts" ? "MTA-STS" : "Mandatory TLS"}: ${host}: ${tlsOutcome.resultType} (${tlsOutcome.detail})`;
             },
           },
         },

@@ -1,10 +1,10 @@
 // MTA-STS discovery (RFC 8461 §3, §5): the `_mta-sts` TXT record through our resolver, the policy over
-// HTTPS from `mta-sts.<domain>` (https-request.ts: resolved through our resolver too, connected by
+// HTTPS from `mta-sts.<domain>` (https/request.ts: resolved through our resolver too, connected by
 // address, verified by WebPKI against the name) — and the cache (cache.ts) that keeps a
 // policy for its max_age and fetches again when the record's id changes. Parsing and matching are
 // core/mtasts/policy.ts's.
 import type { Resolver } from "../../../core/dns/resolver.ts";
-import { httpsRequest } from "../deliver/https-request.ts";
+import { httpsRequest } from "../https/request.ts";
 import type { StsPolicyCache } from "./cache.ts";
 import { MAX_POLICY_BYTES, parseStsPolicy, parseStsRecord, stsPolicyDomain, type StsPolicy } from "../../../core/mtasts/policy.ts";
 

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import type { RecipientResult } from "./deliverer.ts";
 import { makeDirectories, renameNow, rewriteFileSynced, syncDirectory, writeNewFileSynced } from "./durable.ts";
 
-export interface Envelope {
+export interface QueuedEnvelope {
   /** The reverse path; "" is the null sender of bounces (RFC 5321 §4.5.5). */
   mailFrom: string;
   rcptTo: string[];
@@ -38,7 +38,7 @@ export interface RecipientState {
 /** The metadata of a queued message. Times are milliseconds since the epoch. */
 export interface QueueEntry {
   id: string;
-  envelope: Envelope;
+  envelope: QueuedEnvelope;
   /** When the relay accepted the message (the DSN's Arrival-Date, RFC 3464 §2.2.5). */
   createdAt: number;
   /** Size of the message in octets. */
@@ -52,7 +52,7 @@ export interface QueueEntry {
 }
 
 export interface EnqueueRequest {
-  envelope: Envelope;
+  envelope: QueuedEnvelope;
   message: Uint8Array;
   /** A queue id made beforehand with newQueueId(), e.g. to name it in the Received header. */
   id?: string;

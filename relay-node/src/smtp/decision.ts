@@ -7,7 +7,7 @@
 // 4.7.1); otherwise the message is accepted with the judge's header fields and rspamd's.
 import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
-import type { JudgeOutcome } from "../verdict/api-client.ts";
+import type { VerdictOutcome } from "../verdict/api-client.ts";
 import type { ClamdResult } from "../scan/clamd.ts";
 import type { RspamdOutcome, SpamDecision } from "../spam/rspamd.ts";
 
@@ -23,7 +23,7 @@ export type MessageDecision =
  * which then names the message everywhere (one id per message in replies and logs). `spam` is null
  * when rspamd is not asked (relay.rspamd.url unset).
  */
-export function decideMessage(judged: JudgeOutcome, scan: ScanOutcome, ownId: string, spam: SpamDecision | null = null): MessageDecision {
+export function decideMessage(judged: VerdictOutcome, scan: ScanOutcome, ownId: string, spam: SpamDecision | null = null): MessageDecision {
   const id = judged.ok ? judged.verdict.id : ownId;
   if (scan.status === "infected") return { action: "reject", id, reply: buildReply("infected", { id }), reason: "INFECTED" };
   if (judged.ok && judged.verdict.action === "reject") return { action: "reject", id, reply: judged.verdict.reply, reason: judged.verdict.reason ?? "policy" };

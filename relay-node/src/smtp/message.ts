@@ -7,13 +7,13 @@ import type { SpfMemo } from "../../../core/authentication/authenticate.ts";
 import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { relaxedChecks } from "../../../core/smtp/roles.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
-import type { Envelope } from "../../../core/verdict/types.ts";
+import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
 import type { Greylist } from "../greylist/greylist.ts";
 import type { Spamtrap, SpamtrapReport } from "../spam/spamtrap.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
-import type { Judge, JudgeOutcome } from "../verdict/source.ts";
+import type { VerdictSource, VerdictOutcome } from "../verdict/source.ts";
 import { logMessage, type CheckRecord, type Logger, type TlsFacts } from "../log.ts";
-import { describeSpam, rspamdAction, rspamdHeaders, SPAM_FIELDS, type RspamdEnvelope, type RspamdOutcome, type SpamDecision } from "../spam/rspamd.ts";
+import { describeSpam, rspamdAction, rspamdHeaders, SPAM_FIELDS, type RspamdEnvelope, type RspamdOutcome, type SpamCheck, type SpamDecision } from "../spam/rspamd.ts";
 import { prependFields, removeFields, removeOwnAuthenticationResults, replaceSubject } from "./headers.ts";
 import { decideMessage, describeScan, greylistDeferral, isDoubtful, type MessageDecision, type ScanOutcome } from "./decision.ts";
 import { newQueueId, type EnqueueRequest } from "../queue/spool.ts";
@@ -23,10 +23,10 @@ import { queued } from "./replies.ts";
 export interface MessageDeps {
   config: EdgemxConfig;
   logger: Logger;
-  judge: Judge;
+  verdicts: VerdictSource;
   scan(message: Uint8Array): Promise<ScanOutcome>;
   /** rspamd's /checkv2; null when relay.rspamd.url is unset. */
-  spamCheck: ((message: Uint8Array, envelope: RspamdEnvelope) => Promise<RspamdOutcome>) | null;
+  spamCheck: SpamCheck | null;
   /** Null when greylisting is disabled. */
   greylist: Greylist | null;
   /** Null when no spamtrap addresses are configured. */
@@ -73,7 +73,7 @@ export interface MessageResult {
 /** The envelope schema's bound on the HELO name (core/verdict/envelope.ts). */
 const MAX_ENVELOPE_HELO = 255;
 
-function envelopeOf(context: MessageContext, recipients: readonly AcceptedRecipient[]): Envelope {
+function envelopeOf(context: MessageContext, recipients: readonly AcceptedRecipient[]): VerdictEnvelope {
   return {
     clientIp: context.clientIp,
     ...(context.helo !== null && context.helo.length <= MAX_ENVELOPE_HELO ? { helo: context.helo } : {}),
@@ -85,7 +85,7 @@ function envelopeOf(context: MessageContext, recipients: readonly AcceptedRecipi
   };
 }
 
-function verdictChecks(judged: JudgeOutcome): CheckRecord[] {
+function verdictChecks(judged: VerdictOutcome): CheckRecord[] {
   return judged.ok ? judged.verdict.checks : [{ check: "judge", outcome: "temporary", detail: judged.detail }];
 }
 
@@ -161,7 +161,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
 
   const spamEnvelope = spamEnvelopeOf(context, recipients, queueId, config.hostname);
   const [judged, scan, spamOutcome, spamtrap] = await Promise.all([
-    deps.judge.judge(message, envelopeOf(context, recipients), ownId, context.spfMemo),
+    deps.verdicts.ask(message, envelopeOf(context, recipients), ownId, context.spfMemo),
     deps.scan(message),
     deps.spamCheck === null ? null : deps.spamCheck(message, spamEnvelope),
     trapped,

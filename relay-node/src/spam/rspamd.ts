@@ -62,6 +62,9 @@ export interface RspamdScore {
 
 export type RspamdOutcome = RspamdScore | { status: "error"; detail: string };
 
+/** rspamd asked about one message of a session; the session holds null when relay.rspamd.url is not set. */
+export type SpamCheck = (message: Uint8Array, envelope: RspamdEnvelope) => Promise<RspamdOutcome>;
+
 /** A result is a few kilobytes (symbols, URL hosts); much more is not rspamd talking. */
 const MAX_REPLY_BYTES = 1024 * 1024;
 

@@ -7,12 +7,11 @@ import { parseMailbox } from "../../../core/smtp/mailbox.ts";
 import { createSpamtrap, type Spamtrap } from "./spamtrap.ts";
 import { LEARN_TOKEN_ENV, startLearnListener, type RunningLearnListener } from "./learn-listener.ts";
 import type { Logger } from "../log.ts";
-import type { MessageDeps } from "../smtp/message.ts";
-import { createRspamdClient } from "./rspamd.ts";
+import { createRspamdClient, type SpamCheck } from "./rspamd.ts";
 import { createRspamdController, RSPAMD_PASSWORD_ENV, type RspamdController } from "./rspamd-controller.ts";
 
 export interface SpamFilter {
-  spamCheck: MessageDeps["spamCheck"];
+  spamCheck: SpamCheck | null;
   spamtrap: Spamtrap | null;
   /** The spamtrap's blocklist, consulted at connect. */
   blocklist: BlocklistStore | null;

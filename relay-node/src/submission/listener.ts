@@ -21,7 +21,7 @@ import { readData } from "../smtp/data.ts";
 import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, replyError, replyLine, tooManyConnections } from "../smtp/replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "../smtp/server.ts";
 import type { CertificatePair } from "../tls/certificate.ts";
-import type { Authenticator } from "../users/authenticator.ts";
+import type { Authenticator } from "../users/checker.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
 import { submitMessage, type SubmitDeps } from "./message.ts";
 import { AUTH_INVALID, AUTH_TEMPORARY_FAILURE, SEND_RATE_LIMITED, TOO_MANY_RECIPIENTS_PER_MESSAGE } from "./replies.ts";

@@ -5,7 +5,7 @@
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
-import type { Judge } from "../verdict/source.ts";
+import type { VerdictSource } from "../verdict/source.ts";
 import type { Logger, TlsFacts } from "../log.ts";
 import { newQueueId, type EnqueueRequest } from "../queue/spool.ts";
 import { signOutbound, submissionAuthResults, type SigningIdentity } from "../sign/outbound.ts";
@@ -18,7 +18,7 @@ import { decideAuthorFields, authorAddresses } from "./sender-ownership.ts";
 export interface SubmitDeps {
   config: EdgemxConfig;
   logger: Logger;
-  judge: Judge;
+  verdicts: VerdictSource;
   scan(message: Uint8Array): Promise<ScanOutcome>;
   /** Signing keys by domain (lower case); a From domain without one is sent unsigned, with a warning. */
   signing: ReadonlyMap<string, SigningIdentity>;
@@ -80,7 +80,7 @@ export async function submitMessage(raw: Buffer, submission: Submission, deps: S
     authenticatedUser: submission.user,
     direction: "outbound" as const,
   };
-  const [judged, scan] = await Promise.all([deps.judge.judge(message, envelope, ownId), deps.scan(message)]);
+  const [judged, scan] = await Promise.all([deps.verdicts.ask(message, envelope, ownId), deps.scan(message)]);
   const decision = decideMessage(judged, scan, ownId);
   const facts = { id: decision.id, verdict: judged.ok ? { action: judged.verdict.action, reason: judged.verdict.reason } : { error: judged.detail }, scan: describeScan(scan) };
   if (decision.action !== "accept") {

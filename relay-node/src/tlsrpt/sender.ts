@@ -13,13 +13,13 @@
 // - An `https:` rua is done on a 2xx answer; a failure or timeout leaves it open, so the next run for
 //   that day posts again. The daily timer revisits the RETRY_DAYS previous days for exactly this.
 // - The POST resolves the host through the relay's resolver, like every name the relay looks up
-//   (https-request.ts); redirects are not followed (a 3xx counts as a failure).
+//   (https/request.ts); redirects are not followed (a 3xx counts as a failure).
 import { gzipSync } from "node:zlib";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import type { Logger } from "../log.ts";
 import type { EnqueueRequest } from "../queue/spool.ts";
 import { dkimSignature, type DkimKey } from "../../../core/dkim/sign.ts";
-import { httpsRequest, type HttpsEndpoint } from "../deliver/https-request.ts";
+import { httpsRequest, type HttpsEndpoint } from "../https/request.ts";
 import { parseTlsRptRecord, tlsReportMessage } from "../../../core/tlsrpt/delivery.ts";
 import { tlsReport, type TlsRptStore } from "./counts.ts";
 
@@ -70,7 +70,7 @@ const POST_RESPONSE_MAX_BYTES = 1024 * 1024;
 
 /**
  * The https: transport (§3): a POST of the gzipped report as application/tlsrpt+gzip, the host resolved
- * through our resolver (https-request.ts), no redirects, bounded in time; the HTTP status.
+ * through our resolver (https/request.ts), no redirects, bounded in time; the HTTP status.
  */
 export async function postTlsReport(url: string, body: Buffer, endpoint: Pick<HttpsEndpoint, "resolver" | "ca" | "port">): Promise<number> {
   const response = await httpsRequest(new URL(url), "POST", { "content-type": "application/tlsrpt+gzip" }, body, {

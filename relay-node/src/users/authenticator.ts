@@ -1,17 +1,9 @@
 // Who checks a submission user's password (relay.users): the local node:sqlite store (store.ts) or the
-// IMAP host (imap.ts). Three outcomes, mapped by the submission listener to RFC 4954 §6 replies:
-// ok → 235, invalid → 535 5.7.8, temporary (the checker could not decide) → 454 4.7.0.
+// IMAP host (imap.ts), both Authenticators (checker.ts).
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { ImapAuthenticator } from "./imap.ts";
-import { UserStore, type UserRecord } from "./store.ts";
-
-export type AuthOutcome = { status: "ok"; user: UserRecord } | { status: "invalid" } | { status: "temporary"; reason: string };
-
-export interface Authenticator {
-  /** Never throws and never records the password anywhere. */
-  authenticate(username: string, password: string): Promise<AuthOutcome>;
-  close(): void;
-}
+import type { AuthOutcome, Authenticator } from "./checker.ts";
+import { UserStore } from "./store.ts";
 
 export class SqliteAuthenticator implements Authenticator {
   readonly #store: UserStore;

@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs";
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
-import type { Authenticator, AuthOutcome } from "./authenticator.ts";
+import type { Authenticator, AuthOutcome } from "./checker.ts";
 import { isPlainAddress, normalizeAddress } from "./store.ts";
 
 export type ImapUsersConfig = Extract<EdgemxConfig["relay"]["users"], { type: "imap" }>;

@@ -6,9 +6,9 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { randomBytes } from "node:crypto";
-import type { Envelope, Verdict } from "../../../core/verdict/types.ts";
+import type { VerdictEnvelope, Verdict } from "../../../core/verdict/types.ts";
 
-export type JudgeOutcome = { ok: true; verdict: Verdict } | { ok: false; detail: string };
+export type VerdictOutcome = { ok: true; verdict: Verdict } | { ok: false; detail: string };
 
 export interface VerdictClientSettings {
   url: string;
@@ -17,7 +17,7 @@ export interface VerdictClientSettings {
 }
 
 export interface VerdictClient {
-  judge(raw: Uint8Array, envelope: Envelope): Promise<JudgeOutcome>;
+  ask(raw: Uint8Array, envelope: VerdictEnvelope): Promise<VerdictOutcome>;
   close(): void;
 }
 
@@ -63,7 +63,7 @@ interface Body {
 }
 
 /** Raw body with the envelope header, or RFC 7578 multipart/form-data when the envelope is large. */
-function requestBody(raw: Uint8Array, envelope: Envelope): Body {
+function requestBody(raw: Uint8Array, envelope: VerdictEnvelope): Body {
   const json = JSON.stringify(envelope);
   const message = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   if (Buffer.byteLength(json) <= MAX_ENVELOPE_HEADER) {
@@ -95,7 +95,7 @@ export function createVerdictClient(settings: VerdictClientSettings): VerdictCli
   const request = secure ? httpsRequest : httpRequest;
   const where = `verdict API ${url.origin}`;
 
-  const judge = (raw: Uint8Array, envelope: Envelope): Promise<JudgeOutcome> =>
+  const ask = (raw: Uint8Array, envelope: VerdictEnvelope): Promise<VerdictOutcome> =>
     new Promise((resolve) => {
       const body = requestBody(raw, envelope);
       const length = body.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
@@ -126,5 +126,5 @@ export function createVerdictClient(settings: VerdictClientSettings): VerdictCli
       req.end();
     });
 
-  return { judge, close: () => agent.destroy() };
+  return { ask, close: () => agent.destroy() };
 }

@@ -5,39 +5,39 @@ import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import type { ArcSealKey } from "../../../core/arc/seal.ts";
 import type { SpfMemo } from "../../../core/authentication/authenticate.ts";
-import type { Envelope } from "../../../core/verdict/types.ts";
+import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
 import { verdict } from "../../../core/verdict/verdict.ts";
-import { checkVerdictUrl, createVerdictClient, type JudgeOutcome } from "./api-client.ts";
+import { checkVerdictUrl, createVerdictClient, type VerdictOutcome } from "./api-client.ts";
 
-export type { JudgeOutcome } from "./api-client.ts";
+export type { VerdictOutcome } from "./api-client.ts";
 
-export interface Judge {
+export interface VerdictSource {
   /** Where verdicts come from, for the start-up log: "in-process" or the API's origin. */
   readonly where: string;
   /**
    * `id` is the message's tracking id; the in-process judge uses it, the API makes its own. `spfMemo`
    * holds the session's SPF results (the in-process judge reuses them; the API is stateless).
    */
-  judge(raw: Uint8Array, envelope: Envelope, id: string, spfMemo?: SpfMemo): Promise<JudgeOutcome>;
+  ask(raw: Uint8Array, envelope: VerdictEnvelope, id: string, spfMemo?: SpfMemo): Promise<VerdictOutcome>;
   close(): void;
 }
 
 /** The environment variable holding the verdict API's bearer token (never the config file). */
 export const VERDICT_TOKEN_ENV = "EDGEMX_VERDICT_TOKEN";
 
-export class JudgeSetupError extends Error {
+export class VerdictSourceSetupError extends Error {
   constructor(message: string) {
     super(message);
-    this.name = "JudgeSetupError";
+    this.name = "VerdictSourceSetupError";
   }
 }
 
-export function createJudge(config: EdgemxConfig, resolver: Resolver, env: NodeJS.ProcessEnv, arcSealKey?: ArcSealKey): Judge {
+export function createVerdictSource(config: EdgemxConfig, resolver: Resolver, env: NodeJS.ProcessEnv, arcSealKey?: ArcSealKey): VerdictSource {
   const { url, timeoutMs } = config.relay.verdict;
   if (url === undefined) {
     return {
       where: "in-process",
-      async judge(raw, envelope, id, spfMemo) {
+      async ask(raw, envelope, id, spfMemo) {
         try {
           return { ok: true, verdict: await verdict(raw, envelope, config, resolver, { id, ...(arcSealKey ? { arcSealKey } : {}), ...(spfMemo ? { spfMemo } : {}) }) };
         } catch (err) {
@@ -48,9 +48,9 @@ export function createJudge(config: EdgemxConfig, resolver: Resolver, env: NodeJ
     };
   }
   const badUrl = checkVerdictUrl(url);
-  if (badUrl !== null) throw new JudgeSetupError(badUrl);
+  if (badUrl !== null) throw new VerdictSourceSetupError(badUrl);
   const token = env[VERDICT_TOKEN_ENV];
-  if (!token) throw new JudgeSetupError(`relay.verdict.url is set, but ${VERDICT_TOKEN_ENV} (the verdict API's token) is not in the environment`);
+  if (!token) throw new VerdictSourceSetupError(`relay.verdict.url is set, but ${VERDICT_TOKEN_ENV} (the verdict API's token) is not in the environment`);
   const client = createVerdictClient({ url, timeoutMs, token });
-  return { where: new URL(url).origin, judge: (raw, envelope) => client.judge(raw, envelope), close: () => client.close() };
+  return { where: new URL(url).origin, ask: (raw, envelope) => client.ask(raw, envelope), close: () => client.close() };
 }

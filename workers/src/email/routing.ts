@@ -8,7 +8,7 @@ import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import { readStreamBounded } from "../../../core/bytes.ts";
 import { formatReply } from "../../../core/smtp/replies.ts";
-import type { Envelope, Verdict } from "../../../core/verdict/types.ts";
+import type { VerdictEnvelope, Verdict } from "../../../core/verdict/types.ts";
 import { verdict, type VerdictOptions } from "../../../core/verdict/verdict.ts";
 import { clientTrace } from "./trace.ts";
 
@@ -45,7 +45,7 @@ export function forwardHeaders(result: Verdict): Headers {
   return headers;
 }
 
-export function envelopeOf(message: RoutedMessage): Envelope {
+export function envelopeOf(message: RoutedMessage): VerdictEnvelope {
   return { ...clientTrace(message.headers), mailFrom: message.from, rcptTo: [message.to], direction: "inbound" };
 }
 

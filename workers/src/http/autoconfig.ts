@@ -3,7 +3,7 @@
 // The document is Mozilla's clientConfig version 1.1
 // (https://wiki.mozilla.org/Thunderbird:Autoconfiguration:ConfigFileFormat).
 import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
-import { clientSettings, configuredDomain, type ClientEndpoint, type ClientSettings } from "./client-settings.ts";
+import { clientSettings, configuredDomain, type ClientEndpoint, type ClientSettings } from "../../../core/clientconfig/settings.ts";
 import { MAX_ADDRESS_LENGTH, parseMailAddress } from "./mail-address.ts";
 import { queryValue } from "./query.ts";
 import { plain } from "./respond.ts";

@@ -8,7 +8,7 @@
 // to its next discovery method instead of retrying us.
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
-import { clientSettings, configuredDomain, type ClientEndpoint } from "./client-settings.ts";
+import { clientSettings, configuredDomain, type ClientEndpoint } from "../../../core/clientconfig/settings.ts";
 import { MAX_ADDRESS_LENGTH, parseMailAddress } from "./mail-address.ts";
 import { queryValue } from "./query.ts";
 import { readBounded } from "./respond.ts";

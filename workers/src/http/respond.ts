@@ -17,11 +17,3 @@ export const methodNotAllowed = (allowed: readonly string[]): Response =>
 export function readBounded(request: Request, limit: number): Promise<Uint8Array | null> {
   return readBodyBounded(request.headers, request.body, limit);
 }
-
-/** XML 1.0 §2.4 character data and attribute values: escape the five markup characters. */
-export function xmlEscape(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&apos;", '"': "&quot;" })[c] ?? c);
-}
-
-/** HTML text and attribute values use the same escapes. */
-export const htmlEscape = xmlEscape;

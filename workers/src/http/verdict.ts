@@ -5,7 +5,7 @@ import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { Env } from "../env.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import { parseEnvelope } from "../../../core/verdict/envelope.ts";
-import type { Envelope } from "../../../core/verdict/types.ts";
+import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
 import { verdict, type VerdictOptions } from "../../../core/verdict/verdict.ts";
 import { plain, readBounded } from "./respond.ts";
 
@@ -42,7 +42,7 @@ async function authorized(request: Request, env: Env): Promise<Response | null> 
 
 interface VerdictInput {
   raw: Uint8Array;
-  envelope: Envelope;
+  envelope: VerdictEnvelope;
 }
 
 async function readMultipart(request: Request, body: Uint8Array): Promise<VerdictInput | string> {
@@ -62,7 +62,7 @@ async function readMultipart(request: Request, body: Uint8Array): Promise<Verdic
   return { raw: new Uint8Array(await message.arrayBuffer()), envelope };
 }
 
-function parseEnvelopeJson(text: string): Envelope | string {
+function parseEnvelopeJson(text: string): VerdictEnvelope | string {
   let document: unknown;
   try {
     document = JSON.parse(text);

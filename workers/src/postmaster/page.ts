@@ -1,8 +1,8 @@
 // The postmaster page: one self-contained HTML5 document, rendered from the live configuration and
 // the DNS records the domain publishes. Every value from the configuration is escaped here.
 import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
-import { clientSettings, type ClientEndpoint, type TlsMode } from "../http/client-settings.ts";
-import { htmlEscape } from "../http/respond.ts";
+import { clientSettings, type ClientEndpoint, type TlsMode } from "../../../core/clientconfig/settings.ts";
+import { htmlEscape } from "./html.ts";
 import { REPLIES, REPLY_KEYS, templateParts, type ReplyDefinition } from "../../../core/smtp/replies.ts";
 import { mtaStsPolicy } from "../../../core/mtasts/published.ts";
 import { toZoneText, type ZoneRecord } from "../../../core/records/records.ts";

@@ -1,6 +1,6 @@
 // What a mail client needs to reach a domain's mailboxes: its IMAP and SMTP submission endpoints.
 // Shared by autoconfig, autodiscover and the postmaster page, so every place shows the same settings.
-import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
+import type { DomainConfig, EdgemxConfig } from "../config/schema.ts";
 
 /**
  * "implicit": TLS from the first byte (RFC 8314 §3: IMAP on 993, submission on 465).

@@ -7,8 +7,8 @@ import { chmod, unlink } from "node:fs/promises";
 import { createConnection, createServer, type Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import type { TlsRptRunResult } from "../tlsrpt/sender.ts";
-import type { DeliveryScheduler } from "./scheduler.ts";
-import { readQueuedMessage, type QueueEntry, type Spool } from "./spool.ts";
+import type { DeliveryScheduler } from "../queue/scheduler.ts";
+import { readQueuedMessage, type QueueEntry, type Spool } from "../queue/spool.ts";
 
 export type ControlRequest =
   | { op: "list" }
