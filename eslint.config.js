@@ -15,4 +15,6 @@ export default tseslint.config(
       eqeqeq: ["error", "always"],
     },
   },
+  // dependency-cruiser reads its configuration as CommonJS.
+  { files: ["**/*.cjs"], languageOptions: { sourceType: "commonjs", globals: { module: "writable" } } },
 );
