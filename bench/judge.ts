@@ -82,7 +82,6 @@ function parseOptions(args: string[]): Options {
 const { sender } = TEST_DNS;
 const ENVELOPE_DOCUMENT = { clientIp: sender.authorizedIp, helo: sender.mailHost, mailFrom: `alice@${sender.domain}`, rcptTo: ["user@example.org"] };
 
-
 /**
  * A small but valid PDF 1.4 (catalog, page tree, one page, Helvetica, one uncompressed content stream
  * of text lines) of about `bytes` bytes, with a correct cross-reference table.
@@ -191,7 +190,12 @@ interface BenchMessage {
 
 export async function buildMessages(): Promise<BenchMessage[]> {
   const text = await sized(10 * KIB, (n) => signedBySender(textMessage(n)), 1, 9 * KIB);
-  const pdf = await sized(256 * KIB, (n) => signedBySender(attachmentMessage(2, "Statement", { name: "statement.pdf", type: "application/pdf", data: makePdf(n) })), BASE64_EXPANSION, 180 * KIB);
+  const pdf = await sized(
+    256 * KIB,
+    (n) => signedBySender(attachmentMessage(2, "Statement", { name: "statement.pdf", type: "application/pdf", data: makePdf(n) })),
+    BASE64_EXPANSION,
+    180 * KIB,
+  );
   // Named .gz and declared application/gzip: neither name nor type is banned, so the judge has to
   // open the gzip and find the zip inside (a .zip name would be refused before any unpacking).
   const gzip = await sized(
@@ -209,7 +213,12 @@ export async function buildMessages(): Promise<BenchMessage[]> {
 
 /** The 25 MB message of the memory measurement: the accepted path, every step of the judge runs over it. */
 export async function buildLargeMessage(): Promise<Buffer> {
-  return sized(25 * MIB, (n) => signedBySender(attachmentMessage(4, "Scans", { name: "scans.pdf", type: "application/pdf", data: makePdf(n) })), BASE64_EXPANSION, 18 * MIB);
+  return sized(
+    25 * MIB,
+    (n) => signedBySender(attachmentMessage(4, "Scans", { name: "scans.pdf", type: "application/pdf", data: makePdf(n) })),
+    BASE64_EXPANSION,
+    18 * MIB,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -286,7 +295,8 @@ function unexpected(answer: { status: number; body: Buffer }, expected: BenchMes
   if (v.action !== expected.action || (expected.reason !== undefined && v.reason !== expected.reason)) return `answered ${summary}`;
   if (expected.action === "accept") {
     const failed = v.checks.filter((c) => c.outcome !== "pass");
-    if (failed.length > 0 || !["spf", "dkim", "dmarc"].every((name) => v.checks.some((c) => c.check === name))) return `accepted without passing SPF, DKIM and DMARC: ${summary}`;
+    if (failed.length > 0 || !["spf", "dkim", "dmarc"].every((name) => v.checks.some((c) => c.check === name)))
+      return `accepted without passing SPF, DKIM and DMARC: ${summary}`;
   }
   return undefined;
 }
@@ -366,7 +376,14 @@ interface WorkerdMemory {
 }
 
 /** A fresh workerd: a small warm-up verdict, then VmRSS, then one verdict of the large message, then VmHWM (the process's peak RSS). */
-async function measureWorkerdMemory(bundle: WorkerBundle, configJson: string, dohUrl: string, envelope: string, warmup: BenchMessage, large: Buffer): Promise<WorkerdMemory | string> {
+async function measureWorkerdMemory(
+  bundle: WorkerBundle,
+  configJson: string,
+  dohUrl: string,
+  envelope: string,
+  warmup: BenchMessage,
+  large: Buffer,
+): Promise<WorkerdMemory | string> {
   const worker = await startJudgeWorkerd(bundle, configJson, dohUrl, false);
   try {
     const pid = childPid(process.pid, "workerd");
@@ -431,8 +448,33 @@ const size = (bytes: number) => (bytes >= MIB ? `${(bytes / MIB).toFixed(2)} MiB
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 
 function report(workerd: Awaited<ReturnType<typeof measureWorkerd>>, node: CpuAnswer): string {
-  const rows = [["message", "size", "verdict", "n", "workerd p50", "workerd p99", "Node floor p50", "Node floor p99", "ratio p50", "ratio p99", `over ${CPU_GOAL_MS} ms`, `p99 < ${CPU_GOAL_MS} ms`]];
-  const context = [["message", "body-only Worker p50", "body-only p99", "judge over body-only p50", "verdict() in Node p50", "verdict() in Node p99", "workerd / Node verdict() p50"]];
+  const rows = [
+    [
+      "message",
+      "size",
+      "verdict",
+      "n",
+      "workerd p50",
+      "workerd p99",
+      "Node floor p50",
+      "Node floor p99",
+      "ratio p50",
+      "ratio p99",
+      `over ${CPU_GOAL_MS} ms`,
+      `p99 < ${CPU_GOAL_MS} ms`,
+    ],
+  ];
+  const context = [
+    [
+      "message",
+      "body-only Worker p50",
+      "body-only p99",
+      "judge over body-only p50",
+      "verdict() in Node p50",
+      "verdict() in Node p99",
+      "workerd / Node verdict() p50",
+    ],
+  ];
   for (const f of workerd.figures) {
     const n = node.results.find((r) => r.name === f.message.key);
     if (n === undefined) throw new Error(`no Node figures for ${f.message.key}`);
@@ -441,10 +483,31 @@ function report(workerd: Awaited<ReturnType<typeof measureWorkerd>>, node: CpuAn
     const n50 = percentile(n.floorMicros, 50) / 1e3;
     const n99 = percentile(n.floorMicros, 99) / 1e3;
     const goal = f.message.key === "gzip" ? (w99 < CPU_GOAL_MS ? "yes (no goal)" : "no (no goal)") : w99 < CPU_GOAL_MS ? "yes" : "NO";
-    rows.push([f.message.label, size(f.message.raw.byteLength), f.verdict, String(f.judgeNs.length), ms(w50), ms(w99), ms(n50), ms(n99), `${(w50 / n50).toFixed(2)}×`, `${(w99 / n99).toFixed(2)}×`, `${((100 * f.judgeNs.filter((ns) => ns >= CPU_GOAL_MS * 1e6).length) / f.judgeNs.length).toFixed(1)}%`, goal]);
+    rows.push([
+      f.message.label,
+      size(f.message.raw.byteLength),
+      f.verdict,
+      String(f.judgeNs.length),
+      ms(w50),
+      ms(w99),
+      ms(n50),
+      ms(n99),
+      `${(w50 / n50).toFixed(2)}×`,
+      `${(w99 / n99).toFixed(2)}×`,
+      `${((100 * f.judgeNs.filter((ns) => ns >= CPU_GOAL_MS * 1e6).length) / f.judgeNs.length).toFixed(1)}%`,
+      goal,
+    ]);
     const f50 = percentile(f.floorNs, 50) / 1e6;
     const v50 = percentile(n.verdictMicros, 50) / 1e3;
-    context.push([f.message.label, ms(f50), ms(percentile(f.floorNs, 99) / 1e6), ms(w50 - f50), ms(v50), ms(percentile(n.verdictMicros, 99) / 1e3), `${(w50 / v50).toFixed(2)}×`]);
+    context.push([
+      f.message.label,
+      ms(f50),
+      ms(percentile(f.floorNs, 99) / 1e6),
+      ms(w50 - f50),
+      ms(v50),
+      ms(percentile(n.verdictMicros, 99) / 1e3),
+      `${(w50 / v50).toFixed(2)}×`,
+    ]);
   }
   return [
     "CPU ms per verdict (workerd: POST /v1/verdict, the whole request; Node floor: mailauth authenticate() + PostalMime.parse())",
@@ -499,14 +562,7 @@ export async function run(args: string[]): Promise<number> {
 
     console.error("starting workerd (Miniflare)…");
     worker = await startJudgeWorkerd(bundle, configJson, harness.dohUrl, true);
-    const workerd = await measureWorkerd(
-      childPid(process.pid, "workerd"),
-      worker.url,
-      worker.urlOf("floor"),
-      envelopeHeader,
-      messages,
-      options,
-    );
+    const workerd = await measureWorkerd(childPid(process.pid, "workerd"), worker.url, worker.urlOf("floor"), envelopeHeader, messages, options);
     await worker.stop();
     worker = undefined;
     if (workerd.problems.length > 0) {
@@ -527,7 +583,9 @@ export async function run(args: string[]): Promise<number> {
       return r.actions.some((a) => a !== expected) ? [`verdict() in Node on ${r.name} answered ${r.actions.join(", ")}, not ${expected}`] : [];
     });
     console.log(report(workerd, node));
-    console.log(`\nwarm: ${options.warmup} unmeasured verdicts per message first, so the isolate's DNS cache (and the Node child's) holds every answer; that is the steady state measured`);
+    console.log(
+      `\nwarm: ${options.warmup} unmeasured verdicts per message first, so the isolate's DNS cache (and the Node child's) holds every answer; that is the steady state measured`,
+    );
 
     if (options.memory) {
       console.error("building the 25 MB message; peak memory in a fresh workerd and a fresh Node child…");
@@ -536,7 +594,14 @@ export async function run(args: string[]): Promise<number> {
       writeFileSync(largeFile, large);
       const text = messages[0]!;
       const workerdMemory = await measureWorkerdMemory(bundle, configJson, harness.dohUrl, envelopeHeader, text, large);
-      const nodeMemory = await runNode<MemoryAnswer>({ mode: "memory", dohUrl: harness.dohUrl, configFile: EXAMPLE_CONFIG, envelope: envelope as VerdictEnvelope, warmupFile: files.get("text")!, file: largeFile });
+      const nodeMemory = await runNode<MemoryAnswer>({
+        mode: "memory",
+        dohUrl: harness.dohUrl,
+        configFile: EXAMPLE_CONFIG,
+        envelope: envelope as VerdictEnvelope,
+        warmupFile: files.get("text")!,
+        file: largeFile,
+      });
       console.log(`\n${memoryReport(workerdMemory, nodeMemory)}`);
       if (typeof workerdMemory === "string") return 1;
       if (nodeMemory.action !== "accept") nodeProblems.push(`verdict() in Node on the 25 MB message answered ${nodeMemory.action}`);

@@ -143,12 +143,17 @@ interface Server {
 
 /** Polls `count` until it reaches `target`; the seconds it took. Throws past DRAIN_LIMIT_MS. */
 function waitForCount(what: string, count: () => number, target: number): Promise<number> {
-  return waitUntil(() => `${what}: ${count()} of ${target}`, () => count() >= target, DRAIN_LIMIT_MS);
+  return waitUntil(
+    () => `${what}: ${count()} of ${target}`,
+    () => count() >= target,
+    DRAIN_LIMIT_MS,
+  );
 }
 
 async function startSink(dir: string, name: string): Promise<{ child: ChildProcess; port: number }> {
   const program = findProgram("smtp-sink");
-  if (program === undefined) throw new Error("smtp-sink is not installed; on Debian: apt-get install -y postfix (debconf: No configuration; the service need not run)");
+  if (program === undefined)
+    throw new Error("smtp-sink is not installed; on Debian: apt-get install -y postfix (debconf: No configuration; the service need not run)");
   const port = await freePort();
   const log = join(dir, `${name}.log`);
   // -u: the user to run as, required as root; -m 1000: concurrent connections; backlog 1000.
@@ -318,7 +323,7 @@ async function edgemxServer(dir: string, harness: Harness, clamd: ClamdService |
   return {
     name: clamd ? "edgemx, with clamd" : "edgemx",
     description: clamd
-      ? "edgemx as above, plus clamd INSTREAM for every message (clamd's CPU under \"helpers\")"
+      ? 'edgemx as above, plus clamd INSTREAM for every message (clamd\'s CPU under "helpers")'
       : `edgemx relay (node relay-node/src/main.ts, one process): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: the store read once a minute, deliveries counted in memory and written every 5 s), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), spool fsynced before 250, Maildir delivery counted in the relay's CPU, pino log lines to a file, clamd off`,
     port,
     pid: child.pid!,
@@ -337,12 +342,9 @@ interface Row {
   problem?: string;
 }
 
-
 function harnessDnsPids(): number[] {
   return [...childrenNamed(process.pid, "unbound"), ...childrenNamed(process.pid, "knotd")];
 }
-
-
 
 async function measure(server: Server, options: Options, messageFile: string, dir: string): Promise<Row> {
   const task: LoadTask = {
@@ -394,7 +396,12 @@ async function measure(server: Server, options: Options, messageFile: string, di
     if (warmProblem !== undefined) return { server, problem: `warm-up: ${warmProblem}` };
     let accepted = warm.accepted;
     await server.drain(accepted);
-    const before = { server: treeCpuSeconds(server.pid), dns: sumTreeCpuSeconds(harnessDnsPids()), helpers: sumTreeCpuSeconds(server.helperPids()), load: loadAverage() };
+    const before = {
+      server: treeCpuSeconds(server.pid),
+      dns: sumTreeCpuSeconds(harnessDnsPids()),
+      helpers: sumTreeCpuSeconds(server.helperPids()),
+      load: loadAverage(),
+    };
     const load = await phase(options.seconds);
     accepted += load.accepted;
     const loadProblem = phaseProblems(load);
@@ -439,7 +446,24 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
   const edgemx = rows.find((r) => r.server.name === "edgemx");
   const postfix = rows.find((r) => r.server.name === "Postfix smtpd, fsynced queue");
   const postfixMaildir = rows.find((r) => r.server.name === "Postfix smtpd, fsynced queue, Maildir");
-  const header = ["server", "messages", "msg/s", "CPU ms/msg", "msg per CPU-s", "server busy", "DNS ms/msg", "helpers ms/msg", "p50 ms", "p99 ms", "drain s", "load avg", "msg/s vs Haraka", "msg/s vs sink", "CPU vs Haraka", "CPU vs sink"];
+  const header = [
+    "server",
+    "messages",
+    "msg/s",
+    "CPU ms/msg",
+    "msg per CPU-s",
+    "server busy",
+    "DNS ms/msg",
+    "helpers ms/msg",
+    "p50 ms",
+    "p99 ms",
+    "drain s",
+    "load avg",
+    "msg/s vs Haraka",
+    "msg/s vs sink",
+    "CPU vs Haraka",
+    "CPU vs sink",
+  ];
   const lines = rows.map((row) => {
     const m = row.measured;
     if (!m) return [row.server.name, ...header.slice(1).map(() => "-")];
@@ -463,7 +487,24 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
       sink ? ratio(cpuMs(row), cpuMs(sink)) : "-",
     ];
   });
-  lines.push(["Postfix smtpd, fsynced queue: issue 4's figure", "-", "-", POSTFIX_DURABLE_CPU_MS.toFixed(3), (1000 / POSTFIX_DURABLE_CPU_MS).toFixed(0), "-", "-", "-", "-", "-", "-", "-", "-", "-", haraka ? ratio(POSTFIX_DURABLE_CPU_MS, cpuMs(haraka)) : "-", sink ? ratio(POSTFIX_DURABLE_CPU_MS, cpuMs(sink)) : "-"]);
+  lines.push([
+    "Postfix smtpd, fsynced queue: issue 4's figure",
+    "-",
+    "-",
+    POSTFIX_DURABLE_CPU_MS.toFixed(3),
+    (1000 / POSTFIX_DURABLE_CPU_MS).toFixed(0),
+    "-",
+    "-",
+    "-",
+    "-",
+    "-",
+    "-",
+    "-",
+    "-",
+    "-",
+    haraka ? ratio(POSTFIX_DURABLE_CPU_MS, cpuMs(haraka)) : "-",
+    sink ? ratio(POSTFIX_DURABLE_CPU_MS, cpuMs(sink)) : "-",
+  ]);
 
   const generatorMs = rows.flatMap((r) => (r.measured ? [(r.measured.generatorCpuSeconds / r.measured.accepted) * 1000] : []));
   const notes = [
@@ -495,7 +536,9 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
     // The goal is decided on the row above, whose Postfix delivers nowhere; this one does the same
     // work after the queue as edgemx's row (a Maildir file per message, fsynced), still without checks.
     if (postfixMaildir?.measured) {
-      goal.push(`Like for like: Postfix delivering into a Maildir as edgemx does, ${cpuMs(postfixMaildir).toFixed(3)} ms: edgemx ${(cpuMs(postfixMaildir) / cpuMs(edgemx)).toFixed(2)}× its rate by CPU per message (msg/s ratio ${(rate(edgemx) / rate(postfixMaildir)).toFixed(2)}×)`);
+      goal.push(
+        `Like for like: Postfix delivering into a Maildir as edgemx does, ${cpuMs(postfixMaildir).toFixed(3)} ms: edgemx ${(cpuMs(postfixMaildir) / cpuMs(edgemx)).toFixed(2)}× its rate by CPU per message (msg/s ratio ${(rate(edgemx) / rate(postfixMaildir)).toFixed(2)}×)`,
+      );
     }
   } else {
     goal.push("Goal (issue 4): not decidable, edgemx or Haraka was not measured");
@@ -530,7 +573,12 @@ function profileSummary(file: string, n: number): string {
   const packageOf = (url: string): string | undefined => {
     const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
     if (match) return `npm ${match[1]}`;
-    if (url.startsWith("node:")) return url.replace(/^node:(internal\/)?/, "node:").split("/").slice(0, 2).join("/");
+    if (url.startsWith("node:"))
+      return url
+        .replace(/^node:(internal\/)?/, "node:")
+        .split("/")
+        .slice(0, 2)
+        .join("/");
     return undefined;
   };
   let total = 0;
@@ -598,7 +646,9 @@ export async function run(args: string[]): Promise<number> {
   const options = optionsOrUsage(parseOptions, args, USAGE);
   if (options === undefined) return 2;
   if (findProgram("smtp-sink") === undefined) {
-    console.error("smtp-sink is not installed; on Debian: DEBIAN_FRONTEND=noninteractive apt-get install -y postfix (debconf postfix/main_mailer_type: No configuration)");
+    console.error(
+      "smtp-sink is not installed; on Debian: DEBIAN_FRONTEND=noninteractive apt-get install -y postfix (debconf postfix/main_mailer_type: No configuration)",
+    );
     return 2;
   }
   const scratch = scratchDir("edgemx-bench-mx-", options.fs);
@@ -639,7 +689,18 @@ export async function run(args: string[]): Promise<number> {
           server = await start(row.dir);
         } catch (err) {
           console.error(`NOT MEASURABLE: ${(err as Error).message}`);
-          rows.push({ server: { name: "a server that did not start", description: (err as Error).message.split("\n")[0]!, port: 0, pid: 0, helperPids: () => [], drain: async () => 0, stop: async () => {} }, problem: "did not start" });
+          rows.push({
+            server: {
+              name: "a server that did not start",
+              description: (err as Error).message.split("\n")[0]!,
+              port: 0,
+              pid: 0,
+              helperPids: () => [],
+              drain: async () => 0,
+              stop: async () => {},
+            },
+            problem: "did not start",
+          });
           continue;
         }
         console.error(`loading ${server.name} on port ${server.port}…`);

@@ -253,17 +253,22 @@ async function postfixServer(dir: string): Promise<Server> {
   };
 }
 
-
 // ---------------------------------------------------------------------------------------------------
 // Measuring
 
 interface Row {
   name: string;
-  measured?: PhaseResult & { serverCpu: number; helperCpu: number; sinkCpu: number; delivered: number; endToEndSeconds: number; drainSeconds: number; load: [number, number] };
+  measured?: PhaseResult & {
+    serverCpu: number;
+    helperCpu: number;
+    sinkCpu: number;
+    delivered: number;
+    endToEndSeconds: number;
+    drainSeconds: number;
+    load: [number, number];
+  };
   problem?: string;
 }
-
-
 
 async function measure(server: Server, sink: Sink, options: Options, messageFile: string, dir: string): Promise<Row> {
   const task: LoadTask = {
@@ -306,7 +311,12 @@ async function measure(server: Server, sink: Sink, options: Options, messageFile
     if (result === undefined) throw new Error("the load generator answered without a result");
     return result;
   };
-  const drained = async (target: number): Promise<number> => waitUntil(() => `${server.name}: delivery to the sink (${sink.count()} of ${target}): not done`, () => sink.count() >= target && server.queueEmpty(), DRAIN_LIMIT_MS);
+  const drained = async (target: number): Promise<number> =>
+    waitUntil(
+      () => `${server.name}: delivery to the sink (${sink.count()} of ${target}): not done`,
+      () => sink.count() >= target && server.queueEmpty(),
+      DRAIN_LIMIT_MS,
+    );
   try {
     await next(30_000);
     const base = sink.count();
@@ -317,12 +327,23 @@ async function measure(server: Server, sink: Sink, options: Options, messageFile
       await drained(base + warm.accepted);
     }
     const start = sink.count();
-    const before = { server: treeCpuSeconds(server.pid), helpers: sumTreeCpuSeconds(server.helperPids()), sink: treeCpuSeconds(sink.child.pid!), load: loadAverage(), at: performance.now() };
+    const before = {
+      server: treeCpuSeconds(server.pid),
+      helpers: sumTreeCpuSeconds(server.helperPids()),
+      sink: treeCpuSeconds(sink.child.pid!),
+      load: loadAverage(),
+      at: performance.now(),
+    };
     const load = await phase(options.seconds);
     const loadProblem = phaseProblems(load);
     if (loadProblem !== undefined) return { name: server.name, problem: loadProblem };
     const drainSeconds = await drained(start + load.accepted);
-    const after = { server: treeCpuSeconds(server.pid), helpers: sumTreeCpuSeconds(server.helperPids()), sink: treeCpuSeconds(sink.child.pid!), at: performance.now() };
+    const after = {
+      server: treeCpuSeconds(server.pid),
+      helpers: sumTreeCpuSeconds(server.helperPids()),
+      sink: treeCpuSeconds(sink.child.pid!),
+      at: performance.now(),
+    };
     return {
       name: server.name,
       measured: {
@@ -357,7 +378,10 @@ interface SignResult {
 
 async function signingBench(key: SigningKey, message: Buffer, n: number): Promise<SignResult> {
   const { createPrivateKey } = await import("node:crypto");
-  const identity: SigningIdentity = { key: { domain: DOMAIN, selector: SELECTOR, algorithm: "rsa-sha256", privateKey: createPrivateKey(key.pem) }, pem: key.pem };
+  const identity: SigningIdentity = {
+    key: { domain: DOMAIN, selector: SELECTOR, algorithm: "rsa-sha256", privateKey: createPrivateKey(key.pem) },
+    pem: key.pem,
+  };
   const authResults = submissionAuthResults(HOSTNAME, USER);
   const samples: number[] = [];
   for (let i = 0; i < 50 + n; i++) {
@@ -431,7 +455,22 @@ function report(rows: Row[], sign: SignResult | undefined, authMs: number | unde
     `remote MX: Postfix smtp-sink on ${insecure.mxAddress}:25 = MX of ${insecure.domain} in the DNS harness (unsigned zone, no MTA-STS, sink offers no STARTTLS: delivered in plaintext)`,
     "",
   );
-  const header = ["row", "accepted", "delivered", "submit msg/s", "end-to-end msg/s", "CPU ms/msg", "clamd ms/msg", "sink ms/msg", "p50 ms", "p99 ms", "drain s", "load avg", "msg/s vs Postfix", "CPU vs Postfix"];
+  const header = [
+    "row",
+    "accepted",
+    "delivered",
+    "submit msg/s",
+    "end-to-end msg/s",
+    "CPU ms/msg",
+    "clamd ms/msg",
+    "sink ms/msg",
+    "p50 ms",
+    "p99 ms",
+    "drain s",
+    "load avg",
+    "msg/s vs Postfix",
+    "CPU vs Postfix",
+  ];
   const body = rows.map((r) => {
     const m = r.measured;
     if (!m) return [r.name, ...header.slice(1).map(() => "-")];

@@ -22,7 +22,8 @@ const BENCHMARKS = new Map<string, Benchmark>([
   [
     "spam",
     {
-      summary: "rspamd through edgemx on the SpamAssassin public corpus: precision and recall after learning, messages/s through the relay with rspamd on and off",
+      summary:
+        "rspamd through edgemx on the SpamAssassin public corpus: precision and recall after learning, messages/s through the relay with rspamd on and off",
       load: () => import("./spam.ts"),
     },
   ],
@@ -36,7 +37,8 @@ const BENCHMARKS = new Map<string, Benchmark>([
   [
     "outbound",
     {
-      summary: "submission to remote delivery: messages/s and CPU per message of the relay (DKIM+ARC, clamd on/off) against Postfix outbound, and the DKIM+ARC signing cost",
+      summary:
+        "submission to remote delivery: messages/s and CPU per message of the relay (DKIM+ARC, clamd on/off) against Postfix outbound, and the DKIM+ARC signing cost",
       load: () => import("./outbound.ts"),
     },
   ],

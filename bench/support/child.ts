@@ -63,7 +63,9 @@ export async function waitForGreeting(child: ChildProcess, host: string, port: n
     await sleep(200);
   }
   const tail = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n") : "";
-  throw new Error(`the server on ${host}:${port} did not greet within ${limitMs / 1000} s (exit ${child.exitCode ?? child.signalCode ?? "none"}); log ${logFile}:\n${tail}`);
+  throw new Error(
+    `the server on ${host}:${port} did not greet within ${limitMs / 1000} s (exit ${child.exitCode ?? child.signalCode ?? "none"}); log ${logFile}:\n${tail}`,
+  );
 }
 
 /** Polls `done` every 20 ms; the seconds it took. Throws `describe()` past `limitMs`. */

@@ -156,11 +156,29 @@ export function writeHarakaInstance(install: HarakaInstall, instance: HarakaInst
     "log.ini": ["[main]", `level=${instance.logLevel}`, "timestamps=false", "format=default", ""].join("\n"),
     plugins: [...HARAKA_PLUGINS, "bench_verify", instance.queue.type === "discard" ? "queue/discard" : "bench_durable", ""].join("\n"),
     // One zone, answered by the harness; no periodic self-test queries.
-    "dns-list.ini": ["[main]", "periodic_checks=0", `zones[]=${instance.dnsblZone}`, "search=all", "", `[${instance.dnsblZone}]`, "type=block", "ipv6=false", ""].join("\n"),
+    "dns-list.ini": [
+      "[main]",
+      "periodic_checks=0",
+      `zones[]=${instance.dnsblZone}`,
+      "search=all",
+      "",
+      `[${instance.dnsblZone}]`,
+      "type=block",
+      "ipv6=false",
+      "",
+    ].join("\n"),
     // Every check of the plugin's defaults, rejecting as by default; nothing skipped for private clients.
     "helo.checks.ini": ["[skip]", "private_ip=false", "relaying=false", ""].join("\n"),
     // The test zones live on loopback: an MX host in 127/8 is not bogus here.
-    "mail_from.is_resolvable.ini": ["[main]", "allow_mx_ip=false", "re_bogus_ip=^(?:0\\.0\\.0\\.0|255\\.255\\.255\\.255)$", "", "[reject]", "no_mx=deny", ""].join("\n"),
+    "mail_from.is_resolvable.ini": [
+      "[main]",
+      "allow_mx_ip=false",
+      "re_bogus_ip=^(?:0\\.0\\.0\\.0|255\\.255\\.255\\.255)$",
+      "",
+      "[reject]",
+      "no_mx=deny",
+      "",
+    ].join("\n"),
     // SPF of MAIL FROM (and HELO): a fail is refused.
     "spf.ini": ["[main]", "", "[deny]", "mfrom_fail=true", "helo_fail=false", ""].join("\n"),
     "dkim.ini": ["[sign]", "enabled=false", "", "[verify]", "enabled=true", ""].join("\n"),

@@ -22,7 +22,10 @@ export function wholeFlag(flag: string, text: string): number {
 
 /** An --only list: comma-separated row names, each one of `rows`; or an error that names the rows there are. */
 export function onlyFlag(text: string, rows: readonly string[]): Set<string> {
-  const names = text.split(",").map((name) => name.trim()).filter(Boolean);
+  const names = text
+    .split(",")
+    .map((name) => name.trim())
+    .filter(Boolean);
   const unknown = names.filter((name) => !rows.includes(name));
   if (names.length === 0 || unknown.length > 0) throw new Error(`--only knows ${rows.join(", ")}; not ${JSON.stringify(text)}`);
   return new Set(names);

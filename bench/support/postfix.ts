@@ -120,7 +120,12 @@ export function postfixVersion(): string {
  * Runs a written instance with `postfix start-fg`: master(8) stays in the foreground, a descendant of
  * the child, so the child's process tree is all of Postfix. Resolves once smtpd greets on `port`.
  */
-export async function startPostfix(instance: PostfixInstance, port: number, log: string, limitMs: number): Promise<{ child: ChildProcess; stop: () => Promise<void> }> {
+export async function startPostfix(
+  instance: PostfixInstance,
+  port: number,
+  log: string,
+  limitMs: number,
+): Promise<{ child: ChildProcess; stop: () => Promise<void> }> {
   const child = spawnLogged("/usr/sbin/postfix", ["-c", instance.configDir, "start-fg"], log);
   const stop = async (): Promise<void> => {
     await new Promise<void>((resolve) => execFile("/usr/sbin/postfix", ["-c", instance.configDir, "stop"], { timeout: 30_000 }, () => resolve()));

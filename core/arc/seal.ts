@@ -35,7 +35,13 @@ export function sealIdentity(config: EdgemxConfig): { domain: string; selector: 
 }
 
 /** The ARC set (ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results) to prepend, as fields. */
-export async function sealForwarded(message: Uint8Array, headers: readonly string[], auth: SealedAuthentication, config: EdgemxConfig, key: ArcSealKey): Promise<string[]> {
+export async function sealForwarded(
+  message: Uint8Array,
+  headers: readonly string[],
+  auth: SealedAuthentication,
+  config: EdgemxConfig,
+  key: ArcSealKey,
+): Promise<string[]> {
   const identity = sealIdentity(config);
   if (!identity) throw new Error("judge.arcSeal is enabled but no sealing domain and selector are configured");
   const prefix = new TextEncoder().encode(headers.map((h) => `${h}\r\n`).join(""));

@@ -110,11 +110,18 @@ export class SpfMemo {
  * Runs every check; `authservId` names us in SPF's comments. With `spfMemo`, SPF results of earlier
  * messages of the same session are reused (SpfMemo).
  */
-export async function runChecks(message: Buffer, envelope: AuthEnvelope, authservId: string, resolver: DNSResolver, spfMemo?: SpfMemo): Promise<MailauthResults> {
+export async function runChecks(
+  message: Buffer,
+  envelope: AuthEnvelope,
+  authservId: string,
+  resolver: DNSResolver,
+  spfMemo?: SpfMemo,
+): Promise<MailauthResults> {
   const { clientIp, mailFrom } = envelope;
   // As mailauth's authenticate(): a client without a HELO name is known by its address literal.
   const helo = envelope.helo ?? (clientIp !== undefined ? `[${clientIp}]` : undefined);
-  const evaluateSpf = (ip: string, sender: string) => checkSpf({ ip, sender, mta: authservId, resolver, ...SPF_VERIFY_OPTIONS, ...(helo !== undefined ? { helo } : {}) });
+  const evaluateSpf = (ip: string, sender: string) =>
+    checkSpf({ ip, sender, mta: authservId, resolver, ...SPF_VERIFY_OPTIONS, ...(helo !== undefined ? { helo } : {}) });
   const spfFor = (ip: string, sender: string): Promise<SPFResult> =>
     spfMemo === undefined ? evaluateSpf(ip, sender) : spfMemo.result([ip, sender, helo ?? "", authservId], () => evaluateSpf(ip, sender));
 
@@ -132,7 +139,11 @@ export async function runChecks(message: Buffer, envelope: AuthEnvelope, authser
     spfDomains: spf?.status.result === "pass" ? [spf.domain] : [],
     dkimDomains: dkim.results
       .filter((row) => row.status.result === "pass" && row.signingDomain !== undefined)
-      .map((row) => ({ domain: row.signingDomain ?? "", aligned: row.status.aligned ?? false, ...(row.status.underSized ? { underSized: row.status.underSized } : {}) })),
+      .map((row) => ({
+        domain: row.signingDomain ?? "",
+        aligned: row.status.aligned ?? false,
+        ...(row.status.underSized ? { underSized: row.status.underSized } : {}),
+      })),
     arcResult: arc,
     resolver,
   });

@@ -97,7 +97,12 @@ async function judgeContainer(kind: ContainerKind, file: Candidate, where: strin
   if (depth.archives >= rules.archives.maxDepth) throw new UninspectableError(`archives nested deeper than ${rules.archives.maxDepth}`);
   const inner = { ...depth, archives: depth.archives + 1 };
   for await (const entry of archiveEntries(kind, file.content.whole(), file.name, rules.budget)) {
-    const found = await judgeFile({ name: entry.name, declaredType: null, content: bytesContent(entry.content) }, [...where, shownName(entry.name)], inner, rules);
+    const found = await judgeFile(
+      { name: entry.name, declaredType: null, content: bytesContent(entry.content) },
+      [...where, shownName(entry.name)],
+      inner,
+      rules,
+    );
     if (found) return found;
   }
   return undefined;

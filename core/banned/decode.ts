@@ -123,7 +123,8 @@ export function decodeBase64(encoded: Uint8Array, limit = Infinity): Uint8Array 
   // The native decoder is strict: it takes the alphabet, white space and final padding only. Clean
   // content (the common case) is decoded natively, anything else by the lenient loop.
   if (nativeFromBase64 !== undefined) {
-    if (limit >= decodedSizeBound("base64", encoded.length)) return nativeDecode(nativeFromBase64, encoded, encoded.length) ?? decodeBase64Lenient(encoded, limit);
+    if (limit >= decodedSizeBound("base64", encoded.length))
+      return nativeDecode(nativeFromBase64, encoded, encoded.length) ?? decodeBase64Lenient(encoded, limit);
     // A head: enough characters for `limit` octets, with room for line breaks, cut after a line end
     // (a group cut there still decodes to the right leading octets; a lone character is refused).
     const wanted = Math.ceil(limit / 3) * 4;
@@ -147,7 +148,7 @@ function hexValue(octet: number | undefined): number {
 export function decodeQuotedPrintable(encoded: Uint8Array, limit = Infinity): Uint8Array {
   const out = new Uint8Array(Math.min(limit, decodedSizeBound("quoted-printable", encoded.length)));
   let o = 0;
-  for (let start = 0; start < encoded.length && o < out.length; ) {
+  for (let start = 0; start < encoded.length && o < out.length;) {
     const lf = encoded.indexOf(LF, start);
     const next = lf === -1 ? encoded.length : lf + 1;
     // The line without its line break (trailing CRs too, as mail readers split lines).

@@ -150,7 +150,28 @@ async function zipBasedType(bytes: Uint8Array): Promise<DetectedType> {
 // that runs in workerd exists for 7z or RAR (the ports, 7z-wasm and node-unrar-js, are Emscripten
 // builds that compile WebAssembly at run time, which workerd forbids), nor for the others; so they
 // are recognised by their magic bytes and cannot be inspected.
-const NOT_OPENED = new Set(["7z", "rar", "bz2", "xz", "lz", "lz4", "zst", "Z", "lzh", "arj", "ace", "cab", "cpio", "ar", "deb", "rpm", "iso", "dmg", "chm", "pst"]);
+const NOT_OPENED = new Set([
+  "7z",
+  "rar",
+  "bz2",
+  "xz",
+  "lz",
+  "lz4",
+  "zst",
+  "Z",
+  "lzh",
+  "arj",
+  "ace",
+  "cab",
+  "cpio",
+  "ar",
+  "deb",
+  "rpm",
+  "iso",
+  "dmg",
+  "chm",
+  "pst",
+]);
 
 function fileTypeResult(ext: string, mime: string): DetectedType {
   const type: DetectedType = { label: mime, extensions: [ext], mime };
@@ -283,10 +304,7 @@ export async function detectType(file: Uint8Array | FileContent): Promise<Detect
   const head = content.head(HEAD_BYTES);
   const bytes = head.bytes;
   const known =
-    executableTypeOf(head, content) ??
-    (isCompoundFile(bytes) ? compoundFileType(content.whole()) : undefined) ??
-    oneNoteType(bytes) ??
-    accessType(bytes);
+    executableTypeOf(head, content) ?? (isCompoundFile(bytes) ? compoundFileType(content.whole()) : undefined) ?? oneNoteType(bytes) ?? accessType(bytes);
   if (known) return known;
   if (ZIP_SIGNATURES.some((signature) => startsWith(bytes, signature))) return zipBasedType(content.whole());
   // As file-type names it (gz, or tar.gz after inflating the start): either way a gzip to open.

@@ -20,9 +20,7 @@ const mxPattern = z
   .transform((p) => p.toLowerCase());
 
 const port = z.number().int().min(1).max(65535);
-const mailtoOrHttps = z
-  .string()
-  .regex(/^(mailto:[^\s,;!]+@[^\s,;!]+|https:\/\/[^\s,;]+)$/, { message: "expected a mailto: or https: URI" });
+const mailtoOrHttps = z.string().regex(/^(mailto:[^\s,;!]+@[^\s,;!]+|https:\/\/[^\s,;]+)$/, { message: "expected a mailto: or https: URI" });
 const localPart = z.string().regex(/^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+$/i, { message: "expected the local part of an address" });
 
 const server = (defaults: { ssl: number; starttls: number | null }) =>
@@ -119,9 +117,11 @@ const domain = z
     spf: z
       .object({
         mechanisms: z
-          .array(z.string().regex(/^[+?~-]?(a|mx|ptr|ip4|ip6|include|exists)([:/].*)?$|^(redirect|exp)=.+$/i, {
-            message: "expected an SPF mechanism such as mx, a:host, ip4:192.0.2.0/24 or include:domain",
-          }))
+          .array(
+            z.string().regex(/^[+?~-]?(a|mx|ptr|ip4|ip6|include|exists)([:/].*)?$|^(redirect|exp)=.+$/i, {
+              message: "expected an SPF mechanism such as mx, a:host, ip4:192.0.2.0/24 or include:domain",
+            }),
+          )
           .default(["mx"]),
         all: z.enum(["-all", "~all", "?all"]).default("-all"),
       })
@@ -129,7 +129,10 @@ const domain = z
       .default({ mechanisms: ["mx"], all: "-all" }),
     dmarc: dmarc.default({ p: "reject", adkim: "s", aspf: "s", rua: [], ruf: [], rf: "afrf", pct: 100 }),
     mtaSts: mtaSts.default({ mode: "testing", maxAge: 604800 }),
-    tlsRpt: z.object({ rua: z.array(mailtoOrHttps).min(1) }).strict().optional(),
+    tlsRpt: z
+      .object({ rua: z.array(mailtoOrHttps).min(1) })
+      .strict()
+      .optional(),
     // Where Email Routing forwards accepted mail for this domain (a verified destination address).
     forwardTo: z.string().email({ message: "expected an e-mail address" }).optional(),
     // Who receives mail here (the relay's RCPT TO check, RFC 5321 §3.3): local parts, aliases to other
@@ -167,7 +170,10 @@ const relay = z
         submissions: { host: "::", port: 465, enabled: true },
       }),
     // PEM files; when absent the relay makes a self-signed certificate on first start and warns.
-    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    tls: z
+      .object({ cert: z.string().min(1), key: z.string().min(1) })
+      .strict()
+      .optional(),
     dnsbl: z
       .object({
         action: checkAction.default("reject"),
@@ -193,7 +199,10 @@ const relay = z
       .strict()
       .default({ action: "reject", dynamicPatterns: [] }),
     // Sender domains whose mail we only take over TLS, and destinations we only deliver to over verified TLS.
-    mandatoryTls: z.object({ domains: z.array(hostname).default([]) }).strict().default({ domains: [] }),
+    mandatoryTls: z
+      .object({ domains: z.array(hostname).default([]) })
+      .strict()
+      .default({ domains: [] }),
     nextHop: z
       .discriminatedUnion("type", [
         z.object({ type: z.literal("maildir"), path: z.string().min(1).default("./data/Maildir") }).strict(),
@@ -215,15 +224,29 @@ const relay = z
       .strict()
       .default({ host: "127.0.0.1", port: 53, timeoutMs: 3000 }),
     // HELO/EHLO plausibility and MAIL FROM domain checks: reject, tempfail or log only.
-    helo: z.object({ action: checkAction.default("reject") }).strict().default({ action: "reject" }),
-    sender: z.object({ action: checkAction.default("reject") }).strict().default({ action: "reject" }),
+    helo: z
+      .object({ action: checkAction.default("reject") })
+      .strict()
+      .default({ action: "reject" }),
+    sender: z
+      .object({ action: checkAction.default("reject") })
+      .strict()
+      .default({ action: "reject" }),
     greylist: z
       .object({
         enabled: z.boolean().default(true),
         delaySeconds: z.number().int().min(0).default(300),
         // A triplet that retried in time is remembered this long; one that never retried, expires.
-        retryWindowSeconds: z.number().int().min(60).default(2 * 86400),
-        passLifetimeSeconds: z.number().int().min(60).default(36 * 86400),
+        retryWindowSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .default(2 * 86400),
+        passLifetimeSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .default(36 * 86400),
         // After this many delivered messages a client network skips greylisting (auto-allow).
         autoAllowAfter: z.number().int().min(1).default(5),
         ipv4Prefix: z.number().int().min(8).max(32).default(24),
@@ -279,17 +302,30 @@ const relay = z
         spamtrap: z
           .object({
             // Addresses at our domains that accept mail, never deliver it, and learn it as spam.
-            addresses: z.array(z.string().email({ message: "expected an e-mail address at one of our domains" }).transform((a) => a.toLowerCase())).default([]),
+            addresses: z
+              .array(
+                z
+                  .string()
+                  .email({ message: "expected an e-mail address at one of our domains" })
+                  .transform((a) => a.toLowerCase()),
+              )
+              .default([]),
             // How long a client that wrote to a trap stays on the local blocklist.
             blocklistTtlSeconds: z.number().int().min(60).default(86400),
             learnRatePerMinute: z.number().int().min(1).max(6000).default(10),
             // Also store the message's fuzzy hashes (/fuzzyadd) under this flag of a writable fuzzy_check rule.
-            fuzzy: z.object({ flag: z.number().int().min(1), weight: z.number().positive().default(10) }).strict().optional(),
+            fuzzy: z
+              .object({ flag: z.number().int().min(1), weight: z.number().positive().default(10) })
+              .strict()
+              .optional(),
           })
           .strict()
           .default({ addresses: [], blocklistTtlSeconds: 86400, learnRatePerMinute: 10 }),
         // POST /learn/spam and /learn/ham for mailbox hosts (Dovecot imapsieve); bearer token EDGEMX_LEARN_TOKEN.
-        learnListener: z.object({ host: z.string().min(1).default("127.0.0.1"), port: port.default(11380) }).strict().optional(),
+        learnListener: z
+          .object({ host: z.string().min(1).default("127.0.0.1"), port: port.default(11380) })
+          .strict()
+          .optional(),
       })
       .strict()
       .default(() => ({
@@ -350,7 +386,12 @@ const relay = z
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
     limits: z
       .object({
-        maxMessageBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(50 * 1024 * 1024),
+        maxMessageBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1024 * 1024 * 1024)
+          .default(50 * 1024 * 1024),
         maxRecipients: z.number().int().min(1).max(10000).default(100),
         maxConnections: z.number().int().min(1).default(500),
         maxConnectionsPerIp: z.number().int().min(1).default(20),
@@ -375,21 +416,87 @@ const relay = z
 export const BANNED_MIME_TYPES_DEFAULT: readonly string[] = ["application/x-msdownload", "application/x-msdos-program", "application/hta"];
 export const BANNED_EXTENSIONS_DEFAULT: readonly string[] = [
   // the specification's list
-  "exe", "vbs", "pif", "scr", "bat", "cmd", "com", "cpl", "dll", "zip", "js",
+  "exe",
+  "vbs",
+  "pif",
+  "scr",
+  "bat",
+  "cmd",
+  "com",
+  "cpl",
+  "dll",
+  "zip",
+  "js",
   // Word: binary, OOXML, macro-enabled, templates, backup, add-in
-  "doc", "dot", "wbk", "docx", "docm", "dotx", "dotm", "docb", "wll",
+  "doc",
+  "dot",
+  "wbk",
+  "docx",
+  "docm",
+  "dotx",
+  "dotm",
+  "docb",
+  "wll",
   // Excel: binary, macro sheet, workspace, OOXML, macro-enabled, templates, binary workbook, add-ins
-  "xls", "xlt", "xlm", "xlw", "xla", "xll", "xlsx", "xlsm", "xltx", "xltm", "xlsb", "xlam",
+  "xls",
+  "xlt",
+  "xlm",
+  "xlw",
+  "xla",
+  "xll",
+  "xlsx",
+  "xlsm",
+  "xltx",
+  "xltm",
+  "xlsb",
+  "xlam",
   // PowerPoint: binary, OOXML, macro-enabled, templates, shows, add-ins, slides
-  "ppt", "pot", "pps", "ppa", "pptx", "pptm", "potx", "potm", "ppsx", "ppsm", "ppam", "sldx", "sldm",
+  "ppt",
+  "pot",
+  "pps",
+  "ppa",
+  "pptx",
+  "pptm",
+  "potx",
+  "potm",
+  "ppsx",
+  "ppsm",
+  "ppam",
+  "sldx",
+  "sldm",
   // Access: Jet and ACE databases, compiled, templates, runtime, add-ins, projects
-  "mdb", "mde", "mda", "accdb", "accde", "accdt", "accdr", "accda", "adp", "ade",
+  "mdb",
+  "mde",
+  "mda",
+  "accdb",
+  "accde",
+  "accdt",
+  "accdr",
+  "accda",
+  "adp",
+  "ade",
   // Visio: binary, XML 2003, OOXML, macro-enabled, stencils, templates, workspace
-  "vsd", "vss", "vst", "vsw", "vdx", "vsx", "vtx", "vsdx", "vsdm", "vssx", "vssm", "vstx", "vstm",
+  "vsd",
+  "vss",
+  "vst",
+  "vsw",
+  "vdx",
+  "vsx",
+  "vtx",
+  "vsdx",
+  "vsdm",
+  "vssx",
+  "vssm",
+  "vstx",
+  "vstm",
   // Publisher
   "pub",
   // OneNote: sections, tables of contents, packages, temporary sections
-  "one", "onetoc", "onetoc2", "onepkg", "onetmp",
+  "one",
+  "onetoc",
+  "onetoc2",
+  "onepkg",
+  "onetmp",
 ];
 
 // RFC 2045 §5.1: type "/" subtype, each a token; compared in lower case.
@@ -407,7 +514,12 @@ const archiveLimits = z
     // Archives opened inside each other (a tar.gz counts two); deeper ones cannot be inspected.
     maxDepth: z.number().int().min(1).max(10).default(3),
     // Bytes unpacked from all archives of one message together.
-    maxTotalBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(100 * 1024 * 1024),
+    maxTotalBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024 * 1024)
+      .default(100 * 1024 * 1024),
     // Entries listed in all archives of one message together.
     maxEntries: z.number().int().min(1).max(100_000).default(1000),
     // What an archive we cannot look into gets: encrypted, truncated, over a bound, or of a format we do not open.
@@ -428,7 +540,10 @@ const arcSeal = z
     enabled: z.boolean().default(false),
     // The sealing domain (d=) and selector (s=); default: the first domain and its DKIM selector.
     domain: hostname.optional(),
-    selector: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, { message: "expected a selector (RFC 6376 §3.1)" }).optional(),
+    selector: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, { message: "expected a selector (RFC 6376 §3.1)" })
+      .optional(),
   })
   .strict();
 
@@ -447,7 +562,12 @@ const judge = z
     // RFC 7208 §8.4: what an SPF "fail" of MAIL FROM gets when DMARC did not pass.
     spfFail: z.enum(["reject", "mark", "log"]).default("reject"),
     // The largest message the verdict API and Email Routing judge (the relay's SIZE is relay.limits).
-    maxMessageBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(50 * 1024 * 1024),
+    maxMessageBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024 * 1024)
+      .default(50 * 1024 * 1024),
     // ARC-seal accepted mail that is forwarded to the mailbox host (RFC 8617 §5.1); the key is a secret
     // (the Worker's ARC_PRIVATE_KEY, the relay's key file).
     arcSeal: arcSeal.default(() => arcSeal.parse({})),
@@ -464,12 +584,10 @@ export const configSchema = z
     postmasterHost: hostname.optional(),
     domains: z.array(domain).min(1),
     // RFC 2142 role mailboxes (local parts) and the checks each is spared; never the virus scan.
-    roles: z
-      .record(localPart, rolePolicy)
-      .default({
-        postmaster: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist"] },
-        abuse: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist"] },
-      }),
+    roles: z.record(localPart, rolePolicy).default({
+      postmaster: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist"] },
+      abuse: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist"] },
+    }),
     relay: relay.default(() => relay.parse({})),
     // What the message judge refuses; see docs/configuration.md.
     judge: judge.default(() => judge.parse({})),

@@ -36,7 +36,12 @@ function strongest(found: readonly ConformanceFinding[]): ConformanceResult["act
 }
 
 /** `structure`: the message already parsed by messageStructure(), to parse it once for every check. */
-export function checkConformance(raw: Uint8Array, options: ConformanceOptions, rules: RfcRules, structure: MessageStructure = messageStructure(raw)): ConformanceResult {
+export function checkConformance(
+  raw: Uint8Array,
+  options: ConformanceOptions,
+  rules: RfcRules,
+  structure: MessageStructure = messageStructure(raw),
+): ConformanceResult {
   const found = findings({ raw, ...structure }, options).map((f) => ({ ...f, action: rules[f.rule] }));
   return { action: strongest(found), findings: found };
 }

@@ -75,16 +75,14 @@ function isUtf8(octets: Uint8Array): boolean {
   }
 }
 
-const missingFrom: Rule = ({ header }) =>
-  count(header, "from") === 0 ? "no From field (RFC 5322 §3.6: exactly one)" : undefined;
+const missingFrom: Rule = ({ header }) => (count(header, "from") === 0 ? "no From field (RFC 5322 §3.6: exactly one)" : undefined);
 
 const duplicateFrom: Rule = ({ header }) => {
   const n = count(header, "from");
   return n > 1 ? `${n} From fields (RFC 5322 §3.6: exactly one)` : undefined;
 };
 
-const missingDate: Rule = ({ header }) =>
-  count(header, "date") === 0 ? "no Date field (RFC 5322 §3.6: exactly one)" : undefined;
+const missingDate: Rule = ({ header }) => (count(header, "date") === 0 ? "no Date field (RFC 5322 §3.6: exactly one)" : undefined);
 
 const duplicateField: Rule = ({ header }) => {
   const repeated = SINGLE_INSTANCE_FIELDS.map((name) => [name, count(header, name.toLowerCase())] as const).filter(([, n]) => n > 1);
@@ -135,7 +133,8 @@ const multipartBoundary: Rule = ({ tree }) =>
       if (problem !== undefined) return [`the boundary "${shown(boundary)}" of ${where(e)} is not valid: ${problem} (RFC 2046 §5.1.1)`];
       const clash = e.multipart?.clashesWith;
       if (clash === boundary) return [`${where(e)} repeats the boundary "${shown(boundary)}" of an enclosing multipart (RFC 2046 §5.1.1)`];
-      if (clash !== undefined) return [`the boundary "${shown(boundary)}" of ${where(e)} begins with the enclosing boundary "${shown(clash)}" (RFC 2046 §5.1.1)`];
+      if (clash !== undefined)
+        return [`the boundary "${shown(boundary)}" of ${where(e)} begins with the enclosing boundary "${shown(clash)}" (RFC 2046 §5.1.1)`];
       return [];
     }),
   );
@@ -155,7 +154,10 @@ const multipartDelimiter: Rule = ({ tree }) =>
 
 const mimeTreeSize: Rule = ({ tree }) => {
   const problems: string[] = [];
-  if (tree.tooDeep.length > 0) problems.push(`${tree.tooDeep.length === 1 ? "a multipart is" : "multiparts are"} nested deeper than ${MAX_MULTIPART_DEPTH} (at part ${tree.tooDeep[0] ?? ""}); not read`);
+  if (tree.tooDeep.length > 0)
+    problems.push(
+      `${tree.tooDeep.length === 1 ? "a multipart is" : "multiparts are"} nested deeper than ${MAX_MULTIPART_DEPTH} (at part ${tree.tooDeep[0] ?? ""}); not read`,
+    );
   if (tree.tooManyParts) problems.push(`more than ${MAX_MIME_PARTS} MIME parts; the rest were not read`);
   return summary(problems);
 };

@@ -9,9 +9,24 @@ import { createHash, sign, type KeyObject } from "node:crypto";
 
 /** The author, addressing, identity and content fields of RFC 5322 §3.6 and MIME that a receiver shows or trusts. */
 export const SIGNED_FIELDS = [
-  "from", "sender", "reply-to", "subject", "date", "to", "cc", "message-id", "in-reply-to", "references",
-  "mime-version", "content-type", "content-transfer-encoding", "content-disposition", "content-language",
-  "list-id", "list-unsubscribe", "list-unsubscribe-post",
+  "from",
+  "sender",
+  "reply-to",
+  "subject",
+  "date",
+  "to",
+  "cc",
+  "message-id",
+  "in-reply-to",
+  "references",
+  "mime-version",
+  "content-type",
+  "content-transfer-encoding",
+  "content-disposition",
+  "content-language",
+  "list-id",
+  "list-unsubscribe",
+  "list-unsubscribe-post",
 ] as const;
 
 /** Fields signed once more than present: From above all (the field DMARC aligns on). */
@@ -42,7 +57,14 @@ export function splitMessage(message: Buffer): { fields: RawField[]; body: Buffe
   for (const line of head.split(CRLF)) {
     const last = fields.at(-1);
     if (/^[ \t]/.test(line) && last !== undefined) last.raw += CRLF + line;
-    else fields.push({ name: line.slice(0, Math.max(0, line.indexOf(":"))).trim().toLowerCase(), raw: line });
+    else
+      fields.push({
+        name: line
+          .slice(0, Math.max(0, line.indexOf(":")))
+          .trim()
+          .toLowerCase(),
+        raw: line,
+      });
   }
   return { fields, body };
 }

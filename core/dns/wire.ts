@@ -156,8 +156,7 @@ const RECORD_DATA: { [K in RecordType]: (answer: Answer) => RecordData[K] | unde
   CNAME: (answer) => (answer.type === "CNAME" ? nameData(answer.data) : undefined),
   NS: (answer) => (answer.type === "NS" ? nameData(answer.data) : undefined),
   PTR: (answer) => (answer.type === "PTR" ? nameData(answer.data) : undefined),
-  MX: (answer) =>
-    answer.type === "MX" ? { preference: answer.data.preference ?? 0, exchange: nameData(answer.data.exchange) } : undefined,
+  MX: (answer) => (answer.type === "MX" ? { preference: answer.data.preference ?? 0, exchange: nameData(answer.data.exchange) } : undefined),
   TXT: (answer) => {
     if (answer.type !== "TXT") return undefined;
     const strings = Array.isArray(answer.data) ? answer.data : [answer.data];

@@ -11,8 +11,7 @@ type DnsblZone = EdgemxConfig["relay"]["dnsbl"]["zones"][number];
 
 /** What one zone said about the client. */
 type ZoneVerdict =
-  | { zone: string; query: string; listed: true; detail: string }
-  | { zone: string; query: string; listed: false; failed: boolean; detail: string };
+  { zone: string; query: string; listed: true; detail: string } | { zone: string; query: string; listed: false; failed: boolean; detail: string };
 
 export async function checkDnsbl(ip: string, dnsbl: EdgemxConfig["relay"]["dnsbl"], resolver: Resolver): Promise<Finding> {
   const address = canonicalIp(ip);

@@ -61,7 +61,10 @@ export function statusOfReply(reply: string): string {
 
 /** A reply as one line of printable ASCII (RFC 5321 §4.2 replies are ASCII): lines joined, bounded. */
 function oneLine(reply: string): string {
-  const line = reply.replace(/\r?\n/g, " ").replace(/[^\x20-\x7e]/g, "?").trim();
+  const line = reply
+    .replace(/\r?\n/g, " ")
+    .replace(/[^\x20-\x7e]/g, "?")
+    .trim();
   return line.length > MAX_REPLY ? line.slice(0, MAX_REPLY) + "..." : line;
 }
 
@@ -110,7 +113,9 @@ function humanReadable(request: DsnRequest): string {
     paragraphs.push(`Your message has not yet been delivered to the recipients below. The mail system keeps trying${until}; you need not send it again.`);
     paragraphs.push(list(delayed));
   }
-  paragraphs.push(`The message arrived on ${rfc5322Date(request.original.createdAt)} with queue id ${request.original.id}. Its header is attached, after the report for programs.`);
+  paragraphs.push(
+    `The message arrived on ${rfc5322Date(request.original.createdAt)} with queue id ${request.original.id}. Its header is attached, after the report for programs.`,
+  );
   return paragraphs.map((p) => (p.includes("\r\n") ? p : wrap(p, ""))).join("\r\n\r\n") + "\r\n";
 }
 
@@ -165,10 +170,7 @@ export function buildDsn(request: DsnRequest): DsnMessage | null {
     "This is a MIME-encapsulated delivery status notification.",
     "",
   ].join("\r\n");
-  const part = (type: string, body: string | Buffer) => [
-    `--${boundary}\r\nContent-Type: ${type}\r\nContent-Transfer-Encoding: ${encoding}\r\n\r\n`,
-    body,
-  ];
+  const part = (type: string, body: string | Buffer) => [`--${boundary}\r\nContent-Type: ${type}\r\nContent-Transfer-Encoding: ${encoding}\r\n\r\n`, body];
   const chunks = [
     head + "\r\n",
     ...part(`text/plain; charset=${international ? "utf-8" : "us-ascii"}`, humanReadable(request)),

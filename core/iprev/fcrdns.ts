@@ -39,11 +39,7 @@ export function compileDynamicPatterns(patterns: readonly string[], source = "co
   return compiled;
 }
 
-export async function checkFcrdns(
-  ip: string,
-  fcrdns: EdgemxConfig["relay"]["fcrdns"],
-  resolver: Resolver,
-): Promise<{ finding: Finding; client: ClientFacts }> {
+export async function checkFcrdns(ip: string, fcrdns: EdgemxConfig["relay"]["fcrdns"], resolver: Resolver): Promise<{ finding: Finding; client: ClientFacts }> {
   const dynamicPatterns = compileDynamicPatterns(fcrdns.dynamicPatterns);
   const address = canonicalIp(ip);
   const ptrName = reverseName(ip);

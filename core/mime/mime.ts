@@ -85,7 +85,7 @@ function delimiterKind(raw: Uint8Array, line: Line, boundary: Uint8Array): Delim
 function nextDashLine(raw: Uint8Array, from: number): number {
   // Dashes are sought rather than line ends, so that content without any (base64) is passed over in
   // one native indexOf; a line with a dash that does not begin with "--" is left at its end.
-  for (let at = from; ; ) {
+  for (let at = from; ;) {
     const dash = raw.indexOf(DASH, at);
     if (dash === -1 || dash + 1 >= raw.length) return raw.length;
     if ((dash === from || raw[dash - 1] === LF) && raw[dash + 1] === DASH) return dash;

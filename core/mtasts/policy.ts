@@ -70,7 +70,8 @@ export function parseStsPolicy(text: string): ParsedPolicy {
   }
   if (fields.get("version") !== "STSv1") return { ok: false, reason: 'no "version: STSv1"' };
   const mode = fields.get("mode");
-  if (mode !== "enforce" && mode !== "testing" && mode !== "none") return { ok: false, reason: `mode ${JSON.stringify(mode ?? "")} is not enforce, testing or none` };
+  if (mode !== "enforce" && mode !== "testing" && mode !== "none")
+    return { ok: false, reason: `mode ${JSON.stringify(mode ?? "")} is not enforce, testing or none` };
   const maxAgeText = fields.get("max_age") ?? "";
   if (!/^[0-9]{1,10}$/.test(maxAgeText) || Number(maxAgeText) > MAX_POLICY_AGE) {
     return { ok: false, reason: `max_age ${JSON.stringify(maxAgeText)} is not a number of seconds up to ${MAX_POLICY_AGE}` };

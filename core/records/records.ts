@@ -262,6 +262,12 @@ export function toZoneText(records: readonly ZoneRecord[], heading?: string): st
     const line = `${r.createdByCloudflare ? "; " : ""}${r.name}\t${r.ttl ?? DEFAULT_TTL}\tIN\t${r.type}\t${r.value}`;
     return r.comment ? `; ${r.comment}\n${line}\n` : `${line}\n`;
   });
-  if (heading) blocks.unshift(`${heading.split("\n").map((l) => `; ${l}`.trimEnd()).join("\n")}\n`);
+  if (heading)
+    blocks.unshift(
+      `${heading
+        .split("\n")
+        .map((l) => `; ${l}`.trimEnd())
+        .join("\n")}\n`,
+    );
   return blocks.join("\n");
 }

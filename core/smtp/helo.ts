@@ -38,7 +38,11 @@ export async function checkHelo(
   // RFC 5321 §2.3.5: a name that resolves to an address or names a mail exchanger. A Null MX
   // (RFC 7505 §3) says the name takes no mail; it counts as no MX, as Postfix treats it.
   const [a, aaaa, mx] = await Promise.all([resolver.query(name, "A"), resolver.query(name, "AAAA"), resolver.query(name, "MX")]);
-  const lookups: readonly [string, Lookup][] = [["A", a], ["AAAA", aaaa], ["MX", mx]];
+  const lookups: readonly [string, Lookup][] = [
+    ["A", a],
+    ["AAAA", aaaa],
+    ["MX", mx],
+  ];
   const summary = lookups.map(([type, lookup]) => `${type} ${lookup.status}`).join(", ");
   const mailExchanger = mx.status === "ok" && mx.answers.some((record) => record.exchange !== "");
   if (a.status === "ok" || aaaa.status === "ok" || mailExchanger) return { check: "helo", outcome: "pass", detail: `${name}: ${summary}` };

@@ -22,7 +22,7 @@ export function canonicalIp(text: string): string | null {
 function rfc5952Text(groups: readonly number[]): string {
   let runStart = -1;
   let runLength = 1;
-  for (let start = 0; start < groups.length; ) {
+  for (let start = 0; start < groups.length;) {
     let end = start;
     while (groups[end] === 0) end += 1;
     if (end - start > runLength) [runStart, runLength] = [start, end - start];
@@ -58,7 +58,9 @@ export function reversedLabels(ip: string): string | null {
   const address = canonicalIp(ip);
   if (address === null) return null;
   if (isIPv4(address)) return address.split(".").reverse().join(".");
-  const nibbles = ipv6Groups(address).map((group) => group.toString(16).padStart(4, "0")).join("");
+  const nibbles = ipv6Groups(address)
+    .map((group) => group.toString(16).padStart(4, "0"))
+    .join("");
   return [...nibbles].reverse().join(".");
 }
 

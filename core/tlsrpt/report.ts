@@ -179,7 +179,10 @@ function readFailureDetail(r: Reader, detail: JsonObject, path: string): TlsRptF
   };
   const [type, ip, host, count] = [fields["result-type"], fields["sending-mta-ip"], fields["receiving-mx-hostname"], fields["failed-session-count"]];
   if (type === undefined || ip === undefined || host === undefined || count === undefined) return undefined;
-  return withOptional<TlsRptFailureDetail>({ "result-type": type, "sending-mta-ip": ip, "receiving-mx-hostname": host, "failed-session-count": count }, optional);
+  return withOptional<TlsRptFailureDetail>(
+    { "result-type": type, "sending-mta-ip": ip, "receiving-mx-hostname": host, "failed-session-count": count },
+    optional,
+  );
 }
 
 function readPolicyResult(r: Reader, entry: JsonObject, path: string, budget: { failureDetails: number }): TlsRptPolicyResult | undefined {
@@ -188,7 +191,9 @@ function readPolicyResult(r: Reader, entry: JsonObject, path: string, budget: { 
   const policy = r.object(entry, "policy", path);
   const type = policy && r.oneOf(policy, "policy-type", policyPath, POLICY_TYPES);
   const domain = policy && r.string(policy, "policy-domain", policyPath, true);
-  const policyOptional = policy ? { "policy-string": r.stringList(policy, "policy-string", policyPath), "mx-host": r.stringList(policy, "mx-host", policyPath) } : {};
+  const policyOptional = policy
+    ? { "policy-string": r.stringList(policy, "policy-string", policyPath), "mx-host": r.stringList(policy, "mx-host", policyPath) }
+    : {};
 
   const summaryPath = pathOf(path, "summary");
   const summary = r.object(entry, "summary", path);

@@ -6,7 +6,10 @@ import type { VerdictEnvelope } from "./types.ts";
 const MAX_PATH = 256;
 export const MAX_API_RECIPIENTS = 1000;
 
-const address = z.string().max(MAX_PATH).regex(/^[^\s<>]+@[^\s<>@]+$/, { message: "expected an address local@domain" });
+const address = z
+  .string()
+  .max(MAX_PATH)
+  .regex(/^[^\s<>]+@[^\s<>@]+$/, { message: "expected an address local@domain" });
 
 const ipAddress = z.union([z.ipv4(), z.ipv6()], { message: "expected an IPv4 or IPv6 address" });
 
@@ -28,6 +31,10 @@ export function parseEnvelope(document: unknown): VerdictEnvelope | string {
   const result = envelopeSchema.safeParse(document);
   if (result.success) return result.data;
   const first = result.error.issues[0];
-  const path = first?.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "") || "envelope";
+  const path =
+    first?.path
+      .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+      .join("")
+      .replace(/^\./, "") || "envelope";
   return `${path}: ${first?.message ?? "invalid"}`;
 }

@@ -82,11 +82,23 @@ function authChecks(auth: AuthOutcome, j: Judging): void {
   const spf = auth.spf.mailFrom;
   if (spf) j.checks.push({ check: "spf", outcome: spf.result === "pass" ? "pass" : "fail", detail: `${spf.result} ${spf.domain}` });
   for (const d of auth.dkim) j.checks.push({ check: "dkim", outcome: d.result === "pass" ? "pass" : "fail", detail: `${d.result} ${d.domain}` });
-  if (auth.arc.result !== "none") j.checks.push({ check: "arc", outcome: auth.arc.result === "pass" ? "pass" : "fail", detail: `${auth.arc.result}${auth.arcOverride ? ` override ${auth.arcOverride}` : ""}` });
+  if (auth.arc.result !== "none")
+    j.checks.push({
+      check: "arc",
+      outcome: auth.arc.result === "pass" ? "pass" : "fail",
+      detail: `${auth.arc.result}${auth.arcOverride ? ` override ${auth.arcOverride}` : ""}`,
+    });
 }
 
 // SPF (RFC 7208), DKIM (RFC 6376), ARC (RFC 8617), DMARC (RFC 7489) through mailauth; inbound only.
-async function judgeAuthentication(raw: Uint8Array, envelope: VerdictEnvelope, config: EdgemxConfig, resolver: Resolver, j: Judging, spfMemo: SpfMemo | undefined): Promise<Step> {
+async function judgeAuthentication(
+  raw: Uint8Array,
+  envelope: VerdictEnvelope,
+  config: EdgemxConfig,
+  resolver: Resolver,
+  j: Judging,
+  spfMemo: SpfMemo | undefined,
+): Promise<Step> {
   const auth = await authenticate(
     raw,
     { mailFrom: envelope.mailFrom, ...(envelope.clientIp ? { clientIp: envelope.clientIp } : {}), ...(envelope.helo ? { helo: envelope.helo } : {}) },
@@ -109,7 +121,12 @@ async function judgeAuthentication(raw: Uint8Array, envelope: VerdictEnvelope, c
       });
     }
     case "reject-dmarc":
-      return j.refuse("dmarc", dmarcDetail, { stop: true, action: "reject", reason: "dmarc", reply: buildReply("dmarcReject", { id: j.id, domain: auth.dmarc.authorDomain ?? "" }) });
+      return j.refuse("dmarc", dmarcDetail, {
+        stop: true,
+        action: "reject",
+        reason: "dmarc",
+        reply: buildReply("dmarcReject", { id: j.id, domain: auth.dmarc.authorDomain ?? "" }),
+      });
     case "quarantine":
       j.marks.push("dmarc:quarantine");
       j.checks.push({ check: "dmarc", outcome: "marked", detail: dmarcDetail });
@@ -131,7 +148,12 @@ function judgeSpfFail(auth: AuthOutcome, config: EdgemxConfig, j: Judging): Step
     j.marks.push("spf:fail");
     return GO_ON;
   }
-  return j.refuse("spf", `fail ${spf.domain}`, { stop: true, action: "reject", reason: "policy", reply: buildReply("spfFail", { id: j.id, domain: spf.domain }) });
+  return j.refuse("spf", `fail ${spf.domain}`, {
+    stop: true,
+    action: "reject",
+    reason: "policy",
+    reply: buildReply("spfFail", { id: j.id, domain: spf.domain }),
+  });
 }
 
 /** The header that carries our marks to the mailbox host (filters can act on it). */
@@ -151,7 +173,13 @@ function finish(j: Judging, step: Step): Verdict {
   };
 }
 
-export async function verdict(raw: Uint8Array, envelope: VerdictEnvelope, config: EdgemxConfig, resolver: Resolver, options: VerdictOptions = {}): Promise<Verdict> {
+export async function verdict(
+  raw: Uint8Array,
+  envelope: VerdictEnvelope,
+  config: EdgemxConfig,
+  resolver: Resolver,
+  options: VerdictOptions = {},
+): Promise<Verdict> {
   const inbound = envelope.direction === "inbound";
   const j = new Judging(options.id ?? newTrackingId(), inbound ? relaxedChecks(envelope.rcptTo, config) : new Set());
   // The message is parsed once (header, MIME tree) for both content checks, and never copied: every

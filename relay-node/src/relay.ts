@@ -70,7 +70,6 @@ export interface RunningRelay {
   stop(): Promise<void>;
 }
 
-
 /** The default home of the self-signed certificate: data/tls beside data/spool. */
 export function defaultSelfSignedDir(config: EdgemxConfig): string {
   return join(dirname(resolve(config.relay.spool)), "tls");
@@ -91,7 +90,10 @@ async function probeResolver(config: EdgemxConfig, resolver: Resolver, logger: L
   const probe = await resolver.query(config.hostname, "A");
   if (probe.status === "servfail" || probe.status === "timeout") {
     const { host, port } = config.relay.resolver;
-    logger.warn({ event: "dns", resolver: `${host}:${port}`, detail: probe.detail }, "the resolver does not answer: DNS-backed checks answer 451 until it does");
+    logger.warn(
+      { event: "dns", resolver: `${host}:${port}`, detail: probe.detail },
+      "the resolver does not answer: DNS-backed checks answer 451 until it does",
+    );
   }
 }
 
@@ -136,12 +138,19 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
   const stsCache = openStsPolicyCache(config.relay.outbound.mtaStsCachePath ?? besideSpool("mta-sts.sqlite"));
   // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
   const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
-  const remote = limitByDestination(remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, stsCache, tlsRpt, logger, ...overrides.remote }), {
-    maxSessionsPerDomain: config.relay.outbound.maxSessionsPerDomain,
-    retryInMs: (attempt) => backoff(attempt) * 1000,
-    ...(overrides.delivery?.now ? { now: overrides.delivery.now } : {}),
-  });
-  const deliverer = routeByDomain(config.domains.map((d) => d.name), nextHopDeliverer(config.relay.nextHop, config.hostname), remote);
+  const remote = limitByDestination(
+    remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, stsCache, tlsRpt, logger, ...overrides.remote }),
+    {
+      maxSessionsPerDomain: config.relay.outbound.maxSessionsPerDomain,
+      retryInMs: (attempt) => backoff(attempt) * 1000,
+      ...(overrides.delivery?.now ? { now: overrides.delivery.now } : {}),
+    },
+  );
+  const deliverer = routeByDomain(
+    config.domains.map((d) => d.name),
+    nextHopDeliverer(config.relay.nextHop, config.hostname),
+    remote,
+  );
   const delivery = startDelivery(spool, deliverer, {
     concurrency: config.relay.deliveryConcurrency,
     ...overrides.delivery,
@@ -158,19 +167,26 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
       return id;
     },
     sign: tlsReportSigner(config, overrides.env ?? process.env, logger),
-    reporter: { organization: config.hostname, contact: `postmaster@${config.domains[0]!.name}`, hostname: config.hostname, from: `postmaster@${config.domains[0]!.name}` },
+    reporter: {
+      organization: config.hostname,
+      contact: `postmaster@${config.domains[0]!.name}`,
+      hostname: config.hostname,
+      from: `postmaster@${config.domains[0]!.name}`,
+    },
     logger,
   };
   const tlsRptTimer = startTlsRptTimer(tlsRptSender);
   // `edgemx queue` talks to the spool's owner here (docs/queue.md).
   const sendReports = (day?: string) => sendTlsReports(day ?? previousUtcDay(Date.now()), tlsRptSender);
-  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports }).catch(async (err: unknown) => {
-    tlsRptTimer.stop();
-    await delivery.stop();
-    tlsRpt.close();
-    stsCache.close();
-    throw err;
-  });
+  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports }).catch(
+    async (err: unknown) => {
+      tlsRptTimer.stop();
+      await delivery.stop();
+      tlsRpt.close();
+      stsCache.close();
+      throw err;
+    },
+  );
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
   // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
   const greylist = config.relay.greylist.enabled
@@ -233,12 +249,20 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     }
     const bound = server.server.address();
     address = { host, port: typeof bound === "object" && bound !== null ? bound.port : port };
-    logger.info({ event: "listen", listener: "mx", ...address, judge: verdicts.where, tls: certificate.source }, `MX listening on ${host} port ${address.port}`);
+    logger.info(
+      { event: "listen", listener: "mx", ...address, judge: verdicts.where, tls: certificate.source },
+      `MX listening on ${host} port ${address.port}`,
+    );
   }
 
   let submission: Awaited<ReturnType<typeof startSubmission>>;
   try {
-    submission = await startSubmission(config, { config, logger, verdicts, scan, certificate: certificate.pair, enqueue }, overrides.env ?? process.env, overrides.submissionListen);
+    submission = await startSubmission(
+      config,
+      { config, logger, verdicts, scan, certificate: certificate.pair, enqueue },
+      overrides.env ?? process.env,
+      overrides.submissionListen,
+    );
   } catch (err) {
     if (address) await new Promise<void>((done) => server.close(done));
     await closeServices();
@@ -253,7 +277,10 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
       logger.info({ event: "tls", certPath: certificate.certPath }, "certificate reloaded");
       return true;
     } catch (err) {
-      logger.warn({ event: "tls", certPath: certificate.certPath, err: (err as Error).message }, "certificate not reloaded: the files do not make a usable pair; the previous one stays");
+      logger.warn(
+        { event: "tls", certPath: certificate.certPath, err: (err as Error).message },
+        "certificate not reloaded: the files do not make a usable pair; the previous one stays",
+      );
       return false;
     }
   };

@@ -13,10 +13,27 @@ export interface TestCertificate {
 export function makeSelfSignedCertificate(dir: string, commonName = "mx.example.org"): TestCertificate {
   const certPath = join(dir, "cert.pem");
   const keyPath = join(dir, "key.pem");
-  execFileSync("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-    "-keyout", keyPath, "-out", certPath, "-days", "2", "-subj", `/CN=${commonName}`,
-  ], { stdio: "pipe" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      keyPath,
+      "-out",
+      certPath,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${commonName}`,
+    ],
+    { stdio: "pipe" },
+  );
   const digestLine = execFileSync("sh", ["-c", 'openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum', "sh", certPath], {
     encoding: "utf8",
   });

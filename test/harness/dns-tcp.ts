@@ -15,10 +15,7 @@ export function queryOverTcp(port: number, message: Uint8Array, timeoutMs: numbe
       socket.destroy();
       outcome();
     };
-    const deadline = setTimeout(
-      () => settle(() => reject(new DnsTcpTimeout(`no DNS reply from port ${port} within ${timeoutMs} ms`))),
-      timeoutMs,
-    );
+    const deadline = setTimeout(() => settle(() => reject(new DnsTcpTimeout(`no DNS reply from port ${port} within ${timeoutMs} ms`))), timeoutMs);
     socket.on("error", (err) => settle(() => reject(err)));
     socket.on("connect", () => socket.write(withTcpLength(message)));
     socket.on("data", (chunk: Buffer) => {

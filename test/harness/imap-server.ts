@@ -20,7 +20,29 @@ export interface ImapTestServer {
 export function selfSignedLoopback(dir: string): { certFile: string; keyFile: string } {
   const certFile = join(dir, "imap-cert.pem");
   const keyFile = join(dir, "imap-key.pem");
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", keyFile, "-out", certFile], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+    ],
+    { stdio: "ignore" },
+  );
   return { certFile, keyFile };
 }
 
@@ -41,13 +63,22 @@ export async function startImapServer(
   const sockets = new Set<Socket>();
   const state: ImapTestServer = { port: 0, caFile: certFile, commands: [], mode: "up", close: async () => {} };
   const capabilities = (secure: boolean): string =>
-    ["IMAP4rev1", ...(secure ? [] : ["STARTTLS", "LOGINDISABLED"]), ...(secure && options.authPlain !== false ? ["AUTH=PLAIN"] : []), ...(secure && options.saslIr ? ["SASL-IR"] : [])].join(" ");
+    [
+      "IMAP4rev1",
+      ...(secure ? [] : ["STARTTLS", "LOGINDISABLED"]),
+      ...(secure && options.authPlain !== false ? ["AUTH=PLAIN"] : []),
+      ...(secure && options.saslIr ? ["SASL-IR"] : []),
+    ].join(" ");
 
   const serve = (socket: Socket, secure: boolean): void => {
     let buffer = "";
     let pending: { tag: string } | null = null;
     const check = (tag: string, user: string | undefined, pass: string | undefined): void => {
-      socket.write(user !== undefined && options.users[user] === pass ? `${tag} OK [CAPABILITY IMAP4rev1] Logged in\r\n` : `${tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n`);
+      socket.write(
+        user !== undefined && options.users[user] === pass
+          ? `${tag} OK [CAPABILITY IMAP4rev1] Logged in\r\n`
+          : `${tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n`,
+      );
     };
     const plain = (tag: string, b64: string): void => {
       const [, user, pass] = Buffer.from(b64, "base64").toString("utf8").split("\0");

@@ -38,9 +38,7 @@ template:
     zonefile-sync: -1
     journal-content: none
 zone:
-${zones
-  .map((zone) => `  - domain: ${zone.origin}.\n${zone.security === "signed" ? "    dnssec-signing: on\n    dnssec-policy: test\n" : ""}`)
-  .join("")}`;
+${zones.map((zone) => `  - domain: ${zone.origin}.\n${zone.security === "signed" ? "    dnssec-signing: on\n    dnssec-policy: test\n" : ""}`).join("")}`;
 }
 
 /** Writes the zone files and the configuration under `dir`/knot and starts knotd. */

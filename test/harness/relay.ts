@@ -128,8 +128,21 @@ export function messageWithAttachment(filename: string, content: Uint8Array, opt
     .split("\r\n\r\n")[0]!
     .replace("Content-Type: text/plain; charset=utf-8", `Content-Type: multipart/mixed; boundary="${boundary}"`);
   return [
-    head, "", `--${boundary}`, "Content-Type: text/plain; charset=utf-8", "", "See the attachment.", `--${boundary}`,
-    `Content-Type: application/octet-stream; name="${filename}"`, `Content-Disposition: attachment; filename="${filename}"`, "Content-Transfer-Encoding: base64", "",
-    ...(Buffer.from(content).toString("base64").match(/.{1,76}/g) ?? []), `--${boundary}--`, "",
+    head,
+    "",
+    `--${boundary}`,
+    "Content-Type: text/plain; charset=utf-8",
+    "",
+    "See the attachment.",
+    `--${boundary}`,
+    `Content-Type: application/octet-stream; name="${filename}"`,
+    `Content-Disposition: attachment; filename="${filename}"`,
+    "Content-Transfer-Encoding: base64",
+    "",
+    ...(Buffer.from(content)
+      .toString("base64")
+      .match(/.{1,76}/g) ?? []),
+    `--${boundary}--`,
+    "",
   ].join("\r\n");
 }

@@ -59,7 +59,10 @@ export function rspamdFiles(setup: RspamdSetup): Record<string, string> {
     // tests, is off in the shipped local.d.)
     // sync: the storage applies queued hashes every second (60 s by default), so a test sees them at once.
     "override.d/worker-fuzzy.inc": `bind_socket = "127.0.0.1:${setup.fuzzyPort}";\ncount = 1;\nallow_update = ["127.0.0.1"];\nsync = 1;\n`,
-    "override.d/fuzzy_check.conf": readFileSync(join(SHIPPED_LOCAL_D, "fuzzy_check.conf"), "utf8").replace(SHIPPED_FUZZY_SOCKET, `127.0.0.1:${setup.fuzzyPort}`),
+    "override.d/fuzzy_check.conf": readFileSync(join(SHIPPED_LOCAL_D, "fuzzy_check.conf"), "utf8").replace(
+      SHIPPED_FUZZY_SOCKET,
+      `127.0.0.1:${setup.fuzzyPort}`,
+    ),
   };
 }
 

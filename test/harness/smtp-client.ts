@@ -24,7 +24,11 @@ const LAST_LINE = /^\d{3}(?: |$)/;
 
 export function openSmtp(port: number, options: { host?: string; localAddress?: string } = {}): Promise<SmtpDialogue> {
   return new Promise((resolveOpen, rejectOpen) => {
-    let socket: Socket | TLSSocket = connect({ host: options.host ?? "127.0.0.1", port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
+    let socket: Socket | TLSSocket = connect({
+      host: options.host ?? "127.0.0.1",
+      port,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    });
     let buffer = "";
     let lines: string[] = [];
     const replies: string[] = [];
@@ -59,10 +63,11 @@ export function openSmtp(port: number, options: { host?: string; localAddress?: 
     socket.on("close", onClose);
     socket.on("error", () => {});
 
-    const reply = (): Promise<string> => new Promise((resolve, reject) => {
-      waiting.push({ resolve, reject });
-      deliver();
-    });
+    const reply = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        deliver();
+      });
     const write = (bytes: string | Uint8Array): void => {
       socket.write(typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes);
     };

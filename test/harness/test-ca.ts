@@ -37,19 +37,36 @@ export function makeTestCa(dir: string, options: { keyPem?: string } = {}): Test
   if (options.keyPem !== undefined) writeFileSync(keyPath, options.keyPem, { mode: 0o600 });
   const key = options.keyPem === undefined ? ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyPath] : ["-key", keyPath];
   openssl([
-    "req", "-x509", ...key, "-out", certPath,
-    "-days", "30", "-subj", "/CN=edgemx test CA (test only)",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    "req",
+    "-x509",
+    ...key,
+    "-out",
+    certPath,
+    "-days",
+    "30",
+    "-subj",
+    "/CN=edgemx test CA (test only)",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
   ]);
   writeFileSync(join(dir, "index.txt"), "");
   writeFileSync(join(dir, "serial"), "01\n");
   writeFileSync(
     join(dir, "ca.cnf"),
     [
-      "[ca]", "default_ca = test_ca",
-      "[test_ca]", `database = ${join(dir, "index.txt")}`, `new_certs_dir = ${join(dir, "issued")}`, `serial = ${join(dir, "serial")}`, "default_md = sha256",
-      "policy = anything", "unique_subject = no",
-      "[anything]", "commonName = supplied",
+      "[ca]",
+      "default_ca = test_ca",
+      "[test_ca]",
+      `database = ${join(dir, "index.txt")}`,
+      `new_certs_dir = ${join(dir, "issued")}`,
+      `serial = ${join(dir, "serial")}`,
+      "default_md = sha256",
+      "policy = anything",
+      "unique_subject = no",
+      "[anything]",
+      "commonName = supplied",
     ].join("\n"),
   );
   return { dir, certPath, keyPath, certPem: readFileSync(certPath, "utf8") };
@@ -76,8 +93,27 @@ export function issueCertificate(ca: TestCa, options: { names: readonly string[]
     ? [new Date("2020-01-01T00:00:00Z"), new Date("2020-01-02T00:00:00Z")]
     : [new Date(now - 86_400_000), new Date(now + 2 * 86_400_000)];
   openssl([
-    "ca", "-batch", "-config", join(ca.dir, "ca.cnf"), "-cert", ca.certPath, "-keyfile", ca.keyPath, "-in", `${base}.csr`, "-out", `${base}.pem`,
-    "-notext", "-startdate", opensslTime(start), "-enddate", opensslTime(end), "-extfile", `${base}.ext`, "-extensions", "leaf",
+    "ca",
+    "-batch",
+    "-config",
+    join(ca.dir, "ca.cnf"),
+    "-cert",
+    ca.certPath,
+    "-keyfile",
+    ca.keyPath,
+    "-in",
+    `${base}.csr`,
+    "-out",
+    `${base}.pem`,
+    "-notext",
+    "-startdate",
+    opensslTime(start),
+    "-enddate",
+    opensslTime(end),
+    "-extfile",
+    `${base}.ext`,
+    "-extensions",
+    "leaf",
   ]);
   const certPem = readFileSync(`${base}.pem`, "utf8");
   return { keyPem: readFileSync(`${base}.key`, "utf8"), certPem, chainPem: certPem + ca.certPem };

@@ -55,7 +55,10 @@ describe("clamd INSTREAM", () => {
 
   it("finds EICAR, bare and as a mail attachment, by its signature name", async () => {
     expect(await scanWithClamd(Buffer.from(EICAR, "latin1"), settings())).toEqual({ status: "infected", signature: SIGNATURES.eicar });
-    expect(await scanWithClamd(messageWith("eicar.com", Buffer.from(EICAR, "latin1")), settings())).toEqual({ status: "infected", signature: SIGNATURES.eicar });
+    expect(await scanWithClamd(messageWith("eicar.com", Buffer.from(EICAR, "latin1")), settings())).toEqual({
+      status: "infected",
+      signature: SIGNATURES.eicar,
+    });
   });
 
   it("finds the clamav-testfiles executable inside a zip attachment", async () => {

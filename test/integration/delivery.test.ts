@@ -64,7 +64,10 @@ async function startPeer(options: Partial<SMTPServerOptions>, answers: { rcpt?: 
         received.push({ mailFrom, rcptTo, message: Buffer.concat(chunks), secure: session.secure });
         if (!options.lmtp) return callback(null, "2.0.0 Ok: queued as PEER1");
         // RFC 2033 §4.2: one reply per accepted recipient, in RCPT order.
-        callback(null, rcptTo.map((rcpt) => (answers.data?.[rcpt] ? refusal(answers.data[rcpt]) : `2.0.0 <${rcpt}> Saved`)));
+        callback(
+          null,
+          rcptTo.map((rcpt) => (answers.data?.[rcpt] ? refusal(answers.data[rcpt]) : `2.0.0 <${rcpt}> Saved`)),
+        );
       });
     },
   });
@@ -88,7 +91,10 @@ describe("Maildir", () => {
     expect((await readdir(root)).sort()).toEqual(["example.org"]);
     // Lower case; "/" and a leading "." escaped, so no address leaves the Maildir root.
     expect((await readdir(join(root, "example.org"))).sort()).toEqual(["%2E.%2F..%2Fetc%2Fpasswd", "bob", "carol"]);
-    for (const [mailbox, rcpt] of [["bob", "Bob@Example.ORG"], ["carol", "carol@example.org"]] as const) {
+    for (const [mailbox, rcpt] of [
+      ["bob", "Bob@Example.ORG"],
+      ["carol", "carol@example.org"],
+    ] as const) {
       const maildir = join(root, "example.org", mailbox);
       expect((await readdir(maildir)).sort()).toEqual(["cur", "new", "tmp"]);
       expect(await readdir(join(maildir, "tmp"))).toEqual([]);
@@ -175,7 +181,9 @@ describe("unreachable next hop", () => {
   it("defers with 4.4.1 when the connection is refused", async () => {
     const closed = await startPeer({}, {});
     await closed.close();
-    const results = await smtpDeliverer({ host: "127.0.0.1", port: closed.port, hostname: "mx.example.org" })(outgoing(["bob@example.org", "carol@example.org"]));
+    const results = await smtpDeliverer({ host: "127.0.0.1", port: closed.port, hostname: "mx.example.org" })(
+      outgoing(["bob@example.org", "carol@example.org"]),
+    );
     expect(results.map((r) => r.status)).toEqual(["deferred", "deferred"]);
     expect(results[0]!.reply).toMatch(/^451 4\.4\.1 No answer from 127\.0\.0\.1: .*ECONNREFUSED/);
   });
@@ -207,7 +215,10 @@ describe("spool → scheduler → next hop", () => {
     const peer = await startPeer({ lmtp: true }, { data: { "carol@example.org": 450, "dave@example.org": 550 } });
     const spool = await Spool.open(join(dir, "spool-lmtp"));
     const bounces: string[] = [];
-    const id = await spool.enqueue({ envelope: { mailFrom: "alice@sender.example", rcptTo: ["bob@example.org", "carol@example.org", "dave@example.org"] }, message: MESSAGE });
+    const id = await spool.enqueue({
+      envelope: { mailFrom: "alice@sender.example", rcptTo: ["bob@example.org", "carol@example.org", "dave@example.org"] },
+      message: MESSAGE,
+    });
     const delivery = startDelivery(spool, lmtpDeliverer({ host: "127.0.0.1", port: peer.port, hostname: "mx.example.org" }), {
       hostname: "mx.example.org",
       concurrency: 2,

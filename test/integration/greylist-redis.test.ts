@@ -95,7 +95,11 @@ describe("greylisting with Redis", () => {
     await redis.stop();
     const started = performance.now();
     const finding = await greylist.check({ ...triplet, recipient: "erin@example.org" });
-    expect(finding).toMatchObject({ check: "greylist", outcome: "temporary", reply: { code: 451, enhanced: "4.3.0", text: expect.stringContaining("id=7-1") } });
+    expect(finding).toMatchObject({
+      check: "greylist",
+      outcome: "temporary",
+      reply: { code: 451, enhanced: "4.3.0", text: expect.stringContaining("id=7-1") },
+    });
     expect(finding.detail).toMatch(/^greylist store: /);
     expect(performance.now() - started).toBeLessThan(2_500);
     greylist.delivered(triplet);

@@ -34,7 +34,10 @@ async function queueCli(...args: string[]): Promise<{ code: number; stdout: stri
 }
 
 async function enqueue(subject: string): Promise<string> {
-  const id = await test.relay.spool.enqueue({ envelope: { mailFrom: "bob@sender.test", rcptTo: [LOCAL.mailbox] }, message: Buffer.from(testMessage({ subject })) });
+  const id = await test.relay.spool.enqueue({
+    envelope: { mailFrom: "bob@sender.test", rcptTo: [LOCAL.mailbox] },
+    message: Buffer.from(testMessage({ subject })),
+  });
   test.relay.delivery.notify();
   return id;
 }
@@ -96,7 +99,7 @@ describe("npm run queue", () => {
     expect(deleted.code).toBe(0);
     expect(deleted.stdout).toBe(`deleted ${id} from <bob@sender.test> to ${LOCAL.mailbox} (pending)\n`);
     expect(test.relay.spool.get(id)).toBeUndefined();
-    expect((await queueCli("show", id))).toMatchObject({ code: 1, stderr: `${id}: not queued\n` });
+    expect(await queueCli("show", id)).toMatchObject({ code: 1, stderr: `${id}: not queued\n` });
     expect((await queueCli("delete", id)).code).toBe(1);
   });
 

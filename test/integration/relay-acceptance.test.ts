@@ -89,12 +89,18 @@ const swaks: SmtpClient = {
     const data = join(dir, `swaks-${++swaksFiles}.eml`);
     writeSwaksData(data, submission.raw);
     const run = await runSwaks([
-      "--server", `127.0.0.1:${port}`,
-      "--local-interface", submission.ip,
-      "--ehlo", submission.helo,
-      "--from", submission.from,
-      "--to", submission.to.join(","),
-      "--data", `@${data}`,
+      "--server",
+      `127.0.0.1:${port}`,
+      "--local-interface",
+      submission.ip,
+      "--ehlo",
+      submission.helo,
+      "--from",
+      submission.from,
+      "--to",
+      submission.to.join(","),
+      "--data",
+      `@${data}`,
       ...(submission.starttls ? ["--tls"] : []),
     ]);
     const beforeQuit = run.exchanges.filter((e) => !/^QUIT$/i.test(e.command));
@@ -134,7 +140,12 @@ const nodemailerClient: SmtpClient = {
       Object.fromEntries(errors.map((e) => [e.recipient ?? "", e.response ?? ""]));
     try {
       const info = await transport.sendMail({ envelope: { from: submission.from, to: [...submission.to] }, raw: submission.raw });
-      return { reply: info.response, stage: "end of data", refused: refusedOf((info as { rejectedErrors?: NodemailerError["rejectedErrors"] }).rejectedErrors), tls: null };
+      return {
+        reply: info.response,
+        stage: "end of data",
+        refused: refusedOf((info as { rejectedErrors?: NodemailerError["rejectedErrors"] }).rejectedErrors),
+        tls: null,
+      };
     } catch (err) {
       const failure = err as NodemailerError;
       if (failure.response === undefined) throw err;
@@ -185,7 +196,12 @@ function expectDeliveredCopy(copy: string, expected: Expected): void {
   expect(results[0]).toMatch(/\bdmarc=pass\b/);
   expect(fields.filter((f) => /^X-Edgemx-Verdict: accept; id=\d{5}-\d{2}$/.test(f))).toHaveLength(1);
   const { client, tls } = expected;
-  const tlsClause = tls === undefined ? "" : tls === "some" ? "\\t\\(version=TLSv1\\.[23] cipher=[A-Z0-9_-]+\\)\\r\\n" : `\\t${escapeRegExp(`(version=${tls.version} cipher=${tls.cipher})`)}\\r\\n`;
+  const tlsClause =
+    tls === undefined
+      ? ""
+      : tls === "some"
+        ? "\\t\\(version=TLSv1\\.[23] cipher=[A-Z0-9_-]+\\)\\r\\n"
+        : `\\t${escapeRegExp(`(version=${tls.version} cipher=${tls.cipher})`)}\\r\\n`;
   expect(fields.at(-1)).toMatch(
     new RegExp(
       `^${escapeRegExp(`Received: from ${client.helo} (${client.verifiedName} [${client.ip}])`)}\\r\\n` +
@@ -278,7 +294,14 @@ describe.each(CLIENTS)("accepted mail, sent by $name", (client) => {
     const outcome = await client.send(main.port, goodSubmission(raw, { starttls: true }));
     expect(outcome.tls !== null).toBe(client.reportsTls);
     const queueId = queueIdOf(outcome.reply);
-    expectDeliveredCopy(await onlyCopy(main, LOCAL.mailbox, raw), { raw, from: `bob@${sender.domain}`, mailbox: LOCAL.mailbox, queueId, client: GOOD_CLIENT, tls: outcome.tls ?? "some" });
+    expectDeliveredCopy(await onlyCopy(main, LOCAL.mailbox, raw), {
+      raw,
+      from: `bob@${sender.domain}`,
+      mailbox: LOCAL.mailbox,
+      queueId,
+      client: GOOD_CLIENT,
+      tls: outcome.tls ?? "some",
+    });
   });
 
   it("with an 8-bit UTF-8 body (8BITMIME) lands unchanged", async () => {
@@ -291,7 +314,13 @@ describe.each(CLIENTS)("accepted mail, sent by $name", (client) => {
     const raw = testMessage({ body: marker("literal", client) });
     const outcome = await client.send(main.port, goodSubmission(raw, { helo: `[${GOOD_CLIENT.ip}]` }));
     const queueId = queueIdOf(outcome.reply);
-    expectDeliveredCopy(await onlyCopy(main, LOCAL.mailbox, raw), { raw, from: `bob@${sender.domain}`, mailbox: LOCAL.mailbox, queueId, client: { ...GOOD_CLIENT, helo: `[${GOOD_CLIENT.ip}]` } });
+    expectDeliveredCopy(await onlyCopy(main, LOCAL.mailbox, raw), {
+      raw,
+      from: `bob@${sender.domain}`,
+      mailbox: LOCAL.mailbox,
+      queueId,
+      client: { ...GOOD_CLIENT, helo: `[${GOOD_CLIENT.ip}]` },
+    });
   });
 });
 
@@ -415,7 +444,11 @@ describe.each(CLIENTS)("design.md's replies, through $name", (client) => {
     const outcome = await client.send(main.port, goodSubmission(messageWithAttachment("clam.zip", zip, { subject: word })));
     expect(outcome.reply).toMatch(withTrackingId("554 5.7.0 Reject, id=XXXXX-XX – INFECTED"));
     // Both refused it — clamd for the executable inside, the judge for the zip itself — and the virus wins.
-    expect(messageLine(main, outcome.reply)).toMatchObject({ scan: `infected ${SIGNATURES.clamExe}`, verdict: { action: "reject", reason: "BANNED" }, queueId: null });
+    expect(messageLine(main, outcome.reply)).toMatchObject({
+      scan: `infected ${SIGNATURES.clamExe}`,
+      verdict: { action: "reject", reason: "BANNED" },
+      queueId: null,
+    });
     expect((await deliveredAnywhere(main)).filter((m) => m.includes(word))).toEqual([]);
   });
 });
@@ -446,7 +479,10 @@ describe("greylisting (delay 1 s)", () => {
     const from = `grey-${client.name}@${sender.domain}`;
     const raw = testMessage({ from, body: marker("grey", client) });
     const first = await client.send(greylisting.port, goodSubmission(raw, { from }));
-    expect(first).toMatchObject({ reply: `451 4.7.1 <${LOCAL.mailbox}>: Recipient address rejected: Greylisted for 1 seconds, please try again later`, stage: "RCPT" });
+    expect(first).toMatchObject({
+      reply: `451 4.7.1 <${LOCAL.mailbox}>: Recipient address rejected: Greylisted for 1 seconds, please try again later`,
+      stage: "RCPT",
+    });
     expect(await copiesOf(greylisting, LOCAL.mailbox, raw)).toEqual([]);
     // Waiting is the client's part of greylisting; the retry comes after the delay the reply named.
     await new Promise((resolve) => setTimeout(resolve, 1_100));
@@ -469,15 +505,35 @@ describe("mandatory TLS for a listed sender domain", () => {
     expect(await copiesOf(tlsRequired, LOCAL.mailbox, raw)).toEqual([]);
     const secure = await client.send(tlsRequired.port, goodSubmission(raw, { starttls: true }));
     const queueId = queueIdOf(secure.reply);
-    expectDeliveredCopy(await onlyCopy(tlsRequired, LOCAL.mailbox, raw), { raw, from: `bob@${sender.domain}`, mailbox: LOCAL.mailbox, queueId, client: GOOD_CLIENT, tls: secure.tls ?? "some" });
+    expectDeliveredCopy(await onlyCopy(tlsRequired, LOCAL.mailbox, raw), {
+      raw,
+      from: `bob@${sender.domain}`,
+      mailbox: LOCAL.mailbox,
+      queueId,
+      client: GOOD_CLIENT,
+      tls: secure.tls ?? "some",
+    });
   });
 });
 
 describe("AUTH is not offered on the MX, before TLS or after", () => {
   it("swaks finds no AUTH in either EHLO reply and gives up", async () => {
     const run = await runSwaks([
-      "--server", `127.0.0.1:${main.port}`, "--local-interface", GOOD_CLIENT.ip, "--ehlo", GOOD_CLIENT.helo,
-      "--tls", "--auth", "PLAIN", "--auth-user", LOCAL.mailbox, "--auth-password", "secret", "--quit-after", "AUTH",
+      "--server",
+      `127.0.0.1:${main.port}`,
+      "--local-interface",
+      GOOD_CLIENT.ip,
+      "--ehlo",
+      GOOD_CLIENT.helo,
+      "--tls",
+      "--auth",
+      "PLAIN",
+      "--auth-user",
+      LOCAL.mailbox,
+      "--auth-password",
+      "secret",
+      "--quit-after",
+      "AUTH",
     ]);
     const ehloReplies = run.exchanges.filter((e) => /^EHLO /.test(e.command)).map((e) => e.reply);
     expect(ehloReplies).toHaveLength(2); // before and after STARTTLS
@@ -487,11 +543,20 @@ describe("AUTH is not offered on the MX, before TLS or after", () => {
   });
 
   it("nodemailer's login over STARTTLS is refused as an unrecognised command", async () => {
-    const connection = new SMTPConnection({ host: "127.0.0.1", port: main.port, localAddress: GOOD_CLIENT.ip, name: GOOD_CLIENT.helo, requireTLS: true, tls: { rejectUnauthorized: false } });
+    const connection = new SMTPConnection({
+      host: "127.0.0.1",
+      port: main.port,
+      localAddress: GOOD_CLIENT.ip,
+      name: GOOD_CLIENT.helo,
+      requireTLS: true,
+      tls: { rejectUnauthorized: false },
+    });
     try {
       await new Promise<void>((resolve, reject) => connection.connect((err) => (err ? reject(err) : resolve())));
       expect(connection.secure).toBe(true);
-      const refusal = await new Promise<SMTPConnection.SMTPError | null>((resolve) => connection.login({ user: LOCAL.mailbox, pass: "secret" }, (err) => resolve(err ?? null)));
+      const refusal = await new Promise<SMTPConnection.SMTPError | null>((resolve) =>
+        connection.login({ user: LOCAL.mailbox, pass: "secret" }, (err) => resolve(err ?? null)),
+      );
       expect(refusal).toMatchObject({ code: "EAUTH", response: "500 5.5.2 Error: command not recognized" });
     } finally {
       connection.close();
@@ -550,7 +615,10 @@ describe("the Worker's verdict API as the judge", () => {
     const document = relayDocument(folder, harness.dnsPort);
     const bundle = await bundleWorker(join(folder, "worker"));
     worker = await startWorker({ bundle, configJson: JSON.stringify(document), bindings: { DOH_URL: harness.dohUrl, VERDICT_TOKEN } });
-    judgedByWorker = await startAcceptanceRelay({ verdict: { url: new URL("/v1/verdict", worker.url).href, timeoutMs: 10_000 } }, { EDGEMX_VERDICT_TOKEN: VERDICT_TOKEN });
+    judgedByWorker = await startAcceptanceRelay(
+      { verdict: { url: new URL("/v1/verdict", worker.url).href, timeoutMs: 10_000 } },
+      { EDGEMX_VERDICT_TOKEN: VERDICT_TOKEN },
+    );
   }, 180_000);
   afterAll(async () => {
     await judgedByWorker?.relay.stop();
@@ -562,7 +630,13 @@ describe("the Worker's verdict API as the judge", () => {
     const raw = testMessage({ body: marker("worker", client) });
     const outcome = await client.send(judgedByWorker.port, goodSubmission(raw));
     const queueId = queueIdOf(outcome.reply);
-    expectDeliveredCopy(await onlyCopy(judgedByWorker, LOCAL.mailbox, raw), { raw, from: `bob@${sender.domain}`, mailbox: LOCAL.mailbox, queueId, client: GOOD_CLIENT });
+    expectDeliveredCopy(await onlyCopy(judgedByWorker, LOCAL.mailbox, raw), {
+      raw,
+      from: `bob@${sender.domain}`,
+      mailbox: LOCAL.mailbox,
+      queueId,
+      client: GOOD_CLIENT,
+    });
   });
 
   it.each(CLIENTS)("answers 451 4.3.0 once the Worker is stopped, and delivers nothing ($name)", async (client) => {

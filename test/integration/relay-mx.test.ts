@@ -54,7 +54,12 @@ function transport(port: number, options: { localAddress?: string; helo?: string
 }
 
 /** Sends one message; resolves with the server's final reply, or the refusal that stopped it. */
-async function send(port: number, envelope: { from?: string; to: string | string[] }, raw: string, options: Parameters<typeof transport>[1] = {}): Promise<string> {
+async function send(
+  port: number,
+  envelope: { from?: string; to: string | string[] },
+  raw: string,
+  options: Parameters<typeof transport>[1] = {},
+): Promise<string> {
   const t = transport(port, options);
   try {
     const info = await t.sendMail({ envelope: { from: envelope.from ?? `bob@${sender.domain}`, to: envelope.to }, raw });
@@ -84,7 +89,13 @@ describe("the greeting and EHLO", () => {
     const smtp = await openSmtp(main.port, { localAddress: GOOD_IP });
     expect(await smtp.reply()).toBe("220 mx.example.org ESMTP");
     expect((await smtp.command(`EHLO ${sender.mailHost}`)).split("\n")).toEqual([
-      "250-mx.example.org", "250-PIPELINING", "250-8BITMIME", "250-SMTPUTF8", "250-ENHANCEDSTATUSCODES", "250-STARTTLS", `250 SIZE ${MAX_MESSAGE_BYTES}`,
+      "250-mx.example.org",
+      "250-PIPELINING",
+      "250-8BITMIME",
+      "250-SMTPUTF8",
+      "250-ENHANCEDSTATUSCODES",
+      "250-STARTTLS",
+      `250 SIZE ${MAX_MESSAGE_BYTES}`,
     ]);
     expect(await smtp.command("AUTH PLAIN AGFsaWNlAHNlY3JldA==")).toMatch(/^5\d\d 5\.5\.\d /);
     await smtp.startTls();
@@ -118,7 +129,16 @@ describe("a clean message", () => {
     const reply = await send(main.port, { to: "alice@example.org" }, message({ body: marker }));
     await new Promise((resolve) => setTimeout(resolve, 50)); // the session line follows the close
     const line = main.logs.find((l) => l.event === "message" && l.reply === reply)!;
-    expect(line).toMatchObject({ queueId: reply.split(" ").at(-1), clientIp: GOOD_IP, verifiedName: sender.mailHost, helo: sender.mailHost, mailFrom: "bob@sender.test", rcptTo: ["alice@example.org"], scan: "clean", verdict: { action: "accept" } });
+    expect(line).toMatchObject({
+      queueId: reply.split(" ").at(-1),
+      clientIp: GOOD_IP,
+      verifiedName: sender.mailHost,
+      helo: sender.mailHost,
+      mailFrom: "bob@sender.test",
+      rcptTo: ["alice@example.org"],
+      scan: "clean",
+      verdict: { action: "accept" },
+    });
     expect(line.id).toMatch(/^\d{5}-\d{2}$/);
     expect((line.checks as { check: string }[]).map((c) => c.check)).toEqual(expect.arrayContaining(["sender", "tls", "recipient", "rfc", "spf", "dmarc"]));
     const session = main.logs.find((l) => l.event === "session" && l.session === line.session)!;
@@ -129,7 +149,10 @@ describe("a clean message", () => {
 
   it("removes a forged Authentication-Results of ours and keeps those of others (RFC 8601 §5)", async () => {
     const marker = `forged-${Date.now()}`;
-    const raw = message({ body: marker, headers: ["Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=forged.test", "Authentication-Results: other.example; spf=none"] });
+    const raw = message({
+      body: marker,
+      headers: ["Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=forged.test", "Authentication-Results: other.example; spf=none"],
+    });
     expect(await send(main.port, { to: "alice@example.org" }, raw)).toMatch(/^250 /);
     const copy = (await delivered(main, "alice@example.org")).find((m) => m.includes(marker))!;
     expect(copy).not.toContain("forged.test");
@@ -273,10 +296,7 @@ describe("the relay process", () => {
     const folder = mkdtempSync(join(dir, "process-"));
     const port = await freePort();
     const configPath = join(folder, "edgemx.yaml");
-    writeFileSync(
-      configPath,
-      JSON.stringify(relayDocument(folder, harness.dnsPort, { listeners: { mx: { host: "127.0.0.1", port } } })),
-    );
+    writeFileSync(configPath, JSON.stringify(relayDocument(folder, harness.dnsPort, { listeners: { mx: { host: "127.0.0.1", port } } })));
     const child = spawn(node, ["relay-node/src/main.ts"], { cwd: ROOT, env: { ...process.env, EDGEMX_CONFIG: configPath }, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));

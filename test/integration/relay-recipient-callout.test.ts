@@ -62,7 +62,13 @@ beforeAll(async () => {
     },
   });
   const logger = createLogger("info", { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  relay = await startRelay(config, { listen: { host: "127.0.0.1", port: 0 }, logger, env: {}, selfSignedDir: join(dir, "tls"), delivery: { pollIntervalMs: 200 } });
+  relay = await startRelay(config, {
+    listen: { host: "127.0.0.1", port: 0 },
+    logger,
+    env: {},
+    selfSignedDir: join(dir, "tls"),
+    delivery: { pollIntervalMs: 200 },
+  });
 });
 
 afterAll(async () => {
@@ -77,7 +83,9 @@ describe("relay.recipientCheck with an LMTP mailbox host", () => {
     expect(await smtp.reply()).toMatch(/^220 /);
     await smtp.command(`EHLO ${sender.mailHost}`);
     expect(await smtp.command(`MAIL FROM:<bob@${sender.domain}>`)).toMatch(/^250 /);
-    expect(await smtp.command("RCPT TO:<nobody@example.org>")).toBe("550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown in local recipient table");
+    expect(await smtp.command("RCPT TO:<nobody@example.org>")).toBe(
+      "550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown in local recipient table",
+    );
     expect(await smtp.command("RCPT TO:<postmaster@example.org>")).toMatch(/^250 /);
     expect(await smtp.command("QUIT")).toMatch(/^221 /);
     smtp.close();
@@ -87,8 +95,24 @@ describe("relay.recipientCheck with an LMTP mailbox host", () => {
   it("accepts a user the host knows with 250 and delivers the message to it", async () => {
     asked.length = 0;
     const marker = `callout-${Date.now()}`;
-    const raw = [`From: Bob <bob@${sender.domain}>`, `To: ${KNOWN}`, "Subject: hello", `Date: ${new Date().toUTCString()}`, `Message-ID: <${marker}@${sender.domain}>`, "", marker, ""].join("\r\n");
-    const transport = nodemailer.createTransport({ host: "127.0.0.1", port: relay.port!, secure: false, ignoreTLS: true, localAddress: GOOD_IP, name: sender.mailHost });
+    const raw = [
+      `From: Bob <bob@${sender.domain}>`,
+      `To: ${KNOWN}`,
+      "Subject: hello",
+      `Date: ${new Date().toUTCString()}`,
+      `Message-ID: <${marker}@${sender.domain}>`,
+      "",
+      marker,
+      "",
+    ].join("\r\n");
+    const transport = nodemailer.createTransport({
+      host: "127.0.0.1",
+      port: relay.port!,
+      secure: false,
+      ignoreTLS: true,
+      localAddress: GOOD_IP,
+      name: sender.mailHost,
+    });
     try {
       const info = await transport.sendMail({ envelope: { from: `bob@${sender.domain}`, to: KNOWN }, raw });
       expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as /);
@@ -105,6 +129,10 @@ describe("relay.recipientCheck with an LMTP mailbox host", () => {
     expect(received[0]).toMatchObject({ mailFrom: `bob@${sender.domain}`, rcptTo: [KNOWN] });
     expect(received[0]!.message).toContain(marker);
     const line = logs.find((l) => l.event === "message" && (l.rcptTo as string[]).includes(KNOWN))!;
-    expect(line.checks).toEqual(expect.arrayContaining([{ check: "recipient", outcome: "pass", detail: expect.stringMatching(/^LMTP host 127\.0\.0\.1 port \d+ accepts <alice@example\.org>: 250 /) }]));
+    expect(line.checks).toEqual(
+      expect.arrayContaining([
+        { check: "recipient", outcome: "pass", detail: expect.stringMatching(/^LMTP host 127\.0\.0\.1 port \d+ accepts <alice@example\.org>: 250 /) },
+      ]),
+    );
   });
 });

@@ -113,7 +113,9 @@ async function delivered(instance: Started, mailbox: string): Promise<string[]> 
   const [local, domain] = mailbox.split("@") as [string, string];
   const folder = join(instance.maildir, domain, local, "new");
   try {
-    return readdirSync(folder).sort().map((name) => readFileSync(join(folder, name), "utf8"));
+    return readdirSync(folder)
+      .sort()
+      .map((name) => readFileSync(join(folder, name), "utf8"));
   } catch {
     return [];
   }
@@ -140,7 +142,11 @@ beforeAll(async () => {
   redis = await startRedis();
   rspamd = await startRspamd({ redisUrl: redis.url, dnsPort: harness.dnsPort });
   stats = new Redis(redis.url);
-  main = await start({ learnListener: { host: "127.0.0.1", port: 11380 } }, {}, { postmaster: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist", "spam"] } });
+  main = await start(
+    { learnListener: { host: "127.0.0.1", port: 11380 } },
+    {},
+    { postmaster: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist", "spam"] } },
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -160,7 +166,11 @@ describe("scoring with rspamd", () => {
 
   it("accepts clean mail with X-Spam-Flag: NO and the symbols, having dropped forged spam fields", async () => {
     const body = prose("clean mail");
-    const reply = await send(main.port, "alice@example.org", message({ body, headers: ["X-Spam-Flag: NO", "X-Spamd-Result: default: False [-50.00 / 15.00]"] }));
+    const reply = await send(
+      main.port,
+      "alice@example.org",
+      message({ body, headers: ["X-Spam-Flag: NO", "X-Spamd-Result: default: False [-50.00 / 15.00]"] }),
+    );
     expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as /);
     const copy = (await delivered(main, "alice@example.org")).find((m) => m.includes(body))!;
     expect(fields(copy, "X-Spam-Flag")).toEqual(["X-Spam-Flag: NO"]);
@@ -222,7 +232,9 @@ describe("when rspamd is down", () => {
 });
 
 describe("greylisting gated by score", () => {
-  const greylist = (folder: string) => ({ greylist: { enabled: true, delaySeconds: 300, store: { type: "sqlite" as const, path: join(dir, folder, "greylist.sqlite") } } });
+  const greylist = (folder: string) => ({
+    greylist: { enabled: true, delaySeconds: 300, store: { type: "sqlite" as const, path: join(dir, folder, "greylist.sqlite") } },
+  });
 
   it("defers only mail whose score reaches the gate, after the final dot", async () => {
     const gated = await start({ greylistScoreGate: 5 }, greylist("gated"));
@@ -235,14 +247,19 @@ describe("greylisting gated by score", () => {
     const doubtful = message({ body: `${prose("gated doubtful")}\r\n${GTUBE_PATTERNS["add header"]}` });
     const first = await send(gated.port, "alice@example.org", doubtful);
     expect(first).toBe("451 4.7.1 <alice@example.org>: Recipient address rejected: Greylisted for 300 seconds, please try again later");
-    expect(messageLine(gated, first)).toMatchObject({ queueId: null, checks: expect.arrayContaining([expect.objectContaining({ check: "greylist", outcome: "fail" })]) });
+    expect(messageLine(gated, first)).toMatchObject({
+      queueId: null,
+      checks: expect.arrayContaining([expect.objectContaining({ check: "greylist", outcome: "fail" })]),
+    });
     // The triplet is now on record: an early retry is told the time that remains.
     expect(await send(gated.port, "alice@example.org", doubtful)).toMatch(/^451 4\.7\.1 .* Greylisted for (299|300) seconds/);
   });
 
   it("greylists every new triplet at RCPT TO without a gate", async () => {
     const ungated = await start({}, greylist("ungated"));
-    expect(await send(ungated.port, "alice@example.org", message({ body: prose("ungated") }))).toMatch(/^451 4\.7\.1 <alice@example\.org>: Recipient address rejected: Greylisted/);
+    expect(await send(ungated.port, "alice@example.org", message({ body: prose("ungated") }))).toMatch(
+      /^451 4\.7\.1 <alice@example\.org>: Recipient address rejected: Greylisted/,
+    );
   });
 });
 
@@ -266,7 +283,12 @@ describe("the spamtrap", () => {
     expect(await learns("spam")).toBe(before + 1);
     expect(messageLine(trapped, reply)).toMatchObject({
       queueId: null,
-      spamtrap: { recipients: [TRAP], learn: "learned", fuzzy: "learned", blocklist: expect.stringMatching(/^127\.0\.0\.11 listed in spamtrap\.mx\.example\.org until /) },
+      spamtrap: {
+        recipients: [TRAP],
+        learn: "learned",
+        fuzzy: "learned",
+        blocklist: expect.stringMatching(/^127\.0\.0\.11 listed in spamtrap\.mx\.example\.org until /),
+      },
     });
     // Its fuzzy hashes are ours now: the same text, in another message, matches them.
     await expect.poll(() => fuzzySymbols(message({ body })), { timeout: 5_000, interval: 250 }).toEqual(["LOCAL_FUZZY_SPAM"]);
@@ -283,7 +305,9 @@ describe("the spamtrap", () => {
     // Learning is rate-limited (1 a minute here); the client is blocklisted all the same.
     const again = await send(trapped.port, TRAP, message({ to: TRAP, body: prose("second trap message") }), "127.0.0.12");
     expect(again).toMatch(/^250 /);
-    expect(messageLine(trapped, again)).toMatchObject({ spamtrap: { learn: "not learned: over 1 a minute", blocklist: expect.stringMatching(/^127\.0\.0\.12 listed/) } });
+    expect(messageLine(trapped, again)).toMatchObject({
+      spamtrap: { learn: "not learned: over 1 a minute", blocklist: expect.stringMatching(/^127\.0\.0\.12 listed/) },
+    });
     expect(await learns("spam")).toBe(before + 1);
   });
 
@@ -301,7 +325,8 @@ describe("the spamtrap", () => {
 
 describe("learning from people", () => {
   const learnUrl = (kind: string) => `http://127.0.0.1:${main.relay.learnPort}/learn/${kind}`;
-  const post = (kind: string, body: string, token = LEARN_TOKEN) => fetch(learnUrl(kind), { method: "POST", headers: { authorization: `Bearer ${token}` }, body });
+  const post = (kind: string, body: string, token = LEARN_TOKEN) =>
+    fetch(learnUrl(kind), { method: "POST", headers: { authorization: `Bearer ${token}` }, body });
 
   it("learns over the authenticated endpoint, and says when a message was learned before", async () => {
     const before = await learns("ham");
@@ -321,7 +346,12 @@ describe("learning from people", () => {
     expect((await fetch(learnUrl("spam"))).status).toBe(405);
     expect((await post("junk", "x")).status).toBe(404);
     expect((await post("spam", "")).status).toBe(400);
-    expect(main.logs.filter((line) => line.event === "learn").map((line) => JSON.stringify(line)).join("\n")).not.toContain(LEARN_TOKEN);
+    expect(
+      main.logs
+        .filter((line) => line.event === "learn")
+        .map((line) => JSON.stringify(line))
+        .join("\n"),
+    ).not.toContain(LEARN_TOKEN);
   });
 
   it("learns a Maildir with `npm run learn`", async () => {
@@ -331,9 +361,19 @@ describe("learning from people", () => {
     writeFileSync(join(maildir, "new", "2.host"), message({ body: prose("junk two pharmacy discount") }));
     writeFileSync(join(maildir, "tmp", "3.host"), "still being written");
     const configFile = join(dir, "learn-config.json");
-    writeFileSync(configFile, JSON.stringify({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }], relay: { rspamd: { controllerUrl: rspamd.controllerUrl } } }));
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        hostname: "mx.example.org",
+        domains: [{ name: "example.org", mx: ["mx.example.org"] }],
+        relay: { rspamd: { controllerUrl: rspamd.controllerUrl } },
+      }),
+    );
     const learn = (...args: string[]) =>
-      promisify(execFile)(process.execPath, [join(ROOT, "relay-node/src/cli/learn.ts"), ...args], { env: { ...process.env, EDGEMX_CONFIG: configFile }, cwd: ROOT });
+      promisify(execFile)(process.execPath, [join(ROOT, "relay-node/src/cli/learn.ts"), ...args], {
+        env: { ...process.env, EDGEMX_CONFIG: configFile },
+        cwd: ROOT,
+      });
 
     const before = await learns("spam");
     expect((await learn("spam", maildir)).stdout).toBe("spam: 2 learned, 0 already learned, 0 declined, 0 too large, 0 failed (2 messages)\n");

@@ -121,7 +121,15 @@ function deliverer() {
   const harness = inject("harness");
   const resolver = createRelayResolver({ host: "127.0.0.1", port: harness.dnsPort, timeoutMs: 3000 });
   tlsRpt = openTlsRptStore(":memory:");
-  return remoteDeliverer(config, resolver, { port, stsPort, ca: ca.certPem, stsCache: openStsPolicyCache(":memory:"), tlsRpt, dnssecProbeName: TEST_DNS.sender.domain, timeouts: { connectMs: 3000, greetingMs: 3000, idleMs: 3000, totalMs: 10_000 } });
+  return remoteDeliverer(config, resolver, {
+    port,
+    stsPort,
+    ca: ca.certPem,
+    stsCache: openStsPolicyCache(":memory:"),
+    tlsRpt,
+    dnssecProbeName: TEST_DNS.sender.domain,
+    timeouts: { connectMs: 3000, greetingMs: 3000, idleMs: 3000, totalMs: 10_000 },
+  });
 }
 
 function messageTo(...rcptTo: string[]): OutgoingMessage {
@@ -134,7 +142,10 @@ function messageTo(...rcptTo: string[]): OutgoingMessage {
 
 /** The day's TLS-RPT failure result types for `domain`. */
 function failuresOf(domain: string): string[] {
-  return tlsRpt.rows(utcDay(Date.now())).filter((row) => row.policyDomain === domain && row.resultType !== "").map((row) => row.resultType);
+  return tlsRpt
+    .rows(utcDay(Date.now()))
+    .filter((row) => row.policyDomain === domain && row.resultType !== "")
+    .map((row) => row.resultType);
 }
 
 describe("remote delivery: DANE (RFC 7672)", () => {
@@ -157,7 +168,9 @@ describe("remote delivery: DANE (RFC 7672)", () => {
     const [result] = await deliverer()(messageTo(`bob@${dane.ta.domain}`));
     expect(result).toMatchObject({ status: "delivered", remoteMta: dane.ta.mx });
     expect(mx.ta.received.at(-1)).toEqual({ rcptTo: [`bob@${dane.ta.domain}`], secure: true });
-    expect(tlsRpt.rows(utcDay(Date.now())).filter((row) => row.policyDomain === dane.ta.domain)).toMatchObject([{ policyType: "tlsa", resultType: "", count: 1 }]);
+    expect(tlsRpt.rows(utcDay(Date.now())).filter((row) => row.policyDomain === dane.ta.domain)).toMatchObject([
+      { policyType: "tlsa", resultType: "", count: 1 },
+    ]);
   });
 
   it("defers when a certificate from the DANE-TA anchor names neither the MX host nor the domain (RFC 7672 §3.2.2)", async () => {
@@ -238,7 +251,10 @@ describe("remote delivery: MTA-STS (RFC 8461) and mandatory TLS", () => {
 
   it("Null MX fails at once with 556 5.1.10, recipients grouped by domain", async () => {
     const results = await deliverer()(messageTo(`a@${TEST_DNS.nullMx}`, `b@${sts.none}`));
-    expect(results.find((r) => r.rcpt === `a@${TEST_DNS.nullMx}`)).toMatchObject({ status: "failed", reply: expect.stringMatching(/^556 5\.1\.10 /) as unknown });
+    expect(results.find((r) => r.rcpt === `a@${TEST_DNS.nullMx}`)).toMatchObject({
+      status: "failed",
+      reply: expect.stringMatching(/^556 5\.1\.10 /) as unknown,
+    });
     expect(results.find((r) => r.rcpt === `b@${sts.none}`)?.status).toBe("delivered");
   });
 });

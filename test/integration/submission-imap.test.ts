@@ -39,8 +39,25 @@ function swaks(password: string, from: string = ALICE.user): Promise<SwaksRun> {
   const data = join(dir, `message-${++files}.eml`);
   writeSwaksData(data, testMessage({ from, to: ALICE.user, subject: "via imap auth" }));
   return runSwaks([
-    "--server", `127.0.0.1:${port}`, "--ehlo", "laptop.home.test", "--from", from, "--to", ALICE.user, "--data", `@${data}`,
-    "--tls", "--auth", "PLAIN", "--auth-user", ALICE.user, "--auth-password", password, "--quit-after", "RCPT",
+    "--server",
+    `127.0.0.1:${port}`,
+    "--ehlo",
+    "laptop.home.test",
+    "--from",
+    from,
+    "--to",
+    ALICE.user,
+    "--data",
+    `@${data}`,
+    "--tls",
+    "--auth",
+    "PLAIN",
+    "--auth-user",
+    ALICE.user,
+    "--auth-password",
+    password,
+    "--quit-after",
+    "RCPT",
   ]);
 }
 

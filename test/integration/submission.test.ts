@@ -43,7 +43,11 @@ beforeAll(async () => {
   ports = { submission: await freePort(), submissions: await freePort() };
   const document = relayDocument(join(dir, "relay"), harness.dnsPort, {
     clamd: { host: clamd.host, port: clamd.port, timeoutMs: 5000 },
-    listeners: { mx: { host: "127.0.0.1", port: 25 }, submission: { host: "127.0.0.1", port: ports.submission }, submissions: { host: "127.0.0.1", port: ports.submissions } },
+    listeners: {
+      mx: { host: "127.0.0.1", port: 25 },
+      submission: { host: "127.0.0.1", port: ports.submission },
+      submissions: { host: "127.0.0.1", port: ports.submissions },
+    },
     users: { path: usersPath },
     submission: { maxAuthFailures: MAX_AUTH_FAILURES, maxRecipientsPerMessage: 2 },
   });
@@ -72,12 +76,18 @@ function swaks(attempt: Attempt): Promise<SwaksRun> {
   const data = join(dir, `message-${++files}.eml`);
   writeSwaksData(data, attempt.raw ?? testMessage({ from: ALICE.user, to: attempt.to ?? ALICE.user, subject: "submitted" }));
   return runSwaks([
-    "--server", `127.0.0.1:${attempt.port}`,
-    "--local-interface", attempt.ip ?? "127.0.0.1",
-    "--ehlo", "laptop.home.test",
-    "--from", attempt.from ?? ALICE.user,
-    "--to", attempt.to ?? ALICE.user,
-    "--data", `@${data}`,
+    "--server",
+    `127.0.0.1:${attempt.port}`,
+    "--local-interface",
+    attempt.ip ?? "127.0.0.1",
+    "--ehlo",
+    "laptop.home.test",
+    "--from",
+    attempt.from ?? ALICE.user,
+    "--to",
+    attempt.to ?? ALICE.user,
+    "--data",
+    `@${data}`,
     ...(attempt.implicitTls ? ["--tlsc"] : attempt.starttls ? ["--tls"] : []),
     ...(attempt.auth ? ["--auth", attempt.auth.method ?? "PLAIN", "--auth-user", attempt.auth.user, "--auth-password", attempt.auth.password] : []),
   ]);
@@ -93,7 +103,10 @@ function replyTo(run: SwaksRun, command: RegExp): string {
 const finalReply = (run: SwaksRun): string => run.exchanges.filter((e) => !/^QUIT$/i.test(e.command)).at(-1)?.reply ?? run.transcript;
 
 function verifyWithPythonDkim(message: string): { status: number | null; output: string } {
-  const run = spawnSync("/usr/bin/python3", [VERIFY, DKIM_SELECTOR, LOCAL.domain, `v=DKIM1; k=rsa; p=${DKIM_PUBLIC_KEY_BASE64}`], { input: message, encoding: "utf8" });
+  const run = spawnSync("/usr/bin/python3", [VERIFY, DKIM_SELECTOR, LOCAL.domain, `v=DKIM1; k=rsa; p=${DKIM_PUBLIC_KEY_BASE64}`], {
+    input: message,
+    encoding: "utf8",
+  });
   return { status: run.status, output: `${run.stdout}${run.stderr}` };
 }
 
@@ -113,7 +126,13 @@ describe("submission in the right order", () => {
 
   it("takes a message over 465 (implicit TLS) with AUTH LOGIN, sent as an alias", async () => {
     const raw = testMessage({ from: ALICE.alias, to: ALICE.user, subject: "from the alias" });
-    const run = await swaks({ port: ports.submissions, implicitTls: true, auth: { user: ALICE.user, password: ALICE.password, method: "LOGIN" }, from: ALICE.alias, raw });
+    const run = await swaks({
+      port: ports.submissions,
+      implicitTls: true,
+      auth: { user: ALICE.user, password: ALICE.password, method: "LOGIN" },
+      from: ALICE.alias,
+      raw,
+    });
     expect(run.status, run.transcript).toBe(0);
     expect(finalReply(run)).toMatch(/^250 2\.0\.0 Ok: queued as /);
   });
@@ -148,7 +167,10 @@ describe("submission in a wrong order", () => {
   });
 
   it("answers MAIL before AUTH with 530 5.7.0 on 587 and on 465", async () => {
-    for (const attempt of [{ port: ports.submission, starttls: true }, { port: ports.submissions, implicitTls: true }]) {
+    for (const attempt of [
+      { port: ports.submission, starttls: true },
+      { port: ports.submissions, implicitTls: true },
+    ]) {
       const run = await swaks(attempt);
       expect(replyTo(run, /^MAIL FROM/), run.transcript).toBe("530 5.7.0 Authentication required");
     }
@@ -186,7 +208,13 @@ describe("no relaying without AUTH", () => {
   const remote = "someone@remote.test";
 
   it("refuses relaying on the MX listener", async () => {
-    const run = await swaks({ port: relay.port, ip: TEST_DNS.sender.authorizedIp, from: `bob@${TEST_DNS.sender.domain}`, to: remote, raw: testMessage({ to: remote }) });
+    const run = await swaks({
+      port: relay.port,
+      ip: TEST_DNS.sender.authorizedIp,
+      from: `bob@${TEST_DNS.sender.domain}`,
+      to: remote,
+      raw: testMessage({ to: remote }),
+    });
     expect(replyTo(run, /^RCPT TO/)).toBe(`554 5.7.1 <${remote}>: Relay access denied`);
   });
 

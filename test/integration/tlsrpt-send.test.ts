@@ -51,7 +51,11 @@ beforeAll(async () => {
   const at = Date.parse(`${DAY}T12:00:00Z`);
   const tlsa = { type: "tlsa" as const, domain: dane.match.domain, policyString: ["3 1 1 abcd"], mxHost: [] };
   for (let i = 0; i < 3; i++) store.record({ policy: tlsa, at });
-  store.record({ policy: tlsa, at, failure: { resultType: "validation-failure", receivingMxHostname: dane.match.mx, receivingIp: dane.match.mxAddress, detail: "TLSA did not match" } });
+  store.record({
+    policy: tlsa,
+    at,
+    failure: { resultType: "validation-failure", receivingMxHostname: dane.match.mx, receivingIp: dane.match.mxAddress, detail: "TLSA did not match" },
+  });
   store.record({ policy: { type: "no-policy-found", domain: sts.none, policyString: [], mxHost: [] }, at });
   store.close();
   test = await startTestRelay(relayDocument(dir, harness.dnsPort, { outbound: { dnssecProbeName: "sender.test", tlsRptPath: storePath } }));
@@ -92,7 +96,13 @@ describe("tlsrpt-send through the queue CLI", () => {
           policy: { "policy-type": "tlsa", "policy-string": ["3 1 1 abcd"], "policy-domain": dane.match.domain },
           summary: { "total-successful-session-count": 3, "total-failure-session-count": 1 },
           "failure-details": [
-            { "result-type": "validation-failure", "receiving-mx-hostname": dane.match.mx, "receiving-ip": dane.match.mxAddress, "failed-session-count": 1, "failure-reason-code": "TLSA did not match" },
+            {
+              "result-type": "validation-failure",
+              "receiving-mx-hostname": dane.match.mx,
+              "receiving-ip": dane.match.mxAddress,
+              "failed-session-count": 1,
+              "failure-reason-code": "TLSA did not match",
+            },
           ],
         },
       ],
@@ -121,7 +131,13 @@ describe("the https: rua (RFC 8460 §3)", () => {
       const chunks: Buffer[] = [];
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
-        posts.push({ method: req.method ?? "", url: req.url ?? "", host: req.headers.host ?? "", contentType: req.headers["content-type"] ?? "", body: Buffer.concat(chunks) });
+        posts.push({
+          method: req.method ?? "",
+          url: req.url ?? "",
+          host: req.headers.host ?? "",
+          contentType: req.headers["content-type"] ?? "",
+          body: Buffer.concat(chunks),
+        });
         res.writeHead(status).end();
       });
     });
@@ -130,7 +146,10 @@ describe("the https: rua (RFC 8460 §3)", () => {
       const port = (server.address() as AddressInfo).port;
       const resolver = createRelayResolver({ host: "127.0.0.1", port: harness.dnsPort, timeoutMs: 3000 });
       const store = openTlsRptStore(":memory:");
-      store.record({ policy: { type: "sts", domain: sts.httpsRua, policyString: ["version: STSv1", "mode: enforce"], mxHost: [sts.mx] }, at: Date.parse(`${DAY}T08:00:00Z`) });
+      store.record({
+        policy: { type: "sts", domain: sts.httpsRua, policyString: ["version: STSv1", "mode: enforce"], mxHost: [sts.mx] },
+        at: Date.parse(`${DAY}T08:00:00Z`),
+      });
       const deps: TlsRptSenderDeps = {
         store,
         resolver,
@@ -171,7 +190,9 @@ describe("the https: rua (RFC 8460 §3)", () => {
     try {
       const port = (server.address() as AddressInfo).port;
       const resolver = createRelayResolver({ host: "127.0.0.1", port: harness.dnsPort, timeoutMs: 3000 });
-      await expect(postTlsReport(`https://${sts.tlsRptHost}/v1/tls-report`, Buffer.from("x"), { resolver, ca: ca.certPem, port })).rejects.toThrow(/ERR_TLS_CERT_ALTNAME_INVALID/);
+      await expect(postTlsReport(`https://${sts.tlsRptHost}/v1/tls-report`, Buffer.from("x"), { resolver, ca: ca.certPem, port })).rejects.toThrow(
+        /ERR_TLS_CERT_ALTNAME_INVALID/,
+      );
       expect(requests).toBe(0);
     } finally {
       await new Promise((resolve) => server.close(resolve));

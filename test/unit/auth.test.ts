@@ -65,7 +65,15 @@ function config(auth: Record<string, unknown> = {}): EdgemxConfig {
 }
 
 function message(from: string, body = "Hello Bob,\r\nsee you tomorrow.\r\n"): string {
-  return [`From: Alice <${from}>`, "To: Bob <bob@example.org>", "Subject: Lunch", "Date: Mon, 1 Jan 2024 10:00:00 +0000", `Message-ID: <1@${from.split("@")[1]}>`, "", body].join("\r\n");
+  return [
+    `From: Alice <${from}>`,
+    "To: Bob <bob@example.org>",
+    "Subject: Lunch",
+    "Date: Mon, 1 Jan 2024 10:00:00 +0000",
+    `Message-ID: <1@${from.split("@")[1]}>`,
+    "",
+    body,
+  ].join("\r\n");
 }
 
 async function signed(text: string, signingDomain: string, selector: string, privateKey: string, algorithm?: string): Promise<string> {
@@ -100,7 +108,13 @@ async function forwardedByList(sealer: "lists" | "relay", dns: ZoneResolver, arr
   const authResults = arrival ?? (onArrival.arc ? onArrival.arc.authResults : undefined);
   expect(authResults).toContain("dmarc=");
   const modified = original.replace("Subject: Lunch", "Subject: [friends] Lunch").replace("tomorrow.\r\n", "tomorrow.\r\n--\r\nfriends mailing list\r\n");
-  const seal = await sealMessage(modified, { signingDomain: `${sealer}.test`, selector: "arc", privateKey: keys[sealer].privateKey, cv: "none", ...(authResults ? { authResults } : {}) });
+  const seal = await sealMessage(modified, {
+    signingDomain: `${sealer}.test`,
+    selector: "arc",
+    privateKey: keys[sealer].privateKey,
+    cv: "none",
+    ...(authResults ? { authResults } : {}),
+  });
   return seal.toString() + modified;
 }
 
@@ -111,7 +125,9 @@ describe("authenticate: SPF", () => {
     expect(outcome.spf.helo).toMatchObject({ result: "pass", domain: "mail.sender.test" });
     expect(unfolded(outcome.authenticationResults)).toContain("spf=pass");
     expect(unfolded(outcome.authenticationResults)).toContain("smtp.mailfrom=sender.test;");
-    expect(unfolded(outcome.authenticationResults)).toMatch(/; spf=pass \(mx\.example\.org: domain of postmaster@mail\.sender\.test designates 192\.0\.2\.10 as permitted sender\) smtp\.helo=mail\.sender\.test;/);
+    expect(unfolded(outcome.authenticationResults)).toMatch(
+      /; spf=pass \(mx\.example\.org: domain of postmaster@mail\.sender\.test designates 192\.0\.2\.10 as permitted sender\) smtp\.helo=mail\.sender\.test;/,
+    );
   });
 
   it("fails a client the domain does not list (-all)", async () => {
@@ -119,7 +135,9 @@ describe("authenticate: SPF", () => {
     expect(outcome.spf.mailFrom).toMatchObject({ result: "fail", domain: "sender.test" });
     // an address literal is no HELO identity to check
     expect(outcome.spf.helo).toBeUndefined();
-    expect(unfolded(outcome.authenticationResults)).toMatch(/spf=fail \(mx\.example\.org: domain of alice@sender\.test does not designate 203\.0\.113\.5 as permitted sender\)/);
+    expect(unfolded(outcome.authenticationResults)).toMatch(
+      /spf=fail \(mx\.example\.org: domain of alice@sender\.test does not designate 203\.0\.113\.5 as permitted sender\)/,
+    );
   });
 
   it("soft-fails under ~all", async () => {
@@ -151,7 +169,9 @@ describe("authenticate: DKIM", () => {
     expect(outcome.dkim).toEqual([{ result: "pass", domain: "sender.test", selector: "s1", algorithm: "rsa-sha256", aligned: true }]);
     expect(outcome.dmarc).toMatchObject({ result: "pass", authorDomain: "sender.test", policy: "reject" });
     expect(outcome.decision).toBe("pass");
-    expect(unfolded(outcome.authenticationResults)).toMatch(/^Authentication-Results: mx\.example\.org; dkim=pass header\.d=sender\.test header\.i=@sender\.test header\.s=s1 header\.a=rsa-sha256 header\.b=\S+; /);
+    expect(unfolded(outcome.authenticationResults)).toMatch(
+      /^Authentication-Results: mx\.example\.org; dkim=pass header\.d=sender\.test header\.i=@sender\.test header\.s=s1 header\.a=rsa-sha256 header\.b=\S+; /,
+    );
   });
 
   it("reports every signature, each with its own result", async () => {
@@ -223,13 +243,23 @@ describe("authenticate: DMARC enforcement", () => {
   });
 
   it("passes a DMARC failure through, reported but not acted on, when enforcement is off", async () => {
-    const outcome = await authenticate(bytes(message("alice@sender.test")), envelope(STRANGER_IP, "mallory@example.net"), config({ dmarcEnforce: false }), zone());
+    const outcome = await authenticate(
+      bytes(message("alice@sender.test")),
+      envelope(STRANGER_IP, "mallory@example.net"),
+      config({ dmarcEnforce: false }),
+      zone(),
+    );
     expect(outcome.dmarc).toMatchObject({ result: "fail", disposition: { applied: "none", reason: "local_policy" } });
     expect(outcome.decision).toBe("pass");
   });
 
   it("uses the configured authserv-id", async () => {
-    const outcome = await authenticate(bytes(message("alice@sender.test")), envelope(SENDER_IP, "alice@sender.test"), config({ authservId: "auth.example.org" }), zone());
+    const outcome = await authenticate(
+      bytes(message("alice@sender.test")),
+      envelope(SENDER_IP, "alice@sender.test"),
+      config({ authservId: "auth.example.org" }),
+      zone(),
+    );
     expect(unfolded(outcome.authenticationResults)).toMatch(/^Authentication-Results: auth\.example\.org; /);
   });
 });
@@ -311,7 +341,13 @@ describe("authenticate: temporary DNS failures", () => {
 });
 
 describe("the DMARC decision (pure)", () => {
-  const base: AuthDecisionInput = { dmarc: { result: "fail", policy: "reject", pct: 100 }, enforce: true, sample: 42, arcOverride: undefined, dnsFailedTemporarily: false };
+  const base: AuthDecisionInput = {
+    dmarc: { result: "fail", policy: "reject", pct: 100 },
+    enforce: true,
+    sample: 42,
+    arcOverride: undefined,
+    dnsFailedTemporarily: false,
+  };
 
   it("reads pct, ignoring it in records with the RFC 9989 t tag", () => {
     expect(dmarcPct("v=DMARC1; p=reject; pct=25")).toBe(25);
@@ -330,7 +366,10 @@ describe("the DMARC decision (pure)", () => {
 
   it("rejects, overrides, tempfails and switches off as the inputs say", () => {
     expect(decideAuthentication(base).decision).toBe("reject-dmarc");
-    expect(decideAuthentication({ ...base, arcOverride: "lists.test" })).toEqual({ decision: "pass", disposition: { applied: "none", reason: "trusted_forwarder" } });
+    expect(decideAuthentication({ ...base, arcOverride: "lists.test" })).toEqual({
+      decision: "pass",
+      disposition: { applied: "none", reason: "trusted_forwarder" },
+    });
     expect(decideAuthentication({ ...base, dnsFailedTemporarily: true }).decision).toBe("tempfail");
     expect(decideAuthentication({ ...base, dmarc: { result: "temperror", pct: 100 } }).decision).toBe("tempfail");
     expect(decideAuthentication({ ...base, dmarc: { result: "pass", policy: "reject", pct: 100 }, dnsFailedTemporarily: true }).decision).toBe("pass");
@@ -353,7 +392,9 @@ describe("the ARC override (pure, RFC 8617 §7.2)", () => {
     const sealed = (dkimDomain: string) => ({ ...passing, sealed: { dkim: [{ result: "pass", domain: dkimDomain }] } });
     expect(trustedArcOverride(sealed("sender.test"), "sender.test", ["lists.test"])).toBe("lists.test");
     expect(trustedArcOverride(sealed("esp.test"), "sender.test", ["lists.test"])).toBeUndefined();
-    expect(trustedArcOverride({ ...passing, sealed: { dkim: [], spf: { result: "pass", domain: "sender.test" } } }, "sender.test", ["lists.test"])).toBe("lists.test");
+    expect(trustedArcOverride({ ...passing, sealed: { dkim: [], spf: { result: "pass", domain: "sender.test" } } }, "sender.test", ["lists.test"])).toBe(
+      "lists.test",
+    );
   });
 });
 
@@ -376,4 +417,3 @@ describe("the Authentication-Results field (RFC 8601 §2.2)", () => {
     expect(headerComment("a (b) \\ c\r\nd")).toBe("(a \\(b\\) \\\\ c d)");
   });
 });
-

@@ -7,7 +7,10 @@ import { attachment, compoundFile, gzipFile, mail, ooxmlFile, PDF, peFile, tarFi
 const config: BannedConfig = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] }).judge.banned;
 /** The configuration with zip allowed, so that zips are opened rather than refused on sight. */
 const zipAllowed: BannedConfig = { ...config, extensions: config.extensions.filter((e) => e !== "zip") };
-const withArchives = (rules: BannedConfig, archives: Partial<BannedConfig["archives"]>): BannedConfig => ({ ...rules, archives: { ...rules.archives, ...archives } });
+const withArchives = (rules: BannedConfig, archives: Partial<BannedConfig["archives"]>): BannedConfig => ({
+  ...rules,
+  archives: { ...rules.archives, ...archives },
+});
 
 async function reasonFor(files: Parameters<typeof attachment>[], rules: BannedConfig = config): Promise<string | undefined> {
   const verdict = await findBannedContent(mail(files.map((f) => attachment(...f))), rules);
@@ -58,13 +61,17 @@ describe("archives are opened and their entries judged", () => {
     ]);
     expect(await reasonFor([["bundle.tar", "application/x-tar", named]])).toBe('attachment "bundle.tar" › "bin/tool.exe": extension .exe');
     const renamed = await tarFile([{ name: "readme.txt", data: peFile() }]);
-    expect(await reasonFor([["bundle.tar", "application/x-tar", renamed]])).toBe('attachment "bundle.tar" › "readme.txt": content is Windows PE executable (.exe)');
+    expect(await reasonFor([["bundle.tar", "application/x-tar", renamed]])).toBe(
+      'attachment "bundle.tar" › "readme.txt": content is Windows PE executable (.exe)',
+    );
   });
 
   it("names a gzip member by its FNAME field, or by the archive's name without .gz", async () => {
     expect(await reasonFor([["file.gz", "application/gzip", await gzipFile(PDF, "evil.exe")]])).toBe('attachment "file.gz" › "evil.exe": extension .exe');
     expect(await reasonFor([["evil.exe.gz", "application/gzip", await gzipFile(PDF)]])).toBe('attachment "evil.exe.gz" › "evil.exe": extension .exe');
-    expect(await reasonFor([["blob.gz", "application/gzip", await gzipFile(compoundFile(["Workbook"]))]])).toBe('attachment "blob.gz" › "blob": content is Excel 97-2003 workbook (.xls)');
+    expect(await reasonFor([["blob.gz", "application/gzip", await gzipFile(compoundFile(["Workbook"]))]])).toBe(
+      'attachment "blob.gz" › "blob": content is Excel 97-2003 workbook (.xls)',
+    );
   });
 
   it("finds a zip inside a gzip inside a tar", async () => {
@@ -77,11 +84,18 @@ describe("archives are opened and their entries judged", () => {
   });
 
   it("opens a tar.gz of PDFs and accepts it, but finds a docx renamed to .pdf in one", async () => {
-    const papers = await gzipFile(await tarFile([{ name: "a.pdf", data: PDF }, { name: "b.pdf", data: PDF }]));
+    const papers = await gzipFile(
+      await tarFile([
+        { name: "a.pdf", data: PDF },
+        { name: "b.pdf", data: PDF },
+      ]),
+    );
     expect(await reasonFor([["papers.tar.gz", "application/gzip", papers]])).toBeUndefined();
     const docx = await ooxmlFile("application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml", "word/document.xml");
     const hidden = await gzipFile(await tarFile([{ name: "c.pdf", data: docx }]));
-    expect(await reasonFor([["papers.tgz", "application/gzip", hidden]])).toBe('attachment "papers.tgz" › "papers.tar" › "c.pdf": content is Office Open XML Word document (.docx)');
+    expect(await reasonFor([["papers.tgz", "application/gzip", hidden]])).toBe(
+      'attachment "papers.tgz" › "papers.tar" › "c.pdf": content is Office Open XML Word document (.docx)',
+    );
   });
 
   it("opens zip-based documents that are not banned and finds what hides in them", async () => {
@@ -90,11 +104,16 @@ describe("archives are opened and their entries judged", () => {
       { name: "content.xml", data: "<office:document-content/>" },
       { name: "Pictures/setup.exe", data: peFile() },
     ]);
-    expect(await reasonFor([["letter.odt", "application/vnd.oasis.opendocument.text", odt]])).toBe('attachment "letter.odt" › "Pictures/setup.exe": extension .exe');
+    expect(await reasonFor([["letter.odt", "application/vnd.oasis.opendocument.text", odt]])).toBe(
+      'attachment "letter.odt" › "Pictures/setup.exe": extension .exe',
+    );
   });
 
   it("opens zips when zip is not listed, and judges their entries", async () => {
-    const zip = await zipFile([{ name: "a.pdf", data: PDF }, { name: "run.js", data: "WScript.Echo(1)" }]);
+    const zip = await zipFile([
+      { name: "a.pdf", data: PDF },
+      { name: "run.js", data: "WScript.Echo(1)" },
+    ]);
     expect(await reasonFor([["docs.zip", "application/zip", zip]], zipAllowed)).toBe('attachment "docs.zip" › "run.js": extension .js');
     expect(await reasonFor([["docs.zip", "application/zip", await zipFile([{ name: "a.pdf", data: PDF }])]], zipAllowed)).toBeUndefined();
   });
@@ -139,9 +158,15 @@ describe("bounds: depth, size, entries", () => {
     const rules = withArchives(config, { maxTotalBytes: 1024 * 1024 });
     const half = await gzipFile(new Uint8Array(600 * 1024));
     expect(await reasonFor([["one.gz", "application/gzip", half]], rules)).toBeUndefined();
-    expect(await reasonFor([["one.gz", "application/gzip", half], ["two.gz", "application/gzip", half]], rules)).toBe(
-      'attachment "two.gz": cannot be inspected: more than 1048576 bytes unpacked',
-    );
+    expect(
+      await reasonFor(
+        [
+          ["one.gz", "application/gzip", half],
+          ["two.gz", "application/gzip", half],
+        ],
+        rules,
+      ),
+    ).toBe('attachment "two.gz": cannot be inspected: more than 1048576 bytes unpacked');
   });
 
   it("counts entries", async () => {
@@ -162,16 +187,22 @@ describe("bounds: depth, size, entries", () => {
 describe("what cannot be inspected", () => {
   it("refuses an encrypted zip entry, a truncated zip, a corrupt tar and gzip, 7z and RAR", async () => {
     const encrypted = await zipFile([{ name: "secret.pdf", data: PDF }], { password: "secret" });
-    expect(await reasonFor([["docs.zip", "application/zip", encrypted]], zipAllowed)).toBe('attachment "docs.zip": cannot be inspected: entry "secret.pdf" is encrypted');
+    expect(await reasonFor([["docs.zip", "application/zip", encrypted]], zipAllowed)).toBe(
+      'attachment "docs.zip": cannot be inspected: entry "secret.pdf" is encrypted',
+    );
     const truncated = (await zipFile([{ name: "a.pdf", data: PDF }])).subarray(0, 80);
     expect(await reasonFor([["docs.zip", "application/zip", truncated]], zipAllowed)).toBe(
       'attachment "docs.zip": cannot be inspected: the zip cannot be read (End of central directory not found)',
     );
     const tar = await tarFile([{ name: "a.pdf", data: PDF }]);
     tar[0] = 0x62; // "b.pdf": the header no longer matches its checksum
-    expect(await reasonFor([["a.tar", "application/x-tar", tar]])).toBe('attachment "a.tar": cannot be inspected: the tar cannot be read (Invalid tar header checksum.)');
+    expect(await reasonFor([["a.tar", "application/x-tar", tar]])).toBe(
+      'attachment "a.tar": cannot be inspected: the tar cannot be read (Invalid tar header checksum.)',
+    );
     const gz = await gzipFile(PDF);
-    expect(await reasonFor([["a.gz", "application/gzip", gz.subarray(0, gz.length - 12)]])).toMatch(/^attachment "a\.gz": cannot be inspected: the gzip data cannot be read \(.+\)$/);
+    expect(await reasonFor([["a.gz", "application/gzip", gz.subarray(0, gz.length - 12)]])).toMatch(
+      /^attachment "a\.gz": cannot be inspected: the gzip data cannot be read \(.+\)$/,
+    );
     const sevenZip = new Uint8Array([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c, 0, 4, ...new Uint8Array(32)]);
     expect(await reasonFor([["a.7z", "application/x-7z-compressed", sevenZip]])).toBe('attachment "a.7z": cannot be inspected: 7z files are not opened');
     const rar = new Uint8Array([0x52, 0x61, 0x72, 0x21, 0x1a, 0x07, 0x01, 0x00, ...new Uint8Array(32)]);

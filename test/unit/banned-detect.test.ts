@@ -29,7 +29,10 @@ describe("executables by their bytes (PE/COFF)", () => {
 
 describe("OLE2 compound files ([MS-CFB])", () => {
   it("reads files written by an independent implementation: Word, Excel, PowerPoint, Visio, Publisher, Outlook, MSI", () => {
-    expect(compoundFileType(cfbWritten({ "/WordDocument": 6000, "/1Table": 300 }))).toMatchObject({ label: "Word 97-2003 document", extensions: ["doc", "dot"] });
+    expect(compoundFileType(cfbWritten({ "/WordDocument": 6000, "/1Table": 300 }))).toMatchObject({
+      label: "Word 97-2003 document",
+      extensions: ["doc", "dot"],
+    });
     expect(compoundFileType(cfbWritten({ "/WordDocument": 100, "/Macros/VBA/dir": 100 })).label).toBe("Word 97-2003 document with VBA macros");
     expect(compoundFileType(cfbWritten({ "/Workbook": 9000 }))).toMatchObject({ label: "Excel 97-2003 workbook", extensions: ["xls", "xlt", "xla"] });
     expect(compoundFileType(cfbWritten({ "/Book": 100 })).extensions).toContain("xls");
@@ -40,7 +43,10 @@ describe("OLE2 compound files ([MS-CFB])", () => {
       extensions: ["msg"],
       uninspectable: "Outlook .msg items are not opened",
     });
-    expect(compoundFileType(cfbWritten({ "/\u4840\u3f3f": 10 }, "84100C0000000000C000000000000046"))).toMatchObject({ label: "Windows Installer package", extensions: ["msi"] });
+    expect(compoundFileType(cfbWritten({ "/\u4840\u3f3f": 10 }, "84100C0000000000C000000000000046"))).toMatchObject({
+      label: "Windows Installer package",
+      extensions: ["msi"],
+    });
     expect(compoundFileType(cfbWritten({ "/EncryptionInfo": 200, "/EncryptedPackage": 5000 })).label).toBe("password-protected Office document");
     expect(compoundFileType(cfbWritten({ "/Thumbs": 10 }))).toMatchObject({ label: "OLE2 compound file", extensions: ["cfb"] });
     expect(compoundFileType(cfbWritten({ "/Thumbs": 10 })).uninspectable).toBeUndefined();
@@ -61,7 +67,9 @@ describe("OLE2 compound files ([MS-CFB])", () => {
   });
 
   it("says a compound file whose directory cannot be read cannot be inspected", () => {
-    expect(compoundFileType(compoundFile(["WordDocument"], { loopDirectoryChain: true })).uninspectable).toBe("its directory cannot be read (the directory chain loops)");
+    expect(compoundFileType(compoundFile(["WordDocument"], { loopDirectoryChain: true })).uninspectable).toBe(
+      "its directory cannot be read (the directory chain loops)",
+    );
     const truncated = compoundFile(["WordDocument"]).subarray(0, 1024);
     expect(compoundFileType(truncated).uninspectable).toBe("its directory cannot be read (sector 1 lies outside the file)");
     const badVersion = compoundFile(["WordDocument"]);
@@ -106,7 +114,11 @@ describe("Office Open XML packages", () => {
       { name: "content.xml", data: "<office:document-content/>" },
     ]);
     expect(await detectType(odt)).toMatchObject({ extensions: ["odt"], container: "zip" });
-    expect(await detectType(await zipFile([{ name: "a.txt", data: "hello" }]))).toMatchObject({ extensions: ["zip"], mime: "application/zip", container: "zip" });
+    expect(await detectType(await zipFile([{ name: "a.txt", data: "hello" }]))).toMatchObject({
+      extensions: ["zip"],
+      mime: "application/zip",
+      container: "zip",
+    });
   });
 });
 
@@ -204,14 +216,62 @@ describe("detection reads the head of a file, and all of it only when it must", 
 
 describe("zip-based formats from the central directory, as file-type names them", () => {
   const formats: [string, FixtureFile[]][] = [
-    ["epub", [{ name: "mimetype", data: "application/epub+zip" }, { name: "OEBPS/content.opf", data: "<package/>" }]],
-    ["ods", [{ name: "mimetype", data: "application/vnd.oasis.opendocument.spreadsheet" }, { name: "content.xml", data: "<office:document-content/>" }]],
-    ["jar", [{ name: "META-INF/MANIFEST.MF", data: "Manifest-Version: 1.0\n" }, { name: "a/B.class", data: "\xca\xfe" }]],
-    ["xpi", [{ name: "manifest.json", data: "{}" }, { name: "META-INF/mozilla.rsa", data: "x" }]],
-    ["apk", [{ name: "AndroidManifest.xml", data: "x" }, { name: "classes.dex", data: "dex\n035" }]],
-    ["pages", [{ name: "Index/Document.iwa", data: "x" }, { name: "Metadata/Properties.plist", data: "x" }]],
-    ["numbers", [{ name: "Index/Document.iwa", data: "x" }, { name: "Index/Tables/DataList.iwa", data: "x" }]],
-    ["zip", [{ name: "a.txt", data: "hello" }, { name: "b/c.txt", data: "world" }]],
+    [
+      "epub",
+      [
+        { name: "mimetype", data: "application/epub+zip" },
+        { name: "OEBPS/content.opf", data: "<package/>" },
+      ],
+    ],
+    [
+      "ods",
+      [
+        { name: "mimetype", data: "application/vnd.oasis.opendocument.spreadsheet" },
+        { name: "content.xml", data: "<office:document-content/>" },
+      ],
+    ],
+    [
+      "jar",
+      [
+        { name: "META-INF/MANIFEST.MF", data: "Manifest-Version: 1.0\n" },
+        { name: "a/B.class", data: "\xca\xfe" },
+      ],
+    ],
+    [
+      "xpi",
+      [
+        { name: "manifest.json", data: "{}" },
+        { name: "META-INF/mozilla.rsa", data: "x" },
+      ],
+    ],
+    [
+      "apk",
+      [
+        { name: "AndroidManifest.xml", data: "x" },
+        { name: "classes.dex", data: "dex\n035" },
+      ],
+    ],
+    [
+      "pages",
+      [
+        { name: "Index/Document.iwa", data: "x" },
+        { name: "Metadata/Properties.plist", data: "x" },
+      ],
+    ],
+    [
+      "numbers",
+      [
+        { name: "Index/Document.iwa", data: "x" },
+        { name: "Index/Tables/DataList.iwa", data: "x" },
+      ],
+    ],
+    [
+      "zip",
+      [
+        { name: "a.txt", data: "hello" },
+        { name: "b/c.txt", data: "world" },
+      ],
+    ],
   ];
   it.each(formats)("%s", async (ext, files) => {
     const zip = await zipFile(files);

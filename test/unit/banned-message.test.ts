@@ -2,19 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
 import { BANNED_EXTENSIONS_DEFAULT, type BannedConfig } from "../../core/config/schema.ts";
 import { findBannedContent, findBannedParts, MAX_MESSAGE_DEPTH } from "../../core/banned/banned.ts";
-import {
-  attachedMessage,
-  attachment,
-  compoundFile,
-  mail,
-  ooxmlFile,
-  PDF,
-  peFile,
-  PNG,
-  rawPart,
-  tarFile,
-  zipFile,
-} from "../fixtures/banned-content.ts";
+import { attachedMessage, attachment, compoundFile, mail, ooxmlFile, PDF, peFile, PNG, rawPart, tarFile, zipFile } from "../fixtures/banned-content.ts";
 
 const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] };
 const config: BannedConfig = parseConfig(minimal).judge.banned;
@@ -40,7 +28,9 @@ describe("judge.banned configuration", () => {
     const custom = parseConfig({ ...minimal, judge: { banned: { extensions: [".EXE", "Msi"], mimeTypes: ["Application/X-MSDownload"] } } }).judge.banned;
     expect(custom.extensions).toEqual(["exe", "msi"]);
     expect(custom.mimeTypes).toEqual(["application/x-msdownload"]);
-    expect(() => parseConfig({ ...minimal, judge: { banned: { extensions: ["e x e"] } } })).toThrow(/judge\.banned\.extensions\[0\]: expected a file extension/);
+    expect(() => parseConfig({ ...minimal, judge: { banned: { extensions: ["e x e"] } } })).toThrow(
+      /judge\.banned\.extensions\[0\]: expected a file extension/,
+    );
     expect(() => parseConfig({ ...minimal, judge: { banned: { archives: { uninspectable: "maybe" } } } })).toThrow(/judge\.banned\.archives\.uninspectable/);
     expect(() => parseConfig({ ...minimal, judge: { banned: { typo: 1 } } })).toThrow(/judge\.banned: unknown field "typo"/);
   });
@@ -49,7 +39,11 @@ describe("judge.banned configuration", () => {
 describe("banned by the declared file name", () => {
   it("refuses a listed extension and names the part", async () => {
     const verdict = await findBannedContent(mail([attachment("setup.exe", "application/octet-stream", "not really a program")]), config);
-    expect(verdict).toEqual({ banned: true, reason: 'attachment "setup.exe": extension .exe', part: { filename: "setup.exe", mimeType: "application/octet-stream" } });
+    expect(verdict).toEqual({
+      banned: true,
+      reason: 'attachment "setup.exe": extension .exe',
+      part: { filename: "setup.exe", mimeType: "application/octet-stream" },
+    });
   });
 
   it("catches a double extension and an Office extension", async () => {
@@ -61,7 +55,13 @@ describe("banned by the declared file name", () => {
     const encoded = rawPart(["Content-Type: application/pdf", "Content-Disposition: attachment; filename*=UTF-8''rechnung%2Eexe"], PDF);
     expect(await reasonFor(mail([encoded]))).toBe('attachment "rechnung.exe": extension .exe');
     const continued = rawPart(
-      ["Content-Type: application/pdf", "Content-Disposition: attachment;", " filename*0*=UTF-8''Rechnung%20M%C3%A4rz;", " filename*1*=%2Ev;", " filename*2=bs"],
+      [
+        "Content-Type: application/pdf",
+        "Content-Disposition: attachment;",
+        " filename*0*=UTF-8''Rechnung%20M%C3%A4rz;",
+        " filename*1*=%2Ev;",
+        " filename*2=bs",
+      ],
       PDF,
     );
     expect(await reasonFor(mail([continued]))).toBe('attachment "Rechnung März.vbs": extension .vbs');
@@ -88,7 +88,9 @@ describe("banned by the declared file name", () => {
 
 describe("banned by the declared Content-Type", () => {
   it("refuses the listed MIME types", async () => {
-    expect(await reasonFor(mail([attachment("data.bin", "application/x-msdownload", "text")]))).toBe('attachment "data.bin": declared type application/x-msdownload');
+    expect(await reasonFor(mail([attachment("data.bin", "application/x-msdownload", "text")]))).toBe(
+      'attachment "data.bin": declared type application/x-msdownload',
+    );
     expect(await reasonFor(mail([attachment("page.txt", "application/hta", "text")]))).toBe('attachment "page.txt": declared type application/hta');
     expect(await reasonFor(mail([rawPart(["Content-Type: Application/X-MSDOS-Program"], "text")]))).toBe(
       "attachment of type application/x-msdos-program: declared type application/x-msdos-program",
@@ -96,20 +98,28 @@ describe("banned by the declared Content-Type", () => {
   });
 
   it("refuses a type that stands for a listed extension, but not application/octet-stream", async () => {
-    expect(await reasonFor(mail([rawPart(["Content-Type: application/msword"], "plain words")]))).toBe("attachment of type application/msword: declared type application/msword (.doc)");
+    expect(await reasonFor(mail([rawPart(["Content-Type: application/msword"], "plain words")]))).toBe(
+      "attachment of type application/msword: declared type application/msword (.doc)",
+    );
     expect(await reasonFor(mail([rawPart(["Content-Type: application/octet-stream"], "plain words")]))).toBeUndefined();
   });
 });
 
 describe("banned by what the content is", () => {
   it("catches a PE executable named report.pdf", async () => {
-    expect(await reasonFor(mail([attachment("report.pdf", "application/pdf", peFile())]))).toBe('attachment "report.pdf": content is Windows PE executable (.exe)');
-    expect(await reasonFor(mail([attachment("library.png", "image/png", peFile("dll"))]))).toBe('attachment "library.png": content is Windows PE library (.dll)');
+    expect(await reasonFor(mail([attachment("report.pdf", "application/pdf", peFile())]))).toBe(
+      'attachment "report.pdf": content is Windows PE executable (.exe)',
+    );
+    expect(await reasonFor(mail([attachment("library.png", "image/png", peFile("dll"))]))).toBe(
+      'attachment "library.png": content is Windows PE library (.dll)',
+    );
   });
 
   it("catches Office documents under other names", async () => {
     const docx = await ooxmlFile(DOCX, "word/document.xml");
-    expect(await reasonFor(mail([attachment("photo.jpg", "image/jpeg", docx)]))).toBe('attachment "photo.jpg": content is Office Open XML Word document (.docx)');
+    expect(await reasonFor(mail([attachment("photo.jpg", "image/jpeg", docx)]))).toBe(
+      'attachment "photo.jpg": content is Office Open XML Word document (.docx)',
+    );
     expect(await reasonFor(mail([attachment("scan.pdf", "application/pdf", compoundFile(["WordDocument", "1Table"]))]))).toBe(
       'attachment "scan.pdf": content is Word 97-2003 document (.doc)',
     );
@@ -117,7 +127,9 @@ describe("banned by what the content is", () => {
 
   it("bans by the detected MIME type when only that is listed", async () => {
     const rules = { ...config, extensions: ["zip"] };
-    expect(await reasonFor(mail([attachment("tool.txt", "text/plain", peFile())]), rules)).toBe('attachment "tool.txt": content is Windows PE executable (application/x-msdownload)');
+    expect(await reasonFor(mail([attachment("tool.txt", "text/plain", peFile())]), rules)).toBe(
+      'attachment "tool.txt": content is Windows PE executable (application/x-msdownload)',
+    );
   });
 });
 
@@ -135,13 +147,17 @@ describe("attached messages are judged like the message", () => {
 
   it("finds it in a message attached to an attached message, and inline-disposed ones too", async () => {
     const middle = mail([attachedMessage(inner)], "middle-boundary");
-    expect(await reasonFor(mail([attachedMessage(middle)]))).toBe('attachment of type message/rfc822 › attachment of type message/rfc822 › attachment "payload.exe": extension .exe');
+    expect(await reasonFor(mail([attachedMessage(middle)]))).toBe(
+      'attachment of type message/rfc822 › attachment of type message/rfc822 › attachment "payload.exe": extension .exe',
+    );
     const inlineMessage = { headers: ["Content-Type: message/rfc822", "Content-Disposition: inline"], body: inner };
     expect(await reasonFor(mail([inlineMessage]))).toBe('attachment of type message/rfc822 › attachment "payload.exe": extension .exe');
   });
 
   it("opens an .eml file sent as application/octet-stream", async () => {
-    expect(await reasonFor(mail([attachment("note.eml", "application/octet-stream", inner)]))).toBe('attachment "note.eml" › attachment "payload.exe": extension .exe');
+    expect(await reasonFor(mail([attachment("note.eml", "application/octet-stream", inner)]))).toBe(
+      'attachment "note.eml" › attachment "payload.exe": extension .exe',
+    );
   });
 
   it(`cannot inspect messages nested deeper than ${MAX_MESSAGE_DEPTH}`, async () => {
@@ -182,7 +198,10 @@ describe("the MIME tree is the conformance check's, read as mail readers read th
   const accept: BannedConfig = { ...config, archives: { ...config.archives, uninspectable: "accept" } };
 
   it("splits a multipart whose Content-Type carries comments (RFC 5322 §3.2.2)", async () => {
-    const message = mail([exe], "b-1").replace('Content-Type: multipart/mixed; boundary="b-1"', "Content-Type: multipart/mixed (with a comment); boundary=b-1 (the boundary)");
+    const message = mail([exe], "b-1").replace(
+      'Content-Type: multipart/mixed; boundary="b-1"',
+      "Content-Type: multipart/mixed (with a comment); boundary=b-1 (the boundary)",
+    );
     expect(await reasonFor(message)).toBe('attachment "setup.exe": extension .exe');
   });
 
@@ -202,14 +221,23 @@ describe("the MIME tree is the conformance check's, read as mail readers read th
   });
 
   it("decodes quoted-printable content before sniffing it", async () => {
-    const body = Array.from(peFile(), (octet) => `=${octet.toString(16).padStart(2, "0").toUpperCase()}`).join("").match(/.{1,72}/g)?.join("=\r\n") ?? "";
+    const body =
+      Array.from(peFile(), (octet) => `=${octet.toString(16).padStart(2, "0").toUpperCase()}`)
+        .join("")
+        .match(/.{1,72}/g)
+        ?.join("=\r\n") ?? "";
     const part = { headers: ['Content-Type: image/png; name="a.png"', "Content-Transfer-Encoding: quoted-printable"], body };
     expect(await reasonFor(mail([part]))).toBe('attachment "a.png": content is Windows PE executable (.exe)');
   });
 
   it("cannot inspect a message whose multiparts nest deeper than the walker reads, unless told to accept it", async () => {
     let message = mail([exe], "n0");
-    for (let depth = 1; depth <= 11; depth++) message = message.replace(/^(From:[\s\S]*?)(MIME-Version: 1\.0\r\n)(Content-Type: [^\r]*)\r\n\r\n/, `$1$2Content-Type: multipart/mixed; boundary="n${depth}"\r\n\r\n--n${depth}\r\n$3\r\n\r\n`) + `--n${depth}--\r\n`;
+    for (let depth = 1; depth <= 11; depth++)
+      message =
+        message.replace(
+          /^(From:[\s\S]*?)(MIME-Version: 1\.0\r\n)(Content-Type: [^\r]*)\r\n\r\n/,
+          `$1$2Content-Type: multipart/mixed; boundary="n${depth}"\r\n\r\n--n${depth}\r\n$3\r\n\r\n`,
+        ) + `--n${depth}--\r\n`;
     expect(await findBannedContent(message, config)).toEqual({
       banned: true,
       reason: "message: cannot be inspected: multiparts nested deeper than 10",
@@ -233,6 +261,10 @@ describe("findBannedParts", () => {
       attachments: [{ filename: "a.pdf", mimeType: "application/pdf", content: await zipFile([{ name: "x.txt", data: "x" }]) }],
       declared: [],
     };
-    expect(await findBannedParts(parsed, config)).toEqual({ banned: true, reason: 'attachment "a.pdf": content is application/zip (.zip)', part: { filename: "a.pdf", mimeType: "application/pdf" } });
+    expect(await findBannedParts(parsed, config)).toEqual({
+      banned: true,
+      reason: 'attachment "a.pdf": content is application/zip (.zip)',
+      part: { filename: "a.pdf", mimeType: "application/pdf" },
+    });
   });
 });

@@ -60,7 +60,12 @@ function messageVerdict(rows: readonly DKIMResult[]): string {
 }
 
 const describeRows = (rows: readonly DKIMResult[]): string =>
-  rows.map((row) => `${row.signingDomain}/${row.selector}=${row.status.result}${row.status.comment ? ` (${row.status.comment})` : ""}${row.status.policy?.["dkim-rules"] ? ` policy.dkim-rules=${row.status.policy["dkim-rules"]}` : ""}`).join(", ") || "no DKIM signature";
+  rows
+    .map(
+      (row) =>
+        `${row.signingDomain}/${row.selector}=${row.status.result}${row.status.comment ? ` (${row.status.comment})` : ""}${row.status.policy?.["dkim-rules"] ? ` policy.dkim-rules=${row.status.policy["dkim-rules"]}` : ""}`,
+    )
+    .join(", ") || "no DKIM signature";
 
 const isDomainKeys = (file: string): boolean => /(^|_)dk_/.test(file);
 
@@ -73,7 +78,8 @@ function manifest(): [file: string, expected: string][] {
 
 // Why the judge's verdict differs from Mail::DKIM's. The corpus dates from the DKIM drafts and
 // RFC 4871; the judge verifies as RFC 6376 and RFC 8301 (2018) say.
-const DRAFT_00 = "draft-ietf-dkim-base-00 signature without the v= and bh= tags RFC 6376 §3.5 requires: invalid (Mail::DKIM's own test skips these as pre-standard)";
+const DRAFT_00 =
+  "draft-ietf-dkim-base-00 signature without the v= and bh= tags RFC 6376 §3.5 requires: invalid (Mail::DKIM's own test skips these as pre-standard)";
 const NO_VERSION = "pre-RFC 4871 draft signature without the v= tag RFC 6376 §3.5 requires: invalid before its signature is checked";
 const VERSION_05 = "v=0.5, a draft version: RFC 6376 §3.5 and §6.1.1 take only v=1, so the signature is invalid";
 const SHA1_512 = "rsa-sha1 signature with a 512-bit key: RFC 8301 §3.1 (rsa-sha1) and §3.2 (keys under 1024 bits) make it invalid, dkim=policy";

@@ -90,7 +90,14 @@ function loadSuite(file: string): { name: string; testCase: SpfCase; zone: ZoneR
 }
 
 async function runCase(name: string, testCase: SpfCase, zone: ZoneResolver): Promise<CaseOutcome> {
-  const result = await spf({ ip: testCase.host, helo: testCase.helo, sender: testCase.mailfrom, mta: "mx.example.org", resolver: mailauthResolver(zone), ...SPF_VERIFY_OPTIONS });
+  const result = await spf({
+    ip: testCase.host,
+    helo: testCase.helo,
+    sender: testCase.mailfrom,
+    mta: "mx.example.org",
+    resolver: mailauthResolver(zone),
+    ...SPF_VERIFY_OPTIONS,
+  });
   const acceptable = strings(testCase.result);
   const got = result.status.result;
   if (!acceptable.includes(got)) return { name, failure: `got ${got}, expected ${acceptable.join(" or ")}` };

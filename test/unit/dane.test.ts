@@ -38,13 +38,21 @@ describe("tlsaMatches", () => {
     const digest = execFileSync("sh", ["-c", "openssl pkey -pubout -outform DER | sha256sum"], { input: DANE_MX_KEY_PEM, encoding: "utf8" }).split(/\s/)[0];
     expect(digest).toBe(DANE_MX_SPKI_SHA256);
     expect(sha256(spki(chain[0]!)).toString("hex")).toBe(DANE_MX_SPKI_SHA256);
-    const anchorDigest = execFileSync("sh", ["-c", "openssl pkey -pubout -outform DER | sha256sum"], { input: DANE_TA_KEY_PEM, encoding: "utf8" }).split(/\s/)[0];
+    const anchorDigest = execFileSync("sh", ["-c", "openssl pkey -pubout -outform DER | sha256sum"], { input: DANE_TA_KEY_PEM, encoding: "utf8" }).split(
+      /\s/,
+    )[0];
     expect(anchorDigest).toBe(DANE_TA_SPKI_SHA256);
   });
 
   it("DANE-EE matches with every selector and matching type, whatever the names", () => {
     const server = chain[0]!;
-    for (const record of [tlsa(3, 1, 1, sha256(spki(server))), tlsa(3, 0, 1, sha256(server.raw)), tlsa(3, 0, 0, server.raw), tlsa(3, 1, 2, sha512(spki(server))), tlsa(3, 1, 0, spki(server))]) {
+    for (const record of [
+      tlsa(3, 1, 1, sha256(spki(server))),
+      tlsa(3, 0, 1, sha256(server.raw)),
+      tlsa(3, 0, 0, server.raw),
+      tlsa(3, 1, 2, sha512(spki(server))),
+      tlsa(3, 1, 0, spki(server)),
+    ]) {
       expect(tlsaMatches([record], chain, ["unrelated.example"])).toEqual({ matched: true, usage: 3 });
     }
   });
@@ -70,12 +78,19 @@ describe("tlsaMatches", () => {
 });
 
 describe("daneRequirement", () => {
-  const lookup = (status: Lookup<"TLSA">["status"], authenticated: boolean, answers: TlsaRecord[] = []): Lookup<"TLSA"> => ({ status, answers, ttl: 60, authenticated, detail: "" });
+  const lookup = (status: Lookup<"TLSA">["status"], authenticated: boolean, answers: TlsaRecord[] = []): Lookup<"TLSA"> => ({
+    status,
+    answers,
+    ttl: 60,
+    authenticated,
+    detail: "",
+  });
   const record = tlsa(3, 1, 1, Buffer.alloc(32));
 
   it("authenticated usable records: DANE", () => expect(daneRequirement(lookup("ok", true, [record])).kind).toBe("dane"));
   it("records without AD: no DANE (RFC 7672 §2.1.1)", () => expect(daneRequirement(lookup("ok", false, [record])).kind).toBe("none"));
-  it("only unusable records: TLS without authentication (§2.2)", () => expect(daneRequirement(lookup("ok", true, [tlsa(1, 1, 1, Buffer.alloc(32))])).kind).toBe("encrypt-only"));
+  it("only unusable records: TLS without authentication (§2.2)", () =>
+    expect(daneRequirement(lookup("ok", true, [tlsa(1, 1, 1, Buffer.alloc(32))])).kind).toBe("encrypt-only"));
   it("bogus or failed lookups defer", () => {
     expect(daneRequirement(lookup("servfail", false)).kind).toBe("defer");
     expect(daneRequirement(lookup("timeout", false)).kind).toBe("defer");

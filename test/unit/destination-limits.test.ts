@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 import { connectionLevelDeferral, limitByDestination, restingReply, restUntil } from "../../relay-node/src/deliver/destination-limits.ts";
 import type { Deliverer, OutgoingMessage, RecipientResult } from "../../relay-node/src/queue/deliverer.ts";
 
-const message = (rcptTo: string[], attempts = 0): OutgoingMessage => ({ id: "q1", envelope: { mailFrom: "a@ours.test", rcptTo }, message: new Uint8Array(), attempts });
+const message = (rcptTo: string[], attempts = 0): OutgoingMessage => ({
+  id: "q1",
+  envelope: { mailFrom: "a@ours.test", rcptTo },
+  message: new Uint8Array(),
+  attempts,
+});
 const domainOf = (rcpt: string): string => rcpt.slice(rcpt.lastIndexOf("@") + 1);
 const tick = (ms = 0): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

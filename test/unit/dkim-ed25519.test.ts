@@ -23,7 +23,16 @@ const RECORDS: Record<string, string> = {
   "ed1._domainkey.example.org": `v=DKIM1; k=ed25519; p=${ED_PUBLIC}`,
 };
 const MESSAGE = Buffer.from(
-  ["From: Alice <alice@example.org>", "To: bob@example.net", "Subject: two signatures", "Date: Thu, 1 Jan 2026 00:00:00 +0000", "Message-ID: <2@example.org>", "", "Hello Bob.", ""].join("\r\n"),
+  [
+    "From: Alice <alice@example.org>",
+    "To: bob@example.net",
+    "Subject: two signatures",
+    "Date: Thu, 1 Jan 2026 00:00:00 +0000",
+    "Message-ID: <2@example.org>",
+    "",
+    "Hello Bob.",
+    "",
+  ].join("\r\n"),
 );
 
 function configWithKeys(ed25519: Record<string, unknown> | undefined) {
@@ -31,12 +40,20 @@ function configWithKeys(ed25519: Record<string, unknown> | undefined) {
   writeFileSync(rsaFile, DKIM_PRIVATE_KEY_PEM);
   return parseConfig({
     hostname: "mx.example.org",
-    domains: [{ name: "example.org", mx: ["mx.example.org"], dkim: { selector: "rsa1", publicKey: DKIM_PUBLIC_KEY_BASE64, privateKeyFile: rsaFile, ...(ed25519 ? { ed25519 } : {}) } }],
+    domains: [
+      {
+        name: "example.org",
+        mx: ["mx.example.org"],
+        dkim: { selector: "rsa1", publicKey: DKIM_PUBLIC_KEY_BASE64, privateKeyFile: rsaFile, ...(ed25519 ? { ed25519 } : {}) },
+      },
+    ],
   });
 }
 
 async function signedMessage(): Promise<Buffer> {
-  const identity = loadDkimKeys(configWithKeys({ selector: "ed1", publicKey: ED_PUBLIC }), { [dkimEd25519KeyEnvName("example.org")]: ED_PEM }).get("example.org")!;
+  const identity = loadDkimKeys(configWithKeys({ selector: "ed1", publicKey: ED_PUBLIC }), { [dkimEd25519KeyEnvName("example.org")]: ED_PEM }).get(
+    "example.org",
+  )!;
   expect(identity.ed25519?.algorithm).toBe("ed25519-sha256");
   return signOutbound(MESSAGE, identity, "mx.example.org; auth=pass smtp.auth=alice@example.org", new Date());
 }
@@ -53,7 +70,12 @@ describe("the second, Ed25519 signature", () => {
       },
     });
     const statuses = result.results.map((r) => [r.selector, r.status.result]);
-    expect(statuses).toEqual(expect.arrayContaining([["rsa1", "pass"], ["ed1", "pass"]]));
+    expect(statuses).toEqual(
+      expect.arrayContaining([
+        ["rsa1", "pass"],
+        ["ed1", "pass"],
+      ]),
+    );
     expect(result.results).toHaveLength(2);
   });
 
@@ -77,7 +99,9 @@ describe("the second, Ed25519 signature", () => {
   it("is left out when its key is absent, and refuses a key that is not Ed25519", () => {
     const withoutKey = loadDkimKeys(configWithKeys({ selector: "ed1", publicKey: ED_PUBLIC }), {}).get("example.org")!;
     expect(withoutKey.ed25519).toBeUndefined();
-    expect(() => loadDkimKeys(configWithKeys({ selector: "ed1", publicKey: ED_PUBLIC }), { [dkimEd25519KeyEnvName("example.org")]: DKIM_PRIVATE_KEY_PEM })).toThrow(SigningKeyError);
+    expect(() =>
+      loadDkimKeys(configWithKeys({ selector: "ed1", publicKey: ED_PUBLIC }), { [dkimEd25519KeyEnvName("example.org")]: DKIM_PRIVATE_KEY_PEM }),
+    ).toThrow(SigningKeyError);
   });
 
   it("needs the 32-byte raw public key in the configuration", () => {

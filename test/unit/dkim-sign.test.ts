@@ -56,7 +56,9 @@ describe("signed header fields", () => {
 
   it("puts the list, timestamp, selector and algorithm in the field", () => {
     const field = dkimSignature(MESSAGE, KEY, 1767225600);
-    expect(field).toMatch(/^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=example\.org;\r\n\ts=edgemx; t=1767225600;\r\n\th=From:Subject:Date:To:Cc:Message-Id:Mime-Version:Content-Type:From;/);
+    expect(field).toMatch(
+      /^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=example\.org;\r\n\ts=edgemx; t=1767225600;\r\n\th=From:Subject:Date:To:Cc:Message-Id:Mime-Version:Content-Type:From;/,
+    );
   });
 });
 

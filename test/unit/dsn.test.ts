@@ -7,7 +7,9 @@ import { buildDsn, rfc5322Date, statusOfReply, type DsnRequest } from "../../cor
 
 const ARRIVAL = Date.UTC(2025, 10, 27, 19, 0, 0);
 const NOW = Date.UTC(2025, 10, 27, 20, 30, 5);
-const ORIGINAL = Buffer.from("Received: from client.example ([192.0.2.1])\r\n\tby mx.example.org; Thu, 27 Nov 2025 19:00:00 +0000\r\nFrom: Alice <alice@sender.example>\r\nSubject: Quarterly report\r\nMessage-ID: <q3@sender.example>\r\n\r\nThe secret body.\r\n");
+const ORIGINAL = Buffer.from(
+  "Received: from client.example ([192.0.2.1])\r\n\tby mx.example.org; Thu, 27 Nov 2025 19:00:00 +0000\r\nFrom: Alice <alice@sender.example>\r\nSubject: Quarterly report\r\nMessage-ID: <q3@sender.example>\r\n\r\nThe secret body.\r\n",
+);
 
 function request(overrides: Partial<DsnRequest> = {}): DsnRequest {
   return {
@@ -15,7 +17,13 @@ function request(overrides: Partial<DsnRequest> = {}): DsnRequest {
     reportingMta: "mx.example.org",
     original: { id: "019AC6F0B8C0ABCDEF", mailFrom: "alice@sender.example", createdAt: ARRIVAL, message: ORIGINAL },
     recipients: [
-      { rcpt: "bob@example.org", action: "failed", status: "5.1.1", reply: "550 5.1.1 <bob@example.org>: Recipient address rejected: User unknown", remoteMta: "mailbox.example.org" },
+      {
+        rcpt: "bob@example.org",
+        action: "failed",
+        status: "5.1.1",
+        reply: "550 5.1.1 <bob@example.org>: Recipient address rejected: User unknown",
+        remoteMta: "mailbox.example.org",
+      },
       { rcpt: "carol@example.org", action: "delayed", status: "4.2.2", reply: "452 4.2.2 Mailbox full" },
     ],
     now: NOW,
@@ -30,7 +38,15 @@ function fieldGroups(text: string): Map<string, string>[] {
     .replace(/\r\n/g, "\n")
     .trim()
     .split(/\n\n/)
-    .map((group) => new Map(group.replace(/\n[ \t]+/g, " ").split("\n").map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1).trim()])));
+    .map(
+      (group) =>
+        new Map(
+          group
+            .replace(/\n[ \t]+/g, " ")
+            .split("\n")
+            .map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1).trim()]),
+        ),
+    );
 }
 
 async function parse(message: Uint8Array) {

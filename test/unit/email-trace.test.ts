@@ -12,19 +12,30 @@ function headers(fields: [string, string][]): Headers {
 
 describe("Received (RFC 5321 §4.4)", () => {
   it("reads the HELO name and the IPv4 literal of the from clause", () => {
-    expect(traceFromReceived("from mail.sender.test (mail.sender.test [192.0.2.1]) by mx.cloudflare.net with ESMTPS id x; Mon, 01 Jun 2026 10:00:00 +0000")).toEqual({
+    expect(
+      traceFromReceived("from mail.sender.test (mail.sender.test [192.0.2.1]) by mx.cloudflare.net with ESMTPS id x; Mon, 01 Jun 2026 10:00:00 +0000"),
+    ).toEqual({
       helo: "mail.sender.test",
       clientIp: "192.0.2.1",
     });
   });
 
   it("reads an IPv6 literal, with or without the IPv6: tag", () => {
-    expect(traceFromReceived("from mail.b.test (mail.b.test [IPv6:2001:db8::25]) by mx.cloudflare.net; Mon, 01 Jun 2026 10:00:00 +0000")).toEqual({ helo: "mail.b.test", clientIp: "2001:db8::25" });
-    expect(traceFromReceived("from mail.b.test (mail.b.test [2001:db8::25]) by mx.cloudflare.net; Mon, 01 Jun 2026 10:00:00 +0000")).toEqual({ helo: "mail.b.test", clientIp: "2001:db8::25" });
+    expect(traceFromReceived("from mail.b.test (mail.b.test [IPv6:2001:db8::25]) by mx.cloudflare.net; Mon, 01 Jun 2026 10:00:00 +0000")).toEqual({
+      helo: "mail.b.test",
+      clientIp: "2001:db8::25",
+    });
+    expect(traceFromReceived("from mail.b.test (mail.b.test [2001:db8::25]) by mx.cloudflare.net; Mon, 01 Jun 2026 10:00:00 +0000")).toEqual({
+      helo: "mail.b.test",
+      clientIp: "2001:db8::25",
+    });
   });
 
   it("strips the brackets of an address-literal HELO", () => {
-    expect(traceFromReceived("from [192.0.2.1] (unknown [192.0.2.1]) by mx.cloudflare.net; Mon, 01 Jun 2026 10:00:00 +0000")).toEqual({ helo: "192.0.2.1", clientIp: "192.0.2.1" });
+    expect(traceFromReceived("from [192.0.2.1] (unknown [192.0.2.1]) by mx.cloudflare.net; Mon, 01 Jun 2026 10:00:00 +0000")).toEqual({
+      helo: "192.0.2.1",
+      clientIp: "192.0.2.1",
+    });
   });
 
   it("gives the HELO without an address when the from clause has none", () => {
@@ -36,7 +47,7 @@ describe("Received (RFC 5321 §4.4)", () => {
     expect(traceFromReceived("from client.test (client.test) by relay.test ([203.0.113.9]); Mon, 01 Jun 2026 10:00:00 +0000")).toEqual({ helo: "client.test" });
   });
 
-  it("reads only the topmost of several fields joined with \", \"", () => {
+  it('reads only the topmost of several fields joined with ", "', () => {
     const joined = headers([
       ["Received", "from mail.sender.test (mail.sender.test [192.0.2.1]) by mx.cloudflare.net with ESMTPS id a; Mon, 01 Jun 2026 10:00:01 +0000"],
       ["Received", "from workstation (workstation [198.51.100.55]) by mail.sender.test with ESMTPSA id b; Mon, 01 Jun 2026 10:00:00 +0000"],
@@ -83,7 +94,17 @@ describe("addresses the trace may name", () => {
     for (const good of ["2001:db8:0:0:0:0:0:1", "2001:db8::1", "::1", "::", "fe80::", "::ffff:192.0.2.1", "64:ff9b::192.0.2.33", "1:2:3:4:5:6:192.0.2.1"]) {
       expect(ip(good), good).toBe(good);
     }
-    for (const bad of [":::", "2001:db8:::1", "2001::db8::1", "1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "12345::1", "::ffff:192.0.2.256", "g::1", "1:2:3:4:5:6:7:192.0.2.1"]) {
+    for (const bad of [
+      ":::",
+      "2001:db8:::1",
+      "2001::db8::1",
+      "1:2:3:4:5:6:7",
+      "1:2:3:4:5:6:7:8:9",
+      "12345::1",
+      "::ffff:192.0.2.256",
+      "g::1",
+      "1:2:3:4:5:6:7:192.0.2.1",
+    ]) {
       expect(ip(bad), bad).toBeUndefined();
     }
   });

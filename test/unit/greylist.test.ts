@@ -28,7 +28,10 @@ const flushMustSucceed = {
 };
 
 /** Flush failures as the relay would log them. */
-function flushFailures(): { failures: Array<{ err: unknown; failure: GreylistFlushFailure }>; onFlushError: (err: unknown, failure: GreylistFlushFailure) => void } {
+function flushFailures(): {
+  failures: Array<{ err: unknown; failure: GreylistFlushFailure }>;
+  onFlushError: (err: unknown, failure: GreylistFlushFailure) => void;
+} {
   const failures: Array<{ err: unknown; failure: GreylistFlushFailure }> = [];
   return { failures, onFlushError: (err, failure) => failures.push({ err, failure }) };
 }
@@ -200,7 +203,10 @@ describe("createGreylist with the sqlite store", () => {
       throw new Error("disk I/O error");
     };
     const reported = flushFailures();
-    const greylist = createGreylist(settings(), { ...reported, store: { get: fail, put: fail, incrementClientPasses: fail, clientPasses: fail, close: async () => {} } });
+    const greylist = createGreylist(settings(), {
+      ...reported,
+      store: { get: fail, put: fail, incrementClientPasses: fail, clientPasses: fail, close: async () => {} },
+    });
     const finding = await greylist.check(triplet, T0);
     expect(finding).toMatchObject({ outcome: "temporary", reply: { code: 451, enhanced: "4.3.0", text: expect.stringContaining("id=1-1") } });
     expect(finding.detail).toBe("greylist store: disk I/O error");
@@ -229,7 +235,9 @@ describe("the memo of auto-allowed networks", () => {
     expect(await greylist.check(triplet, T0)).toMatchObject(autoAllowed);
     expect(store.reads).toBe(2); // the count and the triplet, read together
     // The second message from the network, another address, sender and recipient: no read at all.
-    expect(await greylist.check({ ...triplet, clientIp: "192.0.2.99", sender: "new@sender.test", recipient: "carol@example.org" }, T0 + 1_000)).toMatchObject(autoAllowed);
+    expect(await greylist.check({ ...triplet, clientIp: "192.0.2.99", sender: "new@sender.test", recipient: "carol@example.org" }, T0 + 1_000)).toMatchObject(
+      autoAllowed,
+    );
     expect(await greylist.check(triplet, T0 + AUTO_ALLOW_MEMO_MS - 1)).toMatchObject(autoAllowed);
     expect(store.reads).toBe(2);
     // Expired: read again (and remembered again while the count still allows).

@@ -12,7 +12,10 @@ const dir = mkdtempSync(join(tmpdir(), "edgemx-imap-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const USERS = { "alice@example.org": 'pa"ss\\word', "bob@example.org": "bøb-pässword" };
-const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], aliases: { info: "alice", sales: "alice@example.org", other: "bob" } }] });
+const config = parseConfig({
+  hostname: "mx.example.org",
+  domains: [{ name: "example.org", mx: ["mx.example.org"], aliases: { info: "alice", sales: "alice@example.org", other: "bob" } }],
+});
 
 function authenticator(port: number, caFile: string, tls: "implicit" | "starttls", timeoutMs = 3000): ImapAuthenticator {
   const options: ImapUsersConfig = { type: "imap", host: "127.0.0.1", port, tls, timeoutMs, caFile };
@@ -29,7 +32,12 @@ describe("IMAP syntax", () => {
   });
 
   it("parses tagged, untagged and continuation replies with response codes", () => {
-    expect(parseImapResponse("a2 NO [AUTHENTICATIONFAILED] Authentication failed.")).toEqual({ tag: "a2", status: "NO", code: "AUTHENTICATIONFAILED", text: "Authentication failed." });
+    expect(parseImapResponse("a2 NO [AUTHENTICATIONFAILED] Authentication failed.")).toEqual({
+      tag: "a2",
+      status: "NO",
+      code: "AUTHENTICATIONFAILED",
+      text: "Authentication failed.",
+    });
     expect(parseImapResponse("* BYE Logging out")).toEqual({ tag: "*", status: "BYE", code: null, text: "Logging out" });
     expect(parseImapResponse("+ ")).toEqual({ tag: "+", status: null, code: null, text: "" });
     expect(capabilitiesOf(parseImapResponse("* CAPABILITY IMAP4rev1 SASL-IR auth=plain"))).toEqual(new Set(["IMAP4REV1", "SASL-IR", "AUTH=PLAIN"]));
@@ -41,7 +49,9 @@ describe("IMAP syntax", () => {
   });
 
   it("gives the user the login address and the aliases of our domains that point to it", () => {
-    expect(new ImapAuthenticator({ type: "imap", host: "127.0.0.1", port: 1, tls: "implicit", timeoutMs: 1000 }, config.domains).ownedAddresses("Alice@Example.org")).toEqual(new Set(["alice@example.org", "info@example.org", "sales@example.org"]));
+    expect(
+      new ImapAuthenticator({ type: "imap", host: "127.0.0.1", port: 1, tls: "implicit", timeoutMs: 1000 }, config.domains).ownedAddresses("Alice@Example.org"),
+    ).toEqual(new Set(["alice@example.org", "info@example.org", "sales@example.org"]));
   });
 });
 

@@ -42,7 +42,11 @@ describe("the MTA-STS policy cache", () => {
     cache.set("example.net", { text: POLICY, id: "20261127", expiresAtMs: NOW + DAY_MS });
     cache.close();
     const reopened = openStsPolicyCache(path, NOW);
-    expect(reopened.get("example.net", NOW + 1000)).toEqual({ policy: { mode: "enforce", mx: ["mx.example.net"], maxAge: 86400 }, id: "20261127", expiresAtMs: NOW + DAY_MS });
+    expect(reopened.get("example.net", NOW + 1000)).toEqual({
+      policy: { mode: "enforce", mx: ["mx.example.net"], maxAge: 86400 },
+      id: "20261127",
+      expiresAtMs: NOW + DAY_MS,
+    });
     expect(reopened.get("example.org", NOW)).toBeUndefined();
     expect(reopened.get("example.net", NOW + DAY_MS)).toBeUndefined();
     expect(reopened.get("example.net", NOW)).toBeUndefined(); // the expired row was deleted when read
@@ -58,7 +62,12 @@ describe("the MTA-STS policy cache", () => {
     cache.close();
     openStsPolicyCache(path, NOW + 1000).close();
     const db = new DatabaseSync(path);
-    expect(db.prepare("SELECT domain FROM sts_policies").all().map((row) => row.domain)).toEqual(["example.net"]);
+    expect(
+      db
+        .prepare("SELECT domain FROM sts_policies")
+        .all()
+        .map((row) => row.domain),
+    ).toEqual(["example.net"]);
     db.close();
   });
 

@@ -66,7 +66,10 @@ let ca: TestCa;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "edgemx-mta-sts-"));
   ca = makeTestCa(dir);
-  const names = cases.map((c) => normalizeName(c.domain)).filter((d) => !d.startsWith(".")).map((d) => `mta-sts.${d}`);
+  const names = cases
+    .map((c) => normalizeName(c.domain))
+    .filter((d) => !d.startsWith("."))
+    .map((d) => `mta-sts.${d}`);
   const good = issueCertificate(ca, { names: [...new Set(names)] });
   const wrongName = issueCertificate(ca, { names: ["mta-sts.somewhere-else.loc"] });
   const expired = issueCertificate(ca, { names: ["mta-sts.bad-cert2.loc"], expired: true });

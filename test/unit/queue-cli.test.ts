@@ -26,7 +26,11 @@ describe("queue command line", () => {
     expect(parseQueueCommand(["list"])).toEqual({ request: { op: "list" } });
     expect(parseQueueCommand(["show", ID])).toEqual({ request: { op: "show", id: ID } });
     expect(parseQueueCommand(["flush"])).toEqual({ request: { op: "flush" } });
-    expect(parseQueueCommand(["--socket", "/x/control.sock", "flush", ID, "--spool", "/x/spool"])).toEqual({ request: { op: "flush", id: ID }, socket: "/x/control.sock", spool: "/x/spool" });
+    expect(parseQueueCommand(["--socket", "/x/control.sock", "flush", ID, "--spool", "/x/spool"])).toEqual({
+      request: { op: "flush", id: ID },
+      socket: "/x/control.sock",
+      spool: "/x/spool",
+    });
     expect(parseQueueCommand(["delete", ID])).toEqual({ request: { op: "delete", id: ID } });
   });
 
@@ -60,7 +64,13 @@ describe("control requests", () => {
 
 describe("queue formatting", () => {
   it("spans in the largest unit that fits", () => {
-    expect([formatSpan(-5), formatSpan(45_000), formatSpan(125_000), formatSpan(3 * 3600_000), formatSpan(50 * 3600_000)]).toEqual(["0s", "45s", "2m", "3h", "2d"]);
+    expect([formatSpan(-5), formatSpan(45_000), formatSpan(125_000), formatSpan(3 * 3600_000), formatSpan(50 * 3600_000)]).toEqual([
+      "0s",
+      "45s",
+      "2m",
+      "3h",
+      "2d",
+    ]);
   });
 
   it("lists id, age, size, attempts, next attempt, sender and each recipient's state", () => {

@@ -283,7 +283,11 @@ describe("a host that cannot be asked", () => {
       const started = performance.now();
       const finding = await callout({ type: "lmtp", host: "127.0.0.1", port: silent.port }, { timeoutMs: 200 }).verify(KNOWN[0]!, "12345-67");
       const elapsed = performance.now() - started;
-      expect(finding).toMatchObject({ outcome: "temporary", reply: { code: 451, enhanced: "4.3.0" }, detail: expect.stringContaining("no answer within 200 ms") });
+      expect(finding).toMatchObject({
+        outcome: "temporary",
+        reply: { code: 451, enhanced: "4.3.0" },
+        detail: expect.stringContaining("no answer within 200 ms"),
+      });
       expect(elapsed).toBeGreaterThanOrEqual(190);
       expect(elapsed).toBeLessThan(2_000);
     } finally {

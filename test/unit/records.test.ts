@@ -151,7 +151,7 @@ describe("optional parts of a domain", () => {
     expect(byName(records, "_smtp._tls.example.org.")[0]?.value).toBe('"v=TLSRPTv1; rua=mailto:tls@example.net,https://r.example.net/tls"');
   });
 
-  it("answers a port set to null with the target \".\" (RFC 6186 §4) and uses each service's host", async () => {
+  it('answers a port set to null with the target "." (RFC 6186 §4) and uses each service\'s host', async () => {
     const config = configWith({
       mx: ["mx1.example.org", "mx2.example.org"],
       imap: { host: "imap.example.net", starttlsPort: null },
@@ -210,10 +210,7 @@ describe("TLSA for DANE (RFC 7672 §3.1.1)", () => {
   });
 
   it("publishes 3 1 1 <digest> at _25._tcp of each MX host that is the relay's own name", async () => {
-    const config = configWith(
-      { mx: ["mx.example.org", "backup.example.net"] },
-      { relay: { tls: { cert: cert.certPath, key: cert.keyPath } } },
-    );
+    const config = configWith({ mx: ["mx.example.org", "backup.example.net"] }, { relay: { tls: { cert: cert.certPath, key: cert.keyPath } } });
     const { facts, warning } = recordFactsFromConfig(config);
     expect(warning).toBeUndefined();
     expect(facts).toEqual({ tlsaSpkiSha256: cert.spkiSha256 });

@@ -99,8 +99,29 @@ describe("client addresses", () => {
 
 describe("asciiDomain", () => {
   it("gives what WHATWG's domainToASCII gives, also for the LDH names it takes without calling it", () => {
-    const names = ["Example.ORG", "a.b", "ab--c.example", "-a.example", "a-.example", "a_b.example", "XN--BCHER-KVA.example", "xn--zz.example",
-      "a.xn--zz", "bücher.example", "0x7f.1", "1.2.3.4", "a.0x10", "a.0X1f", "example.123", "a.09", "a.0x", "a.0xg", "a.1x", "123.example", "x".repeat(64) + ".example"];
+    const names = [
+      "Example.ORG",
+      "a.b",
+      "ab--c.example",
+      "-a.example",
+      "a-.example",
+      "a_b.example",
+      "XN--BCHER-KVA.example",
+      "xn--zz.example",
+      "a.xn--zz",
+      "bücher.example",
+      "0x7f.1",
+      "1.2.3.4",
+      "a.0x10",
+      "a.0X1f",
+      "example.123",
+      "a.09",
+      "a.0x",
+      "a.0xg",
+      "a.1x",
+      "123.example",
+      "x".repeat(64) + ".example",
+    ];
     for (const name of names) {
       const ascii = domainToASCII(name);
       expect(asciiDomain(name), name).toBe(ascii !== "" && isLdhDomain(ascii) ? ascii.toLowerCase() : null);
@@ -119,8 +140,21 @@ describe("parseMailbox (RFC 5321 §4.1.2)", () => {
   });
 
   it("refuses what the grammar does not allow, and what is too long (RFC 5321 §4.5.3.1)", () => {
-    for (const bad of ["a..b@example.org", ".a@example.org", "a.@example.org", "a b@example.org", "a@", "@example.org", "example.org",
-      "a@-x.example", "a@x_y.example", "a@example.org.", "a@[300.0.0.1]", '"unterminated@example.org', "a\u0085b@example.org"]) {
+    for (const bad of [
+      "a..b@example.org",
+      ".a@example.org",
+      "a.@example.org",
+      "a b@example.org",
+      "a@",
+      "@example.org",
+      "example.org",
+      "a@-x.example",
+      "a@x_y.example",
+      "a@example.org.",
+      "a@[300.0.0.1]",
+      '"unterminated@example.org',
+      "a\u0085b@example.org",
+    ]) {
       expect(parseMailbox(bad), bad).toBeNull();
     }
     expect(parseMailbox(`${"a".repeat(64)}@example.org`)).not.toBeNull();
@@ -284,7 +318,9 @@ describe("checkFcrdns (forward-confirmed reverse DNS)", () => {
   });
 
   it("refuses what is not an address", async () => {
-    expect(line((await checkFcrdns("nonsense", fcrdns, new ZoneResolver())).finding)).toBe("554 5.7.1 <unknown[nonsense]>: Client host rejected: Access denied");
+    expect(line((await checkFcrdns("nonsense", fcrdns, new ZoneResolver())).finding)).toBe(
+      "554 5.7.1 <unknown[nonsense]>: Client host rejected: Access denied",
+    );
   });
 
   it("compiles the patterns once, case-insensitively, and refuses a bad one with its path", async () => {
@@ -324,8 +360,12 @@ describe("checkHelo (RFC 5321 §4.1.1.1, §2.3.5)", () => {
   });
 
   it("refuses a name that does not resolve, or has only a Null MX, with the specification's reply", async () => {
-    expect(line(await checkHelo("nowhere.example.net", "192.0.2.1", config, zone))).toBe("554 5.7.1 <nowhere.example.net>: Helo command rejected: Host not found");
-    expect(line(await checkHelo("nullmx.example.net", "192.0.2.1", config, zone))).toBe("554 5.7.1 <nullmx.example.net>: Helo command rejected: Host not found");
+    expect(line(await checkHelo("nowhere.example.net", "192.0.2.1", config, zone))).toBe(
+      "554 5.7.1 <nowhere.example.net>: Helo command rejected: Host not found",
+    );
+    expect(line(await checkHelo("nullmx.example.net", "192.0.2.1", config, zone))).toBe(
+      "554 5.7.1 <nullmx.example.net>: Helo command rejected: Host not found",
+    );
   });
 
   it("is temporary when the DNS fails and nothing else resolved", async () => {
@@ -379,13 +419,22 @@ describe("checkSender (RFC 5321 §4.1.1.2, §5.1; RFC 7505)", () => {
 
   it("passes the null sender (RFC 5321 §4.5.5) without asking the DNS", async () => {
     const findings = await checkSender("", false, config, new ZoneResolver());
-    expect(findings.map((f) => [f.check, f.outcome])).toEqual([["sender", "pass"], ["tls", "pass"]]);
+    expect(findings.map((f) => [f.check, f.outcome])).toEqual([
+      ["sender", "pass"],
+      ["tls", "pass"],
+    ]);
   });
 
   it("passes a domain with an MX, or an address as implicit MX", async () => {
     for (const address of ["a@sender.example", "a@implicit.example", "a@implicit6.example", '"john doe"@sender.example', "jörg@bücher.example"]) {
       const findings = await checkSender(address, false, config, zone);
-      expect(findings.map((f) => [f.check, f.outcome]), address).toEqual([["sender", "pass"], ["tls", "pass"]]);
+      expect(
+        findings.map((f) => [f.check, f.outcome]),
+        address,
+      ).toEqual([
+        ["sender", "pass"],
+        ["tls", "pass"],
+      ]);
     }
   });
 
@@ -565,7 +614,10 @@ describe("createRelayResolver (DNS over UDP and TCP)", () => {
 
   it("ignores datagrams that are not the reply to its id, and takes the one that is (RFC 5452 §9.1)", async () => {
     const started = await peer({
-      udp: (query) => [answer(query, { id: ((query.id ?? 0) + 1) % 0x10000, answers: [{ type: "A", name: "x.example", ttl: 60, data: "203.0.113.66" }] }), answer(query)],
+      udp: (query) => [
+        answer(query, { id: ((query.id ?? 0) + 1) % 0x10000, answers: [{ type: "A", name: "x.example", ttl: 60, data: "203.0.113.66" }] }),
+        answer(query),
+      ],
     });
     const resolver = createRelayResolver({ host: "127.0.0.1", port: started.port, timeoutMs: 1000 });
     expect(await resolver.query("x.example", "A")).toMatchObject({ status: "ok", answers: ["192.0.2.1"] });

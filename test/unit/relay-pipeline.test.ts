@@ -38,14 +38,26 @@ const dnsblFail: Finding = { check: "dnsbl", outcome: "fail", reply: buildReply(
 const fcrdnsFail: Finding = { check: "fcrdns", outcome: "fail", reply: buildReply("clientRejected", { host: "unknown", ip }), detail: "no PTR" };
 const heloFail: Finding = { check: "helo", outcome: "fail", reply: buildReply("heloNotFound", { helo: "nowhere.test" }), detail: "nxdomain" };
 const senderFail: Finding = { check: "sender", outcome: "fail", reply: buildReply("senderDomainNotFound", { address: "a@nowhere.test" }), detail: "nxdomain" };
-const dnsblTemporary: Finding = { check: "dnsbl", outcome: "temporary", reply: buildReply("dnsTempfail", { name: "7.2.0.192.zen.example" }), detail: "timeout" };
+const dnsblTemporary: Finding = {
+  check: "dnsbl",
+  outcome: "temporary",
+  reply: buildReply("dnsTempfail", { name: "7.2.0.192.zen.example" }),
+  detail: "timeout",
+};
 const pass = (check: Finding["check"]): Finding => ({ check, outcome: "pass", detail: "" });
 
 describe("a finding's effect under its configured action", () => {
   it("reads each check's action from relay.*.action; the others always enforce", () => {
     const c = configWith({ dnsbl: { action: "log" }, fcrdns: { action: "tempfail" }, helo: { action: "reject" }, sender: { action: "log" } });
     expect(["dnsbl", "fcrdns", "helo", "sender", "relay", "recipient", "tls", "greylist"].map((check) => actionOf(check as Finding["check"], c))).toEqual([
-      "log", "tempfail", "reject", "log", "reject", "reject", "reject", "reject",
+      "log",
+      "tempfail",
+      "reject",
+      "log",
+      "reject",
+      "reject",
+      "reject",
+      "reject",
     ]);
   });
 
@@ -67,7 +79,9 @@ describe("a finding's effect under its configured action", () => {
   it("a temporary finding is a 451 under reject and tempfail alike", () => {
     for (const action of ["reject", "tempfail"] as const) {
       const effect = effectOf(dnsblTemporary, configWith({ dnsbl: { action } }));
-      expect(effect.effect === "refuse" && formatReply(effect.reply)).toBe("451 4.4.3 <7.2.0.192.zen.example>: Temporary DNS lookup failure, please try again later");
+      expect(effect.effect === "refuse" && formatReply(effect.reply)).toBe(
+        "451 4.4.3 <7.2.0.192.zen.example>: Temporary DNS lookup failure, please try again later",
+      );
     }
   });
 
@@ -131,12 +145,24 @@ describe("RCPT TO with the delayed findings", () => {
 describe("the decision on a judged message", () => {
   const verdictOf = (action: Verdict["action"], reply = { code: 250, enhanced: "2.0.0", text: "Ok, id=11111-11" }): VerdictOutcome => ({
     ok: true,
-    verdict: { action, reply, id: "11111-11", headers: ["Authentication-Results: mx.example.org; none"], marks: [], checks: [], ...(action === "accept" ? {} : { reason: "BANNED" as const }) },
+    verdict: {
+      action,
+      reply,
+      id: "11111-11",
+      headers: ["Authentication-Results: mx.example.org; none"],
+      marks: [],
+      checks: [],
+      ...(action === "accept" ? {} : { reason: "BANNED" as const }),
+    },
   });
   const banned = buildReply("banned", { id: "11111-11" });
 
   it("accepts with the judge's header fields when both judges are content", () => {
-    expect(decideMessage(verdictOf("accept"), { status: "clean" }, "22222-22")).toEqual({ action: "accept", id: "11111-11", headers: ["Authentication-Results: mx.example.org; none"] });
+    expect(decideMessage(verdictOf("accept"), { status: "clean" }, "22222-22")).toEqual({
+      action: "accept",
+      id: "11111-11",
+      headers: ["Authentication-Results: mx.example.org; none"],
+    });
     expect(decideMessage(verdictOf("accept"), { status: "skipped" }, "22222-22").action).toBe("accept");
   });
 
@@ -165,9 +191,11 @@ describe("the decision on a judged message", () => {
   });
 
   it("describes the scan for the log line", () => {
-    expect([{ status: "clean" }, { status: "skipped" }, { status: "infected", signature: "Eicar" }, { status: "error", detail: "down" }].map((s) => describeScan(s as never))).toEqual([
-      "clean", "skipped", "infected Eicar", "error: down",
-    ]);
+    expect(
+      [{ status: "clean" }, { status: "skipped" }, { status: "infected", signature: "Eicar" }, { status: "error", detail: "down" }].map((s) =>
+        describeScan(s as never),
+      ),
+    ).toEqual(["clean", "skipped", "infected Eicar", "error: down"]);
   });
 });
 
@@ -203,7 +231,9 @@ describe("the Received header (RFC 5321 §4.4)", () => {
     const header = receivedHeader({ ...facts, helo: "not a name(", verifiedName: null, tls: null });
     expect(header.split("\r\n")[0]).toBe("Received: from [127.0.0.11] ([127.0.0.11])");
     expect(receivedHeader({ ...facts, helo: "[127.0.0.11]" }).split("\r\n")[0]).toBe("Received: from [127.0.0.11] (mail.sender.test [127.0.0.11])");
-    expect(receivedHeader({ ...facts, helo: null, clientIp: "2001:db8::1", verifiedName: null }).split("\r\n")[0]).toBe("Received: from [IPv6:2001:db8::1] ([IPv6:2001:db8::1])");
+    expect(receivedHeader({ ...facts, helo: null, clientIp: "2001:db8::1", verifiedName: null }).split("\r\n")[0]).toBe(
+      "Received: from [IPv6:2001:db8::1] ([IPv6:2001:db8::1])",
+    );
     expect(addressLiteral("192.0.2.1")).toBe("[192.0.2.1]");
   });
 
@@ -229,7 +259,8 @@ describe("the Received header (RFC 5321 §4.4)", () => {
 interface SmugglingVectors {
   sequences: { id: string; bytes: string }[];
 }
-const VECTORS = (JSON.parse(readFileSync(new URL("../../../shared/conformance/smtp/smtp-smuggling-vectors.json", import.meta.url), "utf8")) as SmugglingVectors).sequences;
+const VECTORS = (JSON.parse(readFileSync(new URL("../../../shared/conformance/smtp/smtp-smuggling-vectors.json", import.meta.url), "utf8")) as SmugglingVectors)
+  .sequences;
 
 /** The fault found when `message` arrives in two chunks split at `at`. */
 function faultSplitAt(message: Buffer, at: number) {
@@ -281,7 +312,10 @@ describe("the bare CR / bare LF / NUL detector", () => {
   it("refuses every smuggling vector but the dot-only one, which holds no bare octet and stays one message", () => {
     expect(VECTORS.length).toBeGreaterThanOrEqual(16);
     for (const vector of VECTORS) {
-      const message = Buffer.from(`Subject: one\r\n\r\nbody1${vector.bytes}MAIL FROM:<x@sender.test>\r\nRCPT TO:<y@example.org>\r\nDATA\r\nsmuggled\r\n`, "latin1");
+      const message = Buffer.from(
+        `Subject: one\r\n\r\nbody1${vector.bytes}MAIL FROM:<x@sender.test>\r\nRCPT TO:<y@example.org>\r\nDATA\r\nsmuggled\r\n`,
+        "latin1",
+      );
       const expected = vector.id === "crlf_dot_only" ? null : expect.stringMatching(/^(bare-cr|bare-lf|nul)$/);
       expect(findBodyFault(message), vector.id).toEqual(expected);
       for (let at = 0; at <= message.length; at++) expect(faultSplitAt(message, at), `${vector.id} at ${at}`).toEqual(findBodyFault(message));
@@ -297,7 +331,10 @@ describe("the bare CR / bare LF / NUL detector", () => {
 
 describe("reading DATA", () => {
   it("returns the whole message when it is within the bound and clean", async () => {
-    expect(await readData(Readable.from([Buffer.from("a\r"), Buffer.from("\nb\r\n")]), 100)).toEqual({ status: "complete", message: Buffer.from("a\r\nb\r\n") });
+    expect(await readData(Readable.from([Buffer.from("a\r"), Buffer.from("\nb\r\n")]), 100)).toEqual({
+      status: "complete",
+      message: Buffer.from("a\r\nb\r\n"),
+    });
   });
 
   it("reads an oversized message to its end, keeping nothing past the bound", async () => {
@@ -354,7 +391,13 @@ describe("header edits", () => {
 describe("connection bounds", () => {
   it("admits up to the per-address and the total bound, and counts released sessions out", () => {
     const counter = new ConnectionCounter({ maxConnections: 3, maxConnectionsPerIp: 2 });
-    expect(["a", "a", "a", "b", "c"].map((client) => counter.admit(client))).toEqual(["admitted", "admitted", "too-many-from-ip", "admitted", "too-many-total"]);
+    expect(["a", "a", "a", "b", "c"].map((client) => counter.admit(client))).toEqual([
+      "admitted",
+      "admitted",
+      "too-many-from-ip",
+      "admitted",
+      "too-many-total",
+    ]);
     counter.release("a");
     expect(counter.admit("c")).toBe("admitted");
     counter.release("nobody");

@@ -48,7 +48,9 @@ describe("the self-signed certificate", () => {
     expect(text).toMatch(/Basic Constraints: critical\s+CA:FALSE/);
     expect(text).toMatch(/Key Usage: critical\s+Digital Signature/);
     expect(text).toMatch(/Extended Key Usage:\s+TLS Web Server Authentication/);
-    expect(execFileSync("openssl", ["verify", "-CAfile", path, "-attime", String(now.getTime() / 1000 + 60), path], { encoding: "utf8" })).toBe(`${path}: OK\n`);
+    expect(execFileSync("openssl", ["verify", "-CAfile", path, "-attime", String(now.getTime() / 1000 + 60), path], { encoding: "utf8" })).toBe(
+      `${path}: OK\n`,
+    );
   });
 });
 

@@ -17,7 +17,14 @@ const VERDICT: Verdict = {
   marks: [],
   checks: [],
 };
-const ENVELOPE: VerdictEnvelope = { clientIp: "192.0.2.1", helo: "mail.sender.test", mailFrom: "a@sender.test", rcptTo: ["alice@example.org"], tls: true, direction: "inbound" };
+const ENVELOPE: VerdictEnvelope = {
+  clientIp: "192.0.2.1",
+  helo: "mail.sender.test",
+  mailFrom: "a@sender.test",
+  rcptTo: ["alice@example.org"],
+  tls: true,
+  direction: "inbound",
+};
 const MESSAGE = new TextEncoder().encode("Subject: hi\r\n\r\nbody\r\n");
 
 interface Seen {
@@ -99,14 +106,17 @@ describe("the verdict API client", () => {
 
 describe("choosing the judge", () => {
   const resolver: Resolver = { query: () => Promise.reject(new Error("no DNS in this test")) };
-  const configWith = (url?: string) => parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }], relay: { verdict: url ? { url } : {} } });
+  const configWith = (url?: string) =>
+    parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }], relay: { verdict: url ? { url } : {} } });
 
   it("runs in-process without a URL", () => {
     expect(createVerdictSource(configWith(), resolver, {}).where).toBe("in-process");
   });
 
   it("asks the API with a URL and the token from EDGEMX_VERDICT_TOKEN, and refuses to start without the token", () => {
-    expect(createVerdictSource(configWith("https://edge.example.org/v1/verdict"), resolver, { EDGEMX_VERDICT_TOKEN: "t" }).where).toBe("https://edge.example.org");
+    expect(createVerdictSource(configWith("https://edge.example.org/v1/verdict"), resolver, { EDGEMX_VERDICT_TOKEN: "t" }).where).toBe(
+      "https://edge.example.org",
+    );
     expect(() => createVerdictSource(configWith("https://edge.example.org/v1/verdict"), resolver, {})).toThrow(VerdictSourceSetupError);
   });
 

@@ -9,9 +9,7 @@ describe("the replies table", () => {
     expect(renderReply("infected", { id: "54321-07" })).toBe("554 5.7.0 Reject, id=54321-07 \u2013 INFECTED");
     expect(renderReply("banned", { id: "54321-07" })).toBe("554 5.7.0 Reject, id=54321-07 – BANNED");
     expect(renderReply("spam", { id: "54321-07" })).toBe("554 5.7.0 Reject, id=54321-07 – spam");
-    expect(renderReply("clientRejected", { host: "unknown", ip: "192.0.2.1" })).toBe(
-      "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: Access denied",
-    );
+    expect(renderReply("clientRejected", { host: "unknown", ip: "192.0.2.1" })).toBe("554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: Access denied");
     expect(renderReply("dnsbl", { ip: "192.0.2.1", zone: "zen.spamhaus.org" })).toBe(
       "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
     );

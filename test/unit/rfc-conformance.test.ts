@@ -85,7 +85,19 @@ describe("a conforming message", () => {
 
   it("is accepted as multipart with base64 and quoted-printable parts and a nested alternative", () => {
     const raw = multipart([
-      ["Content-Type: multipart/alternative; boundary=\"b2\"", "Content-Transfer-Encoding: 7bit", "", "--b2", ...TEXT_PART, "--b2", "Content-Type: text/html", "Content-Transfer-Encoding: quoted-printable", "", "<p>caf=C3=A9</p>", "--b2--"],
+      [
+        'Content-Type: multipart/alternative; boundary="b2"',
+        "Content-Transfer-Encoding: 7bit",
+        "",
+        "--b2",
+        ...TEXT_PART,
+        "--b2",
+        "Content-Type: text/html",
+        "Content-Transfer-Encoding: quoted-printable",
+        "",
+        "<p>caf=C3=A9</p>",
+        "--b2--",
+      ],
       ["Content-Type: application/pdf; name=a.pdf", "Content-Transfer-Encoding: BASE64", "", "JVBERi0xLjQK", "JVBERi0=", ""],
       ["Content-Type: message/rfc822", "Content-Transfer-Encoding: 8bit", "", FROM, "Subject: inner", "", "inner body"],
     ]);
@@ -349,14 +361,17 @@ describe("RFC 2045 §6: Content-Transfer-Encoding", () => {
 });
 
 describe("RFC 2045 §6.8: base64 content", () => {
-  const part = (lines: readonly string[]): Uint8Array => multipart([["Content-Type: application/octet-stream", "Content-Transfer-Encoding: base64", "", ...lines]]);
+  const part = (lines: readonly string[]): Uint8Array =>
+    multipart([["Content-Type: application/octet-stream", "Content-Transfer-Encoding: base64", "", ...lines]]);
 
   it("accepts clean base64 across lines, with padding", () => {
     expect(check(part(["QUJD", "REVGRw=="])).findings).toEqual([]);
   });
 
   it("marks characters outside the alphabet, data after padding and broken 4-character groups", () => {
-    expect(detailOf(check(part(["QUJD", "RE VG"])), "base64Content")).toBe('part 1: line 2 of the content: the octet 0x20 is not in the base64 alphabet (RFC 2045 §6.8)');
+    expect(detailOf(check(part(["QUJD", "RE VG"])), "base64Content")).toBe(
+      "part 1: line 2 of the content: the octet 0x20 is not in the base64 alphabet (RFC 2045 §6.8)",
+    );
     expect(detailOf(check(part(["QUI=", "QUJD"])), "base64Content")).toBe('part 1: line 2 of the content: data after the "=" padding (RFC 2045 §6.8)');
     expect(detailOf(check(part(["QUJ==="])), "base64Content")).toBe('part 1: line 1 of the content: more than two "=" of padding (RFC 2045 §6.8)');
     expect(detailOf(check(part(["QUJDR"])), "base64Content")).toBe("part 1: 5 characters, not whole groups of 4 (RFC 2045 §6.8)");

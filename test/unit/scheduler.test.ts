@@ -5,7 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { OutgoingMessage, RecipientResult } from "../../relay-node/src/queue/deliverer.ts";
-import { decideAttempt, nextAttemptDelay, startDelivery, type BounceEvent, type DeliveryScheduler, type RetryPolicy } from "../../relay-node/src/queue/scheduler.ts";
+import {
+  decideAttempt,
+  nextAttemptDelay,
+  startDelivery,
+  type BounceEvent,
+  type DeliveryScheduler,
+  type RetryPolicy,
+} from "../../relay-node/src/queue/scheduler.ts";
 import { Spool, type QueueEntry } from "../../relay-node/src/queue/spool.ts";
 
 const T0 = Date.UTC(2025, 10, 27, 19, 0, 0);
@@ -61,13 +68,24 @@ describe("decideAttempt", () => {
     );
     expect(decision.done).toBe(false);
     expect(decision.record.nextAttemptAt).toBe(T0 + 1000 + 60_000);
-    expect(decision.notices).toEqual([{ rcpt: "a@example.org", action: "failed", status: "5.1.1", reply: "550 5.1.1 <a@example.org>: no such user", remoteMta: "lmtp.example.org" }]);
+    expect(decision.notices).toEqual([
+      { rcpt: "a@example.org", action: "failed", status: "5.1.1", reply: "550 5.1.1 <a@example.org>: no such user", remoteMta: "lmtp.example.org" },
+    ]);
   });
 
   it("turns deferrals into failures with 4.4.7 once the message is too old", () => {
-    const decision = decideAttempt(entry({ attempts: 130 }), rcpts, rcpts.map((rcpt) => ({ rcpt, status: "deferred", reply: "451 4.4.1 No answer" })), T0 + 5 * 24 * HOUR, POLICY);
+    const decision = decideAttempt(
+      entry({ attempts: 130 }),
+      rcpts,
+      rcpts.map((rcpt) => ({ rcpt, status: "deferred", reply: "451 4.4.1 No answer" })),
+      T0 + 5 * 24 * HOUR,
+      POLICY,
+    );
     expect(decision.done).toBe(true);
-    expect(decision.notices.map((n) => [n.action, n.status])).toEqual([["failed", "4.4.7"], ["failed", "4.4.7"]]);
+    expect(decision.notices.map((n) => [n.action, n.status])).toEqual([
+      ["failed", "4.4.7"],
+      ["failed", "4.4.7"],
+    ]);
     expect(decision.record.results.every((r) => r.status === "failed")).toBe(true);
   });
 
@@ -154,7 +172,10 @@ describe("startDelivery", () => {
       "dave@example.org": "550 5.1.1 <dave@example.org>: Recipient address rejected",
       "carol@example.org": () => (++carolTries === 1 ? "450 4.2.1 Mailbox busy" : "250 2.0.0 Ok"),
     };
-    const id = await spool.enqueue({ envelope: { mailFrom: "alice@sender.example", rcptTo: ["bob@example.org", "carol@example.org", "dave@example.org"] }, message: MESSAGE }, now);
+    const id = await spool.enqueue(
+      { envelope: { mailFrom: "alice@sender.example", rcptTo: ["bob@example.org", "carol@example.org", "dave@example.org"] }, message: MESSAGE },
+      now,
+    );
     const delivery = start();
     await delivery.idle();
 
@@ -198,7 +219,9 @@ describe("startDelivery", () => {
     expect(attempts).toBeGreaterThan(100);
     expect(now - T0).toBeGreaterThanOrEqual(5 * 24 * HOUR);
     expect(bounces).toHaveLength(1);
-    expect(bounces[0]!.recipients).toEqual([{ rcpt: "bob@example.org", action: "failed", status: "4.4.7", reply: "451 4.3.0 Temporary lookup failure", remoteMta: "mailbox.example.org" }]);
+    expect(bounces[0]!.recipients).toEqual([
+      { rcpt: "bob@example.org", action: "failed", status: "4.4.7", reply: "451 4.3.0 Temporary lookup failure", remoteMta: "mailbox.example.org" },
+    ]);
     const dsn = Buffer.from(calls.at(-1)!.message).toString();
     expect(calls.at(-1)!.envelope).toEqual({ mailFrom: "", rcptTo: ["alice@sender.example"] });
     expect(dsn).toContain("Action: failed");

@@ -11,7 +11,15 @@ import { checkSpamtrapBlocklist, isSpamtrap, takeToken } from "../../relay-node/
 import type { Finding } from "../../core/smtp/finding.ts";
 import type { VerdictOutcome } from "../../relay-node/src/verdict/api-client.ts";
 import { createRspamdController } from "../../relay-node/src/spam/rspamd-controller.ts";
-import { describeSpam, parseRspamdReply, rspamdAction, rspamdHeaders, spamHeaders, type RspamdEnvelope, type RspamdScore } from "../../relay-node/src/spam/rspamd.ts";
+import {
+  describeSpam,
+  parseRspamdReply,
+  rspamdAction,
+  rspamdHeaders,
+  spamHeaders,
+  type RspamdEnvelope,
+  type RspamdScore,
+} from "../../relay-node/src/spam/rspamd.ts";
 import { foreignSpamtraps } from "../../relay-node/src/spam/spam-filter.ts";
 import { removeFields, replaceSubject, unstructuredField } from "../../relay-node/src/smtp/headers.ts";
 import { decideMessage, greylistDeferral, isDoubtful } from "../../relay-node/src/smtp/decision.ts";
@@ -40,7 +48,16 @@ const envelope: RspamdEnvelope = {
 };
 
 function scored(action: RspamdScore["action"], score: number, extra: Partial<RspamdScore> = {}): RspamdScore {
-  return { status: "scanned", action, score, requiredScore: 15, symbols: [{ name: "R_SPF_ALLOW", score: -0.2, options: ["+ip4:192.0.2.7"] }], subject: null, message: null, ...extra };
+  return {
+    status: "scanned",
+    action,
+    score,
+    requiredScore: 15,
+    symbols: [{ name: "R_SPF_ALLOW", score: -0.2, options: ["+ip4:192.0.2.7"] }],
+    subject: null,
+    message: null,
+    ...extra,
+  };
 }
 
 describe("rspamd's request headers", () => {
@@ -100,14 +117,22 @@ describe("rspamd's result", () => {
   });
 
   it("keeps the proposed subject and rspamd's SMTP message", () => {
-    const result = parseRspamdReply(JSON.stringify({ score: 0, required_score: 15, action: "rewrite subject", subject: "***SPAM*** hi", messages: { smtp_message: "Gtube pattern" } }));
+    const result = parseRspamdReply(
+      JSON.stringify({ score: 0, required_score: 15, action: "rewrite subject", subject: "***SPAM*** hi", messages: { smtp_message: "Gtube pattern" } }),
+    );
     expect(result).toMatchObject({ subject: "***SPAM*** hi", message: "Gtube pattern" });
   });
 
   it("is an error when it is not JSON, has no score or names an action rspamd does not have", () => {
     expect(parseRspamdReply("<html>")).toEqual({ status: "error", detail: "rspamd: the answer is not JSON" });
-    expect(parseRspamdReply(JSON.stringify({ action: "reject", required_score: 15 }))).toMatchObject({ status: "error", detail: "rspamd: the answer has no score" });
-    expect(parseRspamdReply(JSON.stringify({ action: "quarantine", score: 1, required_score: 15 }))).toMatchObject({ status: "error", detail: 'rspamd: unknown action "quarantine"' });
+    expect(parseRspamdReply(JSON.stringify({ action: "reject", required_score: 15 }))).toMatchObject({
+      status: "error",
+      detail: "rspamd: the answer has no score",
+    });
+    expect(parseRspamdReply(JSON.stringify({ action: "quarantine", score: 1, required_score: 15 }))).toMatchObject({
+      status: "error",
+      detail: 'rspamd: unknown action "quarantine"',
+    });
   });
 });
 
@@ -117,13 +142,25 @@ describe("rspamd's action, as the session's answer", () => {
   it("maps each action", () => {
     expect(rspamdAction(scored("reject", 16), policy)).toEqual({ action: "reject" });
     expect(rspamdAction(scored("soft reject", 0), policy)).toEqual({ action: "soft-reject" });
-    expect(rspamdAction(scored("add header", 7), policy)).toMatchObject({ action: "add-header", headers: ["X-Spam-Flag: YES", "X-Spam-Score: 7.00 / 15.00", expect.any(String)] });
-    expect(rspamdAction(scored("rewrite subject", 8, { subject: "***SPAM*** hi" }), policy)).toMatchObject({ action: "rewrite-subject", subject: "***SPAM*** hi" });
-    expect(rspamdAction(scored("no action", 1), policy)).toMatchObject({ action: "accept", headers: ["X-Spam-Flag: NO", "X-Spam-Score: 1.00 / 15.00", expect.any(String)] });
+    expect(rspamdAction(scored("add header", 7), policy)).toMatchObject({
+      action: "add-header",
+      headers: ["X-Spam-Flag: YES", "X-Spam-Score: 7.00 / 15.00", expect.any(String)],
+    });
+    expect(rspamdAction(scored("rewrite subject", 8, { subject: "***SPAM*** hi" }), policy)).toMatchObject({
+      action: "rewrite-subject",
+      subject: "***SPAM*** hi",
+    });
+    expect(rspamdAction(scored("no action", 1), policy)).toMatchObject({
+      action: "accept",
+      headers: ["X-Spam-Flag: NO", "X-Spam-Score: 1.00 / 15.00", expect.any(String)],
+    });
   });
 
   it("takes rspamd's greylist as no action: greylisting is the relay's own", () => {
-    expect(rspamdAction(scored("greylist", 4.5), policy)).toMatchObject({ action: "accept", headers: ["X-Spam-Flag: NO", "X-Spam-Score: 4.50 / 15.00", expect.any(String)] });
+    expect(rspamdAction(scored("greylist", 4.5), policy)).toMatchObject({
+      action: "accept",
+      headers: ["X-Spam-Flag: NO", "X-Spam-Score: 4.50 / 15.00", expect.any(String)],
+    });
   });
 
   it("marks a rewrite without a proposed subject as add header", () => {
@@ -131,19 +168,38 @@ describe("rspamd's action, as the session's answer", () => {
   });
 
   it("only marks what it would refuse when every recipient's role relaxes spam", () => {
-    expect(rspamdAction(scored("reject", 20), { ...policy, relaxed: true })).toMatchObject({ action: "add-header", headers: ["X-Spam-Flag: YES", "X-Spam-Score: 20.00 / 15.00", expect.any(String)] });
+    expect(rspamdAction(scored("reject", 20), { ...policy, relaxed: true })).toMatchObject({
+      action: "add-header",
+      headers: ["X-Spam-Flag: YES", "X-Spam-Score: 20.00 / 15.00", expect.any(String)],
+    });
     expect(rspamdAction(scored("soft reject", 0), { ...policy, relaxed: true })).toMatchObject({ action: "add-header" });
   });
 
   it("fails closed on an error, or accepts it marked unscanned when configured so", () => {
     const error = { status: "error" as const, detail: "rspamd http://127.0.0.1:11333: connect ECONNREFUSED" };
     expect(rspamdAction(error, policy)).toEqual({ action: "tempfail" });
-    expect(rspamdAction(error, { onError: "accept", relaxed: false })).toEqual({ action: "accept", headers: ["X-Edgemx-Spam: not scanned; rspamd unavailable"] });
+    expect(rspamdAction(error, { onError: "accept", relaxed: false })).toEqual({
+      action: "accept",
+      headers: ["X-Edgemx-Spam: not scanned; rspamd unavailable"],
+    });
   });
 
   it("describes the result for the log line", () => {
-    const result = scored("add header", 7, { message: "Gtube pattern", symbols: [{ name: "A", score: 7, options: [] }, { name: "B", score: 0, options: [] }] });
-    expect(describeSpam(result, rspamdAction(result, policy))).toEqual({ action: "add header", decision: "add-header", score: 7, required: 15, symbols: ["A(7.00)"], message: "Gtube pattern" });
+    const result = scored("add header", 7, {
+      message: "Gtube pattern",
+      symbols: [
+        { name: "A", score: 7, options: [] },
+        { name: "B", score: 0, options: [] },
+      ],
+    });
+    expect(describeSpam(result, rspamdAction(result, policy))).toEqual({
+      action: "add header",
+      decision: "add-header",
+      score: 7,
+      required: 15,
+      symbols: ["A(7.00)"],
+      message: "Gtube pattern",
+    });
     expect(describeSpam(null, null)).toBe("skipped");
     expect(describeSpam({ status: "error", detail: "down" }, { action: "tempfail" })).toEqual({ decision: "tempfail", error: "down" });
   });
@@ -151,14 +207,26 @@ describe("rspamd's action, as the session's answer", () => {
 
 describe("the X-Spam fields", () => {
   it("follow rspamd's X-Spamd-Result format, one symbol per folded line", () => {
-    const [flag, score, result] = spamHeaders(scored("add header", 7.25, { symbols: [{ name: "BAYES_SPAM", score: 5.1, options: ["99.99%"] }, { name: "MIME_GOOD", score: -0.1, options: ["text/plain"] }] }), true);
+    const [flag, score, result] = spamHeaders(
+      scored("add header", 7.25, {
+        symbols: [
+          { name: "BAYES_SPAM", score: 5.1, options: ["99.99%"] },
+          { name: "MIME_GOOD", score: -0.1, options: ["text/plain"] },
+        ],
+      }),
+      true,
+    );
     expect(flag).toBe("X-Spam-Flag: YES");
     expect(score).toBe("X-Spam-Score: 7.25 / 15.00");
     expect(result).toBe("X-Spamd-Result: default: True [7.25 / 15.00];\r\n\tBAYES_SPAM(5.10)[99.99%];\r\n\tMIME_GOOD(-0.10)[text/plain];");
   });
 
   it("are bounded and printable, whatever the options hold", () => {
-    const symbols = Array.from({ length: 500 }, (_, i) => ({ name: `SYMBOL_${i}`, score: 1, options: ["ü\r\nInjected: yes", "x".repeat(500), "a", "b", "c", "d", "e"] }));
+    const symbols = Array.from({ length: 500 }, (_, i) => ({
+      name: `SYMBOL_${i}`,
+      score: 1,
+      options: ["ü\r\nInjected: yes", "x".repeat(500), "a", "b", "c", "d", "e"],
+    }));
     const [, , result] = spamHeaders(scored("reject", 500, { symbols }), true);
     expect(result!.length).toBeLessThanOrEqual(4096);
     expect(result).toMatch(/\r\n\t\(\d+ more symbols\)$/);
@@ -172,7 +240,17 @@ describe("the X-Spam fields", () => {
 });
 
 describe("the decision with rspamd", () => {
-  const accepted: VerdictOutcome = { ok: true, verdict: { action: "accept", reply: { code: 250, enhanced: "2.0.0", text: "Ok" }, id: "11111-11", headers: ["Authentication-Results: mx.example.org; none"], marks: [], checks: [] } };
+  const accepted: VerdictOutcome = {
+    ok: true,
+    verdict: {
+      action: "accept",
+      reply: { code: 250, enhanced: "2.0.0", text: "Ok" },
+      id: "11111-11",
+      headers: ["Authentication-Results: mx.example.org; none"],
+      marks: [],
+      checks: [],
+    },
+  };
   const banned = buildReply("banned", { id: "11111-11" });
   const refused: VerdictOutcome = { ok: true, verdict: { ...accepted.verdict, action: "reject", reply: banned, reason: "BANNED" } } as VerdictOutcome;
 
@@ -198,7 +276,9 @@ describe("the decision with rspamd", () => {
       id: "11111-11",
       headers: ["Authentication-Results: mx.example.org; none", "X-Spam-Flag: YES"],
     });
-    expect(decideMessage(accepted, { status: "clean" }, "22222-22", { action: "rewrite-subject", headers: [], subject: "***SPAM*** hi" })).toMatchObject({ subject: "***SPAM*** hi" });
+    expect(decideMessage(accepted, { status: "clean" }, "22222-22", { action: "rewrite-subject", headers: [], subject: "***SPAM*** hi" })).toMatchObject({
+      subject: "***SPAM*** hi",
+    });
   });
 });
 
@@ -232,7 +312,9 @@ describe("the spamtrap", () => {
   });
 
   it("refuses to start with a trap outside our domains", () => {
-    expect(foreignSpamtraps(configWith({ rspamd: { spamtrap: { addresses: ["trap@example.org", "trap@elsewhere.example"] } } }))).toEqual(["trap@elsewhere.example"]);
+    expect(foreignSpamtraps(configWith({ rspamd: { spamtrap: { addresses: ["trap@example.org", "trap@elsewhere.example"] } } }))).toEqual([
+      "trap@elsewhere.example",
+    ]);
   });
 
   it("learns a burst of perMinute messages, then one per 60/perMinute seconds", () => {
@@ -253,12 +335,18 @@ describe("the spamtrap", () => {
   it("lists a client in our own zone for a lifetime, as a DNSBL finding", async () => {
     let now = 1_000_000;
     const store = new SqliteBlocklistStore(join(dir, "blocklist.sqlite"), { clock: () => now });
-    expect(await checkSpamtrapBlocklist("::ffff:192.0.2.7", store, "mx.example.org", now)).toEqual({ check: "dnsbl", outcome: "pass", detail: "spamtrap.mx.example.org: not listed" });
+    expect(await checkSpamtrapBlocklist("::ffff:192.0.2.7", store, "mx.example.org", now)).toEqual({
+      check: "dnsbl",
+      outcome: "pass",
+      detail: "spamtrap.mx.example.org: not listed",
+    });
     await store.add("192.0.2.7", 3600);
     now += 1000;
     const listed = await checkSpamtrapBlocklist("::ffff:192.0.2.7", store, "mx.example.org", now);
     expect(listed).toMatchObject({ check: "dnsbl", outcome: "fail", detail: "spamtrap.mx.example.org: listed for 3599 s more (wrote to a spamtrap)" });
-    expect(listed.outcome === "fail" && formatReply(listed.reply)).toBe("554 5.7.1 Service unavailable; Client host [192.0.2.7] blocked using spamtrap.mx.example.org");
+    expect(listed.outcome === "fail" && formatReply(listed.reply)).toBe(
+      "554 5.7.1 Service unavailable; Client host [192.0.2.7] blocked using spamtrap.mx.example.org",
+    );
     now += 3600 * 1000;
     expect((await checkSpamtrapBlocklist("192.0.2.7", store, "mx.example.org", now)).outcome).toBe("pass");
     await store.close();
@@ -273,10 +361,14 @@ describe("the spamtrap", () => {
 });
 
 describe("header edits for spam", () => {
-  const message = Buffer.from("Received: from x\r\nSubject: hi\r\nX-Spam-Flag: NO\r\nx-spam-status: Yes,\r\n score=-10\r\nFrom: a@b.example\r\n\r\nSubject: not a header\r\n");
+  const message = Buffer.from(
+    "Received: from x\r\nSubject: hi\r\nX-Spam-Flag: NO\r\nx-spam-status: Yes,\r\n score=-10\r\nFrom: a@b.example\r\n\r\nSubject: not a header\r\n",
+  );
 
   it("removes fields by name, folded ones whole, the body untouched", () => {
-    expect(removeFields(message, ["X-Spam-Flag", "X-Spam-Status"]).toString()).toBe("Received: from x\r\nSubject: hi\r\nFrom: a@b.example\r\n\r\nSubject: not a header\r\n");
+    expect(removeFields(message, ["X-Spam-Flag", "X-Spam-Status"]).toString()).toBe(
+      "Received: from x\r\nSubject: hi\r\nFrom: a@b.example\r\n\r\nSubject: not a header\r\n",
+    );
     expect(removeFields(message, ["X-Other"])).toBe(message);
   });
 
@@ -298,7 +390,12 @@ describe("header edits for spam", () => {
 
 describe("the relay.rspamd settings", () => {
   it("have safe defaults: off, fail closed, greylisting as before, no traps", () => {
-    expect(configWith().relay.rspamd).toEqual({ timeoutMs: 20_000, onError: "tempfail", greylistScoreGate: null, spamtrap: { addresses: [], blocklistTtlSeconds: 86400, learnRatePerMinute: 10 } });
+    expect(configWith().relay.rspamd).toEqual({
+      timeoutMs: 20_000,
+      onError: "tempfail",
+      greylistScoreGate: null,
+      spamtrap: { addresses: [], blocklistTtlSeconds: 86400, learnRatePerMinute: 10 },
+    });
   });
 
   it("refuse what cannot work, naming the field", () => {
@@ -349,7 +446,9 @@ describe("the controller client", () => {
     client.close();
     learned.close();
 
-    const again = await controller(reply("208 <1@x> has been already learned as spam, ignore it", '{"error":"<1@x> has been already learned as spam, ignore it"}'));
+    const again = await controller(
+      reply("208 <1@x> has been already learned as spam, ignore it", '{"error":"<1@x> has been already learned as spam, ignore it"}'),
+    );
     const second = createRspamdController({ url: again.url, password: undefined, timeoutMs: 2000 });
     expect(await second.learn("spam", Buffer.from("x"))).toEqual({ status: "already-learned", detail: "<1@x> has been already learned as spam, ignore it" });
     expect(again.heads[0]).not.toMatch(/Password/i);
@@ -361,7 +460,10 @@ describe("the controller client", () => {
     const body = '{"error":"<undef> contains less tokens than required for bayes classifier: 3 < 11"}';
     const declining = await controller(reply("204 <undef> contains less tokens than required for bayes classifier: 3 < 11", body));
     const client = createRspamdController({ url: declining.url, password: undefined, timeoutMs: 2000 });
-    expect(await client.learn("ham", Buffer.from("x"))).toEqual({ status: "declined", detail: "<undef> contains less tokens than required for bayes classifier: 3 < 11" });
+    expect(await client.learn("ham", Buffer.from("x"))).toEqual({
+      status: "declined",
+      detail: "<undef> contains less tokens than required for bayes classifier: 3 < 11",
+    });
     client.close();
     declining.close();
   });
@@ -369,7 +471,10 @@ describe("the controller client", () => {
   it("reports any other answer, and no answer, as an error", async () => {
     const failing = await controller(reply("500 Module disabled", ""));
     const client = createRspamdController({ url: failing.url, password: undefined, timeoutMs: 2000 });
-    expect(await client.fuzzyAdd(Buffer.from("x"), 11, 10)).toEqual({ status: "error", detail: `rspamd controller ${failing.url}: fuzzyadd answered 500: Module disabled` });
+    expect(await client.fuzzyAdd(Buffer.from("x"), 11, 10)).toEqual({
+      status: "error",
+      detail: `rspamd controller ${failing.url}: fuzzyadd answered 500: Module disabled`,
+    });
     expect(failing.heads[0]).toMatch(/\r\nFlag: 11\r\nWeight: 10\r\n/);
     client.close();
     failing.close();

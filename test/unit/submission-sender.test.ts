@@ -35,7 +35,9 @@ describe("From and Sender fields", () => {
   });
 
   it("refuses a foreign From, a foreign Sender, a display name that only looks owned, and no From", () => {
-    expect(formatReply(decideAuthorFields(message("From: Alice <ceo@bank.test>"), OWNED)!)).toBe("553 5.7.1 <ceo@bank.test>: Sender address rejected: not owned by user");
+    expect(formatReply(decideAuthorFields(message("From: Alice <ceo@bank.test>"), OWNED)!)).toBe(
+      "553 5.7.1 <ceo@bank.test>: Sender address rejected: not owned by user",
+    );
     expect(decideAuthorFields(message('From: "alice@example.org" <mallory@evil.test>'), OWNED)?.text).toContain("<mallory@evil.test>");
     expect(decideAuthorFields(message("From: alice@example.org\r\nSender: mallory@evil.test"), OWNED)?.text).toContain("<mallory@evil.test>");
     expect(decideAuthorFields(message("From: alice@example.org, mallory@evil.test"), OWNED)?.code).toBe(553);

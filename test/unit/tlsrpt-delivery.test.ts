@@ -8,7 +8,9 @@ import { tlsReport } from "../../relay-node/src/tlsrpt/counts.ts";
 describe("_smtp._tls record (RFC 8460 §3)", () => {
   it("reads rua URIs, mailto: and https:", () => {
     expect(parseTlsRptRecord(["v=TLSRPTv1; rua=mailto:tls@example.net"])).toEqual({ rua: ["mailto:tls@example.net"] });
-    expect(parseTlsRptRecord(["v=TLSRPTv1;rua=mailto:a@example.net,https://r.example.net/v1;"])).toEqual({ rua: ["mailto:a@example.net", "https://r.example.net/v1"] });
+    expect(parseTlsRptRecord(["v=TLSRPTv1;rua=mailto:a@example.net,https://r.example.net/v1;"])).toEqual({
+      rua: ["mailto:a@example.net", "https://r.example.net/v1"],
+    });
     expect(parseTlsRptRecord(["v=spf1 -all", "v=TLSRPTv1; ext=1; rua=https://r.example.net/"])).toEqual({ rua: ["https://r.example.net/"] });
   });
 
@@ -26,9 +28,32 @@ describe("_smtp._tls record (RFC 8460 §3)", () => {
 
 describe("report message (RFC 8460 §5.3)", () => {
   it("is a multipart/report with the gzipped report named per §5.3", async () => {
-    const rows = [{ day: "2026-03-04", policyType: "no-policy-found" as const, policyDomain: "example.net", policyString: [], mxHost: [], resultType: "", receivingMxHostname: "", receivingIp: "", detail: "", count: 3 }];
-    const report = tlsReport(rows, "2026-03-04", "example.net", { organizationName: "mx.example.org", contactInfo: "postmaster@example.org" }) as { "report-id": string };
-    const bytes = tlsReportMessage({ report, policyDomain: "example.net", day: "2026-03-04", submitter: "mx.example.org", from: "postmaster@example.org", to: "tls@example.net", now: new Date("2026-03-05T00:10:00Z") });
+    const rows = [
+      {
+        day: "2026-03-04",
+        policyType: "no-policy-found" as const,
+        policyDomain: "example.net",
+        policyString: [],
+        mxHost: [],
+        resultType: "",
+        receivingMxHostname: "",
+        receivingIp: "",
+        detail: "",
+        count: 3,
+      },
+    ];
+    const report = tlsReport(rows, "2026-03-04", "example.net", { organizationName: "mx.example.org", contactInfo: "postmaster@example.org" }) as {
+      "report-id": string;
+    };
+    const bytes = tlsReportMessage({
+      report,
+      policyDomain: "example.net",
+      day: "2026-03-04",
+      submitter: "mx.example.org",
+      from: "postmaster@example.org",
+      to: "tls@example.net",
+      now: new Date("2026-03-05T00:10:00Z"),
+    });
     const head = bytes.toString("latin1").split("\r\n\r\n")[0]!;
     expect(head).toMatch(/^Content-Type: multipart\/report; report-type="tlsrpt"; boundary=/m);
     expect(head).toContain("TLS-Report-Domain: example.net");
@@ -46,6 +71,8 @@ describe("report message (RFC 8460 §5.3)", () => {
   });
 
   it("spans the UTC day in the filename", () => {
-    expect(tlsReportFilename("mx.example.org", "example.net", "2026-03-04", "abc")).toBe(`mx.example.org!example.net!${Date.parse("2026-03-04T00:00:00Z") / 1000}!${Date.parse("2026-03-04T23:59:59Z") / 1000}!abc.json.gz`);
+    expect(tlsReportFilename("mx.example.org", "example.net", "2026-03-04", "abc")).toBe(
+      `mx.example.org!example.net!${Date.parse("2026-03-04T00:00:00Z") / 1000}!${Date.parse("2026-03-04T23:59:59Z") / 1000}!abc.json.gz`,
+    );
   });
 });

@@ -120,7 +120,10 @@ describe("TLS report validation (RFC 8460 §4.4)", () => {
         r.policies = [];
       }),
     );
-    expect(result).toEqual({ ok: false, problems: ["$['date-range']: start-datetime is after end-datetime", "$.policies: empty; a report covers at least one policy"] });
+    expect(result).toEqual({
+      ok: false,
+      problems: ["$['date-range']: start-datetime is after end-datetime", "$.policies: empty; a report covers at least one policy"],
+    });
   });
 
   it("drops members it does not know and keeps the optional ones that are there", () => {

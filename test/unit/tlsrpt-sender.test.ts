@@ -21,7 +21,11 @@ function lookup(status: Lookup["status"], records: string[] = []): Lookup<"TXT">
 function setup(txt: Record<string, Lookup<"TXT">>, post: (url: string, body: Buffer) => Promise<number>) {
   const store = openTlsRptStore(":memory:");
   for (const domain of ["a.example", "b.example", "c.example", "d.example"]) store.record({ policy: policy(domain), at: AT });
-  store.record({ policy: policy("a.example"), at: AT, failure: { resultType: "starttls-not-supported", receivingMxHostname: "mx.a.example", receivingIp: "192.0.2.1", detail: "no STARTTLS" } });
+  store.record({
+    policy: policy("a.example"),
+    at: AT,
+    failure: { resultType: "starttls-not-supported", receivingMxHostname: "mx.a.example", receivingIp: "192.0.2.1", detail: "no STARTTLS" },
+  });
   const asked: string[] = [];
   const resolver: Resolver = {
     query: (async (name: string) => {
@@ -82,7 +86,10 @@ describe("sendTlsReports", () => {
     const parsed = await PostalMime.parse(raw);
     const attachment = parsed.attachments[0]!;
     expect(attachment.mimeType).toBe("application/tlsrpt+gzip");
-    const mailed = JSON.parse(gunzipSync(Buffer.from(attachment.content as ArrayBuffer)).toString()) as { "report-id": string; policies: { summary: object }[] };
+    const mailed = JSON.parse(gunzipSync(Buffer.from(attachment.content as ArrayBuffer)).toString()) as {
+      "report-id": string;
+      policies: { summary: object }[];
+    };
     expect(mailed["report-id"]).toBe(`${DAY}_a.example`);
     expect(mailed.policies[0]!.summary).toEqual({ "total-successful-session-count": 1, "total-failure-session-count": 1 });
 
@@ -118,7 +125,12 @@ describe("sendTlsReports", () => {
       throw new Error("connect ECONNREFUSED");
     });
     const result = await sendTlsReports(DAY, { ...deps, sign: undefined });
-    expect(result.domains[0]).toMatchObject({ domain: "a.example", outcome: "partial", delivered: ["mailto:x@a.example"], failed: [{ rua: "https://r.a.example/", error: "connect ECONNREFUSED" }] });
+    expect(result.domains[0]).toMatchObject({
+      domain: "a.example",
+      outcome: "partial",
+      delivered: ["mailto:x@a.example"],
+      failed: [{ rua: "https://r.a.example/", error: "connect ECONNREFUSED" }],
+    });
     expect(Buffer.from(queued[0]!.message).toString("latin1")).toMatch(/^From: postmaster@example\.org\r\n/);
   });
 

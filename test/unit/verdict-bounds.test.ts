@@ -15,7 +15,13 @@ const MEMORY_BOUND_MIB = 256;
 
 const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] });
 const zone = new ZoneResolver().txt("sender.test", "v=spf1 ip4:192.0.2.10 -all").txt("_dmarc.sender.test", "v=DMARC1; p=none");
-const envelope: VerdictEnvelope = { clientIp: "192.0.2.10", helo: "mail.sender.test", mailFrom: "alice@sender.test", rcptTo: ["bob@example.org"], direction: "inbound" };
+const envelope: VerdictEnvelope = {
+  clientIp: "192.0.2.10",
+  helo: "mail.sender.test",
+  mailFrom: "alice@sender.test",
+  rcptTo: ["bob@example.org"],
+  direction: "inbound",
+};
 
 const HEAD = [
   "From: Alice <alice@sender.test>",

@@ -41,7 +41,16 @@ function config(judge: Record<string, unknown> = {}): EdgemxConfig {
 }
 
 function message(from: string, extra: string[] = [], body = "Hello Bob,\r\nsee you tomorrow.\r\n"): string {
-  return [`From: Alice <${from}>`, "To: Bob <bob@example.org>", "Subject: Lunch", "Date: Mon, 1 Jan 2024 10:00:00 +0000", `Message-ID: <1@${from.split("@")[1]}>`, ...extra, "", body].join("\r\n");
+  return [
+    `From: Alice <${from}>`,
+    "To: Bob <bob@example.org>",
+    "Subject: Lunch",
+    "Date: Mon, 1 Jan 2024 10:00:00 +0000",
+    `Message-ID: <1@${from.split("@")[1]}>`,
+    ...extra,
+    "",
+    body,
+  ].join("\r\n");
 }
 
 function withExe(from: string): string {
@@ -131,7 +140,12 @@ describe("verdict", () => {
   });
 
   it("lets postmaster@ receive the banned attachment, recorded as relaxed", async () => {
-    const v = await verdict(bytes(await signed(withExe("alice@sender.test"))), inbound(SENDER_IP, "alice@sender.test", ["postmaster@example.org"]), config(), zone());
+    const v = await verdict(
+      bytes(await signed(withExe("alice@sender.test"))),
+      inbound(SENDER_IP, "alice@sender.test", ["postmaster@example.org"]),
+      config(),
+      zone(),
+    );
     expect(v.action).toBe("accept");
     expect(v.checks.find((c) => c.check === "banned")?.outcome).toBe("relaxed");
   });
@@ -168,7 +182,12 @@ describe("verdict", () => {
   });
 
   it("judges outbound mail without authentication checks", async () => {
-    const v = await verdict(bytes(message("bob@example.org")), { mailFrom: "bob@example.org", rcptTo: ["x@sender.test"], direction: "outbound" }, config(), zone());
+    const v = await verdict(
+      bytes(message("bob@example.org")),
+      { mailFrom: "bob@example.org", rcptTo: ["x@sender.test"], direction: "outbound" },
+      config(),
+      zone(),
+    );
     expect(v.action).toBe("accept");
     expect(v.checks.map((c) => c.check)).toEqual(["rfc", "banned"]);
   });
@@ -180,7 +199,13 @@ describe("verdict", () => {
     expect(v.action).toBe("accept");
     expect(v.headers.slice(0, 3).map((h) => h.split(":")[0])).toEqual(["ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results"]);
     const forwarded = v.headers.map((h) => `${h}\r\n`).join("") + raw;
-    const check = await mailauthAuthenticate(forwarded, { ip: SENDER_IP, helo: "mail.sender.test", sender: "alice@sender.test", mta: "next.example", resolver: mailauthResolver(zone()) });
+    const check = await mailauthAuthenticate(forwarded, {
+      ip: SENDER_IP,
+      helo: "mail.sender.test",
+      sender: "alice@sender.test",
+      mta: "next.example",
+      resolver: mailauthResolver(zone()),
+    });
     expect(check.arc && check.arc.status.result).toBe("pass");
     expect(v.headers[0]).toMatch(/\bi=1;[\s\S]*\bcv=none\b/);
     expect(v.headers[0]).toMatch(/\bd=example\.org\b/);

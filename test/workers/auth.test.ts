@@ -21,14 +21,24 @@ describe("authenticate inside workerd, with DNS over HTTPS", () => {
     const signature = { signingDomain: sender.domain, selector: sender.dkimSelector, privateKey: DKIM_PRIVATE_KEY_PEM };
     const text = message(`alice@${sender.domain}`);
     const signed = (await dkimSign(text, { ...signature, signatureData: [signature] })).signatures + text;
-    const outcome = await authenticate(bytes(signed), { clientIp: sender.unauthorizedIp, helo: sender.mailHost, mailFrom: `alice@${sender.domain}` }, config, resolver);
+    const outcome = await authenticate(
+      bytes(signed),
+      { clientIp: sender.unauthorizedIp, helo: sender.mailHost, mailFrom: `alice@${sender.domain}` },
+      config,
+      resolver,
+    );
     expect(outcome.spf.mailFrom?.result).toBe("fail");
     expect(outcome.dkim).toMatchObject([{ result: "pass", domain: sender.domain, aligned: true }]);
     expect(outcome.decision).toBe("pass");
   });
 
   it("rejects the unsigned message from that client for DMARC p=reject", async () => {
-    const outcome = await authenticate(bytes(message(`alice@${sender.domain}`)), { clientIp: sender.unauthorizedIp, helo: sender.mailHost, mailFrom: `alice@${sender.domain}` }, config, resolver);
+    const outcome = await authenticate(
+      bytes(message(`alice@${sender.domain}`)),
+      { clientIp: sender.unauthorizedIp, helo: sender.mailHost, mailFrom: `alice@${sender.domain}` },
+      config,
+      resolver,
+    );
     expect(outcome.dmarc).toMatchObject({ result: "fail", policy: "reject" });
     expect(outcome.decision).toBe("reject-dmarc");
   });

@@ -79,12 +79,7 @@ function endpoints(settings: Settings): string[] {
   return settings.protocols.map((p) => `${p.Type} ${p.Server} ${p.Port} ${p.Encryption}`);
 }
 
-const EXAMPLE_ORG_ENDPOINTS = [
-  "IMAP mx.example.org 993 SSL",
-  "IMAP mx.example.org 143 TLS",
-  "SMTP mx.example.org 465 SSL",
-  "SMTP mx.example.org 587 TLS",
-];
+const EXAMPLE_ORG_ENDPOINTS = ["IMAP mx.example.org 993 SSL", "IMAP mx.example.org 143 TLS", "SMTP mx.example.org 465 SSL", "SMTP mx.example.org 587 TLS"];
 
 async function post(url: string, body: BodyInit, headers: Record<string, string> = { "content-type": "text/xml" }): Promise<Response> {
   return SELF.fetch(url, { method: "POST", body, headers });
@@ -188,7 +183,10 @@ describe("Outlook autodiscover POST (2006 request, 2006a response)", () => {
     ["an unclosed element", `<Autodiscover xmlns="${REQUEST_SCHEMA}"><Request><EMailAddress>user@example.org</Request></Autodiscover>`],
     ["another root element", `<Request><EMailAddress>user@example.org</EMailAddress></Request>`],
     ["two root elements", `${outlookRequest("user@example.org").replace(/^<\?xml[^>]*>/, "")}<Autodiscover/>`],
-    ["no EMailAddress", `<Autodiscover xmlns="${REQUEST_SCHEMA}"><Request><AcceptableResponseSchema>${RESPONSE_SCHEMA_2006A}</AcceptableResponseSchema></Request></Autodiscover>`],
+    [
+      "no EMailAddress",
+      `<Autodiscover xmlns="${REQUEST_SCHEMA}"><Request><AcceptableResponseSchema>${RESPONSE_SCHEMA_2006A}</AcceptableResponseSchema></Request></Autodiscover>`,
+    ],
     ["an empty EMailAddress", outlookRequest("")],
     ["two EMailAddress elements", outlookRequest("a@example.org</EMailAddress><EMailAddress>b@example.org")],
     ["an EMailAddress with child elements", outlookRequest("<x>user@example.org</x>")],
@@ -324,7 +322,9 @@ describe("Autodiscover v2 (autodiscover.json)", () => {
   }
 
   it.each(["https://example.org", "https://autodiscover.example.org"])("points AutodiscoverV1 at the XML endpoint on %s", async (origin) => {
-    const res = await SELF.fetch(`${origin}/autodiscover/autodiscover.json?Email=${encodeURIComponent("user@example.org")}&Protocol=AutodiscoverV1&RedirectCount=1`);
+    const res = await SELF.fetch(
+      `${origin}/autodiscover/autodiscover.json?Email=${encodeURIComponent("user@example.org")}&Protocol=AutodiscoverV1&RedirectCount=1`,
+    );
     expect(await json(res, 200)).toEqual(V1_URL);
   });
 
@@ -373,7 +373,10 @@ describe("Autodiscover v2 (autodiscover.json)", () => {
   });
 
   it("refuses POST with 405", async () => {
-    const res = await SELF.fetch("https://example.org/autodiscover/autodiscover.json?Email=user@example.org&Protocol=AutodiscoverV1", { method: "POST", body: "{}" });
+    const res = await SELF.fetch("https://example.org/autodiscover/autodiscover.json?Email=user@example.org&Protocol=AutodiscoverV1", {
+      method: "POST",
+      body: "{}",
+    });
     expect(res.status).toBe(405);
     expect(res.headers.get("allow")).toBe("GET, HEAD");
   });

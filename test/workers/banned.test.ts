@@ -13,7 +13,13 @@ const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "exam
 
 describe("banned content inside workerd", () => {
   it("finds a PE renamed to .pdf inside a tar.gz, and a docx named photo.jpg", async () => {
-    const tgz = await gzipFile(await tarFile([{ name: "a.pdf", data: PDF }, { name: "b.pdf", data: peFile() }]), "papers.tar");
+    const tgz = await gzipFile(
+      await tarFile([
+        { name: "a.pdf", data: PDF },
+        { name: "b.pdf", data: peFile() },
+      ]),
+      "papers.tar",
+    );
     expect(await findBannedContent(mail([attachment("papers.tgz", "application/gzip", tgz)]), config)).toEqual({
       banned: true,
       reason: 'attachment "papers.tgz" › "papers.tar" › "b.pdf": content is Windows PE executable (.exe)',
@@ -27,7 +33,10 @@ describe("banned content inside workerd", () => {
   it("reads OLE2 directories, RFC 2231 names and encrypted zips", async () => {
     const doc = await findBannedContent(mail([attachment("scan.pdf", "application/pdf", compoundFile(["WordDocument"]))]), config);
     expect(doc.banned && doc.reason).toBe('attachment "scan.pdf": content is Word 97-2003 document (.doc)');
-    const named = await findBannedContent(mail([rawPart(["Content-Type: application/pdf", "Content-Disposition: attachment; filename*=UTF-8''rechnung%2Eexe"], PDF)]), config);
+    const named = await findBannedContent(
+      mail([rawPart(["Content-Type: application/pdf", "Content-Disposition: attachment; filename*=UTF-8''rechnung%2Eexe"], PDF)]),
+      config,
+    );
     expect(named.banned && named.reason).toBe('attachment "rechnung.exe": extension .exe');
     const zipAllowed = { ...config, extensions: config.extensions.filter((e) => e !== "zip") };
     const encrypted = await zipFile([{ name: "secret.pdf", data: PDF }], { password: "secret" });
@@ -37,7 +46,9 @@ describe("banned content inside workerd", () => {
 
   it("accepts allowed content", async () => {
     const tgz = await gzipFile(await tarFile([{ name: "a.pdf", data: PDF }]));
-    expect(await findBannedContent(mail([attachment("a.pdf", "application/pdf", PDF), attachment("b.tar.gz", "application/gzip", tgz)]), config)).toEqual({ banned: false });
+    expect(await findBannedContent(mail([attachment("a.pdf", "application/pdf", PDF), attachment("b.tar.gz", "application/gzip", tgz)]), config)).toEqual({
+      banned: false,
+    });
   });
 });
 

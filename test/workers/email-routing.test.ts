@@ -86,7 +86,8 @@ function forwardedResults(calls: Calls): string {
   return calls.forwarded[0]?.headers?.get("x-edgemx-authentication-results") ?? "";
 }
 
-const receivedSpf = (ip: string) => `Received-SPF: pass (mx.cloudflare.net: domain of alice@${sender.domain} designates ${ip} as permitted sender) client-ip=${ip}; envelope-from=alice@${sender.domain}; helo=${sender.mailHost};`;
+const receivedSpf = (ip: string) =>
+  `Received-SPF: pass (mx.cloudflare.net: domain of alice@${sender.domain} designates ${ip} as permitted sender) client-ip=${ip}; envelope-from=alice@${sender.domain}; helo=${sender.mailHost};`;
 
 describe("Email Routing: email() judges and forwards or refuses", () => {
   it("forwards a clean DKIM-signed message to the domain's forwardTo with our results as X- fields", async () => {
@@ -119,7 +120,10 @@ describe("Email Routing: email() judges and forwards or refuses", () => {
   });
 
   it("refuses an .exe attachment with the exact BANNED reply and forwards nothing", async () => {
-    const raw = mail([attachment("invoice.exe", "application/octet-stream", peFile())]).replace("From: Sender <sender@example.net>", `From: <alice@${sender.domain}>`);
+    const raw = mail([attachment("invoice.exe", "application/octet-stream", peFile())]).replace(
+      "From: Sender <sender@example.net>",
+      `From: <alice@${sender.domain}>`,
+    );
     const { message, calls } = routed(raw);
     await worker.email(message, testEnv);
     expect(calls.forwarded).toEqual([]);

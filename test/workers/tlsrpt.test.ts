@@ -19,11 +19,28 @@ function report(reportId: string, policyDomain = "example.org"): Record<string, 
     "report-id": reportId,
     policies: [
       {
-        policy: { "policy-type": "sts", "policy-string": ["version: STSv1", "mode: testing", "mx: mx.example.org", "max_age: 86401"], "policy-domain": policyDomain, "mx-host": ["mx.example.org"] },
+        policy: {
+          "policy-type": "sts",
+          "policy-string": ["version: STSv1", "mode: testing", "mx: mx.example.org", "max_age: 86401"],
+          "policy-domain": policyDomain,
+          "mx-host": ["mx.example.org"],
+        },
         summary: { "total-successful-session-count": 5326, "total-failure-session-count": 303 },
         "failure-details": [
-          { "result-type": "certificate-expired", "sending-mta-ip": "2001:db8:abcd:12::1", "receiving-mx-hostname": "mx.example.org", "failed-session-count": 300 },
-          { "result-type": "validation-failure", "sending-mta-ip": "198.51.100.62", "receiving-mx-hostname": "mx.example.org", "receiving-ip": "203.0.113.58", "failed-session-count": 3, "failure-reason-code": "X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED" },
+          {
+            "result-type": "certificate-expired",
+            "sending-mta-ip": "2001:db8:abcd:12::1",
+            "receiving-mx-hostname": "mx.example.org",
+            "failed-session-count": 300,
+          },
+          {
+            "result-type": "validation-failure",
+            "sending-mta-ip": "198.51.100.62",
+            "receiving-mx-hostname": "mx.example.org",
+            "receiving-ip": "203.0.113.58",
+            "failed-session-count": 3,
+            "failure-reason-code": "X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED",
+          },
         ],
       },
     ],
@@ -44,18 +61,42 @@ describe("TLS report endpoint (RFC 8460 §3)", () => {
     const res = await post(await gzip(utf8.encode(JSON.stringify(report("gz-1")))), "application/tlsrpt+gzip");
     expect(res.status).toBe(201);
     const db = testEnv.TLSRPT_DB!;
-    const stored = await db.prepare("SELECT organization_name, start_datetime, report_json FROM tlsrpt_reports WHERE report_id = ?").bind("gz-1").first<Record<string, string>>();
+    const stored = await db
+      .prepare("SELECT organization_name, start_datetime, report_json FROM tlsrpt_reports WHERE report_id = ?")
+      .bind("gz-1")
+      .first<Record<string, string>>();
     expect(stored).toMatchObject({ organization_name: "Company-X", start_datetime: "2026-04-01T00:00:00Z" });
     expect(JSON.parse(stored!["report_json"]!)).toEqual(report("gz-1"));
-    const policies = await db.prepare("SELECT policy_type, policy_domain, mx_host, successful_sessions, failed_sessions FROM tlsrpt_policies WHERE report_id = ?").bind("gz-1").all();
-    expect(policies.results).toEqual([{ policy_type: "sts", policy_domain: "example.org", mx_host: '["mx.example.org"]', successful_sessions: 5326, failed_sessions: 303 }]);
+    const policies = await db
+      .prepare("SELECT policy_type, policy_domain, mx_host, successful_sessions, failed_sessions FROM tlsrpt_policies WHERE report_id = ?")
+      .bind("gz-1")
+      .all();
+    expect(policies.results).toEqual([
+      { policy_type: "sts", policy_domain: "example.org", mx_host: '["mx.example.org"]', successful_sessions: 5326, failed_sessions: 303 },
+    ]);
     const failures = await db
-      .prepare("SELECT detail_index, result_type, sending_mta_ip, receiving_ip, failed_sessions, failure_reason_code FROM tlsrpt_failures WHERE report_id = ? ORDER BY detail_index")
+      .prepare(
+        "SELECT detail_index, result_type, sending_mta_ip, receiving_ip, failed_sessions, failure_reason_code FROM tlsrpt_failures WHERE report_id = ? ORDER BY detail_index",
+      )
       .bind("gz-1")
       .all();
     expect(failures.results).toEqual([
-      { detail_index: 0, result_type: "certificate-expired", sending_mta_ip: "2001:db8:abcd:12::1", receiving_ip: null, failed_sessions: 300, failure_reason_code: null },
-      { detail_index: 1, result_type: "validation-failure", sending_mta_ip: "198.51.100.62", receiving_ip: "203.0.113.58", failed_sessions: 3, failure_reason_code: "X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED" },
+      {
+        detail_index: 0,
+        result_type: "certificate-expired",
+        sending_mta_ip: "2001:db8:abcd:12::1",
+        receiving_ip: null,
+        failed_sessions: 300,
+        failure_reason_code: null,
+      },
+      {
+        detail_index: 1,
+        result_type: "validation-failure",
+        sending_mta_ip: "198.51.100.62",
+        receiving_ip: "203.0.113.58",
+        failed_sessions: 3,
+        failure_reason_code: "X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED",
+      },
     ]);
   });
 

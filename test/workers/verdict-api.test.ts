@@ -54,7 +54,14 @@ function exeMessage(to = "bob@example.org"): string {
 }
 
 function envelopeOf(overrides: Partial<VerdictEnvelope> = {}): VerdictEnvelope {
-  return { clientIp: sender.authorizedIp, helo: sender.mailHost, mailFrom: `alice@${sender.domain}`, rcptTo: ["bob@example.org"], direction: "inbound", ...overrides };
+  return {
+    clientIp: sender.authorizedIp,
+    helo: sender.mailHost,
+    mailFrom: `alice@${sender.domain}`,
+    rcptTo: ["bob@example.org"],
+    direction: "inbound",
+    ...overrides,
+  };
 }
 
 function post(body: BodyInit | null, headers: Record<string, string>): Promise<Response> {

@@ -95,6 +95,12 @@ export function formatQueueEntry(entry: QueueEntry, headers: string, now: number
 export function formatTlsRptRun(result: TlsRptRunResult): string {
   if (result.domains.length === 0) return `no TLS-RPT counts for ${result.day}`;
   return result.domains
-    .map((d) => [`${result.day} ${d.domain}: ${d.outcome}`, ...d.delivered.map((rua) => `    sent ${rua}`), ...d.failed.map((f) => `    FAILED ${f.rua}: ${f.error}`)].join("\n"))
+    .map((d) =>
+      [
+        `${result.day} ${d.domain}: ${d.outcome}`,
+        ...d.delivered.map((rua) => `    sent ${rua}`),
+        ...d.failed.map((f) => `    FAILED ${f.rua}: ${f.error}`),
+      ].join("\n"),
+    )
     .join("\n");
 }

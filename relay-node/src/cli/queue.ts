@@ -41,7 +41,10 @@ async function main(args: string[]): Promise<number> {
   else if ("tlsrpt" in answer) {
     console.log(formatTlsRptRun(answer.tlsrpt));
     if (answer.tlsrpt.domains.some((d) => d.outcome === "partial" || d.outcome === "lookup-failed")) return 1;
-  } else if ("deleted" in answer) console.log(`deleted ${answer.deleted.id} from <${answer.deleted.envelope.mailFrom}> to ${answer.deleted.recipients.map((r) => `${r.rcpt} (${r.status})`).join(", ")}`);
+  } else if ("deleted" in answer)
+    console.log(
+      `deleted ${answer.deleted.id} from <${answer.deleted.envelope.mailFrom}> to ${answer.deleted.recipients.map((r) => `${r.rcpt} (${r.status})`).join(", ")}`,
+    );
   return 0;
 }
 

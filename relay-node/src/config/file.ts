@@ -18,7 +18,10 @@ export function parseConfigText(text: string, source: string): unknown {
   if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new ConfigError(source, [`(document): expected at most ${MAX_CONFIG_BYTES} bytes`]);
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(source, doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`));
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`),
+    );
   }
   return doc.toJS();
 }

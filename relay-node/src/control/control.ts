@@ -11,11 +11,7 @@ import type { DeliveryScheduler } from "../queue/scheduler.ts";
 import { readQueuedMessage, type QueueEntry, type Spool } from "../queue/spool.ts";
 
 export type ControlRequest =
-  | { op: "list" }
-  | { op: "show"; id: string }
-  | { op: "flush"; id?: string }
-  | { op: "delete"; id: string }
-  | { op: "tlsrpt-send"; day?: string };
+  { op: "list" } | { op: "show"; id: string } | { op: "flush"; id?: string } | { op: "delete"; id: string } | { op: "tlsrpt-send"; day?: string };
 
 export type ControlAnswer =
   | { ok: true; entries: QueueEntry[] }
@@ -138,7 +134,9 @@ export async function startQueueControl(path: string, deps: QueueControlDeps): P
       // A TLS report run may wait on https: POSTs (30 s each): no idle limit once the request is read.
       if (typeof request !== "string" && request.op === "tlsrpt-send") socket.setTimeout(0);
       const answer: Promise<ControlAnswer> =
-        typeof request === "string" ? Promise.resolve({ ok: false, error: request }) : answerControlRequest(request, deps).catch((error: unknown) => ({ ok: false, error: (error as Error).message }));
+        typeof request === "string"
+          ? Promise.resolve({ ok: false, error: request })
+          : answerControlRequest(request, deps).catch((error: unknown) => ({ ok: false, error: (error as Error).message }));
       void answer.then((a) => socket.end(JSON.stringify(a) + "\n"));
     });
   });

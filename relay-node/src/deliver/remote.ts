@@ -54,10 +54,7 @@ export interface MxTarget {
  * - `fail`: the domain cannot receive mail (a Null MX, or no such domain);
  * - `defer`: the lookup failed.
  */
-export type MxPlan =
-  | { kind: "hosts"; targets: MxTarget[]; authenticated: boolean }
-  | { kind: "fail"; reply: string }
-  | { kind: "defer"; reply: string };
+export type MxPlan = { kind: "hosts"; targets: MxTarget[]; authenticated: boolean } | { kind: "fail"; reply: string } | { kind: "defer"; reply: string };
 
 export function mxPlan(domain: string, lookup: Lookup<"MX">, random: () => number = Math.random): MxPlan {
   switch (lookup.status) {
@@ -132,7 +129,9 @@ export function checkSessionTls(requirement: TlsRequirement, facts: SessionFacts
     }
     case "webpki":
     case "opportunistic":
-      return facts.authorized ? { ok: true } : { ok: false, resultType: webpkiResultType(facts.authorizationError), detail: facts.authorizationError, enforced };
+      return facts.authorized
+        ? { ok: true }
+        : { ok: false, resultType: webpkiResultType(facts.authorizationError), detail: facts.authorizationError, enforced };
   }
 }
 
@@ -146,7 +145,11 @@ function peerChain(socket: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = [];
   const seen = new Set<string>();
   // A self-signed root is its own issuerCertificate: the walk ends at the first certificate seen twice.
-  for (let current: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true); current?.raw !== undefined && !seen.has(current.fingerprint256); current = current.issuerCertificate) {
+  for (
+    let current: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+    current?.raw !== undefined && !seen.has(current.fingerprint256);
+    current = current.issuerCertificate
+  ) {
     seen.add(current.fingerprint256);
     chain.push(new X509Certificate(current.raw));
   }
@@ -198,7 +201,9 @@ export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, option
     options.tlsRpt?.record({
       policy,
       at: now(),
-      ...(failure ? { failure: { resultType: failure.resultType, receivingMxHostname: failure.host, receivingIp: failure.address, detail: failure.detail } } : {}),
+      ...(failure
+        ? { failure: { resultType: failure.resultType, receivingMxHostname: failure.host, receivingIp: failure.address, detail: failure.detail } }
+        : {}),
     });
   };
 
@@ -208,7 +213,10 @@ export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, option
     const discovery: StsDiscovery = await sts.discover(domain);
     const policy = discovery.kind === "policy" ? discovery.policy : undefined;
     if (discovery.kind === "failed") {
-      countSession({ type: "sts", domain, policyString: [], mxHost: [] }, { resultType: discovery.resultType, host: `mta-sts.${domain}`, address: "", detail: discovery.reason });
+      countSession(
+        { type: "sts", domain, policyString: [], mxHost: [] },
+        { resultType: discovery.resultType, host: `mta-sts.${domain}`, address: "", detail: discovery.reason },
+      );
     }
     let pending = rcpts;
     const final = new Map<string, RecipientResult>();
@@ -220,7 +228,12 @@ export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, option
       // RFC 8461 §4.1, §5: an MX host outside the policy is not a candidate under enforce; under testing
       // it is used, and the failure only reported.
       if (policy !== undefined && policy.mode !== "none" && !mxMatchesPolicy(host, policy)) {
-        countSession(rptPolicy(domain, { kind: "webpki", reason: "mta-sts" }, policy), { resultType: "validation-failure", host, address: "", detail: "MX host not in the MTA-STS policy" });
+        countSession(rptPolicy(domain, { kind: "webpki", reason: "mta-sts" }, policy), {
+          resultType: "validation-failure",
+          host,
+          address: "",
+          detail: "MX host not in the MTA-STS policy",
+        });
         if (policy.mode === "enforce") {
           deferAll(`451 4.7.5 MTA-STS: MX host ${host} is not in the policy of ${domain}`, host);
           continue;
@@ -257,11 +270,17 @@ export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, option
               const tlsOutcome = checkSessionTls(requirement, sessionFacts(socket), [host, domain], new Date(now()));
               if (tlsOutcome.ok) {
                 countSession(rpt);
-                options.logger?.info({ domain, mx: host, tls: socket ? `${socket.getProtocol()} ${socket.getCipher().name}` : "none", policy: requirement.kind }, "outbound session");
+                options.logger?.info(
+                  { domain, mx: host, tls: socket ? `${socket.getProtocol()} ${socket.getCipher().name}` : "none", policy: requirement.kind },
+                  "outbound session",
+                );
                 return undefined;
               }
               countSession(rpt, { resultType: tlsOutcome.resultType, host, address: ip, detail: tlsOutcome.detail });
-              options.logger?.warn({ domain, mx: host, policy: requirement.kind, result: tlsOutcome.resultType, detail: tlsOutcome.detail }, "outbound TLS check failed");
+              options.logger?.warn(
+                { domain, mx: host, policy: requirement.kind, result: tlsOutcome.resultType, detail: tlsOutcome.detail },
+                "outbound TLS check failed",
+              );
               if (!tlsOutcome.enforced) return undefined;
               // Never a downgrade (RFC 7672 §2.2, RFC 8461 §5): this host is skipped, the message waits.
               return `451 4.7.5 ${requirement.kind === "dane" ? "DANE" : requirement.kind === "webpki" && requirement.reason === "mta-sts" ? "MTA-STS" : "Mandatory TLS"}: ${host}: ${tlsOutcome.resultType} (${tlsOutcome.detail})`;

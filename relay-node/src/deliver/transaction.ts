@@ -37,7 +37,8 @@ export interface SessionTls {
  * only forward-secret ECDHE key exchange for TLS 1.2 (RFC 7525 §4.2); certificate checks are the
  * policy's `inspect`, so the handshake itself never rejects.
  */
-const REMOTE_CIPHERS = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
+const REMOTE_CIPHERS =
+  "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
 
 /** Timeouts in ms. Defaults follow RFC 5321 §4.5.3.2's client waits, plus a bound on the whole. */
 export interface TransactionTimeouts {
@@ -89,9 +90,7 @@ function resultsAfterSend(rcptTo: readonly string[], info: SentMessageInfo, remo
  */
 function resultsAfterError(rcptTo: readonly string[], error: SMTPError, connected: boolean, remoteMta: string): RecipientResult[] {
   const rejected = new Map((error.rejectedErrors ?? []).map((e) => [e.recipient, e.response]));
-  const noReply = connected
-    ? `451 4.4.2 Connection with ${remoteMta} broken: ${error.message}`
-    : `451 4.4.1 No answer from ${remoteMta}: ${error.message}`;
+  const noReply = connected ? `451 4.4.2 Connection with ${remoteMta} broken: ${error.message}` : `451 4.4.1 No answer from ${remoteMta}: ${error.message}`;
   return rcptTo.map((rcpt) => result(rcpt, rejected.get(rcpt) ?? error.response ?? noReply, remoteMta));
 }
 
@@ -115,7 +114,13 @@ export function sendTransaction(hop: NextHop, message: OutgoingMessage, timeouts
       // when the upgrade fails. The mailbox host is ours; TLS here protects against passive listeners.
       opportunisticTLS: hop.tls?.opportunistic ?? true,
       tls: hop.tls
-        ? { rejectUnauthorized: false, minVersion: "TLSv1.2", ciphers: REMOTE_CIPHERS, servername: hop.tls.servername, ...(hop.tls.ca === undefined ? {} : { ca: hop.tls.ca }) }
+        ? {
+            rejectUnauthorized: false,
+            minVersion: "TLSv1.2",
+            ciphers: REMOTE_CIPHERS,
+            servername: hop.tls.servername,
+            ...(hop.tls.ca === undefined ? {} : { ca: hop.tls.ca }),
+          }
         : { rejectUnauthorized: false, minVersion: "TLSv1.2" },
     });
     let connected = false;

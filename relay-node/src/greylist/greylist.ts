@@ -49,7 +49,11 @@ export function greylistDecision(record: GreylistRecord | null, now: number, set
   const base = current ?? { firstSeen: now, passedAt: null, expiresAt: now + settings.retryWindowSeconds * 1000 };
   const passableAt = base.firstSeen + settings.delaySeconds * 1000;
   if (base.passedAt === null && now < passableAt) return { outcome: "defer", waitSeconds: Math.ceil((passableAt - now) / 1000), next: base };
-  return { outcome: "pass", waitSeconds: 0, next: { firstSeen: base.firstSeen, passedAt: base.passedAt ?? now, expiresAt: now + settings.passLifetimeSeconds * 1000 } };
+  return {
+    outcome: "pass",
+    waitSeconds: 0,
+    next: { firstSeen: base.firstSeen, passedAt: base.passedAt ?? now, expiresAt: now + settings.passLifetimeSeconds * 1000 },
+  };
 }
 
 /**
@@ -252,7 +256,12 @@ export function createGreylist(settings: GreylistSettings, options: GreylistOpti
         // design.md: outages fail closed and temporary. Most MTAs let mail through when the greylist
         // store is down (greylisting only delays, it protects nothing), but a silent pass would also
         // hide the outage; a 451 is retried by every real MTA, and the log line says why.
-        return { check: "greylist", outcome: "temporary", reply: buildReply("tempfail", { id: request.id }), detail: `greylist store: ${(err as Error).message}` };
+        return {
+          check: "greylist",
+          outcome: "temporary",
+          reply: buildReply("tempfail", { id: request.id }),
+          detail: `greylist store: ${(err as Error).message}`,
+        };
       }
     },
     delivered(triplet) {

@@ -32,7 +32,13 @@ async function addressOf(host: string, resolver: Resolver): Promise<{ address: s
 }
 
 /** Sends `method` to the https: `url` and reads the response; a failure of any step is an outcome, never an exception. */
-export async function httpsRequest(url: URL, method: "GET" | "POST", headers: Record<string, string>, body: Buffer | undefined, endpoint: HttpsEndpoint): Promise<HttpsResponse> {
+export async function httpsRequest(
+  url: URL,
+  method: "GET" | "POST",
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  endpoint: HttpsEndpoint,
+): Promise<HttpsResponse> {
   if (url.protocol !== "https:") return { ok: false, reason: `${url.protocol} is not https:` };
   const started = Date.now();
   // An IP literal (an IPv6 one in brackets) is its own address, and is never sent as SNI.

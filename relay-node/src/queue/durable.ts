@@ -104,10 +104,12 @@ export function syncDirectory(path: string): Promise<void> {
     syncs.set(path, { running, next: undefined });
     return running;
   }
-  state.next ??= state.running.then(
-    () => undefined,
-    () => undefined,
-  ).then(() => fsyncDirectory(path));
+  state.next ??= state.running
+    .then(
+      () => undefined,
+      () => undefined,
+    )
+    .then(() => fsyncDirectory(path));
   return state.next;
 }
 

@@ -47,7 +47,13 @@ const EXPIRED_STATUS = "4.4.7"; // RFC 3463 §3.5: delivery time expired
  * backoff until the message is `giveUpAfterSeconds` old, then reported as expired; a recipient the
  * next hop forgot to answer for counts as deferred.
  */
-export function decideAttempt(entry: QueueEntry, attempted: readonly string[], results: readonly RecipientResult[], now: number, policy: RetryPolicy): AttemptDecision {
+export function decideAttempt(
+  entry: QueueEntry,
+  attempted: readonly string[],
+  results: readonly RecipientResult[],
+  now: number,
+  policy: RetryPolicy,
+): AttemptDecision {
   const byRcpt = new Map(results.map((result) => [result.rcpt, result]));
   const age = (now - entry.createdAt) / 1000;
   const expired = age >= policy.giveUpAfterSeconds;
@@ -146,7 +152,7 @@ class DueHeap {
 
   push(at: number, id: string): void {
     this.#items.push({ at, id });
-    for (let i = this.#items.length - 1; i > 0; ) {
+    for (let i = this.#items.length - 1; i > 0;) {
       const parent = (i - 1) >> 1;
       if (!this.#less(i, parent)) break;
       this.#swap(i, parent);
@@ -163,7 +169,7 @@ class DueHeap {
     const last = items.pop();
     if (items.length === 0 || last === undefined) return;
     items[0] = last;
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const left = 2 * i + 1;
       const right = left + 1;
       let least = i;
@@ -216,8 +222,8 @@ export function startDelivery(spool: Spool, deliverer: Deliverer, options: Deliv
     const { entry, message } = stored;
     const pending = entry.recipients.filter((r) => r.status === "pending").map((r) => r.rcpt);
     if (pending.length === 0) return spool.remove(id); // the process died between the last record and remove()
-    const results = await deliverer({ id, envelope: { mailFrom: entry.envelope.mailFrom, rcptTo: pending }, message, attempts: entry.attempts }).catch((error: unknown) =>
-      deferAll(pending, error),
+    const results = await deliverer({ id, envelope: { mailFrom: entry.envelope.mailFrom, rcptTo: pending }, message, attempts: entry.attempts }).catch(
+      (error: unknown) => deferAll(pending, error),
     );
     const now = clock();
     const decision = decideAttempt(entry, pending, results, now, policy);

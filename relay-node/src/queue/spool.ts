@@ -455,15 +455,20 @@ export class Spool {
  */
 export async function readSpoolEntries(dir: string): Promise<QueueEntry[]> {
   const names = (await readdir(join(dir, "queue")).catch(() => [])).filter(isQueueId);
-  const entries = await Promise.all(names.map(async (id) => {
-    try {
-      const entry = await readQueueFileEntry(join(dir, "queue", id));
-      const state = await readFile(join(dir, "state", id + STATE_SUFFIX), "utf8").then((text) => JSON.parse(text) as DeliveryState, () => undefined);
-      return { ...entry, ...state };
-    } catch {
-      return undefined;
-    }
-  }));
+  const entries = await Promise.all(
+    names.map(async (id) => {
+      try {
+        const entry = await readQueueFileEntry(join(dir, "queue", id));
+        const state = await readFile(join(dir, "state", id + STATE_SUFFIX), "utf8").then(
+          (text) => JSON.parse(text) as DeliveryState,
+          () => undefined,
+        );
+        return { ...entry, ...state };
+      } catch {
+        return undefined;
+      }
+    }),
+  );
   return entries.filter((entry) => entry !== undefined);
 }
 

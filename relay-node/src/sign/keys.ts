@@ -22,9 +22,11 @@ export function dkimKeyEnvName(domain: string): string {
 
 /** Refuses a key that is not of `algorithm`, or an RSA key below MIN_RSA_BITS. */
 export function checkSigningKey(key: KeyObject, algorithm: "rsa" | "ed25519", domain: string): void {
-  if (key.asymmetricKeyType !== algorithm) throw new SigningKeyError(`the DKIM key of ${domain} is ${key.asymmetricKeyType ?? "not asymmetric"}, the configuration says ${algorithm}`);
+  if (key.asymmetricKeyType !== algorithm)
+    throw new SigningKeyError(`the DKIM key of ${domain} is ${key.asymmetricKeyType ?? "not asymmetric"}, the configuration says ${algorithm}`);
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (algorithm === "rsa" && bits < MIN_RSA_BITS) throw new SigningKeyError(`the DKIM key of ${domain} has ${bits} bits; at least ${MIN_RSA_BITS} are required`);
+  if (algorithm === "rsa" && bits < MIN_RSA_BITS)
+    throw new SigningKeyError(`the DKIM key of ${domain} has ${bits} bits; at least ${MIN_RSA_BITS} are required`);
 }
 
 /** The variable holding the PEM of a domain's optional second, Ed25519 key (dkim.ed25519, RFC 8463). */
@@ -68,7 +70,11 @@ export function loadDkimKeys(config: EdgemxConfig, env: NodeJS.ProcessEnv): Map<
     checkSigningKey(privateKey, dkim.algorithm, domain.name);
     const algorithm = dkim.algorithm === "rsa" ? "rsa-sha256" : "ed25519-sha256";
     const ed25519 = loadEd25519Key(domain, env);
-    keys.set(domain.name.toLowerCase(), { key: { domain: domain.name.toLowerCase(), selector: dkim.selector, algorithm, privateKey }, pem, ...(ed25519 ? { ed25519 } : {}) });
+    keys.set(domain.name.toLowerCase(), {
+      key: { domain: domain.name.toLowerCase(), selector: dkim.selector, algorithm, privateKey },
+      pem,
+      ...(ed25519 ? { ed25519 } : {}),
+    });
   }
   return keys;
 }

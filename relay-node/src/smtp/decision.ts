@@ -15,8 +15,7 @@ export type ScanOutcome = ClamdResult | { status: "skipped" };
 
 export type MessageDecision =
   /** `subject`: the Subject field's new value (rspamd's "rewrite subject"). */
-  | { action: "accept"; id: string; headers: string[]; subject?: string }
-  | { action: "reject" | "tempfail"; id: string; reply: SmtpReply; reason: string };
+  { action: "accept"; id: string; headers: string[]; subject?: string } | { action: "reject" | "tempfail"; id: string; reply: SmtpReply; reason: string };
 
 /**
  * `ownId` is the tracking id the relay made for the message; a verdict from the API carries its own,
@@ -28,11 +27,17 @@ export function decideMessage(judged: VerdictOutcome, scan: ScanOutcome, ownId: 
   if (scan.status === "infected") return { action: "reject", id, reply: buildReply("infected", { id }), reason: "INFECTED" };
   if (judged.ok && judged.verdict.action === "reject") return { action: "reject", id, reply: judged.verdict.reply, reason: judged.verdict.reason ?? "policy" };
   if (spam?.action === "reject") return { action: "reject", id, reply: buildReply("spam", { id }), reason: "spam" };
-  if (scan.status === "error" || !judged.ok || spam?.action === "tempfail") return { action: "tempfail", id, reply: buildReply("tempfail", { id }), reason: "temporary" };
+  if (scan.status === "error" || !judged.ok || spam?.action === "tempfail")
+    return { action: "tempfail", id, reply: buildReply("tempfail", { id }), reason: "temporary" };
   if (judged.verdict.action === "tempfail") return { action: "tempfail", id, reply: judged.verdict.reply, reason: judged.verdict.reason ?? "temporary" };
   if (spam?.action === "soft-reject") return { action: "tempfail", id, reply: buildReply("spamDeferred", { id }), reason: "spam" };
   const spamFields = spam !== null && "headers" in spam ? spam.headers : [];
-  return { action: "accept", id, headers: [...judged.verdict.headers, ...spamFields], ...(spam?.action === "rewrite-subject" ? { subject: spam.subject } : {}) };
+  return {
+    action: "accept",
+    id,
+    headers: [...judged.verdict.headers, ...spamFields],
+    ...(spam?.action === "rewrite-subject" ? { subject: spam.subject } : {}),
+  };
 }
 
 /**

@@ -35,7 +35,7 @@ function headerFields(header: Buffer): Buffer[] {
 export function authservIdOf(fieldValue: string): string {
   // RFC 5322 §3.2.2: comments nest; remove the innermost ones until none is left.
   let text = fieldValue;
-  for (let previous = ""; previous !== text; ) {
+  for (let previous = ""; previous !== text;) {
     previous = text;
     text = text.replace(/\((?:[^()\\]|\\.)*\)/g, " ");
   }

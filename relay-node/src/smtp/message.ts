@@ -13,7 +13,16 @@ import type { Spamtrap, SpamtrapReport } from "../spam/spamtrap.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
 import type { VerdictSource, VerdictOutcome } from "../verdict/source.ts";
 import { logMessage, type CheckRecord, type Logger, type TlsFacts } from "../log.ts";
-import { describeSpam, rspamdAction, rspamdHeaders, SPAM_FIELDS, type RspamdEnvelope, type RspamdOutcome, type SpamCheck, type SpamDecision } from "../spam/rspamd.ts";
+import {
+  describeSpam,
+  rspamdAction,
+  rspamdHeaders,
+  SPAM_FIELDS,
+  type RspamdEnvelope,
+  type RspamdOutcome,
+  type SpamCheck,
+  type SpamDecision,
+} from "../spam/rspamd.ts";
 import { prependFields, removeFields, removeOwnAuthenticationResults, replaceSubject } from "./headers.ts";
 import { decideMessage, describeScan, greylistDeferral, isDoubtful, type MessageDecision, type ScanOutcome } from "./decision.ts";
 import { newQueueId, type EnqueueRequest } from "../queue/spool.ts";
@@ -127,7 +136,9 @@ async function greylistIfDoubtful(
     return { decision, findings: [] };
   }
   const greylist = deps.greylist;
-  const findings = await Promise.all(gated.map((r) => greylist.check({ clientIp: context.clientIp, sender: context.mailFrom, recipient: r.address, id: decision.id })));
+  const findings = await Promise.all(
+    gated.map((r) => greylist.check({ clientIp: context.clientIp, sender: context.mailFrom, recipient: r.address, id: decision.id })),
+  );
   const deferral = greylistDeferral(findings);
   return { decision: deferral === null ? decision : { action: "tempfail", id: decision.id, reply: deferral, reason: "greylist" }, findings };
 }
@@ -156,7 +167,9 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
   const message = prependFields(deps.spamCheck === null ? ownFieldsRemoved : removeFields(ownFieldsRemoved, SPAM_FIELDS), [received]);
 
   const trapped: Promise<SpamtrapReport | null> =
-    traps.length > 0 && deps.spamtrap !== null ? deps.spamtrap.caught(message, context.clientIp, rspamdHeaders(spamEnvelopeOf(context, traps, queueId, config.hostname))) : Promise.resolve(null);
+    traps.length > 0 && deps.spamtrap !== null
+      ? deps.spamtrap.caught(message, context.clientIp, rspamdHeaders(spamEnvelopeOf(context, traps, queueId, config.hostname)))
+      : Promise.resolve(null);
   if (recipients.length === 0) return { reply: answerTrapOnly(await trapped, ownId, queueId, raw, context, deps), queued: false };
 
   const spamEnvelope = spamEnvelopeOf(context, recipients, queueId, config.hostname);
@@ -191,7 +204,11 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
 
   if (!judged.ok) deps.logger.warn({ event: "outage", id: decision.id, detail: judged.detail }, "the judge could not judge a message");
   if (scan.status === "error") deps.logger.warn({ event: "outage", id: decision.id, detail: scan.detail }, "the virus scanner could not scan a message");
-  if (spamOutcome?.status === "error") deps.logger.warn({ event: "outage", id: decision.id, detail: spamOutcome.detail }, `rspamd could not score a message (onError: ${config.relay.rspamd.onError})`);
+  if (spamOutcome?.status === "error")
+    deps.logger.warn(
+      { event: "outage", id: decision.id, detail: spamOutcome.detail },
+      `rspamd could not score a message (onError: ${config.relay.rspamd.onError})`,
+    );
   logMessage(deps.logger, {
     id: decision.id,
     queueId: spooled ? queueId : null,

@@ -56,7 +56,6 @@ export interface MxDeps extends MessageDeps {
 /** RFC 5321 §4.1.4: RCPT before a successful MAIL is a bad sequence. */
 const NEED_MAIL: SmtpReply = { code: 503, enhanced: "5.5.1", text: "Error: need MAIL command" };
 
-
 interface Transaction {
   mailFrom: string;
   /** The findings of MAIL FROM that wait for RCPT TO. */
@@ -116,19 +115,35 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
   };
 
   const connectChecks = (ip: string): Promise<{ findings: Finding[]; client: ClientFacts }> => {
-    const fcrdns = checkFcrdns(ip, config.relay.fcrdns, resolver).catch((err: unknown) => ({ finding: failedCheck("fcrdns", err), client: { ip, verifiedName: null } }));
+    const fcrdns = checkFcrdns(ip, config.relay.fcrdns, resolver).catch((err: unknown) => ({
+      finding: failedCheck("fcrdns", err),
+      client: { ip, verifiedName: null },
+    }));
     // The spamtrap's blocklist is a DNSBL of our own: a "dnsbl" finding, after the configured zones'.
     const trapped = blocklist === null ? null : settled("dnsbl", () => checkSpamtrapBlocklist(ip, blocklist, config.hostname));
-    return Promise.all([settled("dnsbl", () => checkDnsbl(ip, config.relay.dnsbl, resolver)), trapped, fcrdns]).then(([dnsbl, spamtrap, { finding, client }]) => ({
-      findings: [dnsbl, ...(spamtrap === null ? [] : [spamtrap]), finding],
-      client,
-    }));
+    return Promise.all([settled("dnsbl", () => checkDnsbl(ip, config.relay.dnsbl, resolver)), trapped, fcrdns]).then(
+      ([dnsbl, spamtrap, { finding, client }]) => ({
+        findings: [dnsbl, ...(spamtrap === null ? [] : [spamtrap]), finding],
+        client,
+      }),
+    );
   };
 
   const onConnect = (session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
     const ip = session.remoteAddress;
     const admission = counter.admit(ip);
-    const state: SessionState = { startedAt: performance.now(), ip, admitted: admission === "admitted", connect: null, helo: null, tls: null, transaction: null, messages: 0, lastRefusal: null, spfMemo: new SpfMemo() };
+    const state: SessionState = {
+      startedAt: performance.now(),
+      ip,
+      admitted: admission === "admitted",
+      connect: null,
+      helo: null,
+      tls: null,
+      transaction: null,
+      messages: 0,
+      lastRefusal: null,
+      spfMemo: new SpfMemo(),
+    };
     sessions.set(session, state);
     if (!state.admitted) {
       logger.warn({ event: "bound", session: session.id, clientIp: ip, bound: admission }, "connection refused");
@@ -212,10 +227,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     const state = stateOf(session);
     const transaction = state.transaction;
     if (!transaction) return callback(refuse(state, NEED_MAIL));
-    decideRcpt(qualified(address.address, config), session, state, transaction).then(
-      (reply) => callback(reply ? refuse(state, reply) : null),
-      callback,
-    );
+    decideRcpt(qualified(address.address, config), session, state, transaction).then((reply) => callback(reply ? refuse(state, reply) : null), callback);
   };
 
   const onData = (stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void => {
@@ -255,7 +267,8 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
         // One delivered message towards the client network's auto-allow, if greylisting saw it: counted
         // in memory and written in the background (a failed write is logged where the greylist is created).
         const greylisted = transaction.recipients.find((r) => r.greylist !== "skipped");
-        if (greylist !== null && greylisted !== undefined) greylist.delivered({ clientIp: state.ip, sender: transaction.mailFrom, recipient: greylisted.address });
+        if (greylist !== null && greylisted !== undefined)
+          greylist.delivered({ clientIp: state.ip, sender: transaction.mailFrom, recipient: greylisted.address });
       }
       return result.reply;
     };

@@ -124,9 +124,19 @@ export function findingOfAnswer(address: string, answer: CalloutAnswer, id: stri
     case "exists":
       return { check: "recipient", outcome: "pass", detail: `${host} accepts <${address}>: ${answer.reply}` };
     case "unknown":
-      return { check: "recipient", outcome: "fail", reply: buildReply("unknownRecipient", { address }), detail: `${host} refuses <${address}>: ${answer.reply}` };
+      return {
+        check: "recipient",
+        outcome: "fail",
+        reply: buildReply("unknownRecipient", { address }),
+        detail: `${host} refuses <${address}>: ${answer.reply}`,
+      };
     case "unavailable":
-      return { check: "recipient", outcome: "temporary", reply: buildReply("tempfail", { id }), detail: `${host} could not be asked about <${address}>: ${answer.detail}` };
+      return {
+        check: "recipient",
+        outcome: "temporary",
+        reply: buildReply("tempfail", { id }),
+        detail: `${host} could not be asked about <${address}>: ${answer.detail}`,
+      };
   }
 }
 
@@ -271,7 +281,8 @@ class AnswerCache {
 }
 
 function positive(name: string, value: number, integer: boolean): number {
-  if (!(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value))) throw new RangeError(`${name} must be a positive ${integer ? "integer" : "number"}, not ${value}`);
+  if (!(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value)))
+    throw new RangeError(`${name} must be a positive ${integer ? "integer" : "number"}, not ${value}`);
   return value;
 }
 
@@ -297,7 +308,12 @@ export function createRecipientCallout(host: MailboxHost, hostname: string, opti
       // RFC 5321 §4.1.2: no Mailbox holds CR, LF or NUL; sent, one would smuggle commands into the
       // session (§2.3.8: a command line ends in CRLF). The host is not asked.
       if (/[\r\n\0]/.test(address)) {
-        return { check: "recipient", outcome: "fail", reply: buildReply("unknownRecipient", { address }), detail: "not an RFC 5321 §4.1.2 Mailbox: a control character" };
+        return {
+          check: "recipient",
+          outcome: "fail",
+          reply: buildReply("unknownRecipient", { address }),
+          detail: "not an RFC 5321 §4.1.2 Mailbox: a control character",
+        };
       }
       const cached = cache.get(address, Date.now());
       if (cached !== undefined) return findingOfAnswer(address, cached, id, `${where} (cached)`);

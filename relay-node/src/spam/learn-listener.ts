@@ -91,7 +91,18 @@ export async function startLearnListener(options: LearnListenerOptions): Promise
     const outcome = await controller.learn(kind, body);
     const { code, result } = STATUS[outcome.status];
     const detail = outcome.status === "learned" ? undefined : outcome.detail;
-    logger.info({ event: "learn", class: kind, clientIp: request.socket.remoteAddress, bytes: body.length, result, detail, durationMs: Math.round(performance.now() - started) }, `learn ${kind}: ${result}`);
+    logger.info(
+      {
+        event: "learn",
+        class: kind,
+        clientIp: request.socket.remoteAddress,
+        bytes: body.length,
+        result,
+        detail,
+        durationMs: Math.round(performance.now() - started),
+      },
+      `learn ${kind}: ${result}`,
+    );
     answer(response, code, { result, ...(detail !== undefined ? { detail } : {}) });
   };
 

@@ -68,10 +68,12 @@ export type SpamCheck = (message: Uint8Array, envelope: RspamdEnvelope) => Promi
 /** A result is a few kilobytes (symbols, URL hosts); much more is not rspamd talking. */
 const MAX_REPLY_BYTES = 1024 * 1024;
 
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
+
 /** Header values go out as octets: UTF-8 (SMTPUTF8 addresses) as latin1 text, control characters replaced. */
 function headerValue(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
-  return Buffer.from(text, "utf8").toString("latin1").replace(/[\u0000-\u001f\u007f]/g, "?");
+  return Buffer.from(text, "utf8").toString("latin1").replace(CONTROL_CHARACTERS, "?");
 }
 
 /** The request headers for one message (pure). */
@@ -199,7 +201,16 @@ export type SpamDecision =
   | { action: "soft-reject" | "reject" | "tempfail" };
 
 /** The header fields edgemx writes about spam; incoming ones are removed first (they could be forged). */
-export const SPAM_FIELDS = ["X-Spam", "X-Spam-Flag", "X-Spam-Score", "X-Spam-Level", "X-Spam-Status", "X-Spamd-Result", "X-Spamd-Bar", "X-Edgemx-Spam"] as const;
+export const SPAM_FIELDS = [
+  "X-Spam",
+  "X-Spam-Flag",
+  "X-Spam-Score",
+  "X-Spam-Level",
+  "X-Spam-Status",
+  "X-Spamd-Result",
+  "X-Spamd-Bar",
+  "X-Edgemx-Spam",
+] as const;
 
 /** The mark on a message accepted without a spam scan (relay.rspamd.onError: accept). */
 export const UNSCANNED_FIELD = "X-Edgemx-Spam: not scanned; rspamd unavailable";

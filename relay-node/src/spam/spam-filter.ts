@@ -46,13 +46,20 @@ async function pingRspamd(url: string, timeoutMs: number): Promise<string | null
   }
 }
 
-export async function startSpamFilter(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: Logger, learnListen: { host?: string; port?: number } = {}): Promise<SpamFilter> {
+export async function startSpamFilter(
+  config: EdgemxConfig,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  learnListen: { host?: string; port?: number } = {},
+): Promise<SpamFilter> {
   const settings = config.relay.rspamd;
   const foreign = foreignSpamtraps(config);
   if (foreign.length > 0) throw new SpamFilterSetupError(`relay.rspamd.spamtrap.addresses: expected addresses at our domains, not ${foreign.join(", ")}`);
   const token = env[LEARN_TOKEN_ENV];
-  if (settings.learnListener !== undefined && settings.controllerUrl === undefined) throw new SpamFilterSetupError("relay.rspamd.learnListener needs relay.rspamd.controllerUrl");
-  if (settings.learnListener !== undefined && !token) throw new SpamFilterSetupError(`relay.rspamd.learnListener is set, but ${LEARN_TOKEN_ENV} (its bearer token) is not in the environment`);
+  if (settings.learnListener !== undefined && settings.controllerUrl === undefined)
+    throw new SpamFilterSetupError("relay.rspamd.learnListener needs relay.rspamd.controllerUrl");
+  if (settings.learnListener !== undefined && !token)
+    throw new SpamFilterSetupError(`relay.rspamd.learnListener is set, but ${LEARN_TOKEN_ENV} (its bearer token) is not in the environment`);
 
   const client = settings.url === undefined ? null : createRspamdClient({ url: settings.url, timeoutMs: settings.timeoutMs });
   if (settings.url === undefined) {
@@ -60,15 +67,19 @@ export async function startSpamFilter(config: EdgemxConfig, env: NodeJS.ProcessE
   } else {
     const problem = await pingRspamd(settings.url, Math.min(settings.timeoutMs, 5_000));
     if (problem !== null) {
-      const consequence = settings.onError === "accept" ? "messages are accepted unscanned (onError: accept) until it does" : "every message is answered 451 until it does";
+      const consequence =
+        settings.onError === "accept" ? "messages are accepted unscanned (onError: accept) until it does" : "every message is answered 451 until it does";
       logger.warn({ event: "rspamd", detail: problem }, `rspamd does not answer: ${consequence}`);
     }
   }
 
   const controller: RspamdController | null =
-    settings.controllerUrl === undefined ? null : createRspamdController({ url: settings.controllerUrl, password: env[RSPAMD_PASSWORD_ENV], timeoutMs: settings.timeoutMs });
+    settings.controllerUrl === undefined
+      ? null
+      : createRspamdController({ url: settings.controllerUrl, password: env[RSPAMD_PASSWORD_ENV], timeoutMs: settings.timeoutMs });
   const trapping = settings.spamtrap.addresses.length > 0;
-  if (trapping && controller === null) logger.warn({ event: "spamtrap" }, "relay.rspamd.controllerUrl is not set: spamtrap mail blocklists its sender but is not learned");
+  if (trapping && controller === null)
+    logger.warn({ event: "spamtrap" }, "relay.rspamd.controllerUrl is not set: spamtrap mail blocklists its sender but is not learned");
   const blocklist = trapping ? openBlocklistStore(config.relay.greylist.store) : null;
   const spamtrap = blocklist === null ? null : createSpamtrap(settings.spamtrap, config.hostname, controller, blocklist);
 

@@ -35,11 +35,21 @@ export async function checkSpamtrapBlocklist(ip: string, blocklist: BlocklistSto
     until = await blocklist.listedUntil(address);
   } catch (err) {
     const id = newTrackingId();
-    return { check: "dnsbl", outcome: "temporary", reply: buildReply("tempfail", { id }), detail: `${zone}: blocklist store (id ${id}): ${(err as Error).message}` };
+    return {
+      check: "dnsbl",
+      outcome: "temporary",
+      reply: buildReply("tempfail", { id }),
+      detail: `${zone}: blocklist store (id ${id}): ${(err as Error).message}`,
+    };
   }
   if (until === null) return { check: "dnsbl", outcome: "pass", detail: `${zone}: not listed` };
   const seconds = Math.max(0, Math.round((until - now) / 1000));
-  return { check: "dnsbl", outcome: "fail", reply: buildReply("dnsbl", { ip: address, zone }), detail: `${zone}: listed for ${seconds} s more (wrote to a spamtrap)` };
+  return {
+    check: "dnsbl",
+    outcome: "fail",
+    reply: buildReply("dnsbl", { ip: address, zone }),
+    detail: `${zone}: listed for ${seconds} s more (wrote to a spamtrap)`,
+  };
 }
 
 export interface TokenBucket {
@@ -73,7 +83,13 @@ function describeLearn(outcome: LearnOutcome): string {
   return outcome.status === "learned" ? "learned" : `${outcome.status}: ${outcome.detail}`;
 }
 
-export function createSpamtrap(settings: SpamtrapSettings, hostname: string, controller: RspamdController | null, blocklist: BlocklistStore, clock: () => number = Date.now): Spamtrap {
+export function createSpamtrap(
+  settings: SpamtrapSettings,
+  hostname: string,
+  controller: RspamdController | null,
+  blocklist: BlocklistStore,
+  clock: () => number = Date.now,
+): Spamtrap {
   let bucket: TokenBucket | null = null;
   const zone = spamtrapZone(hostname);
 

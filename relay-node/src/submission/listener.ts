@@ -42,7 +42,6 @@ interface SessionState {
   transaction: { mailFrom: string; rcptTo: string[] } | null;
 }
 
-
 export function createSubmissionServer(deps: SubmissionDeps, options: { implicitTls: boolean }): BoundedSmtpServer {
   const { config, logger, users, throttle, quota } = deps;
   const limits = config.relay.limits;
@@ -71,10 +70,15 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
     callback();
   };
 
-  const onAuth = (auth: SMTPServerAuthentication, session: SMTPServerSession, callback: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): void => {
+  const onAuth = (
+    auth: SMTPServerAuthentication,
+    session: SMTPServerSession,
+    callback: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void,
+  ): void => {
     const ip = session.remoteAddress;
     const username = auth.username ?? "";
-    const outcome = (result: string): void => logger.info({ event: "auth", session: session.id, clientIp: ip, user: username, method: auth.method, result }, `AUTH ${result}`);
+    const outcome = (result: string): void =>
+      logger.info({ event: "auth", session: session.id, clientIp: ip, user: username, method: auth.method, result }, `AUTH ${result}`);
     if (throttle.check(ip, username).status === "locked") {
       outcome("locked");
       return callback(replyError(AUTH_TEMPORARY_FAILURE));
@@ -119,7 +123,8 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
     if (!transaction) return callback(replyError({ code: 503, enhanced: "5.5.1", text: "Error: need MAIL command" }));
     const known = transaction.rcptTo.some((r) => r.toLowerCase() === address.address.toLowerCase());
     // RFC 5321 §4.5.3.1.8; M3AAWG: a bound per message keeps a stolen account from mailing a list.
-    if (!known && transaction.rcptTo.length >= Math.min(policy.maxRecipientsPerMessage, limits.maxRecipients)) return callback(replyError(TOO_MANY_RECIPIENTS_PER_MESSAGE));
+    if (!known && transaction.rcptTo.length >= Math.min(policy.maxRecipientsPerMessage, limits.maxRecipients))
+      return callback(replyError(TOO_MANY_RECIPIENTS_PER_MESSAGE));
     if (!known) transaction.rcptTo.push(address.address);
     callback();
   };

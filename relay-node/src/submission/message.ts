@@ -50,7 +50,17 @@ export async function submitMessage(raw: Buffer, submission: Submission, deps: S
   const ownId = newTrackingId();
   const log = (reply: SmtpReply, extra: Record<string, unknown>): void =>
     logger.info(
-      { event: "submission", session: submission.session, user: submission.user, mailFrom: submission.mailFrom, rcptTo: submission.rcptTo, sizeBytes: raw.length, reply: formatReply(reply), durationMs: Math.round(performance.now() - startedAt), ...extra },
+      {
+        event: "submission",
+        session: submission.session,
+        user: submission.user,
+        mailFrom: submission.mailFrom,
+        rcptTo: submission.rcptTo,
+        sizeBytes: raw.length,
+        reply: formatReply(reply),
+        durationMs: Math.round(performance.now() - startedAt),
+        ...extra,
+      },
       "message submitted",
     );
   if (notOwned !== null) {
@@ -82,7 +92,11 @@ export async function submitMessage(raw: Buffer, submission: Submission, deps: S
   };
   const [judged, scan] = await Promise.all([deps.verdicts.ask(message, envelope, ownId), deps.scan(message)]);
   const decision = decideMessage(judged, scan, ownId);
-  const facts = { id: decision.id, verdict: judged.ok ? { action: judged.verdict.action, reason: judged.verdict.reason } : { error: judged.detail }, scan: describeScan(scan) };
+  const facts = {
+    id: decision.id,
+    verdict: judged.ok ? { action: judged.verdict.action, reason: judged.verdict.reason } : { error: judged.detail },
+    scan: describeScan(scan),
+  };
   if (decision.action !== "accept") {
     log(decision.reply, facts);
     return { reply: decision.reply, queued: false };

@@ -45,7 +45,8 @@ export async function startSubmission(
   if (wanted.length === 0) return { ports: {}, updateSecureContext() {}, close: async () => {} };
   const signing = loadDkimKeys(config, env);
   for (const domain of config.domains) {
-    if (!signing.has(domain.name.toLowerCase())) base.logger.warn({ event: "dkim", domain: domain.name }, `no DKIM signing key for ${domain.name}: mail submitted from it is sent unsigned`);
+    if (!signing.has(domain.name.toLowerCase()))
+      base.logger.warn({ event: "dkim", domain: domain.name }, `no DKIM signing key for ${domain.name}: mail submitted from it is sent unsigned`);
   }
   const users = createAuthenticator(config);
   const policy = config.relay.submission;
@@ -53,7 +54,12 @@ export async function startSubmission(
     ...base,
     signing,
     users,
-    throttle: new LoginThrottle({ maxFailures: policy.maxAuthFailures, windowSeconds: policy.authFailureWindowSeconds, baseDelayMs: FIRST_FAILURE_DELAY_MS, maxDelayMs: MAX_FAILURE_DELAY_MS }),
+    throttle: new LoginThrottle({
+      maxFailures: policy.maxAuthFailures,
+      windowSeconds: policy.authFailureWindowSeconds,
+      baseDelayMs: FIRST_FAILURE_DELAY_MS,
+      maxDelayMs: MAX_FAILURE_DELAY_MS,
+    }),
     quota: new SendQuota(policy.maxMessagesPerHour),
   };
   const servers: BoundedSmtpServer[] = [];

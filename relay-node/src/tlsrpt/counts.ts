@@ -77,8 +77,15 @@ export function openTlsRptStore(path: string): TlsRptStore {
     record(outcome) {
       const { policy, failure } = outcome;
       upsert.run(
-        utcDay(outcome.at), policy.type, policy.domain, JSON.stringify(policy.policyString), JSON.stringify(policy.mxHost),
-        failure?.resultType ?? "", failure?.receivingMxHostname ?? "", failure?.receivingIp ?? "", failure?.detail ?? "",
+        utcDay(outcome.at),
+        policy.type,
+        policy.domain,
+        JSON.stringify(policy.policyString),
+        JSON.stringify(policy.mxHost),
+        failure?.resultType ?? "",
+        failure?.receivingMxHostname ?? "",
+        failure?.receivingIp ?? "",
+        failure?.detail ?? "",
       );
     },
     rows(day) {

@@ -140,7 +140,8 @@ export async function sendTlsReports(day: string, deps: TlsRptSenderDeps): Promi
           const message = tlsReportMessage({ report, policyDomain: domain, day, submitter: reporter.hostname, from: reporter.from, to, now: at });
           const fromDomain = reporter.from.slice(reporter.from.lastIndexOf("@") + 1);
           const signed = deps.sign?.(message, fromDomain, at);
-          if (signed === undefined) logger.warn({ event: "tlsrpt", day, domain, from: reporter.from }, "no DKIM key for the From domain: the report is sent unsigned");
+          if (signed === undefined)
+            logger.warn({ event: "tlsrpt", day, domain, from: reporter.from }, "no DKIM key for the From domain: the report is sent unsigned");
           const id = await deps.enqueue({ envelope: { mailFrom: reporter.from, rcptTo: [to] }, message: signed ?? message });
           logger.info({ event: "tlsrpt", day, domain, rua, queueId: id, signed: signed !== undefined }, "TLS report queued");
         } else {
@@ -195,7 +196,9 @@ export function startTlsRptTimer(deps: TlsRptSenderDeps): TlsRptTimer {
   const run = async (): Promise<void> => {
     for (let back = RETRY_DAYS + 1; back >= 1 && !stopped; back--) {
       const day = previousUtcDay(now(), back);
-      await sendTlsReports(day, deps).catch((error: unknown) => deps.logger.error({ event: "tlsrpt", day, err: (error as Error).message }, "the TLS report run failed"));
+      await sendTlsReports(day, deps).catch((error: unknown) =>
+        deps.logger.error({ event: "tlsrpt", day, err: (error as Error).message }, "the TLS report run failed"),
+      );
     }
     schedule();
   };

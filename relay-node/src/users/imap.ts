@@ -58,8 +58,20 @@ export function parseImapResponse(line: string): ImapResponse {
 
 /** The capability names (upper case) of an untagged CAPABILITY response or a [CAPABILITY …] code, else null. */
 export function capabilitiesOf(response: ImapResponse): Set<string> | null {
-  const source = response.tag === "*" && response.status === null && /^CAPABILITY /i.test(response.text) ? response.text : response.code !== null && /^CAPABILITY /i.test(response.code) ? response.code : null;
-  return source === null ? null : new Set(source.split(/\s+/).slice(1).map((c) => c.toUpperCase()));
+  const source =
+    response.tag === "*" && response.status === null && /^CAPABILITY /i.test(response.text)
+      ? response.text
+      : response.code !== null && /^CAPABILITY /i.test(response.code)
+        ? response.code
+        : null;
+  return source === null
+    ? null
+    : new Set(
+        source
+          .split(/\s+/)
+          .slice(1)
+          .map((c) => c.toUpperCase()),
+      );
 }
 
 /** The outcome of a tagged reply to LOGIN or AUTHENTICATE. */
@@ -206,7 +218,9 @@ export class ImapAuthenticator implements Authenticator {
     });
     try {
       const outcome = await Promise.race([this.#converse(username.trim(), password, sockets), timeout]);
-      return outcome === "ok" ? { status: "ok", user: { address: normalizeAddress(username), aliases: [...this.ownedAddresses(username)].slice(1) } } : { status: "invalid" };
+      return outcome === "ok"
+        ? { status: "ok", user: { address: normalizeAddress(username), aliases: [...this.ownedAddresses(username)].slice(1) } }
+        : { status: "invalid" };
     } catch (err) {
       return { status: "temporary", reason: err instanceof Error ? err.message : String(err) };
     } finally {
@@ -272,12 +286,16 @@ export class ImapAuthenticator implements Authenticator {
     if (capabilities.has("AUTH=PLAIN")) {
       const initial = Buffer.from(`\0${username}\0${password}`, "utf8").toString("base64");
       let sent = capabilities.has("SASL-IR");
-      reply = await command(sent ? `AUTHENTICATE PLAIN ${initial}` : "AUTHENTICATE PLAIN", () => {}, () => {
-        // The first "+" asks for the response; another one would be a challenge PLAIN has none of: cancel.
-        if (sent) return "*";
-        sent = true;
-        return initial;
-      });
+      reply = await command(
+        sent ? `AUTHENTICATE PLAIN ${initial}` : "AUTHENTICATE PLAIN",
+        () => {},
+        () => {
+          // The first "+" asks for the response; another one would be a challenge PLAIN has none of: cancel.
+          if (sent) return "*";
+          sent = true;
+          return initial;
+        },
+      );
     } else {
       const user = imapQuoted(username);
       const pass = imapQuoted(password);
@@ -286,7 +304,8 @@ export class ImapAuthenticator implements Authenticator {
       reply = await command(`LOGIN ${user} ${pass}`);
     }
     const outcome = loginOutcome(reply);
-    if (outcome === "temporary") throw new TemporaryFailure(`the IMAP host answered the login with ${reply.status ?? "?"}${reply.code ? ` [${reply.code}]` : ""}`);
+    if (outcome === "temporary")
+      throw new TemporaryFailure(`the IMAP host answered the login with ${reply.status ?? "?"}${reply.code ? ` [${reply.code}]` : ""}`);
     // Best effort: the answer is known, the socket is destroyed right after.
     socket.end(`a${++tag} LOGOUT\r\n`);
     return outcome;

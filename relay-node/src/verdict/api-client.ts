@@ -49,11 +49,16 @@ export function isVerdict(value: unknown): value is Verdict {
   const reply = v.reply as Record<string, unknown> | undefined;
   return (
     (v.action === "accept" || v.action === "reject" || v.action === "tempfail") &&
-    typeof reply === "object" && reply !== null &&
-    typeof reply.code === "number" && typeof reply.enhanced === "string" && typeof reply.text === "string" &&
+    typeof reply === "object" &&
+    reply !== null &&
+    typeof reply.code === "number" &&
+    typeof reply.enhanced === "string" &&
+    typeof reply.text === "string" &&
     typeof v.id === "string" &&
-    Array.isArray(v.headers) && v.headers.every((h) => typeof h === "string") &&
-    Array.isArray(v.marks) && Array.isArray(v.checks)
+    Array.isArray(v.headers) &&
+    v.headers.every((h) => typeof h === "string") &&
+    Array.isArray(v.marks) &&
+    Array.isArray(v.checks)
   );
 }
 
@@ -71,7 +76,10 @@ function requestBody(raw: Uint8Array, envelope: VerdictEnvelope): Body {
   }
   const boundary = `edgemx-${randomBytes(12).toString("hex")}`;
   const head = `--${boundary}\r\ncontent-disposition: form-data; name="envelope"\r\ncontent-type: application/json\r\n\r\n${json}\r\n--${boundary}\r\ncontent-disposition: form-data; name="message"; filename="message.eml"\r\ncontent-type: message/rfc822\r\n\r\n`;
-  return { headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, chunks: [Buffer.from(head), message, Buffer.from(`\r\n--${boundary}--\r\n`)] };
+  return {
+    headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+    chunks: [Buffer.from(head), message, Buffer.from(`\r\n--${boundary}--\r\n`)],
+  };
 }
 
 async function readResponse(response: IncomingMessage): Promise<string | null> {
@@ -105,7 +113,9 @@ export function createVerdictClient(settings: VerdictClientSettings): VerdictCli
         signal: AbortSignal.timeout(settings.timeoutMs),
         headers: { ...body.headers, "content-length": String(length), authorization: `Bearer ${settings.token}` },
       });
-      req.on("error", (err) => resolve({ ok: false, detail: `${where}: ${err.name === "AbortError" ? `no answer within ${settings.timeoutMs} ms` : err.message}` }));
+      req.on("error", (err) =>
+        resolve({ ok: false, detail: `${where}: ${err.name === "AbortError" ? `no answer within ${settings.timeoutMs} ms` : err.message}` }),
+      );
       req.on("response", (response) => {
         readResponse(response).then(
           (text) => {

@@ -39,7 +39,10 @@ export function createVerdictSource(config: EdgemxConfig, resolver: Resolver, en
       where: "in-process",
       async ask(raw, envelope, id, spfMemo) {
         try {
-          return { ok: true, verdict: await verdict(raw, envelope, config, resolver, { id, ...(arcSealKey ? { arcSealKey } : {}), ...(spfMemo ? { spfMemo } : {}) }) };
+          return {
+            ok: true,
+            verdict: await verdict(raw, envelope, config, resolver, { id, ...(arcSealKey ? { arcSealKey } : {}), ...(spfMemo ? { spfMemo } : {}) }),
+          };
         } catch (err) {
           return { ok: false, detail: `in-process judge: ${err instanceof Error ? err.message : String(err)}` };
         }

@@ -39,7 +39,10 @@ export function forwardHeaders(result: Verdict): Headers {
     const colon = field.indexOf(":");
     const name = field.slice(0, colon);
     // RFC 5322 §2.2.3: unfold before putting the value in a single header.
-    const value = field.slice(colon + 1).replace(/\r?\n[ \t]+/g, " ").trim();
+    const value = field
+      .slice(colon + 1)
+      .replace(/\r?\n[ \t]+/g, " ")
+      .trim();
     headers.append(name.toLowerCase().startsWith("x-") ? name : `X-Edgemx-${name}`, value);
   }
   return headers;
@@ -49,7 +52,12 @@ export function envelopeOf(message: RoutedMessage): VerdictEnvelope {
   return { ...clientTrace(message.headers), mailFrom: message.from, rcptTo: [message.to], direction: "inbound" };
 }
 
-export async function handleRoutedEmail(message: RoutedMessage, config: EdgemxConfig, resolver: Resolver, options: VerdictOptions = {}): Promise<Verdict | null> {
+export async function handleRoutedEmail(
+  message: RoutedMessage,
+  config: EdgemxConfig,
+  resolver: Resolver,
+  options: VerdictOptions = {},
+): Promise<Verdict | null> {
   const limit = config.judge.maxMessageBytes;
   // RFC 1870 §4 / RFC 3463 §3.4: 552 5.3.4 for a message over the size limit.
   const tooBig = `552 5.3.4 Message size exceeds fixed maximum message size (${limit} bytes)`;
@@ -72,7 +80,18 @@ export async function handleRoutedEmail(message: RoutedMessage, config: EdgemxCo
   // (Cloudflare seals the forwarded message itself).
   const { arcSealKey: _noSealing, ...judging } = options;
   const result = await verdict(raw, envelope, config, resolver, judging);
-  console.log(JSON.stringify({ msg: "email routed", id: result.id, from: message.from, to: message.to, client: envelope.clientIp ?? null, action: result.action, reply: formatReply(result.reply), checks: result.checks }));
+  console.log(
+    JSON.stringify({
+      msg: "email routed",
+      id: result.id,
+      from: message.from,
+      to: message.to,
+      client: envelope.clientIp ?? null,
+      action: result.action,
+      reply: formatReply(result.reply),
+      checks: result.checks,
+    }),
+  );
   if (result.action === "reject") message.setReject(formatReply(result.reply));
   else if (result.action === "tempfail") throw new TemporaryFailure(formatReply(result.reply));
   else await message.forward(domain.forwardTo, forwardHeaders(result));

@@ -137,10 +137,7 @@ export function autodiscoverSettingsXml(domain: DomainConfig, loginName: string 
         Account: {
           AccountType: "email",
           Action: "settings",
-          Protocol: [
-            ...settings.imap.map((e) => protocolElement("IMAP", e, loginName)),
-            ...settings.smtp.map((e) => protocolElement("SMTP", e, loginName)),
-          ],
+          Protocol: [...settings.imap.map((e) => protocolElement("IMAP", e, loginName)), ...settings.smtp.map((e) => protocolElement("SMTP", e, loginName))],
         },
       },
     },
@@ -238,12 +235,18 @@ export function serveAutodiscoverJson(request: Request, config: EdgemxConfig, pa
   const url = new URL(request.url);
   const protocol = queryValue(url, "protocol");
   if (protocol?.toLowerCase() !== "autodiscoverv1") {
-    return jsonResponse(400, { ErrorCode: "InvalidProtocol", ErrorMessage: "The Protocol parameter must be AutodiscoverV1; no other protocol is served here." });
+    return jsonResponse(400, {
+      ErrorCode: "InvalidProtocol",
+      ErrorMessage: "The Protocol parameter must be AutodiscoverV1; no other protocol is served here.",
+    });
   }
   const emailAddress = v2EmailAddress(url, pathAddress);
   const address = emailAddress === null ? null : parseMailAddress(emailAddress);
   if (!address) {
-    return jsonResponse(400, { ErrorCode: "InvalidEmail", ErrorMessage: `The Email parameter must be an e-mail address of at most ${MAX_ADDRESS_LENGTH} characters.` });
+    return jsonResponse(400, {
+      ErrorCode: "InvalidEmail",
+      ErrorMessage: `The Email parameter must be an e-mail address of at most ${MAX_ADDRESS_LENGTH} characters.`,
+    });
   }
   const domain = configuredDomain(config, address.domain);
   if (!domain) return jsonResponse(404, { ErrorCode: "UnknownDomain", ErrorMessage: "The domain of the address is not served here." });

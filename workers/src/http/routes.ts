@@ -86,9 +86,10 @@ function buildRouter(paths: Record<string, Methods>) {
   return router;
 }
 
-const ROUTERS = Object.fromEntries(
-  Object.entries(TABLE).map(([kind, paths]) => [kind, buildRouter(paths)]),
-) as Record<HostKind, ReturnType<typeof buildRouter>>;
+const ROUTERS = Object.fromEntries(Object.entries(TABLE).map(([kind, paths]) => [kind, buildRouter(paths)])) as Record<
+  HostKind,
+  ReturnType<typeof buildRouter>
+>;
 
 /** Serves one HTTP request for the given configuration. */
 export async function handleHttp(request: Request, config: EdgemxConfig, env: Env, facts: RecordFacts = {}): Promise<Response> {

@@ -119,7 +119,10 @@ function logSummary(report: TlsRptReport, receivedAt: string): void {
  */
 export async function serveTlsReport(request: Request, config: EdgemxConfig, env: Env): Promise<Response> {
   const kind = reportMediaType(request.headers.get("content-type"));
-  if (!kind) return plain(415, "Unsupported media type; send application/tlsrpt+gzip or application/tlsrpt+json (RFC 8460 §5.3)", { accept: "application/tlsrpt+gzip, application/tlsrpt+json" });
+  if (!kind)
+    return plain(415, "Unsupported media type; send application/tlsrpt+gzip or application/tlsrpt+json (RFC 8460 §5.3)", {
+      accept: "application/tlsrpt+gzip, application/tlsrpt+json",
+    });
   const body = await readBounded(request, MAX_TLSRPT_BODY_BYTES);
   if (!body) return plain(413, `Report too large; at most ${MAX_TLSRPT_BODY_BYTES} bytes`);
 

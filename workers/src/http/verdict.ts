@@ -16,10 +16,7 @@ const MAX_ENVELOPE_HEADER = 64 * 1024;
 /** Compares two secrets in time independent of where they differ (both are hashed to equal length). */
 export async function secretsEqual(given: string, expected: string): Promise<boolean> {
   const encoder = new TextEncoder();
-  const [a, b] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(given)),
-    crypto.subtle.digest("SHA-256", encoder.encode(expected)),
-  ]);
+  const [a, b] = await Promise.all([crypto.subtle.digest("SHA-256", encoder.encode(given)), crypto.subtle.digest("SHA-256", encoder.encode(expected))]);
   const x = new Uint8Array(a);
   const y = new Uint8Array(b);
   let difference = 0;
@@ -75,15 +72,18 @@ function parseEnvelopeJson(text: string): VerdictEnvelope | string {
 async function readInput(request: Request, limit: number): Promise<VerdictInput | Response> {
   const isMultipart = /^multipart\/form-data\b/i.test(request.headers.get("content-type") ?? "");
   const headerEnvelope = request.headers.get(ENVELOPE_HEADER);
-  if (!isMultipart && headerEnvelope === null) return plain(400, `The envelope is missing: send it as JSON in the ${ENVELOPE_HEADER} header or as a multipart "envelope" part`);
+  if (!isMultipart && headerEnvelope === null)
+    return plain(400, `The envelope is missing: send it as JSON in the ${ENVELOPE_HEADER} header or as a multipart "envelope" part`);
   if (headerEnvelope !== null && headerEnvelope.length > MAX_ENVELOPE_HEADER) return plain(431, "The envelope header is too large");
   // Multipart adds a little framing around the message; allow it on top of the message bound.
   const body = await readBounded(request, isMultipart ? limit + MAX_ENVELOPE_HEADER : limit);
   if (body === null) return plain(413, `The message is larger than ${limit} bytes`);
-  const input = isMultipart ? await readMultipart(request, body) : (() => {
-    const envelope = parseEnvelopeJson(headerEnvelope ?? "");
-    return typeof envelope === "string" ? envelope : { raw: body, envelope };
-  })();
+  const input = isMultipart
+    ? await readMultipart(request, body)
+    : (() => {
+        const envelope = parseEnvelopeJson(headerEnvelope ?? "");
+        return typeof envelope === "string" ? envelope : { raw: body, envelope };
+      })();
   if (typeof input === "string") return plain(400, `Bad verdict request: ${input}`);
   if (input.raw.byteLength > limit) return plain(413, `The message is larger than ${limit} bytes`);
   return input;

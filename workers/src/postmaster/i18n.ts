@@ -134,7 +134,8 @@ const EN: PageText = {
 
   incoming: {
     heading: "Incoming mail",
-    intro: "Mail for {domain} is received by {hosts}. Every message passes these checks while the sending server is still connected, so a refusal reaches the sender as an SMTP reply. We never accept a message first and bounce it later.",
+    intro:
+      "Mail for {domain} is received by {hosts}. Every message passes these checks while the sending server is still connected, so a refusal reaches the sender as an SMTP reply. We never accept a message first and bounce it later.",
     dnsbl: "The sending server's IP address is looked up on DNS blocklists: {zones}.",
     virus: "Every message is scanned for viruses and other malware.",
     rfc: "Messages must follow the Internet mail standards (RFC 5321, RFC 5322). Bare CR or LF line endings are refused, which closes the door to SMTP smuggling.",
@@ -142,7 +143,8 @@ const EN: PageText = {
     m3aawg: "We follow the best practices of M3AAWG, the Messaging, Malware and Mobile Anti-Abuse Working Group.",
     authentication: "SPF records, DKIM signatures, DMARC policies and ARC seals are verified.",
     mandatoryTls: "Mail from these sender domains is accepted only over TLS: {domains}.",
-    plausibility: "The HELO/EHLO name, the sender (MAIL FROM) and each recipient (RCPT TO) must be plausible: names must exist in the DNS and recipients must be our mailboxes.",
+    plausibility:
+      "The HELO/EHLO name, the sender (MAIL FROM) and each recipient (RCPT TO) must be plausible: names must exist in the DNS and recipients must be our mailboxes.",
     mimeTypes: "Refused MIME types: {types}.",
     fileTypes: "Refused file types: {types}.",
     documentFamilies: { microsoftOffice: "all Microsoft Office documents" },
@@ -151,7 +153,8 @@ const EN: PageText = {
   },
   roles: {
     heading: "Role mailboxes (RFC 2142)",
-    intro: "Mail to the role addresses of RFC 2142 must reach a person even when the sender's setup is broken, so some checks are relaxed for them. The virus scan always applies.",
+    intro:
+      "Mail to the role addresses of RFC 2142 must reach a person even when the sender's setup is broken, so some checks are relaxed for them. The virus scan always applies.",
     address: "Address",
     relaxed: "Checks relaxed",
     relaxedNone: "none: every check applies",
@@ -225,7 +228,8 @@ const EN: PageText = {
   },
   replies: {
     heading: "Error messages",
-    intro: "When we refuse a message, the sending server gets one of the replies below; it is usually quoted in the bounce message the sender receives. Replies starting with 4 are temporary: the sending server tries again by itself. Replies starting with 5 are final.",
+    intro:
+      "When we refuse a message, the sending server gets one of the replies below; it is usually quoted in the bounce message the sender receives. Replies starting with 4 are temporary: the sending server tries again by itself. Replies starting with 5 are final.",
     placeholders: { address: "address", id: "XXXXX-XX", host: "host", ip: "IP", zone: "zone", helo: "name", name: "name" },
   },
   security: {
@@ -237,17 +241,20 @@ const EN: PageText = {
     arc: "ARC (Authenticated Received Chain, RFC 8617) keeps authentication results intact across forwarding. A mailing list that adds a footer breaks the original DKIM signature; its ARC seal records what was verified before the change, so the next receiver can still rely on it.",
     arcKey: "ARC seals use the same selector and key as DKIM, so no further record is needed.",
     spf: "SPF (Sender Policy Framework, RFC 7208) lists in the DNS which servers may send mail for a domain. A receiver compares the sending server's IP address with that list.",
-    dmarc: "DMARC (RFC 7489) tells receivers what to do with mail that claims to come from a domain but passes neither SPF nor DKIM for it, and where to send reports about such mail.",
+    dmarc:
+      "DMARC (RFC 7489) tells receivers what to do with mail that claims to come from a domain but passes neither SPF nor DKIM for it, and where to send reports about such mail.",
     dmarcPolicy: "Policy for mail that fails: {policy}.",
     dmarcPolicies: { none: "only report it", quarantine: "treat it as suspicious (spam folder)", reject: "refuse it" },
-    mtaSts: "MTA-STS (RFC 8461) lets a domain declare that its mail servers accept only TLS with valid certificates. Sending servers fetch the policy over HTTPS, remember it, and will not deliver over a connection that is unencrypted or cannot be verified, which defeats attackers who strip STARTTLS from the session.",
+    mtaSts:
+      "MTA-STS (RFC 8461) lets a domain declare that its mail servers accept only TLS with valid certificates. Sending servers fetch the policy over HTTPS, remember it, and will not deliver over a connection that is unencrypted or cannot be verified, which defeats attackers who strip STARTTLS from the session.",
     mtaStsPolicy: "The policy, served at {url}:",
     mtaStsModes: {
       enforce: "The policy is enforced: sending servers must not deliver without valid TLS.",
       testing: "The policy is in testing mode: sending servers report failures but still deliver.",
       none: "The policy mode is none: sending servers are asked to drop an earlier policy.",
     },
-    tlsRpt: "TLS-RPT (SMTP TLS Reporting, RFC 8460) gives sending servers an address for daily reports about failed or insecure TLS connections to our servers, so problems become visible early.",
+    tlsRpt:
+      "TLS-RPT (SMTP TLS Reporting, RFC 8460) gives sending servers an address for daily reports about failed or insecure TLS connections to our servers, so problems become visible early.",
     allRecords: "All DNS records to publish for {domain}",
   },
 };
@@ -263,24 +270,29 @@ const DE: PageText = {
 
   incoming: {
     heading: "Eingehende E-Mails",
-    intro: "E-Mails für {domain} werden von {hosts} angenommen. Jede Nachricht durchläuft diese Prüfungen, solange der sendende Server noch verbunden ist; eine Ablehnung erreicht den Absender also als SMTP-Antwort. Wir nehmen nie erst an, um später eine Fehlermeldung zurückzuschicken.",
+    intro:
+      "E-Mails für {domain} werden von {hosts} angenommen. Jede Nachricht durchläuft diese Prüfungen, solange der sendende Server noch verbunden ist; eine Ablehnung erreicht den Absender also als SMTP-Antwort. Wir nehmen nie erst an, um später eine Fehlermeldung zurückzuschicken.",
     dnsbl: "Die IP-Adresse des sendenden Servers wird in DNS-Sperrlisten nachgeschlagen: {zones}.",
     virus: "Jede Nachricht wird auf Viren und andere Schadsoftware geprüft.",
     rfc: "Nachrichten müssen den Internet-Mail-Standards entsprechen (RFC 5321, RFC 5322). Einzelne CR- oder LF-Zeilenenden werden abgelehnt; das verhindert SMTP-Smuggling.",
-    reverseDns: "Der sendende Server braucht einen Reverse-DNS-Namen (PTR), der wieder auf seine IP-Adresse auflöst; Adressen, die dynamisch aussehen, werden abgelehnt.",
+    reverseDns:
+      "Der sendende Server braucht einen Reverse-DNS-Namen (PTR), der wieder auf seine IP-Adresse auflöst; Adressen, die dynamisch aussehen, werden abgelehnt.",
     m3aawg: "Wir folgen den Empfehlungen der M3AAWG (Messaging, Malware and Mobile Anti-Abuse Working Group).",
     authentication: "SPF-Einträge, DKIM-Signaturen, DMARC-Richtlinien und ARC-Siegel werden geprüft.",
     mandatoryTls: "E-Mails dieser Absenderdomains nehmen wir nur über TLS an: {domains}.",
-    plausibility: "HELO/EHLO-Name, Absender (MAIL FROM) und jeder Empfänger (RCPT TO) müssen plausibel sein: Namen müssen im DNS existieren, Empfänger müssen unsere Postfächer sein.",
+    plausibility:
+      "HELO/EHLO-Name, Absender (MAIL FROM) und jeder Empfänger (RCPT TO) müssen plausibel sein: Namen müssen im DNS existieren, Empfänger müssen unsere Postfächer sein.",
     mimeTypes: "Abgelehnte MIME-Typen: {types}.",
     fileTypes: "Abgelehnte Dateitypen: {types}.",
     documentFamilies: { microsoftOffice: "alle Microsoft-Office-Dokumente" },
-    relaying: "An andere Domains leiten wir E-Mails nur für Benutzer weiter, die sich per SMTP-Authentifizierung über eine verschlüsselte (TLS-)Verbindung anmelden.",
+    relaying:
+      "An andere Domains leiten wir E-Mails nur für Benutzer weiter, die sich per SMTP-Authentifizierung über eine verschlüsselte (TLS-)Verbindung anmelden.",
     limits: "Eine Nachricht darf bis zu {size} groß sein und bis zu {recipients} Empfänger haben.",
   },
   roles: {
     heading: "Rollenpostfächer (RFC 2142)",
-    intro: "E-Mails an die Rollenadressen nach RFC 2142 müssen auch dann einen Menschen erreichen, wenn die Einrichtung des Absenders fehlerhaft ist; für sie sind daher einige Prüfungen gelockert. Die Virenprüfung gilt immer.",
+    intro:
+      "E-Mails an die Rollenadressen nach RFC 2142 müssen auch dann einen Menschen erreichen, wenn die Einrichtung des Absenders fehlerhaft ist; für sie sind daher einige Prüfungen gelockert. Die Virenprüfung gilt immer.",
     address: "Adresse",
     relaxed: "Gelockerte Prüfungen",
     relaxedNone: "keine: alle Prüfungen gelten",
@@ -319,7 +331,8 @@ const DE: PageText = {
   },
   clients: {
     heading: "Einstellungen für E-Mail-Programme",
-    intro: "Thunderbird und Outlook finden diese Einstellungen selbst (siehe Autoconfig und Autodiscover unten). Um ein E-Mail-Programm von Hand einzurichten, verwenden Sie:",
+    intro:
+      "Thunderbird und Outlook finden diese Einstellungen selbst (siehe Autoconfig und Autodiscover unten). Um ein E-Mail-Programm von Hand einzurichten, verwenden Sie:",
     caption: "Servereinstellungen für {domain}",
     server: "Server",
     starttlsPort: "STARTTLS-Port",
@@ -328,7 +341,8 @@ const DE: PageText = {
     usernameLocalPart: "benutzername",
     authentication: "Authentifizierungsmethode",
     authenticationValue: "Passwort, normal (PLAIN)",
-    sieveNote: "SIEVE ist ManageSieve (RFC 5804) für Filterregeln, die auf dem Server laufen. Die Verbindung beginnt unverschlüsselt und wechselt mit STARTTLS zu TLS.",
+    sieveNote:
+      "SIEVE ist ManageSieve (RFC 5804) für Filterregeln, die auf dem Server laufen. Die Verbindung beginnt unverschlüsselt und wechselt mit STARTTLS zu TLS.",
     srv: "E-Mail-Programme, die SRV-Einträge abfragen (RFC 6186), finden dieselben Server im DNS:",
   },
   autoconfig: {
@@ -354,7 +368,8 @@ const DE: PageText = {
   },
   replies: {
     heading: "Fehlermeldungen",
-    intro: "Lehnen wir eine Nachricht ab, erhält der sendende Server eine der folgenden Antworten; meist steht sie in der Fehlermeldung, die der Absender zurückbekommt. Antworten, die mit 4 beginnen, sind vorübergehend: Der sendende Server versucht es selbst erneut. Antworten, die mit 5 beginnen, sind endgültig.",
+    intro:
+      "Lehnen wir eine Nachricht ab, erhält der sendende Server eine der folgenden Antworten; meist steht sie in der Fehlermeldung, die der Absender zurückbekommt. Antworten, die mit 4 beginnen, sind vorübergehend: Der sendende Server versucht es selbst erneut. Antworten, die mit 5 beginnen, sind endgültig.",
     placeholders: { address: "Adresse", id: "XXXXX-XX", host: "Host", ip: "IP", zone: "Zone", helo: "Name", name: "Name" },
   },
   security: {
@@ -366,17 +381,20 @@ const DE: PageText = {
     arc: "ARC (Authenticated Received Chain, RFC 8617) erhält Prüfergebnisse über Weiterleitungen hinweg. Eine Mailingliste, die eine Fußzeile anfügt, bricht die ursprüngliche DKIM-Signatur; ihr ARC-Siegel hält fest, was vor der Änderung geprüft wurde, so dass sich der nächste Empfänger weiter darauf stützen kann.",
     arcKey: "ARC-Siegel verwenden denselben Selektor und Schlüssel wie DKIM; ein weiterer Eintrag ist nicht nötig.",
     spf: "SPF (Sender Policy Framework, RFC 7208) legt im DNS fest, welche Server E-Mails für eine Domain senden dürfen. Der Empfänger vergleicht die IP-Adresse des sendenden Servers mit dieser Liste.",
-    dmarc: "DMARC (RFC 7489) sagt Empfängern, wie sie mit E-Mails umgehen sollen, die vorgeben, von einer Domain zu stammen, aber für sie weder SPF noch DKIM bestehen, und wohin Berichte über solche E-Mails gehen.",
+    dmarc:
+      "DMARC (RFC 7489) sagt Empfängern, wie sie mit E-Mails umgehen sollen, die vorgeben, von einer Domain zu stammen, aber für sie weder SPF noch DKIM bestehen, und wohin Berichte über solche E-Mails gehen.",
     dmarcPolicy: "Richtlinie für E-Mails, die scheitern: {policy}.",
     dmarcPolicies: { none: "nur berichten", quarantine: "als verdächtig behandeln (Spam-Ordner)", reject: "ablehnen" },
-    mtaSts: "Mit MTA-STS (RFC 8461) erklärt eine Domain, dass ihre Mailserver nur TLS mit gültigen Zertifikaten annehmen. Sendende Server laden die Richtlinie über HTTPS, merken sie sich und liefern nicht über eine Verbindung aus, die unverschlüsselt ist oder sich nicht prüfen lässt; das vereitelt Angreifer, die STARTTLS aus der Sitzung entfernen.",
+    mtaSts:
+      "Mit MTA-STS (RFC 8461) erklärt eine Domain, dass ihre Mailserver nur TLS mit gültigen Zertifikaten annehmen. Sendende Server laden die Richtlinie über HTTPS, merken sie sich und liefern nicht über eine Verbindung aus, die unverschlüsselt ist oder sich nicht prüfen lässt; das vereitelt Angreifer, die STARTTLS aus der Sitzung entfernen.",
     mtaStsPolicy: "Die Richtlinie, abrufbar unter {url}:",
     mtaStsModes: {
       enforce: "Die Richtlinie wird durchgesetzt: Sendende Server dürfen nicht ohne gültiges TLS ausliefern.",
       testing: "Die Richtlinie ist im Testmodus: Sendende Server melden Fehler, liefern aber trotzdem aus.",
       none: "Der Modus der Richtlinie ist none: Sendende Server sollen eine frühere Richtlinie verwerfen.",
     },
-    tlsRpt: "TLS-RPT (SMTP TLS Reporting, RFC 8460) nennt sendenden Servern eine Adresse für tägliche Berichte über gescheiterte oder unsichere TLS-Verbindungen zu unseren Servern, so dass Probleme früh sichtbar werden.",
+    tlsRpt:
+      "TLS-RPT (SMTP TLS Reporting, RFC 8460) nennt sendenden Servern eine Adresse für tägliche Berichte über gescheiterte oder unsichere TLS-Verbindungen zu unseren Servern, so dass Probleme früh sichtbar werden.",
     allRecords: "Alle zu veröffentlichenden DNS-Einträge für {domain}",
   },
 };

@@ -104,7 +104,12 @@ function incomingSection(input: PostmasterPageInput, t: PageText, published: Pub
   const banned = bannedFileTypes(config.judge.banned.extensions);
   const fileTypes = [...banned.extensions.map((e) => code(`.${e}`)), ...banned.families.map((f) => htmlEscape(ti.documentFamilies[f]))];
   const checks = [
-    fill(ti.dnsbl, { zones: codeList(relay.dnsbl.zones.map((z) => z.zone), t.noneConfigured) }),
+    fill(ti.dnsbl, {
+      zones: codeList(
+        relay.dnsbl.zones.map((z) => z.zone),
+        t.noneConfigured,
+      ),
+    }),
     fill(ti.virus),
     fill(ti.rfc),
     fill(ti.reverseDns),
@@ -121,11 +126,7 @@ function incomingSection(input: PostmasterPageInput, t: PageText, published: Pub
     }),
   ];
   const intro = fill(ti.intro, { domain: code(domain.name), hosts: codeList(domain.mx, t.noneConfigured) });
-  return section(
-    "incoming",
-    ti.heading,
-    paragraph(intro) + bulleted(checks) + rolesSubsection(domain, config, t) + daneSubsection(published, t),
-  );
+  return section("incoming", ti.heading, paragraph(intro) + bulleted(checks) + rolesSubsection(domain, config, t) + daneSubsection(published, t));
 }
 
 function rolesSubsection(domain: DomainConfig, config: EdgemxConfig, t: PageText): string {
@@ -271,7 +272,9 @@ function securitySection(input: PostmasterPageInput, t: PageText, published: Pub
     subsection(
       "dmarc",
       "DMARC",
-      paragraph(htmlEscape(ts.dmarc)) + paragraph(fill(ts.dmarcPolicy, { policy: htmlEscape(ts.dmarcPolicies[domain.dmarc.p]) })) + publishedBlock(published.dmarc, t),
+      paragraph(htmlEscape(ts.dmarc)) +
+        paragraph(fill(ts.dmarcPolicy, { policy: htmlEscape(ts.dmarcPolicies[domain.dmarc.p]) })) +
+        publishedBlock(published.dmarc, t),
     ),
     subsection(
       "mta-sts",
