@@ -10,10 +10,11 @@ const EXAMPLE = "config/example.yaml";
 loadConfigFile(EXAMPLE);
 const exampleJson = JSON.stringify(parseConfigText(readFileSync(EXAMPLE, "utf8"), EXAMPLE));
 
+// Real DNS on loopback for the projects that use it: Knot, unbound and the DoH bridge (test/harness/README.md).
+const HARNESS = ["test/harness/global-setup.ts"];
+
 export default defineConfig({
   test: {
-    // Real DNS on loopback for every project: Knot, unbound and the DoH bridge (test/harness/README.md).
-    globalSetup: ["test/harness/global-setup.ts"],
     projects: [
       {
         plugins: [
@@ -33,13 +34,19 @@ export default defineConfig({
             },
           })),
         ],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
+        test: { name: "workers", include: ["test/workers/**/*.test.ts"], globalSetup: HARNESS },
       },
       {
+        // The inner loop (npm run test:unit): pure logic, fakes and command-line tools; no daemon, no harness.
+        test: { name: "unit", environment: "node", include: ["test/unit/**/*.test.ts"], testTimeout: 30_000 },
+      },
+      {
+        // Real programs: the relay in-process and as a process, clamd, rspamd, Redis, Knot and unbound, workerd.
         test: {
-          name: "node",
+          name: "integration",
           environment: "node",
-          include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
+          include: ["test/integration/**/*.test.ts"],
+          globalSetup: HARNESS,
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
