@@ -1,4 +1,4 @@
-// The judge's contract (design.md): verdict(raw, envelope, config, resolver) → Verdict.
+// The verdict's contract (docs/architecture.md): verdict(raw, envelope, config, resolver) → Verdict.
 import type { SmtpReply } from "../smtp/replies.ts";
 
 /** What the transport knows about a message: the SMTP envelope and the session around it. */

@@ -1,4 +1,4 @@
-// The judge: verdict(raw, envelope, config, resolver) → Verdict (design.md, "The judge's contract").
+// The verdict: verdict(raw, envelope, config, resolver) → Verdict (docs/architecture.md, "The verdict's contract").
 // Stateless and runtime-agnostic: the Worker runs it behind the verdict API and for Email Routing, the
 // relay runs it in-process. Cheap checks first, and the first refusal ends the judging.
 import type { EdgemxConfig, RelaxableCheck } from "../config/schema.ts";

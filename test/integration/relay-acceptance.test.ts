@@ -1,4 +1,4 @@
-// The relay's acceptance test (issue 4): every reply of design.md's table and every rule of the MX
+// The relay's acceptance test (issue 4): every reply of the spec's table (docs/architecture.md) and every rule of the MX
 // session, driven by two real SMTP clients — swaks (its own process) and nodemailer — against the
 // real relay (startRelay) with real DNS (the harness: Knot, unbound), real clamd with its test
 // signatures, the judge in-process or the Worker in workerd (Miniflare), and a Maildir next hop in a
@@ -42,7 +42,7 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** design.md's reply for a refusal after DATA, with the tracking id as a pattern. */
+/** The spec's reply for a refusal after DATA, with the tracking id as a pattern. */
 function withTrackingId(reply: string): RegExp {
   const [before, after] = reply.split("XXXXX-XX") as [string, string];
   return new RegExp(`^${escapeRegExp(before)}\\d{5}-\\d{2}${escapeRegExp(after)}$`);
@@ -428,7 +428,7 @@ function messageLine(test: TestRelay, reply: string): Record<string, unknown> | 
   return test.logs.find((l) => l.event === "message" && l.reply === reply);
 }
 
-describe.each(CLIENTS)("design.md's replies, through $name", (client) => {
+describe.each(CLIENTS)("the spec's replies, through $name", (client) => {
   it.each(REFUSALS)("$title", async ({ envelope, message, reply, stage }) => {
     const word = marker("refused", client);
     const outcome = await client.send(main.port, goodSubmission((message ?? ((body) => testMessage({ body })))(word), envelope));

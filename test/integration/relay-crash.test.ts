@@ -1,4 +1,4 @@
-// design.md: "A 250 means the message is on disk (written and fsynced). A crash after it loses
+// docs/architecture.md: "A 250 means the message is on disk (written and fsynced). A crash after it loses
 // nothing." The relay runs as a child process (node relay-node/src/main.ts, the real entry point) and
 // takes a burst of messages over several concurrent SMTP sessions; in the middle of the burst it is
 // killed with SIGKILL — no handler runs, nothing is flushed. Restarted on the same spool, it delivers

@@ -1,7 +1,7 @@
 // The relay's MX, wired: started in-process on loopback with the harness's validating resolver, clamd
 // with its test signatures, the in-process judge and a Maildir next hop in a temp folder; driven with
 // nodemailer (what a real MTA sends) and a raw SMTP client (what only an attacker sends). The checks
-// are tested in depth in relay-checks; every reply of design.md's table, through swaks and nodemailer,
+// are tested in depth in relay-checks; every reply of the spec's table (docs/architecture.md), through swaks and nodemailer,
 // in relay-acceptance; the smuggling vectors in relay-smuggling. Here: the greeting, a clean message with
 // its trace, authentication headers and log lines, TLS, the DATA bounds, the session bounds, the process.
 import { spawn } from "node:child_process";

@@ -253,7 +253,7 @@ export function createGreylist(settings: GreylistSettings, options: GreylistOpti
           detail: `triplet ${key} ${record === decision.next ? "retried early" : "first seen"}, deferred for ${seconds} s`,
         };
       } catch (err) {
-        // design.md: outages fail closed and temporary. Most MTAs let mail through when the greylist
+        // docs/architecture.md: outages fail closed and temporary. Most MTAs let mail through when the greylist
         // store is down (greylisting only delays, it protects nothing), but a silent pass would also
         // hide the outage; a 451 is retried by every real MTA, and the log line says why.
         return {

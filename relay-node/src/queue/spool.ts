@@ -275,7 +275,7 @@ export class Spool {
 
   /**
    * Queues a message. When the promise resolves, the message and its entry are on disk and fsynced:
-   * only then may the relay answer 250 (design.md, standards).
+   * only then may the relay answer 250 (docs/architecture.md, "Promises the code keeps").
    */
   async enqueue(request: EnqueueRequest, now: number = Date.now()): Promise<string> {
     const taken = (id: string) => this.#entries.has(id) || this.#writing.has(id);

@@ -2,7 +2,7 @@
 // NUL-terminated; the message follows as chunks of <4-byte big-endian length><data>, a zero-length
 // chunk ends it, and clamd answers one line: "stream: OK", "stream: <Signature> FOUND" or "<why> ERROR".
 // Every failure — refused, reset, timeout, an over-long stream, an unreadable reply — is an "error",
-// which the session turns into a 451: never an unscanned accept (design.md, "Standards").
+// which the session turns into a 451: never an unscanned accept (docs/architecture.md, "Promises the code keeps").
 import { connect } from "node:net";
 
 export interface ClamdSettings {

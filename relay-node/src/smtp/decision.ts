@@ -3,7 +3,7 @@
 //
 // Order: a virus is refused whatever else was found (INFECTED); then the judge's own refusal; then
 // rspamd's reject (spam); then any outage — scanner, judge or rspamd unreachable, or the judge's
-// tempfail — is a 451 (design.md: outages fail closed and temporary); then rspamd's soft reject (451
+// tempfail — is a 451 (docs/architecture.md: outages fail closed and temporary); then rspamd's soft reject (451
 // 4.7.1); otherwise the message is accepted with the judge's header fields and rspamd's.
 import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";

@@ -1,6 +1,6 @@
 // A message read whole (data.ts), inside the session, before the reply to its final dot: trace it,
 // judge it, and either refuse it in the session or write it to the spool — never accept-then-bounce
-// (design.md, flow 1). A 250 is only given once the spool has the message on disk, fsynced — except
+// (docs/architecture.md, "The flows", 1). A 250 is only given once the spool has the message on disk, fsynced — except
 // for spamtrap recipients, whose mail is learned as spam and dropped on purpose (docs/spam.md).
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { SpfMemo } from "../../../core/authentication/authenticate.ts";

@@ -1,5 +1,5 @@
 // A submitted message read whole (smtp/data.ts), inside the session, before the reply to its final
-// dot (design.md, flow 3): author fields owned by the user (553), then Received, the judge's outbound
+// dot (docs/architecture.md, "The flows", 3): author fields owned by the user (553), then Received, the judge's outbound
 // path (RFC conformance, banned content) and the virus scan side by side, DKIM signature and ARC set,
 // the spool — and only then 250. A refusal or an outage is answered in the session, never bounced.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";

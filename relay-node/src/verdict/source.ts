@@ -1,4 +1,4 @@
-// Which judge the relay asks (design.md, "The judge's contract"): the Worker's verdict API when
+// Which judge the relay asks (docs/architecture.md, "The verdict's contract"): the Worker's verdict API when
 // relay.verdict.url is set, else the very same verdict() in-process with the relay's resolver — the
 // embedded default. Either way a failure to judge is an outcome, never an exception.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
