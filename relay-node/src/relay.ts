@@ -20,6 +20,7 @@ import { loadDkimKeys } from "./sign/keys.ts";
 import { createRelayResolver } from "./dns/resolver.ts";
 import { createVerdictSource } from "./verdict/source.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { startServices } from "./lifecycle.ts";
 import { controlSocketPath, startQueueControl } from "./control/control.ts";
 import { nextAttemptDelay, startDelivery, type DeliveryOptions, type DeliveryScheduler } from "./queue/scheduler.ts";
 import { Spool } from "./queue/spool.ts";
@@ -122,11 +123,36 @@ function tlsReportSigner(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: L
 
 export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides = {}): Promise<RunningRelay> {
   const logger = overrides.logger ?? createLogger(config.relay.logLevel);
+  // Every service is registered as soon as it runs; disposing them stops them in reverse order: the
+  // listeners first (sessions finish, at most 30 s, then 421), then what their sessions used, the
+  // deliveries in flight before the stores they write — on stop(), and after a start that fails part-way.
+  const { started, services } = await startServices(
+    (services) => startRelayServices(config, overrides, logger, services),
+    (err) => logger.error({ event: "stop", err }, "could not close what the failed start had opened"),
+  );
+  return {
+    ...started,
+    async stop() {
+      await services.disposeAsync();
+      logger.info({ event: "stop" }, "relay stopped");
+    },
+  };
+}
+
+/** Starts the relay's services one after the other, each registered on `services` right after it starts. */
+async function startRelayServices(
+  config: EdgemxConfig,
+  overrides: RelayOverrides,
+  logger: Logger,
+  services: AsyncDisposableStack,
+): Promise<Omit<RunningRelay, "stop">> {
+  const env = overrides.env ?? process.env;
   // A bad dynamic-name pattern is a configuration error: refuse to start rather than fail each session.
   compileDynamicPatterns(config.relay.fcrdns.dynamicPatterns);
   const resolver = overrides.resolver ?? createRelayResolver(config.relay.resolver);
   await probeResolver(config, resolver, logger);
-  const verdicts = createVerdictSource(config, resolver, overrides.env ?? process.env, readArcSealKey(config, logger));
+  const verdicts = createVerdictSource(config, resolver, env, readArcSealKey(config, logger));
+  services.defer(() => verdicts.close());
   let certificate: Certificate = loadCertificate(config, overrides.selfSignedDir ?? defaultSelfSignedDir(config), logger);
   const scan = await virusScanner(config, logger);
 
@@ -135,7 +161,9 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
   const besideSpool = (name: string): string => join(dirname(resolve(config.relay.spool)), name);
   const tlsRpt = openTlsRptStore(config.relay.outbound.tlsRptPath ?? besideSpool("tlsrpt.sqlite"));
+  services.defer(() => tlsRpt.close());
   const stsCache = openStsPolicyCache(config.relay.outbound.mtaStsCachePath ?? besideSpool("mta-sts.sqlite"));
+  services.defer(() => stsCache.close());
   // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
   const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
   const remote = limitByDestination(
@@ -157,16 +185,20 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     hostname: config.hostname,
     logger,
   });
+  // Deliveries in flight finish (at most 30 s) before the stores they write close.
+  services.defer(() => delivery.stop());
+  /** Queues a message and wakes delivery: for the listeners' accepted mail and the TLS reports. */
+  const enqueue = async (request: EnqueueRequest): Promise<string> => {
+    const id = await spool.enqueue(request);
+    delivery.notify();
+    return id;
+  };
   // TLS-RPT reports (RFC 8460 §5): daily at 00:15 UTC, or `edgemx queue tlsrpt-send` (docs/outbound.md).
   const tlsRptSender: TlsRptSenderDeps = {
     store: tlsRpt,
     resolver,
-    enqueue: async (request) => {
-      const id = await spool.enqueue(request);
-      delivery.notify();
-      return id;
-    },
-    sign: tlsReportSigner(config, overrides.env ?? process.env, logger),
+    enqueue,
+    sign: tlsReportSigner(config, env, logger),
     reporter: {
       organization: config.hostname,
       contact: `postmaster@${config.domains[0]!.name}`,
@@ -176,17 +208,11 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     logger,
   };
   const tlsRptTimer = startTlsRptTimer(tlsRptSender);
+  services.defer(() => tlsRptTimer.stop());
   // `edgemx queue` talks to the spool's owner here (docs/queue.md).
   const sendReports = (day?: string) => sendTlsReports(day ?? previousUtcDay(Date.now()), tlsRptSender);
-  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports }).catch(
-    async (err: unknown) => {
-      tlsRptTimer.stop();
-      await delivery.stop();
-      tlsRpt.close();
-      stsCache.close();
-      throw err;
-    },
-  );
+  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports });
+  services.defer(() => control.close());
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
   // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
   const greylist = config.relay.greylist.enabled
@@ -194,14 +220,12 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
         onFlushError: (err, failure) => logger.warn({ event: "greylist", err, ...failure }, "could not record deliveries towards auto-allow"),
       })
     : null;
+  if (greylist !== null) services.defer(() => greylist.close());
   const recipientCallout = recipientCalloutFor(config, logger);
-  const spam = await startSpamFilter(config, overrides.env ?? process.env, logger, overrides.learnListen);
+  if (recipientCallout !== null) services.defer(() => recipientCallout.close());
+  const spam = await startSpamFilter(config, env, logger, overrides.learnListen);
+  services.defer(() => spam.close());
 
-  const enqueue = async (request: EnqueueRequest): Promise<string> => {
-    const id = await spool.enqueue(request);
-    delivery.notify();
-    return id;
-  };
   const server = createMxServer(config, {
     config,
     logger,
@@ -217,19 +241,6 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     enqueue,
   });
 
-  /** Everything but the listeners, in the order a stop needs: deliveries finish before their stores close. */
-  const closeServices = async (): Promise<void> => {
-    await control.close();
-    tlsRptTimer.stop();
-    await delivery.stop();
-    tlsRpt.close();
-    stsCache.close();
-    await greylist?.close();
-    recipientCallout?.close();
-    await spam.close();
-    verdicts.close();
-  };
-
   const listener = config.relay.listeners.mx;
   let address: { host: string; port: number } | null = null;
   if (listener.enabled) {
@@ -244,9 +255,10 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
         });
       });
     } catch (err) {
-      await closeServices();
       throw new Error(`cannot listen on ${host} port ${port}: ${(err as Error).message}`, { cause: err });
     }
+    // Stops taking connections; open sessions finish, at most 30 s, then 421 (smtp/server.ts).
+    services.defer(() => new Promise<void>((done) => server.close(done)));
     const bound = server.server.address();
     address = { host, port: typeof bound === "object" && bound !== null ? bound.port : port };
     logger.info(
@@ -255,19 +267,13 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     );
   }
 
-  let submission: Awaited<ReturnType<typeof startSubmission>>;
-  try {
-    submission = await startSubmission(
-      config,
-      { config, logger, verdicts, scan, certificate: certificate.pair, enqueue },
-      overrides.env ?? process.env,
-      overrides.submissionListen,
-    );
-  } catch (err) {
-    if (address) await new Promise<void>((done) => server.close(done));
-    await closeServices();
-    throw err;
-  }
+  const submission = await startSubmission(
+    config,
+    { config, logger, verdicts, scan, certificate: certificate.pair, enqueue },
+    env,
+    services,
+    overrides.submissionListen,
+  );
 
   const reloadCertificate = (): boolean => {
     try {
@@ -284,7 +290,7 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
       return false;
     }
   };
-  const stopWatching = certificate.source === "configured" ? watchCertificate(certificate, reloadCertificate) : () => {};
+  if (certificate.source === "configured") services.defer(watchCertificate(certificate, reloadCertificate));
 
   return {
     host: address?.host ?? null,
@@ -295,12 +301,5 @@ export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides
     delivery,
     logger,
     reloadCertificate,
-    async stop() {
-      stopWatching();
-      if (address) await new Promise<void>((done) => server.close(done));
-      await submission.close();
-      await closeServices();
-      logger.info({ event: "stop" }, "relay stopped");
-    },
   };
 }

@@ -18,7 +18,6 @@ export interface RunningSubmission {
   /** The bound port of each enabled listener. */
   ports: Partial<Record<SubmissionListenerName, number>>;
   updateSecureContext(options: Parameters<BoundedSmtpServer["updateSecureContext"]>[0]): void;
-  close(): Promise<void>;
 }
 
 export type SubmissionBase = Omit<SubmissionDeps, "users" | "throttle" | "quota" | "signing">;
@@ -35,20 +34,26 @@ async function listen(server: BoundedSmtpServer, host: string, port: number): Pr
   return typeof bound === "object" && bound !== null ? bound.port : port;
 }
 
+/**
+ * Starts the enabled listeners; their user store and the listeners themselves are put on `services`,
+ * which the relay disposes on stop and after a start that fails (this one included).
+ */
 export async function startSubmission(
   config: EdgemxConfig,
   base: SubmissionBase,
   env: NodeJS.ProcessEnv,
+  services: AsyncDisposableStack,
   listenAt: Partial<Record<SubmissionListenerName, { host?: string; port?: number }>> = {},
 ): Promise<RunningSubmission> {
   const wanted = (["submission", "submissions"] as const).filter((name) => config.relay.listeners[name].enabled);
-  if (wanted.length === 0) return { ports: {}, updateSecureContext() {}, close: async () => {} };
+  if (wanted.length === 0) return { ports: {}, updateSecureContext() {} };
   const signing = loadDkimKeys(config, env);
   for (const domain of config.domains) {
     if (!signing.has(domain.name.toLowerCase()))
       base.logger.warn({ event: "dkim", domain: domain.name }, `no DKIM signing key for ${domain.name}: mail submitted from it is sent unsigned`);
   }
   const users = createAuthenticator(config);
+  services.defer(() => users.close());
   const policy = config.relay.submission;
   const deps: SubmissionDeps = {
     ...base,
@@ -64,32 +69,26 @@ export async function startSubmission(
   };
   const servers: BoundedSmtpServer[] = [];
   const ports: RunningSubmission["ports"] = {};
-  const close = async (): Promise<void> => {
+  // The listeners bound so far close together, so their sessions share one grace period (smtp/server.ts).
+  services.defer(async () => {
     await Promise.all(servers.map((server) => new Promise<void>((done) => server.close(done))));
-    users.close();
-  };
-  try {
-    for (const name of wanted) {
-      const server = createSubmissionServer(deps, { implicitTls: name === "submissions" });
-      const host = listenAt[name]?.host ?? config.relay.listeners[name].host;
-      const port = listenAt[name]?.port ?? config.relay.listeners[name].port;
-      try {
-        ports[name] = await listen(server, host, port);
-      } catch (err) {
-        throw new Error(`cannot listen on ${host} port ${port}: ${(err as Error).message}`, { cause: err });
-      }
-      servers.push(server);
-      base.logger.info({ event: "listen", listener: name, host, port: ports[name] }, `${name} listening on ${host} port ${ports[name]}`);
+  });
+  for (const name of wanted) {
+    const server = createSubmissionServer(deps, { implicitTls: name === "submissions" });
+    const host = listenAt[name]?.host ?? config.relay.listeners[name].host;
+    const port = listenAt[name]?.port ?? config.relay.listeners[name].port;
+    try {
+      ports[name] = await listen(server, host, port);
+    } catch (err) {
+      throw new Error(`cannot listen on ${host} port ${port}: ${(err as Error).message}`, { cause: err });
     }
-  } catch (err) {
-    await close();
-    throw err;
+    servers.push(server);
+    base.logger.info({ event: "listen", listener: name, host, port: ports[name] }, `${name} listening on ${host} port ${ports[name]}`);
   }
   return {
     ports,
     updateSecureContext(options) {
       for (const server of servers) server.updateSecureContext(options);
     },
-    close,
   };
 }
