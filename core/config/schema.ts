@@ -400,8 +400,20 @@ const relay = z
     nextHop: z
       .discriminatedUnion("type", [
         z.object({ type: z.literal("maildir"), path: path.default("./data/Maildir").describe("the Maildir") }).strict(),
-        z.object({ type: z.literal("lmtp"), host: z.string().min(1).describe("the LMTP host"), port: port.default(24).describe("its port") }).strict(),
-        z.object({ type: z.literal("smtp"), host: z.string().min(1).describe("the SMTP host"), port: port.default(25).describe("its port") }).strict(),
+        z
+          .object({
+            type: z.literal("lmtp"),
+            host: z.string().min(1).meta({ kind: "host", description: "the LMTP host" }),
+            port: port.default(24).describe("its port"),
+          })
+          .strict(),
+        z
+          .object({
+            type: z.literal("smtp"),
+            host: z.string().min(1).meta({ kind: "host", description: "the SMTP host" }),
+            port: port.default(25).describe("its port"),
+          })
+          .strict(),
       ])
       .prefault({ type: "maildir" })
       .describe("where accepted mail for our domains goes"),
@@ -512,7 +524,7 @@ const relay = z
         z
           .object({
             type: z.literal("imap"),
-            host: z.string().min(1).describe("the IMAP host that checks submission passwords over TLS (AUTHENTICATE PLAIN or LOGIN)"),
+            host: z.string().min(1).meta({ kind: "host" }).describe("the IMAP host that checks submission passwords over TLS (AUTHENTICATE PLAIN or LOGIN)"),
             port: port.default(993).describe("its port"),
             tls: z.enum(["implicit", "starttls"]).default("implicit").describe("implicit TLS or STARTTLS"),
             timeoutMs: milliseconds(100, 120_000).default(10_000).describe("how long a login check may take"),
