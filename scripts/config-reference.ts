@@ -26,8 +26,8 @@ The same schema (\`core/config/schema.ts\`) validates it everywhere:
 - \`npm start\`, \`wrangler dev\` and \`wrangler deploy\` refuse a bad file the same way before anything runs.
 - Rules that span fields are part of the schema too (a spamtrap address at one of our domains, the learn
   listener beside the controller, …), so \`config:check\` refuses exactly what the relay and the Worker
-  would refuse at start. Only what needs the environment or files is left to the start: see
-  [Checked at start](#checked-at-start).
+  would refuse at start; \`test/*/config-rules.test.ts\` try each such rule at every entry point. Only
+  what needs the environment or files is left to the start: see [Checked at start](#checked-at-start).
 - Unknown fields are refused (a typo never silently does nothing); YAML syntax errors name the line.
 - The file is bounded at 4 MiB.
 
@@ -260,6 +260,26 @@ function flow(value: unknown): string {
   return String(value);
 }
 
+const DURATIONS = [
+  [86400, "day"],
+  [3600, "hour"],
+  [60, "minute"],
+] as const;
+function duration(seconds: number): string | undefined {
+  const [size, unit] = DURATIONS.find(([size]) => seconds >= size && seconds % size === 0) ?? [];
+  if (size === undefined) return undefined;
+  const count = seconds / size;
+  return `${count} ${unit}${count === 1 ? "" : "s"}`;
+}
+
+/** What a default amounts to, where the number alone is hard to read: 52428800 is 50 MiB. */
+function inWords(value: unknown, kind: string | undefined): string | undefined {
+  if (typeof value !== "number") return undefined;
+  if (kind === "bytes") return binarySize(value);
+  if (kind === "seconds") return duration(value);
+  return undefined;
+}
+
 function defaultText(schema: z.ZodType, field: Unwrapped): string {
   if (field.meta.defaultText !== undefined) return field.meta.defaultText;
   const parsed = schema.safeParse(undefined);
@@ -267,7 +287,8 @@ function defaultText(schema: z.ZodType, field: Unwrapped): string {
   if (parsed.data === undefined) return "none";
   if (field.core instanceof z.ZodObject) return "–";
   const shown = code(flow(parsed.data));
-  return field.meta.kind === "bytes" && typeof parsed.data === "number" ? `${shown} (${binarySize(parsed.data)})` : shown;
+  const words = inWords(parsed.data, field.meta.kind);
+  return words === undefined ? shown : `${shown} (${words})`;
 }
 
 interface Row {
