@@ -2,7 +2,7 @@
 // Authentication-Results become the ARC-Authentication-Results of a new ARC set, sealed with the
 // configured domain and selector, so the next hop can trust what we found.
 import { sealMessage } from "mailauth/lib/arc/index.js";
-import type { EdgemxConfig } from "../config/schema.ts";
+import { arcSealIdentity, type EdgemxConfig } from "../config/schema.ts";
 
 /** What sealing needs of the authentication (core/authentication's AuthOutcome has it): our field, and the ARC chain's result. */
 export interface SealedAuthentication {
@@ -26,14 +26,6 @@ export function authResultsPayload(field: string): string {
   return field.replace(/^Authentication-Results:\s*/i, "");
 }
 
-/** The sealing domain and selector: configured, else the first domain and its DKIM selector. */
-export function sealIdentity(config: EdgemxConfig): { domain: string; selector: string } | null {
-  const first = config.domains[0];
-  const domain = config.judge.arcSeal.domain ?? first?.name;
-  const selector = config.judge.arcSeal.selector ?? config.domains.find((d) => d.name === domain)?.dkim?.selector;
-  return domain && selector ? { domain, selector } : null;
-}
-
 /** The ARC set (ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results) to prepend, as fields. */
 export async function sealForwarded(
   message: Uint8Array,
@@ -42,7 +34,8 @@ export async function sealForwarded(
   config: EdgemxConfig,
   key: ArcSealKey,
 ): Promise<string[]> {
-  const identity = sealIdentity(config);
+  // Never null for a validated configuration with judge.arcSeal enabled: the schema refuses one without them.
+  const identity = arcSealIdentity(config);
   if (!identity) throw new Error("judge.arcSeal is enabled but no sealing domain and selector are configured");
   const prefix = new TextEncoder().encode(headers.map((h) => `${h}\r\n`).join(""));
   const input = new Uint8Array(prefix.byteLength + message.byteLength);

@@ -5,18 +5,24 @@ import { z } from "zod";
 const domainName = z
   .string()
   .regex(/^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/i, { message: "expected a domain name such as lists.example.org" })
-  .transform((d) => d.toLowerCase());
+  .transform((d) => d.toLowerCase())
+  .meta({ kind: "domain name" });
 
 export const authPolicySchema = z
   .object({
-    // RFC 8617 §7.2: ARC sealers (the d= of an ARC-Seal) whose valid chain may override a DMARC
-    // failure of forwarded mail, e.g. a mailing list host or a forwarding service you use.
-    trustedArcSealers: z.array(domainName).default([]),
-    // RFC 7489 §6.6.2: honour the sender domain's DMARC policy (reject, quarantine, with sp and pct).
-    // When false, DMARC is evaluated and reported in Authentication-Results but never acted on.
-    dmarcEnforce: z.boolean().default(true),
-    // RFC 8601 §2.5: the authserv-id of our Authentication-Results header; the config's hostname if unset.
-    authservId: domainName.optional(),
+    trustedArcSealers: z
+      .array(domainName)
+      .default([])
+      .describe(
+        "ARC sealers (the `d=` of an ARC-Seal) whose valid chain may override a DMARC failure of forwarded mail (RFC 8617 §7.2), e.g. a mailing list host or a forwarding service you use",
+      ),
+    dmarcEnforce: z
+      .boolean()
+      .default(true)
+      .describe(
+        "honour the sender domain's DMARC policy (RFC 7489 §6.6.2: reject, quarantine, with sp and pct); `false`: DMARC is evaluated and reported in Authentication-Results but never acted on",
+      ),
+    authservId: domainName.optional().meta({ description: "the authserv-id of our Authentication-Results header (RFC 8601 §2.5)", defaultText: "`hostname`" }),
   })
   .strict();
 

@@ -8,36 +8,31 @@ const ruleAction = z.enum(["reject", "mark", "log"]);
 
 export const rfcRulesSchema = z
   .object({
-    // RFC 5322 §3.6: exactly one From; without it there is no author to authenticate (RFC 7489 §6.6.1).
-    missingFrom: ruleAction.default("reject"),
-    // RFC 5322 §3.6: at most one From; two let DMARC judge one author while the reader sees the other.
-    duplicateFrom: ruleAction.default("reject"),
-    // RFC 5322 §3.6: exactly one Date; scripts and old devices leave it out, so only marked.
-    missingDate: ruleAction.default("mark"),
-    // RFC 5322 §3.6: Date, Sender, Reply-To, To, Cc, Bcc, Message-ID, In-Reply-To, References, Subject at most once.
-    duplicateField: ruleAction.default("reject"),
-    // RFC 5322 §2.2: a header line is a field name of printable US-ASCII but ":", then ":", or a folded continuation.
-    headerSyntax: ruleAction.default("reject"),
-    // Our bound, not an RFC's: a header section (of the message or of a MIME part) over 1000 fields or 256 KiB.
-    headerSectionSize: ruleAction.default("reject"),
-    // RFC 6532 §3 with RFC 6531 §3.4: 8-bit octets in the header only in UTF-8 and only under SMTPUTF8.
-    eightBitHeader: ruleAction.default("mark"),
-    // RFC 5322 §2.1.1: a line is at most 998 octets, CRLF not counted.
-    lineLength: ruleAction.default("mark"),
-    // RFC 2046 §5.1.1: a multipart has one boundary parameter of 1–70 bchars, not begun by an enclosing one.
-    multipartBoundary: ruleAction.default("reject"),
-    // RFC 2046 §5.1.1: a multipart has at least one body part and a close-delimiter; no line merely begins like one.
-    multipartDelimiter: ruleAction.default("mark"),
-    // Our bound, not an RFC's: multiparts nested at most 10 deep, at most 1000 MIME parts.
-    mimeTreeSize: ruleAction.default("reject"),
-    // RFC 2045 §6.1: Content-Transfer-Encoding is 7bit, 8bit, binary, quoted-printable or base64.
-    transferEncoding: ruleAction.default("reject"),
-    // RFC 2045 §6.4: a multipart is only 7bit, 8bit or binary.
-    multipartTransferEncoding: ruleAction.default("reject"),
-    // RFC 2046 §5.2.1: a message/rfc822 part is only 7bit, 8bit or binary.
-    messageTransferEncoding: ruleAction.default("mark"),
-    // RFC 2045 §6.8: base64 content holds only the base64 alphabet, padded to whole 4-character groups.
-    base64Content: ruleAction.default("mark"),
+    missingFrom: ruleAction.default("reject").describe("RFC 5322 §3.6: exactly one From; without it there is no author to authenticate (RFC 7489 §6.6.1)"),
+    duplicateFrom: ruleAction.default("reject").describe("RFC 5322 §3.6: at most one From; two let DMARC judge one author while the reader sees the other"),
+    missingDate: ruleAction.default("mark").describe("RFC 5322 §3.6: exactly one Date; scripts and old devices leave it out, so only marked"),
+    duplicateField: ruleAction
+      .default("reject")
+      .describe("RFC 5322 §3.6: Date, Sender, Reply-To, To, Cc, Bcc, Message-ID, In-Reply-To, References, Subject at most once"),
+    headerSyntax: ruleAction
+      .default("reject")
+      .describe("RFC 5322 §2.2: a header line is a field name of printable US-ASCII but `:`, then `:`, or a folded continuation"),
+    headerSectionSize: ruleAction
+      .default("reject")
+      .describe("our bound, not an RFC's: a header section (of the message or of a MIME part) over 1000 fields or 256 KiB"),
+    eightBitHeader: ruleAction.default("mark").describe("RFC 6532 §3 with RFC 6531 §3.4: 8-bit octets in the header only in UTF-8 and only under SMTPUTF8"),
+    lineLength: ruleAction.default("mark").describe("RFC 5322 §2.1.1: a line is at most 998 octets, CRLF not counted"),
+    multipartBoundary: ruleAction
+      .default("reject")
+      .describe("RFC 2046 §5.1.1: a multipart has one boundary parameter of 1–70 bchars, not begun by an enclosing one"),
+    multipartDelimiter: ruleAction
+      .default("mark")
+      .describe("RFC 2046 §5.1.1: a multipart has at least one body part and a close-delimiter; no line merely begins like one"),
+    mimeTreeSize: ruleAction.default("reject").describe("our bound, not an RFC's: multiparts nested at most 10 deep, at most 1000 MIME parts"),
+    transferEncoding: ruleAction.default("reject").describe("RFC 2045 §6.1: Content-Transfer-Encoding is 7bit, 8bit, binary, quoted-printable or base64"),
+    multipartTransferEncoding: ruleAction.default("reject").describe("RFC 2045 §6.4: a multipart is only 7bit, 8bit or binary"),
+    messageTransferEncoding: ruleAction.default("mark").describe("RFC 2046 §5.2.1: a message/rfc822 part is only 7bit, 8bit or binary"),
+    base64Content: ruleAction.default("mark").describe("RFC 2045 §6.8: base64 content holds only the base64 alphabet, padded to whole 4-character groups"),
   })
   .strict();
 

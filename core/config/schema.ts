@@ -1,8 +1,22 @@
-// The one configuration schema of edgemx, shared by the Worker and the relay.
-// Every field has a documented default where a safe one exists; see docs/configuration.md.
+// The one configuration schema of edgemx, shared by the Worker and the relay. Each default and each
+// field's meaning is written here once: `npm run docs` (scripts/config-docs.ts) turns the descriptions
+// into docs/configuration.md. Every rule that depends only on the document is here too, so that
+// `npm run config:check` refuses exactly what the relay and the Worker refuse at start.
 import { z } from "zod";
 import { authPolicySchema } from "./auth-policy.ts";
 import { rfcRulesSchema } from "./rfc-rules.ts";
+
+// What the reference (docs/configuration.md) reads from a field's metadata besides its description.
+declare module "zod" {
+  interface GlobalMeta {
+    /** What the value is, in words, where the schema's own type says too little (e.g. "host name"). */
+    kind?: string;
+    /** The default of an optional field whose absence means a value derived elsewhere. */
+    defaultText?: string;
+    /** What the relay or the Worker checks at start beyond the document: files, environment variables. */
+    checkedAtStart?: string;
+  }
+}
 
 // RFC 1035 §2.3.1 / RFC 1123 §2.1: labels of letters, digits and hyphens, 1–63 octets, 253 in all.
 // Mail host and domain names are fully qualified: at least two labels.
@@ -10,27 +24,46 @@ const HOSTNAME_RE = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1
 const hostname = z
   .string()
   .regex(HOSTNAME_RE, { message: "expected a host name such as mx.example.org" })
-  .transform((h) => h.toLowerCase());
+  .transform((h) => h.toLowerCase())
+  .meta({ kind: "host name" });
 
 // RFC 8461 §4.1: an mx pattern is a host name, optionally with a leading "*." wildcard label.
 const mxPattern = z
   .string()
   .regex(/^(\*\.)?[a-z0-9.-]+$/i, { message: "expected a host name or a *.wildcard pattern" })
   .refine((p) => HOSTNAME_RE.test(p.replace(/^\*\./, "")), { message: "expected a host name or a *.wildcard pattern" })
-  .transform((p) => p.toLowerCase());
+  .transform((p) => p.toLowerCase())
+  .meta({ kind: "host name pattern" });
 
-const port = z.number().int().min(1).max(65535);
-const mailtoOrHttps = z.string().regex(/^(mailto:[^\s,;!]+@[^\s,;!]+|https:\/\/[^\s,;]+)$/, { message: "expected a mailto: or https: URI" });
-const localPart = z.string().regex(/^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+$/i, { message: "expected the local part of an address" });
+const port = z.number().int().min(1).max(65535).meta({ kind: "port" });
+const mailtoOrHttps = z
+  .string()
+  .regex(/^(mailto:[^\s,;!]+@[^\s,;!]+|https:\/\/[^\s,;]+)$/, { message: "expected a mailto: or https: URI" })
+  .meta({ kind: "`mailto:` or `https:` URI" });
+const localPart = z
+  .string()
+  .regex(/^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+$/i, { message: "expected the local part of an address" })
+  .meta({ kind: "local part" });
+const path = z.string().min(1).meta({ kind: "path" });
+const address = z.string().email({ message: "expected an e-mail address" }).meta({ kind: "address" });
+const milliseconds = (min: number, max?: number) => (max === undefined ? z.number().int().min(min) : z.number().int().min(min).max(max)).meta({ kind: "ms" });
+const seconds = (min: number) => z.number().int().min(min).meta({ kind: "seconds" });
+const bytes = z
+  .number()
+  .int()
+  .min(1024)
+  .max(1024 * 1024 * 1024)
+  .meta({ kind: "bytes" });
 
-const server = (defaults: { ssl: number; starttls: number | null }) =>
+const server = (ports: { ssl: number; starttls: number }) =>
   z
     .object({
-      host: hostname.optional(),
-      sslPort: port.nullable().default(defaults.ssl),
-      starttlsPort: port.nullable().default(defaults.starttls),
+      host: hostname.optional().meta({ description: "the host clients connect to", defaultText: "the first `mx` host" }),
+      sslPort: port.nullable().default(ports.ssl).describe("the port with implicit TLS (RFC 8314); `null`: not offered"),
+      starttlsPort: port.nullable().default(ports.starttls).describe("the port with STARTTLS; `null`: not offered"),
     })
-    .strict();
+    .strict()
+    .prefault({});
 
 /** Checks whose failure a role mailbox may be spared (RFC 2142 mailboxes must stay reachable). */
 export const RELAXABLE_CHECKS = ["dnsbl", "fcrdns", "helo", "sender", "spf", "dkim", "dmarc", "banned", "rfc", "greylist", "spam"] as const;
@@ -38,53 +71,67 @@ export type RelaxableCheck = (typeof RELAXABLE_CHECKS)[number];
 
 const rolePolicy = z
   .object({
-    relax: z.array(z.enum(RELAXABLE_CHECKS)).default([]),
+    relax: z.array(z.enum(RELAXABLE_CHECKS)).default([]).describe("the checks whose failure this mailbox is spared; never the virus scan"),
   })
   .strict();
 
 // The spec's selectors are timestamps (e.g. 1546251274); any RFC 6376 §3.1 selector is allowed.
-const dkimSelector = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, {
-  message: "expected a DKIM selector (RFC 6376 §3.1), e.g. 1546251274",
-});
+const dkimSelector = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, {
+    message: "expected a DKIM selector (RFC 6376 §3.1), e.g. 1546251274",
+  })
+  .meta({ kind: "selector" });
 
 const dkim = z
   .object({
-    selector: dkimSelector,
-    algorithm: z.enum(["rsa", "ed25519"]).default("rsa"),
-    // Base64 of the SubjectPublicKeyInfo (rsa) or the raw 32-byte key (ed25519), as in the p= tag.
+    selector: dkimSelector.describe("the selector (RFC 6376 §3.1); the specification uses timestamps, e.g. `1546251274`"),
+    algorithm: z.enum(["rsa", "ed25519"]).default("rsa").describe("the key's algorithm"),
     publicKey: z
       .string()
       .transform((k) => k.replace(/\s+/g, ""))
-      .pipe(z.string().regex(/^[A-Za-z0-9+/]+=*$/, { message: "expected the base64 public key (the p= value)" })),
-    // The relay's signing key (PEM, RSA ≥ 2048 bits) for submitted mail; else EDGEMX_DKIM_KEY_<DOMAIN>.
-    privateKeyFile: z.string().min(1).optional(),
-    // An optional second signature with Ed25519 (RFC 8463) beside the RSA one, under its own selector;
-    // its key from privateKeyFile, else EDGEMX_DKIM_ED25519_KEY_<DOMAIN>.
+      .pipe(z.string().regex(/^[A-Za-z0-9+/]+=*$/, { message: "expected the base64 public key (the p= value)" }))
+      .meta({
+        kind: "base64",
+        description:
+          "the public key for the published record, the `p=` value: the SubjectPublicKeyInfo (rsa) or the raw 32-byte key (ed25519); white space is ignored",
+      }),
+    privateKeyFile: path.optional().meta({
+      description:
+        "the PEM key the relay signs submitted mail with (RSA ≥ 2048 bits); without it, the PEM in the environment variable `EDGEMX_DKIM_KEY_<DOMAIN>` (the domain in capitals, other characters `_`; see [submission.md](submission.md))",
+      checkedAtStart:
+        "the key (this file, else `EDGEMX_DKIM_KEY_<DOMAIN>`) is a PEM private key of `algorithm`, an RSA key of at least 2048 bits; the submission listeners do not start otherwise",
+    }),
     ed25519: z
       .object({
-        selector: dkimSelector,
-        // Base64 of the raw 32-byte public key (RFC 8463 §4.2), the p= value.
+        selector: dkimSelector.describe("its selector, beside the first one's"),
         publicKey: z
           .string()
           .transform((k) => k.replace(/\s+/g, ""))
-          .pipe(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, { message: "expected the base64 of the 32-byte Ed25519 public key" })),
-        privateKeyFile: z.string().min(1).optional(),
+          .pipe(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, { message: "expected the base64 of the 32-byte Ed25519 public key" }))
+          .meta({ kind: "base64", description: "the raw 32-byte public key (RFC 8463 §4.2), the `p=` value" }),
+        privateKeyFile: path.optional().meta({
+          description: "its PEM key; without it, the PEM in `EDGEMX_DKIM_ED25519_KEY_<DOMAIN>`",
+          checkedAtStart: "the key (this file, else `EDGEMX_DKIM_ED25519_KEY_<DOMAIN>`) is a PEM Ed25519 private key",
+        }),
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe("a second, Ed25519 signature (RFC 8463) beside the first, with its own selector and record"),
   })
   .strict();
 
+const dmarcPolicy = z.enum(["none", "quarantine", "reject"]);
 const dmarc = z
   .object({
-    p: z.enum(["none", "quarantine", "reject"]).default("reject"),
-    sp: z.enum(["none", "quarantine", "reject"]).optional(),
-    adkim: z.enum(["r", "s"]).default("s"),
-    aspf: z.enum(["r", "s"]).default("s"),
-    rua: z.array(mailtoOrHttps).default([]),
-    ruf: z.array(mailtoOrHttps).default([]),
-    rf: z.enum(["afrf"]).default("afrf"),
-    pct: z.number().int().min(0).max(100).default(100),
+    p: dmarcPolicy.default("reject").describe("the policy for the domain (RFC 7489 §6.3)"),
+    sp: dmarcPolicy.optional().meta({ description: "the policy for its subdomains", defaultText: "none: `p` applies" }),
+    adkim: z.enum(["r", "s"]).default("s").describe("DKIM alignment: `r` relaxed, `s` strict"),
+    aspf: z.enum(["r", "s"]).default("s").describe("SPF alignment: `r` relaxed, `s` strict"),
+    rua: z.array(mailtoOrHttps).default([]).describe("where aggregate reports go"),
+    ruf: z.array(mailtoOrHttps).default([]).describe("where failure reports go"),
+    rf: z.enum(["afrf"]).default("afrf").describe("the failure report format"),
+    pct: z.number().int().min(0).max(100).default(100).describe("the percentage of failing mail the policy applies to"),
   })
   .strict();
 
@@ -93,27 +140,43 @@ export const MTA_STS_MAX_AGE_MAX = 31557600;
 export const MTA_STS_MAX_AGE_MIN = 86400;
 const mtaSts = z
   .object({
-    mode: z.enum(["enforce", "testing", "none"]).default("testing"),
-    mx: z.array(mxPattern).optional(),
-    maxAge: z.number().int().min(MTA_STS_MAX_AGE_MIN).max(MTA_STS_MAX_AGE_MAX).default(604800),
+    mode: z.enum(["enforce", "testing", "none"]).default("testing").describe("the policy's mode (RFC 8461 §5)"),
+    mx: z.array(mxPattern).optional().meta({
+      description: "the MX hosts senders may deliver to; a pattern may start with `*.`",
+      defaultText: "the `mx` hosts",
+    }),
+    maxAge: seconds(MTA_STS_MAX_AGE_MIN)
+      .max(MTA_STS_MAX_AGE_MAX)
+      .default(604800)
+      .describe("how long senders keep the policy (RFC 8461 §3.2 allows at most 31557600; under a day is refused as a practical floor)"),
   })
   .strict();
 
 const domain = z
   .object({
-    name: hostname,
-    displayName: z.string().min(1).max(200).optional(),
-    displayShortName: z.string().min(1).max(60).optional(),
-    // MX hosts in order of preference; the first one is "the" MX host of the postmaster page.
-    mx: z.array(hostname).min(1, { message: "expected at least one MX host" }),
-    imap: server({ ssl: 993, starttls: 143 }).default({ sslPort: 993, starttlsPort: 143 }),
-    smtp: server({ ssl: 465, starttls: 587 }).default({ sslPort: 465, starttlsPort: 587 }),
+    name: hostname.describe("the domain, e.g. `example.org`; each domain once"),
+    displayName: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .meta({ description: "the name mail clients (autoconfig) and the postmaster page show", defaultText: "the domain name" }),
+    displayShortName: z.string().min(1).max(60).optional().meta({ description: "the short name mail clients show", defaultText: "the domain name" }),
+    mx: z
+      .array(hostname)
+      .min(1, { message: "expected at least one MX host" })
+      .describe("the MX hosts in order of preference (MX 10, 20, …); the first one is the default host of the services below and the postmaster page's"),
+    imap: server({ ssl: 993, starttls: 143 }).describe("IMAP for mail clients"),
+    smtp: server({ ssl: 465, starttls: 587 }).describe("mail submission for mail clients"),
     sieve: z
-      .object({ host: hostname.optional(), port: port.nullable().default(4190) })
+      .object({
+        host: hostname.optional().meta({ description: "the host clients connect to", defaultText: "the first `mx` host" }),
+        port: port.nullable().default(4190).describe("its port; `null`: not offered"),
+      })
       .strict()
-      .default({ port: 4190 }),
-    dkim: dkim.optional(),
-    // SPF mechanisms between "v=spf1" and the final "all" (RFC 7208 §5).
+      .prefault({})
+      .describe("ManageSieve (RFC 5804) for mail filters"),
+    dkim: dkim.optional().describe("the domain's DKIM key (RFC 6376): the published record, and the relay's signature on submitted mail"),
     spf: z
       .object({
         mechanisms: z
@@ -122,483 +185,586 @@ const domain = z
               message: "expected an SPF mechanism such as mx, a:host, ip4:192.0.2.0/24 or include:domain",
             }),
           )
-          .default(["mx"]),
-        all: z.enum(["-all", "~all", "?all"]).default("-all"),
+          .default(["mx"])
+          .meta({ kind: "list of SPF mechanisms", description: "the mechanisms between `v=spf1` and the final `all` (RFC 7208 §5)" }),
+        all: z.enum(["-all", "~all", "?all"]).default("-all").describe("the final `all`: fail, softfail or neutral"),
       })
       .strict()
-      .default({ mechanisms: ["mx"], all: "-all" }),
-    dmarc: dmarc.default({ p: "reject", adkim: "s", aspf: "s", rua: [], ruf: [], rf: "afrf", pct: 100 }),
-    mtaSts: mtaSts.default({ mode: "testing", maxAge: 604800 }),
+      .prefault({})
+      .describe("the published SPF record (RFC 7208)"),
+    dmarc: dmarc.prefault({}).describe("the published DMARC record (RFC 7489 §6.3)"),
+    mtaSts: mtaSts.prefault({}).describe("the published MTA-STS policy (RFC 8461)"),
     tlsRpt: z
-      .object({ rua: z.array(mailtoOrHttps).min(1) })
+      .object({
+        rua: z.array(mailtoOrHttps).min(1).describe("where reports go; an `https:` address can be the Worker's own endpoint ([tlsrpt.md](tlsrpt.md))"),
+      })
       .strict()
-      .optional(),
-    // Where Email Routing forwards accepted mail for this domain (a verified destination address).
-    forwardTo: z.string().email({ message: "expected an e-mail address" }).optional(),
-    // Who receives mail here (the relay's RCPT TO check, RFC 5321 §3.3): local parts, aliases to other
-    // local parts or addresses, or every local part (catchAll). With none of them, every local part is
-    // accepted and the mailbox host decides (a recipient check against it, relay.recipientCheck).
-    mailboxes: z.array(localPart).default([]),
-    aliases: z.record(localPart, z.string().min(1)).default({}),
-    catchAll: z.boolean().default(false),
+      .optional()
+      .describe("the published TLS reporting record (RFC 8460)"),
+    forwardTo: address.optional().describe("where Cloudflare Email Routing forwards accepted mail of this domain (a verified destination address)"),
+    mailboxes: z.array(localPart).default([]).describe("the local parts that receive mail here (the relay's RCPT TO check, RFC 5321 §3.3)"),
+    aliases: z
+      .record(localPart, z.string().min(1).meta({ kind: "local part or address" }))
+      .default({})
+      .describe("recipients delivered to another mailbox"),
+    catchAll: z.boolean().default(false).describe("every local part exists"),
   })
   .strict();
 
 const listener = (defaultPort: number) =>
   z
     .object({
-      host: z.string().default("::"),
-      port: port.default(defaultPort),
-      enabled: z.boolean().default(true),
+      host: z.string().default("::").meta({ kind: "address", description: "the address to listen on; `::` is every address" }),
+      port: port.default(defaultPort).describe("the port to listen on"),
+      enabled: z.boolean().default(true).describe("`false` turns the listener off"),
     })
-    .strict();
+    .strict()
+    .prefault({});
 
 const checkAction = z.enum(["reject", "tempfail", "log"]);
+
+// The verdict API's URL is https:, or http: on loopback only (a Worker under `wrangler dev`): the
+// message and the relay's token never cross a network in clear text.
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+const verdictUrl = z
+  .string()
+  .url({ message: "expected the https:// URL of the Worker's /v1/verdict" })
+  .superRefine((url, ctx) => {
+    if (!URL.canParse(url)) return; // refused as no URL above
+    const { protocol, hostname, host } = new URL(url);
+    if (protocol === "https:" || (protocol === "http:" && LOOPBACK_HOSTS.has(hostname))) return;
+    ctx.addIssue({ code: "custom", message: `expected an https:// URL (http:// only on loopback), not ${protocol}//${host}` });
+  })
+  .meta({ kind: "URL" });
+
+// A dynamic-name pattern is compiled here, once: an invalid one refuses the document, never a session.
+const dynamicPattern = z
+  .string()
+  .transform((pattern, ctx) => {
+    try {
+      return new RegExp(pattern, "i");
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: `expected a regular expression (${(err as Error).message})` });
+      return z.NEVER;
+    }
+  })
+  .meta({ kind: "regular expression" });
+
+const rspamd = z
+  .object({
+    url: z.string().url({ message: "expected the http:// URL of rspamd's normal worker, e.g. http://127.0.0.1:11333" }).optional().meta({
+      kind: "URL",
+      description: "rspamd's normal worker, e.g. `http://127.0.0.1:11333`; every inbound message goes to its `/checkv2` inside the SMTP session",
+      defaultText: "none: no scoring",
+    }),
+    controllerUrl: z.string().url({ message: "expected the http:// URL of rspamd's controller, e.g. http://127.0.0.1:11334" }).optional().meta({
+      kind: "URL",
+      description:
+        "rspamd's controller, e.g. `http://127.0.0.1:11334`: learning (`/learnspam`, `/learnham`, `/fuzzyadd`) for the spamtrap, the learn listener and `npm run learn`",
+    }),
+    timeoutMs: milliseconds(100, 120_000).default(20_000).describe("the whole exchange with rspamd, connect to last byte (rspamd's own task timeout is 8 s)"),
+    onError: z
+      .enum(["tempfail", "accept"])
+      .default("tempfail")
+      .describe(
+        "rspamd unreachable, timing out, answering an error or nonsense: `451 4.3.0` (never an unscanned accept), or accept the message marked `X-Edgemx-Spam: not scanned; rspamd unavailable`",
+      ),
+    greylistScoreGate: z
+      .number()
+      .nullable()
+      .default(null)
+      .describe(
+        "with `url` set and greylisting on: greylist only mail scoring at least this, decided after the final dot (`451 4.7.1 … Greylisted …`); `null` greylists every new triplet at RCPT TO",
+      ),
+    spamtrap: z
+      .object({
+        // Spamtrap addresses must be at our domains: mail for any other is refused as relaying (the rule
+        // spans fields, so it is in configSchema's refinement below).
+        addresses: z
+          .array(
+            z
+              .string()
+              .email({ message: "expected an e-mail address at one of our domains" })
+              .transform((a) => a.toLowerCase()),
+          )
+          .default([])
+          .meta({
+            kind: "list of addresses at our domains",
+            description:
+              "trap addresses: mail to them is accepted and never delivered, learned as spam, and its client blocklisted; each is at one of `domains[].name`",
+          }),
+        blocklistTtlSeconds: seconds(60)
+          .default(86400)
+          .describe("how long a client that wrote to a trap is refused (`554 5.7.1 Service unavailable; Client host [ip] blocked using spamtrap.<hostname>`)"),
+        learnRatePerMinute: z
+          .number()
+          .int()
+          .min(1)
+          .max(6000)
+          .default(10)
+          .describe("trap messages learned per minute (a burst of as many at once); past it they are only blocklisted"),
+        fuzzy: z
+          .object({
+            flag: z.number().int().min(1).describe("the flag of a writable `fuzzy_check` rule"),
+            weight: z.number().positive().default(10).describe("the weight the hashes are stored with"),
+          })
+          .strict()
+          .optional()
+          .describe("also store each trap message's fuzzy hashes (`/fuzzyadd`) — `{ flag: 11 }` with the shipped configuration's local fuzzy storage"),
+      })
+      .strict()
+      .prefault({})
+      .describe("the spamtrap"),
+    learnListener: z
+      .object({
+        host: z.string().min(1).default("127.0.0.1").meta({ kind: "address", description: "the address to listen on" }),
+        port: port.default(11380).describe("the port to listen on"),
+      })
+      .strict()
+      .optional()
+      .meta({
+        description:
+          "the HTTP listener for learning from people (Dovecot imapsieve on the mailbox host): `POST /learn/spam`, `POST /learn/ham`; it needs `controllerUrl`",
+        checkedAtStart: "`EDGEMX_LEARN_TOKEN` (its bearer token) is in the environment, and the address can be listened on",
+      }),
+  })
+  .strict()
+  .superRefine((rspamd, ctx) => {
+    if (rspamd.learnListener !== undefined && rspamd.controllerUrl === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["learnListener"],
+        message: "expected relay.rspamd.controllerUrl beside it: the learn listener hands what it learns to rspamd's controller",
+      });
+    }
+  });
 
 const relay = z
   .object({
     listeners: z
       .object({
-        mx: listener(25).default({ host: "::", port: 25, enabled: true }),
-        submission: listener(587).default({ host: "::", port: 587, enabled: true }),
-        submissions: listener(465).default({ host: "::", port: 465, enabled: true }),
+        mx: listener(25).describe("the MX: mail from other servers (RFC 5321)"),
+        submission: listener(587).describe("mail submission with STARTTLS (RFC 6409)"),
+        submissions: listener(465).describe("mail submission over implicit TLS (RFC 8314)"),
       })
       .strict()
-      .default({
-        mx: { host: "::", port: 25, enabled: true },
-        submission: { host: "::", port: 587, enabled: true },
-        submissions: { host: "::", port: 465, enabled: true },
-      }),
-    // PEM files; when absent the relay makes a self-signed certificate on first start and warns.
+      .prefault({})
+      .meta({ description: "where the relay listens", checkedAtStart: "each enabled listener's address can be listened on" }),
     tls: z
-      .object({ cert: z.string().min(1), key: z.string().min(1) })
+      .object({ cert: path.describe("the PEM certificate (chain)"), key: path.describe("its PEM private key") })
       .strict()
-      .optional(),
+      .optional()
+      .meta({
+        description: "the certificate of STARTTLS and implicit TLS; without it the relay makes a self-signed certificate on first start and warns",
+        checkedAtStart: "both files are readable and make a pair",
+      }),
     dnsbl: z
       .object({
-        action: checkAction.default("reject"),
+        action: checkAction.default("reject").describe("what a listed client gets"),
         zones: z
           .array(
             z
               .object({
-                zone: hostname,
-                // Return codes that count as listed (RFC 5782 §2.1: 127.0.0.0/8); empty = any.
-                codes: z.array(z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, { message: "expected a 127.x.y.z answer" })).default([]),
+                zone: hostname.describe("the zone, e.g. `zen.spamhaus.org`"),
+                codes: z
+                  .array(z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, { message: "expected a 127.x.y.z answer" }))
+                  .default([])
+                  .meta({ kind: "list of 127.x.y.z", description: "the answers that count as listed (RFC 5782 §2.1: 127.0.0.0/8); empty: any" }),
               })
               .strict(),
           )
-          .default([]),
+          .default([])
+          .describe("the zones asked"),
       })
       .strict()
-      .default({ action: "reject", zones: [] }),
+      .prefault({})
+      .describe("DNS blocklists (RFC 5782) asked for each client ([relay-checks.md](relay-checks.md))"),
     fcrdns: z
       .object({
-        action: checkAction.default("reject"),
-        dynamicPatterns: z.array(z.string()).default([]),
+        action: checkAction.default("reject").describe("what a client without a confirmed name, or with a dynamic-looking one, gets"),
+        dynamicPatterns: z.array(dynamicPattern).default([]).describe("dynamic-looking PTR names, matched case-insensitively"),
       })
       .strict()
-      .default({ action: "reject", dynamicPatterns: [] }),
-    // Sender domains whose mail we only take over TLS, and destinations we only deliver to over verified TLS.
+      .prefault({})
+      .describe("forward-confirmed reverse DNS of the client (RFC 8601 §3 iprev)"),
     mandatoryTls: z
-      .object({ domains: z.array(hostname).default([]) })
+      .object({
+        domains: z
+          .array(hostname)
+          .default([])
+          .describe("sender domains whose mail is accepted only over TLS, and destinations delivered to only over verified TLS"),
+      })
       .strict()
-      .default({ domains: [] }),
+      .prefault({})
+      .describe("TLS that is not optional"),
     nextHop: z
       .discriminatedUnion("type", [
-        z.object({ type: z.literal("maildir"), path: z.string().min(1).default("./data/Maildir") }).strict(),
-        z.object({ type: z.literal("lmtp"), host: z.string().min(1), port: port.default(24) }).strict(),
-        z.object({ type: z.literal("smtp"), host: z.string().min(1), port: port.default(25) }).strict(),
-      ])
-      .default({ type: "maildir", path: "./data/Maildir" }),
-    spool: z.string().min(1).default("./data/spool"),
-    // Deliveries from the spool in flight at once (next hop and remote together). As many as the MX
-    // takes sessions at full load, so that delivery keeps pace with acceptance (docs/queue.md).
-    deliveryConcurrency: z.number().int().min(1).max(500).default(40),
-    // The relay's DNS: a validating resolver (unbound) over UDP/TCP, whose AD bit DANE relies on.
-    resolver: z
-      .object({
-        host: z.string().min(1).default("127.0.0.1"),
-        port: port.default(53),
-        timeoutMs: z.number().int().min(100).max(30_000).default(3000),
-      })
-      .strict()
-      .default({ host: "127.0.0.1", port: 53, timeoutMs: 3000 }),
-    // HELO/EHLO plausibility and MAIL FROM domain checks: reject, tempfail or log only.
-    helo: z
-      .object({ action: checkAction.default("reject") })
-      .strict()
-      .default({ action: "reject" }),
-    sender: z
-      .object({ action: checkAction.default("reject") })
-      .strict()
-      .default({ action: "reject" }),
-    greylist: z
-      .object({
-        enabled: z.boolean().default(true),
-        delaySeconds: z.number().int().min(0).default(300),
-        // A triplet that retried in time is remembered this long; one that never retried, expires.
-        retryWindowSeconds: z
-          .number()
-          .int()
-          .min(60)
-          .default(2 * 86400),
-        passLifetimeSeconds: z
-          .number()
-          .int()
-          .min(60)
-          .default(36 * 86400),
-        // After this many delivered messages a client network skips greylisting (auto-allow).
-        autoAllowAfter: z.number().int().min(1).default(5),
-        ipv4Prefix: z.number().int().min(8).max(32).default(24),
-        ipv6Prefix: z.number().int().min(16).max(128).default(64),
-        store: z
-          .discriminatedUnion("type", [
-            z.object({ type: z.literal("sqlite"), path: z.string().min(1).default("./data/greylist.sqlite") }).strict(),
-            z.object({ type: z.literal("redis"), url: z.string().regex(/^rediss?:\/\//, { message: "expected a redis:// URL" }) }).strict(),
-          ])
-          .default({ type: "sqlite", path: "./data/greylist.sqlite" }),
-      })
-      .strict()
-      .default(() => ({
-        enabled: true,
-        delaySeconds: 300,
-        retryWindowSeconds: 2 * 86400,
-        passLifetimeSeconds: 36 * 86400,
-        autoAllowAfter: 5,
-        ipv4Prefix: 24,
-        ipv6Prefix: 64,
-        store: { type: "sqlite" as const, path: "./data/greylist.sqlite" },
-      })),
-    // clamd's INSTREAM over TCP; a scanner outage is a 451, never an unscanned accept.
-    clamd: z
-      .object({
-        enabled: z.boolean().default(true),
-        host: z.string().min(1).default("127.0.0.1"),
-        port: port.default(3310),
-        timeoutMs: z.number().int().min(100).default(30_000),
-      })
-      .strict()
-      .default({ enabled: true, host: "127.0.0.1", port: 3310, timeoutMs: 30_000 }),
-    // The Worker's verdict API; without a URL the judge runs in-process. The token comes from the
-    // environment variable EDGEMX_VERDICT_TOKEN, never from this file.
-    verdict: z
-      .object({
-        url: z.string().url({ message: "expected the https:// URL of the Worker's /v1/verdict" }).optional(),
-        timeoutMs: z.number().int().min(100).default(30_000),
-      })
-      .strict()
-      .default({ timeoutMs: 30_000 }),
-    // Spam scoring and learning with rspamd (docs/spam.md). Scoring is on when `url` (the normal
-    // worker) is set; the controller's password comes from EDGEMX_RSPAMD_PASSWORD, never from this file.
-    rspamd: z
-      .object({
-        url: z.string().url({ message: "expected the http:// URL of rspamd's normal worker, e.g. http://127.0.0.1:11333" }).optional(),
-        controllerUrl: z.string().url({ message: "expected the http:// URL of rspamd's controller, e.g. http://127.0.0.1:11334" }).optional(),
-        timeoutMs: z.number().int().min(100).max(120_000).default(20_000),
-        // rspamd unreachable, timing out or answering nonsense: 451 (tempfail), or accept marked unscanned.
-        onError: z.enum(["tempfail", "accept"]).default("tempfail"),
-        // Greylist only mail scoring at least this (decided after DATA); null: greylist at RCPT TO as usual.
-        greylistScoreGate: z.number().nullable().default(null),
-        spamtrap: z
-          .object({
-            // Addresses at our domains that accept mail, never deliver it, and learn it as spam.
-            addresses: z
-              .array(
-                z
-                  .string()
-                  .email({ message: "expected an e-mail address at one of our domains" })
-                  .transform((a) => a.toLowerCase()),
-              )
-              .default([]),
-            // How long a client that wrote to a trap stays on the local blocklist.
-            blocklistTtlSeconds: z.number().int().min(60).default(86400),
-            learnRatePerMinute: z.number().int().min(1).max(6000).default(10),
-            // Also store the message's fuzzy hashes (/fuzzyadd) under this flag of a writable fuzzy_check rule.
-            fuzzy: z
-              .object({ flag: z.number().int().min(1), weight: z.number().positive().default(10) })
-              .strict()
-              .optional(),
-          })
-          .strict()
-          .default({ addresses: [], blocklistTtlSeconds: 86400, learnRatePerMinute: 10 }),
-        // POST /learn/spam and /learn/ham for mailbox hosts (Dovecot imapsieve); bearer token EDGEMX_LEARN_TOKEN.
-        learnListener: z
-          .object({ host: z.string().min(1).default("127.0.0.1"), port: port.default(11380) })
-          .strict()
-          .optional(),
-      })
-      .strict()
-      .default(() => ({
-        timeoutMs: 20_000,
-        onError: "tempfail" as const,
-        greylistScoreGate: null,
-        spamtrap: { addresses: [], blocklistTtlSeconds: 86400, learnRatePerMinute: 10 },
-      })),
-    // Ask the mailbox host (LMTP/SMTP next hop) whether a recipient exists, when the domain lists none.
-    recipientCheck: z.boolean().default(false),
-    // Submission users: node:sqlite with scrypt hashes, managed with `npm run user` ({ path }), or the
-    // IMAP host checks the password (type "imap": LOGIN / AUTHENTICATE PLAIN over TLS only, users/imap.ts).
-    users: z
-      .union([
-        z.object({ type: z.literal("sqlite").optional(), path: z.string().min(1).default("./data/users.sqlite") }).strict(),
+        z.object({ type: z.literal("maildir"), path: path.default("./data/Maildir").describe("the Maildir") }).strict(),
         z
           .object({
-            type: z.literal("imap"),
-            host: z.string().min(1),
-            port: port.default(993),
-            tls: z.enum(["implicit", "starttls"]).default("implicit"),
-            timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
-            // PEM CA certificates to trust for the IMAP host instead of the system's (a private CA).
-            caFile: z.string().min(1).optional(),
+            type: z.literal("lmtp"),
+            host: z.string().min(1).meta({ kind: "host", description: "the LMTP host" }),
+            port: port.default(24).describe("its port"),
+          })
+          .strict(),
+        z
+          .object({
+            type: z.literal("smtp"),
+            host: z.string().min(1).meta({ kind: "host", description: "the SMTP host" }),
+            port: port.default(25).describe("its port"),
           })
           .strict(),
       ])
-      .default({ path: "./data/users.sqlite" }),
-    // The submission listeners' policy (docs/submission.md): trace privacy, M3AAWG outbound bounds, login throttling.
+      .prefault({ type: "maildir" })
+      .describe("where accepted mail for our domains goes"),
+    spool: path.default("./data/spool").meta({
+      description: "the durable queue directory",
+      checkedAtStart: "no other relay serves it (its control socket does not answer)",
+    }),
+    deliveryConcurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(500)
+      .default(40)
+      .describe(
+        "deliveries from the spool in flight at once, next hop and remote domains together; below the MX's sessions at full load, delivery falls behind acceptance and the spool grows ([queue.md](queue.md))",
+      ),
+    resolver: z
+      .object({
+        host: z.string().min(1).default("127.0.0.1").meta({ kind: "address", description: "the resolver's address" }),
+        port: port.default(53).describe("its port"),
+        timeoutMs: milliseconds(100, 30_000).default(3000).describe("how long a query may take"),
+      })
+      .strict()
+      .prefault({})
+      .describe("the relay's DNS: a validating resolver (unbound) over UDP, TCP when truncated; DANE relies on its AD bit"),
+    helo: z
+      .object({ action: checkAction.default("reject").describe("what an implausible HELO/EHLO name gets") })
+      .strict()
+      .prefault({})
+      .describe("the HELO/EHLO plausibility check"),
+    sender: z
+      .object({ action: checkAction.default("reject").describe("what a MAIL FROM domain failing the check gets") })
+      .strict()
+      .prefault({})
+      .describe("the MAIL FROM domain check"),
+    greylist: z
+      .object({
+        enabled: z.boolean().default(true).describe('`false`: every check passes ("greylisting disabled") and no store is opened'),
+        delaySeconds: seconds(0).default(300).describe("how long a new triplet is deferred; `0`: the first attempt passes (greylisting only records)"),
+        retryWindowSeconds: seconds(60)
+          .default(2 * 86400)
+          .describe("a new triplet's retry must come within this time of the first attempt, else it starts over"),
+        passLifetimeSeconds: seconds(60)
+          .default(36 * 86400)
+          .describe("a passed triplet, and a network's delivery count, are kept this long after last use"),
+        autoAllowAfter: z.number().int().min(1).default(5).describe("delivered messages after which a client network is no longer greylisted"),
+        ipv4Prefix: z.number().int().min(8).max(32).default(24).describe("the IPv4 network of a triplet, as a prefix length"),
+        ipv6Prefix: z.number().int().min(16).max(128).default(64).describe("the IPv6 network of a triplet, as a prefix length"),
+        store: z
+          .discriminatedUnion("type", [
+            z.object({ type: z.literal("sqlite"), path: path.default("./data/greylist.sqlite").describe("the database file") }).strict(),
+            z
+              .object({
+                type: z.literal("redis"),
+                url: z
+                  .string()
+                  .regex(/^rediss?:\/\//, { message: "expected a redis:// URL" })
+                  .meta({ kind: "URL", description: "`redis://host:6379` (`rediss://` with TLS)" }),
+              })
+              .strict(),
+          ])
+          .prefault({ type: "sqlite" })
+          .describe("where the state is kept: SQLite, or Redis so that several relays share it"),
+      })
+      .strict()
+      .prefault({})
+      .describe("greylisting of (client network, sender, recipient) triplets ([greylisting.md](greylisting.md))"),
+    clamd: z
+      .object({
+        enabled: z.boolean().default(true).describe("`false`: messages are not scanned for viruses, and the relay says so at start"),
+        host: z.string().min(1).default("127.0.0.1").meta({ kind: "address", description: "clamd's address" }),
+        port: port.default(3310).describe("its TCP port"),
+        timeoutMs: milliseconds(100).default(30_000).describe("how long a scan may take"),
+      })
+      .strict()
+      .prefault({})
+      .describe("virus scanning with clamd's INSTREAM over TCP; an unreachable clamd is a 451, never an unscanned accept ([scanning.md](scanning.md))"),
+    verdict: z
+      .object({
+        url: verdictUrl.optional().meta({
+          description:
+            "the Worker's `https://…/v1/verdict` (`http://` only on loopback); without it the judge runs in-process. The token comes from the environment variable `EDGEMX_VERDICT_TOKEN`, never from this file",
+          defaultText: "none: the judge runs in-process",
+          checkedAtStart: "`EDGEMX_VERDICT_TOKEN` is in the environment",
+        }),
+        timeoutMs: milliseconds(100).default(30_000).describe("how long a verdict may take"),
+      })
+      .strict()
+      .prefault({})
+      .describe("the Worker's verdict API ([verdict-api.md](verdict-api.md))"),
+    rspamd: rspamd.prefault({}).describe("spam scoring and learning with rspamd"),
+    recipientCheck: z
+      .boolean()
+      .default(false)
+      .describe(
+        "ask the LMTP/SMTP mailbox host during RCPT whether a recipient exists (`MAIL FROM:<>`, `RCPT TO`, never `DATA`), for domains that list no mailboxes and never for role mailboxes: 5yz → 550 5.1.1, unreachable or 4yz → 451; answers cached 600 s (unknown ones 300 s); ignored, with a warning, for a `maildir` next hop ([relay-checks.md](relay-checks.md))",
+      ),
+    users: z
+      .union([
+        z
+          .object({
+            type: z.literal("sqlite").optional(),
+            path: path
+              .default("./data/users.sqlite")
+              .describe("the submission users (scrypt hashes, addresses, aliases), managed with `npm run user` ([submission.md](submission.md))"),
+          })
+          .strict(),
+        z
+          .object({
+            type: z.literal("imap"),
+            host: z.string().min(1).meta({ kind: "host" }).describe("the IMAP host that checks submission passwords over TLS (AUTHENTICATE PLAIN or LOGIN)"),
+            port: port.default(993).describe("its port"),
+            tls: z.enum(["implicit", "starttls"]).default("implicit").describe("implicit TLS or STARTTLS"),
+            timeoutMs: milliseconds(100, 120_000).default(10_000).describe("how long a login check may take"),
+            caFile: path.optional().meta({
+              description: "PEM CA certificates to trust for the IMAP host instead of the system's (a private CA)",
+              checkedAtStart: "the file is readable",
+            }),
+          })
+          .strict(),
+      ])
+      .prefault({})
+      .describe(
+        "who may submit mail: a user database, or the IMAP host, where the user sends as the login address and the `domains[].aliases` pointing to it ([submission.md](submission.md))",
+      ),
     submission: z
       .object({
-        hideClientAddress: z.boolean().default(true),
-        maxRecipientsPerMessage: z.number().int().min(1).max(10000).default(50),
-        maxMessagesPerHour: z.number().int().min(1).default(200),
-        // Failed logins per client IP and per user within windowSeconds before 454 4.7.0 (RFC 4954 §6).
-        maxAuthFailures: z.number().int().min(1).default(5),
-        authFailureWindowSeconds: z.number().int().min(1).default(900),
-      })
-      .strict()
-      .default({ hideClientAddress: true, maxRecipientsPerMessage: 50, maxMessagesPerHour: 200, maxAuthFailures: 5, authFailureWindowSeconds: 900 }),
-    // Delivery to other domains (docs/outbound.md): the DNSSEC probe that tells whether the resolver
-    // validates (DANE needs its AD bit), and where TLS-RPT (RFC 8460) counts are kept.
-    outbound: z
-      .object({
-        dnssecProbeName: hostname.default("ietf.org"),
-        // Default: tlsrpt.sqlite beside the spool directory.
-        tlsRptPath: z.string().min(1).optional(),
-        // Where MTA-STS policies are cached for their max_age (RFC 8461 §5.1), kept across restarts.
-        // Default: mta-sts.sqlite beside the spool directory.
-        mtaStsCachePath: z.string().min(1).optional(),
-        // SMTP sessions open to one destination domain at most; further deliveries wait for a slot.
-        maxSessionsPerDomain: z.number().int().min(1).max(100).default(5),
-      })
-      .strict()
-      .default({ dnssecProbeName: "ietf.org", maxSessionsPerDomain: 5 }),
-    // The ARC sealing key of the in-process judge (PEM file), when judge.arcSeal is enabled.
-    arcSealKeyFile: z.string().min(1).optional(),
-    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
-    limits: z
-      .object({
-        maxMessageBytes: z
+        hideClientAddress: z.boolean().default(true).describe("the Received field of submitted mail leaves out the client's HELO name and address"),
+        maxRecipientsPerMessage: z.number().int().min(1).max(10000).default(50).describe("per user: recipients of one message (`452 4.5.3`)"),
+        maxMessagesPerHour: z.number().int().min(1).default(200).describe("per user: accepted messages in a sliding hour (`450 4.7.1`)"),
+        maxAuthFailures: z
           .number()
           .int()
-          .min(1024)
-          .max(1024 * 1024 * 1024)
-          .default(50 * 1024 * 1024),
-        maxRecipients: z.number().int().min(1).max(10000).default(100),
-        maxConnections: z.number().int().min(1).default(500),
-        maxConnectionsPerIp: z.number().int().min(1).default(20),
-        maxErrors: z.number().int().min(1).default(10),
-        // RFC 5321 §4.5.3.2: at least 5 minutes per command.
-        commandTimeoutSeconds: z.number().int().min(1).default(300),
+          .min(1)
+          .default(5)
+          .describe("failed logins per client IP and per user within `authFailureWindowSeconds` before `454 4.7.0` (RFC 4954 §6)"),
+        authFailureWindowSeconds: seconds(1).default(900).describe("how long a failed login counts"),
       })
       .strict()
-      .default({
-        maxMessageBytes: 50 * 1024 * 1024,
-        maxRecipients: 100,
-        maxConnections: 500,
-        maxConnectionsPerIp: 20,
-        maxErrors: 10,
-        commandTimeoutSeconds: 300,
-      }),
+      .prefault({})
+      .describe("the submission listeners' policy ([submission.md](submission.md)): trace privacy, M3AAWG outbound bounds, login throttling"),
+    outbound: z
+      .object({
+        dnssecProbeName: hostname
+          .default("ietf.org")
+          .describe("the signed name asked at start to see whether the resolver validates DNSSEC (DANE needs its AD bit)"),
+        tlsRptPath: path.optional().meta({ description: "where TLS-RPT (RFC 8460) counts are kept", defaultText: "`tlsrpt.sqlite` beside the spool" }),
+        mtaStsCachePath: path.optional().meta({
+          description: "where MTA-STS policies are cached for their `max_age` (RFC 8461 §5.1), kept across restarts",
+          defaultText: "`mta-sts.sqlite` beside the spool",
+        }),
+        maxSessionsPerDomain: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(5)
+          .describe("SMTP sessions open to one destination domain at most; further deliveries wait for a slot"),
+      })
+      .strict()
+      .prefault({})
+      .describe("delivery to other domains ([outbound.md](outbound.md))"),
+    arcSealKeyFile: path.optional().meta({
+      description: "the PEM key of the in-process judge for ARC sealing (`judge.arcSeal`)",
+      checkedAtStart: "the file is readable",
+    }),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info").describe("the pino level of the relay's structured log lines"),
+    limits: z
+      .object({
+        maxMessageBytes: bytes.default(50 * 1024 * 1024).describe("the SIZE advertised and enforced (RFC 1870)"),
+        maxRecipients: z.number().int().min(1).max(10000).default(100).describe("recipients per message"),
+        maxConnections: z.number().int().min(1).default(500).describe("concurrent sessions"),
+        maxConnectionsPerIp: z.number().int().min(1).default(20).describe("concurrent sessions of one client address"),
+        maxErrors: z.number().int().min(1).default(10).describe("errors before the session is closed"),
+        commandTimeoutSeconds: seconds(1).default(300).describe("how long a command may take (RFC 5321 §4.5.3.2 asks for at least 5 minutes)"),
+      })
+      .strict()
+      .prefault({})
+      .describe("the bounds of an SMTP session"),
   })
   .strict();
 
 // The "banned content" rules of the judge (spec: rejected MIME types and file types → BANNED).
 // Every Office extension is written out, so the postmaster page can list exactly what is refused.
 export const BANNED_MIME_TYPES_DEFAULT: readonly string[] = ["application/x-msdownload", "application/x-msdos-program", "application/hta"];
-export const BANNED_EXTENSIONS_DEFAULT: readonly string[] = [
-  // the specification's list
-  "exe",
-  "vbs",
-  "pif",
-  "scr",
-  "bat",
-  "cmd",
-  "com",
-  "cpl",
-  "dll",
-  "zip",
-  "js",
-  // Word: binary, OOXML, macro-enabled, templates, backup, add-in
-  "doc",
-  "dot",
-  "wbk",
-  "docx",
-  "docm",
-  "dotx",
-  "dotm",
-  "docb",
-  "wll",
-  // Excel: binary, macro sheet, workspace, OOXML, macro-enabled, templates, binary workbook, add-ins
-  "xls",
-  "xlt",
-  "xlm",
-  "xlw",
-  "xla",
-  "xll",
-  "xlsx",
-  "xlsm",
-  "xltx",
-  "xltm",
-  "xlsb",
-  "xlam",
-  // PowerPoint: binary, OOXML, macro-enabled, templates, shows, add-ins, slides
-  "ppt",
-  "pot",
-  "pps",
-  "ppa",
-  "pptx",
-  "pptm",
-  "potx",
-  "potm",
-  "ppsx",
-  "ppsm",
-  "ppam",
-  "sldx",
-  "sldm",
-  // Access: Jet and ACE databases, compiled, templates, runtime, add-ins, projects
-  "mdb",
-  "mde",
-  "mda",
-  "accdb",
-  "accde",
-  "accdt",
-  "accdr",
-  "accda",
-  "adp",
-  "ade",
-  // Visio: binary, XML 2003, OOXML, macro-enabled, stencils, templates, workspace
-  "vsd",
-  "vss",
-  "vst",
-  "vsw",
-  "vdx",
-  "vsx",
-  "vtx",
-  "vsdx",
-  "vsdm",
-  "vssx",
-  "vssm",
-  "vstx",
-  "vstm",
-  // Publisher
-  "pub",
-  // OneNote: sections, tables of contents, packages, temporary sections
-  "one",
-  "onetoc",
-  "onetoc2",
-  "onepkg",
-  "onetmp",
-];
+/** The default banned extensions by where they come from: the specification's list, then every Office application's. */
+export const BANNED_EXTENSION_GROUPS = {
+  specification: ["exe", "vbs", "pif", "scr", "bat", "cmd", "com", "cpl", "dll", "zip", "js"],
+  // binary, OOXML, macro-enabled, templates, backup, add-in
+  Word: ["doc", "dot", "wbk", "docx", "docm", "dotx", "dotm", "docb", "wll"],
+  // binary, macro sheet, workspace, OOXML, macro-enabled, templates, binary workbook, add-ins
+  Excel: ["xls", "xlt", "xlm", "xlw", "xla", "xll", "xlsx", "xlsm", "xltx", "xltm", "xlsb", "xlam"],
+  // binary, OOXML, macro-enabled, templates, shows, add-ins, slides
+  PowerPoint: ["ppt", "pot", "pps", "ppa", "pptx", "pptm", "potx", "potm", "ppsx", "ppsm", "ppam", "sldx", "sldm"],
+  // Jet and ACE databases, compiled, templates, runtime, add-ins, projects
+  Access: ["mdb", "mde", "mda", "accdb", "accde", "accdt", "accdr", "accda", "adp", "ade"],
+  // binary, XML 2003, OOXML, macro-enabled, stencils, templates, workspace
+  Visio: ["vsd", "vss", "vst", "vsw", "vdx", "vsx", "vtx", "vsdx", "vsdm", "vssx", "vssm", "vstx", "vstm"],
+  Publisher: ["pub"],
+  // sections, tables of contents, packages, temporary sections
+  OneNote: ["one", "onetoc", "onetoc2", "onepkg", "onetmp"],
+} as const satisfies Record<string, readonly string[]>;
+export const BANNED_EXTENSIONS_DEFAULT: readonly string[] = Object.values(BANNED_EXTENSION_GROUPS).flat();
 
 // RFC 2045 §5.1: type "/" subtype, each a token; compared in lower case.
 const mimeType = z
   .string()
   .regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i, { message: "expected a MIME type such as application/x-msdownload" })
-  .transform((t) => t.toLowerCase());
+  .transform((t) => t.toLowerCase())
+  .meta({ kind: "MIME type" });
 const fileExtension = z
   .string()
   .regex(/^\.?[a-z0-9_-]+$/i, { message: "expected a file extension such as exe or .exe" })
-  .transform((e) => e.replace(/^\./, "").toLowerCase());
+  .transform((e) => e.replace(/^\./, "").toLowerCase())
+  .meta({ kind: "extension" });
 
 const archiveLimits = z
   .object({
-    // Archives opened inside each other (a tar.gz counts two); deeper ones cannot be inspected.
-    maxDepth: z.number().int().min(1).max(10).default(3),
-    // Bytes unpacked from all archives of one message together.
-    maxTotalBytes: z
+    maxDepth: z
       .number()
       .int()
-      .min(1024)
-      .max(1024 * 1024 * 1024)
-      .default(100 * 1024 * 1024),
-    // Entries listed in all archives of one message together.
-    maxEntries: z.number().int().min(1).max(100_000).default(1000),
-    // What an archive we cannot look into gets: encrypted, truncated, over a bound, or of a format we do not open.
-    uninspectable: z.enum(["reject", "accept"]).default("reject"),
+      .min(1)
+      .max(10)
+      .default(3)
+      .describe("archives opened inside each other (a `.tar.gz` counts two); a deeper one cannot be inspected"),
+    maxTotalBytes: bytes
+      .default(100 * 1024 * 1024)
+      .describe("bytes unpacked from all archives of one message together; inflating stops there, whatever sizes the archive declares"),
+    maxEntries: z.number().int().min(1).max(100_000).default(1000).describe("entries listed in all archives of one message together"),
+    uninspectable: z
+      .enum(["reject", "accept"])
+      .default("reject")
+      .describe(
+        "what an archive or container that cannot be inspected gets (encrypted, truncated, over a bound, or of a format not opened); with `accept` its name, declared type and own bytes are still judged",
+      ),
   })
   .strict();
 
 const banned = z
   .object({
-    mimeTypes: z.array(mimeType).default(() => [...BANNED_MIME_TYPES_DEFAULT]),
-    extensions: z.array(fileExtension).default(() => [...BANNED_EXTENSIONS_DEFAULT]),
-    archives: archiveLimits.default(() => archiveLimits.parse({})),
+    mimeTypes: z
+      .array(mimeType)
+      .default(() => [...BANNED_MIME_TYPES_DEFAULT])
+      .describe("declared or detected types that are refused; compared in lower case"),
+    extensions: z
+      .array(fileExtension)
+      .default(() => [...BANNED_EXTENSIONS_DEFAULT])
+      .meta({
+        description:
+          "extensions that are refused, by name and by content; a leading dot is allowed, case does not matter. The list replaces the default: to add `msi`, `hta`, `wsf`, `lnk` or `iso`, write the whole list",
+        defaultText: Object.entries(BANNED_EXTENSION_GROUPS)
+          .map(([source, extensions]) => `${source === "specification" ? "the specification's" : source} \`${extensions.join(" ")}\``)
+          .join(", "),
+      }),
+    archives: archiveLimits.prefault({}).describe("the bounds of opening archives"),
   })
   .strict();
 
 const arcSeal = z
   .object({
-    enabled: z.boolean().default(false),
-    // The sealing domain (d=) and selector (s=); default: the first domain and its DKIM selector.
-    domain: hostname.optional(),
+    enabled: z.boolean().default(false).describe("seal accepted mail that is forwarded to the mailbox host"),
+    domain: hostname.optional().meta({ description: "the sealing domain (`d=`)", defaultText: "the first domain" }),
     selector: z
       .string()
       .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, { message: "expected a selector (RFC 6376 §3.1)" })
-      .optional(),
+      .optional()
+      .meta({ kind: "selector", description: "the selector (`s=`)", defaultText: "the sealing domain's DKIM selector" }),
   })
   .strict();
 
 const judgeDns = z
   .object({
-    dohUrl: z.string().url({ message: "expected an https:// URL of a DNS-over-HTTPS service" }).default("https://cloudflare-dns.com/dns-query"),
-    timeoutMs: z.number().int().min(100).max(30_000).default(3000),
+    dohUrl: z
+      .string()
+      .url({ message: "expected an https:// URL of a DNS-over-HTTPS service" })
+      .default("https://cloudflare-dns.com/dns-query")
+      .meta({ kind: "URL", description: "the DNS-over-HTTPS service (the Worker var `DOH_URL` overrides it)" }),
+    timeoutMs: milliseconds(100, 30_000).default(3000).describe("how long a query may take"),
   })
   .strict();
 
 const judge = z
   .object({
-    banned: banned.default(() => banned.parse({})),
-    rfc: rfcRulesSchema.default(() => rfcRulesSchema.parse({})),
-    auth: authPolicySchema.default(() => authPolicySchema.parse({})),
-    // RFC 7208 §8.4: what an SPF "fail" of MAIL FROM gets when DMARC did not pass.
-    spfFail: z.enum(["reject", "mark", "log"]).default("reject"),
-    // The largest message the verdict API and Email Routing judge (the relay's SIZE is relay.limits).
-    maxMessageBytes: z
-      .number()
-      .int()
-      .min(1024)
-      .max(1024 * 1024 * 1024)
-      .default(50 * 1024 * 1024),
-    // ARC-seal accepted mail that is forwarded to the mailbox host (RFC 8617 §5.1); the key is a secret
-    // (the Worker's ARC_PRIVATE_KEY, the relay's key file).
-    arcSeal: arcSeal.default(() => arcSeal.parse({})),
-    // DNS for the Worker's judge: an RFC 8484 DoH service (the relay asks its local resolver).
-    dns: judgeDns.default(() => judgeDns.parse({})),
+    banned: banned.prefault({}).describe("refused MIME types and file types, and the bounds of opening archives"),
+    rfc: rfcRulesSchema.prefault({}).describe("each RFC 5322 / MIME rule: `reject`, `mark` or `log` ([rfc-conformance.md](rfc-conformance.md))"),
+    auth: authPolicySchema.prefault({}).describe("how the judge acts on message authentication ([authentication.md](authentication.md))"),
+    spfFail: z
+      .enum(["reject", "mark", "log"])
+      .default("reject")
+      .describe("what an SPF `fail` of MAIL FROM gets when DMARC did not pass (RFC 7208 §8.4): `reject` is 550 5.7.23"),
+    maxMessageBytes: bytes
+      .default(50 * 1024 * 1024)
+      .describe("the largest message the verdict API and Email Routing judge (the relay's SIZE is `relay.limits.maxMessageBytes`)"),
+    arcSeal: arcSeal
+      .prefault({})
+      .describe(
+        "ARC-seal accepted mail that is forwarded to the mailbox host (RFC 8617 §5.1); the key is a secret: the Worker's `ARC_PRIVATE_KEY`, the relay's `relay.arcSealKeyFile`",
+      ),
+    dns: judgeDns.prefault({}).describe("DNS for the Worker's judge: an RFC 8484 DoH service (the relay asks its own resolver)"),
   })
   .strict();
 
+/** The ARC sealing domain and selector (judge.arcSeal): configured, else the first domain and its DKIM selector. */
+export function arcSealIdentity(config: {
+  domains: readonly { name: string; dkim?: { selector: string } | undefined }[];
+  judge: { arcSeal: { domain?: string | undefined; selector?: string | undefined } };
+}): { domain: string; selector: string } | null {
+  const domain = config.judge.arcSeal.domain ?? config.domains[0]?.name;
+  const selector = config.judge.arcSeal.selector ?? config.domains.find((d) => d.name === domain)?.dkim?.selector;
+  return domain && selector ? { domain, selector } : null;
+}
+
 export const configSchema = z
   .object({
-    // Our own SMTP host name: banner, HELO when sending, authserv-id of Authentication-Results.
-    hostname: hostname,
-    // Optional host whose "/" serves the postmaster page of the first domain.
-    postmasterHost: hostname.optional(),
-    domains: z.array(domain).min(1),
-    // RFC 2142 role mailboxes (local parts) and the checks each is spared; never the virus scan.
-    roles: z.record(localPart, rolePolicy).default({
-      postmaster: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist"] },
-      abuse: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist"] },
-    }),
-    relay: relay.default(() => relay.parse({})),
-    // What the message judge refuses; see docs/configuration.md.
-    judge: judge.default(() => judge.parse({})),
+    hostname: hostname.describe("our own SMTP host name: the banner, HELO when sending, the authserv-id of `Authentication-Results`"),
+    postmasterHost: hostname.optional().describe("a host whose `/` serves the postmaster page of the first domain"),
+    domains: z.array(domain).min(1).describe("the mail domains served"),
+    roles: z
+      .record(localPart, rolePolicy)
+      .default({
+        postmaster: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist"] },
+        abuse: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist"] },
+      })
+      .describe("RFC 2142 role mailboxes (local parts) and the checks each is spared; they always exist (RFC 5321 §4.5.1)"),
+    relay: relay.prefault({}).describe("the Node relay's settings"),
+    judge: judge.prefault({}).describe("what the message judge checks and refuses"),
   })
   .strict()
+  // The rules that span sections; each issue names the field to change.
   .superRefine((cfg, ctx) => {
-    const seen = new Set<string>();
+    const ours = new Set<string>();
     cfg.domains.forEach((d, i) => {
-      if (seen.has(d.name)) ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `expected each domain once; ${d.name} is listed twice` });
-      seen.add(d.name);
+      if (ours.has(d.name)) ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `expected each domain once; ${d.name} is listed twice` });
+      ours.add(d.name);
     });
+    cfg.relay.rspamd.spamtrap.addresses.forEach((trap, i) => {
+      if (!ours.has(trap.slice(trap.lastIndexOf("@") + 1)))
+        ctx.addIssue({
+          code: "custom",
+          path: ["relay", "rspamd", "spamtrap", "addresses", i],
+          message: `expected an address at one of our domains (${[...ours].join(", ")}), not ${trap}`,
+        });
+    });
+    if (cfg.judge.arcSeal.enabled && arcSealIdentity(cfg) === null) {
+      const domain = cfg.judge.arcSeal.domain ?? cfg.domains[0]?.name;
+      ctx.addIssue({
+        code: "custom",
+        path: ["judge", "arcSeal", "selector"],
+        message: `expected the sealing selector: ${domain} has no DKIM selector to default to`,
+      });
+    }
   });
 
 export type EdgemxConfig = z.output<typeof configSchema>;

@@ -3,7 +3,6 @@
 // without one, or whose confirmed name looks like a dynamic or dial-up address, is refused in Postfix's
 // words: "unknown[ip]" when no name holds, "name[ip]" for a dynamic one.
 import { isIPv4 } from "node:net";
-import { ConfigError } from "../config/load.ts";
 import type { EdgemxConfig } from "../config/schema.ts";
 import type { Lookup, Resolver } from "../dns/resolver.ts";
 import { isQueryableName, normalizeName } from "../dns/resolver.ts";
@@ -14,33 +13,7 @@ import type { ClientFacts, Finding } from "../smtp/finding.ts";
 /** PTR names followed forward, at most: a client must not make us ask without bound (RFC 8601 §3 leaves the limit to us). */
 export const MAX_PTR_NAMES = 10;
 
-/** Compiled patterns per configured list: a configuration is compiled once, however many clients come. */
-const compiledPatterns = new WeakMap<readonly string[], readonly RegExp[]>();
-
-/**
- * The configured dynamic-name patterns as case-insensitive regular expressions. An invalid one is a
- * configuration error naming its path, e.g. `relay.fcrdns.dynamicPatterns[1]`; call this when the
- * configuration is loaded, so that a bad pattern stops the start instead of a session.
- */
-export function compileDynamicPatterns(patterns: readonly string[], source = "configuration"): readonly RegExp[] {
-  const cached = compiledPatterns.get(patterns);
-  if (cached !== undefined) return cached;
-  const problems: string[] = [];
-  const compiled = patterns.flatMap((pattern, i) => {
-    try {
-      return [new RegExp(pattern, "i")];
-    } catch (err) {
-      problems.push(`relay.fcrdns.dynamicPatterns[${i}]: expected a regular expression (${(err as Error).message})`);
-      return [];
-    }
-  });
-  if (problems.length > 0) throw new ConfigError(source, problems);
-  compiledPatterns.set(patterns, compiled);
-  return compiled;
-}
-
 export async function checkFcrdns(ip: string, fcrdns: EdgemxConfig["relay"]["fcrdns"], resolver: Resolver): Promise<{ finding: Finding; client: ClientFacts }> {
-  const dynamicPatterns = compileDynamicPatterns(fcrdns.dynamicPatterns);
   const address = canonicalIp(ip);
   const ptrName = reverseName(ip);
   const unknown = (detail: string): { finding: Finding; client: ClientFacts } => ({
@@ -75,7 +48,7 @@ export async function checkFcrdns(ip: string, fcrdns: EdgemxConfig["relay"]["fcr
   }
 
   const client: ClientFacts = { ip: address, verifiedName };
-  const dynamic = dynamicPatterns.find((pattern) => pattern.test(verifiedName));
+  const dynamic = fcrdns.dynamicPatterns.find((pattern) => pattern.test(verifiedName));
   if (dynamic !== undefined) {
     const reply = buildReply("clientRejected", { host: verifiedName, ip: address });
     return { finding: { check: "fcrdns", outcome: "fail", reply, detail: `${verifiedName} matches the dynamic pattern ${dynamic.source}` }, client };

@@ -6,7 +6,6 @@ import { dirname, join, resolve } from "node:path";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
 import type { Resolver } from "../../core/dns/resolver.ts";
 import type { ArcSealKey } from "../../core/arc/seal.ts";
-import { compileDynamicPatterns } from "../../core/iprev/fcrdns.ts";
 import { createGreylist } from "./greylist/greylist.ts";
 import { recipientCalloutFor } from "./smtp/recipient-callout.ts";
 import { limitByDestination } from "./deliver/destination-limits.ts";
@@ -147,8 +146,6 @@ async function startRelayServices(
   services: AsyncDisposableStack,
 ): Promise<Omit<RunningRelay, "stop">> {
   const env = overrides.env ?? process.env;
-  // A bad dynamic-name pattern is a configuration error: refuse to start rather than fail each session.
-  compileDynamicPatterns(config.relay.fcrdns.dynamicPatterns);
   const resolver = overrides.resolver ?? createRelayResolver(config.relay.resolver);
   await probeResolver(config, resolver, logger);
   const verdicts = createVerdictSource(config, resolver, env, readArcSealKey(config, logger));

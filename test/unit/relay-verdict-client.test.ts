@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkVerdictUrl, createVerdictClient, isVerdict } from "../../relay-node/src/verdict/api-client.ts";
+import { createVerdictClient, isVerdict } from "../../relay-node/src/verdict/api-client.ts";
 import { VerdictSourceSetupError, createVerdictSource } from "../../relay-node/src/verdict/source.ts";
 import { parseConfig } from "../../core/config/load.ts";
 import type { VerdictEnvelope, Verdict } from "../../core/verdict/types.ts";
@@ -121,10 +121,10 @@ describe("choosing the judge", () => {
   });
 
   it("allows http:// only on loopback", () => {
-    expect(checkVerdictUrl("https://edge.example.org/v1/verdict")).toBeNull();
-    expect(checkVerdictUrl("http://127.0.0.1:8787/v1/verdict")).toBeNull();
-    expect(checkVerdictUrl("http://[::1]:8787/v1/verdict")).toBeNull();
-    expect(checkVerdictUrl("http://edge.example.org/v1/verdict")).toMatch(/https:\/\//);
+    expect(configWith("https://edge.example.org/v1/verdict").relay.verdict.url).toBe("https://edge.example.org/v1/verdict");
+    expect(configWith("http://127.0.0.1:8787/v1/verdict").relay.verdict.url).toBe("http://127.0.0.1:8787/v1/verdict");
+    expect(configWith("http://[::1]:8787/v1/verdict").relay.verdict.url).toBe("http://[::1]:8787/v1/verdict");
+    expect(() => configWith("http://edge.example.org/v1/verdict")).toThrow(/relay\.verdict\.url: expected an https:\/\//);
   });
 
   it("recognises a verdict's shape", () => {

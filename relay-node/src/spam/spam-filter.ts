@@ -1,9 +1,9 @@
 // The spam filter as the relay runs it (relay.rspamd, docs/spam.md): rspamd's /checkv2 for every
 // message when `url` is set; the controller for the spamtrap's and people's learning; the spamtrap with
-// its blocklist; the learn listener. Settings that cannot work together refuse the start, in one line.
+// its blocklist; the learn listener. The schema refuses settings that cannot work together; what needs
+// the environment (the learn listener's token, a free address) refuses the start here, in one line.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { openBlocklistStore, type BlocklistStore } from "./blocklist-store.ts";
-import { parseMailbox } from "../../../core/smtp/mailbox.ts";
 import { createSpamtrap, type Spamtrap } from "./spamtrap.ts";
 import { LEARN_TOKEN_ENV, startLearnListener, type RunningLearnListener } from "./learn-listener.ts";
 import type { Logger } from "../log.ts";
@@ -26,15 +26,6 @@ export class SpamFilterSetupError extends Error {
   }
 }
 
-/** Spamtrap addresses must be at our domains: mail for any other is refused as relaying. */
-export function foreignSpamtraps(config: EdgemxConfig): string[] {
-  const ours = new Set(config.domains.map((d) => d.name));
-  return config.relay.rspamd.spamtrap.addresses.filter((address) => {
-    const mailbox = parseMailbox(address);
-    return mailbox === null || !ours.has(mailbox.domain.toLowerCase());
-  });
-}
-
 /** rspamd's normal worker answers GET /ping with "pong". */
 async function pingRspamd(url: string, timeoutMs: number): Promise<string | null> {
   try {
@@ -53,11 +44,7 @@ export async function startSpamFilter(
   learnListen: { host?: string; port?: number } = {},
 ): Promise<SpamFilter> {
   const settings = config.relay.rspamd;
-  const foreign = foreignSpamtraps(config);
-  if (foreign.length > 0) throw new SpamFilterSetupError(`relay.rspamd.spamtrap.addresses: expected addresses at our domains, not ${foreign.join(", ")}`);
   const token = env[LEARN_TOKEN_ENV];
-  if (settings.learnListener !== undefined && settings.controllerUrl === undefined)
-    throw new SpamFilterSetupError("relay.rspamd.learnListener needs relay.rspamd.controllerUrl");
   if (settings.learnListener !== undefined && !token)
     throw new SpamFilterSetupError(`relay.rspamd.learnListener is set, but ${LEARN_TOKEN_ENV} (its bearer token) is not in the environment`);
 

@@ -29,19 +29,6 @@ export interface VerdictClient {
 const MAX_ENVELOPE_HEADER = 8 * 1024;
 /** A verdict is a few kilobytes of JSON (headers, checks); a much longer answer is not one. */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
-const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
-/**
- * The URL is https:, or http: on loopback only (a Worker under `wrangler dev`): the message and the
- * token never cross a network in clear text.
- */
-export function checkVerdictUrl(url: string): string | null {
-  const parsed = new URL(url);
-  if (parsed.protocol === "https:") return null;
-  if (parsed.protocol === "http:" && LOOPBACK_HOSTS.has(parsed.hostname)) return null;
-  return `relay.verdict.url must be an https:// URL (http:// only on loopback), not ${parsed.protocol}//${parsed.host}`;
-}
-
 /** Whether a parsed JSON body has the shape of a Verdict (core/verdict/types.ts). */
 export function isVerdict(value: unknown): value is Verdict {
   if (typeof value !== "object" || value === null) return false;

@@ -7,7 +7,7 @@ import type { ArcSealKey } from "../../../core/arc/seal.ts";
 import type { SpfMemo } from "../../../core/authentication/authenticate.ts";
 import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
 import { verdict } from "../../../core/verdict/verdict.ts";
-import { checkVerdictUrl, createVerdictClient, type VerdictOutcome } from "./api-client.ts";
+import { createVerdictClient, type VerdictOutcome } from "./api-client.ts";
 
 export type { VerdictOutcome } from "./api-client.ts";
 
@@ -50,8 +50,6 @@ export function createVerdictSource(config: EdgemxConfig, resolver: Resolver, en
       close() {},
     };
   }
-  const badUrl = checkVerdictUrl(url);
-  if (badUrl !== null) throw new VerdictSourceSetupError(badUrl);
   const token = env[VERDICT_TOKEN_ENV];
   if (!token) throw new VerdictSourceSetupError(`relay.verdict.url is set, but ${VERDICT_TOKEN_ENV} (the verdict API's token) is not in the environment`);
   const client = createVerdictClient({ url, timeoutMs, token });

@@ -1,10 +1,10 @@
 // How the postmaster page names the banned file types of the configuration (judge.banned): the
 // Microsoft Office extensions collapse into one phrase when all of them are banned, as the spec says.
-import { BANNED_EXTENSIONS_DEFAULT } from "../../../core/config/schema.ts";
+import { BANNED_EXTENSION_GROUPS } from "../../../core/config/schema.ts";
 
-/** The spec's own short list; every other default extension is a Microsoft Office format. */
-const SPEC_EXTENSIONS = new Set(["exe", "vbs", "pif", "scr", "bat", "cmd", "com", "cpl", "dll", "zip", "js"]);
-export const OFFICE_EXTENSIONS: readonly string[] = BANNED_EXTENSIONS_DEFAULT.filter((e) => !SPEC_EXTENSIONS.has(e));
+/** Every default extension beside the spec's own short list: each is a Microsoft Office format. */
+const { specification: _specList, ...officeGroups } = BANNED_EXTENSION_GROUPS;
+export const OFFICE_EXTENSIONS: readonly string[] = Object.values(officeGroups).flat();
 
 export type DocumentFamily = "microsoftOffice";
 
