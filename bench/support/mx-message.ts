@@ -3,9 +3,9 @@
 // it stale), CRLF line ends, no line over 78 octets, DKIM-signed by sender.test with the harness's key
 // (selector edgemx, rsa-sha256, relaxed/relaxed), so that SPF, DKIM and DMARC pass from 127.0.0.11.
 import { randomUUID } from "node:crypto";
-import { dkimSign } from "mailauth/lib/dkim/sign.js";
 import { DKIM_PRIVATE_KEY_PEM } from "../../test/harness/dkim-key.ts";
 import { TEST_DNS } from "../../test/harness/zones.ts";
+import { dkimSign } from "../../core/mailauth/internals.ts";
 
 const { sender } = TEST_DNS;
 

@@ -1,8 +1,8 @@
 // ARC sealing (RFC 8617 §5.1) of accepted mail we forward to the mailbox host: our
 // Authentication-Results become the ARC-Authentication-Results of a new ARC set, sealed with the
 // configured domain and selector, so the next hop can trust what we found.
-import { sealMessage } from "mailauth/lib/arc/index.js";
 import { arcSealIdentity, type EdgemxConfig } from "../config/schema.ts";
+import { sealMessage } from "../mailauth/internals.ts";
 
 /** What sealing needs of the authentication (core/authentication's AuthOutcome has it): our field, and the ARC chain's result. */
 export interface SealedAuthentication {

@@ -1,21 +1,17 @@
 // The authentication checks, run by mailauth's modules the way its authenticate() runs them: every
 // DKIM signature (RFC 6376), SPF (RFC 7208), the ARC chain (RFC 8617), then DMARC (RFC 7489, as
-// mailauth implements its successor RFC 9989) over their results. The modules are imported one by
-// one because mailauth's main module also loads its BIMI code, whose HTTP client (undici) does not
-// load inside workerd; DKIM's runs through dkim/verify.ts, which feeds mailauth's verifier the message
-// without the stream its dkimVerify() writes it into. Below them, the plain shapes the judge keeps of
-// each result.
+// mailauth implements its successor RFC 9989) over their results. They are run one by one rather than
+// by authenticate(), which checks the HELO identity only for a null sender and evaluates SPF afresh for
+// every message, and whose module loads BIMI code that does not load inside workerd. mailauth's
+// functions come through core/mailauth/internals.ts (which says why each one is imported as it is),
+// DKIM's as a dkimVerify() that feeds mailauth's verifier the message without the stream. Below them,
+// the plain shapes the judge keeps of each result.
 import type { Buffer } from "node:buffer";
 import type { ARCData, ARCResult, DKIMResult, DKIMVerifyResult, DMARCResult, DNSResolver, SPFResult } from "mailauth";
-import { arc as verifyArc } from "mailauth/lib/arc/index.js";
-import { evaluateDmarc } from "mailauth/lib/dmarc/index.js";
-import { spf as checkSpf } from "mailauth/lib/spf/index.js";
 import type { ArcFacts, SealedResults } from "../arc/override.ts";
-import "../dkim/digest-names.ts";
-import "../dkim/key-cache.ts"; // after the digest names: it wraps their verify()
-import { dkimVerify } from "../dkim/verify.ts";
 import type { DmarcFacts, DmarcPolicy } from "../dmarc/policy.ts";
 import { dmarcPct } from "../dmarc/policy.ts";
+import { checkSpf, dkimVerify, evaluateDmarc, verifyArc } from "../mailauth/internals.ts";
 
 /** The SMTP transaction as far as authentication needs it. */
 export interface AuthEnvelope {

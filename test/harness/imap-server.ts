@@ -1,6 +1,8 @@
-// A minimal IMAP server for the tests of relay-node/src/users/imap.ts: greeting, CAPABILITY, STARTTLS,
-// LOGIN (quoted strings), AUTHENTICATE PLAIN (with or without SASL-IR) and LOGOUT, with tagged replies
-// (RFC 3501). A self-signed certificate for 127.0.0.1 (openssl), the file usable as relay.users.caFile.
+// A minimal IMAP server for the tests of relay-node/src/users/imap.ts — a fake, not a real IMAP server:
+// greeting, CAPABILITY, STARTTLS, LOGIN (quoted strings and literals, synchronizing or with LITERAL+),
+// AUTHENTICATE PLAIN (with or without SASL-IR) and LOGOUT, with tagged replies (RFC 3501). It holds
+// quoted strings to RFC 3501 §9 (7-bit: an 8-bit one is BAD), as a strict IMAP4rev1 host does. A
+// self-signed certificate for 127.0.0.1 (openssl), the file usable as relay.users.caFile.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from "node:net";
@@ -46,17 +48,24 @@ export function selfSignedLoopback(dir: string): { certFile: string; keyFile: st
   return { certFile, keyFile };
 }
 
-/** RFC 3501 §9 astring, as our client sends it: a quoted string or an atom. */
-function readAstrings(text: string): string[] {
+/** RFC 3501 §9 astrings of a command line: quoted strings (7-bit TEXT-CHARs) or atoms; null for an 8-bit quoted string. */
+function readAstrings(text: string): string[] | null {
   const out: string[] = [];
   const re = /\s*(?:"((?:[^"\\]|\\.)*)"|([^\s"]+))/gy;
-  for (let m = re.exec(text); m; m = re.exec(text)) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2]!);
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    // eslint-disable-next-line no-control-regex -- the grammar is about 7-bit characters
+    if (m[1] !== undefined && !/^[\x01-\x7f]*$/.test(m[1])) return null;
+    out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2]!);
+  }
   return out;
 }
 
+/** A literal's announcement at the end of a line (RFC 3501 §4.3, RFC 7888): its length and whether it waits for "+". */
+const LITERAL_AT_END = /\{(\d+)(\+?)\}$/;
+
 export async function startImapServer(
   dir: string,
-  options: { users: Record<string, string>; implicitTls: boolean; saslIr?: boolean; authPlain?: boolean },
+  options: { users: Record<string, string>; implicitTls: boolean; saslIr?: boolean; authPlain?: boolean; literalPlus?: boolean },
 ): Promise<ImapTestServer> {
   const { certFile, keyFile } = selfSignedLoopback(dir);
   const context = createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
@@ -68,11 +77,14 @@ export async function startImapServer(
       ...(secure ? [] : ["STARTTLS", "LOGINDISABLED"]),
       ...(secure && options.authPlain !== false ? ["AUTH=PLAIN"] : []),
       ...(secure && options.saslIr ? ["SASL-IR"] : []),
+      ...(options.literalPlus ? ["LITERAL+"] : []),
     ].join(" ");
 
   const serve = (socket: Socket, secure: boolean): void => {
-    let buffer = "";
+    let buffer = Buffer.alloc(0);
     let pending: { tag: string } | null = null;
+    /** A command whose line ended in a literal: its text so far, its literals, and the octets still due. */
+    let partial: { text: string; literals: string[]; due: number } | null = null;
     const check = (tag: string, user: string | undefined, pass: string | undefined): void => {
       socket.write(
         user !== undefined && options.users[user] === pass
@@ -85,10 +97,27 @@ export async function startImapServer(
       check(tag, user, pass);
     };
     socket.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString("utf8");
-      for (let end = buffer.indexOf("\r\n"); end >= 0; end = buffer.indexOf("\r\n")) {
-        const line = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
+      buffer = Buffer.concat([buffer, chunk]);
+      for (;;) {
+        if (partial !== null && partial.due > 0) {
+          if (buffer.length < partial.due) return;
+          partial.literals.push(buffer.subarray(0, partial.due).toString("utf8"));
+          buffer = buffer.subarray(partial.due);
+          partial.due = 0;
+        }
+        const end = buffer.indexOf("\r\n");
+        if (end < 0) return;
+        const text = buffer.subarray(0, end).toString("utf8");
+        buffer = buffer.subarray(end + 2);
+        const literal = pending ? null : LITERAL_AT_END.exec(text);
+        if (literal) {
+          partial = { text: (partial?.text ?? "") + text, literals: partial?.literals ?? [], due: Number(literal[1]) };
+          if (literal[2] !== "+") socket.write("+ Ready for literal data\r\n");
+          continue;
+        }
+        const line = (partial?.text ?? "") + text;
+        const literals = partial?.literals ?? [];
+        partial = null;
         state.commands.push(line);
         if (pending) {
           plain(pending.tag, line);
@@ -107,7 +136,14 @@ export async function startImapServer(
             serve(new TLSSocket(socket, { isServer: true, secureContext: context }), true);
             return;
           case "LOGIN": {
-            const [user, pass] = readAstrings(args);
+            // Each {n} stands for the next literal; the rest are quoted strings or atoms.
+            const parts = args.split(/\{\d+\+?\}/);
+            const strings = parts.map(readAstrings);
+            if (strings.some((s) => s === null)) {
+              socket.write(`${tag} BAD 8-bit characters in a quoted string\r\n`);
+              break;
+            }
+            const [user, pass] = strings.flatMap((s, i) => [...s!, ...(i < literals.length ? [literals[i]!] : [])]);
             check(tag, user, pass);
             break;
           }

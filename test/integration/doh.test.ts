@@ -1,11 +1,11 @@
 // The Worker's DNS path in Node against real DNS: the DoH client → the harness's HTTP/1.1 bridge →
 // unbound validating → Knot serving the signed test zones.
-import { spf } from "mailauth/lib/spf";
 import { describe, expect, inject, it } from "vitest";
 import { cachingResolver } from "../../core/dns/cache.ts";
 import { dohResolver } from "../../core/dns/doh.ts";
 import { mailauthResolver } from "../../core/dns/mailauth.ts";
 import type { RecordType, Resolver } from "../../core/dns/resolver.ts";
+import { checkSpf } from "../../core/mailauth/internals.ts";
 import { DKIM_PUBLIC_KEY_BASE64 } from "../harness/dkim-key.ts";
 import { DEFAULT_TTL, NEGATIVE_TTL } from "../harness/zone-file.ts";
 import { TEST_DNS } from "../harness/zones.ts";
@@ -102,7 +102,7 @@ describe("DoH client against the harness", () => {
 
 describe("mailauth with the DoH resolver", () => {
   const check = (ip: string, domain: string = sender.domain) =>
-    spf({ sender: `someone@${domain}`, ip, helo: "client.test", mta: "mx.edgemx.test", resolver: mailauthResolver(resolver) });
+    checkSpf({ sender: `someone@${domain}`, ip, helo: "client.test", mta: "mx.edgemx.test", resolver: mailauthResolver(resolver) });
 
   it("passes an authorized IP and fails another (RFC 7208 §2.6)", async () => {
     expect((await check(sender.authorizedIp)).status.result).toBe("pass");

@@ -1,5 +1,5 @@
 // Submission with relay.users = the IMAP host: swaks AUTH PLAIN against the listener on 587, the
-// password checked by a small IMAP server over implicit TLS (test/harness/imap-server.ts): 235 when the
+// password checked by a small fake IMAP server over implicit TLS (test/harness/imap-server.ts): 235 when the
 // host says OK, 535 5.7.8 when it says NO, 454 4.7.0 when it is down. The user then sends as an alias.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

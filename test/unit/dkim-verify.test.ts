@@ -1,4 +1,4 @@
-// The judge's dkimVerify (core/dkim/verify.ts), which drives mailauth's DKIM verifier
+// The judge's dkimVerify (core/mailauth/internals.ts), which drives mailauth's DKIM verifier
 // without its stream, against mailauth's own dkimVerify on the same messages: the results have to
 // be the same, whatever the line ends and wherever (or whether) the header section ends.
 import { Buffer } from "node:buffer";
@@ -8,7 +8,7 @@ import { dkimSign, dkimVerify as mailauthDkimVerify, sealMessage } from "mailaut
 import { describe, expect, it } from "vitest";
 import { mailauthResolver } from "../../core/dns/mailauth.ts";
 import { DKIM_VERIFY_OPTIONS } from "../../core/authentication/mailauth-checks.ts";
-import { dkimVerify, headerSectionLength, withCrlfLineEnds } from "../../core/dkim/verify.ts";
+import { dkimVerify, headerSectionLength, withCrlfLineEnds } from "../../core/mailauth/internals.ts";
 import { DKIM_PRIVATE_KEY_PEM, DKIM_PUBLIC_KEY_BASE64, DKIM_SELECTOR } from "../harness/dkim-key.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
 

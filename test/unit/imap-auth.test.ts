@@ -1,17 +1,28 @@
-// Authentication against the IMAP host (relay-node/src/users/imap.ts): quoting, reply parsing, and the
-// client against a small IMAP server over implicit TLS and STARTTLS, with LOGIN and AUTHENTICATE PLAIN.
+// Authentication against the IMAP host (relay-node/src/users/imap.ts): quoting and literals, reply
+// parsing, and the client against a small fake IMAP server (test/harness/imap-server.ts) over implicit
+// TLS and STARTTLS, with LOGIN (quoted strings and literals) and AUTHENTICATE PLAIN.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
-import { capabilitiesOf, ImapAuthenticator, imapQuoted, loginOutcome, parseImapResponse, type ImapUsersConfig } from "../../relay-node/src/users/imap.ts";
+import {
+  capabilitiesOf,
+  ImapAuthenticator,
+  imapQuoted,
+  loginOutcome,
+  loginPassword,
+  parseImapResponse,
+  type ImapUsersConfig,
+} from "../../relay-node/src/users/imap.ts";
 import { startImapServer } from "../harness/imap-server.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "edgemx-imap-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const USERS = { "alice@example.org": 'pa"ss\\word', "bob@example.org": "bøb-pässword" };
+/** Bob's password as a literal announces it: its UTF-8 octets, not its characters. */
+const BOB_OCTETS = Buffer.byteLength(USERS["bob@example.org"], "utf8");
 const config = parseConfig({
   hostname: "mx.example.org",
   domains: [{ name: "example.org", mx: ["mx.example.org"], aliases: { info: "alice", sales: "alice@example.org", other: "bob" } }],
@@ -29,6 +40,16 @@ describe("IMAP syntax", () => {
     expect(imapQuoted("line\r\nbreak")).toBeNull();
     expect(imapQuoted("nul\0")).toBeNull();
     expect(imapQuoted("pässword")).toBeNull();
+  });
+
+  it("sends a password a quoted string cannot hold as a literal (RFC 3501 §4.3), non-synchronizing with LITERAL+ or a short one with LITERAL- (RFC 7888)", () => {
+    const none = new Set<string>();
+    expect(loginPassword('pa"ss', none)).toEqual({ quoted: '"pa\\"ss"' });
+    expect(loginPassword("pässword", none)).toEqual({ literal: { bytes: Buffer.from("pässword", "utf8"), synchronizing: true } });
+    expect(loginPassword("line\r\nbreak", none)).toEqual({ literal: { bytes: Buffer.from("line\r\nbreak"), synchronizing: true } });
+    expect(loginPassword("pässword", new Set(["LITERAL+"]))).toMatchObject({ literal: { synchronizing: false } });
+    expect(loginPassword("pässword", new Set(["LITERAL-"]))).toMatchObject({ literal: { synchronizing: false } });
+    expect(loginPassword("ä".repeat(2049), new Set(["LITERAL-"]))).toMatchObject({ literal: { synchronizing: true } });
   });
 
   it("parses tagged, untagged and continuation replies with response codes", () => {
@@ -64,13 +85,36 @@ describe("the IMAP host decides", () => {
       expect(ok).toEqual({ status: "ok", user: { address: "alice@example.org", aliases: ["info@example.org", "sales@example.org"] } });
       expect(server.commands).toContain('a2 LOGIN "alice@example.org" "pa\\"ss\\\\word"');
       expect(await auth.authenticate("alice@example.org", "wrong")).toEqual({ status: "invalid" });
-      // An 8-bit password cannot be a quoted string and the host offers no AUTH=PLAIN.
-      expect(await auth.authenticate("bob@example.org", USERS["bob@example.org"])).toEqual({ status: "invalid" });
+      // An 8-bit password cannot be a quoted string and the host offers no AUTH=PLAIN: a literal carries it.
+      expect(await auth.authenticate("bob@example.org", USERS["bob@example.org"])).toMatchObject({ status: "ok" });
+      expect(await auth.authenticate("bob@example.org", "wröng")).toEqual({ status: "invalid" });
+      // A NUL fits neither a literal nor PLAIN: refused without asking the host.
+      const asked = server.commands.length;
+      expect(await auth.authenticate("alice@example.org", "nul\0")).toEqual({ status: "invalid" });
+      expect(server.commands.length).toBe(asked);
       const before = server.commands.length;
       expect(await auth.authenticate("alice@example.net", "x")).toEqual({ status: "invalid" });
       expect(server.commands.length).toBe(before);
     } finally {
       await server.close();
+    }
+  });
+
+  it("logs in with an 8-bit UTF-8 password where the host offers no AUTH=PLAIN: a synchronizing literal, or one with LITERAL+", async () => {
+    for (const literalPlus of [false, true]) {
+      const server = await startImapServer(dir, { users: USERS, implicitTls: true, authPlain: false, literalPlus });
+      try {
+        const auth = authenticator(server.port, server.caFile, "implicit");
+        expect(await auth.authenticate("bob@example.org", USERS["bob@example.org"]), `LITERAL+ ${literalPlus}`).toEqual({
+          status: "ok",
+          user: { address: "bob@example.org", aliases: ["other@example.org"] },
+        });
+        expect(server.commands).toContain(`a2 LOGIN "bob@example.org" {${BOB_OCTETS}${literalPlus ? "+" : ""}}`);
+        // Not as raw UTF-8 in a quoted string, which RFC 3501 §9 does not allow (the fake host answers that with BAD).
+        expect(server.commands.some((c) => c.includes(USERS["bob@example.org"]))).toBe(false);
+      } finally {
+        await server.close();
+      }
     }
   });
 

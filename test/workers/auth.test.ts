@@ -1,11 +1,11 @@
 // Authentication inside workerd, over the real DNS: the DoH client asks the harness's validating
 // resolver for the Knot-served test zones (SPF, DKIM key and DMARC p=reject of sender.test).
 import { env } from "cloudflare:workers";
-import { dkimSign } from "mailauth/lib/dkim/sign.js";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
 import { dohResolver } from "../../core/dns/doh.ts";
 import { authenticate } from "../../core/authentication/authenticate.ts";
+import { dkimSign } from "../../core/mailauth/internals.ts";
 import { DKIM_PRIVATE_KEY_PEM } from "../harness/dkim-key.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 

@@ -1,11 +1,11 @@
 // The Worker's DNS is real: inside workerd, the DoH client fetches the harness's HTTP/1.1 bridge, which
 // forwards to unbound validating the Knot-served test zones.
 import { env } from "cloudflare:workers";
-import { spf } from "mailauth/lib/spf";
 import { describe, expect, it } from "vitest";
 import { dohResolver } from "../../core/dns/doh.ts";
 import { isolateResolver } from "../../workers/src/dns/isolate.ts";
 import { mailauthResolver } from "../../core/dns/mailauth.ts";
+import { checkSpf } from "../../core/mailauth/internals.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 
 const { sender } = TEST_DNS;
@@ -49,7 +49,7 @@ describe("DoH from inside workerd", () => {
 
   it("lets mailauth's SPF pass an authorized IP and fail another", async () => {
     const check = (ip: string) =>
-      spf({ sender: `someone@${sender.domain}`, ip, helo: "client.test", mta: "mx.edgemx.test", resolver: mailauthResolver(resolver) });
+      checkSpf({ sender: `someone@${sender.domain}`, ip, helo: "client.test", mta: "mx.edgemx.test", resolver: mailauthResolver(resolver) });
     expect((await check(sender.authorizedIp)).status.result).toBe("pass");
     expect((await check(sender.unauthorizedIp)).status.result).toBe("fail");
   });

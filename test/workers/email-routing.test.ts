@@ -2,13 +2,13 @@
 // harness's real DNS and either refuses it (setReject, permanent), forwards it to the domain's
 // forwardTo with our results as X- fields, or throws (Cloudflare answers the sender temporarily).
 import { env } from "cloudflare:workers";
-import { dkimSign } from "mailauth/lib/dkim/sign.js";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../workers/src/env.ts";
 import worker from "../../workers/src/index.ts";
 import { attachment, mail, peFile } from "../fixtures/banned-content.ts";
 import { DKIM_PRIVATE_KEY_PEM } from "../harness/dkim-key.ts";
 import { TEST_DNS } from "../harness/zones.ts";
+import { dkimSign } from "../../core/mailauth/internals.ts";
 
 const testEnv = env as Cloudflare.Env & Env;
 const { sender } = TEST_DNS;

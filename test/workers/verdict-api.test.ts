@@ -3,7 +3,6 @@
 // test zones (sender.test: SPF ip4:127.0.0.11 mx -all, DMARC p=reject, DKIM selector "edgemx").
 import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { dkimSign } from "mailauth/lib/dkim/sign.js";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
 import type { Env } from "../../workers/src/env.ts";
@@ -12,6 +11,7 @@ import { judgeResolver } from "../../workers/src/verdict-runtime.ts";
 import { formatReply } from "../../core/smtp/replies.ts";
 import { TRACKING_ID_RE } from "../../core/smtp/tracking-id.ts";
 import type { VerdictEnvelope, Verdict } from "../../core/verdict/types.ts";
+import { dkimSign } from "../../core/mailauth/internals.ts";
 import { attachment, mail, peFile } from "../fixtures/banned-content.ts";
 import { DKIM_PRIVATE_KEY_PEM } from "../harness/dkim-key.ts";
 import { TEST_DNS } from "../harness/zones.ts";

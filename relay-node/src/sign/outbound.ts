@@ -7,8 +7,8 @@
 //
 // Both with the key and selector of the domain of the From address (DMARC alignment, RFC 7489 §3.1).
 // The ARC set records that we authenticated the submitting user (RFC 8601 §2.7.4, "auth").
-import { createSeal } from "mailauth/lib/arc/index.js";
 import { dkimSignature, type DkimKey } from "../../../core/dkim/sign.ts";
+import { createSeal } from "../../../core/mailauth/internals.ts";
 
 export interface SigningIdentity {
   key: DkimKey;

@@ -4,9 +4,16 @@
 //
 // - AUTHENTICATE PLAIN (RFC 4959 / RFC 4616) when CAPABILITY lists AUTH=PLAIN, with the initial
 //   response on the command line when it also lists SASL-IR, else after the "+" continuation;
-// - otherwise LOGIN (RFC 3501 §6.2.3) with user and password as quoted strings (§4.3, §9 "quoted"),
-//   unless the host says LOGINDISABLED. A password a quoted string cannot carry (8-bit, CR, LF, NUL)
-//   needs AUTH=PLAIN; we do not send literals.
+// - otherwise LOGIN (RFC 3501 §6.2.3), unless the host says LOGINDISABLED, with the user as a quoted
+//   string (§9 "quoted") and the password as one too, or as a literal (§4.3) when a quoted string
+//   cannot carry it (8-bit, CR, LF): synchronizing, or non-synchronizing when the host offers LITERAL+
+//   (RFC 7888). A password with NUL is invalid: neither a literal (CHAR8) nor PLAIN (RFC 4616 §2) holds one.
+//
+// Hand-written rather than imapflow: imapflow (2.10) sends LOGIN's password as a quoted string whatever
+// it holds: an 8-bit password goes out as raw UTF-8 between quotes, which RFC 3501 §9 does not allow
+// (a quoted string is 7-bit there; IMAP4rev2, RFC 9051 §9, allows UTF-8), so an IMAP4rev1 host may
+// refuse it, and CR or LF make it throw. LOGIN is used exactly with hosts that offer neither AUTH=PLAIN
+// nor AUTH=LOGIN, so that is the case that has to work.
 //
 // Outcomes: tagged OK → ok; NO → invalid, unless its response code is UNAVAILABLE (RFC 5530 §3) →
 // temporary; BAD, BYE, a TLS or connection failure, an oversized reply or the timeout → temporary.
@@ -74,6 +81,27 @@ export function capabilitiesOf(response: ImapResponse): Set<string> | null {
       );
 }
 
+/** A literal (RFC 3501 §4.3): its octets, announced as {n} (wait for "+") or {n+} (RFC 7888, send at once). */
+export interface ImapLiteral {
+  bytes: Buffer;
+  synchronizing: boolean;
+}
+
+/** RFC 7888 §5: LITERAL- allows non-synchronizing literals of at most 4096 octets. */
+const LITERAL_MINUS_MAX = 4096;
+
+/**
+ * How LOGIN carries the password (an astring, RFC 3501 §6.2.3): a quoted string when it can, else a
+ * literal of its UTF-8 octets, non-synchronizing when the host's capabilities allow it.
+ */
+export function loginPassword(password: string, capabilities: ReadonlySet<string>): { quoted: string } | { literal: ImapLiteral } {
+  const quoted = imapQuoted(password);
+  if (quoted !== null) return { quoted };
+  const bytes = Buffer.from(password, "utf8");
+  const nonSynchronizing = capabilities.has("LITERAL+") || (capabilities.has("LITERAL-") && bytes.length <= LITERAL_MINUS_MAX);
+  return { literal: { bytes, synchronizing: !nonSynchronizing } };
+}
+
 /** The outcome of a tagged reply to LOGIN or AUTHENTICATE. */
 export function loginOutcome(response: ImapResponse): "ok" | "invalid" | "temporary" {
   if (response.status === "OK") return "ok";
@@ -82,6 +110,8 @@ export function loginOutcome(response: ImapResponse): "ok" | "invalid" | "tempor
 }
 
 class TemporaryFailure extends Error {}
+
+const CRLF = Buffer.from("\r\n");
 
 /** Reads CRLF-terminated lines from a socket within the size bounds. */
 class LineReader {
@@ -210,7 +240,7 @@ export class ImapAuthenticator implements Authenticator {
   }
 
   async authenticate(username: string, password: string): Promise<AuthOutcome> {
-    if (!this.#isOurs(username) || password.length === 0) return { status: "invalid" };
+    if (!this.#isOurs(username) || password.length === 0 || password.includes("\0")) return { status: "invalid" };
     const sockets: Socket[] = [];
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -240,17 +270,24 @@ export class ImapAuthenticator implements Authenticator {
       const greeting = await reader.next();
       if (greeting.tag !== "*" || greeting.status !== "OK") throw new TemporaryFailure(`the IMAP host greeted with ${greeting.status ?? "no status"}`);
     };
-    /** Sends a command and reads to its tagged reply; untagged lines go to `untagged`, continuations to `onContinue`. */
-    const command = async (line: string, untagged: (r: ImapResponse) => void = () => {}, onContinue?: () => string): Promise<ImapResponse> => {
+    /**
+     * Sends a command (its line: text, or text and a non-synchronizing literal) and reads to its tagged
+     * reply; untagged lines go to `untagged`, continuations to `onContinue`, whose answer is sent as a line.
+     */
+    const command = async (
+      line: string | Buffer,
+      untagged: (r: ImapResponse) => void = () => {},
+      onContinue?: () => string | Buffer,
+    ): Promise<ImapResponse> => {
       const own = `a${++tag}`;
-      socket.write(`${own} ${line}\r\n`);
+      socket.write(Buffer.concat([Buffer.from(`${own} `), Buffer.from(line), CRLF]));
       for (;;) {
         const response = await reader.next();
         if (response.tag === "*" && response.status === "BYE") throw new TemporaryFailure("the IMAP host said BYE");
         if (response.tag === "*") untagged(response);
         else if (response.tag === "+") {
           if (onContinue === undefined) throw new TemporaryFailure("unexpected IMAP continuation");
-          socket.write(`${onContinue()}\r\n`);
+          socket.write(Buffer.concat([Buffer.from(onContinue()), CRLF]));
         } else if (response.tag === own) return response;
         else throw new TemporaryFailure("an IMAP reply with a foreign tag");
       }
@@ -298,10 +335,21 @@ export class ImapAuthenticator implements Authenticator {
       );
     } else {
       const user = imapQuoted(username);
-      const pass = imapQuoted(password);
       if (capabilities.has("LOGINDISABLED")) throw new TemporaryFailure("the IMAP host offers neither AUTH=PLAIN nor LOGIN");
-      if (user === null || pass === null) return "invalid";
-      reply = await command(`LOGIN ${user} ${pass}`);
+      if (user === null) return "invalid";
+      const pass = loginPassword(password, capabilities);
+      if ("quoted" in pass) reply = await command(`LOGIN ${user} ${pass.quoted}`);
+      else if (!pass.literal.synchronizing)
+        reply = await command(Buffer.concat([Buffer.from(`LOGIN ${user} {${pass.literal.bytes.length}+}\r\n`), pass.literal.bytes]));
+      else {
+        // The host answers {n} with "+" when it takes the literal (RFC 3501 §7.5), or with a tagged NO or BAD.
+        let sent = false;
+        reply = await command(`LOGIN ${user} {${pass.literal.bytes.length}}`, undefined, () => {
+          if (sent) throw new TemporaryFailure("a second IMAP continuation during LOGIN");
+          sent = true;
+          return pass.literal.bytes;
+        });
+      }
     }
     const outcome = loginOutcome(reply);
     if (outcome === "temporary")

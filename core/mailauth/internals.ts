@@ -1,3 +1,52 @@
+// The one door to mailauth's code. This module is the only one that imports mailauth's files below its
+// main entry (mailauth/lib/…), and in core/, workers/ and relay-node/ the only one that imports any of
+// mailauth's code (types aside): eslint.config.js refuses both elsewhere. Two reasons for one door.
+//
+// node:crypto is patched first. mailauth calls verify(), sign() and createPublicKey() on the node:crypto
+// object (its require("node:crypto")), looked up at each call. digest-names.ts renames the digest
+// "rsa-sha256" that mailauth passes on from a signature's a= tag, which workerd refuses; key-cache.ts
+// memoises the parsing of DKIM keys. Both replace functions on that object, so they have to run before
+// mailauth verifies or signs anything. They are imported here, first, before mailauth's modules: any
+// module that can reach mailauth's functions reaches them through this one, so the patches have run by
+// then, whichever module of the program was loaded first. (The two compose in either order; this order
+// wraps the renaming inside the cache.)
+//
+// mailauth's internals. mailauth 7 has no "exports" map in its package.json, so Node resolves any file
+// of the package: no subpath is public by the package's own declaration. What it offers as API is its
+// main module (lib/mailauth.js, typed by index.d.ts), the subpaths its README documents
+// (lib/dkim/sign, lib/dkim/verify, lib/spf, lib/dmarc/get-dmarc-record, lib/mta-sts) and the ones it
+// ships .d.ts files for (also lib/arc, lib/dmarc). The main module is no option here: it loads mailauth's
+// BIMI code, whose HTTP client (undici) does not load inside workerd. So every function comes from the
+// file that defines it; below, for each, what kind of API it is and why we use it.
+// test/unit/mailauth-adapter.test.ts fails when what we rely on changes; an upgrade runs it.
+import "./digest-names.ts";
+import "./key-cache.ts";
+import { Buffer } from "node:buffer";
+import type { DKIMVerifyOptions, DKIMVerifyResult } from "mailauth";
+// Typed (lib/arc/index.d.ts), not in the README; the main module exports all three under these names.
+// arc() validates the chain the DKIM pass parsed (RFC 8617 §5.2); we call it ourselves rather than through
+// authenticate(), which runs every check at once (see core/authentication/mailauth-checks.ts for why we
+// run them one by one). sealMessage() adds our ARC set to forwarded mail (core/arc/seal.ts); createSeal()
+// is the same with the instance and time given and its errors returned (relay-node/src/sign/outbound.ts).
+import { arc as verifyArc, createSeal, sealMessage } from "mailauth/lib/arc/index.js";
+// Typed (lib/dmarc/index.d.ts), not in the README, and not exported by the main module. The public dmarc()
+// returns the same result without the signing domains that aligned (dkimAligned), which the judge
+// reports per DKIM signature; authenticate() calls evaluateDmarc() for the same reason.
+import { evaluateDmarc } from "mailauth/lib/dmarc/index.js";
+// Documented (README, "SPF Verification") and typed (lib/spf/index.d.ts): public. We run SPF ourselves
+// rather than through authenticate() to check the HELO identity as well (RFC 7208 §2.3) and to reuse a
+// session's results (SpfMemo).
+import { spf as checkSpf } from "mailauth/lib/spf/index.js";
+// Documented (README, "DKIM Signing") and typed (lib/dkim/sign.d.ts): public. Outgoing mail is signed by
+// core/dkim/sign.ts (it oversigns); mailauth's signer is the independent one the tests and the bench sign
+// with, inside workerd too.
+import { dkimSign } from "mailauth/lib/dkim/sign.js";
+// Private: neither documented nor typed (./dkim-verifier.d.ts declares what we use). dkimVerify() below
+// drives it directly instead of through the public dkimVerify() and its stream, for the reasons given there.
+import { DkimVerifier } from "mailauth/lib/dkim/dkim-verifier.js";
+
+export { checkSpf, createSeal, dkimSign, evaluateDmarc, sealMessage, verifyArc };
+
 // mailauth's dkimVerify() for a message held in memory, without the stream. dkimVerify() writes the
 // message through a Node Writable in 64 KiB chunks; its parser (lib/dkim/message-parser.js) turns
 // bare LFs into CRLF with a generator that visits every byte, then finds the end of the header
@@ -5,15 +54,9 @@
 // profile that stream and byte-loop overhead was about 6 % of the main thread for a 10 KB message.
 // Here the same two steps are done with Buffer.indexOf, and the DkimVerifier is driven directly,
 // the way its parser drives it: the results are the same, property for property, as
-// test/unit/dkim-verify.test.ts checks against dkimVerify() itself.
-//
-// This relies on mailauth's internals, which mailauth-internals.d.ts declares: DkimVerifier
-// (lib/dkim/dkim-verifier.js) and what it inherits from MessageParser (emitHeaders, nextChunk,
-// finish, headerChunks, byteLength), and on the result shape of lib/dkim/verify.js. The mailauth
-// version is pinned by package-lock.json; an upgrade has to re-check them against this module.
-import { Buffer } from "node:buffer";
-import type { DKIMVerifyOptions, DKIMVerifyResult } from "mailauth";
-import { DkimVerifier } from "mailauth/lib/dkim/dkim-verifier.js";
+// test/unit/dkim-verify.test.ts checks against dkimVerify() itself. It relies on DkimVerifier and
+// what it inherits from MessageParser (emitHeaders, nextChunk, finish, headerChunks, byteLength), and
+// on the result shape of lib/dkim/verify.js.
 
 const CR = 0x0d;
 const LF = 0x0a;

@@ -4,7 +4,9 @@
 // "neutral (Unknown digest: rsa-sha256)" and DMARC then failed for DKIM-authenticated mail.
 // Where the runtime refuses that name, this maps it to the plain digest on the node:crypto object
 // that mailauth's require("node:crypto") returns: the module's default export, in workerd's
-// vitest pool and in wrangler's bundle alike. In Node nothing is changed.
+// vitest pool and in wrangler's bundle alike. In Node nothing is changed. internals.ts imports this
+// before any of mailauth's modules (it says why); test/workers/mailauth-crypto.test.ts fails when
+// workerd takes the DKIM names itself (this can go) or when the renaming no longer reaches mailauth.
 import crypto from "node:crypto";
 
 /** RFC 6376 §3.3 / RFC 8301 algorithm names whose RSA digest goes by another name in workerd. */

@@ -1,7 +1,8 @@
-// Types for the internals of mailauth that dkim/verify.ts drives, which mailauth ships without
+// Types for the internal of mailauth that internals.ts drives, which mailauth ships without
 // declarations: its DKIM verifier below the Writable stream that dkimVerify() writes a message into.
-// Only the members dkim/verify.ts uses are declared; they are those of the mailauth version
-// package-lock.json pins (lib/dkim/dkim-verifier.js and lib/dkim/message-parser.js).
+// Only the members internals.ts uses are declared; they are those of the mailauth version
+// package-lock.json pins (lib/dkim/dkim-verifier.js and lib/dkim/message-parser.js), and
+// test/unit/mailauth-adapter.test.ts checks that they are still there.
 declare module "mailauth/lib/dkim/dkim-verifier.js" {
   import type { Buffer } from "node:buffer";
   import type { ARCSealOptions, ARCSigningData, DKIMResult, DKIMVerifyOptions, DKIMVerifyResult } from "mailauth";

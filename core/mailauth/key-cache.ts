@@ -6,6 +6,8 @@
 // hands verify() the cached KeyObject for a public-key PEM string. KeyObjects are immutable and PEM
 // exports are strings, so a cached result is indistinguishable from a fresh one. Private keys and
 // every other input go straight through. Bounded: the least recently used of 256 keys is dropped.
+// internals.ts imports this before any of mailauth's modules; test/unit/mailauth-adapter.test.ts
+// fails when mailauth stops handing node:crypto the inputs memoised here.
 import { Buffer } from "node:buffer";
 import crypto, { type KeyObject } from "node:crypto";
 
