@@ -30,7 +30,7 @@ import type { BlocklistStore } from "../spam/blocklist-store.ts";
 import { checkDnsbl } from "../../../core/dnsbl/dnsbl.ts";
 import { checkFcrdns } from "../../../core/iprev/fcrdns.ts";
 import { checkHelo } from "../../../core/smtp/helo.ts";
-import { checkRecipient, mailboxHostDecides, resolveAlias } from "../../../core/smtp/recipient.ts";
+import { checkRecipient, mailboxHostDecides, resolveAlias, withPostmasterDomain } from "../../../core/smtp/recipient.ts";
 import type { RecipientCallout } from "./recipient-callout.ts";
 import { checkSender } from "../../../core/smtp/sender.ts";
 import { checkSpamtrapBlocklist, isSpamtrap } from "../spam/spamtrap.ts";
@@ -81,11 +81,6 @@ interface SessionState {
 
 function record(finding: Finding): CheckRecord {
   return { check: finding.check, outcome: finding.outcome, detail: finding.detail };
-}
-
-/** RFC 5321 §4.1.1.3: "postmaster" without a domain is accepted, and means our postmaster. */
-function qualified(rcpt: string, config: EdgemxConfig): string {
-  return /^postmaster$/i.test(rcpt) ? `postmaster@${config.domains[0]!.name}` : rcpt;
 }
 
 export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpServer {
@@ -227,7 +222,10 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     const state = stateOf(session);
     const transaction = state.transaction;
     if (!transaction) return callback(refuse(state, NEED_MAIL));
-    decideRcpt(qualified(address.address, config), session, state, transaction).then((reply) => callback(reply ? refuse(state, reply) : null), callback);
+    decideRcpt(withPostmasterDomain(address.address, config), session, state, transaction).then(
+      (reply) => callback(reply ? refuse(state, reply) : null),
+      callback,
+    );
   };
 
   const onData = (stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void => {
