@@ -243,6 +243,24 @@ describe("DATA", () => {
   });
 });
 
+describe("the domainless postmaster", () => {
+  it("takes RCPT TO:<Postmaster> for postmaster@ our first domain (RFC 5321 §4.1.1.3)", async () => {
+    const marker = `domainless-postmaster-${Date.now()}`;
+    const smtp = await openSmtp(main.port, { localAddress: GOOD_IP });
+    await smtp.reply();
+    await smtp.command(`EHLO ${sender.mailHost}`);
+    await smtp.command(`MAIL FROM:<bob@${sender.domain}>`);
+    expect(await smtp.command("RCPT TO:<Postmaster>")).toMatch(/^250 /);
+    expect(await smtp.command("DATA")).toMatch(/^354 /);
+    smtp.write(`${message({ to: "postmaster@example.org", body: marker })}.\r\n`);
+    expect(await smtp.reply()).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    smtp.close();
+    const copies = (await delivered(main, "postmaster@example.org")).filter((m) => m.includes(marker));
+    expect(copies).toHaveLength(1);
+    expect(copies[0]).toMatch(/^Return-Path: <bob@sender\.test>\r\nDelivered-To: postmaster@example\.org\r\n/);
+  });
+});
+
 describe("session bounds", () => {
   it("bounds the recipients of a transaction (452 4.5.3, RFC 5321 §4.5.3.1.8)", async () => {
     const smtp = await openSmtp(main.port, { localAddress: GOOD_IP });
