@@ -147,6 +147,22 @@ describe("a clean message", () => {
     expect(JSON.stringify(main.logs)).not.toContain(marker);
   });
 
+  it("starts the HELO check at EHLO: a session that greets and quits logs its finding", async () => {
+    const smtp = await openSmtp(main.port, { localAddress: GOOD_IP });
+    await smtp.reply();
+    expect(await smtp.command(`EHLO ${sender.nxdomain}`)).toMatch(/^250-/);
+    expect(await smtp.command("QUIT")).toMatch(/^221 /);
+    await smtp.closed;
+    const helo = sender.nxdomain.toLowerCase();
+    let session: Record<string, unknown> | undefined;
+    for (let i = 0; i < 100 && session === undefined; i++) {
+      session = main.logs.find((l) => l.event === "session" && l.helo === helo);
+      if (session === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect((session?.checks as { check: string; outcome: string }[]).map((c) => `${c.check}:${c.outcome}`)).toEqual(["dnsbl:pass", "fcrdns:pass", "helo:fail"]);
+    expect(session).toMatchObject({ messages: 0, lastRefusal: null });
+  });
+
   it("removes a forged Authentication-Results of ours and keeps those of others (RFC 8601 §5)", async () => {
     const marker = `forged-${Date.now()}`;
     const raw = message({

@@ -4,9 +4,9 @@
 // - connect: the connection bounds (421 4.7.0), then DNSBL and FCrDNS started side by side; the
 //   greeting does not wait for them, their findings are awaited at RCPT TO. smtp-server's 100 ms wait
 //   before the greeting stays (early talkers get 421).
-// - HELO/EHLO: smtp-server has no hook for it, so the HELO check starts at the first MAIL FROM after a
-//   HELO/EHLO (again after a new one), from session.hostNameAppearsAs, side by side with the sender
-//   check; its finding, like the connect findings, is answered at RCPT TO.
+// - HELO/EHLO: the HELO check starts at the command (server.ts's onHelo; again when a later HELO/EHLO
+//   gives another name); its finding, like the connect findings, is answered at RCPT TO. smtp-server
+//   itself refuses MAIL, RCPT and DATA before HELO/EHLO (503).
 // - MAIL FROM: the sender checks; "tls" (a mandatory-TLS sender domain without STARTTLS, 530) answers
 //   here, the "sender" finding waits for RCPT TO.
 // - RCPT TO: "postmaster" without a domain is our postmaster (session.ts); the recipient count (452
@@ -109,12 +109,15 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     closed: logClosed,
   });
 
+  /** A HELO/EHLO that gives another name starts the HELO check anew; its finding waits for RCPT TO. */
+  const onHelo = (session: SMTPServerSession, name: string): void => {
+    const state = sessions.of(session);
+    if (state.helo?.name === name) return;
+    state.helo = { name, finding: settled("helo", () => checkHelo(name, state.ip, config, resolver, [session.localAddress])) };
+  };
+
   const onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
     const state = sessions.of(session);
-    const helo = session.hostNameAppearsAs;
-    if (state.helo?.name !== helo) {
-      state.helo = { name: helo, finding: settled("helo", () => checkHelo(helo, state.ip, config, resolver, [session.localAddress])) };
-    }
     checkSender(address.address, session.secure, config, resolver)
       .catch((err: unknown) => [failedCheck("sender", err)])
       .then((findings) => {
@@ -234,7 +237,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
       onData,
       onClose: sessions.onClose,
     },
-    { maxErrors: limits.maxErrors },
+    { maxErrors: limits.maxErrors, onHelo },
   );
   return boundServer(server, config, logger);
 }
