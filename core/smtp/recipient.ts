@@ -10,9 +10,17 @@ import type { Finding } from "./finding.ts";
 /** RFC 5321 §4.5.1 and RFC 2142 §4: postmaster must exist at every domain we receive mail for. */
 const POSTMASTER = "postmaster";
 
-export function checkRecipient(rcpt: string, config: EdgemxConfig): Finding {
-  // RFC 5321 §4.1.1.3: "RCPT TO:<Postmaster>" without a domain must be accepted (smtp-server passes it through).
-  if (rcpt.toLowerCase() === POSTMASTER) return { check: "recipient", outcome: "pass", detail: "postmaster without domain (RFC 5321 §4.1.1.3)" };
+/**
+ * RFC 5321 §4.1.1.3: "RCPT TO:<Postmaster>" without a domain (any case; smtp-server passes it through)
+ * must be accepted, and means this server's postmaster: here the first configured domain's. Any other
+ * address is returned as given.
+ */
+export function withPostmasterDomain(rcpt: string, config: EdgemxConfig): string {
+  return rcpt.toLowerCase() === POSTMASTER ? `${POSTMASTER}@${config.domains[0]!.name}` : rcpt;
+}
+
+export function checkRecipient(given: string, config: EdgemxConfig): Finding {
+  const rcpt = withPostmasterDomain(given, config);
   const domain = ourDomain(rcpt, config);
   if (domain === undefined) return { check: "relay", outcome: "fail", reply: buildReply("relayDenied", { address: rcpt }), detail: "not one of our domains" };
   const unknown = (detail: string): Finding => ({ check: "recipient", outcome: "fail", reply: buildReply("unknownRecipient", { address: rcpt }), detail });
@@ -34,7 +42,8 @@ export function checkRecipient(rcpt: string, config: EdgemxConfig): Finding {
  * at one of our domains that lists no mailboxes, no aliases and no catch-all, and no role mailbox —
  * those exist whatever the host says (RFC 5321 §4.5.1).
  */
-export function mailboxHostDecides(rcpt: string, config: EdgemxConfig): boolean {
+export function mailboxHostDecides(given: string, config: EdgemxConfig): boolean {
+  const rcpt = withPostmasterDomain(given, config);
   const domain = ourDomain(rcpt, config);
   const mailbox = parseMailbox(rcpt);
   if (domain === undefined || mailbox === null) return false;
@@ -43,11 +52,11 @@ export function mailboxHostDecides(rcpt: string, config: EdgemxConfig): boolean 
 
 /**
  * The mailbox a recipient of ours is delivered to: an alias replaced by its target, one level (a
- * target is a local part of the same domain or a full address); any other address as given. The
- * domainless postmaster is the first domain's.
+ * target is a local part of the same domain or a full address); any other address as given, the
+ * domainless postmaster with its domain.
  */
 export function resolveAlias(rcpt: string, config: EdgemxConfig): string {
-  const address = rcpt.toLowerCase() === POSTMASTER ? `${rcpt}@${config.domains[0]!.name}` : rcpt;
+  const address = withPostmasterDomain(rcpt, config);
   const domain = ourDomain(address, config);
   const mailbox = parseMailbox(address);
   if (domain === undefined || mailbox === null) return address;

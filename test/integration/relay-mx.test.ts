@@ -147,6 +147,22 @@ describe("a clean message", () => {
     expect(JSON.stringify(main.logs)).not.toContain(marker);
   });
 
+  it("starts the HELO check at EHLO: a session that greets and quits logs its finding", async () => {
+    const smtp = await openSmtp(main.port, { localAddress: GOOD_IP });
+    await smtp.reply();
+    expect(await smtp.command(`EHLO ${sender.nxdomain}`)).toMatch(/^250-/);
+    expect(await smtp.command("QUIT")).toMatch(/^221 /);
+    await smtp.closed;
+    const helo = sender.nxdomain.toLowerCase();
+    let session: Record<string, unknown> | undefined;
+    for (let i = 0; i < 100 && session === undefined; i++) {
+      session = main.logs.find((l) => l.event === "session" && l.helo === helo);
+      if (session === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect((session?.checks as { check: string; outcome: string }[]).map((c) => `${c.check}:${c.outcome}`)).toEqual(["dnsbl:pass", "fcrdns:pass", "helo:fail"]);
+    expect(session).toMatchObject({ messages: 0, lastRefusal: null });
+  });
+
   it("removes a forged Authentication-Results of ours and keeps those of others (RFC 8601 §5)", async () => {
     const marker = `forged-${Date.now()}`;
     const raw = message({
@@ -240,6 +256,24 @@ describe("DATA", () => {
     expect(await smtp.reply()).toBe("554 5.5.2 Message contains bare CR or bare LF");
     expect(await smtp.command("NOOP")).toMatch(/^250 /);
     smtp.close();
+  });
+});
+
+describe("the domainless postmaster", () => {
+  it("takes RCPT TO:<Postmaster> for postmaster@ our first domain (RFC 5321 §4.1.1.3)", async () => {
+    const marker = `domainless-postmaster-${Date.now()}`;
+    const smtp = await openSmtp(main.port, { localAddress: GOOD_IP });
+    await smtp.reply();
+    await smtp.command(`EHLO ${sender.mailHost}`);
+    await smtp.command(`MAIL FROM:<bob@${sender.domain}>`);
+    expect(await smtp.command("RCPT TO:<Postmaster>")).toMatch(/^250 /);
+    expect(await smtp.command("DATA")).toMatch(/^354 /);
+    smtp.write(`${message({ to: "postmaster@example.org", body: marker })}.\r\n`);
+    expect(await smtp.reply()).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    smtp.close();
+    const copies = (await delivered(main, "postmaster@example.org")).filter((m) => m.includes(marker));
+    expect(copies).toHaveLength(1);
+    expect(copies[0]).toMatch(/^Return-Path: <bob@sender\.test>\r\nDelivered-To: postmaster@example\.org\r\n/);
   });
 });
 

@@ -156,6 +156,26 @@ describe("submission in the right order", () => {
   });
 });
 
+describe("the domainless postmaster", () => {
+  it("delivers RCPT TO:<Postmaster> to our postmaster (RFC 5321 §4.1.1.3; RFC 6409 §6.2: the envelope fully qualified)", async () => {
+    const postmaster = `postmaster@${LOCAL.domain}`;
+    const marker = `domainless-postmaster-${Date.now()}`;
+    const smtp = await openSmtp(ports.submission);
+    await smtp.reply();
+    await smtp.command("EHLO laptop.home.test");
+    await smtp.startTls();
+    await smtp.command("EHLO laptop.home.test");
+    expect(await smtp.command(`AUTH PLAIN ${Buffer.from(`\0${ALICE.user}\0${ALICE.password}`).toString("base64")}`)).toMatch(/^235 /);
+    expect(await smtp.command(`MAIL FROM:<${ALICE.user}>`)).toMatch(/^250 /);
+    expect(await smtp.command("RCPT TO:<Postmaster>")).toMatch(/^250 /);
+    expect(await smtp.command("DATA")).toMatch(/^354 /);
+    smtp.write(`${testMessage({ from: ALICE.user, to: postmaster, body: marker })}.\r\n`);
+    expect(await smtp.reply()).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    smtp.close();
+    expect((await delivered(relay, postmaster)).filter((m) => m.includes(marker))).toHaveLength(1);
+  });
+});
+
 describe("submission in a wrong order", () => {
   it("answers AUTH before STARTTLS with 538 5.7.11", async () => {
     const smtp = await openSmtp(ports.submission);

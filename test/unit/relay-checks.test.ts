@@ -13,7 +13,7 @@ import { MAX_PTR_NAMES, checkFcrdns } from "../../core/iprev/fcrdns.ts";
 import { checkHelo } from "../../core/smtp/helo.ts";
 import { addressLiteralIp, canonicalIp, reverseName, reversedLabels } from "../../core/smtp/ip-address.ts";
 import { asciiDomain, isLdhDomain, parseMailbox } from "../../core/smtp/mailbox.ts";
-import { checkRecipient, resolveAlias } from "../../core/smtp/recipient.ts";
+import { checkRecipient, resolveAlias, withPostmasterDomain } from "../../core/smtp/recipient.ts";
 import { checkSender } from "../../core/smtp/sender.ts";
 import type { Finding } from "../../core/smtp/finding.ts";
 import { createRelayResolver } from "../../relay-node/src/dns/resolver.ts";
@@ -512,6 +512,12 @@ describe("checkRecipient and resolveAlias", () => {
     expect(resolveAlias("bob@example.org", config)).toBe("bob@example.org");
     expect(resolveAlias("info@example.com", config)).toBe("info@example.com");
     expect(resolveAlias("postmaster", config)).toBe("postmaster@example.org");
+  });
+
+  it("gives the domainless postmaster, in any case, the first domain (RFC 5321 §4.1.1.3), and no other address", () => {
+    for (const given of ["postmaster", "PostMaster", "POSTMASTER"]) expect(withPostmasterDomain(given, config), given).toBe("postmaster@example.org");
+    for (const given of ["postmaster@example.com", "PostMaster@catch.example", "alice", "postmasters", '"postmaster"'])
+      expect(withPostmasterDomain(given, config), given).toBe(given);
   });
 });
 

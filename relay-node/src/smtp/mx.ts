@@ -4,27 +4,26 @@
 // - connect: the connection bounds (421 4.7.0), then DNSBL and FCrDNS started side by side; the
 //   greeting does not wait for them, their findings are awaited at RCPT TO. smtp-server's 100 ms wait
 //   before the greeting stays (early talkers get 421).
-// - HELO/EHLO: smtp-server has no hook for it, so the HELO check starts at the first MAIL FROM after a
-//   HELO/EHLO (again after a new one), from session.hostNameAppearsAs, side by side with the sender
-//   check; its finding, like the connect findings, is answered at RCPT TO.
+// - HELO/EHLO: the HELO check starts at the command (server.ts's onHelo; again when a later HELO/EHLO
+//   gives another name); its finding, like the connect findings, is answered at RCPT TO. smtp-server
+//   itself refuses MAIL, RCPT and DATA before HELO/EHLO (503).
 // - MAIL FROM: the sender checks; "tls" (a mandatory-TLS sender domain without STARTTLS, 530) answers
 //   here, the "sender" finding waits for RCPT TO.
-// - RCPT TO: the recipient count (452 4.5.3); relay and mailbox (554 5.7.1 / 550 5.1.1); the delayed
-//   findings of the earlier stages, per recipient, relaxed for role mailboxes (pipeline.ts); with
-//   relay.recipientCheck, the mailbox host asked about a recipient the configuration leaves to it (550
-//   5.1.1, or 451 when it cannot be asked), after the cheaper checks so a refused client causes no
-//   callout; greylisting (451 4.7.1), skipped for roles that relax it, and left until after the final
-//   dot when rspamd's score gates it. Spamtrap addresses are accepted as mailboxes, never called out
-//   or greylisted; the spamtrap's blocklist is a connect-stage finding beside the DNSBL's.
-// - DATA: read whole within the size bound, bare CR/LF and NUL refused (data.ts); then Received,
-//   judge, virus scan and rspamd side by side, spool, 250 (message.ts).
-import type { Socket } from "node:net";
-import type { TLSSocket } from "node:tls";
-import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from "smtp-server";
+// - RCPT TO: "postmaster" without a domain is our postmaster (session.ts); the recipient count (452
+//   4.5.3); relay and mailbox (554 5.7.1 / 550 5.1.1); the delayed findings of the earlier stages,
+//   per recipient, relaxed for role mailboxes (pipeline.ts); with relay.recipientCheck, the mailbox
+//   host asked about a recipient the configuration leaves to it (550 5.1.1, or 451 when it cannot be
+//   asked), after the cheaper checks so a refused client causes no callout; greylisting (451 4.7.1),
+//   skipped for roles that relax it, and left until after the final dot when rspamd's score gates it.
+//   Spamtrap addresses are accepted as mailboxes, never called out or greylisted; the spamtrap's
+//   blocklist is a connect-stage finding beside the DNSBL's.
+// - DATA: read whole within the size bound, bare CR/LF and NUL refused (session.ts, data.ts); then
+//   Received, judge, virus scan and rspamd side by side, spool, 250 (message.ts).
+import type { SMTPServerAddress, SMTPServerSession } from "smtp-server";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import { SpfMemo } from "../../../core/authentication/authenticate.ts";
-import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
+import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
 import type { BlocklistStore } from "../spam/blocklist-store.ts";
 import { checkDnsbl } from "../../../core/dnsbl/dnsbl.ts";
@@ -35,13 +34,12 @@ import type { RecipientCallout } from "./recipient-callout.ts";
 import { checkSender } from "../../../core/smtp/sender.ts";
 import { checkSpamtrapBlocklist, isSpamtrap } from "../spam/spamtrap.ts";
 import type { ClientFacts, Finding, RelayCheck } from "../../../core/smtp/finding.ts";
-import { logSession, type CheckRecord, type TlsFacts } from "../log.ts";
-import { ConnectionCounter } from "./connections.ts";
-import { readData } from "./data.ts";
+import { logSession, type CheckRecord } from "../log.ts";
 import { receiveMessage, type AcceptedRecipient, type MessageDeps } from "./message.ts";
 import { decideRecipient, effectOf, greylistAfterScoring, greylistApplies, isDelayed } from "./pipeline.ts";
-import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, TOO_MANY_RECIPIENTS, replyError, replyLine, tooManyConnections } from "./replies.ts";
+import { TOO_MANY_RECIPIENTS } from "./replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "./server.ts";
+import { Sessions, type Recipient, type SessionState } from "./session.ts";
 import type { CertificatePair } from "../tls/certificate.ts";
 
 export interface MxDeps extends MessageDeps {
@@ -53,9 +51,6 @@ export interface MxDeps extends MessageDeps {
   certificate: CertificatePair;
 }
 
-/** RFC 5321 §4.1.4: RCPT before a successful MAIL is a bad sequence. */
-const NEED_MAIL: SmtpReply = { code: 503, enhanced: "5.5.1", text: "Error: need MAIL command" };
-
 interface Transaction {
   mailFrom: string;
   /** The findings of MAIL FROM that wait for RCPT TO. */
@@ -64,17 +59,11 @@ interface Transaction {
   checks: CheckRecord[];
 }
 
-interface SessionState {
+interface MxSession extends SessionState<Transaction> {
   startedAt: number;
-  ip: string;
-  /** Counted in by the connection bounds (and so to be counted out). */
-  admitted: boolean;
   connect: Promise<{ findings: Finding[]; client: ClientFacts }> | null;
   helo: { name: string; finding: Promise<Finding> } | null;
-  tls: TlsFacts | null;
-  transaction: Transaction | null;
   messages: number;
-  lastRefusal: string | null;
   /** SPF results of this session's messages, for the in-process judge (core/authentication/mailauth-checks.ts). */
   spfMemo: SpfMemo;
 }
@@ -83,16 +72,9 @@ function record(finding: Finding): CheckRecord {
   return { check: finding.check, outcome: finding.outcome, detail: finding.detail };
 }
 
-/** RFC 5321 §4.1.1.3: "postmaster" without a domain is accepted, and means our postmaster. */
-function qualified(rcpt: string, config: EdgemxConfig): string {
-  return /^postmaster$/i.test(rcpt) ? `postmaster@${config.domains[0]!.name}` : rcpt;
-}
-
 export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpServer {
   const { logger, resolver, greylist, recipientCallout, blocklist } = deps;
   const limits = config.relay.limits;
-  const sessions = new WeakMap<SMTPServerSession, SessionState>();
-  const counter = new ConnectionCounter(limits);
 
   /** A check that threw (a bug, never a DNS outcome: those are findings) is a temporary failure: fail closed. */
   const failedCheck = (check: RelayCheck, err: unknown): Finding => {
@@ -101,18 +83,6 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     return { check, outcome: "temporary", reply: buildReply("tempfail", { id }), detail: `error (id ${id})` };
   };
   const settled = (check: RelayCheck, work: () => Promise<Finding>): Promise<Finding> => work().catch((err: unknown) => failedCheck(check, err));
-
-  /** A refusal for smtp-server's callback, remembered for the session's log line. */
-  const refuse = (state: SessionState, reply: SmtpReply): Error => {
-    state.lastRefusal = formatReply(reply);
-    return replyError(reply);
-  };
-
-  const stateOf = (session: SMTPServerSession): SessionState => {
-    const state = sessions.get(session);
-    if (!state) throw new Error(`no state for session ${session.id}`);
-    return state;
-  };
 
   const connectChecks = (ip: string): Promise<{ findings: Finding[]; client: ClientFacts }> => {
     const fcrdns = checkFcrdns(ip, config.relay.fcrdns, resolver).catch((err: unknown) => ({
@@ -129,42 +99,25 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     );
   };
 
-  const onConnect = (session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
-    const ip = session.remoteAddress;
-    const admission = counter.admit(ip);
-    const state: SessionState = {
-      startedAt: performance.now(),
-      ip,
-      admitted: admission === "admitted",
-      connect: null,
-      helo: null,
-      tls: null,
-      transaction: null,
-      messages: 0,
-      lastRefusal: null,
-      spfMemo: new SpfMemo(),
-    };
-    sessions.set(session, state);
-    if (!state.admitted) {
-      logger.warn({ event: "bound", session: session.id, clientIp: ip, bound: admission }, "connection refused");
-      return callback(refuse(state, tooManyConnections(config.hostname)));
-    }
-    state.connect = connectChecks(ip);
-    callback();
-  };
+  const sessions = new Sessions<Transaction, MxSession>(config, logger, {
+    open: (_session, common) => ({ ...common, startedAt: performance.now(), connect: null, helo: null, messages: 0, spfMemo: new SpfMemo() }),
+    admitted: (_session, state) => {
+      state.connect = connectChecks(state.ip);
+    },
+    refused: (session, state, bound) => logger.warn({ event: "bound", session: session.id, clientIp: state.ip, bound }, "connection refused"),
+    bodyFault: (session, state, fault) => logger.warn({ event: "smuggling", session: session.id, clientIp: state.ip, fault }, "DATA refused"),
+    closed: logClosed,
+  });
 
-  const onSecure = (socket: Socket | TLSSocket, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
-    const tls = socket as TLSSocket;
-    stateOf(session).tls = { version: tls.getProtocol() ?? "unknown", cipher: tls.getCipher().name };
-    callback();
+  /** A HELO/EHLO that gives another name starts the HELO check anew; its finding waits for RCPT TO. */
+  const onHelo = (session: SMTPServerSession, name: string): void => {
+    const state = sessions.of(session);
+    if (state.helo?.name === name) return;
+    state.helo = { name, finding: settled("helo", () => checkHelo(name, state.ip, config, resolver, [session.localAddress])) };
   };
 
   const onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
-    const state = stateOf(session);
-    const helo = session.hostNameAppearsAs;
-    if (state.helo?.name !== helo) {
-      state.helo = { name: helo, finding: settled("helo", () => checkHelo(helo, state.ip, config, resolver, [session.localAddress])) };
-    }
+    const state = sessions.of(session);
     checkSender(address.address, session.secure, config, resolver)
       .catch((err: unknown) => [failedCheck("sender", err)])
       .then((findings) => {
@@ -178,14 +131,14 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
           const effect = effectOf(finding, config);
           if (effect.effect === "refuse") {
             state.transaction = null;
-            return callback(refuse(state, effect.reply));
+            return callback(sessions.refuse(state, effect.reply));
           }
         }
         callback();
       }, callback);
   };
 
-  const decideRcpt = async (rcpt: string, session: SMTPServerSession, state: SessionState, transaction: Transaction): Promise<SmtpReply | null> => {
+  const decideRcpt = async ({ rcpt, session, state, transaction }: Recipient<Transaction, MxSession>): Promise<SmtpReply | null> => {
     const alreadyAccepted = transaction.recipients.some((r) => r.address.toLowerCase() === rcpt.toLowerCase());
     // RFC 5321 §4.5.3.1.8: the recipients buffer is bounded; the client may go on with those accepted.
     if (!alreadyAccepted && transaction.recipients.length >= limits.maxRecipients) return TOO_MANY_RECIPIENTS;
@@ -223,73 +176,39 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     return null;
   };
 
-  const onRcptTo = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
-    const state = stateOf(session);
-    const transaction = state.transaction;
-    if (!transaction) return callback(refuse(state, NEED_MAIL));
-    decideRcpt(qualified(address.address, config), session, state, transaction).then((reply) => callback(reply ? refuse(state, reply) : null), callback);
-  };
-
-  const onData = (stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void => {
-    const state = stateOf(session);
-    const transaction = state.transaction;
-    const startedAt = performance.now();
-    const answer = async (): Promise<SmtpReply> => {
-      const data = await readData(stream, limits.maxMessageBytes);
-      // A client gone mid-message hears nothing; the reply only keeps smtp-server from saying 250.
-      if (data.status === "aborted" || !transaction) return buildReply("tempfail", { id: session.id });
-      if (data.status === "too-big") return MESSAGE_TOO_BIG;
-      if (data.status === "fault") {
-        logger.warn({ event: "smuggling", session: session.id, clientIp: state.ip, fault: data.fault }, "DATA refused");
-        return BODY_FAULT_REPLIES[data.fault];
-      }
-      const connect = await state.connect;
-      const result = await receiveMessage(
-        data.message,
-        {
-          session: session.id,
-          clientIp: state.ip,
-          verifiedName: connect?.client.verifiedName ?? null,
-          helo: session.hostNameAppearsAs || null,
-          ehlo: session.openingCommand === "EHLO",
-          tls: state.tls,
-          smtputf8: session.envelope.smtpUtf8 === true,
-          mailFrom: transaction.mailFrom,
-          recipients: transaction.recipients,
-          checks: transaction.checks,
-          startedAt,
-          spfMemo: state.spfMemo,
-        },
-        deps,
-      );
-      if (result.queued) {
-        state.messages++;
-        // One delivered message towards the client network's auto-allow, if greylisting saw it: counted
-        // in memory and written in the background (a failed write is logged where the greylist is created).
-        const greylisted = transaction.recipients.find((r) => r.greylist !== "skipped");
-        if (greylist !== null && greylisted !== undefined)
-          greylist.delivered({ clientIp: state.ip, sender: transaction.mailFrom, recipient: greylisted.address });
-      }
-      return result.reply;
-    };
-    answer().then(
-      (reply) => {
-        state.transaction = null;
-        if (reply.code >= 400) return callback(refuse(state, reply));
-        callback(null, replyLine(reply));
+  const onData = sessions.onData(async ({ message, session, state, transaction, startedAt }) => {
+    const connect = await state.connect;
+    const result = await receiveMessage(
+      message,
+      {
+        session: session.id,
+        clientIp: state.ip,
+        verifiedName: connect?.client.verifiedName ?? null,
+        helo: session.hostNameAppearsAs || null,
+        ehlo: session.openingCommand === "EHLO",
+        tls: state.tls,
+        smtputf8: session.envelope.smtpUtf8 === true,
+        mailFrom: transaction.mailFrom,
+        recipients: transaction.recipients,
+        checks: transaction.checks,
+        startedAt,
+        spfMemo: state.spfMemo,
       },
-      (err: unknown) => {
-        const id = newTrackingId();
-        logger.error({ event: "data-error", session: session.id, id, err }, "DATA failed");
-        callback(refuse(state, buildReply("tempfail", { id })));
-      },
+      deps,
     );
-  };
+    if (result.queued) {
+      state.messages++;
+      // One delivered message towards the client network's auto-allow, if greylisting saw it: counted
+      // in memory and written in the background (a failed write is logged where the greylist is created).
+      const greylisted = transaction.recipients.find((r) => r.greylist !== "skipped");
+      if (greylist !== null && greylisted !== undefined)
+        greylist.delivered({ clientIp: state.ip, sender: transaction.mailFrom, recipient: greylisted.address });
+    }
+    return result.reply;
+  });
 
-  const onClose = (session: SMTPServerSession): void => {
-    const state = sessions.get(session);
-    if (!state) return;
-    if (state.admitted) counter.release(state.ip);
+  /** The session's log line, once its connect and HELO findings are in. */
+  function logClosed(session: SMTPServerSession, state: MxSession): void {
     void Promise.all([state.connect, state.helo?.finding]).then(([connect, helo]) => {
       logSession(logger, {
         session: session.id,
@@ -303,7 +222,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
         durationMs: Math.round(performance.now() - state.startedAt),
       });
     });
-  };
+  }
 
   const server = new BoundedSmtpServer(
     {
@@ -311,14 +230,14 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
       // This listener never relays, authenticated or not: AUTH is not offered at all.
       disabledCommands: ["AUTH"],
       authOptional: true,
-      onConnect,
-      onSecure,
+      onConnect: sessions.onConnect,
+      onSecure: sessions.onSecure,
       onMailFrom,
-      onRcptTo,
+      onRcptTo: sessions.onRcptTo(decideRcpt),
       onData,
-      onClose,
+      onClose: sessions.onClose,
     },
-    { maxErrors: limits.maxErrors },
+    { maxErrors: limits.maxErrors, onHelo },
   );
   return boundServer(server, config, logger);
 }

@@ -4,6 +4,13 @@
 import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import type { BodyFault } from "./data.ts";
 
+/**
+ * RFC 5321 §4.1.4 and §4.2.2: RCPT before a successful MAIL is a bad sequence, 503; RFC 3463 X.5.1.
+ * smtp-server's own words for it: not in the table (core/smtp/replies.ts), whose replies the postmaster
+ * page explains to senders, as none of smtp-server's own protocol replies are.
+ */
+export const NEED_MAIL: SmtpReply = { code: 503, enhanced: "5.5.1", text: "Error: need MAIL command" };
+
 /** RFC 5321 §4.5.3.1.8 (recipients buffer) and §4.2.2: 452, "too many recipients"; RFC 3463 X.5.3. */
 export const TOO_MANY_RECIPIENTS: SmtpReply = buildReply("tooManyRecipients", {});
 

@@ -1,5 +1,8 @@
-// smtp-server with three things it lacks, added by subclassing its connection (SMTPConnection's
-// methods are public and typed in the package):
+// smtp-server with what it lacks, added by subclassing its connection. This file is the one adapter
+// to smtp-server's internals: every member of SMTPConnection or SMTPServer used here that the package
+// does not document (an underscore, or a handler_ method it dispatches by name) says beside its use
+// why it is needed, and test/unit/smtp-server-adapter.test.ts fails, naming the member, when an
+// upgrade of smtp-server changes what is relied on.
 //
 // 1. Exact replies. With ENHANCEDSTATUSCODES advertised (RFC 2034), smtp-server prefixes an enhanced
 //    code of its own choosing to every reply, hook refusals included — "554 5.6.0" where the spec
@@ -17,9 +20,12 @@
 //    of commands and send them as a unit. smtp-server writes each reply at once, one send(2) each;
 //    here the socket is corked at the first reply and uncorked when the current run of callbacks and
 //    promise jobs is over, so MAIL, RCPT and DATA's replies leave in one write.
+// 6. A HELO hook: smtp-server calls the application at connect, STARTTLS, AUTH, MAIL, RCPT, DATA and
+//    close, never at HELO/EHLO; onHelo is called after each of them (RFC 5321 §4.1.1.1), so a check of
+//    the client's name starts where the client gives it.
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { SMTPServer, type SMTPServerOptions } from "smtp-server";
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
 import { SMTPConnection, type SMTPConnectionOptions } from "smtp-server/lib/smtp-connection.js";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { buildReply } from "../../../core/smtp/replies.ts";
@@ -34,20 +40,30 @@ const JUNK_COMMANDS = new Set(["NOOP", "RSET", "VRFY", "HELP"]);
 /** RFC 3463 §2: class "." subject "." detail, then a space. */
 const LEADING_ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
 
-export interface SessionBounds {
+export interface SessionOptions {
+  /** The error bound (2 above). */
   maxErrors: number;
+  /**
+   * Called after each HELO or EHLO with the name the session now goes on with (lower case, as
+   * smtp-server keeps it): the new one, or the earlier one when smtp-server refused the command's
+   * syntax (501). Not called while the session has no name (a refused first HELO, or a refused EHLO
+   * after STARTTLS, which discards the earlier one).
+   */
+  onHelo?: (session: SMTPServerSession, name: string) => void;
 }
 
 class BoundedConnection extends SMTPConnection {
-  readonly #bounds: SessionBounds;
+  readonly #server: SMTPServer;
+  readonly #options: SessionOptions;
   #errors = 0;
   #junkCommands = 0;
   /** The socket corked for this turn's replies, until it is uncorked. */
   #corked: Socket | TLSSocket | undefined;
 
-  constructor(server: SMTPServer, socket: Socket | TLSSocket, options: SMTPConnectionOptions | null | undefined, bounds: SessionBounds) {
+  constructor(server: SMTPServer, socket: Socket | TLSSocket, options: SMTPConnectionOptions | null | undefined, sessionOptions: SessionOptions) {
     super(server, socket, options);
-    this.#bounds = bounds;
+    this.#server = server;
+    this.#options = sessionOptions;
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
@@ -60,6 +76,8 @@ class BoundedConnection extends SMTPConnection {
     if (code >= 400 && code !== 421) this.#countError();
   }
 
+  // Private: _onCommand is where every command line passes before smtp-server picks its handler, the
+  // one place to count junk commands of every kind (smtp-server has no hook before a command).
   override _onCommand(command: Buffer, callback?: () => void): void {
     const name = (/^\S*/.exec(command.toString("latin1", 0, 8))?.[0] ?? "").toUpperCase();
     if (JUNK_COMMANDS.has(name) && ++this.#junkCommands > JUNK_COMMAND_LIMIT && this.#countError()) {
@@ -69,13 +87,20 @@ class BoundedConnection extends SMTPConnection {
     super._onCommand(command, callback);
   }
 
+  // The handler_ methods are typed in the package, but that smtp-server finds a command's handler as
+  // this["handler_" + name] is its internal dispatch: overriding them is how a command is changed.
+  override handler_HELO(command: Buffer, callback: () => void): void {
+    super.handler_HELO(command, this.#afterHelo(callback));
+  }
+
   override handler_EHLO(command: Buffer, callback: () => void): void {
-    if (this.secure) return super.handler_EHLO(command, callback);
+    const after = this.#afterHelo(callback);
+    if (this.secure) return super.handler_EHLO(command, after);
     // smtp-server reads the session's disabledCommands, when set, instead of the server's.
     const disabled = this.session.disabledCommands;
-    this.session.disabledCommands = [...(disabled ?? this._server.options.disabledCommands ?? []), "AUTH"];
+    this.session.disabledCommands = [...(disabled ?? this.#server.options.disabledCommands), "AUTH"];
     try {
-      super.handler_EHLO(command, callback);
+      super.handler_EHLO(command, after);
     } finally {
       this.session.disabledCommands = disabled;
     }
@@ -87,7 +112,17 @@ class BoundedConnection extends SMTPConnection {
     callback();
   }
 
+  /** HELO/EHLO's callback, calling onHelo first: smtp-server has set the name and replied by then. */
+  #afterHelo(callback: () => void): () => void {
+    return () => {
+      const name = this.hostNameAppearsAs;
+      if (name !== false && name !== "") this.#options.onHelo?.(this.session, name);
+      callback();
+    };
+  }
+
   #cork(): void {
+    // Private: _socket is the socket replies are written to, which STARTTLS replaces by its TLS socket.
     const socket = this._socket;
     if (this.#corked !== undefined || socket === undefined || socket.destroyed) return;
     socket.cork();
@@ -103,7 +138,7 @@ class BoundedConnection extends SMTPConnection {
 
   /** Counts one error; at the bound the session is told so and closed (a 421 closes in smtp-server). */
   #countError(): boolean {
-    if (++this.#errors < this.#bounds.maxErrors) return false;
+    if (++this.#errors < this.#options.maxErrors) return false;
     super.send(421, replyLine(tooManyErrors(this.name)), false);
     return true;
   }
@@ -111,16 +146,18 @@ class BoundedConnection extends SMTPConnection {
 
 /** An SMTPServer whose sessions are BoundedConnections. */
 export class BoundedSmtpServer extends SMTPServer {
-  readonly #bounds: SessionBounds;
+  readonly #sessionOptions: SessionOptions;
 
-  constructor(options: SMTPServerOptions, bounds: SessionBounds) {
+  constructor(options: SMTPServerOptions, sessionOptions: SessionOptions) {
     super(options);
-    this.#bounds = bounds;
+    this.#sessionOptions = sessionOptions;
   }
 
-  // smtp-server's own connect(), with the connection class swapped.
+  // smtp-server's own connect(), with the connection class swapped: smtp-server takes no connection
+  // class as an option. Private: _onError and _onClientConnect are what its connect() wires a
+  // connection's "error" and "connect" events to (re-emitted as the server's events).
   override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
-    const connection = new BoundedConnection(this, socket, socketOptions, this.#bounds);
+    const connection = new BoundedConnection(this, socket, socketOptions, this.#sessionOptions);
     this.connections.add(connection);
     connection.on("error", (err: Error) => this._onError(err));
     connection.on("connect", (data) => this._onClientConnect(data));

@@ -1,6 +1,6 @@
 // The submission listeners (RFC 6409): relay.listeners.submission (587, STARTTLS, RFC 3207) and
 // relay.listeners.submissions (465, implicit TLS, RFC 8314 §3.3), on the MX's exact-reply server
-// (smtp/server.ts). The session, stage by stage:
+// (smtp/server.ts) and its session base (smtp/session.ts). The session, stage by stage:
 //
 // - EHLO: AUTH PLAIN and LOGIN listed only inside TLS; AUTH outside it → 538 5.7.11.
 // - AUTH (RFC 4954): the user name is the full address; the login throttle first (454 4.7.0 when
@@ -8,18 +8,15 @@
 //   reach neither a log nor an error.
 // - MAIL before AUTH → 530 5.7.0 (smtp-server, with the spec's text); MAIL FROM not the user's own
 //   → 553 5.7.1; the user's messages per hour used up → 450 4.7.1.
-// - RCPT TO: any domain (the user is authenticated), up to maxRecipientsPerMessage → 452 4.5.3.
+// - RCPT TO: any domain (the user is authenticated), up to maxRecipientsPerMessage → 452 4.5.3;
+//   "postmaster" without a domain is our postmaster (RFC 5321 §4.1.1.3; RFC 6409 §6.2: the MSA makes
+//   every envelope domain fully qualified).
 // - DATA: read within the size bound, bare CR/LF and NUL refused, then message.ts.
-import type { Socket } from "node:net";
-import type { TLSSocket } from "node:tls";
-import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from "smtp-server";
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerSession } from "smtp-server";
 import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
-import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
-import type { TlsFacts } from "../log.ts";
-import { ConnectionCounter } from "../smtp/connections.ts";
-import { readData } from "../smtp/data.ts";
-import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, replyError, replyLine, tooManyConnections } from "../smtp/replies.ts";
+import { replyError, replyLine } from "../smtp/replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "../smtp/server.ts";
+import { Sessions, type Recipient, type SessionState } from "../smtp/session.ts";
 import type { CertificatePair } from "../tls/certificate.ts";
 import type { Authenticator } from "../users/checker.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
@@ -35,40 +32,22 @@ export interface SubmissionDeps extends SubmitDeps {
   certificate: CertificatePair;
 }
 
-interface SessionState {
-  admitted: boolean;
-  tls: TlsFacts | null;
+interface Transaction {
+  mailFrom: string;
+  rcptTo: string[];
+}
+
+interface SubmissionSession extends SessionState<Transaction> {
+  /** The logged-in user's addresses: the login and its aliases (empty before AUTH). */
   owned: ReadonlySet<string>;
-  transaction: { mailFrom: string; rcptTo: string[] } | null;
 }
 
 export function createSubmissionServer(deps: SubmissionDeps, options: { implicitTls: boolean }): BoundedSmtpServer {
   const { config, logger, users, throttle, quota } = deps;
   const limits = config.relay.limits;
   const policy = config.relay.submission;
-  const sessions = new WeakMap<SMTPServerSession, SessionState>();
-  const counter = new ConnectionCounter(limits);
-
-  const stateOf = (session: SMTPServerSession): SessionState => {
-    const state = sessions.get(session);
-    if (!state) throw new Error(`no state for session ${session.id}`);
-    return state;
-  };
+  const sessions = new Sessions<Transaction, SubmissionSession>(config, logger, { open: (_session, common) => ({ ...common, owned: new Set() }) });
   const userOf = (session: SMTPServerSession): string => String(session.user);
-
-  const onConnect = (session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
-    const admission = counter.admit(session.remoteAddress);
-    const state: SessionState = { admitted: admission === "admitted", tls: null, owned: new Set(), transaction: null };
-    sessions.set(session, state);
-    if (!state.admitted) return callback(replyError(tooManyConnections(config.hostname)));
-    callback();
-  };
-
-  const onSecure = (socket: Socket | TLSSocket, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
-    const tls = socket as TLSSocket;
-    stateOf(session).tls = { version: tls.getProtocol() ?? "unknown", cipher: tls.getCipher().name };
-    callback();
-  };
 
   const onAuth = (
     auth: SMTPServerAuthentication,
@@ -99,7 +78,7 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
         }
         const user = result.user;
         throttle.succeeded(user.address);
-        stateOf(session).owned = new Set([user.address, ...user.aliases]);
+        sessions.of(session).owned = new Set([user.address, ...user.aliases]);
         outcome("pass");
         callback(null, { user: user.address });
       },
@@ -111,68 +90,40 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
   };
 
   const onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
-    const state = stateOf(session);
+    const state = sessions.of(session);
     const refusal: SmtpReply | null = decideEnvelopeSender(address.address, state.owned) ?? (quota.allows(userOf(session)) ? null : SEND_RATE_LIMITED);
     if (refusal !== null) return callback(replyError(refusal));
     state.transaction = { mailFrom: address.address, rcptTo: [] };
     callback();
   };
 
-  const onRcptTo = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
-    const transaction = stateOf(session).transaction;
-    if (!transaction) return callback(replyError({ code: 503, enhanced: "5.5.1", text: "Error: need MAIL command" }));
-    const known = transaction.rcptTo.some((r) => r.toLowerCase() === address.address.toLowerCase());
+  const decideRcpt = ({ rcpt, transaction }: Recipient<Transaction, SubmissionSession>): SmtpReply | null => {
+    const known = transaction.rcptTo.some((r) => r.toLowerCase() === rcpt.toLowerCase());
     // RFC 5321 §4.5.3.1.8; M3AAWG: a bound per message keeps a stolen account from mailing a list.
-    if (!known && transaction.rcptTo.length >= Math.min(policy.maxRecipientsPerMessage, limits.maxRecipients))
-      return callback(replyError(TOO_MANY_RECIPIENTS_PER_MESSAGE));
-    if (!known) transaction.rcptTo.push(address.address);
-    callback();
+    if (!known && transaction.rcptTo.length >= Math.min(policy.maxRecipientsPerMessage, limits.maxRecipients)) return TOO_MANY_RECIPIENTS_PER_MESSAGE;
+    if (!known) transaction.rcptTo.push(rcpt);
+    return null;
   };
 
-  const onData = (stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void => {
-    const state = stateOf(session);
-    const transaction = state.transaction;
-    const answer = async (): Promise<SmtpReply> => {
-      const data = await readData(stream, limits.maxMessageBytes);
-      if (data.status === "aborted" || !transaction) return buildReply("tempfail", { id: session.id });
-      if (data.status === "too-big") return MESSAGE_TOO_BIG;
-      if (data.status === "fault") return BODY_FAULT_REPLIES[data.fault];
-      const result = await submitMessage(
-        data.message,
-        {
-          session: session.id,
-          user: userOf(session),
-          owned: state.owned,
-          clientIp: session.remoteAddress,
-          helo: session.hostNameAppearsAs || null,
-          tls: state.tls,
-          smtputf8: session.envelope.smtpUtf8 === true,
-          mailFrom: transaction.mailFrom,
-          rcptTo: transaction.rcptTo,
-        },
-        deps,
-      );
-      if (result.queued) quota.record(userOf(session));
-      return result.reply;
-    };
-    answer().then(
-      (reply) => {
-        state.transaction = null;
-        if (reply.code >= 400) return callback(replyError(reply));
-        callback(null, replyLine(reply));
+  const onData = sessions.onData(async ({ message, session, state, transaction }) => {
+    const result = await submitMessage(
+      message,
+      {
+        session: session.id,
+        user: userOf(session),
+        owned: state.owned,
+        clientIp: session.remoteAddress,
+        helo: session.hostNameAppearsAs || null,
+        tls: state.tls,
+        smtputf8: session.envelope.smtpUtf8 === true,
+        mailFrom: transaction.mailFrom,
+        rcptTo: transaction.rcptTo,
       },
-      (err: unknown) => {
-        const id = newTrackingId();
-        logger.error({ event: "data-error", session: session.id, id, err }, "DATA failed");
-        callback(replyError(buildReply("tempfail", { id })));
-      },
+      deps,
     );
-  };
-
-  const onClose = (session: SMTPServerSession): void => {
-    const state = sessions.get(session);
-    if (state?.admitted) counter.release(session.remoteAddress);
-  };
+    if (result.queued) quota.record(userOf(session));
+    return result.reply;
+  });
 
   const server = new BoundedSmtpServer(
     {
@@ -183,13 +134,13 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
       authOptional: false,
       allowInsecureAuth: false,
       authRequiredMessage: replyLine(buildReply("authRequired", {})),
-      onConnect,
-      onSecure,
+      onConnect: sessions.onConnect,
+      onSecure: sessions.onSecure,
       onAuth,
       onMailFrom,
-      onRcptTo,
+      onRcptTo: sessions.onRcptTo(decideRcpt),
       onData,
-      onClose,
+      onClose: sessions.onClose,
     },
     { maxErrors: limits.maxErrors },
   );
