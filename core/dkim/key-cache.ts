@@ -58,10 +58,10 @@ function cacheKeyOf(input: unknown): string | undefined {
 const createPublicKey = crypto.createPublicKey;
 const verify = crypto.verify;
 
-crypto.createPublicKey = ((input: Parameters<typeof createPublicKey>[0]) => {
+crypto.createPublicKey = (input: Parameters<typeof createPublicKey>[0]) => {
   const cacheKey = cacheKeyOf(input);
   return cacheKey === undefined ? createPublicKey(input) : remember(cacheKey, () => createPublicKey(input));
-}) as typeof createPublicKey;
+};
 
 crypto.verify = ((algorithm: unknown, data: unknown, key: unknown, signature: unknown, callback?: unknown) => {
   const cacheKey = typeof key === "string" ? cacheKeyOf(key) : undefined;
