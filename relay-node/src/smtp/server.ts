@@ -19,7 +19,7 @@
 //    promise jobs is over, so MAIL, RCPT and DATA's replies leave in one write.
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { SMTPServer, type SMTPServerOptions } from "smtp-server";
+import { SMTPServer, type SMTPServerConnectionInfo, type SMTPServerOptions } from "smtp-server";
 import { SMTPConnection, type SMTPConnectionOptions } from "smtp-server/lib/smtp-connection.js";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { buildReply } from "../../../core/smtp/replies.ts";
@@ -123,7 +123,7 @@ export class BoundedSmtpServer extends SMTPServer {
     const connection = new BoundedConnection(this, socket, socketOptions, this.#bounds);
     this.connections.add(connection);
     connection.on("error", (err: Error) => this._onError(err));
-    connection.on("connect", (data) => this._onClientConnect(data));
+    connection.on("connect", (data: SMTPServerConnectionInfo) => this._onClientConnect(data));
     connection.init();
   }
 }
