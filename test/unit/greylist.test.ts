@@ -44,25 +44,26 @@ class CountingStore implements GreylistStore {
   reads = 0;
   incrementError: Error | null = null;
 
-  async get(key: string): Promise<GreylistRecord | null> {
+  get(key: string): Promise<GreylistRecord | null> {
     this.reads++;
-    return this.records.get(key) ?? null;
+    return Promise.resolve(this.records.get(key) ?? null);
   }
 
-  async put(key: string, record: GreylistRecord): Promise<void> {
+  put(key: string, record: GreylistRecord): Promise<void> {
     this.records.set(key, record);
+    return Promise.resolve();
   }
 
-  async incrementClientPasses(network: string, amount: number): Promise<number> {
-    if (this.incrementError !== null) throw this.incrementError;
+  incrementClientPasses(network: string, amount: number): Promise<number> {
+    if (this.incrementError !== null) return Promise.reject(this.incrementError);
     this.increments.push([network, amount]);
     this.passes.set(network, (this.passes.get(network) ?? 0) + amount);
-    return this.passes.get(network)!;
+    return Promise.resolve(this.passes.get(network)!);
   }
 
-  async clientPasses(network: string): Promise<number> {
+  clientPasses(network: string): Promise<number> {
     this.reads++;
-    return this.passes.get(network) ?? 0;
+    return Promise.resolve(this.passes.get(network) ?? 0);
   }
 
   async close(): Promise<void> {}
@@ -199,9 +200,7 @@ describe("createGreylist with the sqlite store", () => {
   });
 
   it("answers temporary (451 4.3.0, never a silent pass) when the store fails", async () => {
-    const fail = async (): Promise<never> => {
-      throw new Error("disk I/O error");
-    };
+    const fail = (): Promise<never> => Promise.reject(new Error("disk I/O error"));
     const reported = flushFailures();
     const greylist = createGreylist(settings(), {
       ...reported,

@@ -252,7 +252,7 @@ describe("the decision with rspamd", () => {
     },
   };
   const banned = buildReply("banned", { id: "11111-11" });
-  const refused: VerdictOutcome = { ok: true, verdict: { ...accepted.verdict, action: "reject", reply: banned, reason: "BANNED" } } as VerdictOutcome;
+  const refused: VerdictOutcome = { ok: true, verdict: { ...accepted.verdict, action: "reject", reply: banned, reason: "BANNED" } };
 
   it("refuses spam with the spec's reply, after a virus and the judge's own refusal", () => {
     const spam = decideMessage(accepted, { status: "clean" }, "22222-22", { action: "reject" });
@@ -353,7 +353,11 @@ describe("the spamtrap", () => {
   });
 
   it("fails temporary when the blocklist cannot be read", async () => {
-    const broken: BlocklistStore = { add: async () => 0, listedUntil: async () => Promise.reject(new Error("connection lost")), close: async () => {} };
+    const broken: BlocklistStore = {
+      add: () => Promise.resolve(0),
+      listedUntil: async () => Promise.reject(new Error("connection lost")),
+      close: async () => {},
+    };
     const finding = await checkSpamtrapBlocklist("192.0.2.7", broken, "mx.example.org");
     expect(finding).toMatchObject({ check: "dnsbl", outcome: "temporary", detail: expect.stringMatching(/blocklist store .*connection lost/) });
     expect(finding.outcome === "temporary" && formatReply(finding.reply)).toMatch(/^451 4\.3\.0 /);
