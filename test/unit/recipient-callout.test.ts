@@ -82,7 +82,7 @@ async function startPeer(lmtp: boolean, options: { rcptDelayMs?: number; port?: 
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   const port = (server.server.address() as { port: number }).port;
   return Object.assign(peer, {
-    host: { type: lmtp ? "lmtp" : "smtp", host: "127.0.0.1", port } as MailboxHost,
+    host: { type: lmtp ? "lmtp" : "smtp", host: "127.0.0.1", port } satisfies MailboxHost,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   });
 }
