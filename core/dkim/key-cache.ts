@@ -52,6 +52,7 @@ function cacheKeyOf(input: unknown): string | undefined {
   if (typeof input !== "object" || input === null) return undefined;
   const { key, format, type, ...rest } = input as { key?: unknown; format?: unknown; type?: unknown };
   if (Object.keys(rest).length > 0 || format !== "der" || (type !== "spki" && type !== "pkcs1") || !Buffer.isBuffer(key)) return undefined;
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- needed in the Worker's project, where @cloudflare/workers-types declares Buffer as any
   return `der:${type}:${(key as Buffer).toString("base64")}`;
 }
 

@@ -166,8 +166,10 @@ describe("createGreylist with the sqlite store", () => {
     });
     expect(first.detail).toMatch(/first seen, deferred for 300 s/);
     const early = await greylist.check({ ...triplet, clientIp: "192.0.2.18", recipient: "bob@EXAMPLE.org" }, T0 + 60_000);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(early).toMatchObject({ outcome: "fail", reply: { text: expect.stringContaining("Greylisted for 240 seconds") } });
     expect(early.detail).toMatch(/retried early/);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await greylist.check(triplet, T0 + 5 * MINUTE)).toMatchObject({ outcome: "pass", detail: expect.stringMatching(/passed, first seen 300 s ago/) });
     // Another recipient from the same client and sender is a new triplet.
     expect(await greylist.check({ ...triplet, recipient: "carol@example.org" }, T0 + 5 * MINUTE)).toMatchObject({ outcome: "fail" });
@@ -207,10 +209,12 @@ describe("createGreylist with the sqlite store", () => {
       store: { get: fail, put: fail, incrementClientPasses: fail, clientPasses: fail, close: async () => {} },
     });
     const finding = await greylist.check(triplet, T0);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(finding).toMatchObject({ outcome: "temporary", reply: { code: 451, enhanced: "4.3.0", text: expect.stringContaining("id=1-1") } });
     expect(finding.detail).toBe("greylist store: disk I/O error");
     greylist.delivered(triplet);
     await greylist.flush();
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(reported.failures).toEqual([{ err: expect.objectContaining({ message: "disk I/O error" }), failure: { networks: 1, kept: 1 } }]);
   });
 

@@ -359,6 +359,7 @@ describe("the spamtrap", () => {
       close: async () => {},
     };
     const finding = await checkSpamtrapBlocklist("192.0.2.7", broken, "mx.example.org");
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(finding).toMatchObject({ check: "dnsbl", outcome: "temporary", detail: expect.stringMatching(/blocklist store .*connection lost/) });
     expect(finding.outcome === "temporary" && formatReply(finding.reply)).toMatch(/^451 4\.3\.0 /);
   });
@@ -483,6 +484,7 @@ describe("the controller client", () => {
     client.close();
     failing.close();
     const nobody = createRspamdController({ url: failing.url, password: undefined, timeoutMs: 2000 });
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await nobody.learn("spam", Buffer.from("x"))).toMatchObject({ status: "error", detail: expect.stringMatching(/ECONNREFUSED/) });
     nobody.close();
   });
