@@ -20,7 +20,7 @@ import { gzipSync } from "node:zlib";
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from "@zip.js/zip.js";
 import { parseConfigText } from "../relay-node/src/config/file.ts";
 import { parseEnvelope } from "../core/verdict/envelope.ts";
-import type { VerdictEnvelope, Verdict } from "../core/verdict/types.ts";
+import type { Verdict } from "../core/verdict/types.ts";
 import { startHarness, type Harness } from "../test/harness/index.ts";
 import { bundleWorker, startWorker, type RunningWorker, type WorkerBundle } from "../test/harness/worker.ts";
 import { TEST_DNS } from "../test/harness/zones.ts";
@@ -361,7 +361,7 @@ async function measureWorkerd(
   const emptyPostNs: number[] = [];
   for (let i = 0; i < 200; i++) emptyPostNs.push((await timed(pid, empty)).cpuNs);
   const idleNs: number[] = [];
-  for (let i = 0; i < 200; i++) idleNs.push((await timed(pid, async () => ({ status: 0, body: Buffer.alloc(0) }))).cpuNs);
+  for (let i = 0; i < 200; i++) idleNs.push((await timed(pid, () => Promise.resolve({ status: 0, body: Buffer.alloc(0) }))).cpuNs);
   return { figures, idleNs, emptyPostNs, problems };
 }
 
@@ -575,7 +575,7 @@ export async function run(args: string[]): Promise<number> {
       mode: "cpu",
       dohUrl: harness.dohUrl,
       configFile: EXAMPLE_CONFIG,
-      envelope: envelope as VerdictEnvelope,
+      envelope,
       messages: messages.map((m) => ({ name: m.key, file: files.get(m.key)!, iterations: options.iterations[m.key], warmup: options.warmup })),
     });
     const nodeProblems = node.results.flatMap((r) => {
@@ -598,7 +598,7 @@ export async function run(args: string[]): Promise<number> {
         mode: "memory",
         dohUrl: harness.dohUrl,
         configFile: EXAMPLE_CONFIG,
-        envelope: envelope as VerdictEnvelope,
+        envelope,
         warmupFile: files.get("text")!,
         file: largeFile,
       });

@@ -171,7 +171,7 @@ async function sinkServer(dir: string): Promise<Server> {
     port,
     pid: child.pid!,
     helperPids: () => [],
-    drain: async () => 0,
+    drain: () => Promise.resolve(0),
     stop: () => stopChild(child),
   };
 }
@@ -696,7 +696,7 @@ export async function run(args: string[]): Promise<number> {
               port: 0,
               pid: 0,
               helperPids: () => [],
-              drain: async () => 0,
+              drain: () => Promise.resolve(0),
               stop: async () => {},
             },
             problem: "did not start",

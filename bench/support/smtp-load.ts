@@ -144,7 +144,7 @@ class Connection {
     this.socket.on("error", () => undefined);
     return new Promise((resolve, reject) => {
       const secure = tlsConnect({ socket: this.socket, rejectUnauthorized: false });
-      secure.once("secureConnect", () => resolve(new Connection(secure as unknown as Socket)));
+      secure.once("secureConnect", () => resolve(new Connection(secure)));
       secure.once("error", reject);
     });
   }

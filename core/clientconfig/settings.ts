@@ -23,7 +23,8 @@ export interface ClientSettings {
   smtp: ClientEndpoint[];
 }
 
-type ServerConfig = DomainConfig["imap"] | DomainConfig["smtp"];
+/** IMAP and SMTP servers have one shape in the schema: the type of either is the type of both. */
+type ServerConfig = DomainConfig["imap"];
 
 /** The offered variants of one service; a port set to null in the configuration is not offered. */
 function endpoints(server: ServerConfig, defaultHost: string): ClientEndpoint[] {

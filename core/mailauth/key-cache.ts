@@ -54,16 +54,17 @@ function cacheKeyOf(input: unknown): string | undefined {
   if (typeof input !== "object" || input === null) return undefined;
   const { key, format, type, ...rest } = input as { key?: unknown; format?: unknown; type?: unknown };
   if (Object.keys(rest).length > 0 || format !== "der" || (type !== "spki" && type !== "pkcs1") || !Buffer.isBuffer(key)) return undefined;
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- needed in the Worker's project, where @cloudflare/workers-types declares Buffer as any
   return `der:${type}:${(key as Buffer).toString("base64")}`;
 }
 
 const createPublicKey = crypto.createPublicKey;
 const verify = crypto.verify;
 
-crypto.createPublicKey = ((input: Parameters<typeof createPublicKey>[0]) => {
+crypto.createPublicKey = (input: Parameters<typeof createPublicKey>[0]) => {
   const cacheKey = cacheKeyOf(input);
   return cacheKey === undefined ? createPublicKey(input) : remember(cacheKey, () => createPublicKey(input));
-}) as typeof createPublicKey;
+};
 
 crypto.verify = ((algorithm: unknown, data: unknown, key: unknown, signature: unknown, callback?: unknown) => {
   const cacheKey = typeof key === "string" ? cacheKeyOf(key) : undefined;

@@ -30,7 +30,7 @@ export async function checkSender(mailFrom: string, tls: boolean, config: Edgemx
   if (mailbox === null) return [refuse("not an RFC 5321 §4.1.2 Mailbox of at most 254 octets"), { check: "tls", outcome: "pass", detail: "no sender domain" }];
   if (mailbox.addressLiteral)
     return [refuse(`${mailbox.domain}: an address literal, no domain to resolve`), { check: "tls", outcome: "pass", detail: "no sender domain" }];
-  return Promise.all([senderDomainFinding(mailbox.domain, refuse, resolver), tlsFinding(mailbox.domain, tls, config)]);
+  return [await senderDomainFinding(mailbox.domain, refuse, resolver), tlsFinding(mailbox.domain, tls, config)];
 }
 
 async function senderDomainFinding(domain: string, refuse: (detail: string) => Finding, resolver: Resolver): Promise<Finding> {

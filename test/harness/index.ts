@@ -57,20 +57,20 @@ export async function startHarness(zones: readonly TestZone[] = TEST_ZONES): Pro
     while (dnsPort === knotPort) dnsPort = await freePort();
 
     const knot = startKnot(dir, knotPort, zones);
-    stops.push(knot.daemon.stop);
+    stops.push(() => knot.daemon.stop());
     await waitUntilReady(knot.daemon, () => answersEveryZone(knotPort, zones));
 
     const unboundDir = join(dir, "unbound");
     await mkdir(unboundDir);
     const anchors = await trustAnchors(knot.config, zones);
     const unbound = startUnbound({ dir: unboundDir, port: dnsPort, knotPort, zones, anchors });
-    stops.push(unbound.stop);
+    stops.push(() => unbound.stop());
     await waitUntilReady(unbound, () => validatesEveryZone(dnsPort, zones));
 
     const bridge = await startDohBridge({ upstreamPort: dnsPort });
-    stops.push(bridge.close);
+    stops.push(() => bridge.close());
     const blackhole = await startBlackhole();
-    stops.push(blackhole.close);
+    stops.push(() => blackhole.close());
 
     return {
       knotPort,

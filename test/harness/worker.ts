@@ -8,9 +8,16 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Miniflare } from "miniflare";
 import { unstable_readConfig } from "wrangler";
+import { z } from "zod";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const WRANGLER_TOML = join(REPO_ROOT, "wrangler.toml");
+
+/**
+ * The wrangler.toml settings the bundle is built with. Checked here because wrangler's declared Config
+ * type comes from a package wrangler bundles instead of installing (@cloudflare/workers-utils).
+ */
+const WranglerSettings = z.object({ main: z.string().optional(), compatibility_date: z.string().optional(), compatibility_flags: z.array(z.string()) });
 
 export interface WorkerBundle {
   /** The bundled ES module, as `wrangler deploy` would upload it. */
@@ -25,7 +32,7 @@ export interface WorkerBundle {
  * The configuration reaches the Worker as the EDGEMX_CONFIG binding instead (startWorker).
  */
 export async function bundleWorker(outDir: string): Promise<WorkerBundle> {
-  const wrangler = unstable_readConfig({ config: WRANGLER_TOML }, { hideWarnings: true });
+  const wrangler = WranglerSettings.parse(unstable_readConfig({ config: WRANGLER_TOML }, { hideWarnings: true }));
   const compatibilityDate = wrangler.compatibility_date;
   if (compatibilityDate === undefined) throw new Error(`${WRANGLER_TOML} has no compatibility_date`);
   mkdirSync(outDir, { recursive: true });

@@ -81,11 +81,13 @@ describe("clamd INSTREAM", () => {
     const result = await scanWithClamd(plain("x".repeat(STREAM_MAX + CHUNK_BYTES)), settings());
     // clamd answers "INSTREAM size limit exceeded. ERROR" and closes; should the reset overtake the
     // reply, the error is the reset — an error either way.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(result).toMatchObject({ status: "error", detail: expect.stringMatching(/size limit exceeded|ECONNRESET|EPIPE/) });
   });
 
   it("reports a closed port, a silent peer and a stopped clamd as errors", async () => {
     const closed = { host: "127.0.0.1", port: await freePort(), timeoutMs: 2_000 };
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await scanWithClamd(plain("hi"), closed)).toMatchObject({ status: "error", detail: expect.stringContaining("ECONNREFUSED") });
     expect(await pingClamd(closed)).toMatchObject({ status: "error" });
 

@@ -44,10 +44,12 @@ describe("greylisting with Redis", () => {
   it("shares triplets between two relays: a retry at the other relay passes", async () => {
     const [one, two] = [relay(redis.url), relay(redis.url)];
     const now = Date.now();
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await one.check(triplet, now)).toMatchObject({ outcome: "fail", reply: { code: 451, text: expect.stringContaining("Greylisted for 300 seconds") } });
     // Another address of the same /64, at the other relay, a minute later: still the same triplet.
     expect(await two.check({ ...triplet, clientIp: "2001:db8:1:2::26" }, now + 60_000)).toMatchObject({
       outcome: "fail",
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
       reply: { text: expect.stringContaining("Greylisted for 240 seconds") },
     });
     expect(await two.check(triplet, now + 300_000)).toMatchObject({ outcome: "pass" });
@@ -98,12 +100,14 @@ describe("greylisting with Redis", () => {
     expect(finding).toMatchObject({
       check: "greylist",
       outcome: "temporary",
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
       reply: { code: 451, enhanced: "4.3.0", text: expect.stringContaining("id=7-1") },
     });
     expect(finding.detail).toMatch(/^greylist store: /);
     expect(performance.now() - started).toBeLessThan(2_500);
     greylist.delivered(triplet);
     await greylist.flush();
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(flushFailures).toEqual([{ err: expect.any(Error), failure: { networks: 1, kept: 1 } }]);
 
     // A new (empty) Redis on the same port: the relay reconnects by itself; the triplet starts over.
@@ -114,6 +118,7 @@ describe("greylisting with Redis", () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       again = await greylist.check({ ...triplet, recipient: "erin@example.org" });
     }
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(again).toMatchObject({ outcome: "fail", detail: expect.stringMatching(/first seen/) });
     // The delivery counted during the outage was kept, and reaches the new Redis with the next flush.
     await greylist.flush();

@@ -15,6 +15,16 @@ const EXAMPLE_CONFIG = join(REPO_ROOT, "config/example.yaml");
 const CHROMIUM = "/usr/bin/chromium";
 const PHONE = { width: 375, height: 812 };
 
+/**
+ * The DOM the page functions below touch. They run in Chromium; this project's types are Node's, without
+ * the DOM library, so Playwright's element types do not resolve here.
+ */
+interface PageElement {
+  clientWidth: number;
+  scrollWidth: number;
+  ownerDocument: { defaultView: { getComputedStyle(element: PageElement, pseudoElement: string): { content: string } } | null };
+}
+
 let scratch = "";
 let worker: RunningWorker | undefined;
 let browser: Browser | undefined;
@@ -80,7 +90,9 @@ async function settingsRows(page: Page): Promise<string[][]> {
 
 /** Nothing sticks out sideways: the document is no wider than the screen. */
 async function noHorizontalOverflow(page: Page): Promise<void> {
-  const { clientWidth, scrollWidth } = await page.locator("html").evaluate((html) => ({ clientWidth: html.clientWidth, scrollWidth: html.scrollWidth }));
+  const { clientWidth, scrollWidth } = await page
+    .locator("html")
+    .evaluate((html: PageElement) => ({ clientWidth: html.clientWidth, scrollWidth: html.scrollWidth }));
   expect(clientWidth).toBe(PHONE.width);
   expect(scrollWidth).toBeLessThanOrEqual(PHONE.width);
 }
@@ -203,7 +215,7 @@ describe("the postmaster page in Chromium on a 375 px phone screen", () => {
       expect(table?.width).toBeLessThanOrEqual(PHONE.width);
       const labels = await page
         .locator("table.settings tbody tr:first-child td")
-        .evaluateAll((cells) => cells.map((cell) => cell.ownerDocument.defaultView?.getComputedStyle(cell, "::before").content));
+        .evaluateAll((cells: PageElement[]) => cells.map((cell) => cell.ownerDocument.defaultView?.getComputedStyle(cell, "::before").content));
       expect(labels).toEqual(['"IMAP"', '"SMTP"', '"SIEVE"']);
     } finally {
       await context.close();

@@ -46,17 +46,17 @@ async function startRelayProcess(configPath: string): Promise<RelayProcess> {
   let output = "";
   // Every line is read (a full pipe would stall the relay); only the end is kept.
   const keep = (chunk: Buffer): void => void (output = (output + chunk.toString()).slice(-20_000));
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once("exit", (code, signal) => resolve(signal ?? code)));
   const started = new Promise<void>((resolve, reject) => {
     const watch = (): void => {
       if (output.includes('"event":"start"')) {
-        child.stdout!.off("data", watch);
+        child.stdout.off("data", watch);
         resolve();
       }
     };
-    child.stdout!.on("data", watch);
+    child.stdout.on("data", watch);
     void exited.then((how) => reject(new Error(`the relay exited (${String(how)}) before it started:\n${output}`)));
   });
   await started;

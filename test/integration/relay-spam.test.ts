@@ -217,6 +217,7 @@ describe("when rspamd is down", () => {
     const down = await start({ url: `http://127.0.0.1:${await freePort()}` });
     const reply = await send(down.port, "alice@example.org", message({ body: prose("outage") }));
     expect(reply).toMatch(/^451 4\.3\.0 Temporary local problem, id=\d{5}-\d{2}, please try again later$/);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(down.logs.find((line) => line.event === "outage")).toMatchObject({ detail: expect.stringMatching(/ECONNREFUSED/) });
     expect(await delivered(down, "alice@example.org")).toEqual([]);
   });
@@ -249,6 +250,7 @@ describe("greylisting gated by score", () => {
     expect(first).toBe("451 4.7.1 <alice@example.org>: Recipient address rejected: Greylisted for 300 seconds, please try again later");
     expect(messageLine(gated, first)).toMatchObject({
       queueId: null,
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
       checks: expect.arrayContaining([expect.objectContaining({ check: "greylist", outcome: "fail" })]),
     });
     // The triplet is now on record: an early retry is told the time that remains.
@@ -287,6 +289,7 @@ describe("the spamtrap", () => {
         recipients: [TRAP],
         learn: "learned",
         fuzzy: "learned",
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
         blocklist: expect.stringMatching(/^127\.0\.0\.11 listed in spamtrap\.mx\.example\.org until /),
       },
     });
@@ -306,6 +309,7 @@ describe("the spamtrap", () => {
     const again = await send(trapped.port, TRAP, message({ to: TRAP, body: prose("second trap message") }), "127.0.0.12");
     expect(again).toMatch(/^250 /);
     expect(messageLine(trapped, again)).toMatchObject({
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
       spamtrap: { learn: "not learned: over 1 a minute", blocklist: expect.stringMatching(/^127\.0\.0\.12 listed/) },
     });
     expect(await learns("spam")).toBe(before + 1);
@@ -336,6 +340,7 @@ describe("learning from people", () => {
     expect(await learns("ham")).toBe(before + 1);
     const second = await post("ham", raw);
     expect(second.status).toBe(208);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await second.json()).toMatchObject({ result: "already learned", detail: expect.stringMatching(/already learned as ham/) });
     expect(await learns("ham")).toBe(before + 1);
   });
@@ -382,7 +387,9 @@ describe("learning from people", () => {
     expect(again).toMatch(/^already learned: .*1\.host:2,S: .* already learned as spam/m);
     expect(again).toMatch(/spam: 0 learned, 2 already learned, 0 declined, 0 too large, 0 failed \(2 messages\)\n$/);
 
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     await expect(learn("spam", dir)).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/not a Maildir/) });
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     await expect(learn("maybe", maildir)).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/^usage: npm run learn/) });
   });
 });

@@ -32,7 +32,7 @@ function kzonecheck(zoneText: string, name: string): { status: number | null; ou
   const file = join(dir, `${name}.zone`);
   writeFileSync(file, zoneText);
   const run = spawnSync("kzonecheck", ["-o", "example.org", file], { encoding: "utf8" });
-  if ((run.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
+  if (run.error !== undefined && "code" in run.error && run.error.code === "ENOENT") {
     throw new Error("kzonecheck is not installed: install the Debian package knot-dnssecutils (apt-get install -y knot-dnssecutils)");
   }
   if (run.error) throw run.error;

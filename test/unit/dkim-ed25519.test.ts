@@ -64,9 +64,9 @@ describe("the second, Ed25519 signature", () => {
     expect(signed.toString().match(/^DKIM-Signature:/gm)).toHaveLength(2);
     expect(signed.toString()).toMatch(/^DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed\/relaxed; d=example\.org;\r\n\ts=ed1;/m);
     const result = await dkimVerify(signed, {
-      resolver: async (name: string, type: string) => {
-        if (type === "TXT" && RECORDS[name]) return [[RECORDS[name]]];
-        throw Object.assign(new Error("not found"), { code: "ENOTFOUND" });
+      resolver: (name: string, type: string) => {
+        if (type === "TXT" && RECORDS[name]) return Promise.resolve([[RECORDS[name]]]);
+        return Promise.reject(Object.assign(new Error("not found"), { code: "ENOTFOUND" }));
       },
     });
     const statuses = result.results.map((r) => [r.selector, r.status.result]);

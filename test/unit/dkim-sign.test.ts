@@ -30,9 +30,9 @@ const MESSAGE = Buffer.from(
 );
 
 function resolverFor(record: string) {
-  return async (name: string, type: string): Promise<string[][]> => {
-    if (type === "TXT" && name === "edgemx._domainkey.example.org") return [[record]];
-    throw Object.assign(new Error("not found"), { code: "ENOTFOUND" });
+  return (name: string, type: string): Promise<string[][]> => {
+    if (type === "TXT" && name === "edgemx._domainkey.example.org") return Promise.resolve([[record]]);
+    return Promise.reject(Object.assign(new Error("not found"), { code: "ENOTFOUND" }));
   };
 }
 

@@ -4,16 +4,16 @@ import { DEFAULT_CACHE_LIMITS, cacheSeconds, cachingResolver, remainingSeconds }
 import type { Lookup, LookupStatus, RecordType, Resolver } from "../../core/dns/resolver.ts";
 
 function lookup(status: LookupStatus, ttl: number, answers: string[] = []): Lookup {
-  return { status, answers, ttl, authenticated: false, detail: "" } as Lookup;
+  return { status, answers, ttl, authenticated: false, detail: "" };
 }
 
 /** An upstream resolver that answers from a script and counts its queries; a clock the test moves. */
 function scripted(answer: (name: string, type: RecordType) => Lookup) {
   const calls: string[] = [];
   const upstream: Resolver = {
-    query: async <T extends RecordType>(name: string, type: T) => {
+    query: <T extends RecordType>(name: string, type: T) => {
       calls.push(`${type} ${name}`);
-      return answer(name, type) as Lookup<T>;
+      return Promise.resolve(answer(name, type) as Lookup<T>);
     },
   };
   const clock = { ms: 1_000_000 };

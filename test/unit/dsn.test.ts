@@ -126,7 +126,7 @@ describe("buildDsn", () => {
     expect(text).not.toMatch(/[^\r]\n/);
   });
 
-  it("uses the internationalized report types of RFC 6533 for an SMTPUTF8 address", async () => {
+  it("uses the internationalized report types of RFC 6533 for an SMTPUTF8 address", () => {
     const dsn = buildDsn(request({ recipients: [{ rcpt: "jürgen@example.org", action: "failed", status: "5.1.1", reply: "550 5.1.1 unknown" }] }))!;
     const text = Buffer.from(dsn.message).toString("utf8");
     expect(text).toContain("Content-Type: message/global-delivery-status");

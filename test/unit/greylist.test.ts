@@ -44,25 +44,26 @@ class CountingStore implements GreylistStore {
   reads = 0;
   incrementError: Error | null = null;
 
-  async get(key: string): Promise<GreylistRecord | null> {
+  get(key: string): Promise<GreylistRecord | null> {
     this.reads++;
-    return this.records.get(key) ?? null;
+    return Promise.resolve(this.records.get(key) ?? null);
   }
 
-  async put(key: string, record: GreylistRecord): Promise<void> {
+  put(key: string, record: GreylistRecord): Promise<void> {
     this.records.set(key, record);
+    return Promise.resolve();
   }
 
-  async incrementClientPasses(network: string, amount: number): Promise<number> {
-    if (this.incrementError !== null) throw this.incrementError;
+  incrementClientPasses(network: string, amount: number): Promise<number> {
+    if (this.incrementError !== null) return Promise.reject(this.incrementError);
     this.increments.push([network, amount]);
     this.passes.set(network, (this.passes.get(network) ?? 0) + amount);
-    return this.passes.get(network)!;
+    return Promise.resolve(this.passes.get(network)!);
   }
 
-  async clientPasses(network: string): Promise<number> {
+  clientPasses(network: string): Promise<number> {
     this.reads++;
-    return this.passes.get(network) ?? 0;
+    return Promise.resolve(this.passes.get(network) ?? 0);
   }
 
   async close(): Promise<void> {}
@@ -165,8 +166,10 @@ describe("createGreylist with the sqlite store", () => {
     });
     expect(first.detail).toMatch(/first seen, deferred for 300 s/);
     const early = await greylist.check({ ...triplet, clientIp: "192.0.2.18", recipient: "bob@EXAMPLE.org" }, T0 + 60_000);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(early).toMatchObject({ outcome: "fail", reply: { text: expect.stringContaining("Greylisted for 240 seconds") } });
     expect(early.detail).toMatch(/retried early/);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await greylist.check(triplet, T0 + 5 * MINUTE)).toMatchObject({ outcome: "pass", detail: expect.stringMatching(/passed, first seen 300 s ago/) });
     // Another recipient from the same client and sender is a new triplet.
     expect(await greylist.check({ ...triplet, recipient: "carol@example.org" }, T0 + 5 * MINUTE)).toMatchObject({ outcome: "fail" });
@@ -199,19 +202,19 @@ describe("createGreylist with the sqlite store", () => {
   });
 
   it("answers temporary (451 4.3.0, never a silent pass) when the store fails", async () => {
-    const fail = async (): Promise<never> => {
-      throw new Error("disk I/O error");
-    };
+    const fail = (): Promise<never> => Promise.reject(new Error("disk I/O error"));
     const reported = flushFailures();
     const greylist = createGreylist(settings(), {
       ...reported,
       store: { get: fail, put: fail, incrementClientPasses: fail, clientPasses: fail, close: async () => {} },
     });
     const finding = await greylist.check(triplet, T0);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(finding).toMatchObject({ outcome: "temporary", reply: { code: 451, enhanced: "4.3.0", text: expect.stringContaining("id=1-1") } });
     expect(finding.detail).toBe("greylist store: disk I/O error");
     greylist.delivered(triplet);
     await greylist.flush();
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(reported.failures).toEqual([{ err: expect.objectContaining({ message: "disk I/O error" }), failure: { networks: 1, kept: 1 } }]);
   });
 

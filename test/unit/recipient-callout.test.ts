@@ -82,7 +82,7 @@ async function startPeer(lmtp: boolean, options: { rcptDelayMs?: number; port?: 
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   const port = (server.server.address() as { port: number }).port;
   return Object.assign(peer, {
-    host: { type: lmtp ? "lmtp" : "smtp", host: "127.0.0.1", port } as MailboxHost,
+    host: { type: lmtp ? "lmtp" : "smtp", host: "127.0.0.1", port } satisfies MailboxHost,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   });
 }
@@ -213,7 +213,9 @@ describe("the cache", () => {
     const known = await verifier.verify(KNOWN[0]!, "2");
     const unknown = await verifier.verify(UNKNOWN, "2");
     expect(peer.connections - before).toBe(2);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(known).toMatchObject({ outcome: "pass", detail: expect.stringContaining("(cached) accepts") });
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(unknown).toMatchObject({ outcome: "fail", reply: { code: 550, enhanced: "5.1.1" }, detail: expect.stringContaining("(cached) refuses") });
   });
 
@@ -286,6 +288,7 @@ describe("a host that cannot be asked", () => {
       expect(finding).toMatchObject({
         outcome: "temporary",
         reply: { code: 451, enhanced: "4.3.0" },
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
         detail: expect.stringContaining("no answer within 200 ms"),
       });
       expect(elapsed).toBeGreaterThanOrEqual(190);
@@ -299,6 +302,7 @@ describe("a host that cannot be asked", () => {
     const port = await freePort();
     const verifier = callout({ type: "smtp", host: "127.0.0.1", port });
     const finding = await verifier.verify(KNOWN[0]!, "12345-67");
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(finding).toMatchObject({ outcome: "temporary", reply: { code: 451 }, detail: expect.stringContaining("ECONNREFUSED") });
     const peer = await startPeer(false, { port });
     try {
@@ -313,6 +317,7 @@ describe("a host that cannot be asked", () => {
     const refusing = await startRawPeer((socket) => socket.end("554 5.3.2 No service here\r\n"));
     try {
       const finding = await callout({ type: "smtp", host: "127.0.0.1", port: refusing.port }).verify(UNKNOWN, "1");
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
       expect(finding).toMatchObject({ outcome: "temporary", detail: expect.stringContaining("the greeting answered 554 5.3.2 No service here") });
     } finally {
       await refusing.close();
@@ -330,6 +335,7 @@ describe("a host that cannot be asked", () => {
     });
     try {
       const finding = await callout({ type: "smtp", host: "127.0.0.1", port: flooding.port }, { timeoutMs: 10_000 }).verify(KNOWN[0]!, "1");
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
       expect(finding).toMatchObject({ outcome: "temporary", detail: expect.stringContaining(`a reply longer than ${MAX_REPLY_LENGTH} characters`) });
     } finally {
       await flooding.close();
@@ -413,6 +419,7 @@ describe("recipientCalloutFor", () => {
   it("is null for a Maildir next hop, and says at start that the setting is ignored", () => {
     const { lines, logger } = capture();
     expect(recipientCalloutFor(configWith(true, { type: "maildir", path: "./Maildir" }), logger)).toBeNull();
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(lines).toEqual([expect.objectContaining({ level: 40, event: "recipient-check", msg: expect.stringContaining("relay.recipientCheck is ignored") })]);
   });
 

@@ -648,8 +648,10 @@ describe("createRelayResolver (DNS over UDP and TCP)", () => {
     const again = await peer({ udp: truncated, tcp: (query) => framed(answer(query, { flags: (1 << 9) | (1 << 8) | (1 << 7) })) });
     const closed = await peer({ udp: truncated });
     const ask = (port: number) => createRelayResolver({ host: "127.0.0.1", port, timeoutMs: 1000 }).query("t.example", "A");
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await ask(wrongId.port)).toMatchObject({ status: "servfail", detail: expect.stringMatching(/does not answer query id/) });
     expect(await ask(again.port)).toMatchObject({ status: "servfail", detail: "truncated reply" });
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await ask(closed.port)).toMatchObject({ status: "servfail", detail: expect.stringMatching(/closed the TCP connection/) });
   });
 
@@ -677,8 +679,10 @@ describe("createRelayResolver (DNS over UDP and TCP)", () => {
     await started.close();
     peers.splice(0);
     const refused = await createRelayResolver({ host: "127.0.0.1", port, timeoutMs: 1000 }).query("x.example", "A");
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(refused).toMatchObject({ status: "servfail", detail: expect.stringMatching(/unreachable over UDP: ECONNREFUSED/) });
     const unresolvable = await createRelayResolver({ host: "resolver.invalid", port, timeoutMs: 1000 }).query("x.example", "A");
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(unresolvable).toMatchObject({ status: "servfail", detail: expect.stringMatching(/cannot reach the resolver resolver\.invalid/) });
   });
 

@@ -316,7 +316,7 @@ describe("the bare CR / bare LF / NUL detector", () => {
         `Subject: one\r\n\r\nbody1${vector.bytes}MAIL FROM:<x@sender.test>\r\nRCPT TO:<y@example.org>\r\nDATA\r\nsmuggled\r\n`,
         "latin1",
       );
-      const expected = vector.id === "crlf_dot_only" ? null : expect.stringMatching(/^(bare-cr|bare-lf|nul)$/);
+      const expected: unknown = vector.id === "crlf_dot_only" ? null : expect.stringMatching(/^(bare-cr|bare-lf|nul)$/);
       expect(findBodyFault(message), vector.id).toEqual(expected);
       for (let at = 0; at <= message.length; at++) expect(faultSplitAt(message, at), `${vector.id} at ${at}`).toEqual(findBodyFault(message));
     }

@@ -77,7 +77,7 @@ describe("the verdict API client", () => {
     const request = seen[0]!;
     expect(request.headers["edgemx-envelope"]).toBeUndefined();
     const form = await new Response(request.body, { headers: { "content-type": String(request.headers["content-type"]) } }).formData();
-    expect(JSON.parse(String(form.get("envelope"))).rcptTo).toHaveLength(1000);
+    expect((JSON.parse(form.get("envelope") as string) as { rcptTo: unknown }).rcptTo).toHaveLength(1000);
     expect(await (form.get("message") as Blob).text()).toBe("Subject: hi\r\n\r\nbody\r\n");
   });
 
@@ -87,18 +87,23 @@ describe("the verdict API client", () => {
       res.statusCode = 401;
       res.end("A valid bearer token is required");
     };
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("answered 401: A valid bearer token is required") });
     answer = (res) => res.end(JSON.stringify({ action: "maybe" }));
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("not a verdict") });
     answer = (res) => res.end("<html>");
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("not JSON") });
     answer = () => {};
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("no answer within 300 ms") });
     client.close();
   });
 
   it("reports an unreachable API as an outage", async () => {
     const client = createVerdictClient({ url: "http://127.0.0.1:1/v1/verdict", timeoutMs: 1000, token: "t" });
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: false, detail: expect.stringContaining("ECONNREFUSED") });
     client.close();
   });

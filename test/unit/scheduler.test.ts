@@ -130,14 +130,16 @@ describe("startDelivery", () => {
   /** Replies by recipient for the fake next hop; a function for the ones that change. */
   let replies: Record<string, string | (() => string)>;
 
-  const fakeNextHop = async (message: OutgoingMessage): Promise<RecipientResult[]> => {
+  const fakeNextHop = (message: OutgoingMessage): Promise<RecipientResult[]> => {
     calls.push(message);
-    return message.envelope.rcptTo.map((rcpt) => {
-      const reply = replies[rcpt] ?? "250 2.0.0 Ok";
-      const text = typeof reply === "function" ? reply() : reply;
-      const status = text.startsWith("2") ? "delivered" : text.startsWith("5") ? "failed" : "deferred";
-      return { rcpt, status, reply: text, remoteMta: "mailbox.example.org" };
-    });
+    return Promise.resolve(
+      message.envelope.rcptTo.map((rcpt) => {
+        const reply = replies[rcpt] ?? "250 2.0.0 Ok";
+        const text = typeof reply === "function" ? reply() : reply;
+        const status = text.startsWith("2") ? "delivered" : text.startsWith("5") ? "failed" : "deferred";
+        return { rcpt, status, reply: text, remoteMta: "mailbox.example.org" };
+      }),
+    );
   };
 
   function start(overrides: { concurrency?: number; deliverer?: typeof fakeNextHop } = {}): DeliveryScheduler {

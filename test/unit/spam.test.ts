@@ -251,7 +251,7 @@ describe("the decision with rspamd", () => {
     },
   };
   const banned = buildReply("banned", { id: "11111-11" });
-  const refused: VerdictOutcome = { ok: true, verdict: { ...accepted.verdict, action: "reject", reply: banned, reason: "BANNED" } } as VerdictOutcome;
+  const refused: VerdictOutcome = { ok: true, verdict: { ...accepted.verdict, action: "reject", reply: banned, reason: "BANNED" } };
 
   it("refuses spam with the spec's reply, after a virus and the judge's own refusal", () => {
     const spam = decideMessage(accepted, { status: "clean" }, "22222-22", { action: "reject" });
@@ -352,8 +352,13 @@ describe("the spamtrap", () => {
   });
 
   it("fails temporary when the blocklist cannot be read", async () => {
-    const broken: BlocklistStore = { add: async () => 0, listedUntil: async () => Promise.reject(new Error("connection lost")), close: async () => {} };
+    const broken: BlocklistStore = {
+      add: () => Promise.resolve(0),
+      listedUntil: async () => Promise.reject(new Error("connection lost")),
+      close: async () => {},
+    };
     const finding = await checkSpamtrapBlocklist("192.0.2.7", broken, "mx.example.org");
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(finding).toMatchObject({ check: "dnsbl", outcome: "temporary", detail: expect.stringMatching(/blocklist store .*connection lost/) });
     expect(finding.outcome === "temporary" && formatReply(finding.reply)).toMatch(/^451 4\.3\.0 /);
   });
@@ -478,6 +483,7 @@ describe("the controller client", () => {
     client.close();
     failing.close();
     const nobody = createRspamdController({ url: failing.url, password: undefined, timeoutMs: 2000 });
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(await nobody.learn("spam", Buffer.from("x"))).toMatchObject({ status: "error", detail: expect.stringMatching(/ECONNREFUSED/) });
     nobody.close();
   });

@@ -65,7 +65,7 @@ describe("Spool", () => {
     expect(await readdir(join(dir, "state"))).toEqual([]);
     const file = await readFile(join(dir, "queue", id));
     const newline = file.indexOf(0x0a);
-    expect(JSON.parse(file.subarray(0, newline).toString()).envelope).toEqual(ENVELOPE);
+    expect((JSON.parse(file.subarray(0, newline).toString()) as { envelope: unknown }).envelope).toEqual(ENVELOPE);
     expect(file.subarray(newline + 1).equals(MESSAGE)).toBe(true);
   });
 

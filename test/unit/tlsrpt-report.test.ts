@@ -40,7 +40,11 @@ function reportOfMessage(eml: string): string {
   return body;
 }
 
-const VALID_REPORT = JSON.parse(sample("rpt01.json")) as Record<string, unknown>;
+/** A report's JSON as the variants below edit it: RFC 8460 §4.4's members, typed loosely enough to hold the wrong values they put in. */
+type ReportJson = { "organization-name"?: string; "date-range": Record<string, string>; policies: PolicyJson[] };
+type PolicyJson = { policy: Record<string, unknown>; summary: Record<string, number>; "failure-details": Record<string, string>[] };
+
+const VALID_REPORT = JSON.parse(sample("rpt01.json")) as ReportJson;
 
 describe("TLS-RPT samples (stalwartlabs/mail-auth)", () => {
   const files = readdirSync(SAMPLES).sort();
@@ -54,21 +58,20 @@ describe("TLS-RPT samples (stalwartlabs/mail-auth)", () => {
     it(`${file}: ${known ? `refused (${known.reason})` : "valid, parsed as the sample"}`, () => {
       const result = parseTlsReport(sample(file));
       if (known) expect(result).toEqual({ ok: false, problems: known.problems });
-      else expect(result).toEqual({ ok: true, report: JSON.parse(sample(file)) });
+      else expect(result).toEqual({ ok: true, report: JSON.parse(sample(file)) as unknown });
     });
   }
 
   for (const file of files.filter((f) => f.endsWith(".eml"))) {
     it(`${file}: the attached report parses as ${file.replace(".eml", ".json")}`, () => {
       const result = parseTlsReport(reportOfMessage(sample(file)));
-      expect(result).toEqual({ ok: true, report: JSON.parse(sample(file.replace(".eml", ".json"))) });
+      expect(result).toEqual({ ok: true, report: JSON.parse(sample(file.replace(".eml", ".json"))) as unknown });
     });
   }
 });
 
-/** rpt01.json with `change` applied to a deep copy; `any`, because the changes break its shape on purpose. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
-function variant(change: (report: any) => void): unknown {
+/** rpt01.json with `change` applied to a deep copy; the changes break its shape on purpose. */
+function variant(change: (report: ReportJson) => void): unknown {
   const copy = structuredClone(VALID_REPORT);
   change(copy);
   return copy;
@@ -80,11 +83,11 @@ describe("TLS report validation (RFC 8460 §4.4)", () => {
       variant((r) => {
         delete r["organization-name"];
         r["date-range"]["end-datetime"] = "yesterday";
-        r.policies[0].policy["policy-type"] = "dane";
-        r.policies[0].summary["total-successful-session-count"] = -1;
-        r.policies[0]["failure-details"][0]["result-type"] = "bad-luck";
-        r.policies[0]["failure-details"][1]["sending-mta-ip"] = "300.1.1.1";
-        r.policies[0]["failure-details"][2]["receiving-ip"] = "2001:db8::g";
+        r.policies[0]!.policy["policy-type"] = "dane";
+        r.policies[0]!.summary["total-successful-session-count"] = -1;
+        r.policies[0]!["failure-details"][0]!["result-type"] = "bad-luck";
+        r.policies[0]!["failure-details"][1]!["sending-mta-ip"] = "300.1.1.1";
+        r.policies[0]!["failure-details"][2]!["receiving-ip"] = "2001:db8::g";
       }),
     );
     expect(result).toEqual({
@@ -127,22 +130,22 @@ describe("TLS report validation (RFC 8460 §4.4)", () => {
   });
 
   it("drops members it does not know and keeps the optional ones that are there", () => {
-    const result = validateTlsReport(variant((r) => (r.policies[0].policy.extension = "x")));
+    const result = validateTlsReport(variant((r) => (r.policies[0]!.policy.extension = "x")));
     expect(result).toEqual({ ok: true, report: VALID_REPORT });
   });
 
   it("is bounded: size, policies and failure details", () => {
     expect(parseTlsReport(" ".repeat(MAX_REPORT_CHARS + 1))).toEqual({ ok: false, problems: [`$: longer than ${MAX_REPORT_CHARS} characters`] });
-    const policy = (VALID_REPORT["policies"] as unknown[])[0];
-    expect(validateTlsReport(variant((r) => (r.policies = Array(MAX_POLICIES + 1).fill(policy))))).toEqual({
+    const policy = VALID_REPORT.policies[0]!;
+    expect(validateTlsReport(variant((r) => (r.policies = new Array<PolicyJson>(MAX_POLICIES + 1).fill(policy))))).toEqual({
       ok: false,
       problems: [`$.policies: more than ${MAX_POLICIES} policies`],
     });
-    const detail = (policy as { "failure-details": unknown[] })["failure-details"][0];
+    const detail = policy["failure-details"][0]!;
     const result = validateTlsReport(
       variant((r) => {
         r.policies = [policy, structuredClone(policy)];
-        r.policies[1]["failure-details"] = Array(MAX_FAILURE_DETAILS).fill(detail);
+        r.policies[1]!["failure-details"] = new Array<Record<string, string>>(MAX_FAILURE_DETAILS).fill(detail);
       }),
     );
     expect(result).toEqual({ ok: false, problems: [`$.policies[1]['failure-details']: more than ${MAX_FAILURE_DETAILS} failure details in the report`] });

@@ -15,7 +15,7 @@ const AT = Date.parse(`${DAY}T10:00:00Z`);
 const policy = (domain: string): TlsPolicyFacts => ({ type: "no-policy-found", domain, policyString: [], mxHost: [] });
 
 function lookup(status: Lookup["status"], records: string[] = []): Lookup<"TXT"> {
-  return { status, answers: records.map((r) => [r]), ttl: 300, authenticated: false, detail: "" } as Lookup<"TXT">;
+  return { status, answers: records.map((r) => [r]), ttl: 300, authenticated: false, detail: "" };
 }
 
 function setup(txt: Record<string, Lookup<"TXT">>, post: (url: string, body: Buffer) => Promise<number>) {
@@ -28,9 +28,9 @@ function setup(txt: Record<string, Lookup<"TXT">>, post: (url: string, body: Buf
   });
   const asked: string[] = [];
   const resolver: Resolver = {
-    query: (async (name: string) => {
+    query: ((name: string) => {
       asked.push(name);
-      return txt[name] ?? lookup("nxdomain");
+      return Promise.resolve(txt[name] ?? lookup("nxdomain"));
     }) as Resolver["query"],
   };
   const queued: EnqueueRequest[] = [];
@@ -39,9 +39,9 @@ function setup(txt: Record<string, Lookup<"TXT">>, post: (url: string, body: Buf
   const deps: TlsRptSenderDeps = {
     store,
     resolver,
-    enqueue: async (request) => {
+    enqueue: (request) => {
       queued.push(request);
-      return `q${queued.length}`;
+      return Promise.resolve(`q${queued.length}`);
     },
     sign: dkimSignerFor(new Map([["example.org", { key: { domain: "example.org", selector: "s1", algorithm: "rsa-sha256" as const, privateKey } }]])),
     post: async (url, body) => {
@@ -64,7 +64,7 @@ describe("sendTlsReports", () => {
         "_smtp._tls.b.example": lookup("ok", ["v=TLSRPTv1; rua=https://r.b.example/fail,mailto:reports@b.example"]),
         "_smtp._tls.d.example": lookup("servfail"),
       },
-      async (url) => (url.endsWith("/fail") && failB ? 503 : 202),
+      (url) => Promise.resolve(url.endsWith("/fail") && failB ? 503 : 202),
     );
     const first = await sendTlsReports(DAY, deps);
     expect(asked.sort()).toEqual(["_smtp._tls.a.example", "_smtp._tls.b.example", "_smtp._tls.c.example", "_smtp._tls.d.example"]);
@@ -121,9 +121,9 @@ describe("sendTlsReports", () => {
   });
 
   it("sends unsigned without a key, and a POST that throws does not block the mailto:", async () => {
-    const { deps, queued } = setup({ "_smtp._tls.a.example": lookup("ok", ["v=TLSRPTv1; rua=https://r.a.example/,mailto:x@a.example"]) }, async () => {
-      throw new Error("connect ECONNREFUSED");
-    });
+    const { deps, queued } = setup({ "_smtp._tls.a.example": lookup("ok", ["v=TLSRPTv1; rua=https://r.a.example/,mailto:x@a.example"]) }, () =>
+      Promise.reject(new Error("connect ECONNREFUSED")),
+    );
     const result = await sendTlsReports(DAY, { ...deps, sign: undefined });
     expect(result.domains[0]).toMatchObject({
       domain: "a.example",
@@ -135,7 +135,7 @@ describe("sendTlsReports", () => {
   });
 
   it("has nothing to do on a day without counts", async () => {
-    const { deps, asked } = setup({}, async () => 200);
+    const { deps, asked } = setup({}, () => Promise.resolve(200));
     expect(await sendTlsReports("2026-01-01", deps)).toEqual({ day: "2026-01-01", domains: [] });
     expect(asked).toEqual([]);
   });

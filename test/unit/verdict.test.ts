@@ -136,6 +136,7 @@ describe("verdict", () => {
     expect(v.action).toBe("reject");
     expect(v.reason).toBe("BANNED");
     expect(`${v.reply.code} ${v.reply.enhanced} ${v.reply.text}`).toBe(`554 5.7.0 Reject, id=${v.id} – BANNED`);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(v.checks.at(-1)).toEqual({ check: "banned", outcome: "fail", detail: expect.stringContaining("invoice.pdf.exe") });
   });
 

@@ -318,7 +318,7 @@ describe("Autodiscover v2 (autodiscover.json)", () => {
   async function json(res: Response, status: number): Promise<Record<string, string>> {
     expect(res.status).toBe(status);
     expect(res.headers.get("content-type")).toBe("application/json; charset=utf-8");
-    return (await res.json()) as Record<string, string>;
+    return await res.json<Record<string, string>>();
   }
 
   it.each(["https://example.org", "https://autodiscover.example.org"])("points AutodiscoverV1 at the XML endpoint on %s", async (origin) => {

@@ -64,7 +64,7 @@ function routed(raw: string, options: { from?: string; to?: string; rawSize?: nu
     from: options.from ?? `alice@${sender.domain}`,
     to: options.to ?? "bob@example.org",
     headers: headersOf(raw),
-    raw: new Blob([bytes]).stream(),
+    raw: new Blob([bytes]).stream() as ReadableStream<Uint8Array>,
     rawSize: options.rawSize ?? bytes.byteLength,
     canBeForwarded: true,
     setReject(reason: string) {

@@ -72,7 +72,7 @@ async function ask(raw: string, envelope: Partial<VerdictEnvelope> = {}): Promis
   const res = await post(raw, { authorization: `Bearer ${TOKEN}`, "edgemx-envelope": JSON.stringify(envelopeOf(envelope)) });
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toBe("application/json");
-  const result = (await res.json()) as Verdict;
+  const result = await res.json<Verdict>();
   expect(result.id).toMatch(TRACKING_ID_RE);
   return result;
 }
@@ -301,7 +301,7 @@ describe("verdict API: real verdicts over real DNS", () => {
     form.append("message", new File([await signed(message(`alice@${sender.domain}`))], "message.eml", { type: "message/rfc822" }));
     const res = await post(form, { authorization: `Bearer ${TOKEN}` });
     expect(res.status).toBe(200);
-    const result = (await res.json()) as Verdict;
+    const result = await res.json<Verdict>();
     expect(result.action).toBe("accept");
     expect(result.id).toMatch(TRACKING_ID_RE);
     expect(result.headers.join("\n")).toMatch(/dkim=pass/);
@@ -313,7 +313,7 @@ describe("verdict API: real verdicts over real DNS", () => {
     form.append("message", new Blob([utf8.encode(message(`alice@${sender.domain}`))]));
     const res = await post(form, { authorization: `Bearer ${TOKEN}` });
     expect(res.status).toBe(200);
-    const result = (await res.json()) as Verdict;
+    const result = await res.json<Verdict>();
     expect(formatReply(result.reply)).toBe(`550 5.7.1 Reject, id=${result.id} – DMARC policy of sender.test`);
   });
 });

@@ -6,7 +6,7 @@ import { readFile, stat } from "node:fs/promises";
 import { ConfigError } from "../../../core/config/load.ts";
 import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
 import { messageFiles, NotAMessageSource } from "../spam/learn-messages.ts";
-import { createRspamdController, RSPAMD_PASSWORD_ENV, type LearnClass, type LearnOutcome } from "../spam/rspamd-controller.ts";
+import { createRspamdController, RSPAMD_PASSWORD_ENV, type LearnOutcome } from "../spam/rspamd-controller.ts";
 
 const USAGE = `usage: npm run learn -- spam|ham <file|Maildir folder>...
 
@@ -43,7 +43,7 @@ async function main(args: string[]): Promise<number> {
         console.log(`too large (over ${maxBytes} bytes): ${file}`);
         continue;
       }
-      const outcome = await controller.learn(kind as LearnClass, await readFile(file));
+      const outcome = await controller.learn(kind, await readFile(file));
       tally[outcome.status]++;
       if (outcome.status !== "learned") console.log(`${outcome.status === "already-learned" ? "already learned" : outcome.status}: ${file}: ${outcome.detail}`);
     }

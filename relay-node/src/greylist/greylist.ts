@@ -176,7 +176,7 @@ function addCount(counts: Map<string, number>, network: string, amount: number, 
 export function createGreylist(settings: GreylistSettings, options: GreylistOptions): Greylist {
   if (!settings.enabled) {
     return {
-      check: async () => ({ check: "greylist", outcome: "pass", detail: "greylisting disabled" }),
+      check: () => Promise.resolve({ check: "greylist", outcome: "pass", detail: "greylisting disabled" }),
       delivered: () => {},
       flush: async () => {},
       close: async () => {},
@@ -214,7 +214,7 @@ export function createGreylist(settings: GreylistSettings, options: GreylistOpti
     if (failed.length === 0) return;
     const kept = closing ? 0 : failed.filter(([network, amount]) => addCount(pending, network, amount, PENDING_MAX_NETWORKS)).length;
     if (kept > 0) scheduleFlush();
-    const firstError = results.find((result) => result.status === "rejected")!.reason;
+    const firstError: unknown = results.find((result) => result.status === "rejected")!.reason;
     options.onFlushError(firstError, { networks: failed.length, kept });
   };
   const flush = (): Promise<void> => {

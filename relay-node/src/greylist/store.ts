@@ -94,26 +94,36 @@ export class SqliteGreylistStore implements GreylistStore {
     return row === undefined ? undefined : String(row.value);
   }
 
-  async get(key: string): Promise<GreylistRecord | null> {
-    return parseRecord(this.read(TRIPLET + key));
+  // node:sqlite answers synchronously: each method runs in a promise executor, so what it throws (a busy
+  // or closed database) is the rejection the interface promises, not an exception in the caller.
+  get(key: string): Promise<GreylistRecord | null> {
+    return new Promise((resolve) => resolve(parseRecord(this.read(TRIPLET + key))));
   }
 
-  async put(key: string, record: GreylistRecord, ttlSeconds: number): Promise<void> {
-    this.statements.write.run(TRIPLET + key, JSON.stringify(record), this.clock() + ttlSeconds * 1000);
+  put(key: string, record: GreylistRecord, ttlSeconds: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.statements.write.run(TRIPLET + key, JSON.stringify(record), this.clock() + ttlSeconds * 1000);
+      resolve();
+    });
   }
 
-  async incrementClientPasses(network: string, amount: number, ttlSeconds: number): Promise<number> {
-    const now = this.clock();
-    return Number(this.statements.increment.get({ key: CLIENT + network, amount, expiresAt: now + ttlSeconds * 1000, now })?.value);
+  incrementClientPasses(network: string, amount: number, ttlSeconds: number): Promise<number> {
+    return new Promise((resolve) => {
+      const now = this.clock();
+      resolve(Number(this.statements.increment.get({ key: CLIENT + network, amount, expiresAt: now + ttlSeconds * 1000, now })?.value));
+    });
   }
 
-  async clientPasses(network: string): Promise<number> {
-    return Number(this.read(CLIENT + network) ?? 0);
+  clientPasses(network: string): Promise<number> {
+    return new Promise((resolve) => resolve(Number(this.read(CLIENT + network) ?? 0)));
   }
 
-  async close(): Promise<void> {
-    clearInterval(this.cleaner);
-    this.db.close();
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      clearInterval(this.cleaner);
+      this.db.close();
+      resolve();
+    });
   }
 }
 
@@ -156,7 +166,8 @@ export class RedisGreylistStore implements GreylistStore {
     return Number((await this.client.get(this.prefix + CLIENT + network)) ?? 0);
   }
 
-  async close(): Promise<void> {
-    this.client.disconnect();
+  close(): Promise<void> {
+    this.client.disconnect(); // synchronous, and throws nothing
+    return Promise.resolve();
   }
 }

@@ -25,7 +25,7 @@
 //    the client's name starts where the client gives it.
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
+import { SMTPServer, type SMTPServerConnectionInfo, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
 import { SMTPConnection, type SMTPConnectionOptions } from "smtp-server/lib/smtp-connection.js";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { buildReply } from "../../../core/smtp/replies.ts";
@@ -160,7 +160,7 @@ export class BoundedSmtpServer extends SMTPServer {
     const connection = new BoundedConnection(this, socket, socketOptions, this.#sessionOptions);
     this.connections.add(connection);
     connection.on("error", (err: Error) => this._onError(err));
-    connection.on("connect", (data) => this._onClientConnect(data));
+    connection.on("connect", (data: SMTPServerConnectionInfo) => this._onClientConnect(data));
     connection.init();
   }
 }

@@ -39,22 +39,31 @@ export class SqliteBlocklistStore implements BlocklistStore {
     };
   }
 
-  async add(ip: string, ttlSeconds: number): Promise<number> {
-    const now = this.clock();
-    // Expired listings go whenever one is added: the table stays as small as the live listings.
-    this.statements.deleteExpired.run(now);
-    const until = now + ttlSeconds * 1000;
-    this.statements.write.run(ip, until);
-    return until;
+  // node:sqlite answers synchronously: each method runs in a promise executor, so what it throws (a busy
+  // or closed database) is the rejection the interface promises, not an exception in the caller.
+  add(ip: string, ttlSeconds: number): Promise<number> {
+    return new Promise((resolve) => {
+      const now = this.clock();
+      // Expired listings go whenever one is added: the table stays as small as the live listings.
+      this.statements.deleteExpired.run(now);
+      const until = now + ttlSeconds * 1000;
+      this.statements.write.run(ip, until);
+      resolve(until);
+    });
   }
 
-  async listedUntil(ip: string): Promise<number | null> {
-    const row = this.statements.read.get(ip, this.clock());
-    return row === undefined ? null : Number(row.expires_at);
+  listedUntil(ip: string): Promise<number | null> {
+    return new Promise((resolve) => {
+      const row = this.statements.read.get(ip, this.clock());
+      resolve(row === undefined ? null : Number(row.expires_at));
+    });
   }
 
-  async close(): Promise<void> {
-    this.db.close();
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.db.close();
+      resolve();
+    });
   }
 }
 
@@ -80,7 +89,8 @@ export class RedisBlocklistStore implements BlocklistStore {
     return ttl > 0 ? Date.now() + ttl : null;
   }
 
-  async close(): Promise<void> {
-    this.client.disconnect();
+  close(): Promise<void> {
+    this.client.disconnect(); // synchronous, and throws nothing
+    return Promise.resolve();
   }
 }

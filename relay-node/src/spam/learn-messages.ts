@@ -13,8 +13,8 @@ export class NotAMessageSource extends Error {
 
 /** The message files under `path`, sorted; a folder must be a Maildir. */
 export async function messageFiles(path: string): Promise<string[]> {
-  const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
-    throw new NotAMessageSource(`${path}: ${err.code ?? err.message}`);
+  const info = await stat(path).catch((err: unknown) => {
+    throw new NotAMessageSource(`${path}: ${err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.message) : String(err)}`);
   });
   if (info.isFile()) return [path];
   if (!info.isDirectory()) throw new NotAMessageSource(`${path}: neither a file nor a Maildir folder`);

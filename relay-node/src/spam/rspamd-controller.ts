@@ -86,7 +86,7 @@ export function createRspamdController(settings: ControllerSettings): RspamdCont
                 return fail(`${path} answered ${response.statusCode}: ${reason.slice(0, 200)}`);
             }
           },
-          (err: Error) => fail(err.message),
+          (err: unknown) => fail(err instanceof Error ? err.message : String(err)),
         );
       });
       req.end(message);

@@ -177,7 +177,7 @@ export function createRspamdClient(settings: RspamdSettings): RspamdClient {
             const outcome = parseRspamdReply(text);
             resolve(outcome.status === "error" ? { status: "error", detail: `${where}: ${outcome.detail.replace(/^rspamd: /, "")}` } : outcome);
           },
-          (err: Error) => fail(err.name === "AbortError" ? `no answer within ${settings.timeoutMs} ms` : err.message),
+          (err: unknown) => fail(!(err instanceof Error) ? String(err) : err.name === "AbortError" ? `no answer within ${settings.timeoutMs} ms` : err.message),
         );
       });
       req.end(message);

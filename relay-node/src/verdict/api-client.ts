@@ -116,7 +116,7 @@ export function createVerdictClient(settings: VerdictClientSettings): VerdictCli
             }
             resolve(isVerdict(parsed) ? { ok: true, verdict: parsed } : { ok: false, detail: `${where}: the answer is not a verdict` });
           },
-          (err: Error) => resolve({ ok: false, detail: `${where}: ${err.message}` }),
+          (err: unknown) => resolve({ ok: false, detail: `${where}: ${err instanceof Error ? err.message : String(err)}` }),
         );
       });
       for (const chunk of body.chunks) req.write(chunk);

@@ -61,7 +61,7 @@ const TABLE: Record<HostKind, Record<string, Methods>> = {
 };
 
 function buildRouter(paths: Record<string, Methods>) {
-  const router = Router<IRequest, [RouteContext]>({
+  const router = Router<IRequest, [RouteContext], Response>({
     catch: (err) => {
       console.error(JSON.stringify({ msg: "handler failed", error: String(err) }));
       return plain(500, "Internal error; the failure has been logged");

@@ -9,7 +9,7 @@ type XmlValue = string | number | XmlTree | XmlValue[];
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: "@_", format: true, suppressEmptyNode: true });
 
 export function renderXml(document: XmlTree): string {
-  return builder.build({ "?xml": { "@_version": "1.0", "@_encoding": "utf-8" }, ...document }) as string;
+  return builder.build({ "?xml": { "@_version": "1.0", "@_encoding": "utf-8" }, ...document });
 }
 
 export function xmlResponse(status: number, body: string, cacheControl: string): Response {
