@@ -313,7 +313,10 @@ function anchor(title: string): string {
 /** The key of a union's options whose values are literals: `type` in `{ type: lmtp, host, port }`. */
 function discriminator(options: readonly z.ZodObject[]): string {
   const keys = Object.keys(options[0]!.shape).filter((key) =>
-    options.every((o) => o.shape[key] !== undefined && unwrap(o.shape[key]).core instanceof z.ZodLiteral),
+    options.every((o) => {
+      const field = (o.shape as Record<string, z.ZodType | undefined>)[key];
+      return field !== undefined && unwrap(field).core instanceof z.ZodLiteral;
+    }),
   );
   if (keys.length !== 1) throw new Error("the reference describes unions of objects told apart by one literal field");
   return keys[0]!;

@@ -10,11 +10,12 @@ describe("startServices", () => {
     const closeErrors: unknown[] = [];
     await expect(
       startServices(
-        async (services) => {
+        (services) => {
           services.defer(() => void closed.push("stores"));
-          services.defer(async () => void closed.push("delivery"));
+          // An asynchronous disposer, as delivery's stop() is.
+          services.defer(() => Promise.resolve().then(() => void closed.push("delivery")));
           services.defer(() => void closed.push("control socket"));
-          throw refused;
+          return Promise.reject(refused);
         },
         (err) => closeErrors.push(err),
       ),
@@ -30,13 +31,13 @@ describe("startServices", () => {
     const closeErrors: unknown[] = [];
     await expect(
       startServices(
-        async (services) => {
+        (services) => {
           services.defer(() => void closed.push("stores"));
           services.defer(() => {
             throw stuck;
           });
           services.defer(() => void closed.push("control socket"));
-          throw refused;
+          return Promise.reject(refused);
         },
         (err) => closeErrors.push(err),
       ),
@@ -48,10 +49,10 @@ describe("startServices", () => {
   it("leaves a successful start's services running for the caller to dispose, last first", async () => {
     const closed: string[] = [];
     const { started, services } = await startServices(
-      async (services) => {
+      (services) => {
         services.defer(() => void closed.push("stores"));
         services.defer(() => void closed.push("listener"));
-        return "running";
+        return Promise.resolve("running");
       },
       () => {
         throw new Error("not called");

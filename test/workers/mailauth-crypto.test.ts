@@ -6,7 +6,7 @@
 import crypto from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { dkimSign, dkimVerify } from "../../core/mailauth/internals.ts";
-import { RFC8463_SIGNED, rfc8463Resolver } from "../fixtures/rfc8463.ts";
+import { messageBytes, RFC8463_SIGNED, rfc8463Resolver } from "../fixtures/rfc8463.ts";
 import { DKIM_PRIVATE_KEY_PEM, DKIM_PUBLIC_KEY_BASE64, DKIM_SELECTOR } from "../harness/dkim-key.ts";
 
 const statuses = (rows: { selector?: string; status: { result: string; comment?: string } }[]) =>
@@ -20,7 +20,7 @@ describe("node:crypto and mailauth's digest names inside workerd", () => {
   });
 
   it("verifies RFC 8463's RSA and Ed25519 signatures through the adapter", async () => {
-    const result = await dkimVerify(Buffer.from(RFC8463_SIGNED), { resolver: rfc8463Resolver, strict: true, minBitLength: 1024 });
+    const result = await dkimVerify(messageBytes(RFC8463_SIGNED), { resolver: rfc8463Resolver, strict: true, minBitLength: 1024 });
     expect(statuses(result.results)).toEqual(["brisbane=pass", "test=pass"]);
   });
 
@@ -29,11 +29,11 @@ describe("node:crypto and mailauth's digest names inside workerd", () => {
     const key = { signingDomain: "example.org", selector: DKIM_SELECTOR, privateKey: DKIM_PRIVATE_KEY_PEM };
     const signed = await dkimSign(text, { ...key, signatureData: [key] });
     expect(signed.errors).toEqual([]);
-    const resolver = async (name: string): Promise<string[][]> => {
-      if (name !== `${DKIM_SELECTOR}._domainkey.example.org`) throw Object.assign(new Error(name), { code: "ENOTFOUND" });
-      return [[`v=DKIM1; k=rsa; p=${DKIM_PUBLIC_KEY_BASE64}`]];
-    };
-    const result = await dkimVerify(Buffer.from(signed.signatures + text), { resolver, strict: true, minBitLength: 1024 });
+    const resolver = (name: string): Promise<string[][]> =>
+      name === `${DKIM_SELECTOR}._domainkey.example.org`
+        ? Promise.resolve([[`v=DKIM1; k=rsa; p=${DKIM_PUBLIC_KEY_BASE64}`]])
+        : Promise.reject(Object.assign(new Error(name), { code: "ENOTFOUND" }));
+    const result = await dkimVerify(messageBytes(signed.signatures + text), { resolver, strict: true, minBitLength: 1024 });
     expect(statuses(result.results)).toEqual([`${DKIM_SELECTOR}=pass`]);
   });
 });
