@@ -31,7 +31,7 @@ import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { Redis } from "ioredis";
 import nodemailer from "nodemailer";
-import { createLogger } from "../relay-node/src/log.ts";
+import { createLogger } from "../relay-node/src/log/log.ts";
 import { startRelay, type RunningRelay } from "../relay-node/src/relay.ts";
 import { createRspamdClient, rspamdAction, type RspamdEnvelope } from "../relay-node/src/spam/rspamd.ts";
 import { parseConfig } from "../core/config/load.ts";

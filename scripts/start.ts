@@ -7,7 +7,7 @@ import pretty from "pino-pretty";
 import { ConfigError } from "../core/config/load.ts";
 import type { EdgemxConfig } from "../core/config/schema.ts";
 import { defaultConfigPath, loadConfigFile } from "../relay-node/src/config/file.ts";
-import { createLogger } from "../relay-node/src/log.ts";
+import { createLogger } from "../relay-node/src/log/log.ts";
 import { startRelay, type RunningRelay } from "../relay-node/src/relay.ts";
 
 const path = defaultConfigPath();

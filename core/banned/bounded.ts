@@ -1,7 +1,7 @@
 // A sink that keeps what is written to it up to a limit and fails the stream past it, so that a
 // decompression bomb is stopped after `limit` bytes however small its input or however it lies about
 // its size: the producer is cancelled, nothing more is inflated.
-import { concatenated } from "../bytes.ts";
+import { concatenated } from "../bytes/bounded-read.ts";
 
 export interface BoundedSink {
   writable: WritableStream<Uint8Array>;

@@ -1,6 +1,6 @@
 // A DNS-over-HTTPS client (RFC 8484): one wire-format query per HTTP exchange, with a deadline and a
 // bounded reply. Only web APIs (fetch, AbortSignal.timeout, crypto), so it runs in workerd and Node.
-import { readBodyBounded } from "../bytes.ts";
+import { readBodyBounded } from "../bytes/bounded-read.ts";
 import type { Lookup, RecordType, Resolver } from "./resolver.ts";
 import { failedLookup, isQueryableName, normalizeName } from "./resolver.ts";
 import type { SentQuery } from "./wire.ts";

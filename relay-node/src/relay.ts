@@ -18,7 +18,7 @@ import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type T
 import { loadDkimKeys } from "./sign/keys.ts";
 import { createRelayResolver } from "./dns/resolver.ts";
 import { createVerdictSource } from "./verdict/source.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLogger, type Logger } from "./log/log.ts";
 import { startServices } from "./lifecycle.ts";
 import { controlSocketPath, startQueueControl } from "./control/control.ts";
 import { nextAttemptDelay, startDelivery, type DeliveryOptions, type DeliveryScheduler } from "./queue/scheduler.ts";

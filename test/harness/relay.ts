@@ -3,7 +3,7 @@
 // loopback port with its log lines collected, test messages, and what landed in the Maildir.
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { createLogger } from "../../relay-node/src/log.ts";
+import { createLogger } from "../../relay-node/src/log/log.ts";
 import { startRelay, type RunningRelay } from "../../relay-node/src/relay.ts";
 import { parseConfig } from "../../core/config/load.ts";
 import type { ConfigInput, EdgemxConfig } from "../../core/config/schema.ts";

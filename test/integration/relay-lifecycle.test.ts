@@ -15,7 +15,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
 import { controlSocketPath, RelayNotRunning, sendControlRequest } from "../../relay-node/src/control/control.ts";
-import { createLogger } from "../../relay-node/src/log.ts";
+import { createLogger } from "../../relay-node/src/log/log.ts";
 import { startRelay, type RelayOverrides, type RunningRelay } from "../../relay-node/src/relay.ts";
 import { SpamFilterSetupError } from "../../relay-node/src/spam/spam-filter.ts";
 import { relayDocument } from "../harness/relay.ts";

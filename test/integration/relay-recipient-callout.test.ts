@@ -8,7 +8,7 @@ import { join } from "node:path";
 import nodemailer from "nodemailer";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createLogger } from "../../relay-node/src/log.ts";
+import { createLogger } from "../../relay-node/src/log/log.ts";
 import { startRelay, type RunningRelay } from "../../relay-node/src/relay.ts";
 import { parseConfig } from "../../core/config/load.ts";
 import { openSmtp } from "../harness/smtp-client.ts";

@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import nodemailer from "nodemailer";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createLogger } from "../../relay-node/src/log.ts";
+import { createLogger } from "../../relay-node/src/log/log.ts";
 import { startRelay, type RunningRelay } from "../../relay-node/src/relay.ts";
 import { parseConfig } from "../../core/config/load.ts";
 import type { ConfigInput } from "../../core/config/schema.ts";

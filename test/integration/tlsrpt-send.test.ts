@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { openTlsRptStore } from "../../relay-node/src/tlsrpt/counts.ts";
 import { postTlsReport, sendTlsReports, type TlsRptSenderDeps } from "../../relay-node/src/tlsrpt/sender.ts";
 import { createRelayResolver } from "../../relay-node/src/dns/resolver.ts";
-import { createLogger } from "../../relay-node/src/log.ts";
+import { createLogger } from "../../relay-node/src/log/log.ts";
 import { controlSocketPath } from "../../relay-node/src/control/control.ts";
 import { readQueuedMessage } from "../../relay-node/src/queue/spool.ts";
 import { LOCAL, relayDocument, startTestRelay, type TestRelay } from "../harness/relay.ts";

@@ -14,7 +14,7 @@ import {
   type RecipientCallout,
 } from "../../relay-node/src/smtp/recipient-callout.ts";
 import { mailboxHostDecides } from "../../core/smtp/recipient.ts";
-import { createLogger } from "../../relay-node/src/log.ts";
+import { createLogger } from "../../relay-node/src/log/log.ts";
 import { parseConfig } from "../../core/config/load.ts";
 import { freePort } from "../harness/process.ts";
 

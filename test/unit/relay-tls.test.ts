@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../relay-node/src/log.ts";
+import { createLogger } from "../../relay-node/src/log/log.ts";
 import { selfSignedCertificate } from "../../relay-node/src/tls/self-signed.ts";
 import { TLS12_CIPHERS, TLS13_SUITES, loadCertificate, rereadCertificate, secureContextOptions } from "../../relay-node/src/tls/certificate.ts";
 import { parseConfig } from "../../core/config/load.ts";

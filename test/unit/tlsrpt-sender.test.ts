@@ -5,7 +5,7 @@ import { gunzipSync } from "node:zlib";
 import PostalMime from "postal-mime";
 import { describe, expect, it } from "vitest";
 import type { Lookup, Resolver } from "../../core/dns/resolver.ts";
-import { createLogger } from "../../relay-node/src/log.ts";
+import { createLogger } from "../../relay-node/src/log/log.ts";
 import type { EnqueueRequest } from "../../relay-node/src/queue/spool.ts";
 import { dkimSignerFor, msUntilDailyRun, previousUtcDay, sendTlsReports, type TlsRptSenderDeps } from "../../relay-node/src/tlsrpt/sender.ts";
 import { openTlsRptStore, type TlsPolicyFacts } from "../../relay-node/src/tlsrpt/counts.ts";

@@ -3,7 +3,7 @@
 // the log names the field and what was expected. The relay's side: test/unit/config-rules.test.ts.
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { Env } from "../../workers/src/env.ts";
+import type { Env } from "../../workers/src/runtime/env.ts";
 import worker from "../../workers/src/index.ts";
 import { BROKEN_RULES } from "../fixtures/config-rules.ts";
 

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import bundled from "../../workers/src/config.generated.json";
 import { parseConfig } from "../../core/config/load.ts";
-import type { Env } from "../../workers/src/env.ts";
+import type { Env } from "../../workers/src/runtime/env.ts";
 import { domainRecords, toZoneText } from "../../core/records/records.ts";
 
 const ENDPOINT = "https://example.org/.well-known/edgemx/dns";

@@ -3,7 +3,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { dohResolver } from "../../core/dns/doh.ts";
-import { isolateResolver } from "../../workers/src/dns/isolate.ts";
+import { isolateResolver } from "../../workers/src/runtime/resolver.ts";
 import { mailauthResolver } from "../../core/dns/mailauth.ts";
 import { checkSpf } from "../../core/mailauth/internals.ts";
 import { TEST_DNS } from "../harness/zones.ts";

@@ -3,7 +3,7 @@
 // forwardTo with our results as X- fields, or throws (Cloudflare answers the sender temporarily).
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { Env } from "../../workers/src/env.ts";
+import type { Env } from "../../workers/src/runtime/env.ts";
 import worker from "../../workers/src/index.ts";
 import { attachment, mail, peFile } from "../fixtures/banned-content.ts";
 import { DKIM_PRIVATE_KEY_PEM } from "../harness/dkim-key.ts";

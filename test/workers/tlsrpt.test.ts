@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { SELF } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import type { Env } from "../../workers/src/env.ts";
+import type { Env } from "../../workers/src/runtime/env.ts";
 import { parseConfig } from "../../core/config/load.ts";
 import { MAX_TLSRPT_BODY_BYTES, serveTlsReport } from "../../workers/src/http/tlsrpt.ts";
 import { MAX_REPORT_CHARS } from "../../core/tlsrpt/report.ts";

@@ -2,10 +2,10 @@
 import bundled from "./config.generated.json";
 import { parseConfig } from "../../core/config/load.ts";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
-import type { Env } from "./env.ts";
+import type { Env } from "./runtime/env.ts";
 import { handleRoutedEmail } from "./email/routing.ts";
 import { handleHttp } from "./http/routes.ts";
-import { judgeOptions, judgeResolver } from "./verdict-runtime.ts";
+import { judgeOptions, judgeResolver } from "./runtime/verdict.ts";
 import { plain } from "./http/respond.ts";
 
 let cached: { source: string; config: EdgemxConfig } | undefined;

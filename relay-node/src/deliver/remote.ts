@@ -12,7 +12,7 @@ import type { DetailedPeerCertificate, TLSSocket } from "node:tls";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { Lookup, MxRecord, Resolver, TlsaRecord } from "../../../core/dns/resolver.ts";
 import { normalizeName } from "../../../core/dns/resolver.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import { daneRequirement, mxHostIsSecure, tlsaMatches, type DaneRequirement } from "../../../core/dane/dane.ts";
 import type { StsPolicyCache } from "../mtasts/cache.ts";
 import { stsPolicySource, type StsDiscovery } from "../mtasts/fetch.ts";

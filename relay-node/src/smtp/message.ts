@@ -12,7 +12,7 @@ import type { Greylist } from "../greylist/greylist.ts";
 import type { Spamtrap, SpamtrapReport } from "../spam/spamtrap.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
 import type { VerdictSource, VerdictOutcome } from "../verdict/source.ts";
-import { logMessage, type CheckRecord, type Logger, type TlsFacts } from "../log.ts";
+import { logMessage, type CheckRecord, type Logger, type TlsFacts } from "../log/log.ts";
 import {
   describeSpam,
   rspamdAction,

@@ -34,7 +34,7 @@ import type { RecipientCallout } from "./recipient-callout.ts";
 import { checkSender } from "../../../core/smtp/sender.ts";
 import { checkSpamtrapBlocklist, isSpamtrap } from "../spam/spamtrap.ts";
 import type { ClientFacts, Finding, RelayCheck } from "../../../core/smtp/finding.ts";
-import { logSession, type CheckRecord } from "../log.ts";
+import { logSession, type CheckRecord } from "../log/log.ts";
 import { receiveMessage, type AcceptedRecipient, type MessageDeps } from "./message.ts";
 import { decideRecipient, effectOf, greylistAfterScoring, greylistApplies, isDelayed } from "./pipeline.ts";
 import { TOO_MANY_RECIPIENTS } from "./replies.ts";

@@ -5,7 +5,7 @@
 //   	(version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384)
 //   	for <alice@example.org>; Thu, 27 Nov 2025 18:45:00 +0000
 import { isIP } from "node:net";
-import type { TlsFacts } from "../log.ts";
+import type { TlsFacts } from "../log/log.ts";
 
 export interface ProtocolFacts {
   /** The client greeted with EHLO (else HELO). */

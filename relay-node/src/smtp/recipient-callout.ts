@@ -16,7 +16,7 @@
 import { connect, type Socket } from "node:net";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { buildReply } from "../../../core/smtp/replies.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
 
 /** The next hops that can be asked: LMTP and SMTP mailbox hosts. */

@@ -13,7 +13,7 @@ import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { withPostmasterDomain } from "../../../core/smtp/recipient.ts";
 import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
-import type { Logger, TlsFacts } from "../log.ts";
+import type { Logger, TlsFacts } from "../log/log.ts";
 import { ConnectionCounter, type Admission } from "./connections.ts";
 import { readData, type BodyFault } from "./data.ts";
 import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, NEED_MAIL, replyError, replyLine, tooManyConnections } from "./replies.ts";

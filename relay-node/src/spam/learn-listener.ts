@@ -9,7 +9,7 @@
 //   502 {"result":"error"}            the controller could not be asked; try again later
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import type { LearnClass, LearnOutcome, RspamdController } from "./rspamd-controller.ts";
 
 /** The environment variable holding the listener's bearer token (never the configuration file). */

@@ -6,7 +6,7 @@ import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { openBlocklistStore, type BlocklistStore } from "./blocklist-store.ts";
 import { createSpamtrap, type Spamtrap } from "./spamtrap.ts";
 import { LEARN_TOKEN_ENV, startLearnListener, type RunningLearnListener } from "./learn-listener.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import { createRspamdClient, type SpamCheck } from "./rspamd.ts";
 import { createRspamdController, RSPAMD_PASSWORD_ENV, type RspamdController } from "./rspamd-controller.ts";
 

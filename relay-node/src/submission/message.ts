@@ -6,7 +6,7 @@ import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
 import type { VerdictSource } from "../verdict/source.ts";
-import type { Logger, TlsFacts } from "../log.ts";
+import type { Logger, TlsFacts } from "../log/log.ts";
 import { newQueueId, type EnqueueRequest } from "../queue/spool.ts";
 import { signOutbound, submissionAuthResults, type SigningIdentity } from "../sign/outbound.ts";
 import { prependFields } from "../smtp/headers.ts";

@@ -3,7 +3,7 @@
 // recipient where the user was sitting (a home IP, a hotel) — as many submission services do; RFC
 // 5322 §3.6.7 lets the received-tokens be any of word, angle-addr, addr-spec or domain. Without it,
 // the MX's own field. The protocol is ESMTPSA (RFC 3848 §2): TLS and AUTH always, here.
-import type { TlsFacts } from "../log.ts";
+import type { TlsFacts } from "../log/log.ts";
 import { receivedHeader, rfc5322Date, withProtocol } from "../smtp/received.ts";
 
 export interface SubmissionTrace {

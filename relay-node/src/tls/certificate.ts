@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, unwatchFile, watchFile
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import { selfSignedCertificate, type CertificatePair } from "./self-signed.ts";
 
 export type { CertificatePair } from "./self-signed.ts";

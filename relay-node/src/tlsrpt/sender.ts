@@ -16,7 +16,7 @@
 //   (https/request.ts); redirects are not followed (a 3xx counts as a failure).
 import { gzipSync } from "node:zlib";
 import type { Resolver } from "../../../core/dns/resolver.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log/log.ts";
 import type { EnqueueRequest } from "../queue/spool.ts";
 import { dkimSignature, type DkimKey } from "../../../core/dkim/sign.ts";
 import { httpsRequest, type HttpsEndpoint } from "../https/request.ts";

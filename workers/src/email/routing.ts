@@ -6,7 +6,7 @@
 // See docs/email-routing.md for which checks run here and which cannot.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
-import { readStreamBounded } from "../../../core/bytes.ts";
+import { readStreamBounded } from "../../../core/bytes/bounded-read.ts";
 import { formatReply } from "../../../core/smtp/replies.ts";
 import type { VerdictEnvelope, Verdict } from "../../../core/verdict/types.ts";
 import { verdict, type VerdictOptions } from "../../../core/verdict/verdict.ts";

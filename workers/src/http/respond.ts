@@ -1,5 +1,5 @@
 // Small response helpers shared by the endpoint modules: plain reasons for every refusal.
-import { readBodyBounded } from "../../../core/bytes.ts";
+import { readBodyBounded } from "../../../core/bytes/bounded-read.ts";
 
 export function plain(status: number, body: string, headers: Record<string, string> = {}): Response {
   return new Response(body.endsWith("\n") ? body : `${body}\n`, {

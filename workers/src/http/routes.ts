@@ -1,7 +1,7 @@
 // The routing table of the Worker's HTTP side: which host kind serves which path with which methods.
 import { Router, type IRequest } from "itty-router";
 import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
-import type { Env } from "../env.ts";
+import type { Env } from "../runtime/env.ts";
 import type { RecordFacts } from "../../../core/records/records.ts";
 import { serveAutoconfig } from "./autoconfig.ts";
 import { serveAutodiscoverJson, serveAutodiscoverXml } from "./autodiscover.ts";
@@ -9,7 +9,7 @@ import { serveDnsRecords } from "./dns-records.ts";
 import { classifyHost, type HostKind } from "./hosts.ts";
 import { serveMtaStsPolicy } from "./mta-sts.ts";
 import { servePostmasterPage } from "./postmaster.ts";
-import { judgeOptions, judgeResolver } from "../verdict-runtime.ts";
+import { judgeOptions, judgeResolver } from "../runtime/verdict.ts";
 import { methodNotAllowed, notFound, plain } from "./respond.ts";
 import { serveTlsReport } from "./tlsrpt.ts";
 import { serveVerdict } from "./verdict.ts";

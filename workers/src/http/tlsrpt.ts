@@ -2,9 +2,9 @@
 // https://<our domain>/.well-known/tlsrpt POSTs one report as application/tlsrpt+gzip or
 // application/tlsrpt+json. It is validated (core/tlsrpt/report.ts), must be about our domains,
 // and is kept in D1 (TLSRPT_DB) or, without D1, as one JSON line in the Worker's log. docs/tlsrpt.md.
-import { readStreamBounded } from "../../../core/bytes.ts";
+import { readStreamBounded } from "../../../core/bytes/bounded-read.ts";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
-import type { Env } from "../env.ts";
+import type { Env } from "../runtime/env.ts";
 import { MAX_REPORT_CHARS, parseTlsReport, type TlsRptReport } from "../../../core/tlsrpt/report.ts";
 import { normalizeHost } from "./hosts.ts";
 import { TLSRPT_SCHEMA } from "./tlsrpt-schema.ts";

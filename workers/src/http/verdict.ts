@@ -2,7 +2,7 @@
 // part of a multipart/form-data body); the envelope is JSON in the Edgemx-Envelope header (or the
 // "envelope" part). The answer is the Verdict as JSON.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
-import type { Env } from "../env.ts";
+import type { Env } from "../runtime/env.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import { parseEnvelope } from "../../../core/verdict/envelope.ts";
 import type { VerdictEnvelope } from "../../../core/verdict/types.ts";

@@ -3,7 +3,7 @@
 // bodies, header values, passwords and tokens never reach it; addresses, names and replies do — they
 // are what a postmaster searches for.
 import { pino, type DestinationStream, type Logger } from "pino";
-import type { EdgemxConfig } from "../../core/config/schema.ts";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
 
 export type { Logger } from "pino";
 
