@@ -5,6 +5,7 @@
 import type { TLSSocket } from "node:tls";
 import SMTPConnection, { type SentMessageInfo, type SMTPError } from "nodemailer/lib/smtp-connection";
 import type { OutgoingMessage, RecipientResult } from "../queue/deliverer.ts";
+import { tlsSocketOf } from "./nodemailer-internals.ts";
 
 export interface NextHop {
   host: string;
@@ -140,7 +141,7 @@ export function sendTransaction(hop: NextHop, message: OutgoingMessage, timeouts
     connection.connect((error) => {
       if (error) return finish(resultsAfterError(rcptTo, error, connected, remoteMta));
       connected = true;
-      const refusal = hop.tls?.inspect(connection.secure ? (connection._socket as TLSSocket) : undefined);
+      const refusal = hop.tls?.inspect(tlsSocketOf(connection));
       if (refusal !== undefined) return finish(rcptTo.map((rcpt) => result(rcpt, refusal, remoteMta)));
       const bytes = Buffer.from(message.message.buffer, message.message.byteOffset, message.message.byteLength);
       const envelope = {
