@@ -15,6 +15,7 @@ const NEEDED: Record<string, string> = {
   "redis-server": "redis-server", // shared greylisting state, rspamd's statistics
   rspamd: "rspamd", // spam scoring
   swaks: "swaks", // an SMTP client the MX tests drive
+  "7z": "p7zip-full", // makes the 7z and xz archives the archive tests open
   "/usr/share/perl5/IO/Socket/SSL.pm": "libio-socket-ssl-perl", // … its STARTTLS (only recommended by swaks; pulls Net::SSLeay)
   openssl: "openssl", // test certificates and the test CA
   "/usr/bin/python3": "python3", // the independent DKIM/ARC verifier runs on Debian's Python …

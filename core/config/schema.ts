@@ -643,6 +643,14 @@ const archiveLimits = z
       .default(100 * 1024 * 1024)
       .describe("bytes unpacked from all archives of one message together; inflating stops there, whatever sizes the archive declares"),
     maxEntries: z.number().int().min(1).max(100_000).default(1000).describe("entries listed in all archives of one message together"),
+    maxRatio: z
+      .number()
+      .int()
+      .min(1)
+      .default(1000)
+      .describe(
+        "bytes a 7z, RAR or xz archive may unpack per byte of itself (LZMA, PPMd and RAR reach millions to one; zip and gzip, being deflate, stay below about 1032 and are bounded by `maxTotalBytes`)",
+      ),
     uninspectable: z
       .enum(["reject", "accept"])
       .default("reject")
@@ -672,6 +680,24 @@ const banned = z
   })
   .strict();
 
+// Submitted mail (587, 465): the spec bans these types for incoming mail; outgoing mail gets the virus
+// scan, and a banned list only where the postmaster configures one (executables, say).
+const outboundBanned = z
+  .object({
+    mimeTypes: z.array(mimeType).default([]).describe("declared or detected types that are refused in submitted mail; compared in lower case"),
+    extensions: z
+      .array(fileExtension)
+      .default([])
+      .describe("extensions that are refused in submitted mail, by name and by content, e.g. `[exe, scr, bat, com, pif, vbs, js, msi, hta]`"),
+    uninspectable: z
+      .enum(["reject", "accept"])
+      .default("accept")
+      .describe(
+        "what a submitted archive that cannot be inspected gets (a user's password-protected zip, say); only asked when a list above is not empty. Archives are opened within `judge.banned.archives`' bounds",
+      ),
+  })
+  .strict();
+
 const arcSeal = z
   .object({
     enabled: z.boolean().default(false).describe("seal accepted mail that is forwarded to the mailbox host"),
@@ -697,7 +723,12 @@ const judgeDns = z
 
 const judge = z
   .object({
-    banned: banned.prefault({}).describe("refused MIME types and file types, and the bounds of opening archives"),
+    banned: banned
+      .prefault({})
+      .describe("refused MIME types and file types of incoming mail (MX, Email Routing, the verdict API's inbound), and the bounds of opening archives"),
+    outboundBanned: outboundBanned
+      .prefault({})
+      .describe("refused MIME types and file types of submitted mail (587, 465): none by default, the virus scan applies all the same"),
     rfc: rfcRulesSchema.prefault({}).describe("each RFC 5322 / MIME rule: `reject`, `mark` or `log` ([rfc-conformance.md](rfc-conformance.md))"),
     auth: authPolicySchema.prefault({}).describe("how the judge acts on message authentication ([authentication.md](authentication.md))"),
     spfFail: z
@@ -771,3 +802,4 @@ export type EdgemxConfig = z.output<typeof configSchema>;
 export type DomainConfig = EdgemxConfig["domains"][number];
 export type ConfigInput = z.input<typeof configSchema>;
 export type BannedConfig = EdgemxConfig["judge"]["banned"];
+export type OutboundBannedConfig = EdgemxConfig["judge"]["outboundBanned"];
