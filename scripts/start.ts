@@ -142,7 +142,8 @@ function tryLines(): string[] {
 }
 
 let stopping = false;
-/** Stops wrangler, the relay and what the quickstart brought up; exits with wrangler's status. */
+let signals = 0;
+/** Stops wrangler, the relay and what the quickstart brought up; exits 0 when asked to by a signal, else with wrangler's status. */
 async function stopAll(): Promise<void> {
   if (stopping) return;
   stopping = true;
@@ -150,10 +151,9 @@ async function stopAll(): Promise<void> {
   deliveries?.stop();
   const [code] = await Promise.all([childExit, relay.stop()]);
   await quickstart?.stop();
-  process.exit(code);
+  process.exit(signals > 0 ? 0 : code);
 }
 
-let signals = 0;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     if (++signals > 1) {
