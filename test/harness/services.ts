@@ -32,18 +32,32 @@ export interface RspamdService {
   stop(): Promise<void>;
 }
 
-/** clamd with this run's signature database (clamd.ts); ready when it answers PING. */
-export async function startClamd(options: { streamMaxLength?: number } = {}): Promise<ClamdService> {
-  requirePackages({ clamd: "clamav-daemon", [CLAM_EXE]: "clamav-testfiles" });
+export interface ClamdOptions {
+  /** clamd's StreamMaxLength in bytes; 25 MiB by default. */
+  streamMaxLength?: number;
+  /**
+   * A signature database to load instead of this run's test signatures (clamd.ts): the quickstart
+   * passes freshclam's /var/lib/clamav when it has one. The full database takes tens of seconds to load.
+   */
+  databaseDir?: string;
+}
+
+/** clamd with this run's signature database (clamd.ts) or `databaseDir`; ready when it answers PING. */
+export async function startClamd(options: ClamdOptions = {}): Promise<ClamdService> {
+  requirePackages(options.databaseDir === undefined ? { clamd: "clamav-daemon", [CLAM_EXE]: "clamav-testfiles" } : { clamd: "clamav-daemon" });
   return withFolder("clamd", async (dir) => {
-    const databaseDir = join(dir, "db");
-    await mkdir(databaseDir);
-    writeSignatures(databaseDir);
+    let databaseDir = options.databaseDir;
+    if (databaseDir === undefined) {
+      databaseDir = join(dir, "db");
+      await mkdir(databaseDir);
+      writeSignatures(databaseDir);
+    }
     const port = await freePort();
     const config = join(dir, "clamd.conf");
     await writeFile(config, clamdConfig({ dir, databaseDir, port, streamMaxLength: options.streamMaxLength ?? 25 * 1024 * 1024 }));
     const daemon = spawnDaemon("clamd", "clamd", ["-c", config], join(dir, "clamd.log"));
-    await readyOrStopped(daemon, async () => (await tcpExchange(port, "zPING\0", (reply) => reply.includes("\0"))) === "PONG\0");
+    const readyMs = options.databaseDir === undefined ? undefined : 180_000;
+    await readyOrStopped(daemon, async () => (await tcpExchange(port, "zPING\0", (reply) => reply.includes("\0"))) === "PONG\0", readyMs);
     return { daemon, service: { host: "127.0.0.1", port } };
   });
 }
