@@ -17,6 +17,7 @@ const NEEDED: PackageNeeds = {
   "/usr/share/perl5/IO/Socket/SSL.pm": "libio-socket-ssl-perl", // … its STARTTLS (only recommended by swaks; pulls Net::SSLeay)
   openssl: "openssl", // test certificates and the test CA
   "systemd-analyze": "systemd", // verifies the relay's unit in deploy/ (offline: no running systemd needed)
+  pebble: "pebble", // the ACME (RFC 8555) test server the relay gets certificates from
   "/usr/bin/python3": "python3", // the independent DKIM/ARC verifier runs on Debian's Python …
   "/usr/lib/python3/dist-packages/dkim/__init__.py": "python3-dkim", // … python3-dkim (dkimverify, arcverify)
   "/usr/lib/python3/dist-packages/nacl/__init__.py": "python3-nacl", // … and its ed25519 support

@@ -339,6 +339,59 @@ const rspamd = z
     }
   });
 
+// RFC 8555: the ACME client inside the relay (relay-node/src/acme/). The decisions on these values
+// (which names, when to renew, the key rollover of RFC 7671 §8.1) are core/acme/.
+export const ACME_KEY_TYPES = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"] as const;
+const acme = z
+  .object({
+    directoryUrl: z
+      .string()
+      .regex(/^https:\/\/[^\s]+$/, { message: "expected the https:// URL of an ACME directory (RFC 8555 §7.1.1)" })
+      .default("https://acme-v02.api.letsencrypt.org/directory")
+      .meta({
+        kind: "URL",
+        description: "the CA's ACME directory (RFC 8555 §7.1.1); Let's Encrypt's staging directory is `https://acme-staging-v02.api.letsencrypt.org/directory`",
+      }),
+    contact: address.optional().meta({ description: "the account's contact address (RFC 8555 §7.3), for the CA's notices", defaultText: "none" }),
+    names: z.array(hostname).min(1, { message: "expected at least one host name" }).optional().meta({
+      description: "the host names of the certificate (subjectAltName); each must resolve to this relay, where the CA asks for the HTTP-01 challenge",
+      defaultText: "`hostname` (the MX host that is the relay, the one the TLSA record is published for)",
+    }),
+    challengeListener: z
+      .object({
+        host: z.string().default("::").meta({ kind: "address", description: "the address to listen on; `::` is every address" }),
+        port: port.default(80).describe("the port; the CA connects to port 80 (RFC 8555 §8.3), so another port only behind a redirect or a port forward"),
+      })
+      .strict()
+      .prefault({})
+      .describe("where the relay answers HTTP-01 challenges (`/.well-known/acme-challenge/`, RFC 8555 §8.3); it listens while the relay runs"),
+    renewBeforeDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(365)
+      .default(30)
+      .describe("renew when the certificate has this many days left, or a third of its lifetime for shorter-lived ones"),
+    dir: path.optional().meta({
+      description: "where the account key, the certificate (`cert.pem`), its key (`key.pem`) and the key rollover's state live; keys mode 0600",
+      defaultText: "`acme/` beside the spool",
+    }),
+    keyType: z
+      .enum(ACME_KEY_TYPES)
+      .default("ecdsa-p256")
+      .describe("the type of a new certificate key; the key is kept across renewals, so another type applies from the next rollover"),
+    rolloverDelaySeconds: seconds(0)
+      .default(2 * 86400)
+      .describe(
+        "how long after `npm run tls -- rollover` the relay switches to the new key: time to publish the new TLSA record beside the old one and for caches to forget the old set, at least twice the TLSA record's TTL (RFC 7671 §8.1)",
+      ),
+    caFile: path.optional().meta({
+      description: "PEM CA certificates to trust for the ACME server's HTTPS instead of the system's (a private ACME CA)",
+      defaultText: "the system's",
+    }),
+  })
+  .strict();
+
 const relay = z
   .object({
     listeners: z
@@ -358,6 +411,12 @@ const relay = z
         description: "the certificate of STARTTLS and implicit TLS; without it the relay makes a self-signed certificate on first start and warns",
         checkedAtStart: "both files are readable and make a pair",
       }),
+    acme: acme.optional().meta({
+      description:
+        "certificates by ACME (RFC 8555), e.g. from Let's Encrypt: the relay answers HTTP-01 on `challengeListener`, renews by itself and keeps the key, so the TLSA `3 1 1` record stays valid; `npm run tls -- rollover` changes the key ([relay.md](relay.md#certificates-by-acme)). Instead of `relay.tls`",
+      defaultText: "none: `relay.tls` or the self-signed certificate",
+      checkedAtStart: "the folder `dir` can be written; `caFile` is readable",
+    }),
     dnsbl: z
       .object({
         action: checkAction.default("reject").describe("what a listed client gets"),
@@ -794,6 +853,13 @@ export const configSchema = z
         code: "custom",
         path: ["judge", "arcSeal", "selector"],
         message: `expected the sealing selector: ${domain} has no DKIM selector to default to`,
+      });
+    }
+    if (cfg.relay.acme !== undefined && cfg.relay.tls !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["relay", "acme"],
+        message: "expected relay.acme or relay.tls, not both: with ACME the relay serves the certificate it gets itself",
       });
     }
   });

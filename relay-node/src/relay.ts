@@ -30,6 +30,8 @@ import type { EnqueueRequest } from "./queue/spool.ts";
 import { startSubmission, type SubmissionListenerName } from "./submission/start.ts";
 import { createMxServer } from "./smtp/mx.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
+import { prepareAcmeCertificate } from "./acme/store.ts";
+import { startAcmeService, type AcmeService } from "./acme/service.ts";
 
 export interface RelayOverrides {
   /** Listen here instead of relay.listeners.mx (port 0: a free port, see RunningRelay.port). */
@@ -48,6 +50,8 @@ export interface RelayOverrides {
   delivery?: Partial<Omit<DeliveryOptions, "hostname" | "logger">>;
   /** Remote delivery settings (another MX port and a test CA in tests). */
   remote?: Pick<RemoteDeliveryOptions, "port" | "ca" | "stsPort" | "timeouts">;
+  /** Answer ACME HTTP-01 challenges here instead of relay.acme.challengeListener (port 0: a free port). */
+  acmeChallengeListen?: { host?: string; port?: number };
 }
 
 export interface RunningRelay {
@@ -63,6 +67,8 @@ export interface RunningRelay {
   logger: Logger;
   /** Re-reads the certificate files; new TLS sessions use them. False (and a log line) when they do not fit. */
   reloadCertificate(): boolean;
+  /** The ACME service (relay.acme); null without it. */
+  acme: AcmeService | null;
   /**
    * Stops taking connections, lets open sessions finish (at most 30 s, then 421), lets deliveries in
    * flight finish, and closes the state stores.
@@ -150,7 +156,9 @@ async function startRelayServices(
   await probeResolver(config, resolver, logger);
   const verdicts = createVerdictSource(config, resolver, env, readArcSealKey(config, logger));
   services.defer(() => verdicts.close());
-  let certificate: Certificate = loadCertificate(config, overrides.selfSignedDir ?? defaultSelfSignedDir(config), logger);
+  let certificate: Certificate = config.relay.acme
+    ? prepareAcmeCertificate(config, logger)
+    : loadCertificate(config, overrides.selfSignedDir ?? defaultSelfSignedDir(config), logger);
   const scan = await virusScanner(config, logger);
 
   const spool = await Spool.open(config.relay.spool);
@@ -208,7 +216,9 @@ async function startRelayServices(
   services.defer(() => tlsRptTimer.stop());
   // `edgemx queue` talks to the spool's owner here (docs/queue.md).
   const sendReports = (day?: string) => sendTlsReports(day ?? previousUtcDay(Date.now()), tlsRptSender);
-  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports });
+  // `npm run tls` asks the ACME service, which starts after the listeners (below).
+  let acme: AcmeService | null = null;
+  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports, acme: () => acme });
   services.defer(() => control.close());
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
   // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
@@ -288,6 +298,14 @@ async function startRelayServices(
     }
   };
   if (certificate.source === "configured") services.defer(watchCertificate(certificate, reloadCertificate));
+  // ACME (relay.acme): the HTTP-01 responder and the renewal timer; each new certificate goes through reloadCertificate.
+  acme = config.relay.acme
+    ? await startAcmeService(
+        config,
+        { logger, reloadCertificate, ...(overrides.acmeChallengeListen ? { listen: overrides.acmeChallengeListen } : {}) },
+        services,
+      )
+    : null;
 
   return {
     host: address?.host ?? null,
@@ -298,5 +316,6 @@ async function startRelayServices(
     delivery,
     logger,
     reloadCertificate,
+    acme,
   };
 }

@@ -3,12 +3,14 @@
 // stop() ends the daemon (SIGTERM, SIGKILL after a grace period) and removes the folder; a daemon that
 // fails to become ready is stopped before the error is thrown, so nothing is ever left running.
 import { existsSync } from "node:fs";
+import { get } from "node:https";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLAM_EXE, clamdConfig, writeSignatures } from "./clamd.ts";
 import type { Daemon } from "./process.ts";
 import { findProgram, freePort, spawnDaemon, waitUntilReady } from "./process.ts";
+import { PEBBLE_ENV, writePebbleConfig } from "./pebble.ts";
 import { writeRspamdConfig } from "./rspamd.ts";
 import { tcpExchange } from "./tcp-probe.ts";
 
@@ -21,6 +23,17 @@ export interface ClamdService {
 export interface RedisService {
   url: string;
   port: number;
+  stop(): Promise<void>;
+}
+
+export interface PebbleService {
+  /** The ACME directory (RFC 8555 §7.1.1). */
+  directoryUrl: string;
+  /** The CA certificate of pebble's own HTTPS, to trust for the directory (relay.acme.caFile). */
+  caPath: string;
+  caPem: string;
+  /** The root its certificates chain to (made anew on each start). */
+  rootPem(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -71,6 +84,41 @@ export async function startRedis(options: { port?: number } = {}): Promise<Redis
     const daemon = spawnDaemon("redis-server", "redis-server", args, join(dir, "redis.log"));
     await readyOrStopped(daemon, async () => (await tcpExchange(port, "PING\r\n", (reply) => reply.includes("\r\n"))) === "+PONG\r\n");
     return { daemon, service: { url: `redis://127.0.0.1:${port}`, port } };
+  });
+}
+
+/**
+ * pebble, the ACME test server (pebble.ts), asking the harness's unbound (`dnsPort`) for the names it
+ * validates and connecting to `httpPort` for HTTP-01; ready when its directory answers over HTTPS.
+ */
+export async function startPebble(options: { dnsPort: number; httpPort: number; validitySeconds: number }): Promise<PebbleService> {
+  requirePackages({ pebble: "pebble" });
+  return withFolder("pebble", async (dir) => {
+    const port = await freePort();
+    const managementPort = await freePort();
+    const { configPath, ca } = writePebbleConfig(dir, { port, managementPort, httpPort: options.httpPort, validitySeconds: options.validitySeconds });
+    const daemon = spawnDaemon("pebble", "pebble", ["-config", configPath, "-dnsserver", `127.0.0.1:${options.dnsPort}`], join(dir, "pebble.log"), {
+      env: PEBBLE_ENV,
+    });
+    const directoryUrl = `https://127.0.0.1:${port}/dir`;
+    await readyOrStopped(daemon, async () => (await httpsGet(directoryUrl, ca.certPem)).includes('"newOrder"'));
+    return {
+      daemon,
+      service: { directoryUrl, caPath: ca.certPath, caPem: ca.certPem, rootPem: () => httpsGet(`https://127.0.0.1:${managementPort}/roots/0`, ca.certPem) },
+    };
+  });
+}
+
+/** The body of a GET over HTTPS trusting `ca` alone; a status other than 200 throws. */
+function httpsGet(url: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, { ca, agent: false }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (body += chunk));
+      response.on("end", () => (response.statusCode === 200 ? resolve(body) : reject(new Error(`${url}: HTTP ${response.statusCode}`))));
+    });
+    request.on("error", reject);
   });
 }
 

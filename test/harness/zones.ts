@@ -118,6 +118,11 @@ export const TEST_DNS = {
     httpsRua: "https-rua.sts.test",
     tlsRptHost: "tlsrpt.sts.test",
   },
+  /**
+   * Our own domain for ACME (RFC 8555) against pebble: its MX hosts resolve to 127.0.0.1, where the
+   * relay's HTTP-01 responder listens, so pebble's validation (through unbound) reaches the relay.
+   */
+  acme: { domain: "acme.test", mx: "mx.acme.test", mail: "mail.acme.test", address: "127.0.0.1" },
 } as const;
 
 /** The text of the large TXT name's record number i. */
@@ -134,7 +139,7 @@ export function txt(text: string): string {
   return strings.join(" ");
 }
 
-const { sender, dnsbl, insecure, clients, ipv6Host, largeTxt, dane, sts } = TEST_DNS;
+const { sender, dnsbl, insecure, clients, ipv6Host, largeTxt, dane, sts, acme } = TEST_DNS;
 
 /** A name of `origin` relative to it. */
 function relativeTo(origin: string, name: string): string {
@@ -265,6 +270,15 @@ export const TEST_ZONES: readonly TestZone[] = [
       { owner: relativeTo(sts.zone, sts.mandatoryTls), type: "MX", data: `10 ${sts.untrustedMx}.` },
       { owner: `_smtp._tls.${relativeTo(sts.zone, sts.httpsRua)}`, type: "TXT", data: txt(`v=TLSRPTv1; rua=https://${sts.tlsRptHost}/v1/tls-report`) },
       { owner: relativeTo(sts.zone, sts.tlsRptHost), type: "A", data: sts.policyAddress },
+    ],
+  },
+  {
+    origin: acme.domain,
+    security: "signed",
+    records: [
+      { owner: "@", type: "MX", data: `10 ${acme.mx}.` },
+      { owner: relativeTo(acme.domain, acme.mx), type: "A", data: acme.address },
+      { owner: relativeTo(acme.domain, acme.mail), type: "A", data: acme.address },
     ],
   },
 ];
