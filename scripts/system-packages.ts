@@ -20,6 +20,12 @@ const NEEDED: Record<string, string> = {
   "/usr/bin/python3": "python3", // the independent DKIM/ARC verifier runs on Debian's Python …
   "/usr/lib/python3/dist-packages/dkim/__init__.py": "python3-dkim", // … python3-dkim (dkimverify, arcverify)
   "/usr/lib/python3/dist-packages/nacl/__init__.py": "python3-nacl", // … and its ed25519 support
+  "/usr/sbin/postfix": "postfix", // a real MTA as the outbound TLS peer and as a client of our MX (test/harness/postfix.ts)
+};
+
+/** debconf answers given before installing: Postfix unconfigured, so the system's own instance never starts (the tests run private ones). */
+const PRESEED: Record<string, string> = {
+  postfix: "postfix postfix/main_mailer_type select No configuration",
 };
 
 /** On PATH, or in the sbin folders where Debian puts daemons (not on a normal user's PATH); a path: exists. */
@@ -44,6 +50,8 @@ if (missing.length > 0) {
   }
   console.log(`edgemx: installing ${missing.join(", ")} with apt-get`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const preseed = missing.flatMap((pkg) => (PRESEED[pkg] === undefined ? [] : [PRESEED[pkg]]));
+  if (preseed.length > 0) execFileSync("debconf-set-selections", { input: `${preseed.join("\n")}\n`, stdio: ["pipe", "inherit", "inherit"] });
   execFileSync("apt-get", ["update", "-q"], { stdio: "inherit", env });
   execFileSync("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...missing], { stdio: "inherit", env });
 }
