@@ -12,6 +12,7 @@ import { limitByDestination } from "./deliver/destination-limits.ts";
 import { nextHopDeliverer } from "./deliver/next-hop.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
+import { smarthostDeliverer, viaRelayHost } from "./deliver/smarthost.ts";
 import { openStsPolicyCache } from "./mtasts/cache.ts";
 import { openTlsRptStore } from "./tlsrpt/counts.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
@@ -163,14 +164,20 @@ async function startRelayServices(
   services.defer(() => stsCache.close());
   // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
   const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
-  const remote = limitByDestination(
-    remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, stsCache, tlsRpt, logger, ...overrides.remote }),
-    {
-      maxSessionsPerDomain: config.relay.outbound.maxSessionsPerDomain,
-      retryInMs: (attempt) => backoff(attempt) * 1000,
-      ...(overrides.delivery?.now ? { now: overrides.delivery.now } : {}),
-    },
-  );
+  const direct = remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, stsCache, tlsRpt, logger, ...overrides.remote });
+  // A smarthost, where configured, takes its domains (or all) instead of their MX hosts (deliver/smarthost.ts).
+  const relayHost = config.relay.outbound.relayHost;
+  const smarthostOptions = {
+    ...(overrides.remote?.ca === undefined ? {} : { ca: overrides.remote.ca }),
+    ...(overrides.remote?.timeouts ? { timeouts: overrides.remote.timeouts } : {}),
+  };
+  const outbound =
+    relayHost === undefined ? direct : viaRelayHost(relayHost, smarthostDeliverer(relayHost, config.hostname, resolver, env, smarthostOptions), direct);
+  const remote = limitByDestination(outbound, {
+    maxSessionsPerDomain: config.relay.outbound.maxSessionsPerDomain,
+    retryInMs: (attempt) => backoff(attempt) * 1000,
+    ...(overrides.delivery?.now ? { now: overrides.delivery.now } : {}),
+  });
   const deliverer = routeByDomain(
     config.domains.map((d) => d.name),
     nextHopDeliverer(config.relay.nextHop, config.hostname),
