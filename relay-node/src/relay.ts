@@ -17,6 +17,7 @@ import { openStsPolicyCache } from "./mtasts/cache.ts";
 import { openTlsRptStore } from "./tlsrpt/counts.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
 import { loadDkimKeys } from "./sign/keys.ts";
+import { dsnFrom } from "./sign/generated.ts";
 import { createRelayResolver } from "./dns/resolver.ts";
 import { createVerdictSource } from "./verdict/source.ts";
 import { createLogger, type Logger } from "./log/log.ts";
@@ -111,12 +112,12 @@ async function virusScanner(config: EdgemxConfig, logger: Logger): Promise<(mess
   return (message) => scanWithClamd(message, settings);
 }
 
-/** The DKIM signer of TLS reports; a key that does not load leaves them unsigned (and says so). */
-function tlsReportSigner(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: Logger): TlsRptSenderDeps["sign"] {
+/** The DKIM signer of the mail the relay writes itself (TLS reports, DSNs); a key that does not load leaves them unsigned (and says so). */
+function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: Logger): TlsRptSenderDeps["sign"] {
   try {
     return dkimSignerFor(loadDkimKeys(config, env));
   } catch (err) {
-    logger.warn({ event: "tlsrpt", err: (err as Error).message }, "the DKIM keys did not load: TLS reports are sent unsigned");
+    logger.warn({ event: "dkim", err: (err as Error).message }, "the DKIM keys did not load: TLS reports and DSNs are sent unsigned");
     return undefined;
   }
 }
@@ -183,10 +184,14 @@ async function startRelayServices(
     nextHopDeliverer(config.relay.nextHop, config.hostname),
     remote,
   );
+  const signGenerated = generatedMailSignerFor(config, env, logger);
   const delivery = startDelivery(spool, deliverer, {
     concurrency: config.relay.deliveryConcurrency,
     ...overrides.delivery,
     hostname: config.hostname,
+    // DSNs from a postmaster of ours, DKIM-signed like other outbound mail (sign/generated.ts).
+    dsnFrom: (mailFrom) => dsnFrom(config.domains, mailFrom),
+    signDsn: (message, from, now) => signGenerated?.(message, from.slice(from.lastIndexOf("@") + 1), now),
     logger,
   });
   // Deliveries in flight finish (at most 30 s) before the stores they write close.
@@ -202,7 +207,7 @@ async function startRelayServices(
     store: tlsRpt,
     resolver,
     enqueue,
-    sign: tlsReportSigner(config, env, logger),
+    sign: signGenerated,
     reporter: {
       organization: config.hostname,
       contact: `postmaster@${config.domains[0]!.name}`,
