@@ -27,12 +27,15 @@ export function missingPackages(needs: PackageNeeds): string[] {
 /**
  * Installs the missing packages of `needs` with apt-get when this process is root and apt-get exists;
  * returns the packages still missing (all of them when it could not install), for the caller to name.
+ * `preseed`: package → debconf answers (debconf-set-selections lines) given before installing it.
  */
-export function installMissingPackages(needs: PackageNeeds, purpose: string): string[] {
+export function installMissingPackages(needs: PackageNeeds, purpose: string, preseed: Readonly<Record<string, string>> = {}): string[] {
   const missing = missingPackages(needs);
   if (missing.length === 0 || process.getuid?.() !== 0 || !present("apt-get")) return missing;
   console.log(`edgemx: installing ${missing.join(", ")} with apt-get (${purpose})`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const answers = missing.flatMap((pkg) => (preseed[pkg] === undefined ? [] : [preseed[pkg]]));
+  if (answers.length > 0) execFileSync("debconf-set-selections", { input: `${answers.join("\n")}\n`, stdio: ["pipe", "inherit", "inherit"] });
   execFileSync("apt-get", ["update", "-q"], { stdio: "inherit", env });
   execFileSync("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...missing], { stdio: "inherit", env });
   return missingPackages(needs);

@@ -21,9 +21,15 @@ const NEEDED: PackageNeeds = {
   "/usr/bin/python3": "python3", // the independent DKIM/ARC verifier runs on Debian's Python …
   "/usr/lib/python3/dist-packages/dkim/__init__.py": "python3-dkim", // … python3-dkim (dkimverify, arcverify)
   "/usr/lib/python3/dist-packages/nacl/__init__.py": "python3-nacl", // … and its ed25519 support
+  "/usr/sbin/postfix": "postfix", // a real MTA as the outbound TLS peer and as a client of our MX (test/harness/postfix.ts)
 };
 
-const missing = installMissingPackages(NEEDED, "the programs the tests drive");
+/** debconf answers given before installing: Postfix unconfigured, so the system's own instance never starts (the tests run private ones). */
+const PRESEED: Record<string, string> = {
+  postfix: "postfix postfix/main_mailer_type select No configuration",
+};
+
+const missing = installMissingPackages(NEEDED, "the programs the tests drive", PRESEED);
 if (missing.length > 0) {
   console.error(`edgemx tests need Debian packages: apt-get install -y ${missing.join(" ")}`);
   process.exit(1);

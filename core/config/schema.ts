@@ -237,6 +237,29 @@ const verdictUrl = z
   })
   .meta({ kind: "URL" });
 
+// A smarthost (relay.outbound.relayHost): submission with TLS required and verified (RFC 8314), then
+// AUTH (RFC 4954) with the password from the environment. Ports 465 and 587 are RFC 8314's implicit
+// TLS and STARTTLS ports: a `tls` that contradicts them is a mistake, refused here.
+const relayHost = z
+  .object({
+    host: hostname.describe("its name: resolved through `relay.resolver`, and the name its certificate must carry"),
+    port: port.default(587).describe("its submission port: 587 (STARTTLS) or 465 (implicit TLS)"),
+    tls: z
+      .enum(["starttls", "implicit"])
+      .default("starttls")
+      .describe("STARTTLS (RFC 3207) or implicit TLS (RFC 8314 §3.3); either way required, at TLS 1.2 or above, and the certificate verified"),
+    username: z.string().min(1).meta({ kind: "user name", description: "the AUTH user; the password comes from `EDGEMX_RELAY_HOST_PASSWORD`" }),
+    authMethod: z.enum(["plain", "login"]).default("plain").describe("AUTH PLAIN (RFC 4616) or LOGIN"),
+    domains: z.array(hostname).default([]).describe("the destination domains sent through it; empty: every domain that is not ours (`domains`)"),
+  })
+  .strict()
+  .superRefine((hop, ctx) => {
+    if (hop.port === 465 && hop.tls === "starttls")
+      ctx.addIssue({ code: "custom", path: ["tls"], message: "port 465 is implicit TLS (RFC 8314 §3.3): expected tls: implicit" });
+    if (hop.port === 587 && hop.tls === "implicit")
+      ctx.addIssue({ code: "custom", path: ["tls"], message: "port 587 is STARTTLS (RFC 6409): expected tls: starttls" });
+  });
+
 // A dynamic-name pattern is compiled here, once: an invalid one refuses the document, never a session.
 const dynamicPattern = z
   .string()
@@ -631,6 +654,11 @@ const relay = z
           .max(100)
           .default(5)
           .describe("SMTP sessions open to one destination domain at most; further deliveries wait for a slot"),
+        relayHost: relayHost.optional().meta({
+          description:
+            "a smarthost: mail for other domains (all of them, or those in `domains`) goes to it with TLS and AUTH instead of to their MX hosts ([outbound.md](outbound.md#smarthost))",
+          checkedAtStart: "`EDGEMX_RELAY_HOST_PASSWORD` (its password) is in the environment",
+        }),
       })
       .strict()
       .prefault({})

@@ -12,10 +12,12 @@ import { limitByDestination } from "./deliver/destination-limits.ts";
 import { nextHopDeliverer } from "./deliver/next-hop.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
+import { smarthostDeliverer, viaRelayHost } from "./deliver/smarthost.ts";
 import { openStsPolicyCache } from "./mtasts/cache.ts";
 import { openTlsRptStore } from "./tlsrpt/counts.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
 import { loadDkimKeys } from "./sign/keys.ts";
+import { dsnFrom } from "./sign/generated.ts";
 import { createRelayResolver } from "./dns/resolver.ts";
 import { createVerdictSource } from "./verdict/source.ts";
 import { createLogger, type Logger } from "./log/log.ts";
@@ -116,12 +118,12 @@ async function virusScanner(config: EdgemxConfig, logger: Logger): Promise<(mess
   return (message) => scanWithClamd(message, settings);
 }
 
-/** The DKIM signer of TLS reports; a key that does not load leaves them unsigned (and says so). */
-function tlsReportSigner(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: Logger): TlsRptSenderDeps["sign"] {
+/** The DKIM signer of the mail the relay writes itself (TLS reports, DSNs); a key that does not load leaves them unsigned (and says so). */
+function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: Logger): TlsRptSenderDeps["sign"] {
   try {
     return dkimSignerFor(loadDkimKeys(config, env));
   } catch (err) {
-    logger.warn({ event: "tlsrpt", err: (err as Error).message }, "the DKIM keys did not load: TLS reports are sent unsigned");
+    logger.warn({ event: "dkim", err: (err as Error).message }, "the DKIM keys did not load: TLS reports and DSNs are sent unsigned");
     return undefined;
   }
 }
@@ -171,23 +173,33 @@ async function startRelayServices(
   services.defer(() => stsCache.close());
   // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
   const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
-  const remote = limitByDestination(
-    remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, stsCache, tlsRpt, logger, ...overrides.remote }),
-    {
-      maxSessionsPerDomain: config.relay.outbound.maxSessionsPerDomain,
-      retryInMs: (attempt) => backoff(attempt) * 1000,
-      ...(overrides.delivery?.now ? { now: overrides.delivery.now } : {}),
-    },
-  );
+  const direct = remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, stsCache, tlsRpt, logger, ...overrides.remote });
+  // A smarthost, where configured, takes its domains (or all) instead of their MX hosts (deliver/smarthost.ts).
+  const relayHost = config.relay.outbound.relayHost;
+  const smarthostOptions = {
+    ...(overrides.remote?.ca === undefined ? {} : { ca: overrides.remote.ca }),
+    ...(overrides.remote?.timeouts ? { timeouts: overrides.remote.timeouts } : {}),
+  };
+  const outbound =
+    relayHost === undefined ? direct : viaRelayHost(relayHost, smarthostDeliverer(relayHost, config.hostname, resolver, env, smarthostOptions), direct);
+  const remote = limitByDestination(outbound, {
+    maxSessionsPerDomain: config.relay.outbound.maxSessionsPerDomain,
+    retryInMs: (attempt) => backoff(attempt) * 1000,
+    ...(overrides.delivery?.now ? { now: overrides.delivery.now } : {}),
+  });
   const deliverer = routeByDomain(
     config.domains.map((d) => d.name),
     nextHopDeliverer(config.relay.nextHop, config.hostname),
     remote,
   );
+  const signGenerated = generatedMailSignerFor(config, env, logger);
   const delivery = startDelivery(spool, deliverer, {
     concurrency: config.relay.deliveryConcurrency,
     ...overrides.delivery,
     hostname: config.hostname,
+    // DSNs from a postmaster of ours, DKIM-signed like other outbound mail (sign/generated.ts).
+    dsnFrom: (mailFrom) => dsnFrom(config.domains, mailFrom),
+    signDsn: (message, from, now) => signGenerated?.(message, from.slice(from.lastIndexOf("@") + 1), now),
     logger,
   });
   // Deliveries in flight finish (at most 30 s) before the stores they write close.
@@ -203,7 +215,7 @@ async function startRelayServices(
     store: tlsRpt,
     resolver,
     enqueue,
-    sign: tlsReportSigner(config, env, logger),
+    sign: signGenerated,
     reporter: {
       organization: config.hostname,
       contact: `postmaster@${config.domains[0]!.name}`,
