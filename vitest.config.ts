@@ -30,7 +30,7 @@ export default defineConfig({
                 VERDICT_TOKEN: "test-verdict-token",
               },
               // Received TLS reports (test/workers/tlsrpt.test.ts).
-              d1Databases: ["TLSRPT_DB"],
+              d1Databases: ["REPORTS_DB"],
             },
           })),
         ],
