@@ -94,7 +94,9 @@ const AGGREGATE_FACTS: Record<string, AggregateFacts> = {
     end: 1536191999,
     policy: { domain: "example.com", p: "none", sp: "none", fo: "0" },
     records: [NONE_FAIL_FAIL("109.203.100.17")],
-    details: { 0: { envelopeFrom: "example.com", dkimResults: [{ domain: "toptierhighticket.club", selector: "default", result: "pass", humanResult: null }] } },
+    details: {
+      0: { envelopeFrom: "example.com", dkimResults: [{ domain: "toptierhighticket.club", selector: "default", result: "pass", humanResult: null }] },
+    },
   },
   "aggregate/empty_reason.xml": {
     orgName: "example.org",
@@ -204,7 +206,8 @@ const REFUSED: Record<string, string> = {
   "aggregate/invalid_utf_8.xml": "the document is not valid UTF-8 (a malformed byte sequence)",
   "aggregate/invalid_xml.xml": "not well-formed XML: Tag 'bad-xml@bad-xml.net' is an invalid name. (line 5, column 30)",
   // Appendix C spells the values in lower case; this reporter wrote "None" and "Pass".
-  "aggregate_invalid/report_with_upper_cased_pass.xml": 'record[0].row.policy_evaluated.disposition is "None", not one of none, quarantine, reject, pass (RFC 7489 appendix C)',
+  "aggregate_invalid/report_with_upper_cased_pass.xml":
+    'record[0].row.policy_evaluated.disposition is "None", not one of none, quarantine, reject, pass (RFC 7489 appendix C)',
   "empty.xml": "the document is empty",
   // RFC 8460 §4.4 requires sending-mta-ip and receiving-mx-hostname in each failure detail.
   "smtp_tls/mail.ru.json":
@@ -269,7 +272,9 @@ describe("parsedmarc's samples (dmarc-reports/)", () => {
 
   it("extract_report: the same report as XML, .xml.gz and .xml.zip parses the same; changed-input differs in org_name only", async () => {
     const [xml, gz, zip, changed] = await Promise.all(
-      ["nice-input.xml", "nice-input.xml.gz", "nice-input.xml.zip", "changed-input.xml"].map(async (f) => only(await itemsOf(PARSEDMARC, `extract_report/${f}`), "dmarc-aggregate").report),
+      ["nice-input.xml", "nice-input.xml.gz", "nice-input.xml.zip", "changed-input.xml"].map(
+        async (f) => only(await itemsOf(PARSEDMARC, `extract_report/${f}`), "dmarc-aggregate").report,
+      ),
     );
     expectAggregate(xml!, { ...EXTRACT_REPORT, records: xml!.records.map((r) => [r.sourceIp, r.count, r.disposition, r.dkim, r.spf]) });
     expect(xml!.records).toHaveLength(20);
@@ -339,7 +344,11 @@ describe("parsedmarc's samples (dmarc-reports/)", () => {
       identityAlignment: "none",
       deliveryResult: "none, accept",
     });
-    expect(report.original).toMatchObject({ from: "<user@example.com>", subject: "Payment from your account.", messageId: "<134117F8-2145-AECE-9CCA-25FC98731341@example.com>" });
+    expect(report.original).toMatchObject({
+      from: "<user@example.com>",
+      subject: "Payment from your account.",
+      messageId: "<134117F8-2145-AECE-9CCA-25FC98731341@example.com>",
+    });
   });
 
   const tls = async (file: string): Promise<TlsRptReport> => only(await itemsOf(PARSEDMARC, `smtp_tls/${file}`), "tlsrpt").report;
@@ -350,7 +359,10 @@ describe("parsedmarc's samples (dmarc-reports/)", () => {
     expect(report["report-id"]).toBe("2024-09-03T00:00:00Z_cardinalhealth.ca");
     expect(report["date-range"]).toEqual({ "start-datetime": "2024-09-03T00:00:00Z", "end-datetime": "2024-09-03T23:59:59Z" });
     expect(report.policies).toEqual([
-      { policy: { "policy-type": "no-policy-found", "policy-domain": "cardinalhealth.ca" }, summary: { "total-successful-session-count": 48, "total-failure-session-count": 0 } },
+      {
+        policy: { "policy-type": "no-policy-found", "policy-domain": "cardinalhealth.ca" },
+        summary: { "total-successful-session-count": 48, "total-failure-session-count": 0 },
+      },
     ]);
   });
 
@@ -532,7 +544,12 @@ describe("bounds of the intake", () => {
     expect(bomb.length).toBeLessThan(64 * 1024);
     const { items } = await readReportMessage(reportMail(bomb, "bomb.xml.gz", "application/gzip"));
     expect(items).toEqual([
-      { kind: "refused", as: "dmarc-aggregate", name: "bomb.xml.gz", reason: `the gzip inflates to more than ${MAX_AGGREGATE_XML_BYTES} bytes (a decompression bomb, or over the bound)` },
+      {
+        kind: "refused",
+        as: "dmarc-aggregate",
+        name: "bomb.xml.gz",
+        reason: `the gzip inflates to more than ${MAX_AGGREGATE_XML_BYTES} bytes (a decompression bomb, or over the bound)`,
+      },
     ]);
   });
 
@@ -541,7 +558,12 @@ describe("bounds of the intake", () => {
     expect(bomb.length).toBeLessThan(64 * 1024);
     const { items } = await readReportMessage(reportMail(bomb, "bomb.zip", "application/zip"));
     expect(items).toEqual([
-      { kind: "refused", as: "dmarc-aggregate", name: "bomb.xml", reason: `the zip entry inflates to more than ${MAX_AGGREGATE_XML_BYTES} bytes (a decompression bomb, or over the bound)` },
+      {
+        kind: "refused",
+        as: "dmarc-aggregate",
+        name: "bomb.xml",
+        reason: `the zip entry inflates to more than ${MAX_AGGREGATE_XML_BYTES} bytes (a decompression bomb, or over the bound)`,
+      },
     ]);
   });
 
@@ -551,16 +573,25 @@ describe("bounds of the intake", () => {
       ok: false,
       reason: "the document has a DOCTYPE, which no DMARC report needs (entity expansion is refused)",
     });
-    expect(parseAggregateReport(new TextEncoder().encode("<report/>"))).toEqual({ ok: false, reason: "the root element is not <feedback> (RFC 7489 appendix C)" });
+    expect(parseAggregateReport(new TextEncoder().encode("<report/>"))).toEqual({
+      ok: false,
+      reason: "the root element is not <feedback> (RFC 7489 appendix C)",
+    });
   });
 
   it("reads a zipped report attached to a mail, and names what a mail without a report holds", async () => {
     const xml = readFileSync(new URL("extract_report/nice-input.xml", PARSEDMARC));
     const { items, from, subject, messageId } = await readReportMessage(reportMail(await zipOf("r.xml", xml), "r.zip", "application/zip"));
-    expect([from, subject, messageId]).toEqual(["reports@reporter.example", "Report Domain: example.org Submitter: reporter.example Report-ID: 1", "<1@reporter.example>"]);
+    expect([from, subject, messageId]).toEqual([
+      "reports@reporter.example",
+      "Report Domain: example.org Submitter: reporter.example Report-ID: 1",
+      "<1@reporter.example>",
+    ]);
     expect(only(items, "dmarc-aggregate").report.reportId).toBe("11038226378739404135");
     const plain = new TextEncoder().encode("From: someone@example.net\r\nSubject: hello\r\n\r\nJust saying hi.\r\n");
-    expect((await readReportMessage(plain)).items).toEqual([{ kind: "refused", as: "unknown", name: null, reason: "no report in the message (its parts: text/plain)" }]);
+    expect((await readReportMessage(plain)).items).toEqual([
+      { kind: "refused", as: "unknown", name: null, reason: "no report in the message (its parts: text/plain)" },
+    ]);
   });
 });
 
