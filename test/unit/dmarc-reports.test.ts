@@ -391,7 +391,8 @@ describe("parsedmarc's samples (dmarc-reports/)", () => {
 
 // mail-auth's expected parses name enum values in CamelCase ("Quarantine", "AuthFailure", "BodyHash") and
 // write "Unspecified" or "" for what is absent; ours keep the RFC's lower-case tokens and null.
-const token = (value: unknown): string | null => (value === null || value === "Unspecified" || value === "" ? null : String(value).toLowerCase());
+const token = (value: unknown): string | null =>
+  (typeof value === "string" && value !== "Unspecified" && value !== "") || typeof value === "number" ? String(value).toLowerCase() : null;
 const words = (value: string): string => value.replace(/\s+/g, " ").trim();
 
 interface MailAuthAggregate {

@@ -71,7 +71,7 @@ export function stackedBarChart(id: string, title: string, categories: readonly 
     )
     .join("");
   return (
-    `<figure class="chart"><svg viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-labelledby="${id}-title" preserveAspectRatio="xMidYMid meet">` +
+    `<figure class="chart"><svg class="plot" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-labelledby="${id}-title" preserveAspectRatio="xMidYMid meet">` +
     `<title id="${id}-title">${htmlEscape(title)}</title>${grid}${bars}${labels}</svg>` +
     `<figcaption><ul class="legend">${legend}</ul></figcaption></figure>`
   );

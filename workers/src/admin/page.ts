@@ -23,6 +23,8 @@ a{color:var(--accent)}
 .lang{margin:.25rem 0 0;text-align:right;font-size:.95rem}
 .lead,.who{color:var(--muted)}
 code{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:.88em;overflow-wrap:anywhere}
+@media (min-width:36rem){td code{white-space:nowrap}}
+td.ip code{white-space:nowrap;overflow-wrap:normal}
 .table-wrap{overflow-x:auto;margin:.75rem 0;max-width:100%}
 table{border-collapse:collapse;width:100%;font-size:.93rem}
 caption{text-align:left;font-weight:600;padding:.25rem 0}
@@ -30,7 +32,7 @@ th,td{border:1px solid var(--line);padding:.35rem .5rem;text-align:left;vertical
 thead th{background:var(--panel)}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 figure.chart{margin:.75rem 0;color:var(--fg)}
-figure.chart svg{width:100%;height:auto;max-height:18rem;display:block}
+figure.chart svg.plot{width:100%;height:auto;max-height:18rem;display:block}
 ul.legend{display:flex;flex-wrap:wrap;gap:.25rem 1rem;list-style:none;padding:0;margin:.4rem 0 0;font-size:.9rem}
 svg.swatch{width:.8rem;height:.8rem;margin-right:.35rem;vertical-align:-.05rem}
 details{margin:.5rem 0}
@@ -55,7 +57,8 @@ const code = (text: string): string => `<code>${htmlEscape(text)}</code>`;
 const num = (n: number): string => `<td class="n">${n.toLocaleString("en-US")}</td>`;
 const percent = (rate: number): string => `<td class="n">${(rate * 100).toFixed(1)} %</td>`;
 const cell = (text: string | null): string => `<td>${text === null || text === "" ? "—" : htmlEscape(text)}</td>`;
-const codeCell = (text: string | null): string => `<td>${text === null || text === "" ? "—" : code(text)}</td>`;
+/** An address cell: kept on one line (the table scrolls sideways on a phone rather than split an address). */
+const ipCell = (text: string | null): string => `<td class="ip">${text === null || text === "" ? "—" : code(text)}</td>`;
 const isoDate = (seconds: number): string => new Date(seconds * 1000).toISOString().slice(0, 10);
 
 function table(id: string, caption: string, headings: readonly string[], rows: readonly string[]): string {
@@ -153,7 +156,7 @@ function timelineSection(t: DashboardText, dash: DomainDashboard): string {
 
 function sourcesSection(t: DashboardText, dash: DomainDashboard): string {
   const rows = dash.sources.map(
-    (s) => `${codeCell(s.ip)}${cell(s.name)}${num(s.messages)}${num(s.passed)}${percent(s.passRate)}${num(s.reporters)}${cell(s.headerFrom.join(", "))}`,
+    (s) => `${ipCell(s.ip)}${cell(s.name)}${num(s.messages)}${num(s.passed)}${percent(s.passRate)}${num(s.reporters)}${cell(s.headerFrom.join(", "))}`,
   );
   return section(
     "sources",
@@ -167,7 +170,7 @@ function sourcesSection(t: DashboardText, dash: DomainDashboard): string {
 function failingSection(t: DashboardText, dash: DomainDashboard): string {
   const rows = dash.failing.map(
     (s) =>
-      `${codeCell(s.ip)}${cell(s.name)}${num(s.messages)}${num(s.dkimFailed)}${num(s.spfFailed)}${cell(s.dkimDomains.join(", "))}${cell(s.spfDomains.join(", "))}`,
+      `${ipCell(s.ip)}${cell(s.name)}${num(s.messages)}${num(s.dkimFailed)}${num(s.spfFailed)}${cell(s.dkimDomains.join(", "))}${cell(s.spfDomains.join(", "))}`,
   );
   return section(
     "failing",
@@ -205,7 +208,7 @@ function tlsSection(t: DashboardText, dash: DomainDashboard): string {
 function failureReportsSection(t: DashboardText, dash: DomainDashboard): string {
   const rows = dash.failureReports.map(
     (f) =>
-      `${cell(f.arrivalTime === null ? f.receivedAt.slice(0, 10) : isoDate(f.arrivalTime))}${cell(f.reporter)}${codeCell(f.sourceIp)}${cell(f.sourceName)}${cell(f.authFailure)}${cell(f.originalFrom)}${cell(f.subject)}`,
+      `${cell(f.arrivalTime === null ? f.receivedAt.slice(0, 10) : isoDate(f.arrivalTime))}${cell(f.reporter)}${ipCell(f.sourceIp)}${cell(f.sourceName)}${cell(f.authFailure)}${cell(f.originalFrom)}${cell(f.subject)}`,
   );
   return section(
     "failure-reports",
