@@ -834,6 +834,59 @@ const judge = z
   })
   .strict();
 
+// An https:// URL, or http:// on loopback only (a test's or a developer's local server).
+const secureUrl = (expected: string) =>
+  z
+    .string()
+    .url({ message: `expected ${expected}` })
+    .superRefine((url, ctx) => {
+      if (!URL.canParse(url)) return;
+      const { protocol, hostname, host } = new URL(url);
+      if (protocol === "https:" || (protocol === "http:" && LOOPBACK_HOSTS.has(hostname))) return;
+      ctx.addIssue({ code: "custom", message: `expected an https:// URL (http:// only on loopback), not ${protocol}//${host}` });
+    })
+    .meta({ kind: "URL" });
+
+const reportsDashboardAccess = z
+  .object({
+    teamDomain: hostname.describe("the Cloudflare Access team domain, e.g. `example.cloudflareaccess.com`: the issuer of the tokens"),
+    aud: z.string().min(1).describe("the Application Audience (AUD) tag of the Access application that protects `/admin`"),
+    certsUrl: secureUrl("the URL of the team's signing keys (JWKS)")
+      .optional()
+      .meta({ description: "where the team's signing keys (a JWKS) are fetched", defaultText: "`https://<teamDomain>/cdn-cgi/access/certs`" }),
+  })
+  .strict();
+
+const reports = z
+  .object({
+    retentionDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .default(400)
+      .describe(
+        "received reports (DMARC aggregate and failure, TLS-RPT, refused ones) are deleted this many days after they arrived, by the Worker's daily Cron Trigger",
+      ),
+    dashboard: z
+      .object({
+        access: reportsDashboardAccess
+          .optional()
+          .describe(
+            "Cloudflare Access in front of `/admin`: each request's `Cf-Access-Jwt-Assertion` is verified (RS256, issuer, audience); without it only the `DASHBOARD_TOKEN` bearer token opens the dashboard",
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe("who may read the postmaster dashboard (`/admin`): Cloudflare Access, or the Worker secret `DASHBOARD_TOKEN` as a bearer token"),
+    intakeUrl: secureUrl("the https:// URL of the Worker's /v1/reports")
+      .optional()
+      .describe(
+        "the relay hands mail for the report addresses (the `mailto:` of `dmarc.rua`, `dmarc.ruf`, `tlsRpt.rua` at our domains) to the Worker's intake here, with the token in `EDGEMX_REPORTS_TOKEN`; unset: they go to the next hop like other mail",
+      ),
+  })
+  .strict();
+
 /** The ARC sealing domain and selector (judge.arcSeal): configured, else the first domain and its DKIM selector. */
 export function arcSealIdentity(config: {
   domains: readonly { name: string; dkim?: { selector: string } | undefined }[];
@@ -858,6 +911,7 @@ export const configSchema = z
       .describe("RFC 2142 role mailboxes (local parts) and the checks each is spared; they always exist (RFC 5321 §4.5.1)"),
     relay: relay.prefault({}).describe("the Node relay's settings"),
     judge: judge.prefault({}).describe("what the message judge checks and refuses"),
+    reports: reports.prefault({}).describe("received DMARC and TLS reports: their retention, the dashboard, the relay's hand-over ([reports.md](reports.md))"),
   })
   .strict()
   // The rules that span sections; each issue names the field to change.

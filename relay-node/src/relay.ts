@@ -13,6 +13,9 @@ import { nextHopDeliverer } from "./deliver/next-hop.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
 import { smarthostDeliverer, viaRelayHost } from "./deliver/smarthost.ts";
+import { REPORTS_TOKEN_ENV, reportIntakeDeliverer, routeReports } from "./deliver/report-intake.ts";
+import type { Deliverer } from "./queue/deliverer.ts";
+import { reportAddresses } from "../../core/reports/addresses.ts";
 import { openStsPolicyCache } from "./mtasts/cache.ts";
 import { openTlsRptStore } from "./tlsrpt/counts.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
@@ -40,7 +43,7 @@ export interface RelayOverrides {
   listen?: { host?: string; port?: number };
   logger?: Logger;
   resolver?: Resolver;
-  /** Where EDGEMX_VERDICT_TOKEN, EDGEMX_RSPAMD_PASSWORD and EDGEMX_LEARN_TOKEN are read; process.env by default. */
+  /** Where EDGEMX_VERDICT_TOKEN, EDGEMX_RSPAMD_PASSWORD, EDGEMX_LEARN_TOKEN and EDGEMX_REPORTS_TOKEN are read; process.env by default. */
   env?: NodeJS.ProcessEnv;
   /** Listen for learning here instead of relay.rspamd.learnListener (port 0: a free port, see RunningRelay.learnPort). */
   learnListen?: { host?: string; port?: number };
@@ -128,6 +131,19 @@ function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, lo
   }
 }
 
+/**
+ * Where mail for our own domains goes: the next hop (the mailbox host); with reports.intakeUrl, mail
+ * for our report addresses goes to the Worker's report intake instead (deliver/report-intake.ts).
+ */
+function localDeliverer(config: EdgemxConfig, env: NodeJS.ProcessEnv): Deliverer {
+  const nextHop = nextHopDeliverer(config.relay.nextHop, config.hostname);
+  const url = config.reports.intakeUrl;
+  if (url === undefined) return nextHop;
+  const token = env[REPORTS_TOKEN_ENV];
+  if (!token) throw new Error(`reports.intakeUrl is set, but ${REPORTS_TOKEN_ENV} (the report intake's token) is not in the environment`);
+  return routeReports(reportAddresses(config), reportIntakeDeliverer({ url, token }), nextHop);
+}
+
 export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides = {}): Promise<RunningRelay> {
   const logger = overrides.logger ?? createLogger(config.relay.logLevel);
   // Every service is registered as soon as it runs; disposing them stops them in reverse order: the
@@ -189,7 +205,7 @@ async function startRelayServices(
   });
   const deliverer = routeByDomain(
     config.domains.map((d) => d.name),
-    nextHopDeliverer(config.relay.nextHop, config.hostname),
+    localDeliverer(config, env),
     remote,
   );
   const signGenerated = generatedMailSignerFor(config, env, logger);
