@@ -57,6 +57,18 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      {
+        // The fault suite (docs/reliability.md): bounded load with one fault injected per case, and the
+        // checker's row per case (sent, 250, delivered, 4xx, 5xx, lost, duplicated, recovery).
+        test: {
+          name: "faults",
+          environment: "node",
+          include: ["test/faults/**/*.test.ts"],
+          globalSetup: HARNESS,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
     ],
   },
 });
