@@ -1,6 +1,8 @@
-// The fault suite's checker (test/faults/support/checker.ts): what counts as lost, duplicated and
-// delivered without a 250.
+// The fault suite's checker (test/faults/support/checker.ts) and the crash-point hook's variable
+// (relay-node/src/queue/crash-point.ts): what counts as lost, duplicated and delivered without a 250,
+// and which EDGEMX_CRASH_AT values are taken.
 import { describe, expect, it } from "vitest";
+import { parseCrashAt } from "../../relay-node/src/queue/crash-point.ts";
 import { countIds, formatRow, messageId, tally } from "../faults/support/checker.ts";
 
 const at = 0;
@@ -43,5 +45,20 @@ describe("the fault suite's tally", () => {
     expect(messageId("X-Fault-Id: a.1\r\nSubject: x\r\n\r\nbody")).toBe("a.1");
     expect(messageId("Subject: x\r\n\r\nX-Fault-Id: a.1\r\n")).toBeUndefined();
     expect(countIds(["X-Fault-Id: a.1\r\n\r\n", "X-Fault-Id: a.1\r\n\r\n", "Subject: none\r\n\r\n"])).toEqual(new Map([["a.1", 2]]));
+  });
+});
+
+describe("EDGEMX_CRASH_AT", () => {
+  it("is off when unset or empty", () => {
+    expect(parseCrashAt(undefined)).toBeUndefined();
+    expect(parseCrashAt("")).toBeUndefined();
+  });
+
+  it("names a step and a count", () => {
+    expect(parseCrashAt("directory-fsync:12")).toEqual({ step: "directory-fsync", count: 12 });
+  });
+
+  it.for(["fsync", "fsync:0", "fsync:x", "sync:3", "fsync:3:4"])("refuses %j, naming the variable and the steps", (text) => {
+    expect(() => parseCrashAt(text)).toThrow(/EDGEMX_CRASH_AT must be <step>:<n> with a step of write, fsync, rename, directory-fsync, delivery, removal/);
   });
 });
