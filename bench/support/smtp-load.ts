@@ -247,7 +247,15 @@ async function runPhase(seconds: number): Promise<PhaseResult> {
           let replies: Reply[];
           if (pipelining) {
             connection.write(envelope);
-            replies = [await connection.next(), await connection.next(), await connection.next()];
+            replies = [];
+            try {
+              for (let k = 0; k < 3; k++) replies.push(await connection.next());
+            } catch (err) {
+              // A refusal that closed the session (421) is the message's reply.
+              const closing = replies.find((r) => r.code >= 400);
+              if (closing !== undefined) ended(closing.code);
+              throw err;
+            }
           } else {
             replies = [];
             for (const command of envelope.toString("latin1").split("\r\n").slice(0, 3)) {

@@ -429,9 +429,16 @@ export class Spool {
     let freed = false;
     try {
       if (this.#free.length + this.#freeing < FREE_FILES_MAX && size <= FREE_FILE_MAX_BYTES) {
-        renameNow(path, join(this.#freeDir, id));
-        freed = true;
-        this.#freeing++;
+        try {
+          renameNow(path, join(this.#freeDir, id));
+          freed = true;
+          this.#freeing++;
+        } catch (error) {
+          if (isNotFound(error)) throw error;
+          // free/ could not take it — on a full disk a directory that must grow gets no block (ENOSPC).
+          // Delete it instead, which needs none: a removal that failed would deliver the message again.
+          await unlink(path);
+        }
       } else {
         await unlink(path);
       }

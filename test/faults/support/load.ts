@@ -17,6 +17,8 @@ export const ID_HEADER = "X-Fault-Id";
 const SENDER = `alice@${TEST_DNS.sender.domain}`;
 /** About 2 KiB of body: a real message's size, small enough that a short run sends hundreds. */
 const BODY = Array.from({ length: 28 }, (_, i) => `line ${i} of a fault suite message, long enough to be a real line of text.`).join("\r\n");
+/** How every message of the load ends, to tell a whole message from a cut one. */
+export const BODY_LAST_LINE = "line 27 of a fault suite message, long enough to be a real line of text.\r\n";
 
 export interface LoadPlan {
   port: number;
