@@ -10,6 +10,7 @@ import { createGreylist } from "./greylist/greylist.ts";
 import { recipientCalloutFor } from "./smtp/recipient-callout.ts";
 import { limitByDestination } from "./deliver/destination-limits.ts";
 import { nextHopDeliverer } from "./deliver/next-hop.ts";
+import type { TransactionTimeouts } from "./deliver/transaction.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
 import { smarthostDeliverer, viaRelayHost } from "./deliver/smarthost.ts";
@@ -53,6 +54,8 @@ export interface RelayOverrides {
   selfSignedDir?: string;
   /** Delivery settings (a tighter poll interval in tests, say). */
   delivery?: Partial<Omit<DeliveryOptions, "hostname" | "logger">>;
+  /** The next hop's (relay.nextHop, LMTP or SMTP) waits, shorter than RFC 5321's minutes in tests of a hung mailbox host. */
+  nextHop?: { timeouts?: TransactionTimeouts };
   /** Remote delivery settings (another MX port and a test CA in tests). */
   remote?: Pick<RemoteDeliveryOptions, "port" | "ca" | "stsPort" | "timeouts">;
   /** Answer ACME HTTP-01 challenges here instead of relay.acme.challengeListener (port 0: a free port). */
@@ -135,8 +138,8 @@ function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, lo
  * Where mail for our own domains goes: the next hop (the mailbox host); with reports.intakeUrl, mail
  * for our report addresses goes to the Worker's report intake instead (deliver/report-intake.ts).
  */
-function localDeliverer(config: EdgemxConfig, env: NodeJS.ProcessEnv): Deliverer {
-  const nextHop = nextHopDeliverer(config.relay.nextHop, config.hostname);
+function localDeliverer(config: EdgemxConfig, env: NodeJS.ProcessEnv, timeouts: TransactionTimeouts | undefined): Deliverer {
+  const nextHop = nextHopDeliverer(config.relay.nextHop, config.hostname, timeouts);
   const url = config.reports.intakeUrl;
   if (url === undefined) return nextHop;
   const token = env[REPORTS_TOKEN_ENV];
@@ -205,7 +208,7 @@ async function startRelayServices(
   });
   const deliverer = routeByDomain(
     config.domains.map((d) => d.name),
-    localDeliverer(config, env),
+    localDeliverer(config, env, overrides.nextHop?.timeouts),
     remote,
   );
   const signGenerated = generatedMailSignerFor(config, env, logger);
