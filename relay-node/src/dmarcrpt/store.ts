@@ -90,7 +90,9 @@ export class SqliteDmarcReportStore implements DmarcReportStore {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new DatabaseSync(path);
     this.clock = options.clock ?? Date.now;
-    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;
+    // Counts may lose their last writes in a power cut (a report then counts a few messages less):
+    // synchronous=NORMAL, which in WAL mode spares each message an fsync and still never corrupts the file.
+    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;
       CREATE TABLE IF NOT EXISTS dmarc_rows (day TEXT NOT NULL, policy_domain TEXT NOT NULL, row TEXT NOT NULL, count INTEGER NOT NULL,
         PRIMARY KEY (day, policy_domain, row)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS dmarc_records (day TEXT NOT NULL, policy_domain TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (day, policy_domain));
