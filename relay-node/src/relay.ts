@@ -126,12 +126,12 @@ async function virusScanner(config: EdgemxConfig, logger: Logger): Promise<(mess
   return (message) => scanWithClamd(message, settings);
 }
 
-/** The DKIM signer of the mail the relay writes itself (TLS reports, DSNs); a key that does not load leaves them unsigned (and says so). */
+/** The DKIM signer of the mail the relay writes itself (TLS and DMARC reports, DSNs); a key that does not load leaves them unsigned (and says so). */
 function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: Logger): TlsRptSenderDeps["sign"] {
   try {
     return dkimSignerFor(loadDkimKeys(config, env));
   } catch (err) {
-    logger.warn({ event: "dkim", err: (err as Error).message }, "the DKIM keys did not load: TLS reports and DSNs are sent unsigned");
+    logger.warn({ event: "dkim", err: (err as Error).message }, "the DKIM keys did not load: TLS and DMARC reports and DSNs are sent unsigned");
     return undefined;
   }
 }
