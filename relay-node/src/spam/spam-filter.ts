@@ -26,8 +26,8 @@ export class SpamFilterSetupError extends Error {
   }
 }
 
-/** rspamd's normal worker answers GET /ping with "pong". */
-async function pingRspamd(url: string, timeoutMs: number): Promise<string | null> {
+/** rspamd's normal worker answers GET /ping with "pong": null, else why not (for start-up and health probes). */
+export async function pingRspamd(url: string, timeoutMs: number): Promise<string | null> {
   try {
     const response = await fetch(new URL("ping", url.endsWith("/") ? url : `${url}/`), { signal: AbortSignal.timeout(timeoutMs) });
     const text = (await response.text()).trim();
