@@ -20,6 +20,7 @@ const NEEDED: Record<string, string> = {
   "/usr/bin/python3": "python3", // the independent DKIM/ARC verifier runs on Debian's Python …
   "/usr/lib/python3/dist-packages/dkim/__init__.py": "python3-dkim", // … python3-dkim (dkimverify, arcverify)
   "/usr/lib/python3/dist-packages/nacl/__init__.py": "python3-nacl", // … and its ed25519 support
+  promtool: "prometheus", // checks the metrics' format and the alert rules (deploy/prometheus/)
 };
 
 /** On PATH, or in the sbin folders where Debian puts daemons (not on a normal user's PATH); a path: exists. */
