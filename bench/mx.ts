@@ -75,7 +75,8 @@ const USAGE = `usage: npm run bench -- mx [--seconds N] [--warmup N] [--sessions
   --fs KIND        where the queues and mailboxes live: ext4-journal (default: a fresh ext4 with a
                    journal on a loop device, as root; else the temp folder) or tmp (the temp folder)
   --keep           keep the temp folder (configurations, server logs) and say where it is
-  --profile        afterwards, run the relay once more under node --cpu-prof and print its top costs`;
+  --profile        afterwards, run the relay once more under node --cpu-prof and print its top costs (with its
+                   metrics on when the rows chosen have edgemx-metrics and not edgemx)`;
 
 interface Options {
   seconds: number;
@@ -768,11 +769,12 @@ export async function run(args: string[]): Promise<number> {
     console.log(text);
 
     if (options.profile) {
-      console.error("profiling the relay (node --cpu-prof)…");
+      const withMetrics = wanted("edgemx-metrics") && !wanted("edgemx");
+      console.error(`profiling the relay (node --cpu-prof${withMetrics ? ", metrics on" : ""})…`);
       const profileDir = join(dir, "profile");
       const profiled = scratchDir("edgemx-bench-mx-row-", options.fs);
       try {
-        const server = await edgemxServer(profiled.dir, started, undefined, ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]);
+        const server = await edgemxServer(profiled.dir, started, undefined, ["--cpu-prof", `--cpu-prof-dir=${profileDir}`], { metrics: withMetrics });
         try {
           const row = await measure(server, options, messageFile, profiled.dir);
           if (row.problem) console.log(`NOT MEASURABLE under the profiler: ${row.problem}`);
