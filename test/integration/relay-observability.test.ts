@@ -330,6 +330,8 @@ describe("health: /healthz and /readyz over the real dependencies", () => {
       expect(lines.slice(1).map((l) => /^(\S+) down: /.exec(l)?.[1])).toEqual(["dns", "clamd", "rspamd", "redis", "verdict_api"]);
       expect(lines).toContain(`dns down: no answer within ${PROBE_LIMIT_MS} ms`);
       expect(lines).toContain(`clamd down: clamd 127.0.0.1:${silentClamd.port}: no reply within ${PROBE_LIMIT_MS} ms`);
+      expect(lines).toContain(`rspamd down: fetch failed: connect ECONNREFUSED 127.0.0.1:${closedRspamd}`);
+      expect(lines).toContain(`redis down: connect ECONNREFUSED 127.0.0.1:${closedRedis}`);
       expect(lines).toContain("verdict_api down: the verdict API refuses the token in EDGEMX_VERDICT_TOKEN");
       const metrics = await (await fetch(`${logged.metricsUrl}/metrics`)).text();
       for (const name of ["dns", "clamd", "rspamd", "redis", "verdict_api"])

@@ -98,14 +98,20 @@ export function dependencyProbes(config: EdgemxConfig, resolver: Resolver, env: 
     const url = rspamd.url;
     probes.set("rspamd", () => pingRspamd(url, limitMs));
   }
-  // A connection of its own, made at the first probe: the stores' clients are theirs to close.
+  // A connection of its own, made at the first probe: the stores' clients are theirs to close. A
+  // failed PING says only that ioredis gave up; the connection's last error says why.
   const url = redisUrl(config);
   let redis: Redis | undefined;
+  let connectionError: string | undefined;
   if (url !== undefined) {
     probes.set("redis", async () => {
-      redis ??= fastFailingRedis(url, limitMs);
-      const pong = await redis.ping();
-      return pong === "PONG" ? null : `Redis answered PING with ${JSON.stringify(pong)}`;
+      redis ??= fastFailingRedis(url, limitMs).on("error", (err: Error) => (connectionError = err.message));
+      try {
+        const pong = await redis.ping();
+        return pong === "PONG" ? null : `Redis answered PING with ${JSON.stringify(pong)}`;
+      } catch (err) {
+        return connectionError ?? (err as Error).message;
+      }
     });
   }
   if (verdict.url !== undefined) {

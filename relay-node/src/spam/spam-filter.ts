@@ -33,7 +33,9 @@ export async function pingRspamd(url: string, timeoutMs: number): Promise<string
     const text = (await response.text()).trim();
     return text === "pong" ? null : `answered /ping with ${response.status} ${JSON.stringify(text.slice(0, 80))}`;
   } catch (err) {
-    return (err as Error).message;
+    // fetch's own message is "fetch failed"; its cause says what failed (ECONNREFUSED, a timeout).
+    const { message, cause } = err as Error;
+    return cause instanceof Error ? `${message}: ${cause.message}` : message;
   }
 }
 
