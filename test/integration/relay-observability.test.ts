@@ -1,21 +1,24 @@
 // What an operator sees of the relay (docs/operations.md): one log line per refused command with the
 // tracking id, client, HELO, sender, recipient, check and reply; `npm run why` telling a session's
 // story from that log (the real CLI, over the log file a real relay wrote, and over standard input);
-// the Prometheus metrics the same traffic counted, which Debian's promtool accepts; and /healthz and
-// /readyz over real dependencies — the harness's resolver, clamd, Redis, rspamd and the Worker's
-// verdict API in workerd — answering, and the same dependencies gone.
+// the Prometheus metrics the same traffic counted, which Debian's promtool accepts; a scan and a score
+// that fail in traffic (clamd and rspamd gone) and a delivery that fails at a real LMTP next hop, with
+// the DSN it queues, counted; and /healthz and /readyz over real dependencies — the harness's
+// resolver, clamd, Redis, rspamd and the Worker's verdict API in workerd — answering, and the same
+// dependencies gone.
 import { spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
 import type { ConfigInput } from "../../core/config/schema.ts";
 import { createLogger } from "../../relay-node/src/log/log.ts";
 import { PROBE_LIMIT_MS } from "../../relay-node/src/metrics/health.ts";
-import { startRelay, type RunningRelay } from "../../relay-node/src/relay.ts";
+import { startRelay, type RelayOverrides, type RunningRelay } from "../../relay-node/src/relay.ts";
 import { startBlackhole } from "../harness/blackhole.ts";
 import { freePort } from "../harness/process.ts";
 import { LOCAL, messageWithAttachment, relayDocument, testMessage, type RelaySettings } from "../harness/relay.ts";
@@ -47,7 +50,7 @@ interface LoggedRelay {
 let runs = 0;
 
 /** A relay of the harness (relay.ts's document) whose log lines also go to a file, metrics on a free port. */
-async function startLoggedRelay(relay: RelaySettings, env: NodeJS.ProcessEnv = {}): Promise<LoggedRelay> {
+async function startLoggedRelay(relay: RelaySettings, env: NodeJS.ProcessEnv = {}, overrides: RelayOverrides = {}): Promise<LoggedRelay> {
   const folder = join(dir, `relay-${++runs}`);
   // The DNS health probe asks relay.outbound.dnssecProbeName: the harness's resolver serves only its test zones.
   const document: ConfigInput = relayDocument(folder, harness.dnsPort, { outbound: { dnssecProbeName: sender.domain }, ...relay });
@@ -65,6 +68,7 @@ async function startLoggedRelay(relay: RelaySettings, env: NodeJS.ProcessEnv = {
     logger,
     env,
     delivery: { pollIntervalMs: 200 },
+    ...overrides,
   });
   return { relay: running, logFile, logs, metricsUrl: `http://127.0.0.1:${running.metricsPort}` };
 }
@@ -251,6 +255,75 @@ describe("a refused command's log line, its count and its story", () => {
     const none = why(["00000-00", logged.logFile]);
     expect(none.status).toBe(1);
     expect(none.stderr).toBe(`edgemx why: no line of ${logged.logFile} names 00000-00\n`);
+  });
+});
+
+describe("a dependency that fails in traffic", () => {
+  it("answers 451 with a tracking id, logs the refusal under `temporary`, and counts the failed scan and score", async () => {
+    // clamd and rspamd gone after the start: the relay starts (and warns), and each message fails closed.
+    const [closedClamd, closedRspamd] = [await freePort(), await freePort()];
+    const logged = await startLoggedRelay({
+      clamd: { enabled: true, host: "127.0.0.1", port: closedClamd, timeoutMs: 2000 },
+      rspamd: { url: `http://127.0.0.1:${closedRspamd}` },
+    });
+    try {
+      const smtp = await greeted(logged.relay.port!, GOOD_IP);
+      expect(await smtp.command(`MAIL FROM:<bob@${sender.domain}>`)).toMatch(/^250 /);
+      expect(await smtp.command(`RCPT TO:<${LOCAL.mailbox}>`)).toMatch(/^250 /);
+      const reply = await data(smtp, testMessage());
+      await quit(smtp);
+      expect(reply).toMatch(/^451 4\.3\.0 .*id=\d{5}-\d{2}\b/);
+      const id = /id=(\d{5}-\d{2})/.exec(reply)![1];
+
+      const text = await (await fetch(`${logged.metricsUrl}/metrics`)).text();
+      expect(sample(text, 'edgemx_dependency_errors_total{dependency="clamd"}')).toBe(1);
+      expect(sample(text, 'edgemx_dependency_errors_total{dependency="rspamd"}')).toBe(1);
+      expect(sample(text, 'edgemx_smtp_refusals_total{listener="mx",stage="data",check="temporary",code="451"}')).toBe(1);
+      expect(sample(text, 'edgemx_messages_accepted_total{listener="mx"}')).toBeUndefined();
+      expect(logged.logs.filter((l) => l.event === "refusal")).toMatchObject([{ stage: "data", check: "temporary", id, clientIp: GOOD_IP, reply }]);
+    } finally {
+      await logged.relay.stop();
+    }
+  });
+});
+
+describe("a delivery that fails", () => {
+  it("counts the attempt by next hop and result, the bounce (DSN) queued, and the queue it leaves", async () => {
+    // An LMTP next hop that has no such user: the recipient fails (5.1.1) and the sender gets a DSN.
+    const lmtp = new SMTPServer({
+      lmtp: true,
+      disabledCommands: ["AUTH"],
+      logger: false,
+      onRcptTo: (_address, _session, callback) => callback(Object.assign(new Error("5.1.1 No such user"), { responseCode: 550 })),
+    });
+    await new Promise<void>((resolve) => lmtp.listen(0, "127.0.0.1", resolve));
+    // The DSN's own delivery, to the sender's MX (127.0.0.10), meets a closed port and is deferred: it stays queued.
+    const closedMx = await freePort();
+    const logged = await startLoggedRelay(
+      { nextHop: { type: "lmtp", host: "127.0.0.1", port: (lmtp.server.address() as { port: number }).port } },
+      {},
+      { remote: { port: closedMx, timeouts: { connectMs: 2000, greetingMs: 2000, idleMs: 2000, totalMs: 5000 } } },
+    );
+    try {
+      const smtp = await greeted(logged.relay.port!, GOOD_IP);
+      expect(await smtp.command(`MAIL FROM:<bob@${sender.domain}>`)).toMatch(/^250 /);
+      expect(await smtp.command(`RCPT TO:<${LOCAL.mailbox}>`)).toMatch(/^250 /);
+      expect(await data(smtp, testMessage())).toMatch(/^250 2\.0\.0 Ok: queued as /);
+      await quit(smtp);
+      const attempts = (): Record<string, unknown>[] => logged.logs.filter((l) => l.msg === "delivery attempt");
+      await until("the message's and the DSN's delivery attempts", () => attempts().length === 2);
+
+      const text = await (await fetch(`${logged.metricsUrl}/metrics`)).text();
+      expect(sample(text, 'edgemx_deliveries_total{next_hop="lmtp",result="failed"}')).toBe(1);
+      expect(sample(text, 'edgemx_delivery_latency_seconds_count{next_hop="lmtp"}')).toBeUndefined();
+      expect(sample(text, 'edgemx_dsns_total{action="failed"}')).toBe(1);
+      expect(sample(text, 'edgemx_deliveries_total{next_hop="remote",result="deferred"}')).toBe(1);
+      expect(sample(text, "edgemx_queue_messages")).toBe(1);
+      expect(sample(text, "edgemx_queue_oldest_message_age_seconds")).toBeGreaterThan(0);
+    } finally {
+      await logged.relay.stop();
+      await new Promise<void>((resolve) => lmtp.close(() => resolve()));
+    }
   });
 });
 
