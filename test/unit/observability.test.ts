@@ -47,7 +47,7 @@ describe("RelayMetrics", () => {
     metrics.sessionOpened("mx");
     metrics.sessionOpened("mx");
     metrics.sessionClosed("mx");
-    const nextHopOf = nextHopLabeler(["Example.org"], "lmtp");
+    const nextHopOf = nextHopLabeler({ localDomains: ["Example.org"], nextHop: "lmtp" });
     metrics.delivered(
       [
         { rcpt: "b@EXAMPLE.ORG", status: "delivered", reply: "250 ok" },
@@ -62,6 +62,20 @@ describe("RelayMetrics", () => {
     expect(await sample(metrics, 'edgemx_deliveries_total{next_hop="remote",result="deferred"}')).toBe(1);
     expect(await sample(metrics, 'edgemx_delivery_latency_seconds_sum{next_hop="lmtp"}')).toBe(90);
     expect(await sample(metrics, 'edgemx_delivery_latency_seconds_count{next_hop="remote"}')).toBeUndefined();
+  });
+
+  it("labels each recipient with the way deliver/ routes it: next hop, report intake, smarthost or MX hosts", () => {
+    const plain = nextHopLabeler({ localDomains: ["example.org"], nextHop: "maildir" });
+    expect(["a@Example.ORG", "dmarc@example.org", "b@example.net"].map(plain)).toEqual(["maildir", "maildir", "remote"]);
+    const routed = nextHopLabeler({
+      localDomains: ["example.org"],
+      nextHop: "smtp",
+      reportAddresses: new Set(["dmarc@example.org"]),
+      smarthostDomains: ["Example.NET"],
+    });
+    expect(["a@example.org", "DMARC@example.org", "b@example.net", "c@example.com"].map(routed)).toEqual(["smtp", "reports", "smarthost", "remote"]);
+    const everythingOut = nextHopLabeler({ localDomains: ["example.org"], nextHop: "lmtp", smarthostDomains: [] });
+    expect(["a@example.org", "c@example.com"].map(everythingOut)).toEqual(["lmtp", "smarthost"]);
   });
 
   it("counts a DSN by its action, and none for the null sender", async () => {

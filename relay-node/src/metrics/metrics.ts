@@ -24,8 +24,11 @@ export type Stage = "connect" | "helo" | "starttls" | "auth" | "mail" | "rcpt" |
 export const DEPENDENCIES = ["dns", "clamd", "rspamd", "redis", "verdict_api"] as const;
 export type Dependency = (typeof DEPENDENCIES)[number];
 
-/** Where a recipient went: the configured next hop of our domains, or remote delivery. */
-export type NextHopLabel = "maildir" | "lmtp" | "smtp" | "remote";
+/**
+ * Where a recipient went: the configured next hop of our domains, the Worker's report intake (our report
+ * addresses with reports.intakeUrl), the smarthost (relay.outbound.relayHost), or other domains' MX hosts.
+ */
+export type NextHopLabel = "maildir" | "lmtp" | "smtp" | "reports" | "smarthost" | "remote";
 
 /** Seconds a stage or the judge takes: milliseconds for the checks, up to the slow end of a scan. */
 const DECISION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -275,8 +278,27 @@ export class RelayMetrics {
   }
 }
 
-/** Which next hop a recipient's domain goes to (deliver/route.ts routes by the same rule). */
-export function nextHopLabeler(localDomains: readonly string[], nextHop: Exclude<NextHopLabel, "remote">): (rcpt: string) => NextHopLabel {
-  const ours = new Set(localDomains.map((d) => d.toLowerCase()));
-  return (rcpt) => (ours.has(rcpt.slice(rcpt.lastIndexOf("@") + 1).toLowerCase()) ? nextHop : "remote");
+/** How the relay routes its deliveries, for nextHopLabeler. */
+export interface DeliveryRoutes {
+  localDomains: readonly string[];
+  nextHop: "maildir" | "lmtp" | "smtp";
+  /** Our report addresses, when they go to the Worker's report intake (reports.intakeUrl); lowercase. */
+  reportAddresses?: ReadonlySet<string>;
+  /** The smarthost's destination domains, when one is configured; empty: every domain not ours. */
+  smarthostDomains?: readonly string[];
+}
+
+/**
+ * Which way a recipient goes, by the rules deliver/ routes by: our domains to the next hop
+ * (route.ts) or, for a report address, the intake (report-intake.ts); other domains to the
+ * smarthost where it takes them (smarthost.ts), else to their MX hosts.
+ */
+export function nextHopLabeler(routes: DeliveryRoutes): (rcpt: string) => NextHopLabel {
+  const ours = new Set(routes.localDomains.map((d) => d.toLowerCase()));
+  const smarthost = routes.smarthostDomains === undefined ? undefined : new Set(routes.smarthostDomains.map((d) => d.toLowerCase()));
+  return (rcpt) => {
+    const domain = rcpt.slice(rcpt.lastIndexOf("@") + 1).toLowerCase();
+    if (ours.has(domain)) return routes.reportAddresses?.has(rcpt.toLowerCase()) ? "reports" : routes.nextHop;
+    return smarthost !== undefined && (smarthost.size === 0 || smarthost.has(domain)) ? "smarthost" : "remote";
+  };
 }
