@@ -8,6 +8,7 @@ import { formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { relaxedChecks } from "../../../core/smtp/roles.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
 import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
+import type { DmarcRecorder } from "../dmarcrpt/recorder.ts";
 import type { Greylist } from "../greylist/greylist.ts";
 import type { Spamtrap, SpamtrapReport } from "../spam/spamtrap.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
@@ -42,6 +43,8 @@ export interface MessageDeps {
   spamtrap: Spamtrap | null;
   /** Resolves with the queue id once the message is durably on disk (Spool.enqueue). */
   enqueue(request: EnqueueRequest): Promise<string>;
+  /** Counts the judge's DMARC evaluation for the aggregate reports (dmarcrpt/); absent when relay.dmarcReports is off. */
+  recordDmarc?: DmarcRecorder;
 }
 
 export interface AcceptedRecipient {
@@ -77,6 +80,10 @@ export interface MessageContext {
 export interface MessageResult {
   reply: SmtpReply;
   queued: boolean;
+  /** The message's tracking id (on its log line). */
+  id: string;
+  /** Why a refusal refused: the verdict's reason class (INFECTED, BANNED, spam, dmarc …), greylist or spool; null when accepted. */
+  check: string | null;
 }
 
 /** The envelope schema's bound on the HELO name (core/verdict/envelope.ts). */
@@ -170,7 +177,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     traps.length > 0 && deps.spamtrap !== null
       ? deps.spamtrap.caught(message, context.clientIp, rspamdHeaders(spamEnvelopeOf(context, traps, queueId, config.hostname)))
       : Promise.resolve(null);
-  if (recipients.length === 0) return { reply: answerTrapOnly(await trapped, ownId, queueId, raw, context, deps), queued: false };
+  if (recipients.length === 0) return { reply: answerTrapOnly(await trapped, ownId, queueId, raw, context, deps), queued: false, id: ownId, check: null };
 
   const spamEnvelope = spamEnvelopeOf(context, recipients, queueId, config.hostname);
   const [judged, scan, spamOutcome, spamtrap] = await Promise.all([
@@ -187,6 +194,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
 
   let reply: SmtpReply;
   let spooled = false;
+  let check: string | null = null;
   if (decision.action === "accept") {
     try {
       const deliverTo = [...new Set(recipients.map((r) => r.deliverTo))];
@@ -197,11 +205,14 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     } catch (err) {
       deps.logger.error({ event: "spool", id: decision.id, err }, "the spool could not take the message");
       reply = spoolFailureReply(err, decision.id);
+      check = "spool";
     }
   } else {
     reply = decision.reply;
+    check = decision.reason;
   }
 
+  if (judged.ok && judged.verdict.dmarc !== undefined) deps.recordDmarc?.(judged.verdict.dmarc, rcptTo, reply);
   if (!judged.ok) deps.logger.warn({ event: "outage", id: decision.id, detail: judged.detail }, "the judge could not judge a message");
   if (scan.status === "error") deps.logger.warn({ event: "outage", id: decision.id, detail: scan.detail }, "the virus scanner could not scan a message");
   if (spamOutcome?.status === "error")
@@ -221,7 +232,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     reply: formatReply(reply),
     durationMs: Math.round(performance.now() - context.startedAt),
   });
-  return { reply, queued: spooled };
+  return { reply, queued: spooled, id: decision.id, check };
 }
 
 /** What the message log line tells of the session and transaction the message came in. */
