@@ -10,7 +10,7 @@ import { ConnectionCounter } from "../../relay-node/src/smtp/connections.ts";
 import { BodyFaultDetector, findBodyFault, readData } from "../../relay-node/src/smtp/data.ts";
 import { authservIdOf, prependFields, removeOwnAuthenticationResults } from "../../relay-node/src/smtp/headers.ts";
 import { decideMessage, describeScan } from "../../relay-node/src/smtp/decision.ts";
-import { actionOf, asTemporary, decideRecipient, effectOf, greylistApplies, isDelayed } from "../../relay-node/src/smtp/pipeline.ts";
+import { actionOf, asTemporary, decideRecipient, effectOf, greylistApplies, isDelayed } from "../../core/smtp/pipeline.ts";
 import { addressLiteral, receivedHeader, rfc5322Date, withProtocol, type ReceivedFacts } from "../../relay-node/src/smtp/received.ts";
 import { BODY_FAULT_REPLIES, replyError, replyLine } from "../../relay-node/src/smtp/replies.ts";
 import { parseConfig } from "../../core/config/load.ts";
