@@ -7,13 +7,13 @@ import { buildReply } from "../smtp/replies.ts";
 import { canonicalIp, reversedLabels } from "../smtp/ip-address.ts";
 import type { Finding } from "../smtp/finding.ts";
 
-type DnsblZone = EdgemxConfig["relay"]["dnsbl"]["zones"][number];
+type DnsblZone = EdgemxConfig["connection"]["dnsbl"]["zones"][number];
 
 /** What one zone said about the client. */
 type ZoneVerdict =
   { zone: string; query: string; listed: true; detail: string } | { zone: string; query: string; listed: false; failed: boolean; detail: string };
 
-export async function checkDnsbl(ip: string, dnsbl: EdgemxConfig["relay"]["dnsbl"], resolver: Resolver): Promise<Finding> {
+export async function checkDnsbl(ip: string, dnsbl: EdgemxConfig["connection"]["dnsbl"], resolver: Resolver): Promise<Finding> {
   const address = canonicalIp(ip);
   const labels = reversedLabels(ip);
   if (address === null || labels === null) return { check: "dnsbl", outcome: "pass", detail: `${ip} is not an IP address: nothing to look up` };

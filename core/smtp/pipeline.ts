@@ -23,13 +23,13 @@ export type CheckAction = "reject" | "tempfail" | "log";
 export function actionOf(check: RelayCheck, config: EdgemxConfig): CheckAction {
   switch (check) {
     case "dnsbl":
-      return config.relay.dnsbl.action;
+      return config.connection.dnsbl.action;
     case "fcrdns":
-      return config.relay.fcrdns.action;
+      return config.connection.fcrdns.action;
     case "helo":
-      return config.relay.helo.action;
+      return config.connection.helo.action;
     case "sender":
-      return config.relay.sender.action;
+      return config.connection.sender.action;
     default:
       return "reject";
   }
@@ -82,5 +82,5 @@ export function decideRecipient(delayed: readonly Finding[], rcpt: string, confi
 
 /** Greylisting runs when enabled, except for role mailboxes whose policy relaxes it. */
 export function greylistApplies(rcpt: string, config: EdgemxConfig): boolean {
-  return config.relay.greylist.enabled && !relaxedChecks([rcpt], config).has("greylist");
+  return config.connection.greylist.enabled && !relaxedChecks([rcpt], config).has("greylist");
 }

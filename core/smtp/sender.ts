@@ -57,9 +57,9 @@ async function senderDomainFinding(domain: string, refuse: (detail: string) => F
   }
 }
 
-/** RFC 3207 §4 wording: a sender domain listed in relay.mandatoryTls.domains must come over TLS. */
+/** RFC 3207 §4 wording: a sender domain listed in connection.mandatoryTls.domains must come over TLS. */
 function tlsFinding(domain: string, tls: boolean, config: EdgemxConfig): Finding {
-  if (!config.relay.mandatoryTls.domains.includes(domain)) return { check: "tls", outcome: "pass", detail: `${domain}: TLS not mandatory` };
+  if (!config.connection.mandatoryTls.domains.includes(domain)) return { check: "tls", outcome: "pass", detail: `${domain}: TLS not mandatory` };
   if (tls) return { check: "tls", outcome: "pass", detail: `${domain}: TLS mandatory and in use` };
   return { check: "tls", outcome: "fail", reply: buildReply("tlsRequired", {}), detail: `${domain}: TLS mandatory, session not encrypted` };
 }

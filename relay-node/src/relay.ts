@@ -212,10 +212,13 @@ async function startRelayServices(
   services.defer(() => control.close());
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
   // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
-  const greylist = config.relay.greylist.enabled
-    ? createGreylist(config.relay.greylist, {
-        onFlushError: (err, failure) => logger.warn({ event: "greylist", err, ...failure }, "could not record deliveries towards auto-allow"),
-      })
+  const greylist = config.connection.greylist.enabled
+    ? createGreylist(
+        { ...config.connection.greylist, ...config.relay.greylist },
+        {
+          onFlushError: (err, failure) => logger.warn({ event: "greylist", err, ...failure }, "could not record deliveries towards auto-allow"),
+        },
+      )
     : null;
   if (greylist !== null) services.defer(() => greylist.close());
   const recipientCallout = recipientCalloutFor(config, logger);

@@ -112,7 +112,7 @@ export const TEST_DNS = {
     none: "none.sts.test",
     /** A TXT record, but the policy host answers 404; MX mx.sts.test. */
     fetchFailure: "fetch-failure.sts.test",
-    /** No MTA-STS; MX mx-untrusted.sts.test. Listed in relay.mandatoryTls by the tests. */
+    /** No MTA-STS; MX mx-untrusted.sts.test. Listed in connection.mandatoryTls by the tests. */
     mandatoryTls: "mandatory-tls.sts.test",
     /** TLS-RPT (RFC 8460 §3) with an https: rua only, at tlsRptHost, whose address is policyAddress. */
     httpsRua: "https-rua.sts.test",

@@ -21,7 +21,7 @@ const { sender, dnsbl, clients } = TEST_DNS;
 const config = parseConfig({
   hostname: "mx.example.org",
   domains: [{ name: "example.org", mx: ["mx.example.org"] }],
-  relay: {
+  connection: {
     dnsbl: { zones: [{ zone: dnsbl.zone, codes: [dnsbl.listedAnswer] }] },
     // The dynamic-name patterns of config/example.yaml.
     fcrdns: { dynamicPatterns: ["(^|[.-])(dyn|dynamic|dhcp|dialup|ppp|pool|cable|dsl|adsl)[0-9.-]", "\\d+[.-]\\d+[.-]\\d+[.-]\\d+"] },
@@ -88,7 +88,7 @@ describe("a resolver that never answers", () => {
     const begun = performance.now();
     expect(await mute.query(sender.domain, "A")).toMatchObject({ status: "timeout", answers: [] });
     expect(performance.now() - begun).toBeLessThan(1_000);
-    const finding = await checkDnsbl(dnsbl.listedIp, config.relay.dnsbl, mute);
+    const finding = await checkDnsbl(dnsbl.listedIp, config.connection.dnsbl, mute);
     expect(line(finding)).toBe(`451 4.4.3 <2.0.0.127.${dnsbl.zone}>: Temporary DNS lookup failure, please try again later`);
     expect((await checkSender(`a@${sender.domain}`, true, config, mute))[0]!.outcome).toBe("temporary");
   });
@@ -96,15 +96,15 @@ describe("a resolver that never answers", () => {
 
 describe("connection-stage checks against real DNS", () => {
   it("DNSBL: refuses the RFC 5782 test entry 127.0.0.2, passes 127.0.0.1", async () => {
-    expect(line(await checkDnsbl(dnsbl.listedIp, config.relay.dnsbl, resolver))).toBe(
+    expect(line(await checkDnsbl(dnsbl.listedIp, config.connection.dnsbl, resolver))).toBe(
       `554 5.7.1 Service unavailable; Client host [${dnsbl.listedIp}] blocked using ${dnsbl.zone}`,
     );
-    expect(await checkDnsbl(dnsbl.unlistedIp, config.relay.dnsbl, resolver)).toMatchObject({ outcome: "pass", detail: `${dnsbl.zone}: not listed` });
+    expect(await checkDnsbl(dnsbl.unlistedIp, config.connection.dnsbl, resolver)).toMatchObject({ outcome: "pass", detail: `${dnsbl.zone}: not listed` });
   });
 
   it("FCrDNS: confirms 127.0.0.11 as mail.sender.test, also as an IPv4-mapped address", async () => {
     for (const ip of [sender.authorizedIp, `::ffff:${sender.authorizedIp}`]) {
-      const { finding, client } = await checkFcrdns(ip, config.relay.fcrdns, resolver);
+      const { finding, client } = await checkFcrdns(ip, config.connection.fcrdns, resolver);
       expect(finding.outcome, ip).toBe("pass");
       expect(client).toEqual({ ip: sender.authorizedIp, verifiedName: sender.mailHost });
     }
@@ -112,13 +112,13 @@ describe("connection-stage checks against real DNS", () => {
 
   it("FCrDNS: refuses a client without PTR and one whose PTR name points elsewhere as unknown[ip]", async () => {
     for (const ip of [clients.noPtrIp, clients.unconfirmedIp]) {
-      const { finding } = await checkFcrdns(ip, config.relay.fcrdns, resolver);
+      const { finding } = await checkFcrdns(ip, config.connection.fcrdns, resolver);
       expect(line(finding)).toBe(`554 5.7.1 <unknown[${ip}]>: Client host rejected: Access denied`);
     }
   });
 
   it("FCrDNS: refuses a confirmed but dynamic-looking name as name[ip]", async () => {
-    const { finding, client } = await checkFcrdns(clients.dynamicIp, config.relay.fcrdns, resolver);
+    const { finding, client } = await checkFcrdns(clients.dynamicIp, config.connection.fcrdns, resolver);
     expect(line(finding)).toBe(`554 5.7.1 <${clients.dynamicName}[${clients.dynamicIp}]>: Client host rejected: Access denied`);
     expect(client.verifiedName).toBe(clients.dynamicName);
   });

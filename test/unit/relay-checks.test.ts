@@ -35,7 +35,7 @@ const config: EdgemxConfig = parseConfig({
     { name: "open.example", mx: ["mx.example.org"] },
     { name: "catch.example", mx: ["mx.example.org"], mailboxes: ["one"], catchAll: true },
   ],
-  relay: {
+  connection: {
     dnsbl: { zones: [{ zone: "any.dnsbl.test" }, { zone: "coded.dnsbl.test", codes: ["127.0.0.2", "127.0.0.4"] }] },
     fcrdns: { dynamicPatterns: ["(^|[.-])(dyn|dynamic|pool)[0-9.-]", "\\d+[.-]\\d+[.-]\\d+[.-]\\d+"] },
     mandatoryTls: { domains: ["secure.test"] },
@@ -166,7 +166,7 @@ describe("parseMailbox (RFC 5321 §4.1.2)", () => {
 });
 
 describe("checkDnsbl (RFC 5782)", () => {
-  const { dnsbl } = config.relay;
+  const { dnsbl } = config.connection;
 
   it("passes a client no zone lists (NXDOMAIN)", async () => {
     const finding = await checkDnsbl("192.0.2.1", dnsbl, new ZoneResolver());
@@ -243,7 +243,7 @@ describe("checkDnsbl (RFC 5782)", () => {
 });
 
 describe("checkFcrdns (forward-confirmed reverse DNS)", () => {
-  const { fcrdns } = config.relay;
+  const { fcrdns } = config.connection;
 
   it("passes a client whose PTR name resolves back to it, and reports the verified name", async () => {
     const zone = new ZoneResolver().add("1.2.0.192.in-addr.arpa", "PTR", "mail.example.net").add("mail.example.net", "A", "192.0.2.1");
@@ -327,7 +327,7 @@ describe("checkFcrdns (forward-confirmed reverse DNS)", () => {
     const withPatterns = (dynamicPatterns: string[]) => ({
       hostname: "mx.example.org",
       domains: [{ name: "example.org", mx: ["mx.example.org"] }],
-      relay: { fcrdns: { dynamicPatterns } },
+      connection: { fcrdns: { dynamicPatterns } },
     });
     let error: unknown;
     try {
@@ -337,11 +337,11 @@ describe("checkFcrdns (forward-confirmed reverse DNS)", () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems).toEqual([
-      expect.stringMatching(/^relay\.fcrdns\.dynamicPatterns\[1\]: expected a regular expression/),
-      expect.stringMatching(/^relay\.fcrdns\.dynamicPatterns\[2\]: expected a regular expression/),
+      expect.stringMatching(/^connection\.fcrdns\.dynamicPatterns\[1\]: expected a regular expression/),
+      expect.stringMatching(/^connection\.fcrdns\.dynamicPatterns\[2\]: expected a regular expression/),
     ]);
     expect((error as ConfigError).message).toMatch(/^invalid configuration in edgemx\.yaml:/);
-    const [good] = parseConfig(withPatterns(["^DSL\\."])).relay.fcrdns.dynamicPatterns;
+    const [good] = parseConfig(withPatterns(["^DSL\\."])).connection.fcrdns.dynamicPatterns;
     expect(good).toBeInstanceOf(RegExp);
     expect(good!.test("dsl.example.net")).toBe(true);
   });

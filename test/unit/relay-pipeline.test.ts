@@ -18,7 +18,7 @@ import type { ConfigInput, EdgemxConfig } from "../../core/config/schema.ts";
 import { buildReply, formatReply } from "../../core/smtp/replies.ts";
 import type { Verdict } from "../../core/verdict/types.ts";
 
-function configWith(relay: ConfigInput["relay"] = {}): EdgemxConfig {
+function configWith(connection: ConfigInput["connection"] = {}): EdgemxConfig {
   return parseConfig({
     hostname: "mx.example.org",
     domains: [{ name: "example.org", mx: ["mx.example.org"], mailboxes: ["alice"] }],
@@ -27,7 +27,7 @@ function configWith(relay: ConfigInput["relay"] = {}): EdgemxConfig {
       hostmaster: { relax: ["dnsbl", "fcrdns", "greylist"] },
       webmaster: { relax: [] },
     },
-    relay,
+    connection,
   });
 }
 
@@ -47,7 +47,7 @@ const dnsblTemporary: Finding = {
 const pass = (check: Finding["check"]): Finding => ({ check, outcome: "pass", detail: "" });
 
 describe("a finding's effect under its configured action", () => {
-  it("reads each check's action from relay.*.action; the others always enforce", () => {
+  it("reads each check's action from connection.*.action; the others always enforce", () => {
     const c = configWith({ dnsbl: { action: "log" }, fcrdns: { action: "tempfail" }, helo: { action: "reject" }, sender: { action: "log" } });
     expect(["dnsbl", "fcrdns", "helo", "sender", "relay", "recipient", "tls", "greylist"].map((check) => actionOf(check as Finding["check"], c))).toEqual([
       "log",

@@ -205,8 +205,8 @@ describe("postmaster page: rendering", () => {
   it("escapes every value from the configuration and the records", () => {
     const config = parseConfig({ ...base, domains: [{ ...base.domains[0], displayName: `<script>alert("x")</script> & Co` }] });
     // Values the schema would refuse, as a crafted object would carry them.
-    config.relay.dnsbl.zones = [{ zone: "<b>bl</b>.example", codes: [] }];
-    config.relay.mandatoryTls.domains = ['"><img src=x>'];
+    config.connection.dnsbl.zones = [{ zone: "<b>bl</b>.example", codes: [] }];
+    config.connection.mandatoryTls.domains = ['"><img src=x>'];
     const domain = config.domains[0]!;
     const records = [{ name: "example.net.", type: "TXT", value: '"v=spf1 <i>mx</i> -all"', comment: "a </pre> comment" }];
     const html = renderPostmasterPage({ lang: "en", domain, config, records });

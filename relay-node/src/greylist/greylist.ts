@@ -13,7 +13,8 @@ import { RedisGreylistStore, SqliteGreylistStore } from "./store.ts";
 import { canonicalIp } from "../../../core/smtp/ip-address.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
 
-export type GreylistSettings = EdgemxConfig["relay"]["greylist"];
+/** How the relay greylists (connection.greylist) and where it keeps the state (relay.greylist.store). */
+export type GreylistSettings = EdgemxConfig["connection"]["greylist"] & EdgemxConfig["relay"]["greylist"];
 type Timing = Pick<GreylistSettings, "delaySeconds" | "retryWindowSeconds" | "passLifetimeSeconds">;
 
 /** What a triplet is made of, as the session knows it (addresses without angle brackets; "" is the null sender). */

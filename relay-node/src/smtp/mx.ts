@@ -86,13 +86,13 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
   const settled = (check: RelayCheck, work: () => Promise<Finding>): Promise<Finding> => work().catch((err: unknown) => failedCheck(check, err));
 
   const connectChecks = (ip: string): Promise<{ findings: Finding[]; client: ClientFacts }> => {
-    const fcrdns = checkFcrdns(ip, config.relay.fcrdns, resolver).catch((err: unknown) => ({
+    const fcrdns = checkFcrdns(ip, config.connection.fcrdns, resolver).catch((err: unknown) => ({
       finding: failedCheck("fcrdns", err),
       client: { ip, verifiedName: null },
     }));
     // The spamtrap's blocklist is a DNSBL of our own: a "dnsbl" finding, after the configured zones'.
     const trapped = blocklist === null ? null : settled("dnsbl", () => checkSpamtrapBlocklist(ip, blocklist, config.hostname));
-    return Promise.all([settled("dnsbl", () => checkDnsbl(ip, config.relay.dnsbl, resolver)), trapped, fcrdns]).then(
+    return Promise.all([settled("dnsbl", () => checkDnsbl(ip, config.connection.dnsbl, resolver)), trapped, fcrdns]).then(
       ([dnsbl, spamtrap, { finding, client }]) => ({
         findings: [dnsbl, ...(spamtrap === null ? [] : [spamtrap]), finding],
         client,

@@ -106,7 +106,7 @@ function incomingSection(input: PostmasterPageInput, t: PageText, published: Pub
   const checks = [
     fill(ti.dnsbl, {
       zones: codeList(
-        relay.dnsbl.zones.map((z) => z.zone),
+        config.connection.dnsbl.zones.map((z) => z.zone),
         t.noneConfigured,
       ),
     }),
@@ -115,7 +115,7 @@ function incomingSection(input: PostmasterPageInput, t: PageText, published: Pub
     fill(ti.reverseDns),
     fill(ti.m3aawg),
     fill(ti.authentication),
-    fill(ti.mandatoryTls, { domains: codeList(relay.mandatoryTls.domains, t.noneConfigured) }),
+    fill(ti.mandatoryTls, { domains: codeList(config.connection.mandatoryTls.domains, t.noneConfigured) }),
     fill(ti.plausibility),
     fill(ti.mimeTypes, { types: codeList(config.judge.banned.mimeTypes, t.noneConfigured) }),
     fill(ti.fileTypes, { types: fileTypes.length > 0 ? fileTypes.join(", ") : htmlEscape(t.noneConfigured) }),
@@ -155,7 +155,7 @@ function outgoingSection(input: PostmasterPageInput, t: PageText): string {
   const name = code(domain.name);
   const items = [
     fill(to.pfs),
-    fill(to.mandatoryTls, { domains: codeList(config.relay.mandatoryTls.domains, t.noneConfigured) }),
+    fill(to.mandatoryTls, { domains: codeList(config.connection.mandatoryTls.domains, t.noneConfigured) }),
     fill(to.dane),
     domain.dkim ? fill(to.dkim, { domain: name, selector: code(domain.dkim.selector) }) : fill(to.dkimMissing, { domain: name }),
     fill(to.arc),
