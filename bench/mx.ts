@@ -20,7 +20,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { clientNetwork } from "../relay-node/src/greylist/greylist.ts";
+import { clientNetwork } from "../core/greylist/greylist.ts";
 import { SqliteGreylistStore } from "../relay-node/src/greylist/store.ts";
 import { parseConfig } from "../core/config/load.ts";
 import type { EdgemxConfig } from "../core/config/schema.ts";
