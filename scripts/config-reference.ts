@@ -59,7 +59,8 @@ that Cloudflare's trace field names ([email-routing.md](email-routing.md)).`,
 connection:
   dnsbl:
     zones:
-      - { zone: zen.spamhaus.org, codes: [127.0.0.2, 127.0.0.3, 127.0.0.4, 127.0.0.9, 127.0.0.10, 127.0.0.11] }
+      # Spamhaus's Data Query Service: the key is the secret SPAMHAUS_DQS_KEY, asked as <ip>.<key>.zen.dq.spamhaus.net
+      - { zone: zen.dq.spamhaus.net, codes: [127.0.0.2, 127.0.0.3, 127.0.0.4, 127.0.0.9, 127.0.0.10, 127.0.0.11], keySecret: SPAMHAUS_DQS_KEY }
   greylist: { delaySeconds: 300 }
 \`\`\``,
   },

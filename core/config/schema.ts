@@ -355,6 +355,17 @@ const connection = z
                   .array(z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, { message: "expected a 127.x.y.z answer" }))
                   .default([])
                   .meta({ kind: "list of 127.x.y.z", description: "the answers that count as listed (RFC 5782 §2.1: 127.0.0.0/8); empty: any" }),
+                keySecret: z
+                  .string()
+                  .regex(/^[A-Z][A-Z0-9_]*$/, { message: "expected the name of a secret, e.g. SPAMHAUS_DQS_KEY" })
+                  .optional()
+                  .meta({
+                    kind: "secret name",
+                    description:
+                      "for a list that wants an access key in the name (Spamhaus DQS: `zone: zen.dq.spamhaus.net` asks `<ip>.<key>.zen.dq.spamhaus.net`): the name of the secret holding the key, the Worker's secret (`wrangler secret put`) or the relay's environment variable of that name; never the key itself",
+                    defaultText: "none: the zone is asked as it is",
+                    checkedAtStart: "the relay's environment has the variable, a single DNS label; the Worker defers mail while its secret is missing",
+                  }),
               })
               .strict(),
           )

@@ -29,6 +29,7 @@ import type { ScanOutcome } from "./smtp/decision.ts";
 import type { EnqueueRequest } from "./queue/spool.ts";
 import { startSubmission, type SubmissionListenerName } from "./submission/start.ts";
 import { createMxServer } from "./smtp/mx.ts";
+import { dnsblKeys } from "../../core/dnsbl/dnsbl.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
 
 export interface RelayOverrides {
@@ -146,6 +147,8 @@ async function startRelayServices(
   services: AsyncDisposableStack,
 ): Promise<Omit<RunningRelay, "stop">> {
   const env = overrides.env ?? process.env;
+  // Keys of the DNSBL zones that want one (Spamhaus DQS): a missing one stops the start, naming the field.
+  const blocklistKeys = dnsblKeys(config.connection.dnsbl, (name) => env[name]);
   const resolver = overrides.resolver ?? createRelayResolver(config.relay.resolver);
   await probeResolver(config, resolver, logger);
   const verdicts = createVerdictSource(config, resolver, env, readArcSealKey(config, logger));
@@ -235,6 +238,7 @@ async function startRelayServices(
     spamCheck: spam.spamCheck,
     spamtrap: spam.spamtrap,
     blocklist: spam.blocklist,
+    dnsblKeys: blocklistKeys,
     greylist,
     recipientCallout,
     certificate: certificate.pair,

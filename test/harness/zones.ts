@@ -48,8 +48,20 @@ export const TEST_DNS = {
   },
   /** A domain that accepts no mail: Null MX (RFC 7505 §3). */
   nullMx: "nullmx.test",
-  /** A DNSBL (RFC 5782) with its mandatory test entry 127.0.0.2 listed and 127.0.0.1 not listed (§5). */
-  dnsbl: { zone: "dnsbl.test", listedIp: "127.0.0.2", listedAnswer: "127.0.0.2", unlistedIp: "127.0.0.1" },
+  /**
+   * A DNSBL (RFC 5782) with its mandatory test entry 127.0.0.2 listed and 127.0.0.1 not listed (§5);
+   * `keyed`, a list that wants an access key in the name as Spamhaus DQS does (127.0.0.2 listed under
+   * `<ip>.<key>.<zone>` only); `refusing`, a list that answers every query with Spamhaus's error code
+   * for queries through a public resolver.
+   */
+  dnsbl: {
+    zone: "dnsbl.test",
+    listedIp: "127.0.0.2",
+    listedAnswer: "127.0.0.2",
+    unlistedIp: "127.0.0.1",
+    keyed: { zone: "dq.dnsbl.test", key: "edgemxtestkey0" },
+    refusing: { zone: "refusing.dnsbl.test", answer: "127.255.255.254" },
+  },
   /** Valid but unsigned: answers without AD. */
   insecure: { domain: "insecure.test", mx: "mx.insecure.test", mxAddress: "127.0.0.14" },
   /** Validation fails: SERVFAIL for every name. */
@@ -210,6 +222,8 @@ export const TEST_ZONES: readonly TestZone[] = [
     records: [
       { owner: "2.0.0.127", type: "A", data: dnsbl.listedAnswer },
       { owner: "2.0.0.127", type: "TXT", data: txt("Listed in dnsbl.test: the RFC 5782 test entry") },
+      { owner: `2.0.0.127.${dnsbl.keyed.key}.${relativeTo(dnsbl.zone, dnsbl.keyed.zone)}`, type: "A", data: dnsbl.listedAnswer },
+      { owner: `*.${relativeTo(dnsbl.zone, dnsbl.refusing.zone)}`, type: "A", data: dnsbl.refusing.answer },
     ],
   },
   {

@@ -497,6 +497,27 @@ describe("greylisting (delay 1 s)", () => {
   });
 });
 
+describe("a DNSBL that wants an access key (Spamhaus DQS's form)", () => {
+  const keyedZone = { dnsbl: { zones: [{ zone: dnsbl.keyed.zone, keySecret: "TEST_DQS_KEY" }] } };
+  let keyed: TestRelay;
+  beforeAll(async () => {
+    keyed = await startAcceptanceRelay({}, { TEST_DQS_KEY: dnsbl.keyed.key }, keyedZone);
+  });
+  afterAll(() => keyed?.relay.stop());
+
+  it("does not start without the key in the environment, naming the field", async () => {
+    await expect(startAcceptanceRelay({}, {}, keyedZone)).rejects.toThrow("connection.dnsbl.zones[0].keySecret: the secret TEST_DQS_KEY is not set");
+  });
+
+  it.each(CLIENTS)("asks under the key and refuses the listed client at RCPT TO, naming only the zone ($name)", async (client) => {
+    const raw = testMessage({ body: marker("dqs", client) });
+    expect(await client.send(keyed.port, goodSubmission(raw, { ip: dnsbl.listedIp }))).toMatchObject({
+      reply: `554 5.7.1 Service unavailable; Client host [${dnsbl.listedIp}] blocked using ${dnsbl.keyed.zone}`,
+      stage: "RCPT",
+    });
+  });
+});
+
 describe("mandatory TLS for a listed sender domain", () => {
   let tlsRequired: TestRelay;
   beforeAll(async () => {

@@ -3,7 +3,7 @@
 import { createSocket } from "node:dgram";
 import type { Socket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { checkDnsbl } from "../../core/dnsbl/dnsbl.ts";
+import { checkDnsbl, dnsblKeys } from "../../core/dnsbl/dnsbl.ts";
 import { checkFcrdns } from "../../core/iprev/fcrdns.ts";
 import { checkHelo } from "../../core/smtp/helo.ts";
 import { checkSender } from "../../core/smtp/sender.ts";
@@ -100,6 +100,23 @@ describe("connection-stage checks against real DNS", () => {
       `554 5.7.1 Service unavailable; Client host [${dnsbl.listedIp}] blocked using ${dnsbl.zone}`,
     );
     expect(await checkDnsbl(dnsbl.unlistedIp, config.connection.dnsbl, resolver)).toMatchObject({ outcome: "pass", detail: `${dnsbl.zone}: not listed` });
+  });
+
+  it("DNSBL with an access key (Spamhaus DQS's form): listed under <ip>.<key>.<zone>, not without the key", async () => {
+    const keyed = { action: "reject" as const, zones: [{ zone: dnsbl.keyed.zone, codes: [], keySecret: "TEST_DQS_KEY" }] };
+    const keys = dnsblKeys(keyed, () => dnsbl.keyed.key);
+    expect(line(await checkDnsbl(dnsbl.listedIp, keyed, resolver, keys))).toBe(
+      `554 5.7.1 Service unavailable; Client host [${dnsbl.listedIp}] blocked using ${dnsbl.keyed.zone}`,
+    );
+    const unkeyed = { action: "reject" as const, zones: [{ zone: dnsbl.keyed.zone, codes: [] }] };
+    expect(await checkDnsbl(dnsbl.listedIp, unkeyed, resolver)).toMatchObject({ outcome: "pass" });
+  });
+
+  it("DNSBL: a list answering 127.255.255.254 (a query through a public resolver) could not be asked: temporary", async () => {
+    const refusing = { action: "reject" as const, zones: [{ zone: dnsbl.refusing.zone, codes: [] }] };
+    const finding = await checkDnsbl(sender.authorizedIp, refusing, resolver);
+    expect(line(finding)).toBe(`451 4.4.3 <11.0.0.127.${dnsbl.refusing.zone}>: Temporary DNS lookup failure, please try again later`);
+    expect(finding.detail).toBe(`${dnsbl.refusing.zone}: refused the query (${dnsbl.refusing.answer})`);
   });
 
   it("FCrDNS: confirms 127.0.0.11 as mail.sender.test, also as an IPv4-mapped address", async () => {

@@ -8,7 +8,7 @@ import { domainToASCII } from "node:url";
 import { decode, encode } from "dns-packet";
 import type { DecodedPacket, Packet } from "dns-packet";
 import { afterEach, describe, expect, it } from "vitest";
-import { checkDnsbl } from "../../core/dnsbl/dnsbl.ts";
+import { checkDnsbl, dnsblKeys } from "../../core/dnsbl/dnsbl.ts";
 import { MAX_PTR_NAMES, checkFcrdns } from "../../core/iprev/fcrdns.ts";
 import { checkHelo } from "../../core/smtp/helo.ts";
 import { addressLiteralIp, canonicalIp, reverseName, reversedLabels } from "../../core/smtp/ip-address.ts";
@@ -234,6 +234,45 @@ describe("checkDnsbl (RFC 5782)", () => {
     expect(line(await checkDnsbl("2001:db8::1", dnsbl, v6))).toBe("554 5.7.1 Service unavailable; Client host [2001:db8::1] blocked using any.dnsbl.test");
     const mapped = new ZoneResolver().add("1.2.0.192.any.dnsbl.test", "A", "127.0.0.2");
     expect(line(await checkDnsbl("::ffff:192.0.2.1", dnsbl, mapped))).toMatch(/Client host \[192\.0\.2\.1\]/);
+  });
+
+  it("takes an answer in 127.255.255.0/24 for the list refusing the query, never a listing: temporary", async () => {
+    // Spamhaus: 127.255.255.254 for a query through a public resolver, .255 for too many queries.
+    for (const answer of ["127.255.255.254", "127.255.255.255"]) {
+      const refusing = new ZoneResolver().add("1.2.0.192.any.dnsbl.test", "A", answer);
+      const finding = await checkDnsbl("192.0.2.1", dnsbl, refusing);
+      expect(finding.outcome).toBe("temporary");
+      expect(finding.detail).toContain(`any.dnsbl.test: refused the query (${answer})`);
+    }
+    const listedElsewhere = new ZoneResolver().add("1.2.0.192.any.dnsbl.test", "A", "127.255.255.254").add("1.2.0.192.coded.dnsbl.test", "A", "127.0.0.2");
+    expect(line(await checkDnsbl("192.0.2.1", dnsbl, listedElsewhere))).toMatch(/blocked using coded\.dnsbl\.test$/);
+  });
+
+  it("asks a keyed zone under its access key and names only the zone, never the key, in replies", async () => {
+    const keyed = { action: "reject" as const, zones: [{ zone: "zen.dq.example", codes: [], keySecret: "DQS_KEY" }] };
+    const keys = dnsblKeys(keyed, (name) => (name === "DQS_KEY" ? "abc123key" : undefined));
+    const { resolver, asked } = counting(new ZoneResolver().add("1.2.0.192.abc123key.zen.dq.example", "A", "127.0.0.2"));
+    expect(line(await checkDnsbl("192.0.2.1", keyed, resolver, keys))).toBe(
+      "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.dq.example",
+    );
+    expect(asked).toEqual(["A 1.2.0.192.abc123key.zen.dq.example"]);
+    const failing = await checkDnsbl("192.0.2.1", keyed, new ZoneResolver().fail("1.2.0.192.abc123key.zen.dq.example", "servfail"), keys);
+    expect(line(failing)).toMatch(/^451 4\.4\.3 <1\.2\.0\.192\.zen\.dq\.example>: /);
+    expect(JSON.stringify(failing)).not.toContain("abc123key");
+    await expect(checkDnsbl("192.0.2.1", keyed, resolver)).rejects.toThrow("no key for the DNSBL zone zen.dq.example (secret DQS_KEY)");
+  });
+
+  it("reads the keys a configuration names, refusing a missing or malformed one with the field's path", () => {
+    const zones = {
+      action: "reject" as const,
+      zones: [
+        { zone: "plain.example", codes: [] },
+        { zone: "zen.dq.example", codes: [], keySecret: "DQS_KEY" },
+      ],
+    };
+    expect([...dnsblKeys(zones, () => "abc123key")]).toEqual([["DQS_KEY", "abc123key"]]);
+    expect(() => dnsblKeys(zones, () => undefined)).toThrow("connection.dnsbl.zones[1].keySecret: the secret DQS_KEY is not set");
+    expect(() => dnsblKeys(zones, () => "two.labels")).toThrow("connection.dnsbl.zones[1].keySecret: the secret DQS_KEY is not a single DNS label");
   });
 
   it("passes when there is nothing to ask", async () => {
