@@ -48,7 +48,7 @@ export type Effect = { effect: "pass" } | { effect: "logged" } | { effect: "refu
 
 /** What one finding does under its check's configured action. */
 export function effectOf(finding: Finding, config: EdgemxConfig): Effect {
-  if (finding.outcome === "pass") return { effect: "pass" };
+  if (finding.outcome === "pass" || finding.outcome === "skipped") return { effect: "pass" };
   const action = actionOf(finding.check, config);
   if (action === "log") return { effect: "logged" };
   if (finding.outcome === "temporary" || action === "tempfail") return { effect: "refuse", reply: asTemporary(finding.reply) };

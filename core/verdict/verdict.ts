@@ -19,6 +19,11 @@ export interface VerdictOptions {
   arcSealKey?: ArcSealKey;
   /** The SPF results of earlier messages of the same SMTP session (the relay's in-process judge). */
   spfMemo?: SpfMemo;
+  /**
+   * The transport's checks that could not run for want of a fact (Email Routing without a client in the
+   * trace): named in X-Edgemx-Verdict as `skipped=…`, so the mailbox can tell.
+   */
+  skipped?: readonly string[];
 }
 
 /** What one check concluded: go on (with results to record), or stop with this verdict. */
@@ -156,18 +161,19 @@ function judgeSpfFail(auth: AuthOutcome, config: EdgemxConfig, j: Judging): Step
   });
 }
 
-/** The header that carries our marks to the mailbox host (filters can act on it). */
-function verdictHeader(j: Judging): string {
-  return `X-Edgemx-Verdict: accept; id=${j.id}${j.marks.length > 0 ? `; marks=${j.marks.join(",")}` : ""}`;
+/** The header that carries our marks, and the checks that could not run, to the mailbox host (filters can act on it). */
+function verdictHeader(j: Judging, skipped: readonly string[]): string {
+  const marks = j.marks.length > 0 ? `; marks=${j.marks.join(",")}` : "";
+  return `X-Edgemx-Verdict: accept; id=${j.id}${marks}${skipped.length > 0 ? `; skipped=${skipped.join(",")}` : ""}`;
 }
 
-function finish(j: Judging, step: Step): Verdict {
+function finish(j: Judging, step: Step, skipped: readonly string[] = []): Verdict {
   if (step.stop) return { action: step.action, reply: step.reply, reason: step.reason, id: j.id, headers: j.headers, marks: j.marks, checks: j.checks };
   return {
     action: "accept",
     reply: { code: 250, enhanced: "2.0.0", text: `Ok, id=${j.id}` },
     id: j.id,
-    headers: [...j.headers, verdictHeader(j)],
+    headers: [...j.headers, verdictHeader(j, skipped)],
     marks: j.marks,
     checks: j.checks,
   };
@@ -194,7 +200,7 @@ export async function verdict(
     const outcome = await step();
     if (outcome.stop) return finish(j, outcome);
   }
-  const accepted = finish(j, GO_ON);
+  const accepted = finish(j, GO_ON, options.skipped);
   if (j.auth && config.judge.arcSeal.enabled && options.arcSealKey) {
     accepted.headers.unshift(...(await sealForwarded(raw, accepted.headers, j.auth, config, options.arcSealKey)));
   }

@@ -44,7 +44,7 @@ const config: EdgemxConfig = parseConfig({
 
 /** The reply line of a finding, or the outcome when it has none. */
 function line(finding: Finding): string {
-  return finding.outcome === "pass" ? "pass" : formatReply(finding.reply);
+  return finding.outcome === "pass" || finding.outcome === "skipped" ? finding.outcome : formatReply(finding.reply);
 }
 
 /** A resolver that counts its queries (by "TYPE name") on top of a ZoneResolver. */
@@ -508,6 +508,15 @@ describe("checkSender (RFC 5321 §4.1.1.2, §5.1; RFC 7505)", () => {
     expect(clear[0]!.outcome).toBe("pass");
     expect(line(clear[1]!)).toBe("530 5.7.0 Must issue a STARTTLS command first");
     expect((await checkSender("a@secure.test", true, config, zone))[1]).toMatchObject({ check: "tls", outcome: "pass" });
+  });
+
+  it("skips the TLS check of a listed domain when the transport cannot tell the session's TLS, and only then", async () => {
+    expect((await checkSender("a@secure.test", null, config, zone))[1]).toEqual({
+      check: "tls",
+      outcome: "skipped",
+      detail: "secure.test: TLS mandatory, the session's TLS state is not known",
+    });
+    expect((await checkSender("a@sender.test", null, config, zone))[1]).toMatchObject({ check: "tls", outcome: "pass" });
   });
 });
 

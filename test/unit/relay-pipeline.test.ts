@@ -76,6 +76,11 @@ describe("a finding's effect under its configured action", () => {
     expect(effectOf(pass("dnsbl"), config)).toEqual({ effect: "pass" });
   });
 
+  it("a skipped check (a fact the transport lacks) refuses nothing, whatever the action", () => {
+    const skipped: Finding = { check: "dnsbl", outcome: "skipped", detail: "no client in the trace" };
+    for (const action of ["reject", "tempfail", "log"] as const) expect(effectOf(skipped, configWith({ dnsbl: { action } }))).toEqual({ effect: "pass" });
+  });
+
   it("a temporary finding is a 451 under reject and tempfail alike", () => {
     for (const action of ["reject", "tempfail"] as const) {
       const effect = effectOf(dnsblTemporary, configWith({ dnsbl: { action } }));

@@ -2,7 +2,7 @@
 import bundled from "./config.generated.json";
 import { parseConfig } from "../../core/config/load.ts";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
-import type { Env } from "./runtime/env.ts";
+import { bindingText, type Env } from "./runtime/env.ts";
 import { handleRoutedEmail } from "./email/routing.ts";
 import { handleHttp } from "./http/routes.ts";
 import { judgeOptions, judgeResolver } from "./runtime/verdict.ts";
@@ -34,6 +34,7 @@ export default {
   // Cloudflare Email Routing: a configuration error or an outage throws, which is a temporary failure.
   async email(message, env): Promise<void> {
     const config = configFor(env);
-    await handleRoutedEmail(message, config, judgeResolver(config, env), judgeOptions(env));
+    const services = { resolver: judgeResolver(config, env), secret: (name: string) => bindingText(env, name) };
+    await handleRoutedEmail(message, config, services, judgeOptions(env));
   },
 } satisfies ExportedHandler<Env>;

@@ -10,4 +10,12 @@ export interface Env {
   ARC_PRIVATE_KEY?: string;
   /** Optional D1 database: where received TLS reports are kept (docs/tlsrpt.md); without it they are logged. */
   TLSRPT_DB?: D1Database;
+  // Secrets the configuration names (connection.dnsbl.zones[].keySecret, e.g. SPAMHAUS_DQS_KEY) are read
+  // by that name: bindingText().
+}
+
+/** A text binding (secret or var) by a name the configuration gives; undefined when the Worker has none. */
+export function bindingText(env: Env, name: string): string | undefined {
+  const value: unknown = (env as unknown as Record<string, unknown>)[name];
+  return typeof value === "string" ? value : undefined;
 }
