@@ -5,25 +5,14 @@
 // refusal is the relay's reply, through setReject (permanent) or a thrown error (temporary).
 import { describe, expect, it } from "vitest";
 import worker from "../../workers/src/index.ts";
-import { compose, configWith, ID, routed, signed, TEST_CONNECTION, testEnv } from "./routed-email.ts";
+import { compose, configWith, fromClient, ID, routed, signed, TEST_CONNECTION, testEnv } from "./routed-email.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 
 const { sender, dnsbl, clients } = TEST_DNS;
 
-/** The topmost Received field as Cloudflare writes it (docs/email-routing.md, "What the trace field carries"). */
-const cloudflareReceived = (helo: string, ip: string) =>
-  `Received: from ${helo} (${ip}) by cloudflare-email.net (cloudflare) id Xy7aB2cD9eF1 for <bob@example.org>; Mon, 01 Jun 2026 10:00:01 +0000`;
-
 /** The Worker's bindings with the test zones' connection checks and `connection` changed. */
 function edgeEnv(connection: Record<string, unknown> = {}, bindings: Record<string, string> = {}) {
   return { ...testEnv, ...bindings, EDGEMX_CONFIG: configWith({ connection: { ...TEST_CONNECTION, ...connection } }) };
-}
-
-/** A DKIM-signed message of sender.test from `ip` greeting with `helo`, as Email Routing hands it over. */
-async function fromClient(ip: string, helo = sender.mailHost, options: { from?: string; to?: string } = {}) {
-  const from = options.from ?? `alice@${sender.domain}`;
-  const to = options.to ?? "bob@example.org";
-  return routed(await signed(compose(from, { to, extraHeaders: [cloudflareReceived(helo, ip)] })), { from, to });
 }
 
 describe("Email Routing: the connection checks refuse with the relay's replies", () => {

@@ -35,8 +35,8 @@ describe("Email Routing: email() judges and forwards or refuses", () => {
     expect(results).toMatch(/\bdmarc=pass\b[^;]*header\.from=sender\.test/);
     // No client IP without a trace field: SPF is not evaluated at all.
     expect(results).not.toMatch(/\bspf=/);
-    // The client's checks could not run without a client in the trace, and the verdict field says so.
-    expect(headers.get("x-edgemx-verdict")).toMatch(new RegExp(`^accept; id=${ID}; skipped=dnsbl,fcrdns,helo$`));
+    // The client's checks and greylisting could not run without a client in the trace, and the verdict field says so.
+    expect(headers.get("x-edgemx-verdict")).toMatch(new RegExp(`^accept; id=${ID}; skipped=dnsbl,fcrdns,helo,greylist$`));
     for (const [name] of headers) expect(name.startsWith("x-")).toBe(true);
   });
 

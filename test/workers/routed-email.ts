@@ -22,8 +22,10 @@ export function configWith(sections: Record<string, Record<string, unknown>>): s
 /**
  * The connection checks against the test zones: the example's Spamhaus zone is unreachable offline (the
  * harness's resolver refuses every name outside the test zones), the test DNSBL stands in for it.
+ * Greylisting is off here, or every first message of a client would be deferred; email-greylist.test.ts
+ * turns it on.
  */
-export const TEST_CONNECTION = { dnsbl: { action: "reject", zones: [{ zone: TEST_DNS.dnsbl.zone }] } };
+export const TEST_CONNECTION = { dnsbl: { action: "reject", zones: [{ zone: TEST_DNS.dnsbl.zone }] }, greylist: { enabled: false } };
 
 /** The example configuration with some of its judge settings changed, as the EDGEMX_CONFIG var. */
 export function configVar(judge: Record<string, unknown>): string {
@@ -88,4 +90,15 @@ export function routed(raw: string, options: { from?: string; to?: string; rawSi
     },
   };
   return { message, calls };
+}
+
+/** The topmost Received field as Cloudflare writes it (docs/email-routing.md, "What the trace field carries"). */
+export const cloudflareReceived = (helo: string, ip: string) =>
+  `Received: from ${helo} (${ip}) by cloudflare-email.net (cloudflare) id Xy7aB2cD9eF1 for <bob@example.org>; Mon, 01 Jun 2026 10:00:01 +0000`;
+
+/** A DKIM-signed message of sender.test from `ip` greeting with `helo`, as Email Routing hands it over. */
+export async function fromClient(ip: string, helo: string = sender.mailHost, options: { from?: string; to?: string } = {}) {
+  const from = options.from ?? `alice@${sender.domain}`;
+  const to = options.to ?? "bob@example.org";
+  return routed(await signed(compose(from, { to, extraHeaders: [cloudflareReceived(helo, ip)] })), { from, to });
 }

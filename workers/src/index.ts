@@ -4,6 +4,7 @@ import { parseConfig } from "../../core/config/load.ts";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
 import { bindingText, type Env } from "./runtime/env.ts";
 import { handleRoutedEmail } from "./email/routing.ts";
+import { edgeGreylist } from "./greylist/edge-greylist.ts";
 import { handleHttp } from "./http/routes.ts";
 import { judgeOptions, judgeResolver } from "./runtime/verdict.ts";
 import { plain } from "./http/respond.ts";
@@ -34,7 +35,14 @@ export default {
   // Cloudflare Email Routing: a configuration error or an outage throws, which is a temporary failure.
   async email(message, env): Promise<void> {
     const config = configFor(env);
-    const services = { resolver: judgeResolver(config, env), secret: (name: string) => bindingText(env, name) };
+    const services = {
+      resolver: judgeResolver(config, env),
+      secret: (name: string) => bindingText(env, name),
+      greylist: env.GREYLIST ? edgeGreylist(env.GREYLIST, config.connection.greylist) : null,
+    };
     await handleRoutedEmail(message, config, services, judgeOptions(env));
   },
 } satisfies ExportedHandler<Env>;
+
+// Durable Objects are exported from the Worker's main module (wrangler.toml binds GREYLIST to this class).
+export { GreylistObject } from "./greylist/greylist-object.ts";

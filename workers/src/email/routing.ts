@@ -1,7 +1,7 @@
 // Cloudflare Email Routing: email(message, env, ctx) runs the relay's connection checks on the client
-// the trace names and the envelope sender, then the same judge as the verdict API, and either refuses
-// the message with the reply the relay would give (setReject), forwards it to the domain's mailbox, or
-// throws.
+// the trace names and the envelope sender, greylisting (a Durable Object per client network,
+// workers/src/greylist/), then the same judge as the verdict API, and either refuses the message with
+// the reply the relay would give (setReject), forwards it to the domain's mailbox, or throws.
 //
 // This path has no SMTP session of ours: no temporary reply exists here but throwing (Cloudflare then
 // answers the sender with a temporary failure, so it retries), and forward() only adds X- fields.
@@ -11,10 +11,13 @@ import type { Resolver } from "../../../core/dns/resolver.ts";
 import { readStreamBounded } from "../../../core/bytes/bounded-read.ts";
 import { dnsblKeys, type DnsblKeys } from "../../../core/dnsbl/dnsbl.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
-import { formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
+import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
 import type { CheckResult, VerdictEnvelope, Verdict } from "../../../core/verdict/types.ts";
 import { verdict, type VerdictOptions } from "../../../core/verdict/verdict.ts";
+import type { GreylistTriplet } from "../../../core/greylist/greylist.ts";
+import { greylistApplies } from "../../../core/smtp/pipeline.ts";
+import type { EdgeGreylist } from "../greylist/edge-greylist.ts";
 import { connectionFindings, decideConnection } from "./connection.ts";
 import { clientTrace, connectionTrace } from "./trace.ts";
 
@@ -60,6 +63,8 @@ export interface EdgeServices {
   resolver: Resolver;
   /** A secret of the Worker by name (the access keys of connection.dnsbl.zones[].keySecret). */
   secret: (name: string) => string | undefined;
+  /** Greylisting's Durable Objects; null when the Worker has no GREYLIST binding. */
+  greylist: EdgeGreylist | null;
 }
 
 /** MAIL FROM as the event gives it; the null reverse-path (RFC 5321 §4.5.5) as "", however written. */
@@ -136,6 +141,24 @@ export async function handleRoutedEmail(
   for (const check of connection.relaxed) checks.push({ check, outcome: "relaxed", detail: `for ${message.to}` });
   const skipped = findings.filter((finding) => finding.outcome === "skipped").map((finding) => finding.check);
 
+  // Greylisting where the relay does it, at RCPT TO: after the connection checks, for recipients whose
+  // role does not relax it. A deferral throws (the sender retries); so does an object that cannot be asked.
+  let greylisted: GreylistTriplet | null = null;
+  if (greylistApplies(message.to, config)) {
+    if (trace.clientIp === undefined) {
+      skipped.push("greylist");
+      checks.push({ check: "greylist", outcome: "skipped", detail: "no client address in the topmost Received field" });
+    } else {
+      greylisted = { clientIp: trace.clientIp, sender: mailFromOf(message), recipient: message.to };
+      const finding = await greylistFinding(services.greylist, greylisted, id);
+      checks.push(record(finding));
+      if (finding.outcome === "fail" || finding.outcome === "temporary") {
+        log("tempfail", finding.reply, checks);
+        answer(message, finding.reply);
+      }
+    }
+  }
+
   const raw = await readStreamBounded(message.raw, limit, message.rawSize);
   if (raw === null) {
     message.setReject(tooBig);
@@ -149,6 +172,29 @@ export async function handleRoutedEmail(
   log(result.action, result.reply, [...checks, ...result.checks]);
   if (result.action === "reject") message.setReject(formatReply(result.reply));
   else if (result.action === "tempfail") throw new TemporaryFailure(formatReply(result.reply));
-  else await message.forward(domain.forwardTo, forwardHeaders(result));
+  else {
+    await message.forward(domain.forwardTo, forwardHeaders(result));
+    // Counted towards the network's auto-allow once forwarded. A failure here must not throw: the message
+    // is delivered, and a throw would have Cloudflare ask the sender to send it again.
+    if (greylisted !== null)
+      await services.greylist
+        ?.delivered(greylisted)
+        .catch((err: unknown) => console.error(JSON.stringify({ msg: "greylist count not recorded", id, error: String(err) })));
+  }
   return result;
+}
+
+/**
+ * The greylisting finding of a triplet. A missing binding, or an object that cannot be asked, is
+ * temporary with the relay's reply for its store failing (docs/greylisting.md, "When the store fails"):
+ * never a pass because greylisting could not run.
+ */
+async function greylistFinding(greylist: EdgeGreylist | null, triplet: GreylistTriplet, id: string): Promise<Finding> {
+  const temporary = (detail: string): Finding => ({ check: "greylist", outcome: "temporary", reply: buildReply("tempfail", { id }), detail });
+  if (greylist === null) return temporary("connection.greylist.enabled is true, but the Worker has no GREYLIST Durable Object binding (wrangler.toml)");
+  try {
+    return await greylist.check(triplet);
+  } catch (err) {
+    return temporary(`greylist Durable Object: ${(err as Error).message}`);
+  }
 }

@@ -1,4 +1,5 @@
 // The Worker's bindings: vars from wrangler.toml, secrets from `wrangler secret put`.
+import type { GreylistObject } from "../greylist/greylist-object.ts";
 export interface Env {
   /** Optional: the configuration document as JSON; overrides the one bundled at build time. */
   EDGEMX_CONFIG?: string;
@@ -10,6 +11,8 @@ export interface Env {
   ARC_PRIVATE_KEY?: string;
   /** Optional D1 database: where received TLS reports are kept (docs/tlsrpt.md); without it they are logged. */
   TLSRPT_DB?: D1Database;
+  /** Greylisting's Durable Objects, one per client network (wrangler.toml); needed while connection.greylist is enabled. */
+  GREYLIST?: DurableObjectNamespace<GreylistObject>;
   // Secrets the configuration names (connection.dnsbl.zones[].keySecret, e.g. SPAMHAUS_DQS_KEY) are read
   // by that name: bindingText().
 }
