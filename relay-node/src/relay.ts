@@ -12,10 +12,15 @@ import { limitByDestination } from "./deliver/destination-limits.ts";
 import { nextHopDeliverer } from "./deliver/next-hop.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
+import { smarthostDeliverer, viaRelayHost } from "./deliver/smarthost.ts";
+import { REPORTS_TOKEN_ENV, reportIntakeDeliverer, routeReports } from "./deliver/report-intake.ts";
+import type { Deliverer } from "./queue/deliverer.ts";
+import { reportAddresses } from "../../core/reports/addresses.ts";
 import { openStsPolicyCache } from "./mtasts/cache.ts";
 import { openTlsRptStore } from "./tlsrpt/counts.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
 import { loadDkimKeys } from "./sign/keys.ts";
+import { dsnFrom } from "./sign/generated.ts";
 import { createRelayResolver } from "./dns/resolver.ts";
 import { createVerdictSource } from "./verdict/source.ts";
 import { createLogger, type Logger } from "./log/log.ts";
@@ -31,13 +36,15 @@ import { startSubmission, type SubmissionListenerName } from "./submission/start
 import { createMxServer } from "./smtp/mx.ts";
 import { dnsblKeys } from "../../core/dnsbl/dnsbl.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
+import { prepareAcmeCertificate } from "./acme/store.ts";
+import { startAcmeService, type AcmeService } from "./acme/service.ts";
 
 export interface RelayOverrides {
   /** Listen here instead of relay.listeners.mx (port 0: a free port, see RunningRelay.port). */
   listen?: { host?: string; port?: number };
   logger?: Logger;
   resolver?: Resolver;
-  /** Where EDGEMX_VERDICT_TOKEN, EDGEMX_RSPAMD_PASSWORD and EDGEMX_LEARN_TOKEN are read; process.env by default. */
+  /** Where EDGEMX_VERDICT_TOKEN, EDGEMX_RSPAMD_PASSWORD, EDGEMX_LEARN_TOKEN and EDGEMX_REPORTS_TOKEN are read; process.env by default. */
   env?: NodeJS.ProcessEnv;
   /** Listen for learning here instead of relay.rspamd.learnListener (port 0: a free port, see RunningRelay.learnPort). */
   learnListen?: { host?: string; port?: number };
@@ -49,6 +56,8 @@ export interface RelayOverrides {
   delivery?: Partial<Omit<DeliveryOptions, "hostname" | "logger">>;
   /** Remote delivery settings (another MX port and a test CA in tests). */
   remote?: Pick<RemoteDeliveryOptions, "port" | "ca" | "stsPort" | "timeouts">;
+  /** Answer ACME HTTP-01 challenges here instead of relay.acme.challengeListener (port 0: a free port). */
+  acmeChallengeListen?: { host?: string; port?: number };
 }
 
 export interface RunningRelay {
@@ -64,6 +73,8 @@ export interface RunningRelay {
   logger: Logger;
   /** Re-reads the certificate files; new TLS sessions use them. False (and a log line) when they do not fit. */
   reloadCertificate(): boolean;
+  /** The ACME service (relay.acme); null without it. */
+  acme: AcmeService | null;
   /**
    * Stops taking connections, lets open sessions finish (at most 30 s, then 421), lets deliveries in
    * flight finish, and closes the state stores.
@@ -111,14 +122,27 @@ async function virusScanner(config: EdgemxConfig, logger: Logger): Promise<(mess
   return (message) => scanWithClamd(message, settings);
 }
 
-/** The DKIM signer of TLS reports; a key that does not load leaves them unsigned (and says so). */
-function tlsReportSigner(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: Logger): TlsRptSenderDeps["sign"] {
+/** The DKIM signer of the mail the relay writes itself (TLS reports, DSNs); a key that does not load leaves them unsigned (and says so). */
+function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: Logger): TlsRptSenderDeps["sign"] {
   try {
     return dkimSignerFor(loadDkimKeys(config, env));
   } catch (err) {
-    logger.warn({ event: "tlsrpt", err: (err as Error).message }, "the DKIM keys did not load: TLS reports are sent unsigned");
+    logger.warn({ event: "dkim", err: (err as Error).message }, "the DKIM keys did not load: TLS reports and DSNs are sent unsigned");
     return undefined;
   }
+}
+
+/**
+ * Where mail for our own domains goes: the next hop (the mailbox host); with reports.intakeUrl, mail
+ * for our report addresses goes to the Worker's report intake instead (deliver/report-intake.ts).
+ */
+function localDeliverer(config: EdgemxConfig, env: NodeJS.ProcessEnv): Deliverer {
+  const nextHop = nextHopDeliverer(config.relay.nextHop, config.hostname);
+  const url = config.reports.intakeUrl;
+  if (url === undefined) return nextHop;
+  const token = env[REPORTS_TOKEN_ENV];
+  if (!token) throw new Error(`reports.intakeUrl is set, but ${REPORTS_TOKEN_ENV} (the report intake's token) is not in the environment`);
+  return routeReports(reportAddresses(config), reportIntakeDeliverer({ url, token }), nextHop);
 }
 
 export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides = {}): Promise<RunningRelay> {
@@ -153,7 +177,9 @@ async function startRelayServices(
   await probeResolver(config, resolver, logger);
   const verdicts = createVerdictSource(config, resolver, env, readArcSealKey(config, logger));
   services.defer(() => verdicts.close());
-  let certificate: Certificate = loadCertificate(config, overrides.selfSignedDir ?? defaultSelfSignedDir(config), logger);
+  let certificate: Certificate = config.relay.acme
+    ? prepareAcmeCertificate(config, logger)
+    : loadCertificate(config, overrides.selfSignedDir ?? defaultSelfSignedDir(config), logger);
   const scan = await virusScanner(config, logger);
 
   const spool = await Spool.open(config.relay.spool);
@@ -166,23 +192,33 @@ async function startRelayServices(
   services.defer(() => stsCache.close());
   // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
   const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
-  const remote = limitByDestination(
-    remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, stsCache, tlsRpt, logger, ...overrides.remote }),
-    {
-      maxSessionsPerDomain: config.relay.outbound.maxSessionsPerDomain,
-      retryInMs: (attempt) => backoff(attempt) * 1000,
-      ...(overrides.delivery?.now ? { now: overrides.delivery.now } : {}),
-    },
-  );
+  const direct = remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, stsCache, tlsRpt, logger, ...overrides.remote });
+  // A smarthost, where configured, takes its domains (or all) instead of their MX hosts (deliver/smarthost.ts).
+  const relayHost = config.relay.outbound.relayHost;
+  const smarthostOptions = {
+    ...(overrides.remote?.ca === undefined ? {} : { ca: overrides.remote.ca }),
+    ...(overrides.remote?.timeouts ? { timeouts: overrides.remote.timeouts } : {}),
+  };
+  const outbound =
+    relayHost === undefined ? direct : viaRelayHost(relayHost, smarthostDeliverer(relayHost, config.hostname, resolver, env, smarthostOptions), direct);
+  const remote = limitByDestination(outbound, {
+    maxSessionsPerDomain: config.relay.outbound.maxSessionsPerDomain,
+    retryInMs: (attempt) => backoff(attempt) * 1000,
+    ...(overrides.delivery?.now ? { now: overrides.delivery.now } : {}),
+  });
   const deliverer = routeByDomain(
     config.domains.map((d) => d.name),
-    nextHopDeliverer(config.relay.nextHop, config.hostname),
+    localDeliverer(config, env),
     remote,
   );
+  const signGenerated = generatedMailSignerFor(config, env, logger);
   const delivery = startDelivery(spool, deliverer, {
     concurrency: config.relay.deliveryConcurrency,
     ...overrides.delivery,
     hostname: config.hostname,
+    // DSNs from a postmaster of ours, DKIM-signed like other outbound mail (sign/generated.ts).
+    dsnFrom: (mailFrom) => dsnFrom(config.domains, mailFrom),
+    signDsn: (message, from, now) => signGenerated?.(message, from.slice(from.lastIndexOf("@") + 1), now),
     logger,
   });
   // Deliveries in flight finish (at most 30 s) before the stores they write close.
@@ -198,7 +234,7 @@ async function startRelayServices(
     store: tlsRpt,
     resolver,
     enqueue,
-    sign: tlsReportSigner(config, env, logger),
+    sign: signGenerated,
     reporter: {
       organization: config.hostname,
       contact: `postmaster@${config.domains[0]!.name}`,
@@ -211,7 +247,9 @@ async function startRelayServices(
   services.defer(() => tlsRptTimer.stop());
   // `edgemx queue` talks to the spool's owner here (docs/queue.md).
   const sendReports = (day?: string) => sendTlsReports(day ?? previousUtcDay(Date.now()), tlsRptSender);
-  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports });
+  // `npm run tls` asks the ACME service, which starts after the listeners (below).
+  let acme: AcmeService | null = null;
+  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports, acme: () => acme });
   services.defer(() => control.close());
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
   // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
@@ -295,6 +333,14 @@ async function startRelayServices(
     }
   };
   if (certificate.source === "configured") services.defer(watchCertificate(certificate, reloadCertificate));
+  // ACME (relay.acme): the HTTP-01 responder and the renewal timer; each new certificate goes through reloadCertificate.
+  acme = config.relay.acme
+    ? await startAcmeService(
+        config,
+        { logger, reloadCertificate, ...(overrides.acmeChallengeListen ? { listen: overrides.acmeChallengeListen } : {}) },
+        services,
+      )
+    : null;
 
   return {
     host: address?.host ?? null,
@@ -305,5 +351,6 @@ async function startRelayServices(
     delivery,
     logger,
     reloadCertificate,
+    acme,
   };
 }

@@ -7,11 +7,18 @@ import { chmod, unlink } from "node:fs/promises";
 import { createConnection, createServer, type Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import type { TlsRptRunResult } from "../tlsrpt/sender.ts";
+import type { AcmeService } from "../acme/service.ts";
+import type { AcmeStatus } from "../acme/store.ts";
 import type { DeliveryScheduler } from "../queue/scheduler.ts";
 import { readQueuedMessage, type QueueEntry, type Spool } from "../queue/spool.ts";
 
 export type ControlRequest =
-  { op: "list" } | { op: "show"; id: string } | { op: "flush"; id?: string } | { op: "delete"; id: string } | { op: "tlsrpt-send"; day?: string };
+  | { op: "list" }
+  | { op: "show"; id: string }
+  | { op: "flush"; id?: string }
+  | { op: "delete"; id: string }
+  | { op: "tlsrpt-send"; day?: string }
+  | { op: "tls-status" | "tls-renew" | "tls-rollover" };
 
 export type ControlAnswer =
   | { ok: true; entries: QueueEntry[] }
@@ -19,6 +26,7 @@ export type ControlAnswer =
   | { ok: true; flushed: string[] }
   | { ok: true; deleted: QueueEntry }
   | { ok: true; tlsrpt: TlsRptRunResult }
+  | { ok: true; tls: AcmeStatus }
   | { ok: false; error: string };
 
 const MAX_REQUEST_BYTES = 4096;
@@ -52,6 +60,7 @@ export function parseControlRequest(line: string): ControlRequest | string {
     if (day !== undefined && (typeof day !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(day))) return "day must be YYYY-MM-DD";
     return day === undefined ? { op } : { op, day };
   }
+  if (op === "tls-status" || op === "tls-renew" || op === "tls-rollover") return { op };
   if (op === "list") return { op };
   if (op === "flush") return id === undefined ? { op } : { op, id };
   if ((op === "show" || op === "delete") && id !== undefined) return { op, id };
@@ -64,6 +73,8 @@ export interface QueueControlDeps {
   now?: () => number;
   /** `tlsrpt-send`: sends the TLS reports of the day (default: the previous UTC day), tlsrpt/sender.ts. */
   sendTlsReports?: (day?: string) => Promise<TlsRptRunResult>;
+  /** `tls-*` (`npm run tls`): the ACME service, once it runs; null without relay.acme. */
+  acme?: () => AcmeService | null;
 }
 
 /** Carries out one request against the relay's own spool. */
@@ -104,6 +115,15 @@ export async function answerControlRequest(request: ControlRequest, deps: QueueC
     case "tlsrpt-send":
       if (deps.sendTlsReports === undefined) return { ok: false, error: "this relay does not send TLS reports" };
       return { ok: true, tlsrpt: await deps.sendTlsReports(request.day) };
+    case "tls-status":
+    case "tls-renew":
+    case "tls-rollover": {
+      const acme = deps.acme?.() ?? null;
+      if (acme === null) return { ok: false, error: "this relay gets no certificates by ACME (relay.acme is not configured)" };
+      if (request.op === "tls-status") return { ok: true, tls: acme.status() };
+      if (request.op === "tls-rollover") return { ok: true, tls: acme.rollover() };
+      return { ok: true, tls: await acme.renew() };
+    }
   }
 }
 
@@ -132,7 +152,8 @@ export async function startQueueControl(path: string, deps: QueueControlDeps): P
       socket.removeAllListeners("data");
       const request = newline === -1 ? "request too long" : parseControlRequest(buffered.slice(0, newline));
       // A TLS report run may wait on https: POSTs (30 s each): no idle limit once the request is read.
-      if (typeof request !== "string" && request.op === "tlsrpt-send") socket.setTimeout(0);
+      // So may an ACME issuance (a CA's validation, its retries).
+      if (typeof request !== "string" && (request.op === "tlsrpt-send" || request.op === "tls-renew")) socket.setTimeout(0);
       const answer: Promise<ControlAnswer> =
         typeof request === "string"
           ? Promise.resolve({ ok: false, error: request })
