@@ -43,6 +43,8 @@ export const TEST_DNS = {
     /** A CNAME to the mail host. */
     alias: "alias.sender.test",
     dkimSelector: DKIM_SELECTOR,
+    /** A mailing list's domain that ARC-seals with the same key and selector (the trusted sealer of the tests). */
+    arcSealer: "lists.sender.test",
     /** A name in a signed zone that does not exist: an authenticated NXDOMAIN. */
     nxdomain: "no-such-host.sender.test",
   },
@@ -237,6 +239,7 @@ export const TEST_ZONES: readonly TestZone[] = [
       { owner: "alias", type: "CNAME", data: `${sender.mailHost}.` },
       { owner: "_dmarc", type: "TXT", data: txt(`v=DMARC1; p=reject; rua=mailto:dmarc-reports@${sender.domain}`) },
       { owner: `${sender.dkimSelector}._domainkey`, type: "TXT", data: txt(`v=DKIM1; k=rsa; p=${DKIM_PUBLIC_KEY_BASE64}`) },
+      { owner: `${sender.dkimSelector}._domainkey.${inSender(sender.arcSealer)}`, type: "TXT", data: txt(`v=DKIM1; k=rsa; p=${DKIM_PUBLIC_KEY_BASE64}`) },
       { owner: inSender(clients.dynamicName), type: "A", data: clients.dynamicIp },
       { owner: inSender(clients.unconfirmedName), type: "A", data: "127.0.0.16" },
       { owner: inSender(ipv6Host.name), type: "AAAA", data: ipv6Host.address },

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../../workers/src/index.ts";
 import { attachment, mail, peFile } from "../fixtures/banned-content.ts";
 import { DKIM_PRIVATE_KEY_PEM } from "../harness/dkim-key.ts";
+import { sealMessage } from "../../core/mailauth/internals.ts";
 import { compose, configVar, configWith, ID, routed, signed, TEST_CONNECTION, testEnv, type Calls } from "./routed-email.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 
@@ -59,6 +60,42 @@ describe("Email Routing: email() judges and forwards or refuses", () => {
     expect(calls.forwarded).toEqual([]);
     expect(calls.rejected).toHaveLength(1);
     expect(calls.rejected[0]).toMatch(new RegExp(`^554 5\\.7\\.0 Reject, id=${ID} – BANNED$`));
+  });
+
+  it("refuses a message with two From fields as an RFC violation, with the judge's reply", async () => {
+    const { message, calls } = routed(await signed(compose(`alice@${sender.domain}`, { extraHeaders: ["From: <mallory@example.net>"] })));
+    await worker.email(message, testEnv);
+    expect(calls.forwarded).toEqual([]);
+    expect(calls.rejected).toHaveLength(1);
+    expect(calls.rejected[0]).toMatch(new RegExp(`^554 5\\.6\\.0 Reject, id=${ID} – message format violates the RFCs \\(duplicateFrom\\)$`));
+  });
+
+  it("lets the ARC chain of a trusted sealer vouch for a message a list rewrote, whose DMARC fails here; refuses it without that trust", async () => {
+    // The list received alice's signed message, found it authenticated, tagged its subject (breaking
+    // the DKIM signature) and sealed it (RFC 8617 §5.1) with a key the harness publishes.
+    const rewritten = (await signed(compose(`alice@${sender.domain}`))).replace("Subject: Hello", "Subject: [list] Hello");
+    const authResults = `${sender.arcSealer}; dkim=pass header.d=${sender.domain}; dmarc=pass header.from=${sender.domain}`;
+    const arcSet = await sealMessage(rewritten, {
+      signingDomain: sender.arcSealer,
+      selector: sender.dkimSelector,
+      privateKey: DKIM_PRIVATE_KEY_PEM,
+      authResults,
+      cv: "none",
+    });
+    const raw = arcSet.toString() + rewritten;
+
+    const untrusted = routed(raw);
+    await worker.email(untrusted.message, testEnv);
+    expect(untrusted.calls.rejected).toHaveLength(1);
+    expect(untrusted.calls.rejected[0]).toMatch(/DMARC policy of sender\.test$/);
+
+    const trusted = routed(raw);
+    await worker.email(trusted.message, { ...testEnv, EDGEMX_CONFIG: configVar({ auth: { trustedArcSealers: [sender.arcSealer] } }) });
+    expect(trusted.calls.rejected).toEqual([]);
+    expect(trusted.calls.forwarded).toHaveLength(1);
+    const results = forwardedResults(trusted.calls);
+    expect(results).toMatch(/\barc=pass\b/);
+    expect(results).toMatch(/\bdmarc=fail\b[^;]*trusted_forwarder lists\.sender\.test/);
   });
 
   it("refuses an unsigned message of sender.test for its DMARC policy when no trace shows an authorized client", async () => {
