@@ -49,6 +49,22 @@ mailbox host decides (or, with \`relay.recipientCheck\`, is asked during RCPT). 
 (\`postmaster@\`, and every local part under \`roles\`) always exist (RFC 5321 §4.5.1).`,
   },
   {
+    path: "connection",
+    title: "`connection`",
+    before: `The checks of the sending server and its envelope. Both inbound paths run them with the same code and
+the same replies: the relay in its SMTP session (stage by stage: [relay.md](relay.md), each check:
+[relay-checks.md](relay-checks.md)), and the Worker's Email Routing handler all at once, with the client
+that Cloudflare's trace field names ([email-routing.md](email-routing.md)).`,
+    after: `\`\`\`yaml
+connection:
+  dnsbl:
+    zones:
+      # Spamhaus's Data Query Service: the key is the secret SPAMHAUS_DQS_KEY, asked as <ip>.<key>.zen.dq.spamhaus.net
+      - { zone: zen.dq.spamhaus.net, codes: [127.0.0.2, 127.0.0.3, 127.0.0.4, 127.0.0.9, 127.0.0.10, 127.0.0.11], keySecret: SPAMHAUS_DQS_KEY }
+  greylist: { delaySeconds: 300 }
+\`\`\``,
+  },
+  {
     path: "relay",
     title: "`relay`",
     after: "How the relay uses each of these: [relay.md](relay.md) and [relay-checks.md](relay-checks.md).",

@@ -112,9 +112,9 @@ function tryLines(): string[] {
         `  mail      swaks ${quickstart.acceptedMessage(server, to).join(" ")}`,
         `            → 250 2.0.0 Ok: queued as …: ${SANDBOX_SENDER.host} (${SANDBOX_SENDER.address}) passes every check (DNSBL, FCrDNS, HELO, sender, SPF, DMARC, clamd).`,
       );
-      if (config.relay.greylist.enabled) {
+      if (config.connection.greylist.enabled) {
         lines.push(
-          `            To another mailbox (--to bob@${domain}) a new sender is greylisted first, as a postmaster wants: 451 4.7.1, accepted when retried after ${config.relay.greylist.delaySeconds} s.`,
+          `            To another mailbox (--to bob@${domain}) a new sender is greylisted first, as a postmaster wants: 451 4.7.1, accepted when retried after ${config.connection.greylist.delaySeconds} s.`,
         );
       }
     } else {

@@ -362,6 +362,97 @@ const rspamd = z
     }
   });
 
+// The checks of the sending server and its envelope. Both inbound paths run them with the same code and
+// replies: the relay in its SMTP session, the Worker's email() with the client Cloudflare's trace names.
+const connection = z
+  .object({
+    dnsbl: z
+      .object({
+        action: checkAction.default("reject").describe("what a listed client gets"),
+        zones: z
+          .array(
+            z
+              .object({
+                zone: hostname.describe("the zone, e.g. `zen.spamhaus.org`"),
+                codes: z
+                  .array(z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, { message: "expected a 127.x.y.z answer" }))
+                  .default([])
+                  .meta({ kind: "list of 127.x.y.z", description: "the answers that count as listed (RFC 5782 §2.1: 127.0.0.0/8); empty: any" }),
+                keySecret: z
+                  .string()
+                  .regex(/^[A-Z][A-Z0-9_]*$/, { message: "expected the name of a secret, e.g. SPAMHAUS_DQS_KEY" })
+                  .optional()
+                  .meta({
+                    kind: "secret name",
+                    description:
+                      "for a list that wants an access key in the name (Spamhaus DQS: `zone: zen.dq.spamhaus.net` asks `<ip>.<key>.zen.dq.spamhaus.net`): the name of the secret holding the key, the Worker's secret (`wrangler secret put`) or the relay's environment variable of that name; never the key itself",
+                    defaultText: "none: the zone is asked as it is",
+                    checkedAtStart: "the relay's environment has the variable, a single DNS label; the Worker defers mail while its secret is missing",
+                  }),
+              })
+              .strict(),
+          )
+          .default([])
+          .describe("the zones asked"),
+      })
+      .strict()
+      .prefault({})
+      .describe("DNS blocklists (RFC 5782) asked for each client ([relay-checks.md](relay-checks.md))"),
+    fcrdns: z
+      .object({
+        action: checkAction.default("reject").describe("what a client without a confirmed name, or with a dynamic-looking one, gets"),
+        dynamicPatterns: z.array(dynamicPattern).default([]).describe("dynamic-looking PTR names, matched case-insensitively"),
+      })
+      .strict()
+      .prefault({})
+      .describe("forward-confirmed reverse DNS of the client (RFC 8601 §3 iprev)"),
+    helo: z
+      .object({ action: checkAction.default("reject").describe("what an implausible HELO/EHLO name gets") })
+      .strict()
+      .prefault({})
+      .describe("the HELO/EHLO plausibility check"),
+    sender: z
+      .object({ action: checkAction.default("reject").describe("what a MAIL FROM domain failing the check gets") })
+      .strict()
+      .prefault({})
+      .describe("the MAIL FROM domain check"),
+    mandatoryTls: z
+      .object({
+        domains: z
+          .array(hostname)
+          .default([])
+          .describe(
+            "sender domains whose mail is accepted only over TLS (on Email Routing: where Cloudflare's trace shows the TLS state), and destinations the relay delivers to only over verified TLS",
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe("TLS that is not optional"),
+    greylist: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('`false`: every check passes ("greylisting disabled"); the relay opens no store, the Worker asks no Durable Object'),
+        delaySeconds: seconds(0).default(300).describe("how long a new triplet is deferred; `0`: the first attempt passes (greylisting only records)"),
+        retryWindowSeconds: seconds(60)
+          .default(2 * 86400)
+          .describe("a new triplet's retry must come within this time of the first attempt, else it starts over"),
+        passLifetimeSeconds: seconds(60)
+          .default(36 * 86400)
+          .describe("a passed triplet, and a network's delivery count, are kept this long after last use"),
+        autoAllowAfter: z.number().int().min(1).default(5).describe("delivered messages after which a client network is no longer greylisted"),
+        ipv4Prefix: z.number().int().min(8).max(32).default(24).describe("the IPv4 network of a triplet, as a prefix length"),
+        ipv6Prefix: z.number().int().min(16).max(128).default(64).describe("the IPv6 network of a triplet, as a prefix length"),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        "greylisting of (client network, sender, recipient) triplets ([greylisting.md](greylisting.md)); the relay keeps the state in `relay.greylist.store`, the Worker in its Durable Object",
+      ),
+  })
+  .strict();
+
 // RFC 8555: the ACME client inside the relay (relay-node/src/acme/). The decisions on these values
 // (which names, when to renew, the key rollover of RFC 7671 §8.1) are core/acme/.
 export const ACME_KEY_TYPES = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"] as const;
@@ -440,45 +531,6 @@ const relay = z
       defaultText: "none: `relay.tls` or the self-signed certificate",
       checkedAtStart: "the folder `dir` can be written; `caFile` is readable",
     }),
-    dnsbl: z
-      .object({
-        action: checkAction.default("reject").describe("what a listed client gets"),
-        zones: z
-          .array(
-            z
-              .object({
-                zone: hostname.describe("the zone, e.g. `zen.spamhaus.org`"),
-                codes: z
-                  .array(z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, { message: "expected a 127.x.y.z answer" }))
-                  .default([])
-                  .meta({ kind: "list of 127.x.y.z", description: "the answers that count as listed (RFC 5782 §2.1: 127.0.0.0/8); empty: any" }),
-              })
-              .strict(),
-          )
-          .default([])
-          .describe("the zones asked"),
-      })
-      .strict()
-      .prefault({})
-      .describe("DNS blocklists (RFC 5782) asked for each client ([relay-checks.md](relay-checks.md))"),
-    fcrdns: z
-      .object({
-        action: checkAction.default("reject").describe("what a client without a confirmed name, or with a dynamic-looking one, gets"),
-        dynamicPatterns: z.array(dynamicPattern).default([]).describe("dynamic-looking PTR names, matched case-insensitively"),
-      })
-      .strict()
-      .prefault({})
-      .describe("forward-confirmed reverse DNS of the client (RFC 8601 §3 iprev)"),
-    mandatoryTls: z
-      .object({
-        domains: z
-          .array(hostname)
-          .default([])
-          .describe("sender domains whose mail is accepted only over TLS, and destinations delivered to only over verified TLS"),
-      })
-      .strict()
-      .prefault({})
-      .describe("TLS that is not optional"),
     nextHop: z
       .discriminatedUnion("type", [
         z.object({ type: z.literal("maildir"), path: path.default("./data/Maildir").describe("the Maildir") }).strict(),
@@ -521,29 +573,8 @@ const relay = z
       .strict()
       .prefault({})
       .describe("the relay's DNS: a validating resolver (unbound) over UDP, TCP when truncated; DANE relies on its AD bit"),
-    helo: z
-      .object({ action: checkAction.default("reject").describe("what an implausible HELO/EHLO name gets") })
-      .strict()
-      .prefault({})
-      .describe("the HELO/EHLO plausibility check"),
-    sender: z
-      .object({ action: checkAction.default("reject").describe("what a MAIL FROM domain failing the check gets") })
-      .strict()
-      .prefault({})
-      .describe("the MAIL FROM domain check"),
     greylist: z
       .object({
-        enabled: z.boolean().default(true).describe('`false`: every check passes ("greylisting disabled") and no store is opened'),
-        delaySeconds: seconds(0).default(300).describe("how long a new triplet is deferred; `0`: the first attempt passes (greylisting only records)"),
-        retryWindowSeconds: seconds(60)
-          .default(2 * 86400)
-          .describe("a new triplet's retry must come within this time of the first attempt, else it starts over"),
-        passLifetimeSeconds: seconds(60)
-          .default(36 * 86400)
-          .describe("a passed triplet, and a network's delivery count, are kept this long after last use"),
-        autoAllowAfter: z.number().int().min(1).default(5).describe("delivered messages after which a client network is no longer greylisted"),
-        ipv4Prefix: z.number().int().min(8).max(32).default(24).describe("the IPv4 network of a triplet, as a prefix length"),
-        ipv6Prefix: z.number().int().min(16).max(128).default(64).describe("the IPv6 network of a triplet, as a prefix length"),
         store: z
           .discriminatedUnion("type", [
             z.object({ type: z.literal("sqlite"), path: path.default("./data/greylist.sqlite").describe("the database file") }).strict(),
@@ -558,11 +589,11 @@ const relay = z
               .strict(),
           ])
           .prefault({ type: "sqlite" })
-          .describe("where the state is kept: SQLite, or Redis so that several relays share it"),
+          .describe("SQLite, or Redis so that several relays share the state"),
       })
       .strict()
       .prefault({})
-      .describe("greylisting of (client network, sender, recipient) triplets ([greylisting.md](greylisting.md))"),
+      .describe("where the relay keeps greylisting's state (`connection.greylist` says how it greylists; the Worker keeps its state in a Durable Object)"),
     clamd: z
       .object({
         enabled: z.boolean().default(true).describe("`false`: messages are not scanned for viruses, and the relay says so at start"),
@@ -943,6 +974,11 @@ export const configSchema = z
         abuse: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist"] },
       })
       .describe("RFC 2142 role mailboxes (local parts) and the checks each is spared; they always exist (RFC 5321 §4.5.1)"),
+    connection: connection
+      .prefault({})
+      .describe(
+        "the checks of the sending server and its envelope, on both inbound paths: the relay's SMTP session and Email Routing's `email()` ([email-routing.md](email-routing.md))",
+      ),
     relay: relay.prefault({}).describe("the Node relay's settings"),
     judge: judge.prefault({}).describe("what the message judge checks and refuses"),
     reports: reports.prefault({}).describe("received DMARC and TLS reports: their retention, the dashboard, the relay's hand-over ([reports.md](reports.md))"),
@@ -979,6 +1015,22 @@ export const configSchema = z
       });
     }
   });
+
+/** Fields an earlier layout had elsewhere: a document that still uses one is told where it went (load.ts). */
+export const MOVED_FIELDS: Readonly<Partial<Record<string, string>>> = {
+  // The connection checks became one section for both inbound paths (the relay and Email Routing).
+  "relay.dnsbl": "connection.dnsbl",
+  "relay.fcrdns": "connection.fcrdns",
+  "relay.helo": "connection.helo",
+  "relay.sender": "connection.sender",
+  "relay.mandatoryTls": "connection.mandatoryTls",
+  ...Object.fromEntries(
+    ["enabled", "delaySeconds", "retryWindowSeconds", "passLifetimeSeconds", "autoAllowAfter", "ipv4Prefix", "ipv6Prefix"].map((field) => [
+      `relay.greylist.${field}`,
+      `connection.greylist.${field}`,
+    ]),
+  ),
+};
 
 export type EdgemxConfig = z.output<typeof configSchema>;
 export type DomainConfig = EdgemxConfig["domains"][number];

@@ -22,6 +22,11 @@ export interface VerdictOptions {
   arcSealKey?: ArcSealKey;
   /** The SPF results of earlier messages of the same SMTP session (the relay's in-process judge). */
   spfMemo?: SpfMemo;
+  /**
+   * The transport's checks that could not run for want of a fact (Email Routing without a client in the
+   * trace): named in X-Edgemx-Verdict as `skipped=…`, so the mailbox can tell.
+   */
+  skipped?: readonly string[];
   /** Reads the archive formats core has no reader for (7z, RAR, xz); without one they cannot be inspected. */
   archiveOpener?: ArchiveOpener;
 }
@@ -178,12 +183,13 @@ function judgeSpfFail(auth: AuthOutcome, config: EdgemxConfig, j: Judging): Step
   });
 }
 
-/** The header that carries our marks to the mailbox host (filters can act on it). */
-function verdictHeader(j: Judging): string {
-  return `X-Edgemx-Verdict: accept; id=${j.id}${j.marks.length > 0 ? `; marks=${j.marks.join(",")}` : ""}`;
+/** The header that carries our marks, and the checks that could not run, to the mailbox host (filters can act on it). */
+function verdictHeader(j: Judging, skipped: readonly string[]): string {
+  const marks = j.marks.length > 0 ? `; marks=${j.marks.join(",")}` : "";
+  return `X-Edgemx-Verdict: accept; id=${j.id}${marks}${skipped.length > 0 ? `; skipped=${skipped.join(",")}` : ""}`;
 }
 
-function finish(j: Judging, step: Step): Verdict {
+function finish(j: Judging, step: Step, skipped: readonly string[] = []): Verdict {
   const dmarc = j.dmarc === undefined ? {} : { dmarc: j.dmarc };
   if (step.stop)
     return { action: step.action, reply: step.reply, reason: step.reason, id: j.id, headers: j.headers, marks: j.marks, checks: j.checks, ...dmarc };
@@ -191,7 +197,7 @@ function finish(j: Judging, step: Step): Verdict {
     action: "accept",
     reply: { code: 250, enhanced: "2.0.0", text: `Ok, id=${j.id}` },
     id: j.id,
-    headers: [...j.headers, verdictHeader(j)],
+    headers: [...j.headers, verdictHeader(j, skipped)],
     marks: j.marks,
     checks: j.checks,
     ...dmarc,
@@ -219,7 +225,7 @@ export async function verdict(
     const outcome = await step();
     if (outcome.stop) return finish(j, outcome);
   }
-  const accepted = finish(j, GO_ON);
+  const accepted = finish(j, GO_ON, options.skipped);
   if (j.auth && config.judge.arcSeal.enabled && options.arcSealKey) {
     accepted.headers.unshift(...(await sealForwarded(raw, accepted.headers, j.auth, config, options.arcSealKey)));
   }

@@ -37,6 +37,7 @@ import type { ScanOutcome } from "./smtp/decision.ts";
 import type { EnqueueRequest } from "./queue/spool.ts";
 import { startSubmission, type SubmissionListenerName } from "./submission/start.ts";
 import { createMxServer } from "./smtp/mx.ts";
+import { dnsblKeys } from "../../core/dnsbl/dnsbl.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
 import { nextHopLabeler, RelayMetrics } from "./metrics/metrics.ts";
 import { dependencyProbes } from "./metrics/health.ts";
@@ -182,6 +183,8 @@ async function startRelayServices(
   services: AsyncDisposableStack,
 ): Promise<Omit<RunningRelay, "stop">> {
   const env = overrides.env ?? process.env;
+  // Keys of the DNSBL zones that want one (Spamhaus DQS): a missing one stops the start, naming the field.
+  const blocklistKeys = dnsblKeys(config.connection.dnsbl, (name) => env[name]);
   // One registry per relay; without relay.metrics nothing is counted at all (metrics/metrics.ts).
   const metrics = config.relay.metrics.enabled ? new RelayMetrics() : null;
   const resolver = overrides.resolver ?? createRelayResolver(config.relay.resolver);
@@ -318,10 +321,13 @@ async function startRelayServices(
   services.defer(() => control.close());
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
   // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
-  const greylist = config.relay.greylist.enabled
-    ? createGreylist(config.relay.greylist, {
-        onFlushError: (err, failure) => logger.warn({ event: "greylist", err, ...failure }, "could not record deliveries towards auto-allow"),
-      })
+  const greylist = config.connection.greylist.enabled
+    ? createGreylist(
+        { ...config.connection.greylist, ...config.relay.greylist },
+        {
+          onFlushError: (err, failure) => logger.warn({ event: "greylist", err, ...failure }, "could not record deliveries towards auto-allow"),
+        },
+      )
     : null;
   if (greylist !== null) services.defer(() => greylist.close());
   const recipientCallout = recipientCalloutFor(config, logger);
@@ -340,6 +346,7 @@ async function startRelayServices(
     spamCheck,
     spamtrap: spam.spamtrap,
     blocklist: spam.blocklist,
+    dnsblKeys: blocklistKeys,
     greylist,
     recipientCallout,
     certificate: certificate.pair,

@@ -43,6 +43,20 @@ describe("configuration schema", () => {
     ]);
     expect(problems({ hostname: "mx.example.org" })).toEqual(["domains: expected array (missing)"]);
     expect(problems({ ...minimal, extra: 1 })).toEqual(['(document): unknown field "extra"']);
+  });
+
+  it("tells a document of the earlier layout where each moved field went", () => {
+    expect(
+      problems({
+        ...minimal,
+        relay: { dnsbl: { zones: [] }, mandatoryTls: { domains: [] }, greylist: { delaySeconds: 60, store: { type: "sqlite" } }, typo: 1 },
+      }),
+    ).toEqual([
+      "relay.greylist.delaySeconds: moved to connection.greylist.delaySeconds",
+      "relay.dnsbl: moved to connection.dnsbl",
+      "relay.mandatoryTls: moved to connection.mandatoryTls",
+      'relay: unknown field "typo"',
+    ]);
     expect(problems({ ...minimal, domains: [{ name: "bad domain", mx: [] }] })).toEqual([
       "domains[0].name: expected a host name such as mx.example.org",
       "domains[0].mx: expected at least 1 item(s)",

@@ -130,6 +130,13 @@ describe("verdict", () => {
     expect(v.checks.map((c) => `${c.check}:${c.outcome}`)).toEqual(["rfc:pass", "banned:pass", "spf:pass", "dkim:pass", "dmarc:pass"]);
   });
 
+  it("names the transport's checks that could not run in X-Edgemx-Verdict, after the marks", async () => {
+    const v = await verdict(bytes(await signed(message("alice@sender.test"))), inbound(SENDER_IP, "alice@sender.test"), config(), zone(), {
+      skipped: ["dnsbl", "fcrdns"],
+    });
+    expect(v.headers).toContain(`X-Edgemx-Verdict: accept; id=${v.id}; skipped=dnsbl,fcrdns`);
+  });
+
   it("refuses a banned attachment with the spec's reply, before any DNS lookup", async () => {
     const dns = zone().fail("sender.test", "timeout");
     const v = await verdict(bytes(withExe("alice@sender.test")), inbound(SENDER_IP, "alice@sender.test"), config(), dns);

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
 import { REPLIES, REPLY_KEYS } from "../../core/smtp/replies.ts";
 import { negotiateLanguage, pageLanguage, parseAcceptLanguage } from "../../workers/src/postmaster/language.ts";
-import { renderPostmasterPage, settingsColumns } from "../../workers/src/postmaster/page.ts";
+import { receivedByEmailRouting, renderPostmasterPage, settingsColumns } from "../../workers/src/postmaster/page.ts";
 
 const DOMAIN_PAGE = "https://example.org/postmaster";
 const POSTMASTER_HOST = "https://postmaster.example.org/";
@@ -205,8 +205,8 @@ describe("postmaster page: rendering", () => {
   it("escapes every value from the configuration and the records", () => {
     const config = parseConfig({ ...base, domains: [{ ...base.domains[0], displayName: `<script>alert("x")</script> & Co` }] });
     // Values the schema would refuse, as a crafted object would carry them.
-    config.relay.dnsbl.zones = [{ zone: "<b>bl</b>.example", codes: [] }];
-    config.relay.mandatoryTls.domains = ['"><img src=x>'];
+    config.connection.dnsbl.zones = [{ zone: "<b>bl</b>.example", codes: [] }];
+    config.connection.mandatoryTls.domains = ['"><img src=x>'];
     const domain = config.domains[0]!;
     const records = [{ name: "example.net.", type: "TXT", value: '"v=spf1 <i>mx</i> -all"', comment: "a </pre> comment" }];
     const html = renderPostmasterPage({ lang: "en", domain, config, records });
@@ -247,6 +247,31 @@ describe("postmaster page: rendering", () => {
     );
     expect(de).not.toContain("7z-, RAR- und xz-Archive");
     expect(de).toContain("dürfen diese Dateitypen nicht enthalten: .exe, .scr, .hta (application/hta), application/hta");
+  });
+
+  it("states what a domain received by Cloudflare Email Routing gets: the connection checks and greylisting, no virus scan or spam scoring", () => {
+    const routedDomain = { ...base.domains[0], mx: ["route1.mx.cloudflare.net", "route2.mx.cloudflare.net"], forwardTo: "mailbox@example.com" };
+    const config = parseConfig({ ...base, domains: [routedDomain], connection: { mandatoryTls: { domains: ["bank.example"] } } });
+    const domain = config.domains[0]!;
+    expect(receivedByEmailRouting(domain)).toBe(true);
+    expect(receivedByEmailRouting(parseConfig(base).domains[0]!)).toBe(false);
+    const en = visibleText(renderPostmasterPage({ lang: "en", domain, config, records: [] }));
+    expect(en).toContain("Mail for example.net is received by Cloudflare Email Routing (route1.mx.cloudflare.net, route2.mx.cloudflare.net)");
+    expect(en).toContain("DNS blocklists: none configured.");
+    expect(en).toContain("Messages received through Cloudflare Email Routing are not scanned for viruses.");
+    expect(en).not.toContain("Every message is scanned for viruses");
+    expect(en).toContain("so mail from these sender domains cannot be held to TLS here: bank.example.");
+    expect(en).toContain("A message may be up to 50 MiB large (Cloudflare's own limit may be lower).");
+    expect(en).toContain("Messages received through Cloudflare Email Routing are not scored by a spam filter.");
+    expect(en).toContain("is deferred for 300 seconds; a server that tries again after that is accepted. Networks that delivered 5 messages");
+    expect(en).not.toMatch(/rspamd|ClamAV|The virus scan always applies/);
+
+    const quiet = parseConfig({ ...base, domains: [routedDomain], connection: { greylist: { enabled: false } } });
+    const de = visibleText(renderPostmasterPage({ lang: "de", domain: quiet.domains[0]!, config: quiet, records: [] }));
+    expect(de).toContain("E-Mails für example.net nimmt Cloudflare Email Routing an");
+    expect(de).toContain("werden nicht auf Viren geprüft");
+    expect(de).toContain("bewertet kein Spamfilter.");
+    expect(de).not.toMatch(/Greylisting:|auf TLS verpflichtet/);
   });
 
   it("puts N/A for a service that is not offered and defaults hosts to the first MX", () => {

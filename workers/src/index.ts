@@ -2,8 +2,9 @@
 import bundled from "./config.generated.json";
 import { parseConfig } from "../../core/config/load.ts";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
-import type { Env } from "./runtime/env.ts";
+import { bindingText, type Env } from "./runtime/env.ts";
 import { handleRoutedEmail } from "./email/routing.ts";
+import { edgeGreylist } from "./greylist/edge-greylist.ts";
 import { handleRoutedReport } from "./email/reports.ts";
 import { reportAddresses } from "../../core/reports/addresses.ts";
 import { handleHttp } from "./http/routes.ts";
@@ -42,7 +43,12 @@ export default {
       await handleRoutedReport(message, config, env.REPORTS_DB);
       return;
     }
-    await handleRoutedEmail(message, config, judgeResolver(config, env), judgeOptions(env));
+    const services = {
+      resolver: judgeResolver(config, env),
+      secret: (name: string) => bindingText(env, name),
+      greylist: env.GREYLIST ? edgeGreylist(env.GREYLIST, config.connection.greylist) : null,
+    };
+    await handleRoutedEmail(message, config, services, judgeOptions(env));
   },
 
   // The Cron Trigger of wrangler.toml: reports past reports.retentionDays are deleted.
@@ -53,3 +59,6 @@ export default {
     console.log(JSON.stringify({ msg: "reports retention", retentionDays: config.reports.retentionDays, deleted }));
   },
 } satisfies ExportedHandler<Env>;
+
+// Durable Objects are exported from the Worker's main module (wrangler.toml binds GREYLIST to this class).
+export { GreylistObject } from "./greylist/greylist-object.ts";

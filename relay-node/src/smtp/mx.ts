@@ -26,7 +26,7 @@ import { SpfMemo } from "../../../core/authentication/authenticate.ts";
 import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
 import type { BlocklistStore } from "../spam/blocklist-store.ts";
-import { checkDnsbl } from "../../../core/dnsbl/dnsbl.ts";
+import { checkDnsbl, type DnsblKeys } from "../../../core/dnsbl/dnsbl.ts";
 import { checkFcrdns } from "../../../core/iprev/fcrdns.ts";
 import { checkHelo } from "../../../core/smtp/helo.ts";
 import { checkRecipient, mailboxHostDecides, resolveAlias } from "../../../core/smtp/recipient.ts";
@@ -36,7 +36,8 @@ import { checkSpamtrapBlocklist, isSpamtrap } from "../spam/spamtrap.ts";
 import type { ClientFacts, Finding, RelayCheck } from "../../../core/smtp/finding.ts";
 import { logSession, type CheckRecord } from "../log/log.ts";
 import { receiveMessage, type AcceptedRecipient, type MessageDeps } from "./message.ts";
-import { decideRecipient, effectOf, greylistAfterScoring, greylistApplies, isDelayed } from "./pipeline.ts";
+import { decideRecipient, effectOf, greylistApplies, isDelayed } from "../../../core/smtp/pipeline.ts";
+import { greylistAfterScoring } from "./pipeline.ts";
 import { TOO_MANY_RECIPIENTS } from "./replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "./server.ts";
 import { Sessions, type Recipient, type Refusal, type SessionState } from "./session.ts";
@@ -47,6 +48,8 @@ export interface MxDeps extends MessageDeps {
   resolver: Resolver;
   /** The spamtrap's blocklist, consulted at connect; null when no spamtrap is configured. */
   blocklist: BlocklistStore | null;
+  /** The access keys of the DNSBL zones that want one (connection.dnsbl.zones[].keySecret). */
+  dnsblKeys: DnsblKeys;
   /** Null when relay.recipientCheck is off or the next hop is a Maildir. */
   recipientCallout: RecipientCallout | null;
   certificate: CertificatePair;
@@ -92,13 +95,13 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
   const settled = (check: RelayCheck, work: () => Promise<Finding>): Promise<Finding> => work().catch((err: unknown) => failedCheck(check, err));
 
   const connectChecks = (ip: string): Promise<{ findings: Finding[]; client: ClientFacts }> => {
-    const fcrdns = checkFcrdns(ip, config.relay.fcrdns, resolver).catch((err: unknown) => ({
+    const fcrdns = checkFcrdns(ip, config.connection.fcrdns, resolver).catch((err: unknown) => ({
       finding: failedCheck("fcrdns", err),
       client: { ip, verifiedName: null },
     }));
     // The spamtrap's blocklist is a DNSBL of our own: a "dnsbl" finding, after the configured zones'.
     const trapped = blocklist === null ? null : settled("dnsbl", () => checkSpamtrapBlocklist(ip, blocklist, config.hostname));
-    return Promise.all([settled("dnsbl", () => checkDnsbl(ip, config.relay.dnsbl, resolver)), trapped, fcrdns]).then(
+    return Promise.all([settled("dnsbl", () => checkDnsbl(ip, config.connection.dnsbl, resolver, deps.dnsblKeys)), trapped, fcrdns]).then(
       ([dnsbl, spamtrap, { finding, client }]) => ({
         findings: [dnsbl, ...(spamtrap === null ? [] : [spamtrap]), finding],
         client,

@@ -125,37 +125,53 @@ function archiveItems(config: EdgemxConfig, t: PageText): string[] {
   return relayOpens ? [opened, fill(ti.archivesRelay)] : [opened];
 }
 
+/**
+ * Whether Cloudflare Email Routing receives the domain's mail: its MX hosts, as configured, are all
+ * Cloudflare's (route1.mx.cloudflare.net …; docs/email-routing.md asks to keep `mx` in step with them).
+ * Such mail reaches the Worker's email(), which runs the connection checks, greylisting and the judge,
+ * but no virus scan or spam scoring, and cannot see the session's TLS.
+ */
+export function receivedByEmailRouting(domain: DomainConfig): boolean {
+  return domain.mx.length > 0 && domain.mx.every((host) => host.toLowerCase().replace(/\.$/, "").endsWith(".mx.cloudflare.net"));
+}
+
 function incomingSection(input: PostmasterPageInput, t: PageText, published: PublishedRecords): string {
   const { domain, config, lang } = input;
   const { relay } = config;
   const ti = t.incoming;
+  const routed = receivedByEmailRouting(domain);
   const { banned } = config.judge;
   const byTypeName = typeExtensionList(banned.mimeTypes, banned.extensions);
+  const tlsDomains = config.connection.mandatoryTls.domains;
+  const size = (bytes: number) => htmlEscape(formatBytes(bytes, lang));
   const checks = [
     fill(ti.dnsbl, {
       zones: codeList(
-        relay.dnsbl.zones.map((z) => z.zone),
+        config.connection.dnsbl.zones.map((z) => z.zone),
         t.noneConfigured,
       ),
     }),
-    fill(ti.virus),
+    fill(routed ? ti.routed.virus : ti.virus),
     fill(ti.rfc),
     fill(ti.reverseDns),
     fill(ti.m3aawg),
     fill(ti.authentication),
-    fill(ti.mandatoryTls, { domains: codeList(relay.mandatoryTls.domains, t.noneConfigured) }),
+    ...(!routed
+      ? [fill(ti.mandatoryTls, { domains: codeList(tlsDomains, t.noneConfigured) })]
+      : tlsDomains.length > 0
+        ? [fill(ti.routed.mandatoryTls, { domains: codeList(tlsDomains, t.noneConfigured) })]
+        : []),
     fill(ti.plausibility),
     fill(ti.mimeTypes, { types: codeList(banned.mimeTypes, t.noneConfigured) }),
     fill(ti.fileTypes, { types: fileTypeList(banned.extensions, t) }),
     ...(byTypeName.length > 0 ? [fill(ti.typeExtensions, { extensions: byTypeName.join(", ") })] : []),
     ...archiveItems(config, t),
     fill(ti.relaying),
-    fill(ti.limits, {
-      size: htmlEscape(formatBytes(relay.limits.maxMessageBytes, lang)),
-      recipients: htmlEscape(new Intl.NumberFormat(lang).format(relay.limits.maxRecipients)),
-    }),
+    routed
+      ? fill(ti.routed.limits, { size: size(config.judge.maxMessageBytes) })
+      : fill(ti.limits, { size: size(relay.limits.maxMessageBytes), recipients: htmlEscape(new Intl.NumberFormat(lang).format(relay.limits.maxRecipients)) }),
   ];
-  const intro = fill(ti.intro, { domain: code(domain.name), hosts: codeList(domain.mx, t.noneConfigured) });
+  const intro = fill(routed ? ti.routed.intro : ti.intro, { domain: code(domain.name), hosts: codeList(domain.mx, t.noneConfigured) });
   return section("incoming", ti.heading, paragraph(intro) + bulleted(checks) + rolesSubsection(domain, config, t) + daneSubsection(published, t));
 }
 
@@ -171,7 +187,7 @@ function rolesSubsection(domain: DomainConfig, config: EdgemxConfig, t: PageText
   const table =
     `<div class="table-wrap"><table><thead><tr><th scope="col">${htmlEscape(tr.address)}</th><th scope="col">${htmlEscape(tr.relaxed)}</th></tr></thead>` +
     `<tbody>${rows.join("")}</tbody></table></div>`;
-  return subsection("roles", tr.heading, paragraph(htmlEscape(tr.intro)) + table);
+  return subsection("roles", tr.heading, paragraph(htmlEscape(receivedByEmailRouting(domain) ? tr.introRouted : tr.intro)) + table);
 }
 
 function daneSubsection(published: PublishedRecords, t: PageText): string {
@@ -193,7 +209,7 @@ function outgoingSection(input: PostmasterPageInput, t: PageText): string {
   const name = code(domain.name);
   const items = [
     fill(to.pfs),
-    fill(to.mandatoryTls, { domains: codeList(config.relay.mandatoryTls.domains, t.noneConfigured) }),
+    fill(to.mandatoryTls, { domains: codeList(config.connection.mandatoryTls.domains, t.noneConfigured) }),
     fill(to.dane),
     domain.dkim ? fill(to.dkim, { domain: name, selector: code(domain.dkim.selector) }) : fill(to.dkimMissing, { domain: name }),
     fill(to.arc),
@@ -277,8 +293,16 @@ function autodiscoverSection(input: PostmasterPageInput, t: PageText, published:
   );
 }
 
-function spamSection(t: PageText): string {
+function spamSection(input: PostmasterPageInput, t: PageText): string {
   const ts = t.spam;
+  if (receivedByEmailRouting(input.domain)) {
+    const { greylist } = input.config.connection;
+    const greylisting = fill(ts.greylistingRouted, {
+      seconds: htmlEscape(new Intl.NumberFormat(input.lang).format(greylist.delaySeconds)),
+      count: htmlEscape(new Intl.NumberFormat(input.lang).format(greylist.autoAllowAfter)),
+    });
+    return section("spam", ts.heading, paragraph(htmlEscape(ts.introRouted)) + (greylist.enabled ? bulleted([greylisting]) : ""));
+  }
   return section("spam", ts.heading, paragraph(htmlEscape(ts.intro)) + bulleted([ts.greylisting, ts.learning, ts.spamtrap, ts.antivirus].map(htmlEscape)));
 }
 
@@ -416,7 +440,7 @@ export function renderPostmasterPage(input: PostmasterPageInput): string {
     clientsSection(input, t, published),
     autoconfigSection(input, t, published),
     autodiscoverSection(input, t, published),
-    spamSection(t),
+    spamSection(input, t),
     repliesSection(input, t),
     securitySection(input, t, published),
     recordsSection(input, t),
