@@ -17,8 +17,11 @@ const INTRO = `# Configuration reference
 
 <!-- Generated from core/config/schema.ts by \`npm run docs\`; edit the schema's descriptions, not this file. -->
 
-edgemx reads one YAML (or JSON) file. The tools look for it in this order: the path in
-\`$EDGEMX_CONFIG\`, \`./edgemx.yaml\`, then \`config/example.yaml\` (the example the quickstart runs).
+edgemx reads one YAML (or JSON) file. The relay and the tools look for it in this order: \`--config <file>\`,
+the path in \`$EDGEMX_CONFIG\`, then \`./edgemx.yaml\`. The example, \`config/example.yaml\`, is read only
+by \`npm start\` (the quickstart) or when asked for with \`--example\`; with no file named, a program
+says so and stops. Relative paths in the file (\`relay.spool\`, \`relay.users.path\`, certificates and
+keys …, and the \`./data/…\` defaults) are taken from the file's own folder, wherever the program runs.
 The same schema (\`core/config/schema.ts\`) validates it everywhere:
 
 - \`npm run config:check -- <file>\` checks a file and prints each bad field with its path and what was

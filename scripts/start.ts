@@ -1,16 +1,17 @@
-// `npm start`: runs edgemx locally on the configuration file ($EDGEMX_CONFIG, ./edgemx.yaml or the
-// example): the relay in this process (its MX listener, spool and delivery; relay-node/src/relay.ts)
+// `npm start`: runs edgemx locally on the configuration file ($EDGEMX_CONFIG, ./edgemx.yaml, else the
+// example — the one program that runs on the example unasked): the relay in this process (its MX listener, spool and delivery; relay-node/src/relay.ts)
 // and the Worker's HTTP side inside workerd (wrangler dev) on 127.0.0.1 as a child. Ctrl-C stops both;
 // a second Ctrl-C does not wait.
 import { spawn } from "node:child_process";
 import pretty from "pino-pretty";
 import { ConfigError } from "../core/config/load.ts";
 import type { EdgemxConfig } from "../core/config/schema.ts";
-import { defaultConfigPath, loadConfigFile } from "../relay-node/src/config/file.ts";
+import { resolve } from "node:path";
+import { isExampleConfig, loadConfigFile, startConfigPath } from "../relay-node/src/config/file.ts";
 import { createLogger } from "../relay-node/src/log/log.ts";
 import { startRelay, type RunningRelay } from "../relay-node/src/relay.ts";
 
-const path = defaultConfigPath();
+const path = startConfigPath();
 const port = process.env.PORT ?? "8787";
 let config: EdgemxConfig;
 try {
@@ -44,7 +45,13 @@ if (relay.port !== null && d) {
 
 const child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", port, "--show-interactive-dev-session=false"], {
   stdio: "inherit",
-  env: { ...process.env, EDGEMX_CONFIG: path, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
+  // The Worker's build step (scripts/worker-config.ts) reads the same file, and the example only when asked.
+  env: {
+    ...process.env,
+    ...(isExampleConfig(path) ? { EDGEMX_CONFIG: undefined, EDGEMX_EXAMPLE: "1" } : { EDGEMX_CONFIG: resolve(path) }),
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
+    WRANGLER_SEND_METRICS: "false",
+  },
 });
 const childExit = new Promise<number>((resolve) => child.once("exit", (code) => resolve(code ?? 0)));
 

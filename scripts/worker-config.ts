@@ -3,14 +3,16 @@
 // files (the TLSA digest of relay.tls.cert when that file is readable here). A bad file stops the build
 // with each bad field's path.
 import { readFileSync, writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
 import { ConfigError } from "../core/config/load.ts";
-import { defaultConfigPath, loadConfigFile, parseConfigText } from "../relay-node/src/config/file.ts";
+import { CONFIG_OPTIONS, ConfigChoiceError, configFilePath, loadConfigFile, parseConfigText } from "../relay-node/src/config/file.ts";
 import { recordFactsFromConfig } from "../relay-node/src/tls/tlsa.ts";
 
 const OUT = new URL("../workers/src/config.generated.json", import.meta.url);
 
-const path = process.argv[2] ?? defaultConfigPath();
 try {
+  const { values, positionals } = parseArgs({ options: CONFIG_OPTIONS, allowPositionals: true });
+  const path = configFilePath({ ...values, config: values.config ?? positionals[0] });
   const config = loadConfigFile(path);
   const document = parseConfigText(readFileSync(path, "utf8"), path);
   const { facts, warning } = recordFactsFromConfig(config);
@@ -18,7 +20,7 @@ try {
   writeFileSync(OUT, `${JSON.stringify({ source: path, config: document, facts }, null, 2)}\n`);
   console.log(`edgemx: bundled ${path} into the Worker`);
 } catch (err) {
-  if (err instanceof ConfigError) {
+  if (err instanceof ConfigError || err instanceof ConfigChoiceError) {
     console.error(err.message);
     process.exit(1);
   }
