@@ -3,7 +3,8 @@
 // only the prose around the tables is written here. `npm run docs` writes it; a test fails when the
 // committed file differs (test/unit/config-docs.test.ts).
 import { z } from "zod";
-import { configSchema } from "../core/config/schema.ts";
+import { configFields, configSchema } from "../core/config/schema.ts";
+import { workerConfigSchema } from "../core/config/worker.ts";
 
 interface Section {
   /** The object the section's table lists, as a path: `relay.rspamd`, `domains[]`; "" is the document. */
@@ -34,10 +35,11 @@ The same schema (\`core/config/schema.ts\`) validates it everywhere:
 - Unknown fields are refused (a typo never silently does nothing); YAML syntax errors name the line.
 - The file is bounded at 4 MiB.
 
-The Worker gets the document bundled at build time (\`scripts/worker-config.ts\`, run by wrangler's
-\`[build]\` step). A Worker var \`EDGEMX_CONFIG\` holding the document as JSON overrides the bundled one
-(Cloudflare limits a var to 5 KB, so this suits small setups and tests). Secrets — DKIM private keys,
-the verdict API token — never go into this file: see [deploy.md](deploy.md).
+The Worker gets its part of the document — see [The Worker's part](#the-workers-part) — bundled at build
+time (\`scripts/worker-config.ts\`, run by wrangler's \`[build]\` step). A Worker var \`EDGEMX_CONFIG\`
+holding that part as JSON overrides the bundled one (Cloudflare limits a var to 5 KB, so this suits
+small setups and tests). Secrets — DKIM private keys, the verdict API token, passwords — never go into
+this file: see [deploy.md](deploy.md).
 
 In the tables, a default of "none" means the field is unset unless you set it, "required" that the
 document must set it, and "–" an object whose fields have their own defaults.`;
@@ -402,6 +404,43 @@ function table(list: readonly Row[]): string {
   ].join("\n");
 }
 
+/** The object schema under a field's wrappers. */
+function objectOf(schema: z.ZodType): z.ZodObject {
+  const core = unwrap(schema).core;
+  if (!(core instanceof z.ZodObject)) throw new Error("expected an object");
+  return core;
+}
+
+/** What of the file the Worker reads, from its schema (core/config/worker.ts): its fields are listed, the others said. */
+function workerPartSection(): string {
+  const worker = workerConfigSchema.shape;
+  const full = configFields.shape;
+  const list = (names: readonly string[]): string => names.map((n) => code(n)).join(", ");
+  const leftOut = (kept: z.ZodObject, whole: z.ZodObject): string[] => Object.keys(whole.shape).filter((key) => !(key in kept.shape));
+  const domainKept = objectOf(worker.domains.element);
+  const domainWhole = objectOf(full.domains.element);
+  const dkimKept = objectOf(domainKept.shape.dkim as z.ZodType);
+  const dkimWhole = objectOf(domainWhole.shape.dkim as z.ZodType);
+  const relayFields = Object.entries(objectOf(worker.relay).shape).flatMap(([section, schema]) =>
+    Object.keys(objectOf(schema as z.ZodType).shape).map((field) => `relay.${section}.${field}`),
+  );
+  const dkimLeftOut = [
+    ...leftOut(dkimKept, dkimWhole).map((key) => `dkim.${key}`),
+    ...leftOut(objectOf(dkimKept.shape.ed25519 as z.ZodType), objectOf(dkimWhole.shape.ed25519 as z.ZodType)).map((key) => `dkim.ed25519.${key}`),
+  ];
+  return `## The Worker's part
+
+The Worker reads part of the file, and only that part is bundled into it (\`scripts/worker-config.ts\`):
+Cloudflare stores the bundle, so the relay's settings — URLs that may carry passwords, files, stores —
+stay on the relay's host. The Worker's schema (\`core/config/worker.ts\`, cut from the one schema)
+refuses any other field as unknown, and the build stops when a value of the part looks like a secret
+(a URL with a user name or password, a private key), naming its field.
+
+- the top level: ${list(Object.keys(worker))};
+- of each domain every field but ${list([...leftOut(domainKept, domainWhole), ...dkimLeftOut])};
+- of \`relay\` only what the postmaster page tells senders: ${list(relayFields)}.`;
+}
+
 export function configurationReference(): string {
   const sectionTitles = new Map(SECTIONS.filter((s) => s.path !== "").map((s) => [s.path, s.title]));
   const parts = [INTRO];
@@ -414,6 +453,6 @@ export function configurationReference(): string {
     if (section.after !== undefined) parts.push(section.after);
     for (const row of list) if (row.checkedAtStart !== undefined) atStart.push(`- \`${row.path}\`: ${row.checkedAtStart}`);
   }
-  parts.push(CHECKED_AT_START, atStart.join("\n"));
+  parts.push(workerPartSection(), CHECKED_AT_START, atStart.join("\n"));
   return `${parts.join("\n\n")}\n`;
 }

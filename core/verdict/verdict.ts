@@ -1,7 +1,8 @@
 // The verdict: verdict(raw, envelope, config, resolver) → Verdict (docs/architecture.md, "The verdict's contract").
 // Stateless and runtime-agnostic: the Worker runs it behind the verdict API and for Email Routing, the
 // relay runs it in-process. Cheap checks first, and the first refusal ends the judging.
-import type { EdgemxConfig, RelaxableCheck } from "../config/schema.ts";
+import type { RelaxableCheck } from "../config/schema.ts";
+import type { WorkerConfig } from "../config/worker.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { findBannedContent } from "../banned/banned.ts";
 import { sealForwarded, type ArcSealKey } from "../arc/seal.ts";
@@ -52,7 +53,7 @@ class Judging {
 }
 
 // RFC 5322 §2.1: a message is octets; RFC 2045–2049 structure; each rule reject / mark / log.
-function judgeConformance(raw: Uint8Array, structure: MessageStructure, envelope: VerdictEnvelope, config: EdgemxConfig, j: Judging): Step {
+function judgeConformance(raw: Uint8Array, structure: MessageStructure, envelope: VerdictEnvelope, config: WorkerConfig, j: Judging): Step {
   const result = checkConformance(raw, { smtputf8: envelope.smtputf8 === true }, config.judge.rfc, structure);
   const rejected = result.findings.find((f) => f.action === "reject");
   if (rejected) {
@@ -69,7 +70,7 @@ function judgeConformance(raw: Uint8Array, structure: MessageStructure, envelope
   return GO_ON;
 }
 
-async function judgeBannedContent(raw: Uint8Array, structure: MessageStructure, config: EdgemxConfig, j: Judging): Promise<Step> {
+async function judgeBannedContent(raw: Uint8Array, structure: MessageStructure, config: WorkerConfig, j: Judging): Promise<Step> {
   const result = await findBannedContent(raw, config.judge.banned, structure);
   if (!result.banned) {
     j.checks.push({ check: "banned", outcome: "pass", detail: "" });
@@ -94,7 +95,7 @@ function authChecks(auth: AuthOutcome, j: Judging): void {
 async function judgeAuthentication(
   raw: Uint8Array,
   envelope: VerdictEnvelope,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   resolver: Resolver,
   j: Judging,
   spfMemo: SpfMemo | undefined,
@@ -141,7 +142,7 @@ async function judgeAuthentication(
  * RFC 7208 §8.4: an SPF "fail" may be refused in the session. We do so (judge.spfFail: reject) unless
  * DMARC passed — then an aligned DKIM signature vouches for mail that a forwarder re-sent.
  */
-function judgeSpfFail(auth: AuthOutcome, config: EdgemxConfig, j: Judging): Step {
+function judgeSpfFail(auth: AuthOutcome, config: WorkerConfig, j: Judging): Step {
   const spf = auth.spf.mailFrom;
   if (spf?.result !== "fail" || auth.dmarc.result === "pass" || config.judge.spfFail === "log") return GO_ON;
   if (config.judge.spfFail === "mark") {
@@ -176,7 +177,7 @@ function finish(j: Judging, step: Step): Verdict {
 export async function verdict(
   raw: Uint8Array,
   envelope: VerdictEnvelope,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   resolver: Resolver,
   options: VerdictOptions = {},
 ): Promise<Verdict> {

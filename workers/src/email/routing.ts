@@ -4,7 +4,7 @@
 // This path has no SMTP session of ours: no temporary reply exists here but throwing (Cloudflare then
 // answers the sender with a temporary failure, so it retries), and forward() only adds X- fields.
 // See docs/email-routing.md for which checks run here and which cannot.
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import { readStreamBounded } from "../../../core/bytes/bounded-read.ts";
 import { formatReply } from "../../../core/smtp/replies.ts";
@@ -54,7 +54,7 @@ export function envelopeOf(message: RoutedMessage): VerdictEnvelope {
 
 export async function handleRoutedEmail(
   message: RoutedMessage,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   resolver: Resolver,
   options: VerdictOptions = {},
 ): Promise<Verdict | null> {

@@ -1,6 +1,6 @@
 // The postmaster page: one self-contained HTML5 document, rendered from the live configuration and
 // the DNS records the domain publishes. Every value from the configuration is escaped here.
-import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig, WorkerDomainConfig } from "../../../core/config/worker.ts";
 import { clientSettings, type ClientEndpoint, type TlsMode } from "../../../core/clientconfig/settings.ts";
 import { htmlEscape } from "./html.ts";
 import { REPLIES, REPLY_KEYS, templateParts, type ReplyDefinition } from "../../../core/smtp/replies.ts";
@@ -12,8 +12,8 @@ import { bannedFileTypes } from "./policy-lists.ts";
 
 export interface PostmasterPageInput {
   lang: Lang;
-  domain: DomainConfig;
-  config: EdgemxConfig;
+  domain: WorkerDomainConfig;
+  config: WorkerConfig;
   /** domainRecords(domain, config, facts): what the page shows as published. */
   records: readonly ZoneRecord[];
 }
@@ -63,7 +63,7 @@ interface PublishedRecords {
 
 const isTxtStarting = (r: ZoneRecord, tag: string): boolean => r.type === "TXT" && r.value.replace(/^"/, "").startsWith(tag);
 
-function publishedRecords(records: readonly ZoneRecord[], domain: DomainConfig): PublishedRecords {
+function publishedRecords(records: readonly ZoneRecord[], domain: WorkerDomainConfig): PublishedRecords {
   const under = (label: string) => (r: ZoneRecord) => r.name.toLowerCase() === `${label}.${domain.name}.`;
   const clientServices = ["_submissions._tcp", "_submission._tcp", "_imaps._tcp", "_imap._tcp", "_sieve._tcp"];
   return {
@@ -129,7 +129,7 @@ function incomingSection(input: PostmasterPageInput, t: PageText, published: Pub
   return section("incoming", ti.heading, paragraph(intro) + bulleted(checks) + rolesSubsection(domain, config, t) + daneSubsection(published, t));
 }
 
-function rolesSubsection(domain: DomainConfig, config: EdgemxConfig, t: PageText): string {
+function rolesSubsection(domain: WorkerDomainConfig, config: WorkerConfig, t: PageText): string {
   const tr = t.roles;
   const roles = Object.entries(config.roles);
   if (roles.length === 0) return subsection("roles", tr.heading, paragraph(htmlEscape(tr.noRoles)));
@@ -180,7 +180,7 @@ function endpointColumn(protocol: string, endpoints: readonly ClientEndpoint[]):
 }
 
 /** The columns of the manual settings table: IMAP, SMTP submission and ManageSieve. */
-export function settingsColumns(domain: DomainConfig): SettingsColumn[] {
+export function settingsColumns(domain: WorkerDomainConfig): SettingsColumn[] {
   const settings = clientSettings(domain);
   // RFC 5804 §2.2: ManageSieve (port 4190) starts in cleartext and upgrades with STARTTLS;
   // there is no implicit-TLS ManageSieve port.
