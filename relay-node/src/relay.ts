@@ -30,6 +30,7 @@ import type { EnqueueRequest } from "./queue/spool.ts";
 import { startSubmission, type SubmissionListenerName } from "./submission/start.ts";
 import { createMxServer } from "./smtp/mx.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
+import { ConfigHolder } from "./config/reload.ts";
 
 export interface RelayOverrides {
   /** Listen here instead of relay.listeners.mx (port 0: a free port, see RunningRelay.port). */
@@ -223,8 +224,9 @@ async function startRelayServices(
   const spam = await startSpamFilter(config, env, logger, overrides.learnListen);
   services.defer(() => spam.close());
 
-  const server = createMxServer(config, {
-    config,
+  // What each new session starts with: the configuration the relay started with, until a reload.
+  const configs = new ConfigHolder(config);
+  const server = createMxServer(configs, {
     logger,
     resolver,
     verdicts,
@@ -265,8 +267,8 @@ async function startRelayServices(
   }
 
   const submission = await startSubmission(
-    config,
-    { config, logger, verdicts, scan, certificate: certificate.pair, enqueue },
+    configs,
+    { logger, verdicts, scan, certificate: certificate.pair, enqueue },
     env,
     services,
     overrides.submissionListen,

@@ -1,6 +1,7 @@
 // What the MX and submission listeners share of an SMTP session on smtp-server (server.ts): the state
-// of each session, the connection bounds (connections.ts: counted in at connect, refused with 421
-// 4.7.0 over a bound, counted out at close), the TLS facts once the session is encrypted, RCPT TO
+// of each session — with the configuration it started with, read once at connect, so a reload
+// (config/reload.ts) applies to the sessions after it and never half-way through one — the connection
+// bounds (connections.ts: counted in at connect, refused with 421 4.7.0 over a bound, counted out at close), the TLS facts once the session is encrypted, RCPT TO
 // without a transaction (503 5.5.1) and the domainless postmaster (RFC 5321 §4.1.1.3), and DATA: the
 // message read whole within the size bound with bare CR/LF and NUL refused (data.ts), then the
 // listener's reply handed to smtp-server — a thrown error logged and answered 451 with a new tracking
@@ -20,6 +21,8 @@ import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, NEED_MAIL, replyError, replyLine, 
 
 /** What every listener knows of a session; a listener's own state extends it. */
 export interface SessionState<T> {
+  /** The relay's configuration when the session started: every decision of the session reads this one. */
+  config: EdgemxConfig;
   /** The client's address at connect, as the connection bounds counted it. */
   ip: string;
   /** Counted in by the connection bounds (and so to be counted out at close). */
@@ -73,17 +76,26 @@ type DataCallback = (err?: Error | null, message?: string) => void;
 
 /** The sessions of one listener, and smtp-server's hooks for what the listeners share. */
 export class Sessions<T, S extends SessionState<T>> {
-  readonly #config: EdgemxConfig;
+  readonly #configs: { readonly current: EdgemxConfig };
   readonly #logger: Logger;
   readonly #hooks: SessionHooks<T, S>;
   readonly #states = new WeakMap<SMTPServerSession, S>();
   readonly #counter: ConnectionCounter;
 
-  constructor(config: EdgemxConfig, logger: Logger, hooks: SessionHooks<T, S>) {
-    this.#config = config;
+  /** `configs.current` is the configuration a new session starts with (config/reload.ts's holder). */
+  constructor(configs: { readonly current: EdgemxConfig }, logger: Logger, hooks: SessionHooks<T, S>) {
+    this.#configs = configs;
     this.#logger = logger;
     this.#hooks = hooks;
-    this.#counter = new ConnectionCounter(config.relay.limits);
+    // The bounds as they are when a session asks to be let in.
+    this.#counter = new ConnectionCounter({
+      get maxConnections() {
+        return configs.current.relay.limits.maxConnections;
+      },
+      get maxConnectionsPerIp() {
+        return configs.current.relay.limits.maxConnectionsPerIp;
+      },
+    });
   }
 
   /** The state of a session smtp-server has connected (onConnect runs before any other hook). */
@@ -102,13 +114,14 @@ export class Sessions<T, S extends SessionState<T>> {
   /** The bounds first (RFC 5321 §3.8: 421 and close); smtp-server sends the greeting once this calls back. */
   readonly onConnect = (session: SMTPServerSession, callback: Callback): void => {
     const ip = session.remoteAddress;
+    const config = this.#configs.current;
     const admission = this.#counter.admit(ip);
-    const common: SessionState<T> = { ip, admitted: admission === "admitted", tls: null, transaction: null, lastRefusal: null };
+    const common: SessionState<T> = { config, ip, admitted: admission === "admitted", tls: null, transaction: null, lastRefusal: null };
     const state = this.#hooks.open(session, common);
     this.#states.set(session, state);
     if (admission !== "admitted") {
       this.#hooks.refused?.(session, state, admission);
-      return callback(this.refuse(state, tooManyConnections(this.#config.hostname)));
+      return callback(this.refuse(state, tooManyConnections(config.hostname)));
     }
     this.#hooks.admitted?.(session, state);
     callback();
@@ -141,7 +154,7 @@ export class Sessions<T, S extends SessionState<T>> {
       // that the listener holds no transaction for.
       if (transaction === null) return callback(this.refuse(state, NEED_MAIL));
       const answer = (reply: SmtpReply | null): void => callback(reply === null ? null : this.refuse(state, reply));
-      const decision = decide({ rcpt: withPostmasterDomain(address.address, this.#config), session, state, transaction });
+      const decision = decide({ rcpt: withPostmasterDomain(address.address, state.config), session, state, transaction });
       if (decision instanceof Promise) decision.then(answer, callback);
       else answer(decision);
     };
@@ -161,7 +174,7 @@ export class Sessions<T, S extends SessionState<T>> {
       const transaction = state.transaction;
       const startedAt = performance.now();
       const answer = async (): Promise<SmtpReply> => {
-        const data = await readData(stream, this.#config.relay.limits.maxMessageBytes);
+        const data = await readData(stream, state.config.relay.limits.maxMessageBytes);
         if (data.status === "aborted" || transaction === null) return buildReply("tempfail", { id: session.id });
         if (data.status === "too-big") return MESSAGE_TOO_BIG;
         if (data.status === "fault") {

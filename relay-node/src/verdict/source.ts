@@ -2,6 +2,7 @@
 // relay.verdict.url is set, else the very same verdict() in-process with the relay's resolver — the
 // embedded default. Either way a failure to judge is an outcome, never an exception.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import type { ArcSealKey } from "../../../core/arc/seal.ts";
 import type { SpfMemo } from "../../../core/authentication/authenticate.ts";
@@ -15,10 +16,12 @@ export interface VerdictSource {
   /** Where verdicts come from, for the start-up log: "in-process" or the API's origin. */
   readonly where: string;
   /**
-   * `id` is the message's tracking id; the in-process judge uses it, the API makes its own. `spfMemo`
-   * holds the session's SPF results (the in-process judge reuses them; the API is stateless).
+   * `id` is the message's tracking id; the in-process judge uses it, the API makes its own. `config`
+   * is the configuration of the message's session, which the in-process judge judges by (the API by
+   * the Worker's). `spfMemo` holds the session's SPF results (the in-process judge reuses them; the
+   * API is stateless).
    */
-  ask(raw: Uint8Array, envelope: VerdictEnvelope, id: string, spfMemo?: SpfMemo): Promise<VerdictOutcome>;
+  ask(raw: Uint8Array, envelope: VerdictEnvelope, message: { id: string; config: WorkerConfig; spfMemo?: SpfMemo }): Promise<VerdictOutcome>;
   close(): void;
 }
 
@@ -37,11 +40,11 @@ export function createVerdictSource(config: EdgemxConfig, resolver: Resolver, en
   if (url === undefined) {
     return {
       where: "in-process",
-      async ask(raw, envelope, id, spfMemo) {
+      async ask(raw, envelope, { id, config: judgedBy, spfMemo }) {
         try {
           return {
             ok: true,
-            verdict: await verdict(raw, envelope, config, resolver, { id, ...(arcSealKey ? { arcSealKey } : {}), ...(spfMemo ? { spfMemo } : {}) }),
+            verdict: await verdict(raw, envelope, judgedBy, resolver, { id, ...(arcSealKey ? { arcSealKey } : {}), ...(spfMemo ? { spfMemo } : {}) }),
           };
         } catch (err) {
           return { ok: false, detail: `in-process judge: ${err instanceof Error ? err.message : String(err)}` };
