@@ -32,6 +32,9 @@ The same schema (\`core/config/schema.ts\`) validates it everywhere:
   listener beside the controller, …), so \`config:check\` refuses exactly what the relay and the Worker
   would refuse at start; \`test/*/config-rules.test.ts\` try each such rule at every entry point. Only
   what needs the environment or files is left to the start: see [Checked at start](#checked-at-start).
+- The running relay reads the file again on \`SIGHUP\` or \`npm run reload\`, for the sessions that start
+  after it; a bad file is refused the same way and the running configuration stays. Which settings need
+  a restart instead: [relay.md](relay.md#reload).
 - Unknown fields are refused (a typo never silently does nothing); YAML syntax errors name the line.
 - The file is bounded at 4 MiB.
 

@@ -34,7 +34,7 @@ let relay: RunningRelay;
 try {
   // Readable log lines on a terminal, JSON lines otherwise (as the relay writes them in production).
   const logger = createLogger(config.relay.logLevel, process.stdout.isTTY ? pretty({ colorize: true }) : undefined);
-  relay = await startRelay(config, { logger });
+  relay = await startRelay(config, { logger, configFile: path });
 } catch (err) {
   console.error(`edgemx relay: ${(err as Error).message}`);
   process.exit(1);

@@ -3,6 +3,7 @@
 // process), scripts/start.ts (`npm start`), and the tests and benchmarks, which start it in-process.
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { ConfigError } from "../../core/config/load.ts";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
 import type { Resolver } from "../../core/dns/resolver.ts";
 import type { ArcSealKey } from "../../core/arc/seal.ts";
@@ -30,7 +31,8 @@ import type { EnqueueRequest } from "./queue/spool.ts";
 import { startSubmission, type SubmissionListenerName } from "./submission/start.ts";
 import { createMxServer } from "./smtp/mx.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
-import { ConfigHolder } from "./config/reload.ts";
+import { loadConfigFile } from "./config/file.ts";
+import { ConfigHolder, settingsNeedingRestart, type ReloadOutcome } from "./config/reload.ts";
 
 export interface RelayOverrides {
   /** Listen here instead of relay.listeners.mx (port 0: a free port, see RunningRelay.port). */
@@ -49,6 +51,8 @@ export interface RelayOverrides {
   delivery?: Partial<Omit<DeliveryOptions, "hostname" | "logger">>;
   /** Remote delivery settings (another MX port and a test CA in tests). */
   remote?: Pick<RemoteDeliveryOptions, "port" | "ca" | "stsPort" | "timeouts">;
+  /** The file `config` was read from, which a reload reads again (main.ts, `npm start`); without it a reload is refused. */
+  configFile?: string;
 }
 
 export interface RunningRelay {
@@ -64,6 +68,12 @@ export interface RunningRelay {
   logger: Logger;
   /** Re-reads the certificate files; new TLS sessions use them. False (and a log line) when they do not fit. */
   reloadCertificate(): boolean;
+  /**
+   * SIGHUP, `npm run reload`: re-reads the certificate, then the configuration file, which the
+   * sessions that start from now on use (config/reload.ts). A bad file, or one changing a setting
+   * that needs a restart, is refused with the field paths (and a log line); the running one stays.
+   */
+  reload(): ReloadOutcome;
   /**
    * Stops taking connections, lets open sessions finish (at most 30 s, then 421), lets deliveries in
    * flight finish, and closes the state stores.
@@ -207,9 +217,13 @@ async function startRelayServices(
   };
   const tlsRptTimer = startTlsRptTimer(tlsRptSender);
   services.defer(() => tlsRptTimer.stop());
-  // `edgemx queue` talks to the spool's owner here (docs/queue.md).
+  // `edgemx queue` and `npm run reload` talk to the spool's owner here (docs/queue.md); a reload asked
+  // for before the listeners run is refused.
   const sendReports = (day?: string) => sendTlsReports(day ?? previousUtcDay(Date.now()), tlsRptSender);
-  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports });
+  let reloadWhenStarted: (() => ReloadOutcome) | null = null;
+  const reloadControl = (): ReloadOutcome =>
+    reloadWhenStarted?.() ?? { ok: false, path: overrides.configFile ?? null, problems: ["the relay is still starting"] };
+  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports, reload: reloadControl });
   services.defer(() => control.close());
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
   // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
@@ -291,6 +305,32 @@ async function startRelayServices(
   };
   if (certificate.source === "configured") services.defer(watchCertificate(certificate, reloadCertificate));
 
+  const reload = (): ReloadOutcome => {
+    reloadCertificate();
+    const path = overrides.configFile ?? null;
+    const refuse = (problems: readonly string[]): ReloadOutcome => {
+      logger.warn({ event: "reload", config: path, problems }, "configuration not reloaded: the running one stays");
+      return { ok: false, path, problems };
+    };
+    if (path === null) return refuse(["this relay was started without a configuration file: there is nothing to read again"]);
+    let next: EdgemxConfig;
+    try {
+      next = loadConfigFile(path);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return refuse(err.problems);
+    }
+    const needRestart = settingsNeedingRestart(configs.current, next);
+    if (needRestart.length > 0) return refuse(needRestart.map((setting) => `${setting}: changed, and needs a restart`));
+    configs.replace(next);
+    server.applyLimits(next.relay.limits);
+    submission.applyLimits(next.relay.limits);
+    logger.level = next.relay.logLevel;
+    logger.info({ event: "reload", config: path }, "configuration reloaded: new sessions use it");
+    return { ok: true, path };
+  };
+  reloadWhenStarted = reload;
+
   return {
     host: address?.host ?? null,
     port: address?.port ?? null,
@@ -300,5 +340,6 @@ async function startRelayServices(
     delivery,
     logger,
     reloadCertificate,
+    reload,
   };
 }

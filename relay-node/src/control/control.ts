@@ -1,17 +1,24 @@
-// The queue's control channel: `edgemx queue` (cli/queue.ts) asks the running relay, which owns the
-// spool (its index lives in memory, docs/queue.md), over a Unix domain socket beside the spool
+// The relay's control channel: `edgemx queue` (cli/queue.ts) asks the running relay, which owns the
+// spool (its index lives in memory, docs/queue.md), and `npm run reload` (cli/reload.ts) has it read
+// its configuration again (config/reload.ts), over a Unix domain socket beside the spool
 // (`<data>/control.sock`, mode 0600: only the relay's user may connect). One JSON line per request,
 // one JSON line per answer, then the relay closes the connection. A request longer than
 // MAX_REQUEST_BYTES is refused, so a client cannot make the relay buffer without bound.
 import { chmod, unlink } from "node:fs/promises";
 import { createConnection, createServer, type Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import type { ReloadOutcome } from "../config/reload.ts";
 import type { TlsRptRunResult } from "../tlsrpt/sender.ts";
 import type { DeliveryScheduler } from "../queue/scheduler.ts";
 import { readQueuedMessage, type QueueEntry, type Spool } from "../queue/spool.ts";
 
 export type ControlRequest =
-  { op: "list" } | { op: "show"; id: string } | { op: "flush"; id?: string } | { op: "delete"; id: string } | { op: "tlsrpt-send"; day?: string };
+  | { op: "list" }
+  | { op: "show"; id: string }
+  | { op: "flush"; id?: string }
+  | { op: "delete"; id: string }
+  | { op: "tlsrpt-send"; day?: string }
+  | { op: "reload" };
 
 export type ControlAnswer =
   | { ok: true; entries: QueueEntry[] }
@@ -19,6 +26,7 @@ export type ControlAnswer =
   | { ok: true; flushed: string[] }
   | { ok: true; deleted: QueueEntry }
   | { ok: true; tlsrpt: TlsRptRunResult }
+  | { ok: true; reload: ReloadOutcome }
   | { ok: false; error: string };
 
 const MAX_REQUEST_BYTES = 4096;
@@ -52,7 +60,7 @@ export function parseControlRequest(line: string): ControlRequest | string {
     if (day !== undefined && (typeof day !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(day))) return "day must be YYYY-MM-DD";
     return day === undefined ? { op } : { op, day };
   }
-  if (op === "list") return { op };
+  if (op === "list" || op === "reload") return { op };
   if (op === "flush") return id === undefined ? { op } : { op, id };
   if ((op === "show" || op === "delete") && id !== undefined) return { op, id };
   return `unknown request ${JSON.stringify(op)}`;
@@ -64,6 +72,8 @@ export interface QueueControlDeps {
   now?: () => number;
   /** `tlsrpt-send`: sends the TLS reports of the day (default: the previous UTC day), tlsrpt/sender.ts. */
   sendTlsReports?: (day?: string) => Promise<TlsRptRunResult>;
+  /** `reload`: reads the configuration again (relay.ts); the outcome, applied or refused, is the answer. */
+  reload?: () => ReloadOutcome;
 }
 
 /** Carries out one request against the relay's own spool. */
@@ -104,6 +114,9 @@ export async function answerControlRequest(request: ControlRequest, deps: QueueC
     case "tlsrpt-send":
       if (deps.sendTlsReports === undefined) return { ok: false, error: "this relay does not send TLS reports" };
       return { ok: true, tlsrpt: await deps.sendTlsReports(request.day) };
+    case "reload":
+      if (deps.reload === undefined) return { ok: false, error: "this relay does not reload" };
+      return { ok: true, reload: deps.reload() };
   }
 }
 

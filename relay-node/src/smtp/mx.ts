@@ -78,7 +78,7 @@ function record(finding: Finding): CheckRecord {
 /** The MX listener; `configs.current` is what each new session starts with (config/reload.ts's holder). */
 export function createMxServer(configs: { readonly current: EdgemxConfig }, deps: MxDeps): BoundedSmtpServer {
   const { logger, resolver, greylist, recipientCallout, blocklist } = deps;
-  /** What the listener itself is built with (its options). */
+  /** What the listener itself is built with (its options; a reload updates the limits, relay.ts). */
   const atStart = configs.current;
 
   /** A check that threw (a bug, never a DNS outcome: those are findings) is a temporary failure: fail closed. */

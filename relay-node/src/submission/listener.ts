@@ -52,7 +52,7 @@ export function createSubmissionServer(
   options: { implicitTls: boolean },
 ): BoundedSmtpServer {
   const { logger, users, throttle, quota } = deps;
-  /** What the listener itself is built with (its options). */
+  /** What the listener itself is built with (its options; a reload updates the limits, relay.ts). */
   const atStart = configs.current;
   const sessions = new Sessions<Transaction, SubmissionSession>(configs, logger, { open: (_session, common) => ({ ...common, owned: new Set() }) });
   const userOf = (session: SMTPServerSession): string => String(session.user);

@@ -18,6 +18,8 @@ export interface RunningSubmission {
   /** The bound port of each enabled listener. */
   ports: Partial<Record<SubmissionListenerName, number>>;
   updateSecureContext(options: Parameters<BoundedSmtpServer["updateSecureContext"]>[0]): void;
+  /** relay.limits after a reload (smtp/server.ts). */
+  applyLimits(limits: EdgemxConfig["relay"]["limits"]): void;
 }
 
 export type SubmissionBase = Omit<SubmissionDeps, "users" | "throttle" | "quota" | "signing">;
@@ -47,7 +49,7 @@ export async function startSubmission(
 ): Promise<RunningSubmission> {
   const config = configs.current;
   const wanted = (["submission", "submissions"] as const).filter((name) => config.relay.listeners[name].enabled);
-  if (wanted.length === 0) return { ports: {}, updateSecureContext() {} };
+  if (wanted.length === 0) return { ports: {}, updateSecureContext() {}, applyLimits() {} };
   const signing = loadDkimKeys(config, env);
   for (const domain of config.domains) {
     if (!signing.has(domain.name.toLowerCase()))
@@ -90,6 +92,9 @@ export async function startSubmission(
     ports,
     updateSecureContext(options) {
       for (const server of servers) server.updateSecureContext(options);
+    },
+    applyLimits(limits) {
+      for (const server of servers) server.applyLimits(limits);
     },
   };
 }
