@@ -33,6 +33,14 @@ module.exports = {
       to: { path: "^(workers|scripts|test|bench)/" },
     },
     {
+      name: "relay-runs-on-dependencies",
+      severity: "error",
+      comment:
+        "the relay runs from a production install (npm ci --omit=dev, docs/deploy.md): relay-node/ and core/ import only packages of `dependencies`, never of `devDependencies` (types aside)",
+      from: { path: "^(relay-node|core)/" },
+      to: { dependencyTypes: ["npm-dev"], dependencyTypesNot: ["type-only"] },
+    },
+    {
       name: "no-folder-cycle",
       severity: "error",
       comment: "folders form layers: no folder may reach back to a folder that imports it (docs/architecture.md draws the layers)",
@@ -50,7 +58,8 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: "node_modules" },
-    exclude: { path: "(^|/)node_modules/|\\.generated\\.json$" },
+    // npm packages stay in the graph as leaves (doNotFollow), so that relay-runs-on-dependencies sees them.
+    exclude: { path: "\\.generated\\.json$" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: { extensions: [".ts", ".js", ".json", ".d.ts"] },

@@ -2,6 +2,7 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { workerPart } from "./core/config/worker.ts";
 import { loadConfigFile } from "./relay-node/src/config/file.ts";
+import { sampleMails } from "./test/fixtures/report-samples.ts";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false"; // no internet: Request.cf is not fetched
 
@@ -27,9 +28,14 @@ export default defineConfig({
                 // The judge's DNS is the harness's real resolver; the verdict API has a test token.
                 DOH_URL: inject("harness").dohUrl,
                 VERDICT_TOKEN: "test-verdict-token",
+                // The report intake and the dashboard (test/workers/reports.test.ts), with the public
+                // report samples as the mails a report address receives (base64 by sample name).
+                REPORTS_TOKEN: "test-reports-token",
+                DASHBOARD_TOKEN: "test-dashboard-token",
+                REPORT_SAMPLES: JSON.stringify(sampleMails().map(({ name, mail }) => [name, Buffer.from(mail).toString("base64")])),
               },
-              // Received TLS reports (test/workers/tlsrpt.test.ts).
-              d1Databases: ["TLSRPT_DB"],
+              // Received reports (test/workers/tlsrpt.test.ts, test/workers/reports.test.ts).
+              d1Databases: ["REPORTS_DB"],
             },
           })),
         ],

@@ -424,8 +424,11 @@ function workerPartSection(): string {
   const domainWhole = objectOf(full.domains.element);
   const dkimKept = objectOf(domainKept.shape.dkim as z.ZodType);
   const dkimWhole = objectOf(domainWhole.shape.dkim as z.ZodType);
+  // A section lists its fields; inProcessJudge, a fact the build derives, is listed as it is.
   const relayFields = Object.entries(objectOf(worker.relay).shape).flatMap(([section, schema]) =>
-    Object.keys(objectOf(schema as z.ZodType).shape).map((field) => `relay.${section}.${field}`),
+    unwrap(schema as z.ZodType).core instanceof z.ZodObject
+      ? Object.keys(objectOf(schema as z.ZodType).shape).map((field) => `relay.${section}.${field}`)
+      : [`relay.${section}`],
   );
   const dkimLeftOut = [
     ...leftOut(dkimKept, dkimWhole).map((key) => `dkim.${key}`),
@@ -441,7 +444,9 @@ refuses any other field as unknown, and the build stops when a value of the part
 
 - the top level: ${list(Object.keys(worker))};
 - of each domain every field but ${list([...leftOut(domainKept, domainWhole), ...dkimLeftOut])};
-- of \`relay\` only what the postmaster page tells senders: ${list(relayFields)}.`;
+- of \`reports\` every field but ${list(leftOut(objectOf(worker.reports), objectOf(full.reports)))};
+- of \`relay\` only what the postmaster page tells senders: ${list(relayFields)} (whether \`relay.verdict.url\` is
+  unset, without the URL).`;
 }
 
 export function configurationReference(): string {

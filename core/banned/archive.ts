@@ -2,10 +2,15 @@
 // bytes unpacked (checked against declared sizes first, then enforced while inflating, so a lying
 // header does not help). An archive that cannot be read whole — encrypted, truncated, corrupt, over a
 // bound — raises UninspectableError with the reason; the judge applies the configured policy.
+//
+// zip, tar and gzip are read here, in every runtime. 7z, RAR and xz are read by an ArchiveOpener that
+// the runtime supplies (dependency injection through VerdictOptions, as the resolver is): their
+// readers are WebAssembly builds that need what core does not do (compiling WebAssembly at run time,
+// a thread to run in), so the relay supplies one and the Worker none.
 import type { Entry } from "@zip.js/zip.js";
 import { unpackTar } from "modern-tar";
 import { boundedSink } from "./bounded.ts";
-import type { ContainerKind } from "./detected-type.ts";
+import type { ContainerKind, ExternalFormat } from "./detected-type.ts";
 import { shownName } from "./filename.ts";
 import { readZipEntry, zipEntries } from "./zip.ts";
 
@@ -22,6 +27,27 @@ export interface UnpackBudget {
 export interface ArchiveEntry {
   name: string;
   content: Uint8Array;
+}
+
+/** What an opener may unpack from one archive: it stops, and says which bound, as soon as one is passed. */
+export interface OpenerBounds {
+  /** Entries listed, directories included. */
+  maxEntries: number;
+  /** Bytes unpacked, all files together; enforced while unpacking, whatever the archive declares. */
+  maxBytes: number;
+}
+
+export type OpenedArchive =
+  | { entries: ArchiveEntry[] }
+  /** A bound was passed: entries, bytes. */
+  | { over: "entries" | "bytes" }
+  /** Why its files cannot be reached: "entry \"a.pdf\" is encrypted", "the archive is encrypted", "the 7z cannot be read (…)". */
+  | { uninspectable: string };
+
+/** Reads archive formats core has no reader for; the runtime that can run one supplies it. */
+export interface ArchiveOpener {
+  readonly formats: ReadonlySet<ExternalFormat>;
+  open(format: ExternalFormat, bytes: Uint8Array, bounds: OpenerBounds): Promise<OpenedArchive>;
 }
 
 /** An error's message; Node's DecompressionStream throws a TypeError whose message is in its cause. */
@@ -135,12 +161,55 @@ async function* tarContents(bytes: Uint8Array, budget: UnpackBudget): AsyncGener
   for (const entry of entries) yield { name: entry.header.name, content: entry.data ?? new Uint8Array(0) };
 }
 
-/** The files in an archive of the given kind, one at a time. */
-export function archiveEntries(
-  kind: Exclude<ContainerKind, "message">,
+/** The name an unpacked xz stream gets, as xz -d names it: "a.exe.xz" → "a.exe", "b.txz" → "b.tar". */
+function unxzName(outerName: string | null): string {
+  if (outerName === null) return "";
+  return outerName.replace(/\.txz$/i, ".tar").replace(/\.xz$/i, "");
+}
+
+/**
+ * The files of a 7z, RAR or xz through the runtime's opener. Besides the message's byte bound, one
+ * archive may unpack at most `maxRatio` bytes per byte of itself: deflate (zip, gzip) cannot exceed
+ * about 1032:1, but LZMA, PPMd and RAR's filters reach millions to one, so a small attachment could
+ * otherwise claim the whole byte bound of the message.
+ */
+async function* externalContents(
+  format: ExternalFormat,
   bytes: Uint8Array,
   outerName: string | null,
   budget: UnpackBudget,
+  opener: ArchiveOpener,
+  maxRatio: number,
+): AsyncGenerator<ArchiveEntry> {
+  const byRatio = maxRatio * bytes.length;
+  const opened = await opener.open(format, bytes, { maxEntries: Math.max(budget.entriesLeft, 0), maxBytes: Math.min(budget.bytesLeft, byRatio) });
+  if ("uninspectable" in opened) throw new UninspectableError(opened.uninspectable);
+  if ("over" in opened) {
+    if (opened.over === "entries") throw new UninspectableError(`more than ${budget.maxEntries} archive entries`);
+    if (byRatio < budget.bytesLeft) throw new UninspectableError(`it unpacks to more than ${maxRatio} times its size`);
+    throw overBytes(budget);
+  }
+  for (const entry of opened.entries) {
+    takeEntry(budget);
+    takeBytes(budget, entry.content.byteLength);
+    // An xz holds one stream without a name: it is named as xz -d names it.
+    yield format === "xz" ? { ...entry, name: unxzName(outerName) } : entry;
+  }
+}
+
+/** How 7z, RAR and xz are opened where they are: the runtime's opener and the ratio bound. */
+export interface ExternalOpening {
+  opener: ArchiveOpener | undefined;
+  maxRatio: number;
+}
+
+/** The files in an archive of the given kind, one at a time. */
+export function archiveEntries(
+  kind: Exclude<ContainerKind, "message"> | ExternalFormat,
+  bytes: Uint8Array,
+  outerName: string | null,
+  budget: UnpackBudget,
+  external: ExternalOpening,
 ): AsyncGenerator<ArchiveEntry> {
   switch (kind) {
     case "zip":
@@ -149,5 +218,10 @@ export function archiveEntries(
       return gzipContents(bytes, outerName, budget);
     case "tar":
       return tarContents(bytes, budget);
+    case "7z":
+    case "rar":
+    case "xz":
+      if (external.opener === undefined || !external.opener.formats.has(kind)) throw new UninspectableError(`${kind} files are not opened`);
+      return externalContents(kind, bytes, outerName, budget, external.opener, external.maxRatio);
   }
 }

@@ -1,18 +1,20 @@
 // The banned-content decision (spec: rejected MIME types and file types → "554 5.7.0 Reject, id=… –
 // BANNED"). Every file of a message is judged three ways, first match wins:
-//   1. its declared name — the last extension as the system will read it (filename.ts);
+//   1. its declared name — the last extension as the system will read it (filename.ts), listed itself
+//      or one of a listed MIME type's (setup.msi is application/x-msdownload, type-extensions.ts);
 //   2. its declared Content-Type — listed, or the type of a listed extension (application/msword → .doc);
-//   3. its own bytes — what it really is, so a renamed file is caught (detect.ts).
+//   3. its own bytes — what it really is, so a renamed file is caught (detect.ts), by extension or type.
 // Archives are then opened and each entry judged the same way (archive.ts), attached messages are
 // judged like the message; whatever cannot be looked into is refused or let through by configuration.
 import mime from "mime";
 import type { BannedConfig } from "../config/schema.ts";
-import { archiveEntries, UninspectableError, type UnpackBudget } from "./archive.ts";
+import { archiveEntries, UninspectableError, type ArchiveOpener, type UnpackBudget } from "./archive.ts";
 import { detectType } from "./detect.ts";
-import type { ContainerKind, DetectedType } from "./detected-type.ts";
+import type { ContainerKind, DetectedType, ExternalFormat } from "./detected-type.ts";
 import { bytesContent, type FileContent } from "./file-content.ts";
 import { judgedExtensions, shownName } from "./filename.ts";
 import { parseMessage, type MessageStructure, type ParsedMessage } from "./message.ts";
+import { bannedTypesByExtension } from "./type-extensions.ts";
 
 /** A part of the message as the verdict names it. */
 export interface PartRef {
@@ -41,8 +43,11 @@ const MESSAGE_TYPES = new Set(["message/rfc822", "message/global"]);
 interface Rules {
   extensions: ReadonlySet<string>;
   mimeTypes: ReadonlySet<string>;
+  /** The extensions the banned MIME types cover, each with its type. */
+  typeOfExtension: ReadonlyMap<string, string>;
   archives: BannedConfig["archives"];
   budget: UnpackBudget;
+  opener: ArchiveOpener | undefined;
 }
 
 interface Depth {
@@ -64,8 +69,11 @@ interface Finding {
 }
 
 function nameFinding(name: string, rules: Rules): string | undefined {
-  const ext = judgedExtensions(name).find((e) => rules.extensions.has(e));
-  return ext === undefined ? undefined : `extension .${ext}`;
+  const extensions = judgedExtensions(name);
+  const listed = extensions.find((e) => rules.extensions.has(e));
+  if (listed !== undefined) return `extension .${listed}`;
+  const typed = extensions.find((e) => rules.typeOfExtension.has(e));
+  return typed === undefined ? undefined : `extension .${typed} (${rules.typeOfExtension.get(typed)})`;
 }
 
 function declaredTypeFinding(type: string, rules: Rules): string | undefined {
@@ -78,7 +86,9 @@ function declaredTypeFinding(type: string, rules: Rules): string | undefined {
 function contentFinding(detected: DetectedType, rules: Rules): string | undefined {
   const ext = detected.extensions.find((e) => rules.extensions.has(e));
   if (ext !== undefined) return `content is ${detected.label} (.${ext})`;
-  return rules.mimeTypes.has(detected.mime) ? `content is ${detected.label} (${detected.mime})` : undefined;
+  if (rules.mimeTypes.has(detected.mime)) return `content is ${detected.label} (${detected.mime})`;
+  const typed = detected.extensions.find((e) => rules.typeOfExtension.has(e));
+  return typed === undefined ? undefined : `content is ${detected.label} (.${typed}, ${rules.typeOfExtension.get(typed)})`;
 }
 
 function isMessage(file: Candidate): boolean {
@@ -89,14 +99,21 @@ function describePart(part: { filename: string | null; mimeType: string }, noun 
   return part.filename === null ? `${noun} of type ${part.mimeType}` : `${noun} ${shownName(part.filename)}`;
 }
 
-async function judgeContainer(kind: ContainerKind, file: Candidate, where: string[], depth: Depth, rules: Rules): Promise<Finding | undefined> {
+async function judgeContainer(
+  kind: ContainerKind | ExternalFormat,
+  file: Candidate,
+  where: string[],
+  depth: Depth,
+  rules: Rules,
+): Promise<Finding | undefined> {
   if (kind === "message") {
     if (depth.messages >= MAX_MESSAGE_DEPTH) throw new UninspectableError(`attached messages nested deeper than ${MAX_MESSAGE_DEPTH}`);
     return (await findInMessage(file.content.whole(), where, { ...depth, messages: depth.messages + 1 }, rules))?.finding;
   }
   if (depth.archives >= rules.archives.maxDepth) throw new UninspectableError(`archives nested deeper than ${rules.archives.maxDepth}`);
   const inner = { ...depth, archives: depth.archives + 1 };
-  for await (const entry of archiveEntries(kind, file.content.whole(), file.name, rules.budget)) {
+  const external = { opener: rules.opener, maxRatio: rules.archives.maxRatio };
+  for await (const entry of archiveEntries(kind, file.content.whole(), file.name, rules.budget, external)) {
     const found = await judgeFile(
       { name: entry.name, declaredType: null, content: bytesContent(entry.content) },
       [...where, shownName(entry.name)],
@@ -110,6 +127,8 @@ async function judgeContainer(kind: ContainerKind, file: Candidate, where: strin
 
 /** What the files inside a container break; throws UninspectableError when they cannot be reached. */
 async function findInside(file: Candidate, detected: DetectedType | undefined, where: string[], depth: Depth, rules: Rules): Promise<Finding | undefined> {
+  const external = detected?.external;
+  if (external !== undefined && rules.opener?.formats.has(external)) return judgeContainer(external, file, where, depth, rules);
   if (detected?.uninspectable) throw new UninspectableError(detected.uninspectable);
   const container = isMessage(file) ? "message" : detected?.container;
   return container ? judgeContainer(container, file, where, depth, rules) : undefined;
@@ -163,13 +182,15 @@ async function findInMessage(raw: Uint8Array, where: string[], depth: Depth, rul
   return findInParts(inspectable(parseMessage(raw), rules), where, depth, rules);
 }
 
-function rulesOf(config: BannedConfig): Rules {
+function rulesOf(config: BannedConfig, opener: ArchiveOpener | undefined): Rules {
   const { maxTotalBytes, maxEntries } = config.archives;
   return {
     extensions: new Set(config.extensions),
     mimeTypes: new Set(config.mimeTypes),
+    typeOfExtension: bannedTypesByExtension(config.mimeTypes),
     archives: config.archives,
     budget: { bytesLeft: maxTotalBytes, entriesLeft: maxEntries, maxBytes: maxTotalBytes, maxEntries },
+    opener,
   };
 }
 
@@ -180,9 +201,9 @@ function verdictOf(found: { finding: Finding; part: PartRef } | undefined): Bann
   return { banned: true, reason: `${found.finding.where.join(" › ")}: ${found.finding.what}`, part: found.part };
 }
 
-/** The decision over a message already parsed by parseMessage(). */
-export async function findBannedParts(parsed: ParsedMessage, config: BannedConfig): Promise<BannedVerdict> {
-  const rules = rulesOf(config);
+/** The decision over a message already parsed by parseMessage(); `opener` reads the formats core cannot (7z, RAR, xz). */
+export async function findBannedParts(parsed: ParsedMessage, config: BannedConfig, opener?: ArchiveOpener): Promise<BannedVerdict> {
+  const rules = rulesOf(config, opener);
   // Over the walker's bounds (multipart depth, part count, header size): the message cannot be judged whole.
   if (parsed.unreadable !== undefined && rules.archives.uninspectable === "reject") {
     return { banned: true, reason: `message: cannot be inspected: ${parsed.unreadable}`, part: { filename: null, mimeType: "message/rfc822" } };
@@ -192,9 +213,14 @@ export async function findBannedParts(parsed: ParsedMessage, config: BannedConfi
 
 /**
  * The decision over a raw message (RFC 5322 bytes, or text); `structure` when the conformance check
- * has parsed the message already.
+ * has parsed the message already; `opener` for the archive formats core cannot read.
  */
-export async function findBannedContent(raw: Uint8Array | string, config: BannedConfig, structure?: MessageStructure): Promise<BannedVerdict> {
+export async function findBannedContent(
+  raw: Uint8Array | string,
+  config: BannedConfig,
+  structure?: MessageStructure,
+  opener?: ArchiveOpener,
+): Promise<BannedVerdict> {
   const bytes = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
-  return findBannedParts(parseMessage(bytes, structure), config);
+  return findBannedParts(parseMessage(bytes, structure), config, opener);
 }

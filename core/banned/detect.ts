@@ -8,7 +8,7 @@
 // further in, or a file-type detector that reads past the head (it is then run again on the whole).
 import type { Entry } from "@zip.js/zip.js";
 import { fileTypeFromBuffer, fileTypeFromTokenizer } from "file-type";
-import type { DetectedType } from "./detected-type.ts";
+import { EXTERNAL_FORMATS, type DetectedType, type ExternalFormat } from "./detected-type.ts";
 import { bytesContent, type FileContent, type FileHead } from "./file-content.ts";
 import { compoundFileType, isCompoundFile } from "./ole2.ts";
 import { CONTENT_TYPES_ENTRY, ooxmlType } from "./ooxml.ts";
@@ -149,7 +149,8 @@ async function zipBasedType(bytes: Uint8Array): Promise<DetectedType> {
 // Archives and images whose entries cannot be read here. No maintained reader in plain JavaScript
 // that runs in workerd exists for 7z or RAR (the ports, 7z-wasm and node-unrar-js, are Emscripten
 // builds that compile WebAssembly at run time, which workerd forbids), nor for the others; so they
-// are recognised by their magic bytes and cannot be inspected.
+// are recognised by their magic bytes and cannot be inspected — except 7z, RAR and xz where the
+// runtime supplies an ArchiveOpener for them (the relay's runs 7-Zip in a worker thread).
 const NOT_OPENED = new Set([
   "7z",
   "rar",
@@ -173,11 +174,15 @@ const NOT_OPENED = new Set([
   "pst",
 ]);
 
+const isExternalFormat = (ext: string): ext is ExternalFormat => (EXTERNAL_FORMATS as readonly string[]).includes(ext);
+
 function fileTypeResult(ext: string, mime: string): DetectedType {
   const type: DetectedType = { label: mime, extensions: [ext], mime };
   if (ext === "gz" || ext === "tar.gz") return { ...type, extensions: ["gz"], container: "gzip" };
   if (ext === "tar") return { ...type, container: "tar" };
-  if (NOT_OPENED.has(ext)) return { ...type, uninspectable: `${ext} files are not opened` };
+  const uninspectable = `${ext} files are not opened`;
+  if (isExternalFormat(ext)) return { ...type, uninspectable, external: ext };
+  if (NOT_OPENED.has(ext)) return { ...type, uninspectable };
   return type;
 }
 

@@ -3,6 +3,13 @@
 /** How the files inside a container are reached. */
 export type ContainerKind = "zip" | "gzip" | "tar" | "message";
 
+/**
+ * Archive formats whose readers cannot run everywhere core runs: their files are reached only through
+ * an ArchiveOpener the runtime supplies (core/banned/archive.ts); without one they cannot be inspected.
+ */
+export const EXTERNAL_FORMATS = ["7z", "rar", "xz"] as const;
+export type ExternalFormat = (typeof EXTERNAL_FORMATS)[number];
+
 export interface DetectedType {
   /** What the content is, for reasons and logs: "Word 97-2003 document". */
   label: string;
@@ -14,4 +21,6 @@ export interface DetectedType {
   container?: ContainerKind;
   /** Set when it holds further files that cannot be reached: why not. */
   uninspectable?: string;
+  /** Set when its files are reached through an ArchiveOpener for this format; `uninspectable` says why not without one. */
+  external?: ExternalFormat;
 }

@@ -237,6 +237,29 @@ const verdictUrl = z
   })
   .meta({ kind: "URL" });
 
+// A smarthost (relay.outbound.relayHost): submission with TLS required and verified (RFC 8314), then
+// AUTH (RFC 4954) with the password from the environment. Ports 465 and 587 are RFC 8314's implicit
+// TLS and STARTTLS ports: a `tls` that contradicts them is a mistake, refused here.
+const relayHost = z
+  .object({
+    host: hostname.describe("its name: resolved through `relay.resolver`, and the name its certificate must carry"),
+    port: port.default(587).describe("its submission port: 587 (STARTTLS) or 465 (implicit TLS)"),
+    tls: z
+      .enum(["starttls", "implicit"])
+      .default("starttls")
+      .describe("STARTTLS (RFC 3207) or implicit TLS (RFC 8314 §3.3); either way required, at TLS 1.2 or above, and the certificate verified"),
+    username: z.string().min(1).meta({ kind: "user name", description: "the AUTH user; the password comes from `EDGEMX_RELAY_HOST_PASSWORD`" }),
+    authMethod: z.enum(["plain", "login"]).default("plain").describe("AUTH PLAIN (RFC 4616) or LOGIN"),
+    domains: z.array(hostname).default([]).describe("the destination domains sent through it; empty: every domain that is not ours (`domains`)"),
+  })
+  .strict()
+  .superRefine((hop, ctx) => {
+    if (hop.port === 465 && hop.tls === "starttls")
+      ctx.addIssue({ code: "custom", path: ["tls"], message: "port 465 is implicit TLS (RFC 8314 §3.3): expected tls: implicit" });
+    if (hop.port === 587 && hop.tls === "implicit")
+      ctx.addIssue({ code: "custom", path: ["tls"], message: "port 587 is STARTTLS (RFC 6409): expected tls: starttls" });
+  });
+
 // A dynamic-name pattern is compiled here, once: an invalid one refuses the document, never a session.
 const dynamicPattern = z
   .string()
@@ -339,6 +362,59 @@ const rspamd = z
     }
   });
 
+// RFC 8555: the ACME client inside the relay (relay-node/src/acme/). The decisions on these values
+// (which names, when to renew, the key rollover of RFC 7671 §8.1) are core/acme/.
+export const ACME_KEY_TYPES = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"] as const;
+const acme = z
+  .object({
+    directoryUrl: z
+      .string()
+      .regex(/^https:\/\/[^\s]+$/, { message: "expected the https:// URL of an ACME directory (RFC 8555 §7.1.1)" })
+      .default("https://acme-v02.api.letsencrypt.org/directory")
+      .meta({
+        kind: "URL",
+        description: "the CA's ACME directory (RFC 8555 §7.1.1); Let's Encrypt's staging directory is `https://acme-staging-v02.api.letsencrypt.org/directory`",
+      }),
+    contact: address.optional().meta({ description: "the account's contact address (RFC 8555 §7.3), for the CA's notices", defaultText: "none" }),
+    names: z.array(hostname).min(1, { message: "expected at least one host name" }).optional().meta({
+      description: "the host names of the certificate (subjectAltName); each must resolve to this relay, where the CA asks for the HTTP-01 challenge",
+      defaultText: "`hostname` (the MX host that is the relay, the one the TLSA record is published for)",
+    }),
+    challengeListener: z
+      .object({
+        host: z.string().default("::").meta({ kind: "address", description: "the address to listen on; `::` is every address" }),
+        port: port.default(80).describe("the port; the CA connects to port 80 (RFC 8555 §8.3), so another port only behind a redirect or a port forward"),
+      })
+      .strict()
+      .prefault({})
+      .describe("where the relay answers HTTP-01 challenges (`/.well-known/acme-challenge/`, RFC 8555 §8.3); it listens while the relay runs"),
+    renewBeforeDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(365)
+      .default(30)
+      .describe("renew when the certificate has this many days left, or a third of its lifetime for shorter-lived ones"),
+    dir: path.optional().meta({
+      description: "where the account key, the certificate (`cert.pem`), its key (`key.pem`) and the key rollover's state live; keys mode 0600",
+      defaultText: "`acme/` beside the spool",
+    }),
+    keyType: z
+      .enum(ACME_KEY_TYPES)
+      .default("ecdsa-p256")
+      .describe("the type of a new certificate key; the key is kept across renewals, so another type applies from the next rollover"),
+    rolloverDelaySeconds: seconds(0)
+      .default(2 * 86400)
+      .describe(
+        "how long after `npm run tls -- rollover` the relay switches to the new key: time to publish the new TLSA record beside the old one and for caches to forget the old set, at least twice the TLSA record's TTL (RFC 7671 §8.1)",
+      ),
+    caFile: path.optional().meta({
+      description: "PEM CA certificates to trust for the ACME server's HTTPS instead of the system's (a private ACME CA)",
+      defaultText: "the system's",
+    }),
+  })
+  .strict();
+
 const relay = z
   .object({
     listeners: z
@@ -358,6 +434,12 @@ const relay = z
         description: "the certificate of STARTTLS and implicit TLS; without it the relay makes a self-signed certificate on first start and warns",
         checkedAtStart: "both files are readable and make a pair",
       }),
+    acme: acme.optional().meta({
+      description:
+        "certificates by ACME (RFC 8555), e.g. from Let's Encrypt: the relay answers HTTP-01 on `challengeListener`, renews by itself and keeps the key, so the TLSA `3 1 1` record stays valid; `npm run tls -- rollover` changes the key ([relay.md](relay.md#certificates-by-acme)). Instead of `relay.tls`",
+      defaultText: "none: `relay.tls` or the self-signed certificate",
+      checkedAtStart: "the folder `dir` can be written; `caFile` is readable",
+    }),
     dnsbl: z
       .object({
         action: checkAction.default("reject").describe("what a listed client gets"),
@@ -572,6 +654,11 @@ const relay = z
           .max(100)
           .default(5)
           .describe("SMTP sessions open to one destination domain at most; further deliveries wait for a slot"),
+        relayHost: relayHost.optional().meta({
+          description:
+            "a smarthost: mail for other domains (all of them, or those in `domains`) goes to it with TLS and AUTH instead of to their MX hosts ([outbound.md](outbound.md#smarthost))",
+          checkedAtStart: "`EDGEMX_RELAY_HOST_PASSWORD` (its password) is in the environment",
+        }),
       })
       .strict()
       .prefault({})
@@ -643,6 +730,14 @@ const archiveLimits = z
       .default(100 * 1024 * 1024)
       .describe("bytes unpacked from all archives of one message together; inflating stops there, whatever sizes the archive declares"),
     maxEntries: z.number().int().min(1).max(100_000).default(1000).describe("entries listed in all archives of one message together"),
+    maxRatio: z
+      .number()
+      .int()
+      .min(1)
+      .default(1000)
+      .describe(
+        "bytes a 7z, RAR or xz archive may unpack per byte of itself (LZMA, PPMd and RAR reach millions to one; zip and gzip, being deflate, stay below about 1032 and are bounded by `maxTotalBytes`)",
+      ),
     uninspectable: z
       .enum(["reject", "accept"])
       .default("reject")
@@ -672,6 +767,24 @@ const banned = z
   })
   .strict();
 
+// Submitted mail (587, 465): the spec bans these types for incoming mail; outgoing mail gets the virus
+// scan, and a banned list only where the postmaster configures one (executables, say).
+const outboundBanned = z
+  .object({
+    mimeTypes: z.array(mimeType).default([]).describe("declared or detected types that are refused in submitted mail; compared in lower case"),
+    extensions: z
+      .array(fileExtension)
+      .default([])
+      .describe("extensions that are refused in submitted mail, by name and by content, e.g. `[exe, scr, bat, com, pif, vbs, js, msi, hta]`"),
+    uninspectable: z
+      .enum(["reject", "accept"])
+      .default("accept")
+      .describe(
+        "what a submitted archive that cannot be inspected gets (a user's password-protected zip, say); only asked when a list above is not empty. Archives are opened within `judge.banned.archives`' bounds",
+      ),
+  })
+  .strict();
+
 const arcSeal = z
   .object({
     enabled: z.boolean().default(false).describe("seal accepted mail that is forwarded to the mailbox host"),
@@ -697,7 +810,12 @@ const judgeDns = z
 
 const judge = z
   .object({
-    banned: banned.prefault({}).describe("refused MIME types and file types, and the bounds of opening archives"),
+    banned: banned
+      .prefault({})
+      .describe("refused MIME types and file types of incoming mail (MX, Email Routing, the verdict API's inbound), and the bounds of opening archives"),
+    outboundBanned: outboundBanned
+      .prefault({})
+      .describe("refused MIME types and file types of submitted mail (587, 465): none by default, the virus scan applies all the same"),
     rfc: rfcRulesSchema.prefault({}).describe("each RFC 5322 / MIME rule: `reject`, `mark` or `log` ([rfc-conformance.md](rfc-conformance.md))"),
     auth: authPolicySchema.prefault({}).describe("how the judge acts on message authentication ([authentication.md](authentication.md))"),
     spfFail: z
@@ -713,6 +831,59 @@ const judge = z
         "ARC-seal accepted mail that is forwarded to the mailbox host (RFC 8617 §5.1); the key is a secret: the Worker's `ARC_PRIVATE_KEY`, the relay's `relay.arcSealKeyFile`",
       ),
     dns: judgeDns.prefault({}).describe("DNS for the Worker's judge: an RFC 8484 DoH service (the relay asks its own resolver)"),
+  })
+  .strict();
+
+// An https:// URL, or http:// on loopback only (a test's or a developer's local server).
+const secureUrl = (expected: string) =>
+  z
+    .string()
+    .url({ message: `expected ${expected}` })
+    .superRefine((url, ctx) => {
+      if (!URL.canParse(url)) return;
+      const { protocol, hostname, host } = new URL(url);
+      if (protocol === "https:" || (protocol === "http:" && LOOPBACK_HOSTS.has(hostname))) return;
+      ctx.addIssue({ code: "custom", message: `expected an https:// URL (http:// only on loopback), not ${protocol}//${host}` });
+    })
+    .meta({ kind: "URL" });
+
+const reportsDashboardAccess = z
+  .object({
+    teamDomain: hostname.describe("the Cloudflare Access team domain, e.g. `example.cloudflareaccess.com`: the issuer of the tokens"),
+    aud: z.string().min(1).describe("the Application Audience (AUD) tag of the Access application that protects `/admin`"),
+    certsUrl: secureUrl("the URL of the team's signing keys (JWKS)")
+      .optional()
+      .meta({ description: "where the team's signing keys (a JWKS) are fetched", defaultText: "`https://<teamDomain>/cdn-cgi/access/certs`" }),
+  })
+  .strict();
+
+const reports = z
+  .object({
+    retentionDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .default(400)
+      .describe(
+        "received reports (DMARC aggregate and failure, TLS-RPT, refused ones) are deleted this many days after they arrived, by the Worker's daily Cron Trigger",
+      ),
+    dashboard: z
+      .object({
+        access: reportsDashboardAccess
+          .optional()
+          .describe(
+            "Cloudflare Access in front of `/admin`: each request's `Cf-Access-Jwt-Assertion` is verified (RS256, issuer, audience); without it only the `DASHBOARD_TOKEN` bearer token opens the dashboard",
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe("who may read the postmaster dashboard (`/admin`): Cloudflare Access, or the Worker secret `DASHBOARD_TOKEN` as a bearer token"),
+    intakeUrl: secureUrl("the https:// URL of the Worker's /v1/reports")
+      .optional()
+      .describe(
+        "the relay hands mail for the report addresses (the `mailto:` of `dmarc.rua`, `dmarc.ruf`, `tlsRpt.rua` at our domains) to the Worker's intake here, with the token in `EDGEMX_REPORTS_TOKEN`; unset: they go to the next hop like other mail",
+      ),
   })
   .strict();
 
@@ -741,6 +912,7 @@ export const configFields = z
       .describe("RFC 2142 role mailboxes (local parts) and the checks each is spared; they always exist (RFC 5321 §4.5.1)"),
     relay: relay.prefault({}).describe("the Node relay's settings"),
     judge: judge.prefault({}).describe("what the message judge checks and refuses"),
+    reports: reports.prefault({}).describe("received DMARC and TLS reports: their retention, the dashboard, the relay's hand-over ([reports.md](reports.md))"),
   })
   .strict();
 
@@ -779,6 +951,13 @@ export const configSchema = configFields.superRefine((cfg, ctx) => {
         message: `expected an address at one of our domains (${[...ours].join(", ")}), not ${trap}`,
       });
   });
+  if (cfg.relay.acme !== undefined && cfg.relay.tls !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["relay", "acme"],
+      message: "expected relay.acme or relay.tls, not both: with ACME the relay serves the certificate it gets itself",
+    });
+  }
   checkArcSealIdentity(cfg, ctx);
 });
 
@@ -786,3 +965,4 @@ export type EdgemxConfig = z.output<typeof configSchema>;
 export type DomainConfig = EdgemxConfig["domains"][number];
 export type ConfigInput = z.input<typeof configSchema>;
 export type BannedConfig = EdgemxConfig["judge"]["banned"];
+export type OutboundBannedConfig = EdgemxConfig["judge"]["outboundBanned"];

@@ -29,12 +29,20 @@ const relayFacts = z
     dnsbl: relay.dnsbl.unwrap().pick({ zones: true }).prefault({}),
     mandatoryTls: relay.mandatoryTls.unwrap().pick({ domains: true }).prefault({}),
     limits: relay.limits.unwrap().pick({ maxMessageBytes: true, maxRecipients: true }).prefault({}),
+    // Not a field of the file but what relay.verdict.url says to the page, so the URL stays home.
+    inProcessJudge: z
+      .boolean()
+      .optional()
+      .describe("whether the relay judges in-process (no `relay.verdict.url`): its judge opens 7z, RAR and xz archives as well"),
   })
   .strict();
 
+/** The received reports' settings the Worker applies: retention and the dashboard's access; the relay's hand-over URL stays home. */
+const workerReports = fields.reports.unwrap().omit({ intakeUrl: true });
+
 export const workerConfigSchema = configFields
   .pick({ hostname: true, postmasterHost: true, roles: true, judge: true })
-  .extend({ domains: z.array(publishedDomain).min(1), relay: relayFacts.prefault({}) })
+  .extend({ domains: z.array(publishedDomain).min(1), relay: relayFacts.prefault({}), reports: workerReports.prefault({}) })
   .strict()
   .superRefine((cfg, ctx) => {
     checkDomainsOnce(cfg, ctx);
@@ -47,7 +55,7 @@ export type WorkerConfigInput = z.input<typeof workerConfigSchema>;
 
 /** The Worker's part of a validated configuration, as the document the Worker's schema reads back. */
 export function workerPart(config: EdgemxConfig): WorkerConfigInput {
-  const { hostname, postmasterHost, roles, judge, relay: full } = config;
+  const { hostname, postmasterHost, roles, judge, relay: full, reports } = config;
   return {
     hostname,
     ...(postmasterHost === undefined ? {} : { postmasterHost }),
@@ -64,8 +72,18 @@ export function workerPart(config: EdgemxConfig): WorkerConfigInput {
       dnsbl: { zones: full.dnsbl.zones },
       mandatoryTls: { domains: full.mandatoryTls.domains },
       limits: { maxMessageBytes: full.limits.maxMessageBytes, maxRecipients: full.limits.maxRecipients },
+      inProcessJudge: full.verdict.url === undefined,
     },
+    reports: { retentionDays: reports.retentionDays, dashboard: reports.dashboard },
   };
+}
+
+/**
+ * Whether the relay judges in-process, so its judge opens 7z, RAR and xz too: the Worker's part says
+ * so in `inProcessJudge`, the full configuration (the relay's, the tests') by `relay.verdict.url`.
+ */
+export function relayJudgesInProcess(config: { relay: { inProcessJudge?: boolean | undefined; verdict?: { url?: string | undefined } } }): boolean {
+  return config.relay.inProcessJudge ?? config.relay.verdict?.url === undefined;
 }
 
 /** A value that is a secret whatever field holds it: a URL with a user name or password, a private key. */

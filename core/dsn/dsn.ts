@@ -1,8 +1,9 @@
 // Delivery status notifications (RFC 3464) for mail the relay accepted and then could not deliver:
 // a multipart/report (RFC 6522) of a human-readable part, the machine-readable message/delivery-status
-// and the original message's header (text/rfc822-headers), from MAILER-DAEMON with the null reverse
-// path. With addresses or headers outside ASCII (SMTPUTF8 mail) the report parts are the
-// internationalized ones of RFC 6533: message/global-delivery-status and message/global-headers.
+// and the original message's header (text/rfc822-headers), from MAILER-DAEMON (or the address the
+// caller names) with the null reverse path. With addresses or headers outside ASCII (SMTPUTF8 mail) the
+// report parts are the internationalized ones of RFC 6533: message/global-delivery-status and
+// message/global-headers.
 
 /** One recipient's line in the report. */
 export interface DsnRecipient {
@@ -28,6 +29,8 @@ export interface DsnRequest {
   now: number;
   /** For delayed recipients: when the relay gives up (Will-Retry-Until, RFC 3464 §2.3.8). */
   willRetryUntil?: number;
+  /** The From address; `MAILER-DAEMON@<reportingMta>` by default. The relay uses a postmaster of one of its domains, whose key signs the DSN. */
+  from?: string;
 }
 
 /** The DSN, ready for Spool.enqueue. */
@@ -157,7 +160,7 @@ export function buildDsn(request: DsnRequest): DsnMessage | null {
   const boundary = `=_edgemx_${request.id}`;
 
   const head = [
-    `From: Mail Delivery System <MAILER-DAEMON@${request.reportingMta}>`,
+    `From: Mail Delivery System <${request.from ?? `MAILER-DAEMON@${request.reportingMta}`}>`,
     `To: <${sender}>`,
     `Subject: ${anyFailed ? "Undelivered mail returned to sender" : "Delayed mail (still being retried)"}`,
     `Date: ${rfc5322Date(request.now)}`,

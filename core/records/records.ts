@@ -7,6 +7,8 @@ import { mtaStsTxt } from "../mtasts/published.ts";
 export interface RecordFacts {
   /** SHA-256 (hex) of the SubjectPublicKeyInfo of the relay's certificate, for TLSA 3 1 1 (RFC 7672 §3.1.1). */
   tlsaSpkiSha256?: string;
+  /** The same for the next key of a key rollover (RFC 7671 §8.1), published beside the current one until the relay switches. */
+  tlsaNextSpkiSha256?: string;
 }
 
 export interface ZoneRecord {
@@ -167,14 +169,27 @@ function tlsRptRecord(domain: WorkerDomainConfig): ZoneRecord | null {
 function tlsaRecords(domain: WorkerDomainConfig, config: WorkerConfig, facts: RecordFacts): ZoneRecord[] {
   const digest = facts.tlsaSpkiSha256;
   if (!digest) return [];
+  const next = facts.tlsaNextSpkiSha256;
   return domain.mx
     .filter((host) => host === config.hostname)
-    .map((host) => ({
-      name: fqdn(`_25._tcp.${host}`),
-      type: "TLSA",
-      value: `3 1 1 ${digest}`,
-      comment: `DANE (RFC 7672): the key of ${host}'s certificate; the zone of ${host} must be DNSSEC-signed`,
-    }));
+    .flatMap((host) => [
+      {
+        name: fqdn(`_25._tcp.${host}`),
+        type: "TLSA",
+        value: `3 1 1 ${digest}`,
+        comment: `DANE (RFC 7672): the key of ${host}'s certificate; the zone of ${host} must be DNSSEC-signed`,
+      },
+      ...(next
+        ? [
+            {
+              name: fqdn(`_25._tcp.${host}`),
+              type: "TLSA",
+              value: `3 1 1 ${next}`,
+              comment: `DANE key rollover (RFC 7671 §8.1): the next key of ${host}, published beside the current one before the relay switches to it`,
+            },
+          ]
+        : []),
+    ]);
 }
 
 interface SrvService {

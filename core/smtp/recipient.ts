@@ -1,7 +1,8 @@
 // RCPT TO on the MX listener (RFC 5321 §4.1.1.3, §3.3): only our domains — this listener never relays,
 // authenticated or not; mail for elsewhere goes through submission (RFC 6409) — and only mailboxes that
-// exist there, decided from the configuration: mailboxes, aliases, catch-all, and the role mailboxes
+// exist there, decided from the configuration: mailboxes, aliases, catch-all, our report addresses, and the role mailboxes
 // that must always exist.
+import { reportAddresses } from "../reports/addresses.ts";
 import type { DomainConfig, EdgemxConfig } from "../config/schema.ts";
 import { buildReply } from "./replies.ts";
 import { asciiDomain, parseMailbox } from "./mailbox.ts";
@@ -30,6 +31,8 @@ export function checkRecipient(given: string, config: EdgemxConfig): Finding {
   const pass = (detail: string): Finding => ({ check: "recipient", outcome: "pass", detail: `${domain.name}: ${detail}` });
   if (isRoleMailbox(local, config)) return pass(`role mailbox ${local} (RFC 2142)`);
   if (domain.mailboxes.some((name) => name.toLowerCase() === local)) return pass(`mailbox ${local}`);
+  // Where our own DNS records ask for DMARC and TLS reports (docs/reports.md): never refused as unknown.
+  if (reportAddresses(config).has(rcpt.toLowerCase())) return pass(`report address ${local}`);
   if (hasKey(domain.aliases, local)) return pass(`alias ${local} → ${resolveAlias(rcpt, config)}`);
   if (domain.catchAll) return pass("catch-all");
   // With no mailboxes, aliases or catch-all listed, the mailbox host decides (relay.recipientCheck).

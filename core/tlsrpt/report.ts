@@ -192,7 +192,15 @@ function readPolicyResult(r: Reader, entry: JsonObject, path: string, budget: { 
   const type = policy && r.oneOf(policy, "policy-type", policyPath, POLICY_TYPES);
   const domain = policy && r.string(policy, "policy-domain", policyPath, true);
   const policyOptional = policy
-    ? { "policy-string": r.stringList(policy, "policy-string", policyPath), "mx-host": r.stringList(policy, "mx-host", policyPath) }
+    ? {
+        "policy-string": r.stringList(policy, "policy-string", policyPath),
+        // §4.4 makes mx-host a list, but the RFC's own example (appendix B) sends one string, and
+        // reporters copied it: a lone string is read as a list of one.
+        "mx-host":
+          typeof policy["mx-host"] === "string"
+            ? r.stringList({ "mx-host": [policy["mx-host"]] }, "mx-host", policyPath)
+            : r.stringList(policy, "mx-host", policyPath),
+      }
     : {};
 
   const summaryPath = pathOf(path, "summary");

@@ -4,7 +4,9 @@
 import type { RelaxableCheck } from "../config/schema.ts";
 import type { WorkerConfig } from "../config/worker.ts";
 import type { Resolver } from "../dns/resolver.ts";
+import type { ArchiveOpener } from "../banned/archive.ts";
 import { findBannedContent } from "../banned/banned.ts";
+import { bannedRulesFor } from "../banned/direction.ts";
 import { sealForwarded, type ArcSealKey } from "../arc/seal.ts";
 import { authenticate, type AuthOutcome, type SpfMemo } from "../authentication/authenticate.ts";
 import { buildReply, type SmtpReply } from "../smtp/replies.ts";
@@ -20,6 +22,8 @@ export interface VerdictOptions {
   arcSealKey?: ArcSealKey;
   /** The SPF results of earlier messages of the same SMTP session (the relay's in-process judge). */
   spfMemo?: SpfMemo;
+  /** Reads the archive formats core has no reader for (7z, RAR, xz); without one they cannot be inspected. */
+  archiveOpener?: ArchiveOpener;
 }
 
 /** What one check concluded: go on (with results to record), or stop with this verdict. */
@@ -70,8 +74,21 @@ function judgeConformance(raw: Uint8Array, structure: MessageStructure, envelope
   return GO_ON;
 }
 
-async function judgeBannedContent(raw: Uint8Array, structure: MessageStructure, config: WorkerConfig, j: Judging): Promise<Step> {
-  const result = await findBannedContent(raw, config.judge.banned, structure);
+// Inbound: the spec's banned types (judge.banned). Outbound: judge.outboundBanned, none by default.
+async function judgeBannedContent(
+  raw: Uint8Array,
+  structure: MessageStructure,
+  envelope: VerdictEnvelope,
+  config: WorkerConfig,
+  opener: ArchiveOpener | undefined,
+  j: Judging,
+): Promise<Step> {
+  const rules = bannedRulesFor(envelope.direction, config.judge);
+  if (rules === null) {
+    j.checks.push({ check: "banned", outcome: "skipped", detail: "no banned list for submitted mail (judge.outboundBanned)" });
+    return GO_ON;
+  }
+  const result = await findBannedContent(raw, rules, structure, opener);
   if (!result.banned) {
     j.checks.push({ check: "banned", outcome: "pass", detail: "" });
     return GO_ON;
@@ -188,7 +205,7 @@ export async function verdict(
   const structure = messageStructure(raw);
   const steps: (() => Step | Promise<Step>)[] = [
     () => judgeConformance(raw, structure, envelope, config, j),
-    () => judgeBannedContent(raw, structure, config, j),
+    () => judgeBannedContent(raw, structure, envelope, config, options.archiveOpener, j),
     ...(inbound ? [() => judgeAuthentication(raw, envelope, config, resolver, j, options.spfMemo)] : []),
   ];
   for (const step of steps) {

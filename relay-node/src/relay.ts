@@ -13,10 +13,15 @@ import { limitByDestination } from "./deliver/destination-limits.ts";
 import { nextHopDeliverer } from "./deliver/next-hop.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
+import { smarthostDeliverer, viaRelayHost } from "./deliver/smarthost.ts";
+import { REPORTS_TOKEN_ENV, reportIntakeDeliverer, routeReports } from "./deliver/report-intake.ts";
+import type { Deliverer } from "./queue/deliverer.ts";
+import { reportAddresses } from "../../core/reports/addresses.ts";
 import { openStsPolicyCache } from "./mtasts/cache.ts";
 import { openTlsRptStore } from "./tlsrpt/counts.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
 import { loadDkimKeys } from "./sign/keys.ts";
+import { dsnFrom } from "./sign/generated.ts";
 import { createRelayResolver } from "./dns/resolver.ts";
 import { createVerdictSource } from "./verdict/source.ts";
 import { createLogger, type Logger } from "./log/log.ts";
@@ -33,13 +38,15 @@ import { createMxServer } from "./smtp/mx.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
 import { loadConfigFile } from "./config/file.ts";
 import { ConfigHolder, settingsNeedingRestart, type ReloadOutcome } from "./config/reload.ts";
+import { prepareAcmeCertificate } from "./acme/store.ts";
+import { startAcmeService, type AcmeService } from "./acme/service.ts";
 
 export interface RelayOverrides {
   /** Listen here instead of relay.listeners.mx (port 0: a free port, see RunningRelay.port). */
   listen?: { host?: string; port?: number };
   logger?: Logger;
   resolver?: Resolver;
-  /** Where EDGEMX_VERDICT_TOKEN, EDGEMX_RSPAMD_PASSWORD and EDGEMX_LEARN_TOKEN are read; process.env by default. */
+  /** Where EDGEMX_VERDICT_TOKEN, EDGEMX_RSPAMD_PASSWORD, EDGEMX_LEARN_TOKEN and EDGEMX_REPORTS_TOKEN are read; process.env by default. */
   env?: NodeJS.ProcessEnv;
   /** Listen for learning here instead of relay.rspamd.learnListener (port 0: a free port, see RunningRelay.learnPort). */
   learnListen?: { host?: string; port?: number };
@@ -51,8 +58,12 @@ export interface RelayOverrides {
   delivery?: Partial<Omit<DeliveryOptions, "hostname" | "logger">>;
   /** Remote delivery settings (another MX port and a test CA in tests). */
   remote?: Pick<RemoteDeliveryOptions, "port" | "ca" | "stsPort" | "timeouts">;
+  /** Answer ACME HTTP-01 challenges here instead of relay.acme.challengeListener (port 0: a free port). */
+  acmeChallengeListen?: { host?: string; port?: number };
   /** The file `config` was read from, which a reload reads again (main.ts, `npm start`); without it a reload is refused. */
   configFile?: string;
+  /** What the relay runs of the file read again, when not the file as it is (`npm start`'s quickstart replaces DNS and clamd). */
+  asRun?: (fromFile: EdgemxConfig) => EdgemxConfig;
 }
 
 export interface RunningRelay {
@@ -68,6 +79,8 @@ export interface RunningRelay {
   logger: Logger;
   /** Re-reads the certificate files; new TLS sessions use them. False (and a log line) when they do not fit. */
   reloadCertificate(): boolean;
+  /** The ACME service (relay.acme); null without it. */
+  acme: AcmeService | null;
   /**
    * SIGHUP, `npm run reload`: re-reads the certificate, then the configuration file, which the
    * sessions that start from now on use (config/reload.ts). A bad file, or one changing a setting
@@ -121,14 +134,29 @@ async function virusScanner(config: EdgemxConfig, logger: Logger): Promise<(mess
   return (message) => scanWithClamd(message, settings);
 }
 
-/** The DKIM signer of TLS reports; a key that does not load leaves them unsigned (and says so). */
-function tlsReportSigner(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: Logger): TlsRptSenderDeps["sign"] {
+/** The DKIM signer of the mail the relay writes itself (TLS reports, DSNs); a key that does not load leaves them unsigned (and says so). */
+function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: Logger): TlsRptSenderDeps["sign"] {
   try {
     return dkimSignerFor(loadDkimKeys(config, env));
   } catch (err) {
-    logger.warn({ event: "tlsrpt", err: (err as Error).message }, "the DKIM keys did not load: TLS reports are sent unsigned");
+    logger.warn({ event: "dkim", err: (err as Error).message }, "the DKIM keys did not load: TLS reports and DSNs are sent unsigned");
     return undefined;
   }
+}
+
+/**
+ * Where mail for our own domains goes: the next hop (the mailbox host); with reports.intakeUrl, mail
+ * for our report addresses — those of the configuration current at delivery, a reload's — goes to the
+ * Worker's report intake instead (deliver/report-intake.ts).
+ */
+function localDeliverer(configs: ConfigHolder, env: NodeJS.ProcessEnv): Deliverer {
+  const config = configs.current;
+  const nextHop = nextHopDeliverer(config.relay.nextHop, config.hostname);
+  const url = config.reports.intakeUrl;
+  if (url === undefined) return nextHop;
+  const token = env[REPORTS_TOKEN_ENV];
+  if (!token) throw new Error(`reports.intakeUrl is set, but ${REPORTS_TOKEN_ENV} (the report intake's token) is not in the environment`);
+  return routeReports(() => reportAddresses(configs.current), reportIntakeDeliverer({ url, token }), nextHop);
 }
 
 export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides = {}): Promise<RunningRelay> {
@@ -161,7 +189,9 @@ async function startRelayServices(
   await probeResolver(config, resolver, logger);
   const verdicts = createVerdictSource(config, resolver, env, readArcSealKey(config, logger));
   services.defer(() => verdicts.close());
-  let certificate: Certificate = loadCertificate(config, overrides.selfSignedDir ?? defaultSelfSignedDir(config), logger);
+  let certificate: Certificate = config.relay.acme
+    ? prepareAcmeCertificate(config, logger)
+    : loadCertificate(config, overrides.selfSignedDir ?? defaultSelfSignedDir(config), logger);
   const scan = await virusScanner(config, logger);
 
   const spool = await Spool.open(config.relay.spool);
@@ -172,25 +202,38 @@ async function startRelayServices(
   services.defer(() => tlsRpt.close());
   const stsCache = openStsPolicyCache(config.relay.outbound.mtaStsCachePath ?? besideSpool("mta-sts.sqlite"));
   services.defer(() => stsCache.close());
+  // What each new session (and the report routing at delivery) starts with: the configuration the
+  // relay started with, until a reload replaces it.
+  const configs = new ConfigHolder(config);
   // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
   const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
-  const remote = limitByDestination(
-    remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, stsCache, tlsRpt, logger, ...overrides.remote }),
-    {
-      maxSessionsPerDomain: config.relay.outbound.maxSessionsPerDomain,
-      retryInMs: (attempt) => backoff(attempt) * 1000,
-      ...(overrides.delivery?.now ? { now: overrides.delivery.now } : {}),
-    },
-  );
+  const direct = remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, stsCache, tlsRpt, logger, ...overrides.remote });
+  // A smarthost, where configured, takes its domains (or all) instead of their MX hosts (deliver/smarthost.ts).
+  const relayHost = config.relay.outbound.relayHost;
+  const smarthostOptions = {
+    ...(overrides.remote?.ca === undefined ? {} : { ca: overrides.remote.ca }),
+    ...(overrides.remote?.timeouts ? { timeouts: overrides.remote.timeouts } : {}),
+  };
+  const outbound =
+    relayHost === undefined ? direct : viaRelayHost(relayHost, smarthostDeliverer(relayHost, config.hostname, resolver, env, smarthostOptions), direct);
+  const remote = limitByDestination(outbound, {
+    maxSessionsPerDomain: config.relay.outbound.maxSessionsPerDomain,
+    retryInMs: (attempt) => backoff(attempt) * 1000,
+    ...(overrides.delivery?.now ? { now: overrides.delivery.now } : {}),
+  });
   const deliverer = routeByDomain(
     config.domains.map((d) => d.name),
-    nextHopDeliverer(config.relay.nextHop, config.hostname),
+    localDeliverer(configs, env),
     remote,
   );
+  const signGenerated = generatedMailSignerFor(config, env, logger);
   const delivery = startDelivery(spool, deliverer, {
     concurrency: config.relay.deliveryConcurrency,
     ...overrides.delivery,
     hostname: config.hostname,
+    // DSNs from a postmaster of ours, DKIM-signed like other outbound mail (sign/generated.ts).
+    dsnFrom: (mailFrom) => dsnFrom(config.domains, mailFrom),
+    signDsn: (message, from, now) => signGenerated?.(message, from.slice(from.lastIndexOf("@") + 1), now),
     logger,
   });
   // Deliveries in flight finish (at most 30 s) before the stores they write close.
@@ -206,7 +249,7 @@ async function startRelayServices(
     store: tlsRpt,
     resolver,
     enqueue,
-    sign: tlsReportSigner(config, env, logger),
+    sign: signGenerated,
     reporter: {
       organization: config.hostname,
       contact: `postmaster@${config.domains[0]!.name}`,
@@ -217,13 +260,21 @@ async function startRelayServices(
   };
   const tlsRptTimer = startTlsRptTimer(tlsRptSender);
   services.defer(() => tlsRptTimer.stop());
-  // `edgemx queue` and `npm run reload` talk to the spool's owner here (docs/queue.md); a reload asked
-  // for before the listeners run is refused.
+  // `edgemx queue`, `npm run tls` and `npm run reload` talk to the spool's owner here (docs/queue.md).
   const sendReports = (day?: string) => sendTlsReports(day ?? previousUtcDay(Date.now()), tlsRptSender);
+  // `npm run tls` asks the ACME service, which starts after the listeners (below); a reload asked for
+  // before the listeners run is refused.
+  let acme: AcmeService | null = null;
   let reloadWhenStarted: (() => ReloadOutcome) | null = null;
   const reloadControl = (): ReloadOutcome =>
     reloadWhenStarted?.() ?? { ok: false, path: overrides.configFile ?? null, problems: ["the relay is still starting"] };
-  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports, reload: reloadControl });
+  const control = await startQueueControl(controlSocketPath(config.relay.spool), {
+    spool,
+    delivery,
+    sendTlsReports: sendReports,
+    acme: () => acme,
+    reload: reloadControl,
+  });
   services.defer(() => control.close());
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
   // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
@@ -238,8 +289,6 @@ async function startRelayServices(
   const spam = await startSpamFilter(config, env, logger, overrides.learnListen);
   services.defer(() => spam.close());
 
-  // What each new session starts with: the configuration the relay started with, until a reload.
-  const configs = new ConfigHolder(config);
   const server = createMxServer(configs, {
     logger,
     resolver,
@@ -304,6 +353,14 @@ async function startRelayServices(
     }
   };
   if (certificate.source === "configured") services.defer(watchCertificate(certificate, reloadCertificate));
+  // ACME (relay.acme): the HTTP-01 responder and the renewal timer; each new certificate goes through reloadCertificate.
+  acme = config.relay.acme
+    ? await startAcmeService(
+        config,
+        { logger, reloadCertificate, ...(overrides.acmeChallengeListen ? { listen: overrides.acmeChallengeListen } : {}) },
+        services,
+      )
+    : null;
 
   const reload = (): ReloadOutcome => {
     reloadCertificate();
@@ -315,7 +372,8 @@ async function startRelayServices(
     if (path === null) return refuse(["this relay was started without a configuration file: there is nothing to read again"]);
     let next: EdgemxConfig;
     try {
-      next = loadConfigFile(path);
+      const fromFile = loadConfigFile(path);
+      next = overrides.asRun?.(fromFile) ?? fromFile;
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       return refuse(err.problems);
@@ -340,6 +398,7 @@ async function startRelayServices(
     delivery,
     logger,
     reloadCertificate,
+    acme,
     reload,
   };
 }

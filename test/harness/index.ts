@@ -52,21 +52,7 @@ export async function startHarness(zones: readonly TestZone[] = TEST_ZONES): Pro
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const knotPort = await freePort();
-    let dnsPort = await freePort();
-    while (dnsPort === knotPort) dnsPort = await freePort();
-
-    const knot = startKnot(dir, knotPort, zones);
-    stops.push(() => knot.daemon.stop());
-    await waitUntilReady(knot.daemon, () => answersEveryZone(knotPort, zones));
-
-    const unboundDir = join(dir, "unbound");
-    await mkdir(unboundDir);
-    const anchors = await trustAnchors(knot.config, zones);
-    const unbound = startUnbound({ dir: unboundDir, port: dnsPort, knotPort, zones, anchors });
-    stops.push(() => unbound.stop());
-    await waitUntilReady(unbound, () => validatesEveryZone(dnsPort, zones));
-
+    const { knotPort, dnsPort } = await startValidatingDns(dir, zones, stops);
     const bridge = await startDohBridge({ upstreamPort: dnsPort });
     stops.push(() => bridge.close());
     const blackhole = await startBlackhole();
@@ -86,6 +72,33 @@ export async function startHarness(zones: readonly TestZone[] = TEST_ZONES): Pro
     await stop();
     throw err;
   }
+}
+
+/**
+ * Knot serving `zones` (signed where asked) and unbound validating them with this run's trust anchors,
+ * on free ports, their files under `dir`; each daemon's stop goes onto `stops` as soon as it runs.
+ * Ready when unbound validates every zone. Also the quickstart's DNS (scripts/quickstart/dns.ts).
+ */
+export async function startValidatingDns(
+  dir: string,
+  zones: readonly TestZone[],
+  stops: (() => Promise<void>)[],
+): Promise<{ knotPort: number; dnsPort: number }> {
+  const knotPort = await freePort();
+  let dnsPort = await freePort();
+  while (dnsPort === knotPort) dnsPort = await freePort();
+
+  const knot = startKnot(dir, knotPort, zones);
+  stops.push(() => knot.daemon.stop());
+  await waitUntilReady(knot.daemon, () => answersEveryZone(knotPort, zones));
+
+  const unboundDir = join(dir, "unbound");
+  await mkdir(unboundDir);
+  const anchors = await trustAnchors(knot.config, zones);
+  const unbound = startUnbound({ dir: unboundDir, port: dnsPort, knotPort, zones, anchors });
+  stops.push(() => unbound.stop());
+  await waitUntilReady(unbound, () => validatesEveryZone(dnsPort, zones));
+  return { knotPort, dnsPort };
 }
 
 async function ask(port: number, name: string, type: RecordType) {

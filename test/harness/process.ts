@@ -37,11 +37,17 @@ function signal(child: ChildProcess, name: NodeJS.Signals): void {
 export interface SpawnOptions {
   /** Start it as the leader of a new process group, so that stopping it also stops its children. */
   processGroup?: boolean;
+  /** Variables added to this process's environment for it (pebble takes some settings only there). */
+  env?: Readonly<Record<string, string>>;
 }
 
 export function spawnDaemon(name: string, command: string, args: readonly string[], logFile: string, options: SpawnOptions = {}): Daemon {
   const log = openSync(logFile, "a");
-  const child = spawn(findProgram(command) ?? command, args, { stdio: ["ignore", log, log], detached: options.processGroup === true });
+  const child = spawn(findProgram(command) ?? command, args, {
+    stdio: ["ignore", log, log],
+    detached: options.processGroup === true,
+    ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
+  });
   closeSync(log);
   running.add(child);
   if (options.processGroup === true) groupLeaders.add(child);

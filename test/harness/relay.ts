@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../relay-node/src/log/log.ts";
-import { startRelay, type RunningRelay } from "../../relay-node/src/relay.ts";
+import { startRelay, type RelayOverrides, type RunningRelay } from "../../relay-node/src/relay.ts";
 import { parseConfig } from "../../core/config/load.ts";
 import type { ConfigInput, EdgemxConfig } from "../../core/config/schema.ts";
 import { TEST_DNS } from "./zones.ts";
@@ -47,12 +47,15 @@ export interface TestRelay {
   logs: Record<string, unknown>[];
 }
 
-/** Starts the relay on 127.0.0.1 (a free port); `env` stands for the process environment (EDGEMX_VERDICT_TOKEN). */
-export async function startTestRelay(document: ConfigInput, env: NodeJS.ProcessEnv = {}): Promise<TestRelay> {
+/**
+ * Starts the relay on 127.0.0.1 (a free port); `env` stands for the process environment (EDGEMX_VERDICT_TOKEN);
+ * `overrides` adds to startRelay's (a submission port, remote delivery's trust anchors).
+ */
+export async function startTestRelay(document: ConfigInput, env: NodeJS.ProcessEnv = {}, overrides: RelayOverrides = {}): Promise<TestRelay> {
   const config = parseConfig(document);
   const logs: Record<string, unknown>[] = [];
   const logger = createLogger("info", { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const relay = await startRelay(config, { listen: { host: "127.0.0.1", port: 0 }, logger, env, delivery: { pollIntervalMs: 200 } });
+  const relay = await startRelay(config, { listen: { host: "127.0.0.1", port: 0 }, logger, env, delivery: { pollIntervalMs: 200 }, ...overrides });
   const { nextHop } = config.relay;
   return { relay, config, port: relay.port!, maildir: nextHop.type === "maildir" ? nextHop.path : null, logs };
 }

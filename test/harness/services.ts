@@ -3,12 +3,14 @@
 // stop() ends the daemon (SIGTERM, SIGKILL after a grace period) and removes the folder; a daemon that
 // fails to become ready is stopped before the error is thrown, so nothing is ever left running.
 import { existsSync } from "node:fs";
+import { get } from "node:https";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLAM_EXE, clamdConfig, writeSignatures } from "./clamd.ts";
 import type { Daemon } from "./process.ts";
 import { findProgram, freePort, spawnDaemon, waitUntilReady } from "./process.ts";
+import { PEBBLE_ENV, writePebbleConfig } from "./pebble.ts";
 import { writeRspamdConfig } from "./rspamd.ts";
 import { tcpExchange } from "./tcp-probe.ts";
 
@@ -24,6 +26,17 @@ export interface RedisService {
   stop(): Promise<void>;
 }
 
+export interface PebbleService {
+  /** The ACME directory (RFC 8555 §7.1.1). */
+  directoryUrl: string;
+  /** The CA certificate of pebble's own HTTPS, to trust for the directory (relay.acme.caFile). */
+  caPath: string;
+  caPem: string;
+  /** The root its certificates chain to (made anew on each start). */
+  rootPem(): Promise<string>;
+  stop(): Promise<void>;
+}
+
 export interface RspamdService {
   /** The normal worker: POST /checkv2. */
   normalUrl: string;
@@ -32,18 +45,32 @@ export interface RspamdService {
   stop(): Promise<void>;
 }
 
-/** clamd with this run's signature database (clamd.ts); ready when it answers PING. */
-export async function startClamd(options: { streamMaxLength?: number } = {}): Promise<ClamdService> {
-  requirePackages({ clamd: "clamav-daemon", [CLAM_EXE]: "clamav-testfiles" });
+export interface ClamdOptions {
+  /** clamd's StreamMaxLength in bytes; 25 MiB by default. */
+  streamMaxLength?: number;
+  /**
+   * A signature database to load instead of this run's test signatures (clamd.ts): the quickstart
+   * passes freshclam's /var/lib/clamav when it has one. The full database takes tens of seconds to load.
+   */
+  databaseDir?: string;
+}
+
+/** clamd with this run's signature database (clamd.ts) or `databaseDir`; ready when it answers PING. */
+export async function startClamd(options: ClamdOptions = {}): Promise<ClamdService> {
+  requirePackages(options.databaseDir === undefined ? { clamd: "clamav-daemon", [CLAM_EXE]: "clamav-testfiles" } : { clamd: "clamav-daemon" });
   return withFolder("clamd", async (dir) => {
-    const databaseDir = join(dir, "db");
-    await mkdir(databaseDir);
-    writeSignatures(databaseDir);
+    let databaseDir = options.databaseDir;
+    if (databaseDir === undefined) {
+      databaseDir = join(dir, "db");
+      await mkdir(databaseDir);
+      writeSignatures(databaseDir);
+    }
     const port = await freePort();
     const config = join(dir, "clamd.conf");
     await writeFile(config, clamdConfig({ dir, databaseDir, port, streamMaxLength: options.streamMaxLength ?? 25 * 1024 * 1024 }));
     const daemon = spawnDaemon("clamd", "clamd", ["-c", config], join(dir, "clamd.log"));
-    await readyOrStopped(daemon, async () => (await tcpExchange(port, "zPING\0", (reply) => reply.includes("\0"))) === "PONG\0");
+    const readyMs = options.databaseDir === undefined ? undefined : 180_000;
+    await readyOrStopped(daemon, async () => (await tcpExchange(port, "zPING\0", (reply) => reply.includes("\0"))) === "PONG\0", readyMs);
     return { daemon, service: { host: "127.0.0.1", port } };
   });
 }
@@ -57,6 +84,41 @@ export async function startRedis(options: { port?: number } = {}): Promise<Redis
     const daemon = spawnDaemon("redis-server", "redis-server", args, join(dir, "redis.log"));
     await readyOrStopped(daemon, async () => (await tcpExchange(port, "PING\r\n", (reply) => reply.includes("\r\n"))) === "+PONG\r\n");
     return { daemon, service: { url: `redis://127.0.0.1:${port}`, port } };
+  });
+}
+
+/**
+ * pebble, the ACME test server (pebble.ts), asking the harness's unbound (`dnsPort`) for the names it
+ * validates and connecting to `httpPort` for HTTP-01; ready when its directory answers over HTTPS.
+ */
+export async function startPebble(options: { dnsPort: number; httpPort: number; validitySeconds: number }): Promise<PebbleService> {
+  requirePackages({ pebble: "pebble" });
+  return withFolder("pebble", async (dir) => {
+    const port = await freePort();
+    const managementPort = await freePort();
+    const { configPath, ca } = writePebbleConfig(dir, { port, managementPort, httpPort: options.httpPort, validitySeconds: options.validitySeconds });
+    const daemon = spawnDaemon("pebble", "pebble", ["-config", configPath, "-dnsserver", `127.0.0.1:${options.dnsPort}`], join(dir, "pebble.log"), {
+      env: PEBBLE_ENV,
+    });
+    const directoryUrl = `https://127.0.0.1:${port}/dir`;
+    await readyOrStopped(daemon, async () => (await httpsGet(directoryUrl, ca.certPem)).includes('"newOrder"'));
+    return {
+      daemon,
+      service: { directoryUrl, caPath: ca.certPath, caPem: ca.certPem, rootPem: () => httpsGet(`https://127.0.0.1:${managementPort}/roots/0`, ca.certPem) },
+    };
+  });
+}
+
+/** The body of a GET over HTTPS trusting `ca` alone; a status other than 200 throws. */
+function httpsGet(url: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, { ca, agent: false }, (response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (body += chunk));
+      response.on("end", () => (response.statusCode === 200 ? resolve(body) : reject(new Error(`${url}: HTTP ${response.statusCode}`))));
+    });
+    request.on("error", reject);
   });
 }
 

@@ -3,6 +3,7 @@
 // exists for one test run and nothing else trusts it.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { join } from "node:path";
 
 export interface TestCa {
@@ -75,7 +76,7 @@ export function makeTestCa(dir: string, options: { keyPem?: string } = {}): Test
 let issued = 0;
 
 /**
- * A server certificate from `ca` for `names` (subjectAltName dNSNames), for `keyPem` or a new P-256 key;
+ * A server certificate from `ca` for `names` (subjectAltName dNSNames; iPAddresses for addresses), for `keyPem` or a new P-256 key;
  * `expired` makes it valid only for a day in 2020.
  */
 export function issueCertificate(ca: TestCa, options: { names: readonly string[]; keyPem?: string; expired?: boolean }): IssuedCertificate {
@@ -86,7 +87,7 @@ export function issueCertificate(ca: TestCa, options: { names: readonly string[]
   openssl(["req", "-new", "-key", `${base}.key`, "-subj", `/CN=${options.names[0]}`, "-out", `${base}.csr`]);
   writeFileSync(
     `${base}.ext`,
-    `[leaf]\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\nsubjectAltName = ${options.names.map((name) => `DNS:${name}`).join(",")}\n`,
+    `[leaf]\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\nsubjectAltName = ${options.names.map((name) => (isIP(name) ? `IP:${name}` : `DNS:${name}`)).join(",")}\n`,
   );
   const now = Date.now();
   const [start, end] = options.expired

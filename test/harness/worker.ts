@@ -70,6 +70,8 @@ export interface WorkerOptions {
   configJson: string;
   /** More text bindings: DOH_URL, VERDICT_TOKEN … */
   bindings?: Record<string, string>;
+  /** D1 databases by binding name (REPORTS_DB), each empty and in memory for this run. */
+  d1Databases?: string[];
   /**
    * Serve the edgemx Worker on its own loopback socket, so requests skip Miniflare's development
    * entry Worker, which otherwise runs in front of every request (what benchmarks want).
@@ -96,6 +98,10 @@ function textBindings(values: Record<string, string> = {}): Record<string, { typ
   return Object.fromEntries(Object.entries(values).map(([name, value]) => [name, { type: "text" as const, value }]));
 }
 
+function d1Bindings(names: readonly string[] = []): Record<string, { type: "d1"; id: string }> {
+  return Object.fromEntries(names.map((name) => [name, { type: "d1" as const, id: name }]));
+}
+
 function esmManifest(contents: string) {
   return { mainModule: "index.js", modules: { "index.js": { type: "esm" as const, contents } } };
 }
@@ -117,7 +123,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
           name: EDGEMX,
           ...runtime,
           manifest: esmManifest(bundle.script),
-          env: textBindings({ ...options.bindings, EDGEMX_CONFIG: options.configJson }),
+          env: { ...textBindings({ ...options.bindings, EDGEMX_CONFIG: options.configJson }), ...d1Bindings(options.d1Databases) },
         },
       },
       ...extraWorkers.map((extra) => ({

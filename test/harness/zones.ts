@@ -118,6 +118,41 @@ export const TEST_DNS = {
     httpsRua: "https-rua.sts.test",
     tlsRptHost: "tlsrpt.sts.test",
   },
+  /**
+   * Our own domain for ACME (RFC 8555) against pebble: its MX hosts resolve to 127.0.0.1, where the
+   * relay's HTTP-01 responder listens, so pebble's validation (through unbound) reaches the relay.
+   */
+  acme: { domain: "acme.test", mx: "mx.acme.test", mail: "mail.acme.test", address: "127.0.0.1" },
+  /**
+   * Outbound TLS against real Postfix peers (test/integration/outbound-postfix.test.ts): each domain's MX
+   * host is a private Postfix on its own address. The zone is signed and has no MTA-STS, TLS-RPT or, but
+   * for `dane`, TLSA record: delivery to the others is opportunistic. `dane`'s MX host has TLSA 3 1 1 of
+   * dane-key.ts's key; `mandatoryTls` shares the TLS 1.0 host and is listed in relay.mandatoryTls by the test.
+   */
+  outbound: {
+    zone: "outbound.test",
+    /** TLS 1.0 only. */
+    tls10: { domain: "tls10.outbound.test", mx: "mx.tls10.outbound.test", mxAddress: "127.0.0.40" },
+    /** TLS 1.2 without ECDHE: RSA and DHE key exchange only. */
+    noEcdhe: { domain: "no-ecdhe.outbound.test", mx: "mx.no-ecdhe.outbound.test", mxAddress: "127.0.0.41" },
+    /**
+     * No STARTTLS. Not named "no-starttls": nodemailer looks for STARTTLS in the whole EHLO reply, case
+     * ignored, so a server whose name has "-starttls" in it seems to offer it.
+     */
+    noStarttls: { domain: "plaintext.outbound.test", mx: "mx.plaintext.outbound.test", mxAddress: "127.0.0.42" },
+    /** STARTTLS advertised, refused with 454 (its certificate file is missing). */
+    starttlsRefused: { domain: "starttls-refused.outbound.test", mx: "mx.starttls-refused.outbound.test", mxAddress: "127.0.0.43" },
+    /** STARTTLS advertised and accepted, every handshake failing (SSLv3 only, which OpenSSL 3 lacks). */
+    handshakeFails: { domain: "handshake-fails.outbound.test", mx: "mx.handshake-fails.outbound.test", mxAddress: "127.0.0.44" },
+    /** TLS 1.3 only: the good peer. */
+    tls13: { domain: "tls13.outbound.test", mx: "mx.tls13.outbound.test", mxAddress: "127.0.0.45" },
+    /** TLSA 3 1 1 of dane-key.ts's key, which its certificate carries. */
+    dane: { domain: "dane.outbound.test", mx: "mx.dane.outbound.test", mxAddress: "127.0.0.46" },
+    /** MX: the TLS 1.0 host; listed in relay.mandatoryTls by the test. */
+    mandatoryTls: { domain: "mandatory-tls.outbound.test", mx: "mx.tls10.outbound.test", mxAddress: "127.0.0.40" },
+    /** A smarthost (test/integration/smarthost.test.ts): a second relay's submission listener. */
+    smarthost: { host: "smarthost.outbound.test", address: "127.0.0.47" },
+  },
 } as const;
 
 /** The text of the large TXT name's record number i. */
@@ -134,7 +169,7 @@ export function txt(text: string): string {
   return strings.join(" ");
 }
 
-const { sender, dnsbl, insecure, clients, ipv6Host, largeTxt, dane, sts } = TEST_DNS;
+const { sender, dnsbl, insecure, clients, ipv6Host, largeTxt, dane, sts, acme, outbound } = TEST_DNS;
 
 /** A name of `origin` relative to it. */
 function relativeTo(origin: string, name: string): string {
@@ -159,6 +194,16 @@ function stsDomain(domain: string, mx: string): ZoneRecord[] {
     { owner, type: "MX", data: `10 ${mx}.` },
     { owner: `_mta-sts.${owner}`, type: "TXT", data: txt("v=STSv1; id=20260101T000000;") },
     { owner: `mta-sts.${owner}`, type: "A", data: sts.policyAddress },
+  ];
+}
+
+/** The outbound.test records of one test domain: MX, the MX host's address and, when given, its TLSA. */
+function outboundDomain(entry: { domain: string; mx: string; mxAddress: string }, tlsa?: string): ZoneRecord[] {
+  const mx = relativeTo(outbound.zone, entry.mx);
+  return [
+    { owner: relativeTo(outbound.zone, entry.domain), type: "MX", data: `10 ${entry.mx}.` },
+    { owner: mx, type: "A", data: entry.mxAddress },
+    ...(tlsa === undefined ? [] : [{ owner: `_25._tcp.${mx}`, type: "TLSA", data: tlsa }]),
   ];
 }
 
@@ -265,6 +310,27 @@ export const TEST_ZONES: readonly TestZone[] = [
       { owner: relativeTo(sts.zone, sts.mandatoryTls), type: "MX", data: `10 ${sts.untrustedMx}.` },
       { owner: `_smtp._tls.${relativeTo(sts.zone, sts.httpsRua)}`, type: "TXT", data: txt(`v=TLSRPTv1; rua=https://${sts.tlsRptHost}/v1/tls-report`) },
       { owner: relativeTo(sts.zone, sts.tlsRptHost), type: "A", data: sts.policyAddress },
+    ],
+  },
+  {
+    origin: acme.domain,
+    security: "signed",
+    records: [
+      { owner: "@", type: "MX", data: `10 ${acme.mx}.` },
+      { owner: relativeTo(acme.domain, acme.mx), type: "A", data: acme.address },
+      { owner: relativeTo(acme.domain, acme.mail), type: "A", data: acme.address },
+    ],
+  },
+  {
+    origin: outbound.zone,
+    security: "signed",
+    records: [
+      ...[outbound.tls10, outbound.noEcdhe, outbound.noStarttls, outbound.starttlsRefused, outbound.handshakeFails, outbound.tls13].flatMap((entry) =>
+        outboundDomain(entry),
+      ),
+      ...outboundDomain(outbound.dane, `3 1 1 ${DANE_MX_SPKI_SHA256}`),
+      { owner: relativeTo(outbound.zone, outbound.mandatoryTls.domain), type: "MX", data: `10 ${outbound.mandatoryTls.mx}.` },
+      { owner: relativeTo(outbound.zone, outbound.smarthost.host), type: "A", data: outbound.smarthost.address },
     ],
   },
 ];

@@ -211,4 +211,27 @@ describe("the relay's lifecycle", () => {
     await relay.stop();
     await expectNothingLeftOpen(folder, config, before, Object.values(bound));
   });
+
+  it("stop() with ACME closes its HTTP-01 responder and its retry timer, after a look that found no CA", async () => {
+    const folder = join(dir, `relay-${++runs}`);
+    // A port nothing listens on: the first look fails at once, and the service waits to retry.
+    const closed: Server = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const closedPort = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const config = parseConfig(relayDocument(folder, harness.dnsPort, { acme: { directoryUrl: `https://127.0.0.1:${closedPort}/dir` } }));
+    const { logs, overrides } = logsTo();
+    const before = snapshot();
+
+    const relay = await startRelay(config, { ...LISTEN_ANYWHERE, acmeChallengeListen: { host: "127.0.0.1", port: 0 }, ...overrides });
+    const bound = listenedPorts(logs);
+    expect(Object.keys(bound).sort()).toEqual(["acme-http-01", "mx"]);
+    while (!logs.some((line) => line.msg === "no certificate from the CA this time")) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(logs.find((line) => line.msg === "no certificate from the CA this time")?.err).toMatch(
+      `cannot reach the ACME directory https://127.0.0.1:${closedPort}/dir`,
+    );
+
+    await relay.stop();
+    await expectNothingLeftOpen(folder, config, before, Object.values(bound));
+  });
 });

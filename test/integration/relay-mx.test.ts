@@ -333,10 +333,17 @@ describe("the relay process", () => {
     writeFileSync(configPath, JSON.stringify(relayDocument(folder, harness.dnsPort, { listeners: { mx: { host: "127.0.0.1", port } } })));
     const child = spawn(node, ["relay-node/src/main.ts"], { cwd: ROOT, env: { ...process.env, EDGEMX_CONFIG: configPath }, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    // Started once it logs so; the test's own timeout bounds the wait (a loaded machine starts it slowly).
+    const started = new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('"event":"start"')) resolve();
+      });
+      child.once("exit", (code) => reject(new Error(`the relay exited with ${code} before it started:\n${output}`)));
+    });
     try {
-      for (let i = 0; i < 100 && !output.includes('"event":"start"'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      await started;
       expect(output).toContain("relay.clamd.enabled is false");
       expect(await send(port, { to: "alice@example.org" }, message())).toMatch(/^250 2\.0\.0 Ok: queued as /);
     } finally {

@@ -21,7 +21,7 @@ describe("judge.banned configuration", () => {
       expect(config.extensions).toContain(ext);
     }
     expect(config.extensions).toEqual([...BANNED_EXTENSIONS_DEFAULT]);
-    expect(config.archives).toEqual({ maxDepth: 3, maxTotalBytes: 100 * 1024 * 1024, maxEntries: 1000, uninspectable: "reject" });
+    expect(config.archives).toEqual({ maxDepth: 3, maxTotalBytes: 100 * 1024 * 1024, maxEntries: 1000, maxRatio: 1000, uninspectable: "reject" });
   });
 
   it("normalises extensions and MIME types and refuses bad ones with the path", () => {

@@ -46,7 +46,10 @@ function valuesAt(value: unknown, field: string): unknown[] {
   return current;
 }
 
-/** Two documents that set every path field between them (the union options: users by sqlite or by IMAP). */
+/**
+ * Two documents that set every path field between them (the union options: users by sqlite or by IMAP;
+ * the certificate from files or by ACME, which exclude each other).
+ */
 function everyPathRelative(): ConfigInput[] {
   const dkim = {
     selector: "s1",
@@ -62,10 +65,18 @@ function everyPathRelative(): ConfigInput[] {
     outbound: { tlsRptPath: "state/tlsrpt.sqlite", mtaStsCachePath: "state/mta-sts.sqlite" },
     arcSealKeyFile: "keys/arc.pem",
   };
+  const { tls: _tls, ...withoutTls } = relay;
   const document = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], dkim }] };
   return [
     { ...document, relay: { ...relay, users: { path: "state/users.sqlite" } } },
-    { ...document, relay: { ...relay, users: { type: "imap", host: "imap.example.org", caFile: "tls/imap-ca.pem" } } },
+    {
+      ...document,
+      relay: {
+        ...withoutTls,
+        acme: { dir: "state/acme", caFile: "tls/acme-ca.pem" },
+        users: { type: "imap", host: "imap.example.org", caFile: "tls/imap-ca.pem" },
+      },
+    },
   ];
 }
 

@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { TLSRPT_SCHEMA } from "../../workers/src/http/tlsrpt-schema.ts";
+import { TLSRPT_SCHEMA } from "../../workers/src/reports/tlsrpt-schema.ts";
 import { MAX_FAILURE_DETAILS, MAX_POLICIES, MAX_REPORT_CHARS, parseTlsReport, validateTlsReport } from "../../core/tlsrpt/report.ts";
 
 const SAMPLES = new URL("../../../shared/conformance/reports/tlsrpt/", import.meta.url);

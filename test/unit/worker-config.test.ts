@@ -25,6 +25,7 @@ const RELAY_SECRETS = {
   rspamd: "http://rspamd:rspamd-password@127.0.0.1:11333",
   controller: "http://rspamd:controller-password@127.0.0.1:11334",
   verdict: "https://relay:verdict-password@edge.example.org/v1/verdict",
+  intake: "https://relay:intake-password@edge.example.org/v1/reports",
 } as const;
 
 /** A file that sets the relay's secrets and paths, the domain's key files, mailboxes and aliases. */
@@ -55,6 +56,7 @@ function everything(): ConfigInput {
       arcSealKeyFile: "/etc/edgemx/keys/arc.pem",
       limits: { maxMessageBytes: 20 * 1024 * 1024, maxRecipients: 50, maxConnections: 321 },
     },
+    reports: { retentionDays: 90, intakeUrl: RELAY_SECRETS.intake },
   };
 }
 
@@ -93,6 +95,7 @@ describe("the Worker's part of the schema", () => {
       "relay.dnsbl.zones",
       "relay.dnsbl.zones[].codes",
       "relay.dnsbl.zones[].zone",
+      "relay.inProcessJudge",
       "relay.limits",
       "relay.limits.maxMessageBytes",
       "relay.limits.maxRecipients",
@@ -105,8 +108,9 @@ describe("the Worker's part of the schema", () => {
     const paths = fieldPaths(workerConfigSchema);
     expect(paths).toContain("domains[].dkim.publicKey"); // the walk reaches the nested fields
     expect(paths.filter((path) => /pass|secret|token|credential|private|key ?file/i.test(path))).toEqual([]);
-    // A URL may carry a user name and password: the Worker's one URL field is the public DoH service's.
-    expect(paths.filter((path) => /url$/i.test(path))).toEqual(["judge.dns.dohUrl"]);
+    // A URL may carry a user name and password: the Worker's URL fields are the public DoH service's
+    // and the Access team's signing keys'.
+    expect(paths.filter((path) => /url$/i.test(path))).toEqual(["judge.dns.dohUrl", "reports.dashboard.access.certsUrl"]);
     const json = JSON.stringify(z.toJSONSchema(workerConfigSchema, { io: "input", unrepresentable: "any" }));
     expect(json).not.toContain('"kind":"path"');
   });
@@ -127,6 +131,7 @@ describe("the Worker's part of the schema", () => {
       'relay.dnsbl: unknown field "action"',
       'relay.limits: unknown field "maxConnections"',
       'relay: unknown fields "tls", "spool", "nextHop", "greylist", "rspamd", "verdict", "users", "arcSealKeyFile"',
+      'reports: unknown field "intakeUrl"',
     ]);
   });
 
@@ -162,7 +167,10 @@ describe("the Worker's bundle", () => {
     }
     const bundle = JSON.parse(text) as { config: Record<string, unknown>; facts: unknown };
     expect(Object.keys(bundle)).toEqual(["config", "facts"]);
-    expect(Object.keys(bundle.config.relay as object)).toEqual(["dnsbl", "mandatoryTls", "limits"]);
+    expect(Object.keys(bundle.config.relay as object)).toEqual(["dnsbl", "mandatoryTls", "limits", "inProcessJudge"]);
+    // The relay asks a verdict URL: the Worker learns that it does, not the URL.
+    expect((bundle.config.relay as { inProcessJudge: unknown }).inProcessJudge).toBe(false);
+    expect(bundle.config.reports).toEqual({ retentionDays: 90, dashboard: {} });
     expect(secretLikeValues(bundle)).toEqual([]);
     expect(parseWorkerConfig(bundle.config).relay.mandatoryTls.domains).toEqual(["bank.example"]);
   });

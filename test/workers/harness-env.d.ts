@@ -5,5 +5,7 @@ declare namespace Cloudflare {
     HARNESS_DOH_URL: string;
     /** A DoH URL whose server accepts connections and never answers. */
     HARNESS_BLACKHOLE_URL: string;
+    /** The public report samples as mails, [name, base64][] in load order (test/fixtures/report-samples.ts). */
+    REPORT_SAMPLES: string;
   }
 }

@@ -225,6 +225,30 @@ describe("postmaster page: rendering", () => {
     expect(text).not.toContain("cannot be shown here yet");
   });
 
+  it("lists what is banned from the configuration: by type, by name, archives opened, and what submitted mail may not carry", () => {
+    const config = parseConfig(base);
+    const en = visibleText(renderPostmasterPage({ lang: "en", domain: config.domains[0]!, config, records: [] }));
+    expect(en).toContain("refused whatever type they declare: .msi (application/x-msdownload), .hta (application/hta).");
+    expect(en).toContain(
+      "up to 3 levels deep: zip, tar, gzip, 7z, RAR, xz. An archive that cannot be looked into (encrypted, damaged, over the size bounds) is refused.",
+    );
+    expect(en).toContain("7z, RAR and xz archives are opened by our MX hosts");
+    expect(en).toContain("is scanned for viruses; the file types refused in incoming mail may be sent");
+    expect(en).not.toContain("may not carry these types of file");
+
+    const strict = parseConfig({
+      ...base,
+      relay: { verdict: { url: "https://edge.example.org/v1/verdict" } },
+      judge: { banned: { archives: { uninspectable: "accept" } }, outboundBanned: { extensions: ["exe", "scr"], mimeTypes: ["application/hta"] } },
+    });
+    const de = visibleText(renderPostmasterPage({ lang: "de", domain: strict.domains[0]!, config: strict, records: [] }));
+    expect(de).toContain(
+      "bis zu 3 Ebenen tief: zip, tar, gzip. Ein Archiv, in das nicht hineingesehen werden kann (verschlüsselt, beschädigt, über den Größengrenzen), wird angenommen.",
+    );
+    expect(de).not.toContain("7z-, RAR- und xz-Archive");
+    expect(de).toContain("dürfen diese Dateitypen nicht enthalten: .exe, .scr, .hta (application/hta), application/hta");
+  });
+
   it("puts N/A for a service that is not offered and defaults hosts to the first MX", () => {
     const domain = parseConfig(base).domains[0]!;
     expect(settingsColumns(domain)).toEqual([

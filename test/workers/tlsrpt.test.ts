@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { SELF } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import type { Env } from "../../workers/src/runtime/env.ts";
-import { parseConfig } from "../../core/config/load.ts";
+import { parseWorkerConfig } from "../../core/config/load.ts";
 import { MAX_TLSRPT_BODY_BYTES, serveTlsReport } from "../../workers/src/http/tlsrpt.ts";
 import { MAX_REPORT_CHARS } from "../../core/tlsrpt/report.ts";
 
@@ -60,7 +60,7 @@ describe("TLS report endpoint (RFC 8460 §3)", () => {
   it("stores a gzipped report: one row per report, policy and failure detail", async () => {
     const res = await post(await gzip(utf8.encode(JSON.stringify(report("gz-1")))), "application/tlsrpt+gzip");
     expect(res.status).toBe(201);
-    const db = testEnv.TLSRPT_DB!;
+    const db = testEnv.REPORTS_DB!;
     const stored = await db
       .prepare("SELECT organization_name, start_datetime, report_json FROM tlsrpt_reports WHERE report_id = ?")
       .bind("gz-1")
@@ -106,7 +106,7 @@ describe("TLS report endpoint (RFC 8460 §3)", () => {
     expect(first.status).toBe(201);
     const again = await post(body, "application/tlsrpt+json");
     expect(again.status).toBe(200);
-    const count = await testEnv.TLSRPT_DB!.prepare("SELECT count(*) AS n FROM tlsrpt_failures WHERE report_id = ?").bind("json-1").first<{ n: number }>();
+    const count = await testEnv.REPORTS_DB!.prepare("SELECT count(*) AS n FROM tlsrpt_failures WHERE report_id = ?").bind("json-1").first<{ n: number }>();
     expect(count?.n).toBe(2);
   });
 
@@ -152,7 +152,7 @@ describe("TLS report endpoint (RFC 8460 §3)", () => {
   });
 
   it("without D1, logs one JSON line with the summary and answers 202", async () => {
-    const config = parseConfig(JSON.parse(testEnv.EDGEMX_CONFIG!));
+    const config = parseWorkerConfig(JSON.parse(testEnv.EDGEMX_CONFIG!));
     const log = vi.spyOn(console, "log").mockImplementation(() => {});
     try {
       const request = new Request(ENDPOINT, { method: "POST", body: JSON.stringify(report("log-1")), headers: { "content-type": "application/tlsrpt+json" } });

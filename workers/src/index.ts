@@ -6,9 +6,12 @@ import { parseWorkerConfig } from "../../core/config/load.ts";
 import type { WorkerConfig } from "../../core/config/worker.ts";
 import type { Env } from "./runtime/env.ts";
 import { handleRoutedEmail } from "./email/routing.ts";
+import { handleRoutedReport } from "./email/reports.ts";
+import { reportAddresses } from "../../core/reports/addresses.ts";
 import { handleHttp } from "./http/routes.ts";
 import { judgeOptions, judgeResolver } from "./runtime/verdict.ts";
 import { plain } from "./http/respond.ts";
+import { deleteExpiredReports } from "./reports/retention.ts";
 
 let cached: { source: string; config: WorkerConfig } | undefined;
 
@@ -36,6 +39,19 @@ export default {
   // Cloudflare Email Routing: a configuration error or an outage throws, which is a temporary failure.
   async email(message, env): Promise<void> {
     const config = configFor(env);
+    // Mail to our own rua/ruf/TLS-RPT addresses is read as reports and kept, not judged and forwarded.
+    if (reportAddresses(config).has(message.to.toLowerCase())) {
+      await handleRoutedReport(message, config, env.REPORTS_DB);
+      return;
+    }
     await handleRoutedEmail(message, config, judgeResolver(config, env), judgeOptions(env));
+  },
+
+  // The Cron Trigger of wrangler.toml: reports past reports.retentionDays are deleted.
+  async scheduled(controller, env): Promise<void> {
+    if (!env.REPORTS_DB) return;
+    const config = configFor(env);
+    const deleted = await deleteExpiredReports(env.REPORTS_DB, config.reports.retentionDays, new Date(controller.scheduledTime));
+    console.log(JSON.stringify({ msg: "reports retention", retentionDays: config.reports.retentionDays, deleted }));
   },
 } satisfies ExportedHandler<Env>;

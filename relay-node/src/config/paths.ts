@@ -12,7 +12,7 @@ export function resolveConfigPaths(config: EdgemxConfig, folder: string): Edgemx
   const optional = <K extends string>(key: K, path: string | undefined): Partial<Record<K, string>> =>
     (path === undefined ? {} : { [key]: at(path) }) as Partial<Record<K, string>>;
   const { relay } = config;
-  const { users, nextHop, tls, outbound } = relay;
+  const { users, nextHop, tls, acme, outbound } = relay;
   const store = relay.greylist.store;
   return {
     ...config,
@@ -25,6 +25,7 @@ export function resolveConfigPaths(config: EdgemxConfig, folder: string): Edgemx
     relay: {
       ...relay,
       ...(tls === undefined ? {} : { tls: { cert: at(tls.cert), key: at(tls.key) } }),
+      ...(acme === undefined ? {} : { acme: { ...acme, ...optional("dir", acme.dir), ...optional("caFile", acme.caFile) } }),
       nextHop: nextHop.type === "maildir" ? { ...nextHop, path: at(nextHop.path) } : nextHop,
       spool: at(relay.spool),
       greylist: { ...relay.greylist, store: store.type === "sqlite" ? { ...store, path: at(store.path) } : store },

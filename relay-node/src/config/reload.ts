@@ -18,6 +18,8 @@ export const RESTART_SETTINGS: readonly { setting: string; read: (config: Edgemx
   { setting: "relay.listeners", read: (c) => c.relay.listeners },
   // The certificate files are watched; SIGHUP re-reads them, a new path needs a restart.
   { setting: "relay.tls", read: (c) => c.relay.tls },
+  // The ACME service: its challenge listener, renewal timer and files.
+  { setting: "relay.acme", read: (c) => c.relay.acme },
   // Outbound delivery keeps its set of mandatory-TLS destinations.
   { setting: "relay.mandatoryTls", read: (c) => c.relay.mandatoryTls },
   { setting: "relay.nextHop", read: (c) => c.relay.nextHop },
@@ -34,6 +36,8 @@ export const RESTART_SETTINGS: readonly { setting: string; read: (config: Edgemx
   { setting: "relay.submission", read: (c) => c.relay.submission },
   { setting: "relay.outbound", read: (c) => c.relay.outbound },
   { setting: "relay.arcSealKeyFile", read: (c) => c.relay.arcSealKeyFile },
+  // Delivery hands report mail to the intake it was built with (the report addresses follow a reload).
+  { setting: "reports.intakeUrl", read: (c) => c.reports.intakeUrl },
 ];
 
 /** The settings that differ between the running configuration and `next` but need a restart. */

@@ -1,6 +1,6 @@
 // The relay's control channel: `edgemx queue` (cli/queue.ts) asks the running relay, which owns the
-// spool (its index lives in memory, docs/queue.md), and `npm run reload` (cli/reload.ts) has it read
-// its configuration again (config/reload.ts), over a Unix domain socket beside the spool
+// spool (its index lives in memory, docs/queue.md), `npm run tls` its ACME service, and `npm run reload`
+// (cli/reload.ts) has it read its configuration again (config/reload.ts), over a Unix domain socket beside the spool
 // (`<data>/control.sock`, mode 0600: only the relay's user may connect). One JSON line per request,
 // one JSON line per answer, then the relay closes the connection. A request longer than
 // MAX_REQUEST_BYTES is refused, so a client cannot make the relay buffer without bound.
@@ -9,6 +9,8 @@ import { createConnection, createServer, type Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import type { ReloadOutcome } from "../config/reload.ts";
 import type { TlsRptRunResult } from "../tlsrpt/sender.ts";
+import type { AcmeService } from "../acme/service.ts";
+import type { AcmeStatus } from "../acme/store.ts";
 import type { DeliveryScheduler } from "../queue/scheduler.ts";
 import { readQueuedMessage, type QueueEntry, type Spool } from "../queue/spool.ts";
 
@@ -18,6 +20,7 @@ export type ControlRequest =
   | { op: "flush"; id?: string }
   | { op: "delete"; id: string }
   | { op: "tlsrpt-send"; day?: string }
+  | { op: "tls-status" | "tls-renew" | "tls-rollover" }
   | { op: "reload" };
 
 export type ControlAnswer =
@@ -26,6 +29,7 @@ export type ControlAnswer =
   | { ok: true; flushed: string[] }
   | { ok: true; deleted: QueueEntry }
   | { ok: true; tlsrpt: TlsRptRunResult }
+  | { ok: true; tls: AcmeStatus }
   | { ok: true; reload: ReloadOutcome }
   | { ok: false; error: string };
 
@@ -60,6 +64,7 @@ export function parseControlRequest(line: string): ControlRequest | string {
     if (day !== undefined && (typeof day !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(day))) return "day must be YYYY-MM-DD";
     return day === undefined ? { op } : { op, day };
   }
+  if (op === "tls-status" || op === "tls-renew" || op === "tls-rollover") return { op };
   if (op === "list" || op === "reload") return { op };
   if (op === "flush") return id === undefined ? { op } : { op, id };
   if ((op === "show" || op === "delete") && id !== undefined) return { op, id };
@@ -72,6 +77,8 @@ export interface QueueControlDeps {
   now?: () => number;
   /** `tlsrpt-send`: sends the TLS reports of the day (default: the previous UTC day), tlsrpt/sender.ts. */
   sendTlsReports?: (day?: string) => Promise<TlsRptRunResult>;
+  /** `tls-*` (`npm run tls`): the ACME service, once it runs; null without relay.acme. */
+  acme?: () => AcmeService | null;
   /** `reload`: reads the configuration again (relay.ts); the outcome, applied or refused, is the answer. */
   reload?: () => ReloadOutcome;
 }
@@ -114,6 +121,15 @@ export async function answerControlRequest(request: ControlRequest, deps: QueueC
     case "tlsrpt-send":
       if (deps.sendTlsReports === undefined) return { ok: false, error: "this relay does not send TLS reports" };
       return { ok: true, tlsrpt: await deps.sendTlsReports(request.day) };
+    case "tls-status":
+    case "tls-renew":
+    case "tls-rollover": {
+      const acme = deps.acme?.() ?? null;
+      if (acme === null) return { ok: false, error: "this relay gets no certificates by ACME (relay.acme is not configured)" };
+      if (request.op === "tls-status") return { ok: true, tls: acme.status() };
+      if (request.op === "tls-rollover") return { ok: true, tls: acme.rollover() };
+      return { ok: true, tls: await acme.renew() };
+    }
     case "reload":
       if (deps.reload === undefined) return { ok: false, error: "this relay does not reload" };
       return { ok: true, reload: deps.reload() };
@@ -145,7 +161,8 @@ export async function startQueueControl(path: string, deps: QueueControlDeps): P
       socket.removeAllListeners("data");
       const request = newline === -1 ? "request too long" : parseControlRequest(buffered.slice(0, newline));
       // A TLS report run may wait on https: POSTs (30 s each): no idle limit once the request is read.
-      if (typeof request !== "string" && request.op === "tlsrpt-send") socket.setTimeout(0);
+      // So may an ACME issuance (a CA's validation, its retries).
+      if (typeof request !== "string" && (request.op === "tlsrpt-send" || request.op === "tls-renew")) socket.setTimeout(0);
       const answer: Promise<ControlAnswer> =
         typeof request === "string"
           ? Promise.resolve({ ok: false, error: request })

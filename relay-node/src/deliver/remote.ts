@@ -18,7 +18,7 @@ import type { StsPolicyCache } from "../mtasts/cache.ts";
 import { stsPolicySource, type StsDiscovery } from "../mtasts/fetch.ts";
 import { mxMatchesPolicy, policyLines, type StsPolicy } from "../../../core/mtasts/policy.ts";
 import type { TlsPolicyFacts, TlsResultType, TlsRptStore } from "../tlsrpt/counts.ts";
-import { sendTransaction, type TransactionTimeouts } from "./transaction.ts";
+import { runTransaction, type TlsFailure, type TlsOffer, type TransactionTimeouts } from "./transaction.ts";
 import type { Deliverer, OutgoingMessage, RecipientResult } from "../queue/deliverer.ts";
 
 export interface RemoteDeliveryOptions {
@@ -118,8 +118,9 @@ function webpkiResultType(code: string): TlsResultType {
 /** Whether the session satisfies the requirement; a failure is `enforced` when the message must not go out over it. */
 export function checkSessionTls(requirement: TlsRequirement, facts: SessionFacts, referenceNames: readonly string[], now = new Date()): SessionTlsOutcome {
   const enforced = requirement.kind !== "opportunistic";
-  if (requirement.kind === "opportunistic" && !requirement.reportWebpki) return { ok: true };
+  // Without STARTTLS the session is a failure for TLS-RPT (RFC 8460 §4.3.1) whatever the policy; only a policy refuses it.
   if (!facts.secure) return { ok: false, resultType: "starttls-not-supported", detail: "the server offered no STARTTLS", enforced };
+  if (requirement.kind === "opportunistic" && !requirement.reportWebpki) return { ok: true };
   switch (requirement.kind) {
     case "encrypt":
       return { ok: true };
@@ -133,6 +134,36 @@ export function checkSessionTls(requirement: TlsRequirement, facts: SessionFacts
         ? { ok: true }
         : { ok: false, resultType: webpkiResultType(facts.authorizationError), detail: facts.authorizationError, enforced };
   }
+}
+
+/**
+ * The offer after a STARTTLS that failed at `offer`, or undefined when this host is given up. Under
+ * DANE, MTA-STS `enforce` or mandatory TLS: never a weaker one (RFC 7672 §2.2, RFC 8461 §5).
+ * Opportunistically (RFC 7435 §3, RFC 3207 §4.1): a failed modern handshake is tried again with legacy
+ * TLS — the peers that only speak TLS 1.0/1.1 or have no ECDHE suite — and a refused STARTTLS or a
+ * failed legacy handshake in plaintext, on the same host.
+ */
+export function nextTlsOffer(requirement: TlsRequirement, offer: TlsOffer, failure: TlsFailure): TlsOffer | undefined {
+  if (requirement.kind !== "opportunistic" || offer === "none") return undefined;
+  return offer === "modern" && failure.stage === "handshake" ? "legacy" : "none";
+}
+
+/**
+ * How a failed STARTTLS is counted (RFC 8460 §4.3): a refused command is `starttls-not-supported`; a
+ * handshake that fails has no type of its own, so `validation-failure` ("a general failure for a
+ * reason not matching a category above"), the detail saying what failed.
+ */
+export function tlsFailureCount(failure: TlsFailure): { resultType: TlsResultType; detail: string } {
+  return failure.stage === "starttls-refused"
+    ? { resultType: "starttls-not-supported", detail: `STARTTLS refused: ${failure.detail}` }
+    : { resultType: "validation-failure", detail: `TLS handshake failed: ${failure.detail}` };
+}
+
+/** The name of a requirement in replies and logs. */
+function requirementLabel(requirement: TlsRequirement): string {
+  if (requirement.kind === "dane") return "DANE";
+  if (requirement.kind === "webpki" && requirement.reason === "mta-sts") return "MTA-STS";
+  return requirement.kind === "opportunistic" ? "opportunistic TLS" : "Mandatory TLS";
 }
 
 /**
@@ -207,6 +238,80 @@ export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, option
     });
   };
 
+  /**
+   * One MX host: the session at the strongest offer, then, where the requirement allows, the weaker
+   * ones after a failed STARTTLS (nextTlsOffer). The host counts once for TLS-RPT: its first TLS failure,
+   * else the session's own outcome.
+   */
+  async function deliverToHost(
+    target: { domain: string; host: string; ip: string; requirement: TlsRequirement; rpt: TlsPolicyFacts },
+    message: OutgoingMessage,
+  ): Promise<RecipientResult[]> {
+    const { domain, host, ip, requirement, rpt } = target;
+    const label = requirementLabel(requirement);
+    let offer: TlsOffer = "modern";
+    let downgradedFrom: string | undefined;
+    for (;;) {
+      const outcome = await runTransaction(
+        {
+          host: ip,
+          port: options.port ?? 25,
+          lmtp: false,
+          hostname: config.hostname,
+          tls: {
+            servername: host,
+            ...(options.ca === undefined ? {} : { ca: options.ca }),
+            offer,
+            inspect: (socket) => {
+              const tls = socket ? `${socket.getProtocol()} ${socket.getCipher().name}` : "none";
+              if (downgradedFrom !== undefined) {
+                // Already counted as the failure that led here; the log says what the message went over.
+                options.logger?.warn(
+                  { domain, mx: host, policy: requirement.kind, offer, tls, after: downgradedFrom },
+                  "outbound session after a TLS fallback",
+                );
+                return undefined;
+              }
+              const tlsOutcome = checkSessionTls(requirement, sessionFacts(socket), [host, domain], new Date(now()));
+              if (tlsOutcome.ok) {
+                countSession(rpt);
+                options.logger?.info({ domain, mx: host, tls, policy: requirement.kind }, "outbound session");
+                return undefined;
+              }
+              countSession(rpt, { resultType: tlsOutcome.resultType, host, address: ip, detail: tlsOutcome.detail });
+              options.logger?.warn(
+                { domain, mx: host, policy: requirement.kind, result: tlsOutcome.resultType, detail: tlsOutcome.detail },
+                "outbound TLS check failed",
+              );
+              if (!tlsOutcome.enforced) return undefined;
+              // Never a downgrade (RFC 7672 §2.2, RFC 8461 §5): this host is skipped, the message waits.
+              return `451 4.7.5 ${label}: ${host}: ${tlsOutcome.resultType} (${tlsOutcome.detail})`;
+            },
+          },
+        },
+        message,
+        options.timeouts,
+      );
+      const failure = outcome.tlsFailure;
+      if (failure === undefined) return outcome.results;
+      const counted = tlsFailureCount(failure);
+      if (downgradedFrom === undefined) countSession(rpt, { resultType: counted.resultType, host, address: ip, detail: counted.detail });
+      downgradedFrom ??= counted.detail;
+      const next = nextTlsOffer(requirement, offer, failure);
+      options.logger?.warn(
+        { domain, mx: host, policy: requirement.kind, offer, result: counted.resultType, detail: counted.detail, next: next ?? "none left" },
+        next === undefined ? "outbound STARTTLS failed" : `outbound STARTTLS failed: trying ${next === "none" ? "plaintext" : "legacy TLS"} on the same host`,
+      );
+      if (next === undefined) {
+        // A policy's failure is its 4.7.5 (the queue retries, the domain rests); a plaintext session that failed has its own replies.
+        if (requirement.kind === "opportunistic") return outcome.results;
+        const reply = `451 4.7.5 ${label}: ${host}: ${counted.resultType} (${counted.detail})`;
+        return message.envelope.rcptTo.map((rcpt) => ({ rcpt, status: "deferred", reply, remoteMta: host }));
+      }
+      offer = next;
+    }
+  }
+
   async function deliverToDomain(domain: string, message: OutgoingMessage, rcpts: string[]): Promise<RecipientResult[]> {
     const plan = mxPlan(domain, await resolver.query(domain, "MX"));
     if (plan.kind !== "hosts") return rcpts.map((rcpt) => ({ rcpt, status: plan.kind === "fail" ? "failed" : "deferred", reply: plan.reply }));
@@ -255,40 +360,12 @@ export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, option
         continue;
       }
       const requirement = tlsRequirement(dane, policy, mandatory.has(domain));
-      const rpt = rptPolicy(domain, requirement, policy);
-      const results = await sendTransaction(
+      const results = await deliverToHost(
+        { domain, host, ip, requirement, rpt: rptPolicy(domain, requirement, policy) },
         {
-          host: ip,
-          port: options.port ?? 25,
-          lmtp: false,
-          hostname: config.hostname,
-          tls: {
-            servername: host,
-            ...(options.ca === undefined ? {} : { ca: options.ca }),
-            opportunistic: requirement.kind === "opportunistic",
-            inspect: (socket) => {
-              const tlsOutcome = checkSessionTls(requirement, sessionFacts(socket), [host, domain], new Date(now()));
-              if (tlsOutcome.ok) {
-                countSession(rpt);
-                options.logger?.info(
-                  { domain, mx: host, tls: socket ? `${socket.getProtocol()} ${socket.getCipher().name}` : "none", policy: requirement.kind },
-                  "outbound session",
-                );
-                return undefined;
-              }
-              countSession(rpt, { resultType: tlsOutcome.resultType, host, address: ip, detail: tlsOutcome.detail });
-              options.logger?.warn(
-                { domain, mx: host, policy: requirement.kind, result: tlsOutcome.resultType, detail: tlsOutcome.detail },
-                "outbound TLS check failed",
-              );
-              if (!tlsOutcome.enforced) return undefined;
-              // Never a downgrade (RFC 7672 §2.2, RFC 8461 §5): this host is skipped, the message waits.
-              return `451 4.7.5 ${requirement.kind === "dane" ? "DANE" : requirement.kind === "webpki" && requirement.reason === "mta-sts" ? "MTA-STS" : "Mandatory TLS"}: ${host}: ${tlsOutcome.resultType} (${tlsOutcome.detail})`;
-            },
-          },
+          ...message,
+          envelope: { mailFrom: message.envelope.mailFrom, rcptTo: pending },
         },
-        { ...message, envelope: { mailFrom: message.envelope.mailFrom, rcptTo: pending } },
-        options.timeouts,
       );
       for (const result of results) final.set(result.rcpt, result);
       // Deferred recipients try the next MX host (RFC 5321 §5.1); delivered and failed ones are done.

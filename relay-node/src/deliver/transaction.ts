@@ -15,7 +15,20 @@ export interface NextHop {
   hostname: string;
   /** TLS as a remote MX's policy wants it (remote.ts); without it, opportunistic and unauthenticated. */
   tls?: SessionTls;
+  /** A smarthost (smarthost.ts): TLS required and verified, then AUTH; overrides `tls`. */
+  relayHost?: RelayHostSession;
 }
+
+/**
+ * What a session with a remote MX offers, strongest first (remote.ts falls back from one to the next
+ * where no policy requires TLS, RFC 7435 §3):
+ * - `modern`: TLS 1.2 at least, 1.3 preferred, forward-secret ECDHE suites only for 1.2 (RFC 7525 §4.2);
+ * - `legacy`: any TLS version from 1.0 and any suite but the unauthenticated and null ones, at
+ *   OpenSSL's security level 0 — which TLS 1.0 and 1.1 need (OpenSSL 3 refuses their SHA-1 and MD5
+ *   handshake signatures at level 1 and above);
+ * - `none`: no STARTTLS, plaintext.
+ */
+export type TlsOffer = "modern" | "legacy" | "none";
 
 /** The TLS of a session with a remote MX: `host` is then its address, `servername` its name. */
 export interface SessionTls {
@@ -29,17 +42,40 @@ export interface SessionTls {
    * MAIL FROM with that reply for every recipient: no byte of the message goes out.
    */
   inspect(socket: TLSSocket | undefined): string | undefined;
-  /** Whether a failed STARTTLS may go on in plaintext (RFC 7435); false where the policy requires TLS. */
-  opportunistic: boolean;
+  /** What this session offers. A STARTTLS that fails ends the session with a `tlsFailure`: the caller decides what comes next. */
+  offer: TlsOffer;
+}
+
+/** A session with a smarthost: implicit TLS (RFC 8314) or STARTTLS, required, verified against `servername`; then AUTH (RFC 4954). */
+export interface RelayHostSession {
+  servername: string;
+  implicitTls: boolean;
+  ca?: string | Buffer;
+  auth: { user: string; pass: string; method: "PLAIN" | "LOGIN" };
+}
+
+/** Why STARTTLS did not give a session: the server refused the command, or the handshake failed. */
+export interface TlsFailure {
+  stage: "starttls-refused" | "handshake";
+  detail: string;
+}
+
+/** A transaction's results, and what went wrong with STARTTLS when that ended it. */
+export interface TransactionOutcome {
+  results: RecipientResult[];
+  tlsFailure?: TlsFailure;
 }
 
 /**
- * Outbound TLS preferences: TLS 1.2 at least, 1.3 preferred (Node offers the highest version first), and
- * only forward-secret ECDHE key exchange for TLS 1.2 (RFC 7525 §4.2); certificate checks are the
- * policy's `inspect`, so the handshake itself never rejects.
+ * Outbound TLS preferences of the `modern` offer: TLS 1.2 at least, 1.3 preferred (Node offers the
+ * highest version first), and only forward-secret ECDHE key exchange for TLS 1.2 (RFC 7525 §4.2);
+ * certificate checks are the policy's `inspect`, so the handshake itself never rejects.
  */
 const REMOTE_CIPHERS =
   "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
+
+/** The `legacy` offer's suites: OpenSSL's DEFAULT (no anonymous or null suites), at security level 0 so that TLS 1.0 and 1.1 can be negotiated. */
+const LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0";
 
 /** Timeouts in ms. Defaults follow RFC 5321 §4.5.3.2's client waits, plus a bound on the whole. */
 export interface TransactionTimeouts {
@@ -95,10 +131,52 @@ function resultsAfterError(rcptTo: readonly string[], error: SMTPError, connecte
   return rcptTo.map((rcpt) => result(rcpt, rejected.get(rcpt) ?? error.response ?? noReply, remoteMta));
 }
 
+/** SMTPConnection's TLS and AUTH settings for a hop: the mailbox host, a remote MX at one offer, or a smarthost. */
+function securityOptions(hop: NextHop): Pick<SMTPConnection.Options, "secure" | "requireTLS" | "ignoreTLS" | "opportunisticTLS" | "tls"> {
+  if (hop.relayHost) {
+    const { servername, implicitTls, ca } = hop.relayHost;
+    // RFC 8314 §3.3 (implicit TLS) or RFC 3207 STARTTLS, either way required and verified: the
+    // password must never cross an unverified or plaintext connection.
+    const tls = { rejectUnauthorized: true, minVersion: "TLSv1.2" as const, servername, ...(ca === undefined ? {} : { ca }) };
+    return implicitTls ? { secure: true, tls } : { requireTLS: true, tls };
+  }
+  if (hop.tls) {
+    const { offer, servername, ca } = hop.tls;
+    if (offer === "none") return { ignoreTLS: true };
+    const suites = offer === "modern" ? { minVersion: "TLSv1.2" as const, ciphers: REMOTE_CIPHERS } : { minVersion: "TLSv1" as const, ciphers: LEGACY_CIPHERS };
+    // A failed STARTTLS ends the session (opportunisticTLS off): remote.ts counts it and decides the next offer.
+    return { opportunisticTLS: false, tls: { rejectUnauthorized: false, servername, ...suites, ...(ca === undefined ? {} : { ca }) } };
+  }
+  // Opportunistic TLS (RFC 7435, RFC 3207): STARTTLS when offered, unauthenticated, and plaintext
+  // when the upgrade fails. The mailbox host is ours; TLS here protects against passive listeners.
+  return { opportunisticTLS: true, tls: { rejectUnauthorized: false, minVersion: "TLSv1.2" } };
+}
+
+/**
+ * The STARTTLS failure an error stands for, if any: the server's refusal of the command (a reply to
+ * STARTTLS), or a handshake that did not complete (the connection was upgrading: a TLS alert, no
+ * shared version or suite, a reset).
+ */
+function tlsFailureOf(error: SMTPError, upgrading: boolean): TlsFailure | undefined {
+  if (error.code === "ETLS" && error.command === "STARTTLS" && typeof error.response === "string") return { stage: "starttls-refused", detail: error.response };
+  if (upgrading || error.code === "ETLS") {
+    // OpenSSL's own text starts with a thread id that differs per process: its error code says the same
+    // and keeps TLS-RPT's rows (keyed by detail) together.
+    const code = (error as SMTPError & { originalCode?: string }).originalCode;
+    return { stage: "handshake", detail: code?.startsWith("ERR_SSL_") ? code : `${code ? `${code}: ` : ""}${error.message.split("\n")[0]!.trim()}` };
+  }
+  return undefined;
+}
+
 /** Sends `message` to its pending recipients; resolves with a result for each, never rejects. */
-export function sendTransaction(hop: NextHop, message: OutgoingMessage, timeouts: TransactionTimeouts = {}): Promise<RecipientResult[]> {
+export async function sendTransaction(hop: NextHop, message: OutgoingMessage, timeouts: TransactionTimeouts = {}): Promise<RecipientResult[]> {
+  return (await runTransaction(hop, message, timeouts)).results;
+}
+
+/** sendTransaction, telling also whether a failed STARTTLS ended the session (for remote.ts's fallback and TLS-RPT). */
+export function runTransaction(hop: NextHop, message: OutgoingMessage, timeouts: TransactionTimeouts = {}): Promise<TransactionOutcome> {
   const limits = { ...DEFAULT_TIMEOUTS, ...timeouts };
-  const remoteMta = hop.tls?.servername ?? hop.host;
+  const remoteMta = hop.relayHost?.servername ?? hop.tls?.servername ?? hop.host;
   const { mailFrom, rcptTo } = message.envelope;
   return new Promise((resolve) => {
     const connection = new SMTPConnection({
@@ -111,38 +189,28 @@ export function sendTransaction(hop: NextHop, message: OutgoingMessage, timeouts
       socketTimeout: limits.idleMs,
       // The next hop is often on loopback; let SMTPConnection's address-family check count it.
       allowInternalNetworkInterfaces: true,
-      // Opportunistic TLS (RFC 7435, RFC 3207): STARTTLS when offered, unauthenticated, and plaintext
-      // when the upgrade fails. The mailbox host is ours; TLS here protects against passive listeners.
-      opportunisticTLS: hop.tls?.opportunistic ?? true,
-      tls: hop.tls
-        ? {
-            rejectUnauthorized: false,
-            minVersion: "TLSv1.2",
-            ciphers: REMOTE_CIPHERS,
-            servername: hop.tls.servername,
-            ...(hop.tls.ca === undefined ? {} : { ca: hop.tls.ca }),
-          }
-        : { rejectUnauthorized: false, minVersion: "TLSv1.2" },
+      ...securityOptions(hop),
     });
     let connected = false;
     let settled = false;
-    const finish = (results: RecipientResult[]) => {
+    const finish = (results: RecipientResult[], tlsFailure?: TlsFailure) => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
       if (connected) connection.quit();
       else connection.close();
-      resolve(results);
+      resolve(tlsFailure ? { results, tlsFailure } : { results });
+    };
+    const fail = (error: SMTPError) => {
+      // `upgrading` (declared by nodemailer's types) is still set when the handshake is what failed.
+      const tlsFailure = hop.tls ? tlsFailureOf(error, connection.upgrading === true) : undefined;
+      finish(resultsAfterError(rcptTo, error, connected, remoteMta), tlsFailure);
     };
     const deadline = setTimeout(() => {
       finish(rcptTo.map((rcpt) => result(rcpt, `451 4.4.2 Transaction with ${remoteMta} took longer than ${limits.totalMs} ms`, remoteMta)));
     }, limits.totalMs);
-    connection.on("error", (error: SMTPError) => finish(resultsAfterError(rcptTo, error, connected, remoteMta)));
-    connection.connect((error) => {
-      if (error) return finish(resultsAfterError(rcptTo, error, connected, remoteMta));
-      connected = true;
-      const refusal = hop.tls?.inspect(tlsSocketOf(connection));
-      if (refusal !== undefined) return finish(rcptTo.map((rcpt) => result(rcpt, refusal, remoteMta)));
+    connection.on("error", fail);
+    const send = () => {
       const bytes = Buffer.from(message.message.buffer, message.message.byteOffset, message.message.byteLength);
       const envelope = {
         from: mailFrom,
@@ -152,7 +220,22 @@ export function sendTransaction(hop: NextHop, message: OutgoingMessage, timeouts
         use8BitMime: bytes.some((b) => b > 0x7f),
       };
       connection.send(envelope, bytes, (sendError, info) => {
-        finish(sendError ? resultsAfterError(rcptTo, sendError, connected, remoteMta) : resultsAfterSend(rcptTo, info, remoteMta));
+        if (sendError) fail(sendError);
+        else finish(resultsAfterSend(rcptTo, info, remoteMta));
+      });
+    };
+    connection.connect((error) => {
+      if (error) return fail(error);
+      connected = true;
+      const refusal = hop.tls?.inspect(tlsSocketOf(connection));
+      if (refusal !== undefined) return finish(rcptTo.map((rcpt) => result(rcpt, refusal, remoteMta)));
+      const relayHost = hop.relayHost;
+      if (relayHost === undefined) return send();
+      connection.login({ ...relayHost.auth }, (loginError) => {
+        if (!loginError) return send();
+        // Our credentials, not the message: the message waits (as Postfix defers on a SASL failure) and the log says why.
+        const reply = `451 4.7.0 ${remoteMta} refused our login: ${loginError.response ?? loginError.message}`;
+        finish(rcptTo.map((rcpt) => result(rcpt, reply, remoteMta)));
       });
     });
   });

@@ -113,6 +113,10 @@ export interface DeliveryOptions {
   drainTimeoutMs?: number;
   /** The clock, ms since the epoch (tests pass a fake one). */
   now?: () => number;
+  /** The From address of a DSN about a message from `mailFrom`; MAILER-DAEMON@hostname without it. */
+  dsnFrom?: (mailFrom: string) => string;
+  /** Signs a DSN from `from` before it is queued (DKIM, as other outbound mail); undefined leaves it unsigned. */
+  signDsn?: (message: Buffer, from: string, now: Date) => Buffer | undefined;
   /** Called after a DSN was queued durably (or skipped for the null sender). */
   onBounce?: (event: BounceEvent) => void;
   logger?: Logger;
@@ -230,6 +234,7 @@ export function startDelivery(spool: Spool, deliverer: Deliverer, options: Deliv
     options.logger?.info({ queueId: id, attempt: entry.attempts + 1, results, done: decision.done }, "delivery attempt");
     // The DSN is durable before the entry changes: a crash in between sends it twice, never not at all.
     if (decision.notices.length > 0) {
+      const from = options.dsnFrom?.(entry.envelope.mailFrom);
       const dsn = buildDsn({
         id: newQueueId(now),
         reportingMta: options.hostname,
@@ -237,8 +242,10 @@ export function startDelivery(spool: Spool, deliverer: Deliverer, options: Deliv
         recipients: decision.notices,
         now,
         willRetryUntil: entry.createdAt + policy.giveUpAfterSeconds * 1000,
+        ...(from === undefined ? {} : { from }),
       });
-      const dsnId = dsn ? await spool.enqueue(dsn, now) : null;
+      const signed = dsn && from !== undefined ? options.signDsn?.(Buffer.from(dsn.message), from, new Date(now)) : undefined;
+      const dsnId = dsn ? await spool.enqueue(signed ? { ...dsn, message: signed } : dsn, now) : null;
       options.logger?.info({ queueId: id, dsnId, recipients: decision.notices }, dsn ? "delivery status notification queued" : "no DSN to the null sender");
       options.onBounce?.({ id, dsnId, recipients: decision.notices });
     }

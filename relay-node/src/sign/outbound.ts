@@ -23,12 +23,16 @@ export function submissionAuthResults(authservId: string, user: string): string 
   return `${authservId}; auth=pass smtp.auth=${user}`;
 }
 
-/** The signed message: DKIM-Signature, then an ARC set over it, prepended. */
-export async function signOutbound(message: Buffer, identity: SigningIdentity, authResults: string, now: Date): Promise<Buffer> {
+/** The DKIM-Signature fields of `message`, each with its CRLF: the identity's key, and its Ed25519 key beside it when configured. */
+export function dkimSignatures(message: Buffer, identity: Pick<SigningIdentity, "key" | "ed25519">, now: Date): string[] {
   const time = Math.floor(now.getTime() / 1000);
   // Neither signature covers the other (DKIM-Signature is not in SIGNED_FIELDS), so their order does not matter.
-  const signatures = [dkimSignature(message, identity.key, time), ...(identity.ed25519 ? [dkimSignature(message, identity.ed25519, time)] : [])];
-  const signed = Buffer.concat([Buffer.from(signatures.map((s) => `${s}\r\n`).join(""), "latin1"), message]);
+  return [dkimSignature(message, identity.key, time), ...(identity.ed25519 ? [dkimSignature(message, identity.ed25519, time)] : [])].map((s) => `${s}\r\n`);
+}
+
+/** The signed message: DKIM-Signature, then an ARC set over it, prepended. */
+export async function signOutbound(message: Buffer, identity: SigningIdentity, authResults: string, now: Date): Promise<Buffer> {
+  const signed = Buffer.concat([Buffer.from(dkimSignatures(message, identity, now).join(""), "latin1"), message]);
   const sealed = await createSeal(signed, {
     seal: {
       signingDomain: identity.key.domain,

@@ -44,23 +44,27 @@ export function secureContextOptions(pair: CertificatePair) {
 
 export interface Certificate {
   pair: CertificatePair;
-  /** Where it comes from: the configured files, or the self-signed files in the data folder. */
-  source: "configured" | "self-signed";
+  /** Where it comes from: the configured files, the self-signed files in the data folder, or ACME (acme/). */
+  source: "configured" | "self-signed" | "acme";
   certPath: string;
   keyPath: string;
 }
 
-/** Reads a PEM pair and proves it usable (key matches certificate) by building a context from it. */
-function readPair(certPath: string, keyPath: string): CertificatePair {
-  const pair = { cert: readFileSync(certPath, "utf8"), key: readFileSync(keyPath, "utf8") };
+/** Proves a pair usable (key matches certificate) by building a context from it; throws when it is not. */
+export function checkPair(pair: CertificatePair): CertificatePair {
   createSecureContext(secureContextOptions(pair));
   return pair;
 }
 
+/** Reads a PEM pair and proves it usable. */
+function readPair(certPath: string, keyPath: string): CertificatePair {
+  return checkPair({ cert: readFileSync(certPath, "utf8"), key: readFileSync(keyPath, "utf8") });
+}
+
 /** Writes a file whole or not at all: a crash mid-write leaves no half key behind. */
-function writeAtomically(path: string, text: string, mode: number): void {
+export function writeAtomically(path: string, text: string, mode: number): void {
   const temporary = `${path}.tmp`;
-  writeFileSync(temporary, text, { mode });
+  writeFileSync(temporary, text, { mode, flush: true });
   renameSync(temporary, path);
 }
 

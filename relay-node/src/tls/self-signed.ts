@@ -1,12 +1,13 @@
 // A self-signed X.509 v3 certificate (RFC 5280) for the relay's STARTTLS when none is configured:
 // ECDSA P-256 with SHA-256 (RFC 5758 §3.2), the host name as CN and as the one dNSName of the
-// subjectAltName (RFC 5280 §4.2.1.6), an end-entity for server authentication.
+// subjectAltName (RFC 5280 §4.2.1.6), an end-entity for server authentication. The ACME service's
+// placeholder is signed with the ACME key itself, which may also be P-384 or RSA.
 //
-// Written as DER by hand with node:crypto: @peculiar/x509 cannot run in this install (it needs a
-// Reflect metadata polyfill for tsyringe, and npm placed several copies of @peculiar/asn1-schema, so
-// its schema registry misses the classes of asn1-ecc: "Cannot get schema for 'AlgorithmIdentifier'").
-// Node's X509Certificate (OpenSSL) parses and verifies the result in the tests.
-import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
+// Written as DER by hand with node:crypto, from when @peculiar/x509 could not run in this install (npm
+// had placed several copies of @peculiar/asn1-schema, so its schema registry missed the classes of
+// asn1-ecc: "Cannot get schema for 'AlgorithmIdentifier'"); package.json's `overrides` now keep one copy
+// for acme-client's CSRs. Node's X509Certificate (OpenSSL) parses and verifies the result in the tests.
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
 
 export interface CertificatePair {
   /** PEM PKCS#8 private key. */
@@ -64,16 +65,32 @@ function extension(id: string, critical: boolean, value: Buffer): Buffer {
   return critical ? sequence(oid(id), TRUE, octetString(value)) : sequence(oid(id), octetString(value));
 }
 
-const ECDSA_WITH_SHA256 = sequence(oid("1.2.840.10045.4.3.2"));
+function keyPairOf(keyPem: string): { publicKey: KeyObject; privateKey: KeyObject } {
+  const privateKey = createPrivateKey(keyPem);
+  return { publicKey: createPublicKey(privateKey), privateKey };
+}
+
+/** The signature algorithm for the key (RFC 5758 §3.2 for ECDSA, RFC 4055 §5 for RSA, whose parameters are NULL) and its hash. */
+function signatureAlgorithm(key: KeyObject): { algorithm: Buffer; hash: string } {
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (key.asymmetricKeyType === "ec" && curve === "prime256v1") return { algorithm: sequence(oid("1.2.840.10045.4.3.2")), hash: "sha256" };
+  if (key.asymmetricKeyType === "ec" && curve === "secp384r1") return { algorithm: sequence(oid("1.2.840.10045.4.3.3")), hash: "sha384" };
+  if (key.asymmetricKeyType === "rsa") return { algorithm: sequence(oid("1.2.840.113549.1.1.11"), Buffer.from([0x05, 0x00])), hash: "sha256" };
+  throw new Error(`no self-signed certificate for a ${key.asymmetricKeyType ?? "unknown"} ${curve ?? ""} key: expected ECDSA P-256, P-384 or RSA`);
+}
 
 function pem(label: string, body: Buffer): string {
   const lines = body.toString("base64").match(/.{1,64}/g) ?? [];
   return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
 }
 
-/** A fresh key pair and a self-signed certificate for `hostname`, valid from now for `days`. */
-export function selfSignedCertificate(hostname: string, now: Date = new Date(), days = 3650): CertificatePair {
-  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+/**
+ * A self-signed certificate for `hostname`, valid from now for `days`, with a fresh P-256 key or with
+ * `keyPem` (ECDSA P-256 or P-384, or RSA: the ACME key's placeholder has the TLSA record the CA's certificate will have).
+ */
+export function selfSignedCertificate(hostname: string, now: Date = new Date(), days = 3650, keyPem?: string): CertificatePair {
+  const { publicKey, privateKey } = keyPem === undefined ? generateKeyPairSync("ec", { namedCurve: "P-256" }) : keyPairOf(keyPem);
+  const { algorithm, hash } = signatureAlgorithm(privateKey);
   const serial = randomBytes(16);
   serial[0] = serial[0]! & 0x7f; // RFC 5280 §4.1.2.2: positive, at most 20 octets
   const notBefore = new Date(now.getTime() - 3_600_000); // an hour back, for clients whose clock is slow
@@ -81,7 +98,7 @@ export function selfSignedCertificate(hostname: string, now: Date = new Date(), 
   const tbs = sequence(
     explicit(0, integer(Buffer.from([2]))), // v3
     integer(serial),
-    ECDSA_WITH_SHA256,
+    algorithm,
     commonName(hostname),
     sequence(time(notBefore), time(notAfter)),
     commonName(hostname),
@@ -96,7 +113,7 @@ export function selfSignedCertificate(hostname: string, now: Date = new Date(), 
       ),
     ),
   );
-  const signature = sign("sha256", tbs, { key: privateKey, dsaEncoding: "der" });
-  const certificate = sequence(tbs, ECDSA_WITH_SHA256, bitString(signature));
+  const signature = sign(hash, tbs, { key: privateKey, dsaEncoding: "der" });
+  const certificate = sequence(tbs, algorithm, bitString(signature));
   return { key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(), cert: pem("CERTIFICATE", certificate) };
 }

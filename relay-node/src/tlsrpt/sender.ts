@@ -18,7 +18,7 @@ import { gzipSync } from "node:zlib";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import type { Logger } from "../log/log.ts";
 import type { EnqueueRequest } from "../queue/spool.ts";
-import { dkimSignature, type DkimKey } from "../../../core/dkim/sign.ts";
+import { generatedMailSigner } from "../sign/generated.ts";
 import { httpsRequest, type HttpsEndpoint } from "../https/request.ts";
 import { parseTlsRptRecord, tlsReportMessage } from "../../../core/tlsrpt/delivery.ts";
 import { tlsReport, type TlsRptStore } from "./counts.ts";
@@ -82,14 +82,9 @@ export async function postTlsReport(url: string, body: Buffer, endpoint: Pick<Ht
   return response.status;
 }
 
-/** A `sign` for sendTlsReports from the domains' DKIM keys (sign/keys.ts: loadDkimKeys). */
-export function dkimSignerFor(keys: ReadonlyMap<string, { key: DkimKey }>): NonNullable<TlsRptSenderDeps["sign"]> {
-  return (message, domain, now) => {
-    const identity = keys.get(domain.toLowerCase());
-    if (identity === undefined) return undefined;
-    const signature = dkimSignature(message, identity.key, Math.floor(now.getTime() / 1000));
-    return Buffer.concat([Buffer.from(`${signature}\r\n`, "latin1"), message]);
-  };
+/** A `sign` for sendTlsReports from the domains' DKIM keys (sign/keys.ts: loadDkimKeys): the signer of all mail the relay writes itself. */
+export function dkimSignerFor(keys: Parameters<typeof generatedMailSigner>[0]): NonNullable<TlsRptSenderDeps["sign"]> {
+  return generatedMailSigner(keys);
 }
 
 /** The address of a `mailto:` URI (RFC 6068): hfields dropped, percent-encoding undone. */

@@ -1,6 +1,8 @@
 // Which judge the relay asks (docs/architecture.md, "The verdict's contract"): the Worker's verdict API when
-// relay.verdict.url is set, else the very same verdict() in-process with the relay's resolver — the
-// embedded default. Either way a failure to judge is an outcome, never an exception.
+// relay.verdict.url is set, else the very same verdict() in-process with the relay's resolver and its
+// archive opener (7z, RAR and xz through 7-Zip in a worker thread) — the embedded default. The Worker
+// has no such opener: behind the verdict API those formats cannot be inspected. Either way a failure
+// to judge is an outcome, never an exception.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
@@ -8,6 +10,7 @@ import type { ArcSealKey } from "../../../core/arc/seal.ts";
 import type { SpfMemo } from "../../../core/authentication/authenticate.ts";
 import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
 import { verdict } from "../../../core/verdict/verdict.ts";
+import { sevenZipOpener } from "../archive/seven-zip.ts";
 import { createVerdictClient, type VerdictOutcome } from "./api-client.ts";
 
 export type { VerdictOutcome } from "./api-client.ts";
@@ -38,13 +41,19 @@ export class VerdictSourceSetupError extends Error {
 export function createVerdictSource(config: EdgemxConfig, resolver: Resolver, env: NodeJS.ProcessEnv, arcSealKey?: ArcSealKey): VerdictSource {
   const { url, timeoutMs } = config.relay.verdict;
   if (url === undefined) {
+    const archiveOpener = sevenZipOpener();
     return {
       where: "in-process",
       async ask(raw, envelope, { id, config: judgedBy, spfMemo }) {
         try {
           return {
             ok: true,
-            verdict: await verdict(raw, envelope, judgedBy, resolver, { id, ...(arcSealKey ? { arcSealKey } : {}), ...(spfMemo ? { spfMemo } : {}) }),
+            verdict: await verdict(raw, envelope, judgedBy, resolver, {
+              id,
+              archiveOpener,
+              ...(arcSealKey ? { arcSealKey } : {}),
+              ...(spfMemo ? { spfMemo } : {}),
+            }),
           };
         } catch (err) {
           return { ok: false, detail: `in-process judge: ${err instanceof Error ? err.message : String(err)}` };

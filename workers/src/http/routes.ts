@@ -13,6 +13,8 @@ import { judgeOptions, judgeResolver } from "../runtime/verdict.ts";
 import { methodNotAllowed, notFound, plain } from "./respond.ts";
 import { serveTlsReport } from "./tlsrpt.ts";
 import { serveVerdict } from "./verdict.ts";
+import { serveReportIntake } from "./reports.ts";
+import { isAdminPath, serveAdmin } from "./admin.ts";
 
 export interface RouteContext {
   config: WorkerConfig;
@@ -102,6 +104,25 @@ export async function handleHttp(request: Request, config: WorkerConfig, env: En
     } catch (err) {
       console.error(JSON.stringify({ msg: "verdict failed", error: String(err) }));
       return plain(500, "The judge failed on this message; the failure has been logged (treat as temporary)");
+    }
+  }
+  // The relay's hand-over of report mail, like the verdict API, answers on every host.
+  if (url.pathname === "/v1/reports") {
+    if (request.method !== "POST") return methodNotAllowed(["POST"]);
+    try {
+      return await serveReportIntake(request, config, env);
+    } catch (err) {
+      console.error(JSON.stringify({ msg: "report intake failed", error: String(err) }));
+      return plain(500, "The report intake failed; the failure has been logged (treat as temporary)");
+    }
+  }
+  // The postmaster dashboard answers on every host too, behind its own authentication.
+  if (isAdminPath(url.pathname)) {
+    try {
+      return await serveAdmin(request, config, env);
+    } catch (err) {
+      console.error(JSON.stringify({ msg: "dashboard failed", error: String(err) }));
+      return plain(500, "The dashboard failed; the failure has been logged");
     }
   }
   const match = classifyHost(request.headers.get("host") ?? url.host, config);

@@ -1,13 +1,13 @@
 // Receiving SMTP TLS reports over HTTPS (RFC 8460 §3, §5.3): a sender whose `rua` is
 // https://<our domain>/.well-known/tlsrpt POSTs one report as application/tlsrpt+gzip or
 // application/tlsrpt+json. It is validated (core/tlsrpt/report.ts), must be about our domains,
-// and is kept in D1 (TLSRPT_DB) or, without D1, as one JSON line in the Worker's log. docs/tlsrpt.md.
-import { readStreamBounded } from "../../../core/bytes/bounded-read.ts";
+// and is kept in D1 (REPORTS_DB) or, without D1, as one JSON line in the Worker's log. docs/tlsrpt.md.
+import { gunzipBounded } from "../../../core/bytes/gunzip.ts";
 import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Env } from "../runtime/env.ts";
 import { MAX_REPORT_CHARS, parseTlsReport, type TlsRptReport } from "../../../core/tlsrpt/report.ts";
 import { normalizeHost } from "./hosts.ts";
-import { TLSRPT_SCHEMA } from "./tlsrpt-schema.ts";
+import { storeTlsReport } from "../reports/tlsrpt-store.ts";
 import { plain, readBounded } from "./respond.ts";
 
 /** The body as sent (either type); a gzipped report is also bounded after inflating, by MAX_REPORT_CHARS. */
@@ -21,75 +21,11 @@ function reportMediaType(header: string | null): "gzip" | "json" | null {
   return null;
 }
 
-/** Inflates a gzip member up to `limit` bytes: null when larger (a gzip bomb), an Error when not gzip. */
-async function gunzipBounded(bytes: Uint8Array, limit: number): Promise<Uint8Array | null | Error> {
-  const inflated = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-  try {
-    return await readStreamBounded(inflated, limit);
-  } catch (err) {
-    return err instanceof Error ? err : new Error(String(err));
-  }
-}
-
 /** The policy domains of the report that are not configured domains of ours (RFC 8460 §4.4 policy-domain). */
 function foreignPolicyDomains(report: TlsRptReport, config: WorkerConfig): string[] {
   const ours = new Set(config.domains.map((d) => normalizeHost(d.name)));
   const domains = report.policies.map((p) => p.policy["policy-domain"]);
   return [...new Set(domains.filter((d) => !ours.has(normalizeHost(d))))];
-}
-
-/** Stores the report in one D1 batch (a transaction); false when this sender's report-id is already stored. */
-async function storeInD1(db: D1Database, report: TlsRptReport, receivedAt: string): Promise<boolean> {
-  const org = report["organization-name"];
-  const id = report["report-id"];
-  const policyRows = report.policies.map((p, i) => ({
-    i,
-    type: p.policy["policy-type"],
-    domain: p.policy["policy-domain"],
-    policyString: p.policy["policy-string"] ? JSON.stringify(p.policy["policy-string"]) : null,
-    mxHost: p.policy["mx-host"] ? JSON.stringify(p.policy["mx-host"]) : null,
-    ok: p.summary["total-successful-session-count"],
-    failed: p.summary["total-failure-session-count"],
-  }));
-  const failureRows = report.policies.flatMap((p, i) =>
-    (p["failure-details"] ?? []).map((d, j) => ({
-      i,
-      j,
-      domain: p.policy["policy-domain"],
-      type: d["result-type"],
-      ip: d["sending-mta-ip"],
-      mx: d["receiving-mx-hostname"],
-      helo: d["receiving-mx-helo"] ?? null,
-      rip: d["receiving-ip"] ?? null,
-      count: d["failed-session-count"],
-      info: d["additional-information"] ?? null,
-      code: d["failure-reason-code"] ?? null,
-    })),
-  );
-  // The policies and failure details go in as one JSON parameter each (SQLite json_each), so a report
-  // costs the same few statements however many failures it lists (D1 counts queries per invocation).
-  const results = await db.batch([
-    ...TLSRPT_SCHEMA.map((sql) => db.prepare(sql)),
-    db
-      .prepare("INSERT OR IGNORE INTO tlsrpt_reports VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .bind(org, id, report["date-range"]["start-datetime"], report["date-range"]["end-datetime"], report["contact-info"], receivedAt, JSON.stringify(report)),
-    db
-      .prepare(
-        `INSERT OR IGNORE INTO tlsrpt_policies
-         SELECT ?1, ?2, value->>'i', value->>'type', value->>'domain', value->>'policyString', value->>'mxHost', value->>'ok', value->>'failed'
-         FROM json_each(?3)`,
-      )
-      .bind(org, id, JSON.stringify(policyRows)),
-    db
-      .prepare(
-        `INSERT OR IGNORE INTO tlsrpt_failures
-         SELECT ?1, ?2, value->>'i', value->>'j', value->>'domain', value->>'type', value->>'ip', value->>'mx', value->>'helo',
-                value->>'rip', value->>'count', value->>'info', value->>'code'
-         FROM json_each(?3)`,
-      )
-      .bind(org, id, JSON.stringify(failureRows)),
-  ]);
-  return results[TLSRPT_SCHEMA.length]!.meta.changes > 0;
 }
 
 /** One JSON line per report when there is no D1 binding: who sent it, the period, the counts per policy. */
@@ -147,10 +83,10 @@ export async function serveTlsReport(request: Request, config: WorkerConfig, env
   if (foreign.length > 0) return plain(403, `This receiver takes reports only for its own domains; not for ${foreign.join(", ")}`);
 
   const receivedAt = new Date().toISOString();
-  if (!env.TLSRPT_DB) {
+  if (!env.REPORTS_DB) {
     logSummary(report, receivedAt);
     return plain(202, "Report accepted (logged)");
   }
-  const stored = await storeInD1(env.TLSRPT_DB, report, receivedAt);
+  const stored = await storeTlsReport(env.REPORTS_DB, report, receivedAt);
   return stored ? plain(201, "Report stored") : plain(200, "Report already stored");
 }

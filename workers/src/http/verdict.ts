@@ -7,22 +7,12 @@ import type { Resolver } from "../../../core/dns/resolver.ts";
 import { parseEnvelope } from "../../../core/verdict/envelope.ts";
 import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
 import { verdict, type VerdictOptions } from "../../../core/verdict/verdict.ts";
+import { secretsEqual } from "../runtime/secrets.ts";
 import { plain, readBounded } from "./respond.ts";
 
 export const ENVELOPE_HEADER = "edgemx-envelope";
 /** The envelope header is JSON of at most this many bytes; larger envelopes go in a multipart part. */
 const MAX_ENVELOPE_HEADER = 64 * 1024;
-
-/** Compares two secrets in time independent of where they differ (both are hashed to equal length). */
-export async function secretsEqual(given: string, expected: string): Promise<boolean> {
-  const encoder = new TextEncoder();
-  const [a, b] = await Promise.all([crypto.subtle.digest("SHA-256", encoder.encode(given)), crypto.subtle.digest("SHA-256", encoder.encode(expected))]);
-  const x = new Uint8Array(a);
-  const y = new Uint8Array(b);
-  let difference = 0;
-  for (let i = 0; i < x.length; i++) difference |= x[i]! ^ y[i]!;
-  return difference === 0;
-}
 
 /**
  * RFC 6750 §2.1: "Authorization: Bearer <token>"; checked against the VERDICT_TOKEN secret. The

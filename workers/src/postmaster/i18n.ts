@@ -30,6 +30,10 @@ export interface PageText {
     plausibility: string;
     mimeTypes: string;
     fileTypes: string;
+    typeExtensions: string;
+    archives: string;
+    archivesRelay: string;
+    uninspectable: Record<"reject" | "accept", string>;
     documentFamilies: Record<DocumentFamily, string>;
     relaying: string;
     limits: string;
@@ -59,6 +63,7 @@ export interface PageText {
     arc: string;
     spf: string;
     virus: string;
+    bannedTypes: string;
     ownAddresses: string;
   };
   clients: {
@@ -147,6 +152,11 @@ const EN: PageText = {
       "The HELO/EHLO name, the sender (MAIL FROM) and each recipient (RCPT TO) must be plausible: names must exist in the DNS and recipients must be our mailboxes.",
     mimeTypes: "Refused MIME types: {types}.",
     fileTypes: "Refused file types: {types}.",
+    typeExtensions: "Files named like the refused MIME types are refused whatever type they declare: {extensions}.",
+    archives:
+      "Archives are opened and every file in them is judged the same way, up to {depth} levels deep: {formats}. An archive that cannot be looked into (encrypted, damaged, over the size bounds) is {policy}.",
+    archivesRelay: "7z, RAR and xz archives are opened by our MX hosts; where Cloudflare Email Routing receives the mail for us, they cannot be looked into.",
+    uninspectable: { reject: "refused", accept: "accepted" },
     documentFamilies: { microsoftOffice: "all Microsoft Office documents" },
     relaying: "Mail to other domains is relayed only for users who log in with SMTP authentication over an encrypted (TLS) connection.",
     limits: "A message may be up to {size} large and have up to {recipients} recipients.",
@@ -188,7 +198,8 @@ const EN: PageText = {
     dkimMissing: "is not DKIM-signed yet: no key is configured for {domain}",
     arc: "carries an ARC seal",
     spf: "leaves from servers listed in the SPF record of {domain}",
-    virus: "is scanned for viruses",
+    virus: "is scanned for viruses; the file types refused in incoming mail may be sent",
+    bannedTypes: "may not carry these types of file: {types}",
     ownAddresses: "may only use the logged-in user's own addresses as sender",
   },
   clients: {
@@ -284,6 +295,12 @@ const DE: PageText = {
       "HELO/EHLO-Name, Absender (MAIL FROM) und jeder Empfänger (RCPT TO) müssen plausibel sein: Namen müssen im DNS existieren, Empfänger müssen unsere Postfächer sein.",
     mimeTypes: "Abgelehnte MIME-Typen: {types}.",
     fileTypes: "Abgelehnte Dateitypen: {types}.",
+    typeExtensions: "Dateien, die wie die abgelehnten MIME-Typen heißen, werden abgelehnt, welchen Typ sie auch angeben: {extensions}.",
+    archives:
+      "Archive werden geöffnet und jede Datei darin wird genauso geprüft, bis zu {depth} Ebenen tief: {formats}. Ein Archiv, in das nicht hineingesehen werden kann (verschlüsselt, beschädigt, über den Größengrenzen), wird {policy}.",
+    archivesRelay:
+      "7z-, RAR- und xz-Archive öffnen unsere MX-Server; wo Cloudflare Email Routing die E-Mail für uns annimmt, kann in sie nicht hineingesehen werden.",
+    uninspectable: { reject: "abgelehnt", accept: "angenommen" },
     documentFamilies: { microsoftOffice: "alle Microsoft-Office-Dokumente" },
     relaying:
       "An andere Domains leiten wir E-Mails nur für Benutzer weiter, die sich per SMTP-Authentifizierung über eine verschlüsselte (TLS-)Verbindung anmelden.",
@@ -326,7 +343,8 @@ const DE: PageText = {
     dkimMissing: "sind noch nicht DKIM-signiert: Für {domain} ist kein Schlüssel konfiguriert",
     arc: "tragen ein ARC-Siegel",
     spf: "verlassen uns nur über Server, die im SPF-Eintrag von {domain} stehen",
-    virus: "werden auf Viren geprüft",
+    virus: "werden auf Viren geprüft; die Dateitypen, die eingehend abgelehnt werden, dürfen versandt werden",
+    bannedTypes: "dürfen diese Dateitypen nicht enthalten: {types}",
     ownAddresses: "dürfen als Absender nur eigene Adressen des angemeldeten Benutzers tragen",
   },
   clients: {

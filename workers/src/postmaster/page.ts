@@ -1,6 +1,6 @@
 // The postmaster page: one self-contained HTML5 document, rendered from the live configuration and
 // the DNS records the domain publishes. Every value from the configuration is escaped here.
-import type { WorkerConfig, WorkerDomainConfig } from "../../../core/config/worker.ts";
+import { relayJudgesInProcess, type WorkerConfig, type WorkerDomainConfig } from "../../../core/config/worker.ts";
 import { clientSettings, type ClientEndpoint, type TlsMode } from "../../../core/clientconfig/settings.ts";
 import { htmlEscape } from "./html.ts";
 import { REPLIES, REPLY_KEYS, templateParts, type ReplyDefinition } from "../../../core/smtp/replies.ts";
@@ -9,6 +9,7 @@ import { toZoneText, type ZoneRecord } from "../../../core/records/records.ts";
 import { TEXT, type PageText } from "./i18n.ts";
 import { LANGUAGES, type Lang } from "./language.ts";
 import { bannedFileTypes } from "./policy-lists.ts";
+import { bannedTypesByExtension } from "../../../core/banned/type-extensions.ts";
 
 export interface PostmasterPageInput {
   lang: Lang;
@@ -97,12 +98,39 @@ function formatBytes(bytes: number, lang: Lang): string {
   return `${new Intl.NumberFormat(lang, { maximumFractionDigits: 1 }).format(bytes / size)} ${unit}`;
 }
 
+/** The banned extensions as the page shows them: one by one, the Office family as one phrase. */
+function fileTypeList(extensions: readonly string[], t: PageText): string {
+  const banned = bannedFileTypes(extensions);
+  const items = [...banned.extensions.map((e) => code(`.${e}`)), ...banned.families.map((f) => htmlEscape(t.incoming.documentFamilies[f]))];
+  return items.length > 0 ? items.join(", ") : htmlEscape(t.noneConfigured);
+}
+
+/** The extensions the banned MIME types cover beyond the listed extensions (setup.msi, update.hta), each with its type. */
+function typeExtensionList(mimeTypes: readonly string[], extensions: readonly string[]): string[] {
+  const listed = new Set(extensions);
+  return [...bannedTypesByExtension(mimeTypes)].filter(([ext]) => !listed.has(ext)).map(([ext, type]) => `${code(`.${ext}`)} (${htmlEscape(type)})`);
+}
+
+/** Which archives are opened: zip, tar and gzip by every judge; 7z, RAR and xz by the relay's own (in-process) judge. */
+function archiveItems(config: WorkerConfig, t: PageText): string[] {
+  const ti = t.incoming;
+  const { archives } = config.judge.banned;
+  const relayOpens = relayJudgesInProcess(config);
+  const formats = ["zip", "tar", "gzip", ...(relayOpens ? ["7z", "RAR", "xz"] : [])];
+  const opened = fill(ti.archives, {
+    depth: htmlEscape(String(archives.maxDepth)),
+    formats: formats.map(code).join(", "),
+    policy: htmlEscape(ti.uninspectable[archives.uninspectable]),
+  });
+  return relayOpens ? [opened, fill(ti.archivesRelay)] : [opened];
+}
+
 function incomingSection(input: PostmasterPageInput, t: PageText, published: PublishedRecords): string {
   const { domain, config, lang } = input;
   const { relay } = config;
   const ti = t.incoming;
-  const banned = bannedFileTypes(config.judge.banned.extensions);
-  const fileTypes = [...banned.extensions.map((e) => code(`.${e}`)), ...banned.families.map((f) => htmlEscape(ti.documentFamilies[f]))];
+  const { banned } = config.judge;
+  const byTypeName = typeExtensionList(banned.mimeTypes, banned.extensions);
   const checks = [
     fill(ti.dnsbl, {
       zones: codeList(
@@ -117,8 +145,10 @@ function incomingSection(input: PostmasterPageInput, t: PageText, published: Pub
     fill(ti.authentication),
     fill(ti.mandatoryTls, { domains: codeList(relay.mandatoryTls.domains, t.noneConfigured) }),
     fill(ti.plausibility),
-    fill(ti.mimeTypes, { types: codeList(config.judge.banned.mimeTypes, t.noneConfigured) }),
-    fill(ti.fileTypes, { types: fileTypes.length > 0 ? fileTypes.join(", ") : htmlEscape(t.noneConfigured) }),
+    fill(ti.mimeTypes, { types: codeList(banned.mimeTypes, t.noneConfigured) }),
+    fill(ti.fileTypes, { types: fileTypeList(banned.extensions, t) }),
+    ...(byTypeName.length > 0 ? [fill(ti.typeExtensions, { extensions: byTypeName.join(", ") })] : []),
+    ...archiveItems(config, t),
     fill(ti.relaying),
     fill(ti.limits, {
       size: htmlEscape(formatBytes(relay.limits.maxMessageBytes, lang)),
@@ -149,6 +179,14 @@ function daneSubsection(published: PublishedRecords, t: PageText): string {
   return subsection("dane", t.dane.heading, paragraph(htmlEscape(t.dane.text)) + records);
 }
 
+/** The file types refused in submitted mail (judge.outboundBanned), when any are. */
+function outboundBannedItems(config: WorkerConfig, t: PageText): string[] {
+  const { mimeTypes, extensions } = config.judge.outboundBanned;
+  if (mimeTypes.length === 0 && extensions.length === 0) return [];
+  const types = [...extensions.map((e) => code(`.${e}`)), ...typeExtensionList(mimeTypes, extensions), ...mimeTypes.map(code)];
+  return [fill(t.outgoing.bannedTypes, { types: types.join(", ") })];
+}
+
 function outgoingSection(input: PostmasterPageInput, t: PageText): string {
   const { domain, config } = input;
   const to = t.outgoing;
@@ -161,6 +199,7 @@ function outgoingSection(input: PostmasterPageInput, t: PageText): string {
     fill(to.arc),
     fill(to.spf, { domain: name }),
     fill(to.virus),
+    ...outboundBannedItems(config, t),
     fill(to.ownAddresses),
   ];
   return section("outgoing", to.heading, paragraph(htmlEscape(to.intro)) + bulleted(items));

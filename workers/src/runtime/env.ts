@@ -8,6 +8,14 @@ export interface Env {
   DOH_URL?: string;
   /** Secret: the PEM private key for ARC sealing (judge.arcSeal). */
   ARC_PRIVATE_KEY?: string;
-  /** Optional D1 database: where received TLS reports are kept (docs/tlsrpt.md); without it they are logged. */
-  TLSRPT_DB?: D1Database;
+  /**
+   * Optional D1 database: where received reports are kept — TLS reports posted or mailed, DMARC aggregate
+   * and failure reports (docs/reports.md). Without it TLS reports posted to us are only logged, and
+   * report mail is refused temporarily (so senders retry once it is bound).
+   */
+  REPORTS_DB?: D1Database;
+  /** Secret: the bearer token of the report intake (POST /v1/reports), with which the relay hands reports over. */
+  REPORTS_TOKEN?: string;
+  /** Secret: a bearer token that opens the postmaster dashboard (/admin), beside Cloudflare Access. */
+  DASHBOARD_TOKEN?: string;
 }

@@ -1,4 +1,4 @@
-// The D1 tables of received TLS reports (http/tlsrpt.ts): one row per report, per policy, per failure
+// The D1 tables of received TLS reports (reports/tlsrpt-store.ts): one row per report, per policy, per failure
 // detail (RFC 8460 §4.4). Kept apart so the Node tests can compare it with the migration file.
 
 /** The tables, created on first use; migrations/0001_tlsrpt.sql holds the same statements for `wrangler d1 migrations apply`. */
