@@ -17,9 +17,10 @@
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerSession } from "smtp-server";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
-import { replyError, replyLine } from "../smtp/replies.ts";
+import { replyLine } from "../smtp/replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "../smtp/server.ts";
-import { Sessions, type Recipient, type SessionState } from "../smtp/session.ts";
+import { Sessions, type Recipient, type Refusal, type SessionState } from "../smtp/session.ts";
+import type { ListenerName, RelayMetrics } from "../metrics/metrics.ts";
 import type { CertificatePair } from "../tls/certificate.ts";
 import type { Authenticator } from "../users/checker.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
@@ -33,6 +34,8 @@ export interface SubmissionDeps extends Omit<SubmitDeps, "config"> {
   throttle: LoginThrottle;
   quota: SendQuota;
   certificate: CertificatePair;
+  /** What counts the sessions and logins; null or absent: nothing is counted. */
+  metrics?: RelayMetrics | null;
 }
 
 interface Transaction {
@@ -54,7 +57,16 @@ export function createSubmissionServer(
   const { logger, users, throttle, quota } = deps;
   /** What the listener itself is built with (its options; a reload updates the limits, relay.ts). */
   const atStart = configs.current;
-  const sessions = new Sessions<Transaction, SubmissionSession>(configs, logger, { open: (_session, common) => ({ ...common, owned: new Set() }) });
+  const listener: ListenerName = options.implicitTls ? "submissions" : "submission";
+  const metrics = deps.metrics ?? null;
+  const sessions = new Sessions<Transaction, SubmissionSession>(
+    configs,
+    logger,
+    { open: (_session, common) => ({ ...common, owned: new Set() }) },
+    { listener, metrics },
+  );
+  /** A refused login: its log line counts under the AUTH stage, whichever line of the exchange it answers. */
+  const refuseLogin = (session: SMTPServerSession, reply: SmtpReply): Error => sessions.refuse(sessions.of(session), reply, { check: "auth", stage: "auth" });
   const userOf = (session: SMTPServerSession): string => String(session.user);
 
   const onAuth = (
@@ -64,11 +76,15 @@ export function createSubmissionServer(
   ): void => {
     const ip = session.remoteAddress;
     const username = auth.username ?? "";
-    const outcome = (result: string): void =>
+    const startedAt = performance.now();
+    const outcome = (result: "pass" | "failed" | "locked" | "temporary"): void => {
+      sessions.observeStage("auth", startedAt);
+      metrics?.auth(result);
       logger.info({ event: "auth", session: session.id, clientIp: ip, user: username, method: auth.method, result }, `AUTH ${result}`);
+    };
     if (throttle.check(ip, username).status === "locked") {
       outcome("locked");
-      return callback(replyError(AUTH_TEMPORARY_FAILURE));
+      return callback(refuseLogin(session, AUTH_TEMPORARY_FAILURE));
     }
     users.authenticate(username, auth.password ?? "").then(
       (result) => {
@@ -76,12 +92,12 @@ export function createSubmissionServer(
           // The checker (user store or IMAP host) could not decide: 454 4.7.0, no failure counted.
           logger.error({ event: "auth-error", session: session.id, err: result.reason }, "the user check failed");
           outcome("temporary");
-          return callback(replyError(AUTH_TEMPORARY_FAILURE));
+          return callback(refuseLogin(session, AUTH_TEMPORARY_FAILURE));
         }
         if (result.status === "invalid") {
           const delay = throttle.failed(ip, username);
           outcome("failed");
-          setTimeout(() => callback(replyError(AUTH_INVALID)), delay);
+          setTimeout(() => callback(refuseLogin(session, AUTH_INVALID)), delay);
           return;
         }
         const user = result.user;
@@ -92,25 +108,26 @@ export function createSubmissionServer(
       },
       (err: unknown) => {
         logger.error({ event: "auth-error", session: session.id, err: err instanceof Error ? err.message : String(err) }, "the user check failed");
-        callback(replyError(AUTH_TEMPORARY_FAILURE));
+        callback(refuseLogin(session, AUTH_TEMPORARY_FAILURE));
       },
     );
   };
 
   const onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
     const state = sessions.of(session);
-    const refusal: SmtpReply | null = decideEnvelopeSender(address.address, state.owned) ?? (quota.allows(userOf(session)) ? null : SEND_RATE_LIMITED);
-    if (refusal !== null) return callback(replyError(refusal));
+    const notOwned = decideEnvelopeSender(address.address, state.owned);
+    if (notOwned !== null) return callback(sessions.refuse(state, notOwned, { check: "sender-ownership", mailFrom: address.address }));
+    if (!quota.allows(userOf(session))) return callback(sessions.refuse(state, SEND_RATE_LIMITED, { check: "send-quota", mailFrom: address.address }));
     state.transaction = { mailFrom: address.address, rcptTo: [] };
     callback();
   };
 
-  const decideRcpt = ({ rcpt, state, transaction }: Recipient<Transaction, SubmissionSession>): SmtpReply | null => {
+  const decideRcpt = ({ rcpt, state, transaction }: Recipient<Transaction, SubmissionSession>): Refusal | null => {
     const { relay } = state.config;
     const known = transaction.rcptTo.some((r) => r.toLowerCase() === rcpt.toLowerCase());
     // RFC 5321 §4.5.3.1.8; M3AAWG: a bound per message keeps a stolen account from mailing a list.
     if (!known && transaction.rcptTo.length >= Math.min(relay.submission.maxRecipientsPerMessage, relay.limits.maxRecipients))
-      return TOO_MANY_RECIPIENTS_PER_MESSAGE;
+      return { reply: TOO_MANY_RECIPIENTS_PER_MESSAGE, cause: { check: "recipients" } };
     if (!known) transaction.rcptTo.push(rcpt);
     return null;
   };
@@ -132,7 +149,7 @@ export function createSubmissionServer(
       { ...deps, config: state.config },
     );
     if (result.queued) quota.record(userOf(session));
-    return result.reply;
+    return { reply: result.reply, cause: { check: result.check ?? "message", id: result.id } };
   });
 
   const server = new BoundedSmtpServer(
@@ -152,7 +169,7 @@ export function createSubmissionServer(
       onData,
       onClose: sessions.onClose,
     },
-    { maxErrors: atStart.relay.limits.maxErrors },
+    { maxErrors: atStart.relay.limits.maxErrors, onRefusal: sessions.onRefusal },
   );
   return boundServer(server, atStart, logger);
 }
