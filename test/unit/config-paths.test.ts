@@ -64,6 +64,7 @@ function everyPathRelative(): ConfigInput[] {
     greylist: { store: { type: "sqlite" as const, path: "state/greylist.sqlite" } },
     outbound: { tlsRptPath: "state/tlsrpt.sqlite", mtaStsCachePath: "state/mta-sts.sqlite" },
     arcSealKeyFile: "keys/arc.pem",
+    dmarcReports: { path: "state/dmarc-reports.sqlite" },
   };
   const { tls: _tls, ...withoutTls } = relay;
   const document = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], dkim }] };

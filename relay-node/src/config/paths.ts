@@ -32,6 +32,7 @@ export function resolveConfigPaths(config: EdgemxConfig, folder: string): Edgemx
       users: users.type === "imap" ? { ...users, ...optional("caFile", users.caFile) } : { ...users, path: at(users.path) },
       outbound: { ...outbound, ...optional("tlsRptPath", outbound.tlsRptPath), ...optional("mtaStsCachePath", outbound.mtaStsCachePath) },
       ...optional("arcSealKeyFile", relay.arcSealKeyFile),
+      dmarcReports: { ...relay.dmarcReports, ...optional("path", relay.dmarcReports.path) },
     },
   };
 }

@@ -36,6 +36,8 @@ export const RESTART_SETTINGS: readonly { setting: string; read: (config: Edgemx
   { setting: "relay.submission", read: (c) => c.relay.submission },
   { setting: "relay.outbound", read: (c) => c.relay.outbound },
   { setting: "relay.arcSealKeyFile", read: (c) => c.relay.arcSealKeyFile },
+  // The DMARC report store and its daily timer.
+  { setting: "relay.dmarcReports", read: (c) => c.relay.dmarcReports },
   // The metrics and health listener, and the registry the sessions count into.
   { setting: "relay.metrics", read: (c) => c.relay.metrics },
   // Delivery hands report mail to the intake it was built with (the report addresses follow a reload).

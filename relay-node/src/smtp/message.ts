@@ -8,6 +8,7 @@ import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/repl
 import { relaxedChecks } from "../../../core/smtp/roles.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
 import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
+import type { DmarcRecorder } from "../dmarcrpt/recorder.ts";
 import type { Greylist } from "../greylist/greylist.ts";
 import type { Spamtrap, SpamtrapReport } from "../spam/spamtrap.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
@@ -42,6 +43,8 @@ export interface MessageDeps {
   spamtrap: Spamtrap | null;
   /** Resolves with the queue id once the message is durably on disk (Spool.enqueue). */
   enqueue(request: EnqueueRequest): Promise<string>;
+  /** Counts the judge's DMARC evaluation for the aggregate reports (dmarcrpt/); absent when relay.dmarcReports is off. */
+  recordDmarc?: DmarcRecorder;
 }
 
 export interface AcceptedRecipient {
@@ -209,6 +212,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     check = decision.reason;
   }
 
+  if (judged.ok && judged.verdict.dmarc !== undefined) deps.recordDmarc?.(judged.verdict.dmarc, rcptTo, reply);
   if (!judged.ok) deps.logger.warn({ event: "outage", id: decision.id, detail: judged.detail }, "the judge could not judge a message");
   if (scan.status === "error") deps.logger.warn({ event: "outage", id: decision.id, detail: scan.detail }, "the virus scanner could not scan a message");
   if (spamOutcome?.status === "error")
