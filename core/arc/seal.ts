@@ -1,7 +1,8 @@
 // ARC sealing (RFC 8617 §5.1) of accepted mail we forward to the mailbox host: our
 // Authentication-Results become the ARC-Authentication-Results of a new ARC set, sealed with the
 // configured domain and selector, so the next hop can trust what we found.
-import { arcSealIdentity, type EdgemxConfig } from "../config/schema.ts";
+import { arcSealIdentity } from "../config/schema.ts";
+import type { WorkerConfig } from "../config/worker.ts";
 import { sealMessage } from "../mailauth/internals.ts";
 
 /** What sealing needs of the authentication (core/authentication's AuthOutcome has it): our field, and the ARC chain's result. */
@@ -31,7 +32,7 @@ export async function sealForwarded(
   message: Uint8Array,
   headers: readonly string[],
   auth: SealedAuthentication,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   key: ArcSealKey,
 ): Promise<string[]> {
   // Never null for a validated configuration with judge.arcSeal enabled: the schema refuses one without them.

@@ -1,6 +1,7 @@
 // Validation of a configuration document: either the typed config or every bad field with its path.
 import type { z } from "zod";
 import { configSchema, MOVED_FIELDS, type EdgemxConfig } from "./schema.ts";
+import { workerConfigSchema, type WorkerConfig } from "./worker.ts";
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -55,5 +56,12 @@ function describeMoved(issue: z.core.$ZodIssue): string[] {
 export function parseConfig(document: unknown, source = "configuration"): EdgemxConfig {
   const result = configSchema.safeParse(document);
   if (!result.success) throw new ConfigError(source, result.error.issues.flatMap(describeMoved));
+  return result.data;
+}
+
+/** Validates the Worker's part (worker.ts): any other field of the file is refused as unknown. */
+export function parseWorkerConfig(document: unknown, source = "configuration"): WorkerConfig {
+  const result = workerConfigSchema.safeParse(document);
+  if (!result.success) throw new ConfigError(source, result.error.issues.map(describe));
   return result.data;
 }

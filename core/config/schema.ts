@@ -962,7 +962,8 @@ export function arcSealIdentity(config: {
   return domain && selector ? { domain, selector } : null;
 }
 
-export const configSchema = z
+/** The document's fields without the rules that span them: the Worker's part (worker.ts) is cut from these. */
+export const configFields = z
   .object({
     hostname: hostname.describe("our own SMTP host name: the banner, HELO when sending, the authserv-id of `Authentication-Results`"),
     postmasterHost: hostname.optional().describe("a host whose `/` serves the postmaster page of the first domain"),
@@ -983,38 +984,52 @@ export const configSchema = z
     judge: judge.prefault({}).describe("what the message judge checks and refuses"),
     reports: reports.prefault({}).describe("received DMARC and TLS reports: their retention, the dashboard, the relay's hand-over ([reports.md](reports.md))"),
   })
-  .strict()
-  // The rules that span sections; each issue names the field to change.
-  .superRefine((cfg, ctx) => {
-    const ours = new Set<string>();
-    cfg.domains.forEach((d, i) => {
-      if (ours.has(d.name)) ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `expected each domain once; ${d.name} is listed twice` });
-      ours.add(d.name);
-    });
-    cfg.relay.rspamd.spamtrap.addresses.forEach((trap, i) => {
-      if (!ours.has(trap.slice(trap.lastIndexOf("@") + 1)))
-        ctx.addIssue({
-          code: "custom",
-          path: ["relay", "rspamd", "spamtrap", "addresses", i],
-          message: `expected an address at one of our domains (${[...ours].join(", ")}), not ${trap}`,
-        });
-    });
-    if (cfg.judge.arcSeal.enabled && arcSealIdentity(cfg) === null) {
-      const domain = cfg.judge.arcSeal.domain ?? cfg.domains[0]?.name;
-      ctx.addIssue({
-        code: "custom",
-        path: ["judge", "arcSeal", "selector"],
-        message: `expected the sealing selector: ${domain} has no DKIM selector to default to`,
-      });
-    }
-    if (cfg.relay.acme !== undefined && cfg.relay.tls !== undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["relay", "acme"],
-        message: "expected relay.acme or relay.tls, not both: with ACME the relay serves the certificate it gets itself",
-      });
-    }
+  .strict();
+
+// The rules that span sections; each issue names the field to change. The first and the last hold
+// for the Worker's part too (worker.ts).
+
+/** Each domain once. */
+export function checkDomainsOnce(cfg: { domains: readonly { name: string }[] }, ctx: z.RefinementCtx): void {
+  const ours = new Set<string>();
+  cfg.domains.forEach((d, i) => {
+    if (ours.has(d.name)) ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `expected each domain once; ${d.name} is listed twice` });
+    ours.add(d.name);
   });
+}
+
+/** ARC sealing has a domain and a selector to seal with. */
+export function checkArcSealIdentity(cfg: Parameters<typeof arcSealIdentity>[0] & { judge: { arcSeal: { enabled: boolean } } }, ctx: z.RefinementCtx): void {
+  if (cfg.judge.arcSeal.enabled && arcSealIdentity(cfg) === null) {
+    const domain = cfg.judge.arcSeal.domain ?? cfg.domains[0]?.name;
+    ctx.addIssue({
+      code: "custom",
+      path: ["judge", "arcSeal", "selector"],
+      message: `expected the sealing selector: ${domain} has no DKIM selector to default to`,
+    });
+  }
+}
+
+export const configSchema = configFields.superRefine((cfg, ctx) => {
+  checkDomainsOnce(cfg, ctx);
+  const ours = new Set(cfg.domains.map((d) => d.name));
+  cfg.relay.rspamd.spamtrap.addresses.forEach((trap, i) => {
+    if (!ours.has(trap.slice(trap.lastIndexOf("@") + 1)))
+      ctx.addIssue({
+        code: "custom",
+        path: ["relay", "rspamd", "spamtrap", "addresses", i],
+        message: `expected an address at one of our domains (${[...ours].join(", ")}), not ${trap}`,
+      });
+  });
+  if (cfg.relay.acme !== undefined && cfg.relay.tls !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["relay", "acme"],
+      message: "expected relay.acme or relay.tls, not both: with ACME the relay serves the certificate it gets itself",
+    });
+  }
+  checkArcSealIdentity(cfg, ctx);
+});
 
 /** Fields an earlier layout had elsewhere: a document that still uses one is told where it went (load.ts). */
 export const MOVED_FIELDS: Readonly<Partial<Record<string, string>>> = {

@@ -12,7 +12,8 @@
 //   relaxes the check (postmaster@, abuse@) still receives mail from a listed or misconfigured host.
 // - The other checks (relay, recipient, tls, greylist) answer at their own stage and are never relaxed
 //   (greylisting is skipped beforehand for roles that relax it, see greylistApplies).
-import { RELAXABLE_CHECKS, type EdgemxConfig, type RelaxableCheck } from "../config/schema.ts";
+import { RELAXABLE_CHECKS, type RelaxableCheck } from "../config/schema.ts";
+import type { WorkerConfig } from "../config/worker.ts";
 import type { SmtpReply } from "./replies.ts";
 import { relaxedChecks } from "./roles.ts";
 import type { Finding, RelayCheck } from "./finding.ts";
@@ -20,7 +21,7 @@ import type { Finding, RelayCheck } from "./finding.ts";
 export type CheckAction = "reject" | "tempfail" | "log";
 
 /** The configured action of a check; checks without a setting always enforce. */
-export function actionOf(check: RelayCheck, config: EdgemxConfig): CheckAction {
+export function actionOf(check: RelayCheck, config: WorkerConfig): CheckAction {
   switch (check) {
     case "dnsbl":
       return config.connection.dnsbl.action;
@@ -47,7 +48,7 @@ export function asTemporary(reply: SmtpReply): SmtpReply {
 export type Effect = { effect: "pass" } | { effect: "logged" } | { effect: "refuse"; reply: SmtpReply };
 
 /** What one finding does under its check's configured action. */
-export function effectOf(finding: Finding, config: EdgemxConfig): Effect {
+export function effectOf(finding: Finding, config: WorkerConfig): Effect {
   if (finding.outcome === "pass" || finding.outcome === "skipped") return { effect: "pass" };
   const action = actionOf(finding.check, config);
   if (action === "log") return { effect: "logged" };
@@ -68,7 +69,7 @@ export type RecipientDecision = { accept: true; relaxed: RelaxableCheck[] } | { 
  * RCPT TO with the delayed findings of the connection, HELO and MAIL FROM stages, in that order: the
  * first refusing finding not relaxed for this recipient's role answers; relaxed ones are listed.
  */
-export function decideRecipient(delayed: readonly Finding[], rcpt: string, config: EdgemxConfig): RecipientDecision {
+export function decideRecipient(delayed: readonly Finding[], rcpt: string, config: WorkerConfig): RecipientDecision {
   const relaxedForRole = relaxedChecks([rcpt], config);
   const relaxed: RelaxableCheck[] = [];
   for (const finding of delayed) {
@@ -81,6 +82,6 @@ export function decideRecipient(delayed: readonly Finding[], rcpt: string, confi
 }
 
 /** Greylisting runs when enabled, except for role mailboxes whose policy relaxes it. */
-export function greylistApplies(rcpt: string, config: EdgemxConfig): boolean {
+export function greylistApplies(rcpt: string, config: WorkerConfig): boolean {
   return config.connection.greylist.enabled && !relaxedChecks([rcpt], config).has("greylist");
 }

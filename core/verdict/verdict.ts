@@ -1,7 +1,8 @@
 // The verdict: verdict(raw, envelope, config, resolver) → Verdict (docs/architecture.md, "The verdict's contract").
 // Stateless and runtime-agnostic: the Worker runs it behind the verdict API and for Email Routing, the
 // relay runs it in-process. Cheap checks first, and the first refusal ends the judging.
-import type { EdgemxConfig, RelaxableCheck } from "../config/schema.ts";
+import type { RelaxableCheck } from "../config/schema.ts";
+import type { WorkerConfig } from "../config/worker.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import type { ArchiveOpener } from "../banned/archive.ts";
 import { findBannedContent } from "../banned/banned.ts";
@@ -64,7 +65,7 @@ class Judging {
 }
 
 // RFC 5322 §2.1: a message is octets; RFC 2045–2049 structure; each rule reject / mark / log.
-function judgeConformance(raw: Uint8Array, structure: MessageStructure, envelope: VerdictEnvelope, config: EdgemxConfig, j: Judging): Step {
+function judgeConformance(raw: Uint8Array, structure: MessageStructure, envelope: VerdictEnvelope, config: WorkerConfig, j: Judging): Step {
   const result = checkConformance(raw, { smtputf8: envelope.smtputf8 === true }, config.judge.rfc, structure);
   const rejected = result.findings.find((f) => f.action === "reject");
   if (rejected) {
@@ -86,7 +87,7 @@ async function judgeBannedContent(
   raw: Uint8Array,
   structure: MessageStructure,
   envelope: VerdictEnvelope,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   opener: ArchiveOpener | undefined,
   j: Judging,
 ): Promise<Step> {
@@ -119,7 +120,7 @@ function authChecks(auth: AuthOutcome, j: Judging): void {
 async function judgeAuthentication(
   raw: Uint8Array,
   envelope: VerdictEnvelope,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   resolver: Resolver,
   j: Judging,
   spfMemo: SpfMemo | undefined,
@@ -168,7 +169,7 @@ async function judgeAuthentication(
  * RFC 7208 §8.4: an SPF "fail" may be refused in the session. We do so (judge.spfFail: reject) unless
  * DMARC passed — then an aligned DKIM signature vouches for mail that a forwarder re-sent.
  */
-function judgeSpfFail(auth: AuthOutcome, config: EdgemxConfig, j: Judging): Step {
+function judgeSpfFail(auth: AuthOutcome, config: WorkerConfig, j: Judging): Step {
   const spf = auth.spf.mailFrom;
   if (spf?.result !== "fail" || auth.dmarc.result === "pass" || config.judge.spfFail === "log") return GO_ON;
   if (config.judge.spfFail === "mark") {
@@ -207,7 +208,7 @@ function finish(j: Judging, step: Step, skipped: readonly string[] = []): Verdic
 export async function verdict(
   raw: Uint8Array,
   envelope: VerdictEnvelope,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   resolver: Resolver,
   options: VerdictOptions = {},
 ): Promise<Verdict> {

@@ -3,6 +3,7 @@
 // process), scripts/start.ts (`npm start`), and the tests and benchmarks, which start it in-process.
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { ConfigError } from "../../core/config/load.ts";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
 import type { Resolver } from "../../core/dns/resolver.ts";
 import type { ArcSealKey } from "../../core/arc/seal.ts";
@@ -39,6 +40,8 @@ import { startSubmission, type SubmissionListenerName } from "./submission/start
 import { createMxServer } from "./smtp/mx.ts";
 import { dnsblKeys } from "../../core/dnsbl/dnsbl.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
+import { loadConfigFile } from "./config/file.ts";
+import { ConfigHolder, settingsNeedingRestart, type ReloadOutcome } from "./config/reload.ts";
 import { nextHopLabeler, RelayMetrics } from "./metrics/metrics.ts";
 import { dependencyProbes } from "./metrics/health.ts";
 import { startMetricsListener } from "./metrics/listener.ts";
@@ -66,6 +69,10 @@ export interface RelayOverrides {
   metricsListen?: { host?: string; port?: number };
   /** Answer ACME HTTP-01 challenges here instead of relay.acme.challengeListener (port 0: a free port). */
   acmeChallengeListen?: { host?: string; port?: number };
+  /** The file `config` was read from, which a reload reads again (main.ts, `npm start`); without it a reload is refused. */
+  configFile?: string;
+  /** What the relay runs of the file read again, when not the file as it is (`npm start`'s quickstart replaces DNS and clamd). */
+  asRun?: (fromFile: EdgemxConfig) => EdgemxConfig;
   /** The clock DMARC evaluations are counted and their reports sent by (a past day in tests). */
   dmarcReportsNow?: () => number;
 }
@@ -87,6 +94,12 @@ export interface RunningRelay {
   reloadCertificate(): boolean;
   /** The ACME service (relay.acme); null without it. */
   acme: AcmeService | null;
+  /**
+   * SIGHUP, `npm run reload`: re-reads the certificate, then the configuration file, which the
+   * sessions that start from now on use (config/reload.ts). A bad file, or one changing a setting
+   * that needs a restart, is refused with the field paths (and a log line); the running one stays.
+   */
+  reload(): ReloadOutcome;
   /**
    * Stops taking connections, lets open sessions finish (at most 30 s, then 421), lets deliveries in
    * flight finish, and closes the state stores.
@@ -146,15 +159,17 @@ function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, lo
 
 /**
  * Where mail for our own domains goes: the next hop (the mailbox host); with reports.intakeUrl, mail
- * for our report addresses goes to the Worker's report intake instead (deliver/report-intake.ts).
+ * for our report addresses — those of the configuration current at delivery, a reload's — goes to the
+ * Worker's report intake instead (deliver/report-intake.ts).
  */
-function localDeliverer(config: EdgemxConfig, env: NodeJS.ProcessEnv): Deliverer {
+function localDeliverer(configs: ConfigHolder, env: NodeJS.ProcessEnv): Deliverer {
+  const config = configs.current;
   const nextHop = nextHopDeliverer(config.relay.nextHop, config.hostname);
   const url = config.reports.intakeUrl;
   if (url === undefined) return nextHop;
   const token = env[REPORTS_TOKEN_ENV];
   if (!token) throw new Error(`reports.intakeUrl is set, but ${REPORTS_TOKEN_ENV} (the report intake's token) is not in the environment`);
-  return routeReports(reportAddresses(config), reportIntakeDeliverer({ url, token }), nextHop);
+  return routeReports(() => reportAddresses(configs.current), reportIntakeDeliverer({ url, token }), nextHop);
 }
 
 export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides = {}): Promise<RunningRelay> {
@@ -206,6 +221,9 @@ async function startRelayServices(
   services.defer(() => tlsRpt.close());
   const stsCache = openStsPolicyCache(config.relay.outbound.mtaStsCachePath ?? besideSpool("mta-sts.sqlite"));
   services.defer(() => stsCache.close());
+  // What each new session (and the report routing at delivery) starts with: the configuration the
+  // relay started with, until a reload replaces it.
+  const configs = new ConfigHolder(config);
   // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
   const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
   const direct = remoteDeliverer(config, resolver, {
@@ -231,13 +249,13 @@ async function startRelayServices(
   });
   const deliverer = routeByDomain(
     config.domains.map((d) => d.name),
-    localDeliverer(config, env),
+    localDeliverer(configs, env),
     remote,
   );
   const nextHopOf = nextHopLabeler({
     localDomains: config.domains.map((d) => d.name),
     nextHop: config.relay.nextHop.type,
-    ...(config.reports.intakeUrl === undefined ? {} : { reportAddresses: reportAddresses(config) }),
+    ...(config.reports.intakeUrl === undefined ? {} : { reportAddresses: () => reportAddresses(configs.current) }),
     ...(relayHost === undefined ? {} : { smarthostDomains: relayHost.domains }),
   });
   const signGenerated = generatedMailSignerFor(config, env, logger);
@@ -306,17 +324,22 @@ async function startRelayServices(
     const dmarcTimer = startDmarcReportTimer(dmarcSender);
     services.defer(() => dmarcTimer.stop());
   }
-  const recordDmarc = dmarcStore === null ? undefined : dmarcRecorder(dmarcStore, reportAddresses(config), logger, overrides.dmarcReportsNow);
-  // `edgemx queue` talks to the spool's owner here (docs/queue.md).
+  const recordDmarc = dmarcStore === null ? undefined : dmarcRecorder(dmarcStore, () => reportAddresses(configs.current), logger, overrides.dmarcReportsNow);
+  // `edgemx queue`, `npm run tls` and `npm run reload` talk to the spool's owner here (docs/queue.md).
   const sendReports = (day?: string) => sendTlsReports(day ?? previousUtcDay(Date.now()), tlsRptSender);
-  // `npm run tls` asks the ACME service, which starts after the listeners (below).
+  // `npm run tls` asks the ACME service, which starts after the listeners (below); a reload asked for
+  // before the listeners run is refused.
   let acme: AcmeService | null = null;
+  let reloadWhenStarted: (() => ReloadOutcome) | null = null;
+  const reloadControl = (): ReloadOutcome =>
+    reloadWhenStarted?.() ?? { ok: false, path: overrides.configFile ?? null, problems: ["the relay is still starting"] };
   const control = await startQueueControl(controlSocketPath(config.relay.spool), {
     spool,
     delivery,
     sendTlsReports: sendReports,
     ...(dmarcSender === null ? {} : { sendDmarcReports: (day?: string) => sendDmarcReports(dmarcSender, day) }),
     acme: () => acme,
+    reload: reloadControl,
   });
   services.defer(() => control.close());
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
@@ -337,8 +360,7 @@ async function startRelayServices(
   const spamCheck =
     spam.spamCheck === null ? null : (metrics?.countFailures("rspamd", spam.spamCheck, (outcome) => outcome.status === "error") ?? spam.spamCheck);
 
-  const server = createMxServer(config, {
-    config,
+  const server = createMxServer(configs, {
     logger,
     resolver,
     verdicts,
@@ -382,8 +404,8 @@ async function startRelayServices(
   }
 
   const submission = await startSubmission(
-    config,
-    { config, logger, verdicts, scan, certificate: certificate.pair, enqueue, metrics },
+    configs,
+    { logger, verdicts, scan, certificate: certificate.pair, enqueue, metrics },
     env,
     services,
     overrides.submissionListen,
@@ -437,6 +459,33 @@ async function startRelayServices(
     }
   }
 
+  const reload = (): ReloadOutcome => {
+    reloadCertificate();
+    const path = overrides.configFile ?? null;
+    const refuse = (problems: readonly string[]): ReloadOutcome => {
+      logger.warn({ event: "reload", config: path, problems }, "configuration not reloaded: the running one stays");
+      return { ok: false, path, problems };
+    };
+    if (path === null) return refuse(["this relay was started without a configuration file: there is nothing to read again"]);
+    let next: EdgemxConfig;
+    try {
+      const fromFile = loadConfigFile(path);
+      next = overrides.asRun?.(fromFile) ?? fromFile;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return refuse(err.problems);
+    }
+    const needRestart = settingsNeedingRestart(configs.current, next);
+    if (needRestart.length > 0) return refuse(needRestart.map((setting) => `${setting}: changed, and needs a restart`));
+    configs.replace(next);
+    server.applyLimits(next.relay.limits);
+    submission.applyLimits(next.relay.limits);
+    logger.level = next.relay.logLevel;
+    logger.info({ event: "reload", config: path }, "configuration reloaded: new sessions use it");
+    return { ok: true, path };
+  };
+  reloadWhenStarted = reload;
+
   return {
     host: address?.host ?? null,
     port: address?.port ?? null,
@@ -448,5 +497,6 @@ async function startRelayServices(
     logger,
     reloadCertificate,
     acme,
+    reload,
   };
 }

@@ -10,6 +10,8 @@ import { join } from "node:path";
 import nodemailer from "nodemailer";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { parseConfig } from "../../core/config/load.ts";
+import { workerPart } from "../../core/config/worker.ts";
 import { CLAM_TESTFILES, EICAR, SIGNATURES } from "../harness/clamd.ts";
 import { freePort } from "../harness/process.ts";
 import {
@@ -640,7 +642,7 @@ describe("the Worker's verdict API as the judge", () => {
     const folder = join(dir, "verdict-api");
     const document = relayDocument(folder, harness.dnsPort);
     const bundle = await bundleWorker(join(folder, "worker"));
-    worker = await startWorker({ bundle, configJson: JSON.stringify(document), bindings: { DOH_URL: harness.dohUrl, VERDICT_TOKEN } });
+    worker = await startWorker({ bundle, configJson: JSON.stringify(workerPart(parseConfig(document))), bindings: { DOH_URL: harness.dohUrl, VERDICT_TOKEN } });
     judgedByWorker = await startAcceptanceRelay(
       { verdict: { url: new URL("/v1/verdict", worker.url).href, timeoutMs: 10_000 } },
       { EDGEMX_VERDICT_TOKEN: VERDICT_TOKEN },

@@ -16,6 +16,7 @@ import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
 import type { ConfigInput } from "../../core/config/schema.ts";
+import { workerPart } from "../../core/config/worker.ts";
 import { createLogger } from "../../relay-node/src/log/log.ts";
 import { PROBE_LIMIT_MS } from "../../relay-node/src/metrics/health.ts";
 import { startRelay, type RelayOverrides, type RunningRelay } from "../../relay-node/src/relay.ts";
@@ -346,7 +347,7 @@ describe("health: /healthz and /readyz over the real dependencies", () => {
       startRspamd({ redisUrl: redis.url, dnsPort: harness.dnsPort }),
       startWorker({
         bundle,
-        configJson: JSON.stringify(relayDocument(join(dir, "worker-config"), harness.dnsPort)),
+        configJson: JSON.stringify(workerPart(parseConfig(relayDocument(join(dir, "worker-config"), harness.dnsPort)))),
         bindings: { DOH_URL: harness.dohUrl, VERDICT_TOKEN },
       }),
     ]);

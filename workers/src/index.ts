@@ -1,7 +1,9 @@
 // The Worker's entry: HTTP requests go to the routing table; configuration is parsed once per isolate.
+// The configuration is the Worker's part of the file (core/config/worker.ts), bundled at build time or
+// given as the EDGEMX_CONFIG var; a field of the relay's there is refused as unknown.
 import bundled from "./config.generated.json";
-import { parseConfig } from "../../core/config/load.ts";
-import type { EdgemxConfig } from "../../core/config/schema.ts";
+import { parseWorkerConfig } from "../../core/config/load.ts";
+import type { WorkerConfig } from "../../core/config/worker.ts";
 import { bindingText, type Env } from "./runtime/env.ts";
 import { handleRoutedEmail } from "./email/routing.ts";
 import { edgeGreylist } from "./greylist/edge-greylist.ts";
@@ -12,20 +14,20 @@ import { judgeOptions, judgeResolver } from "./runtime/verdict.ts";
 import { plain } from "./http/respond.ts";
 import { deleteExpiredReports } from "./reports/retention.ts";
 
-let cached: { source: string; config: EdgemxConfig } | undefined;
+let cached: { source: string; config: WorkerConfig } | undefined;
 
-function configFor(env: Env): EdgemxConfig {
+function configFor(env: Env): WorkerConfig {
   const source = env.EDGEMX_CONFIG ?? "bundled";
   if (cached?.source !== source) {
     const document: unknown = env.EDGEMX_CONFIG ? JSON.parse(env.EDGEMX_CONFIG) : bundled.config;
-    cached = { source, config: parseConfig(document, env.EDGEMX_CONFIG ? "the EDGEMX_CONFIG var" : "the bundled configuration") };
+    cached = { source, config: parseWorkerConfig(document, env.EDGEMX_CONFIG ? "the EDGEMX_CONFIG var" : "the bundled configuration") };
   }
   return cached.config;
 }
 
 export default {
   async fetch(request, env): Promise<Response> {
-    let config: EdgemxConfig;
+    let config: WorkerConfig;
     try {
       config = configFor(env);
     } catch (err) {

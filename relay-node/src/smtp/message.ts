@@ -181,7 +181,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
 
   const spamEnvelope = spamEnvelopeOf(context, recipients, queueId, config.hostname);
   const [judged, scan, spamOutcome, spamtrap] = await Promise.all([
-    deps.verdicts.ask(message, envelopeOf(context, recipients), ownId, context.spfMemo),
+    deps.verdicts.ask(message, envelopeOf(context, recipients), { id: ownId, config, spfMemo: context.spfMemo }),
     deps.scan(message),
     deps.spamCheck === null ? null : deps.spamCheck(message, spamEnvelope),
     trapped,

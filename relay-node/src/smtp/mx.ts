@@ -19,6 +19,9 @@
 //   blocklist is a connect-stage finding beside the DNSBL's.
 // - DATA: read whole within the size bound, bare CR/LF and NUL refused (session.ts, data.ts); then
 //   Received, judge, virus scan and rspamd side by side, spool, 250 (message.ts).
+//
+// Every stage reads the configuration the session started with (state.config, session.ts); the
+// listener itself is built from the one the relay started with.
 import type { SMTPServerAddress, SMTPServerSession } from "smtp-server";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
@@ -44,7 +47,7 @@ import { Sessions, type Recipient, type Refusal, type SessionState } from "./ses
 import type { CertificatePair } from "../tls/certificate.ts";
 import type { RelayMetrics } from "../metrics/metrics.ts";
 
-export interface MxDeps extends MessageDeps {
+export interface MxDeps extends Omit<MessageDeps, "config"> {
   resolver: Resolver;
   /** The spamtrap's blocklist, consulted at connect; null when no spamtrap is configured. */
   blocklist: BlocklistStore | null;
@@ -82,9 +85,11 @@ function refusal(reply: SmtpReply, check: string): Refusal {
   return { reply, cause: { check } };
 }
 
-export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpServer {
+/** The MX listener; `configs.current` is what each new session starts with (config/reload.ts's holder). */
+export function createMxServer(configs: { readonly current: EdgemxConfig }, deps: MxDeps): BoundedSmtpServer {
   const { logger, resolver, greylist, recipientCallout, blocklist } = deps;
-  const limits = config.relay.limits;
+  /** What the listener itself is built with (its options; a reload updates the limits, relay.ts). */
+  const atStart = configs.current;
 
   /** A check that threw (a bug, never a DNS outcome: those are findings) is a temporary failure: fail closed. */
   const failedCheck = (check: RelayCheck, err: unknown): Finding => {
@@ -94,7 +99,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
   };
   const settled = (check: RelayCheck, work: () => Promise<Finding>): Promise<Finding> => work().catch((err: unknown) => failedCheck(check, err));
 
-  const connectChecks = (ip: string): Promise<{ findings: Finding[]; client: ClientFacts }> => {
+  const connectChecks = (ip: string, config: EdgemxConfig): Promise<{ findings: Finding[]; client: ClientFacts }> => {
     const fcrdns = checkFcrdns(ip, config.connection.fcrdns, resolver).catch((err: unknown) => ({
       finding: failedCheck("fcrdns", err),
       client: { ip, verifiedName: null },
@@ -110,13 +115,13 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
   };
 
   const sessions = new Sessions<Transaction, MxSession>(
-    config,
+    configs,
     logger,
     {
       open: (_session, common) => ({ ...common, startedAt: performance.now(), connect: null, helo: null, messages: 0, spfMemo: new SpfMemo() }),
       admitted: (_session, state) => {
         const startedAt = performance.now();
-        state.connect = connectChecks(state.ip).then((connect) => {
+        state.connect = connectChecks(state.ip, state.config).then((connect) => {
           sessions.observeStage("connect", startedAt);
           state.verifiedName = connect.client.verifiedName;
           return connect;
@@ -134,13 +139,14 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     const state = sessions.of(session);
     if (state.helo?.name === name) return;
     const startedAt = performance.now();
-    const finding = settled("helo", () => checkHelo(name, state.ip, config, resolver, [session.localAddress]));
+    const finding = settled("helo", () => checkHelo(name, state.ip, state.config, resolver, [session.localAddress]));
     state.helo = { name, finding };
     void finding.then(() => sessions.observeStage("helo", startedAt));
   };
 
   const onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
     const state = sessions.of(session);
+    const { config } = state;
     const startedAt = performance.now();
     checkSender(address.address, session.secure, config, resolver)
       .catch((err: unknown) => [failedCheck("sender", err)])
@@ -164,9 +170,10 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
   };
 
   const decideRcpt = async ({ rcpt, session, state, transaction }: Recipient<Transaction, MxSession>): Promise<Refusal | null> => {
+    const { config } = state;
     const alreadyAccepted = transaction.recipients.some((r) => r.address.toLowerCase() === rcpt.toLowerCase());
     // RFC 5321 §4.5.3.1.8: the recipients buffer is bounded; the client may go on with those accepted.
-    if (!alreadyAccepted && transaction.recipients.length >= limits.maxRecipients) return refusal(TOO_MANY_RECIPIENTS, "recipients");
+    if (!alreadyAccepted && transaction.recipients.length >= config.relay.limits.maxRecipients) return refusal(TOO_MANY_RECIPIENTS, "recipients");
 
     const spamtrap = isSpamtrap(rcpt, config.relay.rspamd.spamtrap);
     const recipient: Finding = spamtrap ? { check: "recipient", outcome: "pass", detail: "spamtrap" } : checkRecipient(rcpt, config);
@@ -219,7 +226,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
         startedAt,
         spfMemo: state.spfMemo,
       },
-      deps,
+      { ...deps, config: state.config },
     );
     if (result.queued) {
       state.messages++;
@@ -252,7 +259,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
 
   const server = new BoundedSmtpServer(
     {
-      ...commonServerOptions(config, deps.certificate),
+      ...commonServerOptions(atStart, deps.certificate),
       // This listener never relays, authenticated or not: AUTH is not offered at all.
       disabledCommands: ["AUTH"],
       authOptional: true,
@@ -263,7 +270,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
       onData,
       onClose: sessions.onClose,
     },
-    { maxErrors: limits.maxErrors, onHelo, onRefusal: sessions.onRefusal },
+    { maxErrors: atStart.relay.limits.maxErrors, onHelo, onRefusal: sessions.onRefusal },
   );
-  return boundServer(server, config, logger);
+  return boundServer(server, atStart, logger);
 }

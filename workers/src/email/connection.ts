@@ -3,7 +3,7 @@
 // event's envelope sender. The relay runs them stage by stage in its SMTP session; here every stage has
 // passed at Cloudflare already, so they run at once and are answered as the relay answers at RCPT TO
 // (core/smtp/pipeline.ts). Where the trace names no client, the client's checks are skipped, and said so.
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import { checkDnsbl, type DnsblKeys } from "../../../core/dnsbl/dnsbl.ts";
 import { checkFcrdns } from "../../../core/iprev/fcrdns.ts";
@@ -25,7 +25,7 @@ export interface RoutedConnection {
 const noClient = (check: RelayCheck): Finding => ({ check, outcome: "skipped", detail: "no client address in the topmost Received field" });
 
 /** The findings in the relay's order: dnsbl, fcrdns (connect), helo (HELO), sender, tls (MAIL FROM). */
-export async function connectionFindings(connection: RoutedConnection, config: EdgemxConfig, resolver: Resolver, keys: DnsblKeys): Promise<Finding[]> {
+export async function connectionFindings(connection: RoutedConnection, config: WorkerConfig, resolver: Resolver, keys: DnsblKeys): Promise<Finding[]> {
   const { trace, mailFrom } = connection;
   const client = trace.clientIp;
   const [dnsbl, fcrdns, helo, [sender, tls]] = await Promise.all([
@@ -45,7 +45,7 @@ export type ConnectionDecision = { refuse: false; relaxed: RelaxableCheck[] } | 
  * checks answered at their own stage (mandatory TLS, at MAIL FROM) first, then the ones delayed to RCPT
  * TO, each spared for a role mailbox that relaxes it.
  */
-export function decideConnection(findings: readonly Finding[], rcpt: string, config: EdgemxConfig): ConnectionDecision {
+export function decideConnection(findings: readonly Finding[], rcpt: string, config: WorkerConfig): ConnectionDecision {
   for (const finding of findings) {
     if (isDelayed(finding.check)) continue;
     const effect = effectOf(finding, config);

@@ -6,7 +6,7 @@
 // This path has no SMTP session of ours: no temporary reply exists here but throwing (Cloudflare then
 // answers the sender with a temporary failure, so it retries), and forward() only adds X- fields.
 // See docs/email-routing.md for which checks run here and which cannot.
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import { readStreamBounded } from "../../../core/bytes/bounded-read.ts";
 import { dnsblKeys, type DnsblKeys } from "../../../core/dnsbl/dnsbl.ts";
@@ -87,7 +87,7 @@ function record(finding: Finding): CheckResult {
 }
 
 /** The access keys of the DNSBL zones that want one; a missing secret defers the mail until it is set. */
-function blocklistKeys(config: EdgemxConfig, services: EdgeServices): DnsblKeys {
+function blocklistKeys(config: WorkerConfig, services: EdgeServices): DnsblKeys {
   try {
     return dnsblKeys(config.connection.dnsbl, services.secret);
   } catch (err) {
@@ -97,7 +97,7 @@ function blocklistKeys(config: EdgemxConfig, services: EdgeServices): DnsblKeys 
 
 export async function handleRoutedEmail(
   message: RoutedMessage,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   services: EdgeServices,
   options: VerdictOptions = {},
 ): Promise<Verdict | null> {

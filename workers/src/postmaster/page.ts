@@ -1,6 +1,6 @@
 // The postmaster page: one self-contained HTML5 document, rendered from the live configuration and
 // the DNS records the domain publishes. Every value from the configuration is escaped here.
-import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
+import { relayJudgesInProcess, type WorkerConfig, type WorkerDomainConfig } from "../../../core/config/worker.ts";
 import { clientSettings, type ClientEndpoint, type TlsMode } from "../../../core/clientconfig/settings.ts";
 import { htmlEscape } from "./html.ts";
 import { REPLIES, REPLY_KEYS, templateParts, type ReplyDefinition } from "../../../core/smtp/replies.ts";
@@ -13,8 +13,8 @@ import { bannedTypesByExtension } from "../../../core/banned/type-extensions.ts"
 
 export interface PostmasterPageInput {
   lang: Lang;
-  domain: DomainConfig;
-  config: EdgemxConfig;
+  domain: WorkerDomainConfig;
+  config: WorkerConfig;
   /** domainRecords(domain, config, facts): what the page shows as published. */
   records: readonly ZoneRecord[];
 }
@@ -64,7 +64,7 @@ interface PublishedRecords {
 
 const isTxtStarting = (r: ZoneRecord, tag: string): boolean => r.type === "TXT" && r.value.replace(/^"/, "").startsWith(tag);
 
-function publishedRecords(records: readonly ZoneRecord[], domain: DomainConfig): PublishedRecords {
+function publishedRecords(records: readonly ZoneRecord[], domain: WorkerDomainConfig): PublishedRecords {
   const under = (label: string) => (r: ZoneRecord) => r.name.toLowerCase() === `${label}.${domain.name}.`;
   const clientServices = ["_submissions._tcp", "_submission._tcp", "_imaps._tcp", "_imap._tcp", "_sieve._tcp"];
   return {
@@ -112,10 +112,10 @@ function typeExtensionList(mimeTypes: readonly string[], extensions: readonly st
 }
 
 /** Which archives are opened: zip, tar and gzip by every judge; 7z, RAR and xz by the relay's own (in-process) judge. */
-function archiveItems(config: EdgemxConfig, t: PageText): string[] {
+function archiveItems(config: WorkerConfig, t: PageText): string[] {
   const ti = t.incoming;
   const { archives } = config.judge.banned;
-  const relayOpens = config.relay.verdict.url === undefined;
+  const relayOpens = relayJudgesInProcess(config);
   const formats = ["zip", "tar", "gzip", ...(relayOpens ? ["7z", "RAR", "xz"] : [])];
   const opened = fill(ti.archives, {
     depth: htmlEscape(String(archives.maxDepth)),
@@ -131,7 +131,7 @@ function archiveItems(config: EdgemxConfig, t: PageText): string[] {
  * Such mail reaches the Worker's email(), which runs the connection checks, greylisting and the judge,
  * but no virus scan or spam scoring, and cannot see the session's TLS.
  */
-export function receivedByEmailRouting(domain: DomainConfig): boolean {
+export function receivedByEmailRouting(domain: WorkerDomainConfig): boolean {
   return domain.mx.length > 0 && domain.mx.every((host) => host.toLowerCase().replace(/\.$/, "").endsWith(".mx.cloudflare.net"));
 }
 
@@ -175,7 +175,7 @@ function incomingSection(input: PostmasterPageInput, t: PageText, published: Pub
   return section("incoming", ti.heading, paragraph(intro) + bulleted(checks) + rolesSubsection(domain, config, t) + daneSubsection(published, t));
 }
 
-function rolesSubsection(domain: DomainConfig, config: EdgemxConfig, t: PageText): string {
+function rolesSubsection(domain: WorkerDomainConfig, config: WorkerConfig, t: PageText): string {
   const tr = t.roles;
   const roles = Object.entries(config.roles);
   if (roles.length === 0) return subsection("roles", tr.heading, paragraph(htmlEscape(tr.noRoles)));
@@ -196,7 +196,7 @@ function daneSubsection(published: PublishedRecords, t: PageText): string {
 }
 
 /** The file types refused in submitted mail (judge.outboundBanned), when any are. */
-function outboundBannedItems(config: EdgemxConfig, t: PageText): string[] {
+function outboundBannedItems(config: WorkerConfig, t: PageText): string[] {
   const { mimeTypes, extensions } = config.judge.outboundBanned;
   if (mimeTypes.length === 0 && extensions.length === 0) return [];
   const types = [...extensions.map((e) => code(`.${e}`)), ...typeExtensionList(mimeTypes, extensions), ...mimeTypes.map(code)];
@@ -235,7 +235,7 @@ function endpointColumn(protocol: string, endpoints: readonly ClientEndpoint[]):
 }
 
 /** The columns of the manual settings table: IMAP, SMTP submission and ManageSieve. */
-export function settingsColumns(domain: DomainConfig): SettingsColumn[] {
+export function settingsColumns(domain: WorkerDomainConfig): SettingsColumn[] {
   const settings = clientSettings(domain);
   // RFC 5804 §2.2: ManageSieve (port 4190) starts in cleartext and upgrades with STARTTLS;
   // there is no implicit-TLS ManageSieve port.

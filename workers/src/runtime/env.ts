@@ -1,7 +1,7 @@
 // The Worker's bindings: vars from wrangler.toml, secrets from `wrangler secret put`.
 import type { GreylistObject } from "../greylist/greylist-object.ts";
 export interface Env {
-  /** Optional: the configuration document as JSON; overrides the one bundled at build time. */
+  /** Optional: the Worker's part of the configuration as JSON (core/config/worker.ts); overrides the bundled one. */
   EDGEMX_CONFIG?: string;
   /** Secret: the bearer token of the verdict API; without it the API answers 503. */
   VERDICT_TOKEN?: string;
