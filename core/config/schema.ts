@@ -593,6 +593,16 @@ const relay = z
       .describe(
         "ask the LMTP/SMTP mailbox host during RCPT whether a recipient exists (`MAIL FROM:<>`, `RCPT TO`, never `DATA`), for domains that list no mailboxes and never for role mailboxes: 5yz → 550 5.1.1, unreachable or 4yz → 451; answers cached 600 s (unknown ones 300 s); ignored, with a warning, for a `maildir` next hop ([relay-checks.md](relay-checks.md))",
       ),
+    recipientDelimiter: z
+      .string()
+      .max(8)
+      .regex(/^[!#$%&'*+/=?^_`{|}~.-]*$/, { message: "expected characters such as + or - that may stand in a local part but are no letter or digit" })
+      .default("+")
+      .meta({
+        kind: "characters",
+        description:
+          "what separates a subaddress from its mailbox (RFC 5233's detail): `alice+news@` is delivered to the mailbox or alias `alice`, the whole address kept in `Delivered-To`; each character is a delimiter, as in Postfix's `recipient_delimiter`; an exact mailbox or alias name wins; `\"\"`: no subaddresses ([relay-checks.md](relay-checks.md))",
+      }),
     users: z
       .union([
         z
@@ -897,6 +907,11 @@ export function arcSealIdentity(config: {
   return domain && selector ? { domain, selector } : null;
 }
 
+/** Whether relay.recipientCheck asks the mailbox host: on, with a next hop that can be asked (a Maildir cannot). */
+export function recipientCalloutAsks(relay: { recipientCheck: boolean; nextHop: { type: string } }): boolean {
+  return relay.recipientCheck && relay.nextHop.type !== "maildir";
+}
+
 export const configSchema = z
   .object({
     hostname: hostname.describe("our own SMTP host name: the banner, HELO when sending, the authserv-id of `Authentication-Results`"),
@@ -937,6 +952,16 @@ export const configSchema = z
         message: `expected the sealing selector: ${domain} has no DKIM selector to default to`,
       });
     }
+    // No backscatter: unknown recipients are refused at RCPT, so a domain must say who receives mail.
+    const callout = recipientCalloutAsks(cfg.relay);
+    cfg.domains.forEach((d, i) => {
+      if (callout || d.catchAll || d.mailboxes.length > 0 || Object.keys(d.aliases).length > 0) return;
+      ctx.addIssue({
+        code: "custom",
+        path: ["domains", i, "mailboxes"],
+        message: `expected the mailboxes (or aliases) of ${d.name}, catchAll: true, or relay.recipientCheck with an lmtp or smtp nextHop to ask the mailbox host: unknown recipients are refused at RCPT, and ${d.name} names none that are known`,
+      });
+    });
     if (cfg.relay.acme !== undefined && cfg.relay.tls !== undefined) {
       ctx.addIssue({
         code: "custom",

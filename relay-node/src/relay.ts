@@ -136,7 +136,7 @@ function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, lo
  * for our report addresses goes to the Worker's report intake instead (deliver/report-intake.ts).
  */
 function localDeliverer(config: EdgemxConfig, env: NodeJS.ProcessEnv): Deliverer {
-  const nextHop = nextHopDeliverer(config.relay.nextHop, config.hostname);
+  const nextHop = nextHopDeliverer(config);
   const url = config.reports.intakeUrl;
   if (url === undefined) return nextHop;
   const token = env[REPORTS_TOKEN_ENV];

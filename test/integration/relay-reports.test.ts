@@ -73,7 +73,10 @@ beforeAll(async () => {
     // The report is about example.com: the Worker's configuration has it beside example.org.
     configJson: JSON.stringify({
       ...documentFor(workerFolder),
-      domains: [...documentFor(workerFolder).domains, { name: "example.com", mx: ["mx.example.com"], tlsRpt: { rua: ["mailto:tls@example.com"] } }],
+      domains: [
+        ...documentFor(workerFolder).domains,
+        { name: "example.com", mx: ["mx.example.com"], catchAll: true, tlsRpt: { rua: ["mailto:tls@example.com"] } },
+      ],
     }),
     bindings: { REPORTS_TOKEN, DOH_URL: harness.dohUrl },
     d1Databases: ["REPORTS_DB"],

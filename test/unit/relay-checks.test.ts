@@ -39,6 +39,9 @@ const config: EdgemxConfig = parseConfig({
     dnsbl: { zones: [{ zone: "any.dnsbl.test" }, { zone: "coded.dnsbl.test", codes: ["127.0.0.2", "127.0.0.4"] }] },
     fcrdns: { dynamicPatterns: ["(^|[.-])(dyn|dynamic|pool)[0-9.-]", "\\d+[.-]\\d+[.-]\\d+[.-]\\d+"] },
     mandatoryTls: { domains: ["secure.test"] },
+    // open.example lists no mailboxes: the mailbox host is asked about its recipients.
+    recipientCheck: true,
+    nextHop: { type: "lmtp", host: "127.0.0.1" },
   },
 });
 
@@ -326,7 +329,7 @@ describe("checkFcrdns (forward-confirmed reverse DNS)", () => {
   it("compiles the patterns when the configuration is read, case-insensitively, and refuses a bad one with its path", () => {
     const withPatterns = (dynamicPatterns: string[]) => ({
       hostname: "mx.example.org",
-      domains: [{ name: "example.org", mx: ["mx.example.org"] }],
+      domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }],
       relay: { fcrdns: { dynamicPatterns } },
     });
     let error: unknown;

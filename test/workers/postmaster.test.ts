@@ -199,7 +199,7 @@ describe("postmaster page: content from the configuration", () => {
 describe("postmaster page: rendering", () => {
   const base = {
     hostname: "mx.example.net",
-    domains: [{ name: "example.net", mx: ["mx1.example.net", "mx2.example.net"], imap: { starttlsPort: null }, sieve: { port: null } }],
+    domains: [{ name: "example.net", mx: ["mx1.example.net", "mx2.example.net"], catchAll: true, imap: { starttlsPort: null }, sieve: { port: null } }],
   };
 
   it("escapes every value from the configuration and the records", () => {
