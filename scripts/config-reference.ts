@@ -48,7 +48,8 @@ const SECTIONS: readonly Section[] = [
 subaddresses, \`relay.recipientDelimiter\`), every local part with \`catchAll: true\`, or, for a domain that names
 none, those the mailbox host confirms when \`relay.recipientCheck\` asks it; any other is refused (550 5.1.1), never
 accepted and bounced later. A domain with none of these is refused by the schema. Role mailboxes (\`postmaster@\`,
-and every local part under \`roles\`) always exist (RFC 5321 §4.5.1).`,
+and every local part under \`roles\`) always exist (RFC 5321 §4.5.1). An alias to another domain is forwarded
+with an SRS sender and an ARC seal ([forwarding.md](forwarding.md)).`,
   },
   {
     path: "relay",

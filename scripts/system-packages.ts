@@ -22,6 +22,7 @@ const NEEDED: PackageNeeds = {
   "/usr/lib/python3/dist-packages/dkim/__init__.py": "python3-dkim", // … python3-dkim (dkimverify, arcverify)
   "/usr/lib/python3/dist-packages/nacl/__init__.py": "python3-nacl", // … and its ed25519 support
   "/usr/sbin/postfix": "postfix", // a real MTA as the outbound TLS peer and as a client of our MX (test/harness/postfix.ts)
+  "/usr/share/perl5/Mail/SRS.pm": "libmail-srs-perl", // Mail::SRS, the reference SRS implementation our SRS addresses are checked against
 };
 
 /** debconf answers given before installing: Postfix unconfigured, so the system's own instance never starts (the tests run private ones). */

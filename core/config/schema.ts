@@ -206,7 +206,9 @@ const domain = z
     aliases: z
       .record(localPart, z.string().min(1).meta({ kind: "local part or address" }))
       .default({})
-      .describe("recipients delivered to another mailbox"),
+      .describe(
+        "recipients delivered to another mailbox: a local part of this domain or a full address; one at another domain is forwarded with an SRS sender and an ARC seal ([forwarding.md](forwarding.md))",
+      ),
     catchAll: z.boolean().default(false).describe("every local part exists"),
   })
   .strict();
@@ -602,6 +604,24 @@ const relay = z
         kind: "characters",
         description:
           "what separates a subaddress from its mailbox (RFC 5233's detail): `alice+news@` is delivered to the mailbox or alias `alice`, the whole address kept in `Delivered-To`; each character is a delimiter, as in Postfix's `recipient_delimiter`; an exact mailbox or alias name wins; `\"\"`: no subaddresses ([relay-checks.md](relay-checks.md))",
+      }),
+    srs: z
+      .object({
+        maxAgeDays: z
+          .number()
+          .int()
+          .min(1)
+          .max(365)
+          .default(21)
+          .describe("how many days after the forward a bounce to its SRS address is accepted; older ones are refused (`550 5.1.1 … (SRS)`)"),
+      })
+      .strict()
+      .prefault({})
+      .meta({
+        description:
+          "the Sender Rewriting Scheme: mail an alias forwards to another domain leaves with `SRS0=…@<the alias's domain>` as its envelope sender, and bounces to such addresses are accepted only when their hash holds ([forwarding.md](forwarding.md))",
+        checkedAtStart:
+          "`EDGEMX_SRS_SECRET` (the hash's secret, at least 16 characters) is in the environment when an alias forwards to another domain; `EDGEMX_SRS_PREVIOUS_SECRET` is accepted beside it while a secret is rotated out",
       }),
     users: z
       .union([

@@ -34,6 +34,8 @@ import type { ScanOutcome } from "./smtp/decision.ts";
 import type { EnqueueRequest } from "./queue/spool.ts";
 import { startSubmission, type SubmissionListenerName } from "./submission/start.ts";
 import { createMxServer } from "./smtp/mx.ts";
+import { startForwarding } from "./forward/forwarding.ts";
+import { dsnRecipient } from "../../core/srs/forwarding.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
 import { prepareAcmeCertificate } from "./acme/store.ts";
 import { startAcmeService, type AcmeService } from "./acme/service.ts";
@@ -179,6 +181,9 @@ async function startRelayServices(
     : loadCertificate(config, overrides.selfSignedDir ?? defaultSelfSignedDir(config), logger);
   const scan = await virusScanner(config, logger);
 
+  // Before the spool opens: a forwarding alias without its SRS secret stops the start here.
+  const forwarding = startForwarding(config, env, logger);
+  const srsSecrets = forwarding.srsSecrets;
   const spool = await Spool.open(config.relay.spool);
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
@@ -215,6 +220,8 @@ async function startRelayServices(
     hostname: config.hostname,
     // DSNs from a postmaster of ours, DKIM-signed like other outbound mail (sign/generated.ts).
     dsnFrom: (mailFrom) => dsnFrom(config.domains, mailFrom),
+    // A forwarded copy's DSN goes to the sender its SRS address stands for (docs/forwarding.md).
+    ...(srsSecrets === null ? {} : { dsnTo: (mailFrom: string) => dsnRecipient(mailFrom, config, srsSecrets) }),
     signDsn: (message, from, now) => signGenerated?.(message, from.slice(from.lastIndexOf("@") + 1), now),
     logger,
   });
@@ -272,6 +279,7 @@ async function startRelayServices(
     blocklist: spam.blocklist,
     greylist,
     recipientCallout,
+    forwarding,
     certificate: certificate.pair,
     enqueue,
   });

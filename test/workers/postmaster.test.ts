@@ -249,6 +249,19 @@ describe("postmaster page: rendering", () => {
     expect(de).toContain("dürfen diese Dateitypen nicht enthalten: .exe, .scr, .hta (application/hta), application/hta");
   });
 
+  it("says how forwarded mail leaves and which bounces come back, for a domain with an alias to another domain only", () => {
+    const plain = visibleText(renderPostmasterPage({ lang: "en", domain: parseConfig(base).domains[0]!, config: parseConfig(base), records: [] }));
+    expect(plain).not.toContain("forward to other domains");
+    const forwarding = parseConfig({ ...base, domains: [{ ...base.domains[0], aliases: { carol: "carol@example.com" } }], relay: { srs: { maxAgeDays: 14 } } });
+    const en = visibleText(renderPostmasterPage({ lang: "en", domain: forwarding.domains[0]!, config: forwarding, records: [] }));
+    expect(en).toContain(
+      "Some addresses of example.net forward to other domains. The forwarded message gets an SRS return address (SRS0=…@example.net) and an ARC seal of example.net, so that SPF and DMARC checks at the destination still hold. A bounce to such an address is accepted for 14 days after the forward and goes back to the original sender; a forged or older one is refused.",
+    );
+    const de = visibleText(renderPostmasterPage({ lang: "de", domain: forwarding.domains[0]!, config: forwarding, records: [] }));
+    expect(de).toContain("Eine Fehlermeldung an eine solche Adresse nehmen wir bis 14 Tage nach der Weiterleitung an");
+    expect(de).toContain("Invalid or expired forwarding return address (SRS)");
+  });
+
   it("puts N/A for a service that is not offered and defaults hosts to the first MX", () => {
     const domain = parseConfig(base).domains[0]!;
     expect(settingsColumns(domain)).toEqual([

@@ -10,6 +10,7 @@ import { TEXT, type PageText } from "./i18n.ts";
 import { LANGUAGES, type Lang } from "./language.ts";
 import { bannedFileTypes } from "./policy-lists.ts";
 import { bannedTypesByExtension } from "../../../core/banned/type-extensions.ts";
+import { forwardingDomains } from "../../../core/srs/forwarding.ts";
 
 export interface PostmasterPageInput {
   lang: Lang;
@@ -145,6 +146,15 @@ function incomingSection(input: PostmasterPageInput, t: PageText, published: Pub
     fill(ti.authentication),
     fill(ti.mandatoryTls, { domains: codeList(relay.mandatoryTls.domains, t.noneConfigured) }),
     fill(ti.plausibility),
+    ...(forwardingDomains(config).has(domain.name)
+      ? [
+          fill(ti.forwarding, {
+            domain: code(domain.name),
+            example: code(`SRS0=…@${domain.name}`),
+            days: htmlEscape(new Intl.NumberFormat(lang).format(relay.srs.maxAgeDays)),
+          }),
+        ]
+      : []),
     fill(ti.mimeTypes, { types: codeList(banned.mimeTypes, t.noneConfigured) }),
     fill(ti.fileTypes, { types: fileTypeList(banned.extensions, t) }),
     ...(byTypeName.length > 0 ? [fill(ti.typeExtensions, { extensions: byTypeName.join(", ") })] : []),
