@@ -6,8 +6,9 @@
 //     edgemx's checks do, once with a discard queue and once with its durable (fsynced) outbound
 //     queue delivering to a second smtp-sink;
 //   - the edgemx relay (relay-node/src/main.ts, a child process) with every check of issue 4 on,
-//     the in-process judge, the fsynced spool and Maildir delivery; without clamd (the comparison)
-//     and, when clamd is installed, with it.
+//     the in-process judge, the fsynced spool and Maildir delivery, metrics off; without clamd (the
+//     comparison) and, when clamd is installed, with it; and once more with its metrics on
+//     (relay.metrics), scraped every few seconds as Prometheus would, for what counting costs.
 // DNS is the test harness (Knot + unbound) on loopback. The load comes from a separate process
 // (bench/support/smtp-load.ts) bound to 127.0.0.11, the harness's mail.sender.test, so SPF, DKIM,
 // DMARC, FCrDNS, HELO and the DNSBL all pass; every server must answer 250 to every message, or the
@@ -69,11 +70,13 @@ const USAGE = `usage: npm run bench -- mx [--seconds N] [--warmup N] [--sessions
   --haraka-dir DIR install Haraka there, or reuse the install found there (default: a temp folder)
   --haraka-nodes N Haraka's cluster workers (smtp.ini nodes; default 0: unset, a master and one worker)
   --no-clamd       skip the row with clamd
-  --only LIST      only these rows, comma-separated: sink, postfix, postfix-maildir, haraka, haraka-durable, edgemx, edgemx-clamd
+  --only LIST      only these rows, comma-separated: sink, postfix, postfix-maildir, haraka, haraka-durable, edgemx,
+                   edgemx-metrics, edgemx-clamd
   --fs KIND        where the queues and mailboxes live: ext4-journal (default: a fresh ext4 with a
                    journal on a loop device, as root; else the temp folder) or tmp (the temp folder)
   --keep           keep the temp folder (configurations, server logs) and say where it is
-  --profile        afterwards, run the relay once more under node --cpu-prof and print its top costs`;
+  --profile        afterwards, run the relay once more under node --cpu-prof and print its top costs (with its
+                   metrics on when the rows chosen have edgemx-metrics and not edgemx)`;
 
 interface Options {
   seconds: number;
@@ -89,7 +92,9 @@ interface Options {
   profile: boolean;
 }
 
-const ROWS = ["sink", "postfix", "postfix-maildir", "haraka", "haraka-durable", "edgemx", "edgemx-clamd"] as const;
+const ROWS = ["sink", "postfix", "postfix-maildir", "haraka", "haraka-durable", "edgemx", "edgemx-metrics", "edgemx-clamd"] as const;
+/** How often the metrics row's relay is scraped: Prometheus's default interval is 60 s, 15 s is common. */
+const SCRAPE_EVERY_MS = 5_000;
 
 function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
@@ -268,8 +273,8 @@ async function postfixServer(dir: string, delivery: PostfixDelivery): Promise<Se
   };
 }
 
-/** The relay's configuration: every check of issue 4 on, against the harness. */
-function relayConfig(dir: string, port: number, dnsPort: number, clamd: ClamdService | undefined): unknown {
+/** The relay's configuration: every check of issue 4 on, against the harness; metrics on `metricsPort`, or off. */
+function relayConfig(dir: string, port: number, dnsPort: number, clamd: ClamdService | undefined, metricsPort: number | undefined): unknown {
   return {
     hostname: HOSTNAME,
     domains: [{ name: DOMAIN, mx: [HOSTNAME], mailboxes: [RECIPIENT.split("@")[0]] }],
@@ -289,14 +294,35 @@ function relayConfig(dir: string, port: number, dnsPort: number, clamd: ClamdSer
       // Every session of the benchmark comes from one address: the per-address bound (default 20) must let 40 in.
       limits: { maxConnections: 500, maxConnectionsPerIp: 1000 },
       logLevel: "info",
+      // The DNS health probe asks this name: the harness's resolver serves only its test zones.
+      outbound: { dnssecProbeName: sender.domain },
+      metrics: metricsPort === undefined ? { enabled: false } : { enabled: true, host: "127.0.0.1", port: metricsPort },
     },
   };
 }
 
-async function edgemxServer(dir: string, harness: Harness, clamd: ClamdService | undefined, nodeArgs: string[] = []): Promise<Server> {
-  const folder = mkdtempSync(join(dir, clamd ? "edgemx-clamd-" : "edgemx-"));
+/** Reads /metrics every SCRAPE_EVERY_MS, as Prometheus would; the relay's CPU for it is in its row. */
+function scrapeEvery(url: string): () => void {
+  const timer = setInterval(() => {
+    fetch(url).then(
+      (response) => response.text(),
+      (err: unknown) => console.error(`scrape of ${url} failed: ${(err as Error).message}`),
+    );
+  }, SCRAPE_EVERY_MS);
+  return () => clearInterval(timer);
+}
+
+async function edgemxServer(
+  dir: string,
+  harness: Harness,
+  clamd: ClamdService | undefined,
+  nodeArgs: string[] = [],
+  options: { metrics: boolean } = { metrics: false },
+): Promise<Server> {
+  const folder = mkdtempSync(join(dir, clamd ? "edgemx-clamd-" : options.metrics ? "edgemx-metrics-" : "edgemx-"));
   const port = await freePort();
-  const document = relayConfig(folder, port, harness.dnsPort, clamd);
+  const metricsPort = options.metrics ? await freePort() : undefined;
+  const document = relayConfig(folder, port, harness.dnsPort, clamd, metricsPort);
   const config: EdgemxConfig = parseConfig(document, "the mx benchmark's relay configuration");
   const configFile = join(folder, "edgemx.yaml");
   writeFileSync(configFile, `${JSON.stringify(document, null, 2)}\n`);
@@ -320,11 +346,26 @@ async function edgemxServer(dir: string, harness: Harness, clamd: ClamdService |
   const maildirNew = join(folder, "Maildir", DOMAIN, RECIPIENT.split("@")[0]!, "new");
   const delivered = (): number => (existsSync(maildirNew) ? readdirSync(maildirNew).length : 0);
   const clamdPids = clamd ? childrenNamed(process.pid, "clamd") : [];
+  const stopScraping = metricsPort === undefined ? () => {} : scrapeEvery(`http://127.0.0.1:${metricsPort}/metrics`);
+  if (options.metrics) {
+    return {
+      name: "edgemx, metrics on",
+      description: `edgemx as above with relay.metrics on (prom-client counters and histograms per session, command and delivery; the DNS health probe at each scrape), /metrics read every ${SCRAPE_EVERY_MS / 1000} s from the warm-up on`,
+      port,
+      pid: child.pid!,
+      helperPids: () => [],
+      drain: (accepted) => waitForCount("edgemx's Maildir deliveries", delivered, accepted),
+      async stop() {
+        stopScraping();
+        await stopChild(child, 40_000);
+      },
+    };
+  }
   return {
     name: clamd ? "edgemx, with clamd" : "edgemx",
     description: clamd
       ? 'edgemx as above, plus clamd INSTREAM for every message (clamd\'s CPU under "helpers")'
-      : `edgemx relay (node relay-node/src/main.ts, one process): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: the store read once a minute, deliveries counted in memory and written every 5 s), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), spool fsynced before 250, Maildir delivery counted in the relay's CPU, pino log lines to a file, clamd off`,
+      : `edgemx relay (node relay-node/src/main.ts, one process): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: the store read once a minute, deliveries counted in memory and written every 5 s), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), spool fsynced before 250, Maildir delivery counted in the relay's CPU, pino log lines to a file, clamd off, metrics off`,
     port,
     pid: child.pid!,
     helperPids: () => clamdPids,
@@ -543,6 +584,15 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
   } else {
     goal.push("Goal (issue 4): not decidable, edgemx or Haraka was not measured");
   }
+  const withMetrics = rows.find((r) => r.server.name === "edgemx, metrics on");
+  if (edgemx?.measured && withMetrics?.measured) {
+    const postfixPart = postfix?.measured
+      ? `; Postfix smtpd with its fsynced queue in this run ${cpuMs(postfix).toFixed(3)} ms: metrics on ${ratio(cpuMs(withMetrics), cpuMs(postfix))}, off ${ratio(cpuMs(edgemx), cpuMs(postfix))} of it`
+      : "";
+    goal.push(
+      `Metrics (issue 12): edgemx with metrics on ${cpuMs(withMetrics).toFixed(3)} ms CPU per message, without ${cpuMs(edgemx).toFixed(3)} ms: ${ratio(cpuMs(withMetrics), cpuMs(edgemx))} (${(((cpuMs(withMetrics) - cpuMs(edgemx)) / cpuMs(edgemx)) * 100).toFixed(1)} %)${postfixPart}`,
+    );
+  }
   return { text: [table([header, ...lines]), "", ...goal, "", ...notes].join("\n"), goalMet };
 }
 
@@ -657,13 +707,14 @@ export async function run(args: string[]): Promise<number> {
   let clamd: ClamdService | undefined;
   const rows: Row[] = [];
   try {
-    console.error("building the message, starting the DNS harness, installing Haraka (npm)…");
+    const wanted = (row: (typeof ROWS)[number]): boolean => options.only === undefined || options.only.has(row);
+    const withHaraka = wanted("haraka") || wanted("haraka-durable");
+    console.error(`building the message, starting the DNS harness${withHaraka ? ", installing Haraka (npm)" : ""}…`);
     const messageFile = join(dir, "message.eml");
     const message = await buildMxMessage(MESSAGE_BYTES, RECIPIENT);
     writeFileSync(messageFile, message);
-    const [started, haraka] = await Promise.all([startHarness(), installHaraka(options.harakaDir ?? join(dir, "haraka"))]);
+    const [started, haraka] = await Promise.all([startHarness(), withHaraka ? installHaraka(options.harakaDir ?? join(dir, "haraka")) : undefined]);
     harness = started;
-    const wanted = (row: (typeof ROWS)[number]): boolean => options.only === undefined || options.only.has(row);
     const withClamd = options.clamd && wanted("edgemx-clamd") && findProgram("clamd") !== undefined && existsSync(CLAM_EXE);
     if (options.clamd && !withClamd) console.error("clamd row skipped: apt-get install -y clamav-daemon clamav-testfiles");
     if (withClamd) clamd = await startClamd();
@@ -676,9 +727,10 @@ export async function run(args: string[]): Promise<number> {
       ...(wanted("sink") ? [(rowDir: string) => sinkServer(rowDir)] : []),
       ...(wanted("postfix") && postfixProblem === undefined ? [(rowDir: string) => postfixServer(rowDir, "discard")] : []),
       ...(wanted("postfix-maildir") && postfixProblem === undefined ? [(rowDir: string) => postfixServer(rowDir, "maildir")] : []),
-      ...(wanted("haraka") ? [(rowDir: string) => harakaServer(rowDir, haraka, started, "discard", options.harakaNodes)] : []),
-      ...(wanted("haraka-durable") ? [(rowDir: string) => harakaServer(rowDir, haraka, started, "durable", options.harakaNodes)] : []),
+      ...(haraka && wanted("haraka") ? [(rowDir: string) => harakaServer(rowDir, haraka, started, "discard", options.harakaNodes)] : []),
+      ...(haraka && wanted("haraka-durable") ? [(rowDir: string) => harakaServer(rowDir, haraka, started, "durable", options.harakaNodes)] : []),
       ...(wanted("edgemx") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined)] : []),
+      ...(wanted("edgemx-metrics") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined, [], { metrics: true })] : []),
       ...(clamd ? [(rowDir: string) => edgemxServer(rowDir, started, clamd)] : []),
     ];
     for (const start of servers) {
@@ -717,11 +769,12 @@ export async function run(args: string[]): Promise<number> {
     console.log(text);
 
     if (options.profile) {
-      console.error("profiling the relay (node --cpu-prof)…");
+      const withMetrics = wanted("edgemx-metrics") && !wanted("edgemx");
+      console.error(`profiling the relay (node --cpu-prof${withMetrics ? ", metrics on" : ""})…`);
       const profileDir = join(dir, "profile");
       const profiled = scratchDir("edgemx-bench-mx-row-", options.fs);
       try {
-        const server = await edgemxServer(profiled.dir, started, undefined, ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]);
+        const server = await edgemxServer(profiled.dir, started, undefined, ["--cpu-prof", `--cpu-prof-dir=${profileDir}`], { metrics: withMetrics });
         try {
           const row = await measure(server, options, messageFile, profiled.dir);
           if (row.problem) console.log(`NOT MEASURABLE under the profiler: ${row.problem}`);

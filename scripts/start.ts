@@ -136,8 +136,13 @@ function tryLines(): string[] {
     `  MTA-STS policy           curl -H 'Host: mta-sts.${domain}' ${http}/.well-known/mta-sts.txt`,
     `  postmaster page          curl -H 'Host: ${domain}' ${http}/postmaster`,
     `  … in German              curl -H 'Host: ${domain}' '${http}/postmaster?lang=de'`,
-    "Ctrl-C stops it all.",
   );
+  if (relay.metricsPort !== null) {
+    const host = config.relay.metrics.host;
+    const metrics = `http://${host.includes(":") ? `[${host}]` : host}:${relay.metricsPort}`;
+    lines.push(`  metrics and health       curl ${metrics}/metrics   (and ${metrics}/readyz: which dependency does not answer)`);
+  }
+  lines.push("Ctrl-C stops it all.");
   return lines;
 }
 

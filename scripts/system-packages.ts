@@ -21,6 +21,7 @@ const NEEDED: PackageNeeds = {
   "/usr/bin/python3": "python3", // the independent DKIM/ARC verifier runs on Debian's Python …
   "/usr/lib/python3/dist-packages/dkim/__init__.py": "python3-dkim", // … python3-dkim (dkimverify, arcverify)
   "/usr/lib/python3/dist-packages/nacl/__init__.py": "python3-nacl", // … and its ed25519 support
+  promtool: "prometheus", // checks the metrics' format and the alert rules (deploy/prometheus/)
   "/usr/sbin/postfix": "postfix", // a real MTA as the outbound TLS peer and as a client of our MX (test/harness/postfix.ts)
   "/usr/share/perl5/Mail/SRS.pm": "libmail-srs-perl", // Mail::SRS, the reference SRS implementation our SRS addresses are checked against
 };

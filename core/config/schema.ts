@@ -671,7 +671,9 @@ const relay = z
       .object({
         dnssecProbeName: hostname
           .default("ietf.org")
-          .describe("the signed name asked at start to see whether the resolver validates DNSSEC (DANE needs its AD bit)"),
+          .describe(
+            "the signed name asked at start to see whether the resolver validates DNSSEC (DANE needs its AD bit), and by the health probe (`relay.metrics`) to see that it answers",
+          ),
         tlsRptPath: path.optional().meta({ description: "where TLS-RPT (RFC 8460) counts are kept", defaultText: "`tlsrpt.sqlite` beside the spool" }),
         mtaStsCachePath: path.optional().meta({
           description: "where MTA-STS policies are cached for their `max_age` (RFC 8461 §5.1), kept across restarts",
@@ -698,6 +700,22 @@ const relay = z
       checkedAtStart: "the file is readable",
     }),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info").describe("the pino level of the relay's structured log lines"),
+    metrics: z
+      .object({
+        enabled: z.boolean().default(true).describe("`false`: no metrics or health listener, and nothing is counted"),
+        host: z
+          .string()
+          .min(1)
+          .default("127.0.0.1")
+          .meta({ kind: "address", description: "the address to listen on; loopback by default, as the listener asks for no credentials" }),
+        port: port.default(9025).describe("the port to listen on"),
+      })
+      .strict()
+      .prefault({})
+      .meta({
+        description:
+          "Prometheus metrics (`/metrics`) and health (`/healthz`, `/readyz`) on a listener of their own ([operations.md](operations.md)); when its address cannot be listened on, the relay warns and runs on without it",
+      }),
     limits: z
       .object({
         maxMessageBytes: bytes.default(50 * 1024 * 1024).describe("the SIZE advertised and enforced (RFC 1870)"),

@@ -37,6 +37,9 @@ import { createMxServer } from "./smtp/mx.ts";
 import { startForwarding } from "./forward/forwarding.ts";
 import { dsnRecipient } from "../../core/srs/forwarding.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
+import { nextHopLabeler, RelayMetrics } from "./metrics/metrics.ts";
+import { dependencyProbes } from "./metrics/health.ts";
+import { startMetricsListener } from "./metrics/listener.ts";
 import { prepareAcmeCertificate } from "./acme/store.ts";
 import { startAcmeService, type AcmeService } from "./acme/service.ts";
 
@@ -57,6 +60,8 @@ export interface RelayOverrides {
   delivery?: Partial<Omit<DeliveryOptions, "hostname" | "logger">>;
   /** Remote delivery settings (another MX port and a test CA in tests). */
   remote?: Pick<RemoteDeliveryOptions, "port" | "ca" | "stsPort" | "timeouts">;
+  /** Serve metrics and health here instead of relay.metrics (port 0: a free port, see RunningRelay.metricsPort). */
+  metricsListen?: { host?: string; port?: number };
   /** Answer ACME HTTP-01 challenges here instead of relay.acme.challengeListener (port 0: a free port). */
   acmeChallengeListen?: { host?: string; port?: number };
 }
@@ -69,6 +74,8 @@ export interface RunningRelay {
   learnPort: number | null;
   /** The bound ports of the enabled submission listeners. */
   submissionPorts: Partial<Record<SubmissionListenerName, number>>;
+  /** The metrics and health listener's port; null when relay.metrics is disabled or its address could not be listened on. */
+  metricsPort: number | null;
   spool: Spool;
   delivery: DeliveryScheduler;
   logger: Logger;
@@ -172,14 +179,18 @@ async function startRelayServices(
   services: AsyncDisposableStack,
 ): Promise<Omit<RunningRelay, "stop">> {
   const env = overrides.env ?? process.env;
+  // One registry per relay; without relay.metrics nothing is counted at all (metrics/metrics.ts).
+  const metrics = config.relay.metrics.enabled ? new RelayMetrics() : null;
   const resolver = overrides.resolver ?? createRelayResolver(config.relay.resolver);
   await probeResolver(config, resolver, logger);
-  const verdicts = createVerdictSource(config, resolver, env, readArcSealKey(config, logger));
+  const judge = createVerdictSource(config, resolver, env, readArcSealKey(config, logger));
+  const verdicts = metrics?.timeVerdicts(judge) ?? judge;
   services.defer(() => verdicts.close());
   let certificate: Certificate = config.relay.acme
     ? prepareAcmeCertificate(config, logger)
     : loadCertificate(config, overrides.selfSignedDir ?? defaultSelfSignedDir(config), logger);
-  const scan = await virusScanner(config, logger);
+  const scanner = await virusScanner(config, logger);
+  const scan = metrics?.countFailures("clamd", scanner, (outcome) => outcome.status === "error") ?? scanner;
 
   // Before the spool opens: a forwarding alias without its SRS secret stops the start here.
   const forwarding = startForwarding(config, env, logger);
@@ -194,7 +205,14 @@ async function startRelayServices(
   services.defer(() => stsCache.close());
   // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
   const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
-  const direct = remoteDeliverer(config, resolver, { dnssecProbeName: config.relay.outbound.dnssecProbeName, stsCache, tlsRpt, logger, ...overrides.remote });
+  const direct = remoteDeliverer(config, resolver, {
+    dnssecProbeName: config.relay.outbound.dnssecProbeName,
+    stsCache,
+    tlsRpt,
+    logger,
+    metrics,
+    ...overrides.remote,
+  });
   // A smarthost, where configured, takes its domains (or all) instead of their MX hosts (deliver/smarthost.ts).
   const relayHost = config.relay.outbound.relayHost;
   const smarthostOptions = {
@@ -213,10 +231,25 @@ async function startRelayServices(
     localDeliverer(config, env),
     remote,
   );
+  const nextHopOf = nextHopLabeler({
+    localDomains: config.domains.map((d) => d.name),
+    nextHop: config.relay.nextHop.type,
+    ...(config.reports.intakeUrl === undefined ? {} : { reportAddresses: reportAddresses(config) }),
+    ...(relayHost === undefined ? {} : { smarthostDomains: relayHost.domains }),
+  });
   const signGenerated = generatedMailSignerFor(config, env, logger);
   const delivery = startDelivery(spool, deliverer, {
     concurrency: config.relay.deliveryConcurrency,
     ...overrides.delivery,
+    ...(metrics === null
+      ? {}
+      : {
+          onAttempt: (entry, results, now) => metrics.delivered(results, nextHopOf, now - entry.createdAt),
+          onBounce: (event) => {
+            metrics.bounced(event);
+            overrides.delivery?.onBounce?.(event);
+          },
+        }),
     hostname: config.hostname,
     // DSNs from a postmaster of ours, DKIM-signed like other outbound mail (sign/generated.ts).
     dsnFrom: (mailFrom) => dsnFrom(config.domains, mailFrom),
@@ -225,6 +258,7 @@ async function startRelayServices(
     signDsn: (message, from, now) => signGenerated?.(message, from.slice(from.lastIndexOf("@") + 1), now),
     logger,
   });
+  metrics?.watch({ queue: () => spool.list(), certificate: () => certificate.pair.cert });
   // Deliveries in flight finish (at most 30 s) before the stores they write close.
   services.defer(() => delivery.stop());
   /** Queues a message and wakes delivery: for the listeners' accepted mail and the TLS reports. */
@@ -267,6 +301,8 @@ async function startRelayServices(
   if (recipientCallout !== null) services.defer(() => recipientCallout.close());
   const spam = await startSpamFilter(config, env, logger, overrides.learnListen);
   services.defer(() => spam.close());
+  const spamCheck =
+    spam.spamCheck === null ? null : (metrics?.countFailures("rspamd", spam.spamCheck, (outcome) => outcome.status === "error") ?? spam.spamCheck);
 
   const server = createMxServer(config, {
     config,
@@ -274,7 +310,7 @@ async function startRelayServices(
     resolver,
     verdicts,
     scan,
-    spamCheck: spam.spamCheck,
+    spamCheck,
     spamtrap: spam.spamtrap,
     blocklist: spam.blocklist,
     greylist,
@@ -282,6 +318,7 @@ async function startRelayServices(
     forwarding,
     certificate: certificate.pair,
     enqueue,
+    metrics,
   });
 
   const listener = config.relay.listeners.mx;
@@ -312,7 +349,7 @@ async function startRelayServices(
 
   const submission = await startSubmission(
     config,
-    { config, logger, verdicts, scan, certificate: certificate.pair, enqueue },
+    { config, logger, verdicts, scan, certificate: certificate.pair, enqueue, metrics },
     env,
     services,
     overrides.submissionListen,
@@ -343,11 +380,35 @@ async function startRelayServices(
       )
     : null;
 
+  // Last, so that a ready relay is one whose listeners all run; stopped first, so a stopping relay is not ready.
+  let metricsPort: number | null = null;
+  if (metrics !== null) {
+    const probes = dependencyProbes(config, resolver, env);
+    services.defer(() => probes.close());
+    const host = overrides.metricsListen?.host ?? config.relay.metrics.host;
+    const port = overrides.metricsListen?.port ?? config.relay.metrics.port;
+    try {
+      const listener = await startMetricsListener(host, port, metrics, probes, (err) =>
+        logger.error({ event: "metrics", err }, "a metrics or health request failed"),
+      );
+      services.defer(() => listener.close());
+      metricsPort = listener.port;
+      logger.info(
+        { event: "listen", listener: "metrics", host, port: metricsPort },
+        `metrics and health on http://${host.includes(":") ? `[${host}]` : host}:${metricsPort}/metrics`,
+      );
+    } catch (err) {
+      // Mail before metrics: the relay runs on, and Prometheus's `up` for it turns 0 (docs/operations.md).
+      logger.warn({ event: "metrics", host, port, err: (err as Error).message }, `metrics and health are not served: cannot listen on ${host} port ${port}`);
+    }
+  }
+
   return {
     host: address?.host ?? null,
     port: address?.port ?? null,
     learnPort: spam.learnListener?.port ?? null,
     submissionPorts: submission.ports,
+    metricsPort,
     spool,
     delivery,
     logger,

@@ -55,7 +55,15 @@ export async function startTestRelay(document: ConfigInput, env: NodeJS.ProcessE
   const config = parseConfig(document);
   const logs: Record<string, unknown>[] = [];
   const logger = createLogger("info", { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const relay = await startRelay(config, { listen: { host: "127.0.0.1", port: 0 }, logger, env, delivery: { pollIntervalMs: 200 }, ...overrides });
+  const relay = await startRelay(config, {
+    listen: { host: "127.0.0.1", port: 0 },
+    // Metrics and health on a free port: test relays run side by side, and beside a relay on the host.
+    metricsListen: { host: "127.0.0.1", port: 0 },
+    logger,
+    env,
+    delivery: { pollIntervalMs: 200 },
+    ...overrides,
+  });
   const { nextHop } = config.relay;
   return { relay, config, port: relay.port!, maildir: nextHop.type === "maildir" ? nextHop.path : null, logs };
 }

@@ -47,6 +47,7 @@ beforeAll(async () => {
   relay = await startRelay(quickstart.config, {
     listen: { host: "127.0.0.1", port: 0 },
     submissionListen: { submission: { port: 0 }, submissions: { port: 0 } },
+    metricsListen: { port: 0 },
     logger: createLogger("info", { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) }),
     delivery: { pollIntervalMs: 200 },
   });

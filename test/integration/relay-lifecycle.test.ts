@@ -155,6 +155,7 @@ const LISTEN_ANYWHERE: RelayOverrides = {
   listen: { host: "127.0.0.1", port: 0 },
   learnListen: { host: "127.0.0.1", port: 0 },
   submissionListen: { submission: { host: "127.0.0.1", port: 0 }, submissions: { host: "127.0.0.1", port: 0 } },
+  metricsListen: { host: "127.0.0.1", port: 0 },
 };
 
 describe("the relay's lifecycle", () => {
@@ -203,7 +204,7 @@ describe("the relay's lifecycle", () => {
 
     const relay: RunningRelay = await startRelay(config, { ...LISTEN_ANYWHERE, ...overrides, env: { EDGEMX_LEARN_TOKEN: LEARN_TOKEN } });
     const bound = listenedPorts(logs);
-    expect(Object.keys(bound).sort()).toEqual(["learn", "mx", "submission", "submissions"]);
+    expect(Object.keys(bound).sort()).toEqual(["learn", "metrics", "mx", "submission", "submissions"]);
     for (const port of Object.values(bound)) expect(await connects(port)).toBe(true);
     expect(await sendControlRequest(controlSocketPath(config.relay.spool), { op: "list" })).toEqual({ ok: true, entries: [] });
     expect(openDescriptors().filter((link) => link.startsWith(folder)).length).toBeGreaterThan(0);
@@ -225,7 +226,7 @@ describe("the relay's lifecycle", () => {
 
     const relay = await startRelay(config, { ...LISTEN_ANYWHERE, acmeChallengeListen: { host: "127.0.0.1", port: 0 }, ...overrides });
     const bound = listenedPorts(logs);
-    expect(Object.keys(bound).sort()).toEqual(["acme-http-01", "mx"]);
+    expect(Object.keys(bound).sort()).toEqual(["acme-http-01", "metrics", "mx"]);
     while (!logs.some((line) => line.msg === "no certificate from the CA this time")) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(logs.find((line) => line.msg === "no certificate from the CA this time")?.err).toMatch(
       `cannot reach the ACME directory https://127.0.0.1:${closedPort}/dir`,

@@ -64,6 +64,7 @@ beforeAll(async () => {
   const logger = createLogger("info", { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   relay = await startRelay(config, {
     listen: { host: "127.0.0.1", port: 0 },
+    metricsListen: { host: "127.0.0.1", port: 0 },
     logger,
     env: {},
     selfSignedDir: join(dir, "tls"),

@@ -62,6 +62,7 @@ async function start(rspamdSettings: Partial<RspamdSettings> = {}, relay: RelayS
   const running = await startRelay(config, {
     listen: { host: "127.0.0.1", port: 0 },
     learnListen: { port: 0 },
+    metricsListen: { port: 0 },
     logger,
     env: { EDGEMX_LEARN_TOKEN: LEARN_TOKEN },
     delivery: { pollIntervalMs: 200 },

@@ -15,6 +15,7 @@ import { openTlsRptStore, utcDay, type TlsRptStore } from "../../relay-node/src/
 import type { OutgoingMessage } from "../../relay-node/src/queue/deliverer.ts";
 import { loadConfigFile } from "../../relay-node/src/config/file.ts";
 import { createRelayResolver } from "../../relay-node/src/dns/resolver.ts";
+import { RelayMetrics } from "../../relay-node/src/metrics/metrics.ts";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
 import { makeSelfSignedCertificate } from "../harness/certificate.ts";
 import { DANE_MX_KEY_PEM, DANE_TA_KEY_PEM } from "../harness/dane-key.ts";
@@ -117,7 +118,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function deliverer() {
+function deliverer(metrics?: RelayMetrics) {
   const harness = inject("harness");
   const resolver = createRelayResolver({ host: "127.0.0.1", port: harness.dnsPort, timeoutMs: 3000 });
   tlsRpt = openTlsRptStore(":memory:");
@@ -129,6 +130,7 @@ function deliverer() {
     tlsRpt,
     dnssecProbeName: TEST_DNS.sender.domain,
     timeouts: { connectMs: 3000, greetingMs: 3000, idleMs: 3000, totalMs: 10_000 },
+    metrics,
   });
 }
 
@@ -256,5 +258,24 @@ describe("remote delivery: MTA-STS (RFC 8461) and mandatory TLS", () => {
       reply: expect.stringMatching(/^556 5\.1\.10 /) as unknown,
     });
     expect(results.find((r) => r.rcpt === `b@${sts.none}`)?.status).toBe("delivered");
+  });
+});
+
+describe("remote delivery counted (relay.metrics)", () => {
+  it("counts each session under its policy and result as TLS-RPT does, and its TLS version", async () => {
+    const metrics = new RelayMetrics();
+    const deliver = deliverer(metrics);
+    for (const domain of [dane.match.domain, dane.mismatch.domain, dane.noStarttls.domain, sts.enforce]) await deliver(messageTo(`bob@${domain}`));
+    const text = await metrics.registry.metrics();
+    const sample = (series: string): number | undefined => {
+      const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    };
+    expect(
+      ["success", "tlsa-invalid", "starttls-not-supported"].map((result) => sample(`edgemx_outbound_tls_policy_total{policy="tlsa",result="${result}"}`)),
+    ).toEqual([1, 1, 1]);
+    expect(sample('edgemx_outbound_tls_policy_total{policy="sts",result="success"}')).toBe(1);
+    expect(sample('edgemx_tls_sessions_total{direction="out",version="TLSv1.3"}')).toBe(3);
+    expect(sample('edgemx_tls_sessions_total{direction="out",version="none"}')).toBe(1);
   });
 });

@@ -246,3 +246,51 @@ describe("no relaying without AUTH", () => {
     }
   });
 });
+
+describe("what the submission listeners log and count", () => {
+  const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${relay.relay.metricsPort}/metrics`)).text();
+  /** One series of a scrape, 0 when it has no sample yet. */
+  function sample(text: string, series: string): number {
+    const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+    return line === undefined ? 0 : Number(line.slice(series.length + 1));
+  }
+  const SERIES = [
+    'edgemx_auth_total{result="pass"}',
+    'edgemx_auth_total{result="failed"}',
+    'edgemx_smtp_refusals_total{listener="submission",stage="auth",check="auth",code="535"}',
+    'edgemx_smtp_refusals_total{listener="submissions",stage="mail",check="sender-ownership",code="553"}',
+    'edgemx_messages_accepted_total{listener="submissions"}',
+  ];
+
+  it("a refused login and a refused sender each on a line of their own, and the logins, refusals, messages and TLS sessions counted", async () => {
+    const before = await scrape();
+    const ip = "127.0.0.78";
+    const wrong = await swaks({ port: ports.submission, starttls: true, ip, auth: { user: ALICE.user, password: "not it" } });
+    expect(replyTo(wrong, /^AUTH PLAIN/)).toBe("535 5.7.8 Authentication credentials invalid");
+    const notOwned = await swaks({ port: ports.submissions, implicitTls: true, ip, auth: { ...ALICE, method: "LOGIN" }, from: MALLORY.user });
+    expect(replyTo(notOwned, /^MAIL FROM/)).toMatch(/^553 5\.7\.1 /);
+    const sent = await swaks({ port: ports.submissions, implicitTls: true, ip, auth: ALICE });
+    expect(finalReply(sent)).toMatch(/^250 2\.0\.0 Ok: queued as /);
+
+    const after = await scrape();
+    // Each of the three sessions under the TLS version it negotiated (STARTTLS on 587, implicit on 465).
+    const versions = [wrong, notOwned, sent].map((run) => run.tls?.version);
+    expect(new Set(versions).size, versions.join(", ")).toBe(1);
+    expect(versions[0]).toMatch(/^TLSv1\.[23]$/);
+    const series = [...SERIES, `edgemx_tls_sessions_total{direction="in",version="${versions[0]}"}`];
+    expect(series.map((s) => sample(after, s) - sample(before, s))).toEqual([2, 1, 1, 1, 1, 3]);
+    const refusals = relay.logs.filter((l) => l.event === "refusal" && l.clientIp === ip);
+    expect(refusals).toMatchObject([
+      { listener: "submission", stage: "auth", check: "auth", reply: "535 5.7.8 Authentication credentials invalid", id: null },
+      {
+        listener: "submissions",
+        stage: "mail",
+        check: "sender-ownership",
+        user: ALICE.user,
+        mailFrom: MALLORY.user,
+        reply: `553 5.7.1 <${MALLORY.user}>: Sender address rejected: not owned by user`,
+      },
+    ]);
+    expect(JSON.stringify(refusals)).not.toContain("not it");
+  });
+});

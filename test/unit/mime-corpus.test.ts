@@ -14,8 +14,9 @@ import { checkConformance, type ConformanceResult } from "../../core/conformance
 const CORPUS = new URL("../../../shared/conformance/mime/", import.meta.url);
 // The folders and how many messages each holds (../shared/conformance/README.md: 23 + 20 + 32).
 const FOLDERS = { malformed: 23, thirdparty: 20, mime4j: 32 } as const;
-// A hang guard, not a performance threshold: each message is a few KiB.
-const TIME_BOUND_MS = 2000;
+// A hang guard, not a performance threshold: a test that runs longer fails by its timeout. Time itself is
+// never asserted (a loaded machine would fail it); `npm run bench -- judge` measures it.
+const HANG_GUARD_MS = 60_000;
 
 // Messages postal-mime 4.0.0 refuses, with the reason. None of the corpus: every message parses.
 const POSTAL_MIME_THROWS: Readonly<Record<string, RegExp>> = {};
@@ -35,25 +36,13 @@ function read(name: string): Uint8Array {
   return new Uint8Array(readFileSync(new URL(name, CORPUS)));
 }
 
-function timed<T>(run: () => T): { value: T; ms: number } {
-  const start = performance.now();
-  const value = run();
-  return { value, ms: performance.now() - start };
-}
-
-async function bannedOutcome(raw: Uint8Array): Promise<{ banned: boolean; ms: number }> {
-  const start = performance.now();
-  const verdict = await findBannedContent(raw, banned);
-  return { banned: verdict.banned, ms: performance.now() - start };
-}
-
-async function postalMimeOutcome(raw: Uint8Array): Promise<{ error: string | undefined; ms: number }> {
-  const start = performance.now();
+/** postal-mime's parse: undefined when it parsed, else its error's message. */
+async function postalMimeError(raw: Uint8Array): Promise<string | undefined> {
   try {
     await PostalMime.parse(raw);
-    return { error: undefined, ms: performance.now() - start };
+    return undefined;
   } catch (err) {
-    return { error: err instanceof Error ? err.message : String(err), ms: performance.now() - start };
+    return err instanceof Error ? err.message : String(err);
   }
 }
 
@@ -64,23 +53,24 @@ describe("the MIME corpus", () => {
 
   for (const folder of Object.keys(FOLDERS)) {
     describe(folder, () => {
-      it.each(messagesOf(folder))("%s: judged and parsed in bounded time, without a throw", async (file) => {
-        const name = `${folder}/${file}`;
-        const raw = read(name);
-        const { value: result, ms } = timed(() => checkConformance(raw, { smtputf8: false }, rules));
-        expect(ms).toBeLessThan(TIME_BOUND_MS);
-        expect(["accept", "mark", "reject"]).toContain(result.action);
-        judged.push({ name, result });
+      it.each(messagesOf(folder))(
+        "%s: judged and parsed without a throw or a hang",
+        async (file) => {
+          const name = `${folder}/${file}`;
+          const raw = read(name);
+          const result = checkConformance(raw, { smtputf8: false }, rules);
+          expect(["accept", "mark", "reject"]).toContain(result.action);
+          judged.push({ name, result });
 
-        const content = await bannedOutcome(raw);
-        expect(content.ms).toBeLessThan(TIME_BOUND_MS);
+          expect(typeof (await findBannedContent(raw, banned)).banned).toBe("boolean");
 
-        const parsed = await postalMimeOutcome(raw);
-        expect(parsed.ms).toBeLessThan(TIME_BOUND_MS);
-        const expectedThrow = POSTAL_MIME_THROWS[name];
-        if (expectedThrow === undefined) expect(parsed.error, `postal-mime threw on ${name}`).toBeUndefined();
-        else expect(parsed.error).toMatch(expectedThrow);
-      });
+          const error = await postalMimeError(raw);
+          const expectedThrow = POSTAL_MIME_THROWS[name];
+          if (expectedThrow === undefined) expect(error, `postal-mime threw on ${name}`).toBeUndefined();
+          else expect(error).toMatch(expectedThrow);
+        },
+        HANG_GUARD_MS,
+      );
     });
   }
 
@@ -145,20 +135,32 @@ describe("generated pathological messages", () => {
     return `${opening}Content-Type: text/plain\r\n\r\nthe leaf${closing}`;
   }
 
-  const cases: [string, () => string, RfcRuleName, "reject" | "mark"][] = [
-    ["100 000 header fields", () => HEAD + "X-Filler: value\r\n".repeat(100_000) + "\r\nbody\r\n", "headerSectionSize", "reject"],
-    ["a single line of 10 MiB", () => `${HEAD}\r\n${"a".repeat(10 * 1024 * 1024)}\r\n`, "lineLength", "mark"],
-    ["multiparts nested 50 deep", () => nestedMultiparts(50), "mimeTreeSize", "reject"],
+  // The last column: what the banned-content judge answers, which refuses what it cannot inspect (undefined: not banned).
+  const cases: [string, () => string, RfcRuleName, "reject" | "mark", RegExp | undefined][] = [
+    [
+      "100 000 header fields",
+      () => HEAD + "X-Filler: value\r\n".repeat(100_000) + "\r\nbody\r\n",
+      "headerSectionSize",
+      "reject",
+      /cannot be inspected: a header section over 1000 fields/,
+    ],
+    ["a single line of 10 MiB", () => `${HEAD}\r\n${"a".repeat(10 * 1024 * 1024)}\r\n`, "lineLength", "mark", undefined],
+    ["multiparts nested 50 deep", () => nestedMultiparts(50), "mimeTreeSize", "reject", /cannot be inspected: multiparts nested deeper than 10/],
   ];
 
-  it.each(cases)("%s: judged in bounded time with a finding", async (_, build, rule, action) => {
-    const raw = new TextEncoder().encode(build());
-    const { value: result, ms } = timed(() => checkConformance(raw, { smtputf8: false }, rules));
-    expect(ms).toBeLessThan(TIME_BOUND_MS);
-    expect(result.findings).toContainEqual(expect.objectContaining({ rule, action }));
-    expect(result.action).toBe(action);
-    expect((await bannedOutcome(raw)).ms).toBeLessThan(TIME_BOUND_MS);
-    // postal-mime may refuse them (its own bounds), but must not hang on them.
-    expect((await postalMimeOutcome(raw)).ms).toBeLessThan(TIME_BOUND_MS);
-  });
+  it.each(cases)(
+    "%s: judged with a finding, without a hang",
+    async (_, build, rule, action, bannedReason) => {
+      const raw = new TextEncoder().encode(build());
+      const result = checkConformance(raw, { smtputf8: false }, rules);
+      expect(result.findings).toContainEqual(expect.objectContaining({ rule, action }));
+      expect(result.action).toBe(action);
+      const content = await findBannedContent(raw, banned);
+      if (bannedReason === undefined) expect(content).toEqual({ banned: false });
+      else expect(content.banned && content.reason).toMatch(bannedReason);
+      // postal-mime may refuse them (its own bounds), but must not hang on them.
+      await postalMimeError(raw);
+    },
+    HANG_GUARD_MS,
+  );
 });

@@ -3,7 +3,7 @@
 // the members it overrides or calls (and that smtp-server's connect() still does what its replica
 // does, compared with a plain SMTPServer over real sockets), then a real SMTP conversation with a
 // BoundedSmtpServer proving each addition still works — exact replies, the error bound, the junk-command
-// bound, AUTH only inside TLS, the HELO hook, and corking the socket the replies are written to.
+// bound, AUTH only inside TLS, the HELO hook, the refusal hook, and corking the socket the replies are written to.
 // (smtp-reply-batching.test.ts counts the writes of a pipelined group.)
 import { once } from "node:events";
 import { connect, type AddressInfo, type Socket } from "node:net";
@@ -217,6 +217,24 @@ describe("a conversation with a BoundedSmtpServer", () => {
     expect(names.at(-1)).toBe("third.example:third.example");
     expect(onlyConnection(server)._socket, "SMTPConnection._socket is no longer the TLS socket after STARTTLS").toBeInstanceOf(TLSSocket);
     expect(onlyConnection(server)._socket).not.toBe(plainSocket);
+  });
+
+  it("reports each refused reply, the application's and smtp-server's own, with the command it answers (send, _onCommand)", async () => {
+    const refusals: string[] = [];
+    const { port } = await bounded({ onRefusal: (_session, r) => refusals.push(`${r.command ?? "-"} ${r.code} ${r.text}`) });
+    const smtp = await greeted(port);
+    expect(await smtp.command("MAIL FROM:<a@sender.example>")).toMatch(/^503 /);
+    expect(await smtp.command("EHLO client.example")).toMatch(/^250-/);
+    expect(await smtp.command("MAIL FROM:<refused@sender.example>")).toMatch(/^554 /);
+    expect(await smtp.command("XYZZY")).toMatch(/^500 /);
+    expect(await smtp.command("MAIL FROM:<a@sender.example>")).toMatch(/^250 /);
+    expect(await smtp.command("RCPT TO:<b@example.org")).toMatch(/^501 /);
+    expect(refusals).toEqual([
+      "MAIL 503 Error: send HELO/EHLO first",
+      `MAIL 554 ${REFUSAL.enhanced} ${REFUSAL.text}`,
+      "OTHER 500 Error: command not recognized",
+      "RCPT 501 Error: Bad recipient address syntax",
+    ]);
   });
 
   it("corks the socket the replies are written to, and uncorks it when the turn is over (SMTPConnection._socket)", async () => {

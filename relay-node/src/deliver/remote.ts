@@ -20,6 +20,7 @@ import { mxMatchesPolicy, policyLines, type StsPolicy } from "../../../core/mtas
 import type { TlsPolicyFacts, TlsResultType, TlsRptStore } from "../tlsrpt/counts.ts";
 import { runTransaction, type TlsFailure, type TlsOffer, type TransactionTimeouts } from "./transaction.ts";
 import type { Deliverer, OutgoingMessage, RecipientResult } from "../queue/deliverer.ts";
+import type { RelayMetrics } from "../metrics/metrics.ts";
 
 export interface RemoteDeliveryOptions {
   /** The SMTP port of MX hosts: 25; tests use another. */
@@ -34,6 +35,8 @@ export interface RemoteDeliveryOptions {
   stsCache: StsPolicyCache;
   tlsRpt?: TlsRptStore;
   logger?: Logger;
+  /** Counts each session's TLS version and its policy's outcome, as TLS-RPT does. */
+  metrics?: RelayMetrics | null;
   timeouts?: TransactionTimeouts;
   now?: () => number;
 }
@@ -229,6 +232,7 @@ export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, option
   });
 
   const countSession = (policy: TlsPolicyFacts, failure?: { resultType: TlsResultType; host: string; address: string; detail: string }): void => {
+    options.metrics?.outboundPolicy(policy.type, failure?.resultType ?? "success");
     options.tlsRpt?.record({
       policy,
       at: now(),
@@ -263,6 +267,7 @@ export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, option
             ...(options.ca === undefined ? {} : { ca: options.ca }),
             offer,
             inspect: (socket) => {
+              options.metrics?.tlsSession("out", socket ? (socket.getProtocol() ?? "unknown") : "none");
               const tls = socket ? `${socket.getProtocol()} ${socket.getCipher().name}` : "none";
               if (downgradedFrom !== undefined) {
                 // Already counted as the failure that led here; the log says what the message went over.

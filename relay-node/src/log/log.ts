@@ -1,5 +1,7 @@
 // The relay's structured log (pino, one JSON object per line): one line per SMTP session when it
-// closes, one per message the session judged, and operational lines (start, stop, outages). Message
+// closes, one per message the session judged, one per refused command (the answer to "why was my
+// mail refused", read back by `npm run why`, cli/why.ts), and operational lines (start, stop,
+// outages). Message
 // bodies, header values, passwords and tokens never reach it; addresses, names and replies do — they
 // are what a postmaster searches for.
 import { pino, type DestinationStream, type Logger } from "pino";
@@ -36,7 +38,42 @@ export interface SessionRecord {
   messages: number;
   /** The last refusal the session got, if any: "554 5.7.1 …". */
   lastRefusal: string | null;
+  /** How many of its commands were refused (each has a "refusal" line). */
+  refusals: number;
   durationMs: number;
+}
+
+/**
+ * One refused command (connect, HELO, STARTTLS, AUTH, MAIL, RCPT, DATA …): everything a postmaster
+ * needs to answer the sender, on one line.
+ */
+export interface RefusalRecord {
+  listener: string;
+  session: string;
+  /**
+   * The tracking id the reply text names (`Reject, id=12345-67`), or that the refused message got;
+   * null when the refusal has none (the connection-stage, HELO, MAIL FROM and RCPT TO checks name
+   * the client, the address or the name instead, and are found by those).
+   */
+  id: string | null;
+  /** connect, helo, starttls, auth, mail, rcpt, data or other. */
+  stage: string;
+  clientIp: string;
+  /** The client's forward-confirmed name, once the MX's connect checks found one. */
+  verifiedName: string | null;
+  helo: string | null;
+  /** The authenticated submission user. */
+  user?: string;
+  /** The sender: the refused MAIL FROM, or the transaction's. */
+  mailFrom: string | null;
+  /** The refused RCPT TO. */
+  rcpt?: string;
+  /** The recipients accepted so far (DATA). */
+  rcptTo?: string[];
+  /** The check that refused; "protocol" for smtp-server's own replies (syntax, sequence). */
+  check: string;
+  /** The reply as sent: "554 5.7.1 …" (smtp-server's own without the enhanced code it adds). */
+  reply: string;
 }
 
 export interface MessageRecord {
@@ -67,6 +104,10 @@ export interface MessageRecord {
 
 export function logSession(logger: Logger, record: SessionRecord): void {
   logger.info({ event: "session", ...record }, "session closed");
+}
+
+export function logRefusal(logger: Logger, record: RefusalRecord): void {
+  logger.info({ event: "refusal", ...record }, record.reply);
 }
 
 export function logMessage(logger: Logger, record: MessageRecord): void {

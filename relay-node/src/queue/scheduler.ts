@@ -121,6 +121,11 @@ export interface DeliveryOptions {
   signDsn?: (message: Buffer, from: string, now: Date) => Buffer | undefined;
   /** Called after a DSN was queued durably (or skipped for the null sender). */
   onBounce?: (event: BounceEvent) => void;
+  /**
+   * Called after each attempt with the entry as it was before it and the results recorded (expired
+   * deferrals as failures), at the scheduler's `now`: for the metrics.
+   */
+  onAttempt?: (entry: QueueEntry, results: readonly RecipientResult[], now: number) => void;
   logger?: Logger;
 }
 
@@ -233,6 +238,7 @@ export function startDelivery(spool: Spool, deliverer: Deliverer, options: Deliv
     );
     const now = clock();
     const decision = decideAttempt(entry, pending, results, now, policy);
+    options.onAttempt?.(entry, decision.record.results, now);
     options.logger?.info({ queueId: id, attempt: entry.attempts + 1, results, done: decision.done }, "delivery attempt");
     // The DSN is durable before the entry changes: a crash in between sends it twice, never not at all.
     if (decision.notices.length > 0) {

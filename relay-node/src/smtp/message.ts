@@ -80,6 +80,10 @@ export interface MessageContext {
 export interface MessageResult {
   reply: SmtpReply;
   queued: boolean;
+  /** The message's tracking id (on its log line). */
+  id: string;
+  /** Why a refusal refused: the verdict's reason class (INFECTED, BANNED, spam, dmarc …), greylist or spool; null when accepted. */
+  check: string | null;
 }
 
 /** The envelope schema's bound on the HELO name (core/verdict/envelope.ts). */
@@ -173,7 +177,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     traps.length > 0 && deps.spamtrap !== null
       ? deps.spamtrap.caught(message, context.clientIp, rspamdHeaders(spamEnvelopeOf(context, traps, queueId, config.hostname)))
       : Promise.resolve(null);
-  if (recipients.length === 0) return { reply: answerTrapOnly(await trapped, ownId, queueId, raw, context, deps), queued: false };
+  if (recipients.length === 0) return { reply: answerTrapOnly(await trapped, ownId, queueId, raw, context, deps), queued: false, id: ownId, check: null };
 
   const spamEnvelope = spamEnvelopeOf(context, recipients, queueId, config.hostname);
   const [judged, scan, spamOutcome, spamtrap] = await Promise.all([
@@ -191,6 +195,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
   let reply: SmtpReply;
   let spooled = false;
   const forwards: NonNullable<MessageRecord["forwards"]> = [];
+  let check: string | null = null;
   if (decision.action === "accept") {
     try {
       const marked = decision.subject === undefined ? message : replaceSubject(message, decision.subject);
@@ -214,9 +219,11 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     } catch (err) {
       deps.logger.error({ event: "spool", id: decision.id, err }, "the spool could not take the message");
       reply = buildReply("tempfail", { id: decision.id });
+      check = "spool";
     }
   } else {
     reply = decision.reply;
+    check = decision.reason;
   }
 
   if (!judged.ok) deps.logger.warn({ event: "outage", id: decision.id, detail: judged.detail }, "the judge could not judge a message");
@@ -239,7 +246,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     reply: formatReply(reply),
     durationMs: Math.round(performance.now() - context.startedAt),
   });
-  return { reply, queued: spooled };
+  return { reply, queued: spooled, id: decision.id, check };
 }
 
 /** What the message log line tells of the session and transaction the message came in. */

@@ -42,8 +42,9 @@ import { receiveMessage, type AcceptedRecipient, type MessageDeps } from "./mess
 import { decideRecipient, effectOf, greylistAfterScoring, greylistApplies, isDelayed } from "./pipeline.ts";
 import { TOO_MANY_RECIPIENTS } from "./replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "./server.ts";
-import { Sessions, type Recipient, type SessionState } from "./session.ts";
+import { Sessions, type Recipient, type Refusal, type SessionState } from "./session.ts";
 import type { CertificatePair } from "../tls/certificate.ts";
+import type { RelayMetrics } from "../metrics/metrics.ts";
 
 export interface MxDeps extends MessageDeps {
   resolver: Resolver;
@@ -52,6 +53,8 @@ export interface MxDeps extends MessageDeps {
   /** Null when relay.recipientCheck is off or the next hop is a Maildir. */
   recipientCallout: RecipientCallout | null;
   certificate: CertificatePair;
+  /** What counts the sessions; null or absent: nothing is counted. */
+  metrics?: RelayMetrics | null;
 }
 
 interface Transaction {
@@ -73,6 +76,10 @@ interface MxSession extends SessionState<Transaction> {
 
 function record(finding: Finding): CheckRecord {
   return { check: finding.check, outcome: finding.outcome, detail: finding.detail };
+}
+
+function refusal(reply: SmtpReply, check: string): Refusal {
+  return { reply, cause: { check } };
 }
 
 export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpServer {
@@ -102,28 +109,43 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     );
   };
 
-  const sessions = new Sessions<Transaction, MxSession>(config, logger, {
-    open: (_session, common) => ({ ...common, startedAt: performance.now(), connect: null, helo: null, messages: 0, spfMemo: new SpfMemo() }),
-    admitted: (_session, state) => {
-      state.connect = connectChecks(state.ip);
+  const sessions = new Sessions<Transaction, MxSession>(
+    config,
+    logger,
+    {
+      open: (_session, common) => ({ ...common, startedAt: performance.now(), connect: null, helo: null, messages: 0, spfMemo: new SpfMemo() }),
+      admitted: (_session, state) => {
+        const startedAt = performance.now();
+        state.connect = connectChecks(state.ip).then((connect) => {
+          sessions.observeStage("connect", startedAt);
+          state.verifiedName = connect.client.verifiedName;
+          return connect;
+        });
+      },
+      refused: (session, state, bound) => logger.warn({ event: "bound", session: session.id, clientIp: state.ip, bound }, "connection refused"),
+      bodyFault: (session, state, fault) => logger.warn({ event: "smuggling", session: session.id, clientIp: state.ip, fault }, "DATA refused"),
+      closed: logClosed,
     },
-    refused: (session, state, bound) => logger.warn({ event: "bound", session: session.id, clientIp: state.ip, bound }, "connection refused"),
-    bodyFault: (session, state, fault) => logger.warn({ event: "smuggling", session: session.id, clientIp: state.ip, fault }, "DATA refused"),
-    closed: logClosed,
-  });
+    { listener: "mx", metrics: deps.metrics ?? null },
+  );
 
   /** A HELO/EHLO that gives another name starts the HELO check anew; its finding waits for RCPT TO. */
   const onHelo = (session: SMTPServerSession, name: string): void => {
     const state = sessions.of(session);
     if (state.helo?.name === name) return;
-    state.helo = { name, finding: settled("helo", () => checkHelo(name, state.ip, config, resolver, [session.localAddress])) };
+    const startedAt = performance.now();
+    const finding = settled("helo", () => checkHelo(name, state.ip, config, resolver, [session.localAddress]));
+    state.helo = { name, finding };
+    void finding.then(() => sessions.observeStage("helo", startedAt));
   };
 
   const onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
     const state = sessions.of(session);
+    const startedAt = performance.now();
     checkSender(address.address, session.secure, config, resolver)
       .catch((err: unknown) => [failedCheck("sender", err)])
       .then((findings) => {
+        sessions.observeStage("mail", startedAt);
         const transaction: Transaction = { mailFrom: address.address, delayed: [], recipients: [], checks: findings.map(record) };
         state.transaction = transaction;
         for (const finding of findings) {
@@ -134,17 +156,17 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
           const effect = effectOf(finding, config);
           if (effect.effect === "refuse") {
             state.transaction = null;
-            return callback(sessions.refuse(state, effect.reply));
+            return callback(sessions.refuse(state, effect.reply, { check: finding.check, mailFrom: address.address }));
           }
         }
         callback();
       }, callback);
   };
 
-  const decideRcpt = async ({ rcpt, session, state, transaction }: Recipient<Transaction, MxSession>): Promise<SmtpReply | null> => {
+  const decideRcpt = async ({ rcpt, session, state, transaction }: Recipient<Transaction, MxSession>): Promise<Refusal | null> => {
     const alreadyAccepted = transaction.recipients.some((r) => r.address.toLowerCase() === rcpt.toLowerCase());
     // RFC 5321 §4.5.3.1.8: the recipients buffer is bounded; the client may go on with those accepted.
-    if (!alreadyAccepted && transaction.recipients.length >= limits.maxRecipients) return TOO_MANY_RECIPIENTS;
+    if (!alreadyAccepted && transaction.recipients.length >= limits.maxRecipients) return refusal(TOO_MANY_RECIPIENTS, "recipients");
 
     const spamtrap = isSpamtrap(rcpt, config.relay.rspamd.spamtrap);
     const srsSecrets = deps.forwarding.srsSecrets;
@@ -152,19 +174,19 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     const recipient: Finding = spamtrap ? { check: "recipient", outcome: "pass", detail: "spamtrap" } : (bounce?.finding ?? checkRecipient(rcpt, config));
     transaction.checks.push(record(recipient));
     const recipientEffect = effectOf(recipient, config);
-    if (recipientEffect.effect === "refuse") return recipientEffect.reply;
+    if (recipientEffect.effect === "refuse") return refusal(recipientEffect.reply, recipient.check);
 
     const [connect, helo] = await Promise.all([state.connect, state.helo?.finding]);
     const delayed = [...(connect?.findings ?? []), ...(helo ? [helo] : []), ...transaction.delayed];
     const decision = decideRecipient(delayed, rcpt, config);
-    if (!decision.accept) return decision.reply;
+    if (!decision.accept) return refusal(decision.reply, decision.check);
     for (const check of decision.relaxed) transaction.checks.push({ check, outcome: "relaxed", detail: `for ${rcpt}` });
 
     if (recipientCallout !== null && !spamtrap && bounce === null && mailboxHostDecides(rcpt, config)) {
       const finding = await settled("recipient", () => recipientCallout.verify(resolveAlias(rcpt, config), session.id));
       transaction.checks.push(record(finding));
       const effect = effectOf(finding, config);
-      if (effect.effect === "refuse") return effect.reply;
+      if (effect.effect === "refuse") return refusal(effect.reply, finding.check);
     }
 
     // A spamtrap is never greylisted: what reaches it is to be learned, not sent away.
@@ -174,7 +196,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
       const finding = await settled("greylist", () => greylist.check({ clientIp: state.ip, sender: transaction.mailFrom, recipient: rcpt, id: session.id }));
       transaction.checks.push(record(finding));
       const effect = effectOf(finding, config);
-      if (effect.effect === "refuse") return effect.reply;
+      if (effect.effect === "refuse") return refusal(effect.reply, finding.check);
     }
     const deliverTo = bounce?.deliverTo ?? resolveAlias(rcpt, config);
     if (!alreadyAccepted) transaction.recipients.push({ address: rcpt, deliverTo, spamtrap, greylist: greylisting });
@@ -210,7 +232,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
       if (greylist !== null && greylisted !== undefined)
         greylist.delivered({ clientIp: state.ip, sender: transaction.mailFrom, recipient: greylisted.address });
     }
-    return result.reply;
+    return { reply: result.reply, cause: { check: result.check ?? "message", id: result.id } };
   });
 
   /** The session's log line, once its connect and HELO findings are in. */
@@ -225,6 +247,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
         checks: [...(connect?.findings ?? []), ...(helo ? [helo] : [])].map(record),
         messages: state.messages,
         lastRefusal: state.lastRefusal,
+        refusals: state.refusals,
         durationMs: Math.round(performance.now() - state.startedAt),
       });
     });
@@ -243,7 +266,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
       onData,
       onClose: sessions.onClose,
     },
-    { maxErrors: limits.maxErrors, onHelo },
+    { maxErrors: limits.maxErrors, onHelo, onRefusal: sessions.onRefusal },
   );
   return boundServer(server, config, logger);
 }

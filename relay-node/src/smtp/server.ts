@@ -23,6 +23,9 @@
 // 6. A HELO hook: smtp-server calls the application at connect, STARTTLS, AUTH, MAIL, RCPT, DATA and
 //    close, never at HELO/EHLO; onHelo is called after each of them (RFC 5321 §4.1.1.1), so a check of
 //    the client's name starts where the client gives it.
+// 7. A refusal hook: every 4xx/5xx reply, the application's and smtp-server's own (syntax, sequence,
+//    timeouts), is reported with the command it answers, so that each refused command gets its log
+//    line and its count (session.ts) — smtp-server tells the application of none of its own.
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { SMTPServer, type SMTPServerConnectionInfo, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
@@ -50,13 +53,29 @@ export interface SessionOptions {
    * after STARTTLS, which discards the earlier one).
    */
   onHelo?: (session: SMTPServerSession, name: string) => void;
+  /** Called for each 4xx/5xx reply as it is sent (7 above). */
+  onRefusal?: (session: SMTPServerSession, refusal: SentRefusal) => void;
 }
+
+/** A refusal as sent: the command it answers (null: none yet, the connection itself), the code and text. */
+export interface SentRefusal {
+  /** The command name in capitals (HELO, MAIL …); AUTH for the lines of an AUTH exchange; OTHER for anything else. */
+  command: string | null;
+  code: number;
+  /** The text after the code; the replies of replies.ts start with their enhanced code. */
+  text: string;
+}
+
+/** The commands a refusal is reported under by name; other lines are OTHER. */
+const NAMED_COMMANDS = new Set(["HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "HELP", "QUIT"]);
 
 class BoundedConnection extends SMTPConnection {
   readonly #server: SMTPServer;
   readonly #options: SessionOptions;
   #errors = 0;
   #junkCommands = 0;
+  /** The command being answered, for the refusal hook; null before the first. */
+  #command: string | null = null;
   /** The socket corked for this turn's replies, until it is uncorked. */
   #corked: Socket | TLSSocket | undefined;
 
@@ -73,13 +92,21 @@ class BoundedConnection extends SMTPConnection {
     else this.#cork();
     const exact = typeof data === "string" && LEADING_ENHANCED_CODE.test(data);
     super.send(code, data, exact ? false : context);
+    if (code >= 400) this.#refused(code, data);
     if (code >= 400 && code !== 421) this.#countError();
+  }
+
+  #refused(code: number, data: string | string[] | null | undefined): void {
+    const text = Array.isArray(data) ? data.join(" ") : (data ?? "");
+    this.#options.onRefusal?.(this.session, { command: this.#command, code, text });
   }
 
   // Private: _onCommand is where every command line passes before smtp-server picks its handler, the
   // one place to count junk commands of every kind (smtp-server has no hook before a command).
   override _onCommand(command: Buffer, callback?: () => void): void {
     const name = (/^\S*/.exec(command.toString("latin1", 0, 8))?.[0] ?? "").toUpperCase();
+    // The lines of an AUTH exchange after the first are credentials, not commands (RFC 4954 §4).
+    this.#command = NAMED_COMMANDS.has(name) ? name : this.#command === "AUTH" ? "AUTH" : "OTHER";
     if (JUNK_COMMANDS.has(name) && ++this.#junkCommands > JUNK_COMMAND_LIMIT && this.#countError()) {
       callback?.();
       return;
@@ -139,7 +166,9 @@ class BoundedConnection extends SMTPConnection {
   /** Counts one error; at the bound the session is told so and closed (a 421 closes in smtp-server). */
   #countError(): boolean {
     if (++this.#errors < this.#options.maxErrors) return false;
-    super.send(421, replyLine(tooManyErrors(this.name)), false);
+    const line = replyLine(tooManyErrors(this.name));
+    super.send(421, line, false);
+    this.#refused(421, line);
     return true;
   }
 }

@@ -4,8 +4,10 @@
 // without a transaction (503 5.5.1) and the domainless postmaster (RFC 5321 §4.1.1.3), and DATA: the
 // message read whole within the size bound with bare CR/LF and NUL refused (data.ts), then the
 // listener's reply handed to smtp-server — a thrown error logged and answered 451 with a new tracking
-// id. Each listener keeps what is its own: MAIL FROM, the decision on a recipient, what an accepted
-// message goes through, and its log lines.
+// id. And the accounting of every session alike: one log line per refused command (with the check a
+// listener names when it refuses, through `refuse`) and the session's metrics. Each listener keeps
+// what is its own: MAIL FROM, the decision on a recipient, what an accepted message goes through, and
+// its log lines.
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from "smtp-server";
@@ -13,10 +15,12 @@ import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { withPostmasterDomain } from "../../../core/smtp/recipient.ts";
 import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
-import type { Logger, TlsFacts } from "../log/log.ts";
+import { logRefusal, type Logger, type TlsFacts } from "../log/log.ts";
+import type { ListenerName, RelayMetrics, Stage } from "../metrics/metrics.ts";
 import { ConnectionCounter, type Admission } from "./connections.ts";
 import { readData, type BodyFault } from "./data.ts";
 import { BODY_FAULT_REPLIES, MESSAGE_TOO_BIG, NEED_MAIL, replyError, replyLine, tooManyConnections } from "./replies.ts";
+import type { SentRefusal } from "./server.ts";
 
 /** What every listener knows of a session; a listener's own state extends it. */
 export interface SessionState<T> {
@@ -33,7 +37,72 @@ export interface SessionState<T> {
    * given here and those a listener gives through Sessions.refuse.
    */
   lastRefusal: string | null;
+  /** The refused commands so far, smtp-server's own included. */
+  refusals: number;
+  /** The client's forward-confirmed name, once the MX's connect checks found one; null otherwise. */
+  verifiedName: string | null;
+  /** Why the refusal about to be sent was given (set by `refuse`, taken by the refusal's log line). */
+  cause: RefusalCause | null;
 }
+
+/** Why a command was refused, as the listener knows it; the rest of the refusal's line is the session's. */
+export interface RefusalCause {
+  /** The check that refused (dnsbl, recipient, greylist, spam …). */
+  check: string;
+  /** The message's tracking id, for a DATA refusal whose text names none. */
+  id?: string;
+  /** The refused MAIL FROM (smtp-server keeps only accepted ones). */
+  mailFrom?: string;
+  /** The refused RCPT TO. */
+  rcpt?: string;
+  /** The stage where the command does not tell it (the credentials lines of AUTH). */
+  stage?: Stage;
+}
+
+/** A listener's refusal: the reply and why. */
+export interface Refusal {
+  reply: SmtpReply;
+  cause: RefusalCause;
+}
+
+/** What a listener's DATA handler answers; `cause` says why, when the reply refuses. */
+export interface DataAnswer {
+  reply: SmtpReply;
+  cause?: RefusalCause;
+}
+
+/** The listener's name and what counts its sessions (null: relay.metrics.enabled is false). */
+export interface ListenerAccounting {
+  listener: ListenerName;
+  metrics: RelayMetrics | null;
+}
+
+/** The stage a refused command belongs to, by its name (server.ts); null is the connection itself. */
+export function stageOf(command: string | null): Stage {
+  switch (command) {
+    case null:
+      return "connect";
+    case "HELO":
+    case "EHLO":
+      return "helo";
+    case "STARTTLS":
+      return "starttls";
+    case "AUTH":
+      return "auth";
+    case "MAIL":
+      return "mail";
+    case "RCPT":
+      return "rcpt";
+    case "DATA":
+    case "BDAT":
+      return "data";
+    default:
+      return "other";
+  }
+}
+
+/** A tracking id in a reply text (core/smtp/tracking-id.ts's shape): "Reject, id=54321-07 – BANNED". */
+const ID_IN_TEXT = /\bid=(\d{5}-\d{2})\b/;
 
 /** A listener's part in the session's life; all but `open` optional. */
 export interface SessionHooks<T, S extends SessionState<T>> {
@@ -78,12 +147,16 @@ export class Sessions<T, S extends SessionState<T>> {
   readonly #hooks: SessionHooks<T, S>;
   readonly #states = new WeakMap<SMTPServerSession, S>();
   readonly #counter: ConnectionCounter;
+  readonly #listener: ListenerName;
+  readonly #metrics: RelayMetrics | null;
 
-  constructor(config: EdgemxConfig, logger: Logger, hooks: SessionHooks<T, S>) {
+  constructor(config: EdgemxConfig, logger: Logger, hooks: SessionHooks<T, S>, accounting: ListenerAccounting) {
     this.#config = config;
     this.#logger = logger;
     this.#hooks = hooks;
     this.#counter = new ConnectionCounter(config.relay.limits);
+    this.#listener = accounting.listener;
+    this.#metrics = accounting.metrics;
   }
 
   /** The state of a session smtp-server has connected (onConnect runs before any other hook). */
@@ -93,22 +166,74 @@ export class Sessions<T, S extends SessionState<T>> {
     return state;
   }
 
-  /** A refusal for smtp-server's callback, remembered as the session's last. */
-  refuse(state: S, reply: SmtpReply): Error {
+  /** A refusal for smtp-server's callback, remembered as the session's last, with why for its log line. */
+  refuse(state: S, reply: SmtpReply, cause: RefusalCause): Error {
     state.lastRefusal = formatReply(reply);
+    state.cause = cause;
     return replyError(reply);
   }
+
+  /** How long a stage took, from `startedAt` (performance.now()). */
+  observeStage(stage: Stage, startedAt: number): void {
+    this.#metrics?.stage(this.#listener, stage, startedAt);
+  }
+
+  /**
+   * server.ts's refusal hook: the refusal's log line and count, with the cause `refuse` left (smtp-server's
+   * own replies have none: "protocol"). It runs as the reply is sent, before smtp-server forgets the
+   * transaction the reply ends.
+   */
+  readonly onRefusal = (session: SMTPServerSession, sent: SentRefusal): void => {
+    const state = this.#states.get(session);
+    const cause = state?.cause ?? null;
+    if (state) {
+      state.cause = null;
+      state.refusals++;
+    }
+    const stage = cause?.stage ?? stageOf(sent.command);
+    const check = cause?.check ?? "protocol";
+    this.#metrics?.refused(this.#listener, stage, check, sent.code);
+    // smtp-server fills the session in once the connection is ready: a client that talks before
+    // then is refused (421) with neither envelope nor address in it.
+    const envelope = session.envelope as SMTPServerSession["envelope"] | undefined;
+    const accepted = stage === "data" ? (envelope?.rcptTo ?? []).map((r) => r.address) : [];
+    logRefusal(this.#logger, {
+      listener: this.#listener,
+      session: session.id,
+      id: ID_IN_TEXT.exec(sent.text)?.[1] ?? cause?.id ?? null,
+      stage,
+      clientIp: state?.ip ?? session.remoteAddress,
+      verifiedName: state?.verifiedName ?? null,
+      helo: session.hostNameAppearsAs || null,
+      ...(typeof session.user === "string" ? { user: session.user } : {}),
+      mailFrom: cause?.mailFrom ?? (envelope?.mailFrom ? envelope.mailFrom.address : null),
+      ...(cause?.rcpt !== undefined ? { rcpt: cause.rcpt } : {}),
+      ...(accepted.length > 0 ? { rcptTo: accepted } : {}),
+      check,
+      reply: `${sent.code} ${sent.text}`,
+    });
+  };
 
   /** The bounds first (RFC 5321 §3.8: 421 and close); smtp-server sends the greeting once this calls back. */
   readonly onConnect = (session: SMTPServerSession, callback: Callback): void => {
     const ip = session.remoteAddress;
     const admission = this.#counter.admit(ip);
-    const common: SessionState<T> = { ip, admitted: admission === "admitted", tls: null, transaction: null, lastRefusal: null };
+    const common: SessionState<T> = {
+      ip,
+      admitted: admission === "admitted",
+      tls: null,
+      transaction: null,
+      lastRefusal: null,
+      refusals: 0,
+      verifiedName: null,
+      cause: null,
+    };
     const state = this.#hooks.open(session, common);
     this.#states.set(session, state);
+    this.#metrics?.sessionOpened(this.#listener);
     if (admission !== "admitted") {
       this.#hooks.refused?.(session, state, admission);
-      return callback(this.refuse(state, tooManyConnections(this.#config.hostname)));
+      return callback(this.refuse(state, tooManyConnections(this.#config.hostname), { check: "connections" }));
     }
     this.#hooks.admitted?.(session, state);
     callback();
@@ -116,7 +241,9 @@ export class Sessions<T, S extends SessionState<T>> {
 
   readonly onSecure = (socket: Socket | TLSSocket, session: SMTPServerSession, callback: Callback): void => {
     const tls = socket as TLSSocket;
-    this.of(session).tls = { version: tls.getProtocol() ?? "unknown", cipher: tls.getCipher().name };
+    const version = tls.getProtocol() ?? "unknown";
+    this.of(session).tls = { version, cipher: tls.getCipher().name };
+    this.#metrics?.tlsSession("in", version);
     callback();
   };
 
@@ -124,6 +251,7 @@ export class Sessions<T, S extends SessionState<T>> {
     const state = this.#states.get(session);
     if (!state) return;
     if (state.admitted) this.#counter.release(state.ip);
+    this.#metrics?.sessionClosed(this.#listener);
     this.#hooks.closed?.(session, state);
   };
 
@@ -132,16 +260,21 @@ export class Sessions<T, S extends SessionState<T>> {
    * domainless postmaster qualified. A decision given at once is answered at once.
    */
   onRcptTo(
-    decide: (recipient: Recipient<T, S>) => SmtpReply | null | Promise<SmtpReply | null>,
+    decide: (recipient: Recipient<T, S>) => Refusal | null | Promise<Refusal | null>,
   ): (address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) => void {
     return (address, session, callback) => {
       const state = this.of(session);
       const transaction = state.transaction;
       // smtp-server answers RCPT before MAIL itself, with the same reply; this guards a MAIL it took
       // that the listener holds no transaction for.
-      if (transaction === null) return callback(this.refuse(state, NEED_MAIL));
-      const answer = (reply: SmtpReply | null): void => callback(reply === null ? null : this.refuse(state, reply));
-      const decision = decide({ rcpt: withPostmasterDomain(address.address, this.#config), session, state, transaction });
+      if (transaction === null) return callback(this.refuse(state, NEED_MAIL, { check: "protocol", rcpt: address.address }));
+      const startedAt = performance.now();
+      const rcpt = withPostmasterDomain(address.address, this.#config);
+      const answer = (refusal: Refusal | null): void => {
+        this.observeStage("rcpt", startedAt);
+        callback(refusal === null ? null : this.refuse(state, refusal.reply, { ...refusal.cause, rcpt }));
+      };
+      const decision = decide({ rcpt, session, state, transaction });
       if (decision instanceof Promise) decision.then(answer, callback);
       else answer(decision);
     };
@@ -154,32 +287,36 @@ export class Sessions<T, S extends SessionState<T>> {
    * smtp-server from saying 250). The transaction ends with the reply.
    */
   onData(
-    receive: (received: Received<T, S>) => Promise<SmtpReply>,
+    receive: (received: Received<T, S>) => Promise<DataAnswer>,
   ): (stream: SMTPServerDataStream, session: SMTPServerSession, callback: DataCallback) => void {
     return (stream, session, callback) => {
       const state = this.of(session);
       const transaction = state.transaction;
       const startedAt = performance.now();
-      const answer = async (): Promise<SmtpReply> => {
+      let readAt = startedAt;
+      const answer = async (): Promise<DataAnswer> => {
         const data = await readData(stream, this.#config.relay.limits.maxMessageBytes);
-        if (data.status === "aborted" || transaction === null) return buildReply("tempfail", { id: session.id });
-        if (data.status === "too-big") return MESSAGE_TOO_BIG;
+        readAt = performance.now();
+        if (data.status === "aborted" || transaction === null) return { reply: buildReply("tempfail", { id: session.id }), cause: { check: "aborted" } };
+        if (data.status === "too-big") return { reply: MESSAGE_TOO_BIG, cause: { check: "size" } };
         if (data.status === "fault") {
           this.#hooks.bodyFault?.(session, state, data.fault);
-          return BODY_FAULT_REPLIES[data.fault];
+          return { reply: BODY_FAULT_REPLIES[data.fault], cause: { check: data.fault } };
         }
         return receive({ message: data.message, session, state, transaction, startedAt });
       };
       answer().then(
-        (reply) => {
+        ({ reply, cause }) => {
           state.transaction = null;
-          if (reply.code >= 400) return callback(this.refuse(state, reply));
+          this.observeStage("data", readAt);
+          if (reply.code >= 400) return callback(this.refuse(state, reply, cause ?? { check: "message" }));
+          this.#metrics?.accepted(this.#listener);
           callback(null, replyLine(reply));
         },
         (err: unknown) => {
           const id = newTrackingId();
           this.#logger.error({ event: "data-error", session: session.id, id, err }, "DATA failed");
-          callback(this.refuse(state, buildReply("tempfail", { id })));
+          callback(this.refuse(state, buildReply("tempfail", { id }), { check: "error" }));
         },
       );
     };

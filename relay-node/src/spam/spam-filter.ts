@@ -26,14 +26,16 @@ export class SpamFilterSetupError extends Error {
   }
 }
 
-/** rspamd's normal worker answers GET /ping with "pong". */
-async function pingRspamd(url: string, timeoutMs: number): Promise<string | null> {
+/** rspamd's normal worker answers GET /ping with "pong": null, else why not (for start-up and health probes). */
+export async function pingRspamd(url: string, timeoutMs: number): Promise<string | null> {
   try {
     const response = await fetch(new URL("ping", url.endsWith("/") ? url : `${url}/`), { signal: AbortSignal.timeout(timeoutMs) });
     const text = (await response.text()).trim();
     return text === "pong" ? null : `answered /ping with ${response.status} ${JSON.stringify(text.slice(0, 80))}`;
   } catch (err) {
-    return (err as Error).message;
+    // fetch's own message is "fetch failed"; its cause says what failed (ECONNREFUSED, a timeout).
+    const { message, cause } = err as Error;
+    return cause instanceof Error ? `${message}: ${cause.message}` : message;
   }
 }
 

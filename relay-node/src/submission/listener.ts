@@ -14,9 +14,10 @@
 // - DATA: read within the size bound, bare CR/LF and NUL refused, then message.ts.
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerSession } from "smtp-server";
 import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
-import { replyError, replyLine } from "../smtp/replies.ts";
+import { replyLine } from "../smtp/replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "../smtp/server.ts";
-import { Sessions, type Recipient, type SessionState } from "../smtp/session.ts";
+import { Sessions, type Recipient, type Refusal, type SessionState } from "../smtp/session.ts";
+import type { ListenerName, RelayMetrics } from "../metrics/metrics.ts";
 import type { CertificatePair } from "../tls/certificate.ts";
 import type { Authenticator } from "../users/checker.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
@@ -30,6 +31,8 @@ export interface SubmissionDeps extends SubmitDeps {
   throttle: LoginThrottle;
   quota: SendQuota;
   certificate: CertificatePair;
+  /** What counts the sessions and logins; null or absent: nothing is counted. */
+  metrics?: RelayMetrics | null;
 }
 
 interface Transaction {
@@ -46,7 +49,16 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
   const { config, logger, users, throttle, quota } = deps;
   const limits = config.relay.limits;
   const policy = config.relay.submission;
-  const sessions = new Sessions<Transaction, SubmissionSession>(config, logger, { open: (_session, common) => ({ ...common, owned: new Set() }) });
+  const listener: ListenerName = options.implicitTls ? "submissions" : "submission";
+  const metrics = deps.metrics ?? null;
+  const sessions = new Sessions<Transaction, SubmissionSession>(
+    config,
+    logger,
+    { open: (_session, common) => ({ ...common, owned: new Set() }) },
+    { listener, metrics },
+  );
+  /** A refused login: its log line counts under the AUTH stage, whichever line of the exchange it answers. */
+  const refuseLogin = (session: SMTPServerSession, reply: SmtpReply): Error => sessions.refuse(sessions.of(session), reply, { check: "auth", stage: "auth" });
   const userOf = (session: SMTPServerSession): string => String(session.user);
 
   const onAuth = (
@@ -56,11 +68,15 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
   ): void => {
     const ip = session.remoteAddress;
     const username = auth.username ?? "";
-    const outcome = (result: string): void =>
+    const startedAt = performance.now();
+    const outcome = (result: "pass" | "failed" | "locked" | "temporary"): void => {
+      sessions.observeStage("auth", startedAt);
+      metrics?.auth(result);
       logger.info({ event: "auth", session: session.id, clientIp: ip, user: username, method: auth.method, result }, `AUTH ${result}`);
+    };
     if (throttle.check(ip, username).status === "locked") {
       outcome("locked");
-      return callback(replyError(AUTH_TEMPORARY_FAILURE));
+      return callback(refuseLogin(session, AUTH_TEMPORARY_FAILURE));
     }
     users.authenticate(username, auth.password ?? "").then(
       (result) => {
@@ -68,12 +84,12 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
           // The checker (user store or IMAP host) could not decide: 454 4.7.0, no failure counted.
           logger.error({ event: "auth-error", session: session.id, err: result.reason }, "the user check failed");
           outcome("temporary");
-          return callback(replyError(AUTH_TEMPORARY_FAILURE));
+          return callback(refuseLogin(session, AUTH_TEMPORARY_FAILURE));
         }
         if (result.status === "invalid") {
           const delay = throttle.failed(ip, username);
           outcome("failed");
-          setTimeout(() => callback(replyError(AUTH_INVALID)), delay);
+          setTimeout(() => callback(refuseLogin(session, AUTH_INVALID)), delay);
           return;
         }
         const user = result.user;
@@ -84,23 +100,25 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
       },
       (err: unknown) => {
         logger.error({ event: "auth-error", session: session.id, err: err instanceof Error ? err.message : String(err) }, "the user check failed");
-        callback(replyError(AUTH_TEMPORARY_FAILURE));
+        callback(refuseLogin(session, AUTH_TEMPORARY_FAILURE));
       },
     );
   };
 
   const onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
     const state = sessions.of(session);
-    const refusal: SmtpReply | null = decideEnvelopeSender(address.address, state.owned) ?? (quota.allows(userOf(session)) ? null : SEND_RATE_LIMITED);
-    if (refusal !== null) return callback(replyError(refusal));
+    const notOwned = decideEnvelopeSender(address.address, state.owned);
+    if (notOwned !== null) return callback(sessions.refuse(state, notOwned, { check: "sender-ownership", mailFrom: address.address }));
+    if (!quota.allows(userOf(session))) return callback(sessions.refuse(state, SEND_RATE_LIMITED, { check: "send-quota", mailFrom: address.address }));
     state.transaction = { mailFrom: address.address, rcptTo: [] };
     callback();
   };
 
-  const decideRcpt = ({ rcpt, transaction }: Recipient<Transaction, SubmissionSession>): SmtpReply | null => {
+  const decideRcpt = ({ rcpt, transaction }: Recipient<Transaction, SubmissionSession>): Refusal | null => {
     const known = transaction.rcptTo.some((r) => r.toLowerCase() === rcpt.toLowerCase());
     // RFC 5321 §4.5.3.1.8; M3AAWG: a bound per message keeps a stolen account from mailing a list.
-    if (!known && transaction.rcptTo.length >= Math.min(policy.maxRecipientsPerMessage, limits.maxRecipients)) return TOO_MANY_RECIPIENTS_PER_MESSAGE;
+    if (!known && transaction.rcptTo.length >= Math.min(policy.maxRecipientsPerMessage, limits.maxRecipients))
+      return { reply: TOO_MANY_RECIPIENTS_PER_MESSAGE, cause: { check: "recipients" } };
     if (!known) transaction.rcptTo.push(rcpt);
     return null;
   };
@@ -122,7 +140,7 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
       deps,
     );
     if (result.queued) quota.record(userOf(session));
-    return result.reply;
+    return { reply: result.reply, cause: { check: result.check ?? "message", id: result.id } };
   });
 
   const server = new BoundedSmtpServer(
@@ -142,7 +160,7 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
       onData,
       onClose: sessions.onClose,
     },
-    { maxErrors: limits.maxErrors },
+    { maxErrors: limits.maxErrors, onRefusal: sessions.onRefusal },
   );
   return boundServer(server, config, logger);
 }

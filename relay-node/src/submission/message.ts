@@ -43,7 +43,16 @@ export function signingIdentityFor(raw: Uint8Array, signing: ReadonlyMap<string,
   return signing.get(from.slice(from.lastIndexOf("@") + 1).toLowerCase());
 }
 
-export async function submitMessage(raw: Buffer, submission: Submission, deps: SubmitDeps): Promise<{ reply: SmtpReply; queued: boolean }> {
+export interface SubmitResult {
+  reply: SmtpReply;
+  queued: boolean;
+  /** The message's tracking id (on its log line). */
+  id: string;
+  /** Why a refusal refused: author (From not owned), the verdict's reason class, or spool; null when accepted. */
+  check: string | null;
+}
+
+export async function submitMessage(raw: Buffer, submission: Submission, deps: SubmitDeps): Promise<SubmitResult> {
   const { config, logger } = deps;
   const startedAt = performance.now();
   const notOwned = decideAuthorFields(raw, submission.owned);
@@ -65,7 +74,7 @@ export async function submitMessage(raw: Buffer, submission: Submission, deps: S
     );
   if (notOwned !== null) {
     log(notOwned, { id: ownId });
-    return { reply: notOwned, queued: false };
+    return { reply: notOwned, queued: false, id: ownId, check: "author" };
   }
 
   const queueId = newQueueId();
@@ -99,7 +108,7 @@ export async function submitMessage(raw: Buffer, submission: Submission, deps: S
   };
   if (decision.action !== "accept") {
     log(decision.reply, facts);
-    return { reply: decision.reply, queued: false };
+    return { reply: decision.reply, queued: false, id: decision.id, check: decision.reason };
   }
 
   try {
@@ -111,11 +120,11 @@ export async function submitMessage(raw: Buffer, submission: Submission, deps: S
     await deps.enqueue({ id: queueId, envelope: { mailFrom: submission.mailFrom, rcptTo: [...submission.rcptTo] }, message: signed });
     const reply = queued(queueId);
     log(reply, { ...facts, queueId, signed: identity !== undefined });
-    return { reply, queued: true };
+    return { reply, queued: true, id: decision.id, check: null };
   } catch (err) {
     logger.error({ event: "submission-error", id: decision.id, err }, "a submitted message could not be signed or spooled");
     const reply = buildReply("tempfail", { id: decision.id });
     log(reply, facts);
-    return { reply, queued: false };
+    return { reply, queued: false, id: decision.id, check: "spool" };
   }
 }
