@@ -6,13 +6,13 @@ import type { EdgemxConfig } from "../config/schema.ts";
 import { mailauthResolver } from "../dns/mailauth.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { trustedArcOverride } from "../arc/override.ts";
-import type { ArcCheck, AuthEnvelope, DkimCheck, MailauthResults, SpfCheck, SpfMemo } from "./mailauth-checks.ts";
-import { arcFacts, dkimChecks, dmarcFacts, optional, runChecks, spfCheck } from "./mailauth-checks.ts";
+import type { ArcCheck, AuthEnvelope, DkimCheck, DmarcPolicyRecord, MailauthResults, SpfCheck, SpfMemo } from "./mailauth-checks.ts";
+import { arcFacts, dkimChecks, dmarcFacts, dmarcPolicyRecord, optional, runChecks, spfCheck } from "./mailauth-checks.ts";
 import { authenticationResultsHeader, headerComment } from "./results-field.ts";
 import type { AuthDecision, DmarcDisposition, DmarcFacts } from "../dmarc/policy.ts";
 import { decideAuthentication } from "../dmarc/policy.ts";
 
-export type { ArcCheck, AuthEnvelope, DkimCheck, SpfCheck } from "./mailauth-checks.ts";
+export type { ArcCheck, AuthEnvelope, DkimCheck, DmarcPolicyRecord, SpfCheck } from "./mailauth-checks.ts";
 export { SpfMemo } from "./mailauth-checks.ts";
 
 export interface DmarcCheck extends DmarcFacts {
@@ -20,6 +20,8 @@ export interface DmarcCheck extends DmarcFacts {
   authorDomain?: string;
   /** What was done about DMARC, and why when it is not what the domain asked for. */
   disposition: DmarcDisposition;
+  /** The record the policy came from, for the aggregate reports we send (core/dmarcrpt/evaluation.ts). */
+  policyRecord?: DmarcPolicyRecord;
 }
 
 export interface AuthOutcome {
@@ -89,6 +91,7 @@ export async function authenticate(raw: Uint8Array, envelope: AuthEnvelope, conf
   const results = await runChecks(message, envelope, authservId, mailauthResolver(watched.resolver), spfMemo);
 
   const dmarc = dmarcFacts(results.dmarc);
+  const policyRecord = dmarcPolicyRecord(results.dmarc);
   const arc = arcFacts(results.arc);
   const arcOverride = dmarc.result === "fail" ? trustedArcOverride(arc, dmarc.authorDomain, policy.trustedArcSealers) : undefined;
   const { decision, disposition } = decideAuthentication({
@@ -106,7 +109,7 @@ export async function authenticate(raw: Uint8Array, envelope: AuthEnvelope, conf
       ...(results.heloSpf ? { helo: spfCheck(results.heloSpf) } : {}),
     },
     dkim: dkimChecks(results.dkim.results, results.dkimAligned),
-    dmarc: { ...dmarc, disposition },
+    dmarc: { ...dmarc, disposition, ...(policyRecord ? { policyRecord } : {}) },
     arc: { result: arc.result, instance: arc.instance, ...optional("sealer", arc.sealer), ...optional("comment", arc.comment) },
     decision,
     ...optional("arcOverride", arcOverride),

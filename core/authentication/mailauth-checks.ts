@@ -223,6 +223,24 @@ export function dmarcFacts(dmarc: DMARCResult | false): DmarcFacts & { authorDom
   };
 }
 
+/** What an aggregate report tells beside the decision (RFC 9990): where the policy was found and how it read. */
+export interface DmarcPolicyRecord {
+  /** The DMARC Policy Domain (RFC 9989 §3.2.5): where the applied record is published, lower case. */
+  domain: string;
+  /** The record as published. */
+  record: string;
+  /** t=y (RFC 9989 §4.7): mailauth applied the policy one level lower. */
+  testing: boolean;
+  /** Whether the SPF-authenticated domain aligned with the author domain (RFC 9989 §4.4.2). */
+  spfAligned: boolean;
+}
+
+/** The policy record behind a DMARC result; undefined when no record applied. */
+export function dmarcPolicyRecord(dmarc: DMARCResult | false): DmarcPolicyRecord | undefined {
+  if (dmarc === false || dmarc.rr === undefined || dmarc.policyDomain === undefined) return undefined;
+  return { domain: normalDomain(dmarc.policyDomain), record: dmarc.rr, testing: dmarc.testMode, spfAligned: dmarc.alignment.spf.result !== undefined };
+}
+
 // mailauth's parse of an ARC-Authentication-Results is untyped: each value is read defensively.
 const record = (value: unknown): Record<string, unknown> => (typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {});
 const text = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);

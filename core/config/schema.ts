@@ -695,6 +695,22 @@ const relay = z
       .strict()
       .prefault({})
       .describe("delivery to other domains ([outbound.md](outbound.md))"),
+    dmarcReports: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            "count each inbound DMARC evaluation and send each sender domain's `rua` a daily aggregate report (RFC 9990); `false`: nothing is counted and no store is opened",
+          ),
+        path: path.optional().meta({
+          description: "where the evaluations wait for their report when `relay.greylist.store` is SQLite; with Redis they are kept in that Redis",
+          defaultText: "`dmarc-reports.sqlite` beside the spool",
+        }),
+      })
+      .strict()
+      .prefault({})
+      .describe("DMARC aggregate reports we send ([reports.md](reports.md#aggregate-reports-we-send))"),
     arcSealKeyFile: path.optional().meta({
       description: "the PEM key of the in-process judge for ARC sealing (`judge.arcSeal`)",
       checkedAtStart: "the file is readable",

@@ -33,6 +33,11 @@ import { arc as verifyArc, createSeal, sealMessage } from "mailauth/lib/arc/inde
 // returns the same result without the signing domains that aligned (dkimAligned), which the judge
 // reports per DKIM signature; authenticate() calls evaluateDmarc() for the same reason.
 import { evaluateDmarc } from "mailauth/lib/dmarc/index.js";
+// The file is documented (README, "getDmarcRecord"); these two of its exports are not, and not typed
+// (./dmarc-record.d.ts declares them). The DMARC aggregate reports we send check each rua host's
+// Organizational Domain against the policy domain's (RFC 7489 §7.1; RFC 9990, "Verifying External
+// Destinations") with the very Tree Walk (RFC 9989 §4.10.2) that evaluateDmarc() aligns identifiers with.
+import { createRecordLookup, getOrgDomain } from "mailauth/lib/dmarc/get-dmarc-record.js";
 // Documented (README, "SPF Verification") and typed (lib/spf/index.d.ts): public. We run SPF ourselves
 // rather than through authenticate() to check the HELO identity as well (RFC 7208 §2.3) and to reuse a
 // session's results (SpfMemo).
@@ -45,7 +50,7 @@ import { dkimSign } from "mailauth/lib/dkim/sign.js";
 // drives it directly instead of through the public dkimVerify() and its stream, for the reasons given there.
 import { DkimVerifier } from "mailauth/lib/dkim/dkim-verifier.js";
 
-export { checkSpf, createSeal, dkimSign, evaluateDmarc, sealMessage, verifyArc };
+export { checkSpf, createRecordLookup, createSeal, dkimSign, evaluateDmarc, getOrgDomain, sealMessage, verifyArc };
 
 // mailauth's dkimVerify() for a message held in memory, without the stream. dkimVerify() writes the
 // message through a Node Writable in 64 KiB chunks; its parser (lib/dkim/message-parser.js) turns

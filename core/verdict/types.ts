@@ -1,5 +1,6 @@
 // The verdict's contract (docs/architecture.md): verdict(raw, envelope, config, resolver) → Verdict.
 import type { SmtpReply } from "../smtp/replies.ts";
+import type { DmarcEvaluation } from "../dmarcrpt/evaluation.ts";
 
 /** What the transport knows about a message: the SMTP envelope and the session around it. */
 export interface VerdictEnvelope {
@@ -45,4 +46,9 @@ export interface Verdict {
   /** Marks for accepted mail (quarantine by DMARC, RFC findings set to mark …). */
   marks: string[];
   checks: CheckResult[];
+  /**
+   * Inbound mail whose DMARC result is pass or fail under a policy: the evaluation as an aggregate
+   * report records it (core/dmarcrpt/evaluation.ts), for the reports the relay sends.
+   */
+  dmarc?: DmarcEvaluation;
 }

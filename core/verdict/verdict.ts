@@ -11,6 +11,7 @@ import { authenticate, type AuthOutcome, type SpfMemo } from "../authentication/
 import { buildReply, type SmtpReply } from "../smtp/replies.ts";
 import { checkConformance, messageStructure, type MessageStructure } from "../conformance/check.ts";
 import { relaxedChecks } from "../smtp/roles.ts";
+import { dmarcEvaluation, type DmarcEvaluation } from "../dmarcrpt/evaluation.ts";
 import { newTrackingId } from "../smtp/tracking-id.ts";
 import type { CheckResult, VerdictEnvelope, ReasonClass, Verdict } from "./types.ts";
 
@@ -38,6 +39,8 @@ class Judging {
   readonly id: string;
   /** What authentication found, kept for the ARC seal of accepted mail. */
   auth: AuthOutcome | undefined;
+  /** The DMARC evaluation for the aggregate reports the relay sends. */
+  dmarc: DmarcEvaluation | undefined;
 
   constructor(id: string, relaxed: Set<RelaxableCheck>) {
     this.id = id;
@@ -124,6 +127,7 @@ async function judgeAuthentication(
     spfMemo,
   );
   j.auth = auth;
+  j.dmarc = dmarcEvaluation({ auth, envelope, relaxed: false });
   j.headers.push(auth.authenticationResults);
   authChecks(auth, j);
   const dmarcDetail = `${auth.dmarc.result}${auth.dmarc.policy ? ` p=${auth.dmarc.policy}` : ""}`;
@@ -138,6 +142,7 @@ async function judgeAuthentication(
       });
     }
     case "reject-dmarc":
+      j.dmarc = dmarcEvaluation({ auth, envelope, relaxed: j.relaxed.has("dmarc") });
       return j.refuse("dmarc", dmarcDetail, {
         stop: true,
         action: "reject",
@@ -179,7 +184,9 @@ function verdictHeader(j: Judging): string {
 }
 
 function finish(j: Judging, step: Step): Verdict {
-  if (step.stop) return { action: step.action, reply: step.reply, reason: step.reason, id: j.id, headers: j.headers, marks: j.marks, checks: j.checks };
+  const dmarc = j.dmarc === undefined ? {} : { dmarc: j.dmarc };
+  if (step.stop)
+    return { action: step.action, reply: step.reply, reason: step.reason, id: j.id, headers: j.headers, marks: j.marks, checks: j.checks, ...dmarc };
   return {
     action: "accept",
     reply: { code: 250, enhanced: "2.0.0", text: `Ok, id=${j.id}` },
@@ -187,6 +194,7 @@ function finish(j: Judging, step: Step): Verdict {
     headers: [...j.headers, verdictHeader(j)],
     marks: j.marks,
     checks: j.checks,
+    ...dmarc,
   };
 }
 

@@ -19,6 +19,9 @@ import { reportAddresses } from "../../core/reports/addresses.ts";
 import { openStsPolicyCache } from "./mtasts/cache.ts";
 import { openTlsRptStore } from "./tlsrpt/counts.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
+import { dmarcRecorder } from "./dmarcrpt/recorder.ts";
+import { sendDmarcReports, startDmarcReportTimer, type DmarcReportSenderDeps } from "./dmarcrpt/sender.ts";
+import { openDmarcReportStore } from "./dmarcrpt/store.ts";
 import { loadDkimKeys } from "./sign/keys.ts";
 import { dsnFrom } from "./sign/generated.ts";
 import { createRelayResolver } from "./dns/resolver.ts";
@@ -64,6 +67,8 @@ export interface RelayOverrides {
   metricsListen?: { host?: string; port?: number };
   /** Answer ACME HTTP-01 challenges here instead of relay.acme.challengeListener (port 0: a free port). */
   acmeChallengeListen?: { host?: string; port?: number };
+  /** The clock DMARC evaluations are counted and their reports sent by (a past day in tests). */
+  dmarcReportsNow?: () => number;
 }
 
 export interface RunningRelay {
@@ -130,12 +135,12 @@ async function virusScanner(config: EdgemxConfig, logger: Logger): Promise<(mess
   return (message) => scanWithClamd(message, settings);
 }
 
-/** The DKIM signer of the mail the relay writes itself (TLS reports, DSNs); a key that does not load leaves them unsigned (and says so). */
+/** The DKIM signer of the mail the relay writes itself (TLS and DMARC reports, DSNs); a key that does not load leaves them unsigned (and says so). */
 function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, logger: Logger): TlsRptSenderDeps["sign"] {
   try {
     return dkimSignerFor(loadDkimKeys(config, env));
   } catch (err) {
-    logger.warn({ event: "dkim", err: (err as Error).message }, "the DKIM keys did not load: TLS reports and DSNs are sent unsigned");
+    logger.warn({ event: "dkim", err: (err as Error).message }, "the DKIM keys did not load: TLS and DMARC reports and DSNs are sent unsigned");
     return undefined;
   }
 }
@@ -283,11 +288,40 @@ async function startRelayServices(
   };
   const tlsRptTimer = startTlsRptTimer(tlsRptSender);
   services.defer(() => tlsRptTimer.stop());
+  // DMARC aggregate reports (RFC 9990): evaluations counted as mail is judged, the reports sent daily
+  // at 00:15 UTC or by `edgemx queue dmarc-send` (docs/reports.md). The store closes after the listeners.
+  const dmarcStore = config.relay.dmarcReports.enabled
+    ? openDmarcReportStore(config.relay.greylist.store, config.relay.dmarcReports.path ?? besideSpool("dmarc-reports.sqlite"))
+    : null;
+  if (dmarcStore !== null) services.defer(() => dmarcStore.close());
+  const dmarcSender: DmarcReportSenderDeps | null =
+    dmarcStore === null
+      ? null
+      : {
+          store: dmarcStore,
+          resolver,
+          enqueue,
+          sign: signGenerated,
+          reporter: tlsRptSender.reporter,
+          logger,
+          ...(overrides.dmarcReportsNow ? { now: overrides.dmarcReportsNow } : {}),
+        };
+  if (dmarcSender !== null) {
+    const dmarcTimer = startDmarcReportTimer(dmarcSender);
+    services.defer(() => dmarcTimer.stop());
+  }
+  const recordDmarc = dmarcStore === null ? undefined : dmarcRecorder(dmarcStore, reportAddresses(config), logger, overrides.dmarcReportsNow);
   // `edgemx queue` talks to the spool's owner here (docs/queue.md).
   const sendReports = (day?: string) => sendTlsReports(day ?? previousUtcDay(Date.now()), tlsRptSender);
   // `npm run tls` asks the ACME service, which starts after the listeners (below).
   let acme: AcmeService | null = null;
-  const control = await startQueueControl(controlSocketPath(config.relay.spool), { spool, delivery, sendTlsReports: sendReports, acme: () => acme });
+  const control = await startQueueControl(controlSocketPath(config.relay.spool), {
+    spool,
+    delivery,
+    sendTlsReports: sendReports,
+    ...(dmarcSender === null ? {} : { sendDmarcReports: (day?: string) => sendDmarcReports(dmarcSender, day) }),
+    acme: () => acme,
+  });
   services.defer(() => control.close());
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
   // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
@@ -319,6 +353,7 @@ async function startRelayServices(
     certificate: certificate.pair,
     enqueue,
     metrics,
+    ...(recordDmarc === undefined ? {} : { recordDmarc }),
   });
 
   const listener = config.relay.listeners.mx;

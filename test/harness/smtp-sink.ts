@@ -71,7 +71,7 @@ function serve(socket: Socket, transactions: SinkTransaction[]): void {
   reply("220 sink ESMTP");
 }
 
-/** The sink on `port` of `host`: by default a free port of 127.0.0.1 (a test MX host's address, say, for remote delivery). */
+/** The sink on `port` of `host`: by default a free port of 127.0.0.1; a loopback address is an MX host's address of the test zones. */
 export async function startSmtpSink(host = "127.0.0.1", port = 0): Promise<SmtpSink> {
   const transactions: SinkTransaction[] = [];
   const sockets = new Set<Socket>();

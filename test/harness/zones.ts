@@ -153,6 +153,25 @@ export const TEST_DNS = {
     /** A smarthost (test/integration/smarthost.test.ts): a second relay's submission listener. */
     smarthost: { host: "smarthost.outbound.test", address: "127.0.0.47" },
   },
+  /**
+   * DMARC aggregate reports we send (test/integration/dmarc-report-send.test.ts): sender domains with an
+   * A record and SPF for sender.authorizedIp, and a `_dmarc` rua at a mailbox of reports.test, another
+   * Organizational Domain, whose MX host is the test's SMTP sink. reports.test agreed to take reports for
+   * `authorized` and `tooSmall` (`<domain>._report._dmarc.reports.test`, RFC 7489 §7.1), not for `unauthorized`.
+   */
+  dmarcReports: {
+    zone: "dmarcrpt.test",
+    /** p=reject; rua=mailto:dmarc@reports.test. */
+    authorized: "authorized.dmarcrpt.test",
+    /** p=none; rua=mailto:dmarc@reports.test, which did not agree. */
+    unauthorized: "unauthorized.dmarcrpt.test",
+    /** p=none; rua=mailto:dmarc@reports.test!1k: smaller than any report. */
+    tooSmall: "small.dmarcrpt.test",
+    ruaZone: "reports.test",
+    mailbox: "dmarc@reports.test",
+    mx: "mx.reports.test",
+    mxAddress: "127.0.0.50",
+  },
 } as const;
 
 /** The text of the large TXT name's record number i. */
@@ -169,7 +188,7 @@ export function txt(text: string): string {
   return strings.join(" ");
 }
 
-const { sender, dnsbl, insecure, clients, ipv6Host, largeTxt, dane, sts, acme, outbound } = TEST_DNS;
+const { sender, dnsbl, insecure, clients, ipv6Host, largeTxt, dane, sts, acme, outbound, dmarcReports } = TEST_DNS;
 
 /** A name of `origin` relative to it. */
 function relativeTo(origin: string, name: string): string {
@@ -331,6 +350,32 @@ export const TEST_ZONES: readonly TestZone[] = [
       ...outboundDomain(outbound.dane, `3 1 1 ${DANE_MX_SPKI_SHA256}`),
       { owner: relativeTo(outbound.zone, outbound.mandatoryTls.domain), type: "MX", data: `10 ${outbound.mandatoryTls.mx}.` },
       { owner: relativeTo(outbound.zone, outbound.smarthost.host), type: "A", data: outbound.smarthost.address },
+    ],
+  },
+  {
+    origin: dmarcReports.zone,
+    security: "signed",
+    records: (
+      [
+        [dmarcReports.authorized, `v=DMARC1; p=reject; rua=mailto:${dmarcReports.mailbox}`],
+        [dmarcReports.unauthorized, `v=DMARC1; p=none; rua=mailto:${dmarcReports.mailbox}`],
+        [dmarcReports.tooSmall, `v=DMARC1; p=none; rua=mailto:${dmarcReports.mailbox}!1k`],
+      ] as const
+    ).flatMap(([domain, record]) => [
+      // An address, so that the relay's sender check finds the domain (RFC 5321 §5.1: A without MX).
+      { owner: relativeTo(dmarcReports.zone, domain), type: "A", data: sender.authorizedIp },
+      { owner: relativeTo(dmarcReports.zone, domain), type: "TXT", data: txt(`v=spf1 ip4:${sender.authorizedIp} -all`) },
+      { owner: `_dmarc.${relativeTo(dmarcReports.zone, domain)}`, type: "TXT", data: txt(record) },
+    ]),
+  },
+  {
+    origin: dmarcReports.ruaZone,
+    security: "signed",
+    records: [
+      { owner: "@", type: "MX", data: `10 ${dmarcReports.mx}.` },
+      { owner: relativeTo(dmarcReports.ruaZone, dmarcReports.mx), type: "A", data: dmarcReports.mxAddress },
+      { owner: `${dmarcReports.authorized}._report._dmarc`, type: "TXT", data: txt("v=DMARC1") },
+      { owner: `${dmarcReports.tooSmall}._report._dmarc`, type: "TXT", data: txt("v=DMARC1") },
     ],
   },
 ];

@@ -13,7 +13,17 @@ import { DkimVerifier } from "mailauth/lib/dkim/dkim-verifier.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { arcFacts, dkimChecks, dmarcFacts, spfCheck } from "../../core/authentication/mailauth-checks.ts";
 import { mailauthResolver } from "../../core/dns/mailauth.ts";
-import { checkSpf, createSeal, dkimSign, dkimVerify, evaluateDmarc, sealMessage, verifyArc } from "../../core/mailauth/internals.ts";
+import {
+  checkSpf,
+  createRecordLookup,
+  createSeal,
+  dkimSign,
+  dkimVerify,
+  evaluateDmarc,
+  getOrgDomain,
+  sealMessage,
+  verifyArc,
+} from "../../core/mailauth/internals.ts";
 import { RFC8463_KEYS, RFC8463_SIGNED } from "../fixtures/rfc8463.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
 import { DKIM_PRIVATE_KEY_PEM, DKIM_PUBLIC_KEY_BASE64, DKIM_SELECTOR } from "../harness/dkim-key.ts";
@@ -40,7 +50,8 @@ describe("mailauth's package", () => {
   });
 
   it("still exports every function the adapter takes from its files", () => {
-    for (const imported of [checkSpf, verifyArc, sealMessage, createSeal, evaluateDmarc, dkimSign, DkimVerifier]) expect(imported).toBeTypeOf("function");
+    for (const imported of [checkSpf, verifyArc, sealMessage, createSeal, evaluateDmarc, dkimSign, DkimVerifier, createRecordLookup, getOrgDomain])
+      expect(imported).toBeTypeOf("function");
   });
 
   it("still has the DKIM verifier members the adapter drives (lib/dkim/dkim-verifier.js and its MessageParser)", () => {
@@ -107,6 +118,14 @@ describe("what the judge reads of each entry point", () => {
     });
     expect(dmarcFacts(response)).toEqual({ result: "pass", authorDomain: "football.example.com", policy: "reject", pct: 50 });
     expect(dkimAligned).toEqual(new Set(["football.example.com"]));
+  });
+
+  it("DMARC: getOrgDomain() finds the Organizational Domain by the Tree Walk through createRecordLookup()", async () => {
+    const walk = createRecordLookup(resolver);
+    expect(await walk("football.example.com")).toMatchObject({ v: "DMARC1", p: "reject" });
+    expect(await walk("nothing.example.com")).toBe(false);
+    expect(await getOrgDomain("mail.team.football.example.com", walk)).toBe("football.example.com");
+    expect(await getOrgDomain("reports.example.net", walk)).toBe("reports.example.net");
   });
 
   it("signs with mailauth's signer, what the tests and the bench use", async () => {

@@ -34,6 +34,15 @@ describe("queue command line", () => {
     expect(parseQueueCommand(["delete", ID])).toEqual({ request: { op: "delete", id: ID } });
   });
 
+  it("parses dmarc-send with and without a day, and keeps --day to the report commands", () => {
+    expect(parseQueueCommand(["dmarc-send"])).toEqual({ request: { op: "dmarc-send" } });
+    expect(parseQueueCommand(["dmarc-send", "--day", "2026-03-04"])).toEqual({ request: { op: "dmarc-send", day: "2026-03-04" } });
+    expect(parseQueueCommand(["dmarc-send", "--day", "yesterday"])).toBe("--day needs a day YYYY-MM-DD");
+    expect(parseQueueCommand(["list", "--day", "2026-03-04"])).toBe("--day belongs to tlsrpt-send and dmarc-send");
+    expect(parseControlRequest('{"op":"dmarc-send","day":"2026-03-04"}')).toEqual({ op: "dmarc-send", day: "2026-03-04" });
+    expect(parseControlRequest('{"op":"dmarc-send","day":"4.3.2026"}')).toBe("day must be YYYY-MM-DD");
+  });
+
   it("refuses what it does not understand", () => {
     expect(parseQueueCommand([])).toBe("no command");
     expect(parseQueueCommand(["show"])).toMatch(/missing id/);

@@ -101,6 +101,28 @@ describe("the verdict API client", () => {
     client.close();
   });
 
+  it("keeps a verdict's DMARC evaluation only when it has the evaluation's shape", async () => {
+    const dmarc = {
+      policyDomain: "sender.test",
+      record: "v=DMARC1; p=reject; rua=mailto:d@sender.test",
+      sourceIp: "192.0.2.1",
+      headerFrom: "sender.test",
+      envelopeFrom: "sender.test",
+      disposition: "pass",
+      dkim: "fail",
+      spf: "pass",
+      reasons: [],
+      dkimResults: [],
+      spfResult: { domain: "sender.test", result: "pass" },
+    };
+    const client = createVerdictClient({ url: base, timeoutMs: 2000, token: "t" });
+    answer = (res) => res.end(JSON.stringify({ ...VERDICT, dmarc }));
+    expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: true, verdict: { ...VERDICT, dmarc } });
+    answer = (res) => res.end(JSON.stringify({ ...VERDICT, dmarc: { ...dmarc, sourceIp: "<script>" } }));
+    expect(await client.ask(MESSAGE, ENVELOPE)).toEqual({ ok: true, verdict: VERDICT });
+    client.close();
+  });
+
   it("reports an unreachable API as an outage", async () => {
     const client = createVerdictClient({ url: "http://127.0.0.1:1/v1/verdict", timeoutMs: 1000, token: "t" });
     // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any

@@ -3,15 +3,19 @@
 import { isQueueId, type QueueEntry } from "../queue/spool.ts";
 import type { ControlRequest } from "../control/control.ts";
 import type { TlsRptRunResult } from "../tlsrpt/sender.ts";
+import type { DmarcRunResult } from "../dmarcrpt/sender.ts";
 
 export const QUEUE_USAGE = `usage: npm run queue -- [--socket <path>] [--spool <dir>] list | show <id> | flush [<id>] | delete <id>
        npm run queue -- [--socket <path>] [--spool <dir>] tlsrpt-send [--day YYYY-MM-DD]
+       npm run queue -- [--socket <path>] [--spool <dir>] dmarc-send [--day YYYY-MM-DD]
 
   Asks the running relay over its control socket (<data>/control.sock beside relay.spool of
   $EDGEMX_CONFIG, ./edgemx.yaml or the example; --socket and --spool override).
   list, show: when no relay runs, the spool files are read read-only instead.
   flush: makes the entry (or every entry) due now.  delete: removes the entry without a DSN.
-  tlsrpt-send: sends the TLS-RPT reports (RFC 8460) of the day not sent yet; default: yesterday (UTC).`;
+  tlsrpt-send: sends the TLS-RPT reports (RFC 8460) of the day not sent yet; default: yesterday (UTC).
+  dmarc-send: sends the DMARC aggregate reports (RFC 9990) of the day, a finished one; default: every
+  finished day with evaluations waiting.`;
 
 export interface QueueCommand {
   request: ControlRequest;
@@ -37,8 +41,9 @@ export function parseQueueCommand(args: readonly string[]): QueueCommand | strin
   }
   const [op, id, ...extra] = rest;
   if (extra.length > 0) return `too many arguments: ${extra.join(" ")}`;
-  if (op === "tlsrpt-send") return id === undefined ? { request: day === undefined ? { op } : { op, day }, ...options } : `too many arguments: ${id}`;
-  if (day !== undefined) return "--day belongs to tlsrpt-send";
+  if (op === "tlsrpt-send" || op === "dmarc-send")
+    return id === undefined ? { request: day === undefined ? { op } : { op, day }, ...options } : `too many arguments: ${id}`;
+  if (day !== undefined) return "--day belongs to tlsrpt-send and dmarc-send";
   if (id !== undefined && !isQueueId(id)) return `not a queue id: ${id}`;
   if (op === "list" && id === undefined) return { request: { op }, ...options };
   if (op === "flush") return { request: id === undefined ? { op } : { op, id }, ...options };
@@ -100,6 +105,21 @@ export function formatTlsRptRun(result: TlsRptRunResult): string {
         `${result.day} ${d.domain}: ${d.outcome}`,
         ...d.delivered.map((rua) => `    sent ${rua}`),
         ...d.failed.map((f) => `    FAILED ${f.rua}: ${f.error}`),
+      ].join("\n"),
+    )
+    .join("\n");
+}
+
+/** A line per policy domain of a DMARC report run, then a line per destination. */
+export function formatDmarcRun(result: DmarcRunResult): string {
+  if (result.domains.length === 0) return result.days.length === 0 ? "no DMARC evaluations waiting" : `no DMARC evaluations for ${result.days.join(", ")}`;
+  return result.domains
+    .map((d) =>
+      [
+        `${d.day} ${d.domain}: ${d.outcome}`,
+        ...d.delivered.map((address) => `    sent ${address}`),
+        ...d.refused.map((r) => `    refused ${r.uri}: ${r.reason}`),
+        ...d.waiting.map((w) => `    WAITING ${w.uri}: ${w.reason}`),
       ].join("\n"),
     )
     .join("\n");

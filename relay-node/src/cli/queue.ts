@@ -1,4 +1,4 @@
-// `npm run queue -- list | show <id> | flush [<id>] | delete <id> | tlsrpt-send [--day D]`: the queue of the running relay,
+// `npm run queue -- list | show <id> | flush [<id>] | delete <id> | tlsrpt-send [--day D] | dmarc-send [--day D]`: the queue of the running relay,
 // through its control socket (queue/control.ts). The relay owns the spool, so flush and delete need it
 // running; list and show fall back to reading the spool files read-only when it is not.
 // Exit status: 0 done, 1 refused or failed, 2 bad usage.
@@ -6,7 +6,7 @@ import { ConfigError } from "../../../core/config/load.ts";
 import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
 import { controlSocketPath, headerSection, RelayNotRunning, sendControlRequest, type ControlAnswer } from "../control/control.ts";
 import { readQueuedMessage, readSpoolEntries } from "../queue/spool.ts";
-import { formatQueueEntry, formatQueueList, formatTlsRptRun, parseQueueCommand, QUEUE_USAGE } from "./queue-commands.ts";
+import { formatDmarcRun, formatQueueEntry, formatQueueList, formatTlsRptRun, parseQueueCommand, QUEUE_USAGE } from "./queue-commands.ts";
 
 async function main(args: string[]): Promise<number> {
   const command = parseQueueCommand(args);
@@ -19,8 +19,8 @@ async function main(args: string[]): Promise<number> {
   const { request } = command;
   let answer: ControlAnswer;
   try {
-    // A TLS report run may wait on slow https: rua (30 s each).
-    answer = await sendControlRequest(socket, request, request.op === "tlsrpt-send" ? 600_000 : undefined);
+    // A TLS report run may wait on slow https: rua (30 s each), a DMARC report run on DNS.
+    answer = await sendControlRequest(socket, request, request.op === "tlsrpt-send" || request.op === "dmarc-send" ? 600_000 : undefined);
   } catch (error) {
     if (!(error instanceof RelayNotRunning)) throw error;
     if ((request.op !== "list" && request.op !== "show") || spool === undefined) {
@@ -41,6 +41,9 @@ async function main(args: string[]): Promise<number> {
   else if ("tlsrpt" in answer) {
     console.log(formatTlsRptRun(answer.tlsrpt));
     if (answer.tlsrpt.domains.some((d) => d.outcome === "partial" || d.outcome === "lookup-failed")) return 1;
+  } else if ("dmarc" in answer) {
+    console.log(formatDmarcRun(answer.dmarc));
+    if (answer.dmarc.domains.some((d) => d.outcome === "partial")) return 1;
   } else if ("deleted" in answer)
     console.log(
       `deleted ${answer.deleted.id} from <${answer.deleted.envelope.mailFrom}> to ${answer.deleted.recipients.map((r) => `${r.rcpt} (${r.status})`).join(", ")}`,

@@ -7,6 +7,7 @@ import { chmod, unlink } from "node:fs/promises";
 import { createConnection, createServer, type Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import type { TlsRptRunResult } from "../tlsrpt/sender.ts";
+import type { DmarcRunResult } from "../dmarcrpt/sender.ts";
 import type { AcmeService } from "../acme/service.ts";
 import type { AcmeStatus } from "../acme/store.ts";
 import type { DeliveryScheduler } from "../queue/scheduler.ts";
@@ -18,6 +19,7 @@ export type ControlRequest =
   | { op: "flush"; id?: string }
   | { op: "delete"; id: string }
   | { op: "tlsrpt-send"; day?: string }
+  | { op: "dmarc-send"; day?: string }
   | { op: "tls-status" | "tls-renew" | "tls-rollover" };
 
 export type ControlAnswer =
@@ -26,6 +28,7 @@ export type ControlAnswer =
   | { ok: true; flushed: string[] }
   | { ok: true; deleted: QueueEntry }
   | { ok: true; tlsrpt: TlsRptRunResult }
+  | { ok: true; dmarc: DmarcRunResult }
   | { ok: true; tls: AcmeStatus }
   | { ok: false; error: string };
 
@@ -56,7 +59,7 @@ export function parseControlRequest(line: string): ControlRequest | string {
   if (typeof value !== "object" || value === null) return "not an object";
   const { op, id, day } = value as Record<string, unknown>;
   if (id !== undefined && typeof id !== "string") return "id must be a string";
-  if (op === "tlsrpt-send") {
+  if (op === "tlsrpt-send" || op === "dmarc-send") {
     if (day !== undefined && (typeof day !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(day))) return "day must be YYYY-MM-DD";
     return day === undefined ? { op } : { op, day };
   }
@@ -73,6 +76,8 @@ export interface QueueControlDeps {
   now?: () => number;
   /** `tlsrpt-send`: sends the TLS reports of the day (default: the previous UTC day), tlsrpt/sender.ts. */
   sendTlsReports?: (day?: string) => Promise<TlsRptRunResult>;
+  /** `dmarc-send`: sends the DMARC aggregate reports of the day (default: every finished day waiting), dmarcrpt/sender.ts. */
+  sendDmarcReports?: (day?: string) => Promise<DmarcRunResult>;
   /** `tls-*` (`npm run tls`): the ACME service, once it runs; null without relay.acme. */
   acme?: () => AcmeService | null;
 }
@@ -115,6 +120,9 @@ export async function answerControlRequest(request: ControlRequest, deps: QueueC
     case "tlsrpt-send":
       if (deps.sendTlsReports === undefined) return { ok: false, error: "this relay does not send TLS reports" };
       return { ok: true, tlsrpt: await deps.sendTlsReports(request.day) };
+    case "dmarc-send":
+      if (deps.sendDmarcReports === undefined) return { ok: false, error: "this relay sends no DMARC reports (relay.dmarcReports.enabled is false)" };
+      return { ok: true, dmarc: await deps.sendDmarcReports(request.day) };
     case "tls-status":
     case "tls-renew":
     case "tls-rollover": {
@@ -151,9 +159,9 @@ export async function startQueueControl(path: string, deps: QueueControlDeps): P
       socket.pause();
       socket.removeAllListeners("data");
       const request = newline === -1 ? "request too long" : parseControlRequest(buffered.slice(0, newline));
-      // A TLS report run may wait on https: POSTs (30 s each): no idle limit once the request is read.
+      // A TLS report run may wait on https: POSTs (30 s each), a DMARC report run on DNS: no idle limit once the request is read.
       // So may an ACME issuance (a CA's validation, its retries).
-      if (typeof request !== "string" && (request.op === "tlsrpt-send" || request.op === "tls-renew")) socket.setTimeout(0);
+      if (typeof request !== "string" && (request.op === "tlsrpt-send" || request.op === "dmarc-send" || request.op === "tls-renew")) socket.setTimeout(0);
       const answer: Promise<ControlAnswer> =
         typeof request === "string"
           ? Promise.resolve({ ok: false, error: request })

@@ -1,4 +1,4 @@
-// Mail the relay writes itself — DSNs (queue/scheduler.ts) and TLS reports (tlsrpt/sender.ts) — leaves
+// Mail the relay writes itself — DSNs (queue/scheduler.ts), TLS and DMARC reports (tlsrpt/, dmarcrpt/sender.ts) — leaves
 // like submitted mail: from a postmaster of one of our domains (RFC 2142 §2: the mailbox that must
 // exist), with that domain's DKIM signatures (RFC 6376; RFC 8463 beside it when configured), so that
 // DMARC aligns at the receiver. No ARC set: nothing was received and authenticated on its way.

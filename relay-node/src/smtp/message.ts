@@ -8,6 +8,7 @@ import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/repl
 import { relaxedChecks } from "../../../core/smtp/roles.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
 import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
+import type { DmarcRecorder } from "../dmarcrpt/recorder.ts";
 import type { Greylist } from "../greylist/greylist.ts";
 import type { Spamtrap, SpamtrapReport } from "../spam/spamtrap.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
@@ -45,6 +46,8 @@ export interface MessageDeps {
   enqueue(request: EnqueueRequest): Promise<string>;
   /** SRS and the ARC seal of copies forwarded to other domains (forward/forwarding.ts). */
   forwarding: Forwarding;
+  /** Counts the judge's DMARC evaluation for the aggregate reports (dmarcrpt/); absent when relay.dmarcReports is off. */
+  recordDmarc?: DmarcRecorder;
 }
 
 export interface AcceptedRecipient {
@@ -226,6 +229,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     check = decision.reason;
   }
 
+  if (judged.ok && judged.verdict.dmarc !== undefined) deps.recordDmarc?.(judged.verdict.dmarc, rcptTo, reply);
   if (!judged.ok) deps.logger.warn({ event: "outage", id: decision.id, detail: judged.detail }, "the judge could not judge a message");
   if (scan.status === "error") deps.logger.warn({ event: "outage", id: decision.id, detail: scan.detail }, "the virus scanner could not scan a message");
   if (spamOutcome?.status === "error")

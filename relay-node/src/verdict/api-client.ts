@@ -7,6 +7,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { randomBytes } from "node:crypto";
 import type { VerdictEnvelope, Verdict } from "../../../core/verdict/types.ts";
+import { dmarcEvaluationOf } from "../../../core/dmarcrpt/evaluation.ts";
 
 export type VerdictOutcome = { ok: true; verdict: Verdict } | { ok: false; detail: string };
 
@@ -47,6 +48,17 @@ export function isVerdict(value: unknown): value is Verdict {
     Array.isArray(v.marks) &&
     Array.isArray(v.checks)
   );
+}
+
+/**
+ * The verdict with its DMARC evaluation only when that has the evaluation's shape: the relay stores it
+ * for its reports, and an API of another version must not put anything else there. A verdict without
+ * one is still a verdict (no report counts the message).
+ */
+function withCheckedDmarc(verdict: Verdict): Verdict {
+  const { dmarc, ...rest } = verdict;
+  const checked = dmarc === undefined ? undefined : dmarcEvaluationOf(dmarc);
+  return checked === undefined ? rest : { ...rest, dmarc: checked };
 }
 
 interface Body {
@@ -114,7 +126,7 @@ export function createVerdictClient(settings: VerdictClientSettings): VerdictCli
             } catch {
               return resolve({ ok: false, detail: `${where}: the answer is not JSON` });
             }
-            resolve(isVerdict(parsed) ? { ok: true, verdict: parsed } : { ok: false, detail: `${where}: the answer is not a verdict` });
+            resolve(isVerdict(parsed) ? { ok: true, verdict: withCheckedDmarc(parsed) } : { ok: false, detail: `${where}: the answer is not a verdict` });
           },
           (err: unknown) => resolve({ ok: false, detail: `${where}: ${err instanceof Error ? err.message : String(err)}` }),
         );
