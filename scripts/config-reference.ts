@@ -52,9 +52,12 @@ const SECTIONS: readonly Section[] = [
   {
     path: "domains[]",
     title: "`domains[]`",
-    after: `With no \`mailboxes\`, no \`aliases\` and \`catchAll: false\`, every local part is accepted at RCPT and the
-mailbox host decides (or, with \`relay.recipientCheck\`, is asked during RCPT). Role mailboxes
-(\`postmaster@\`, and every local part under \`roles\`) always exist (RFC 5321 §4.5.1).`,
+    after: `The relay accepts at RCPT only the recipients a domain names: its \`mailboxes\` and \`aliases\` (and their
+subaddresses, \`relay.recipientDelimiter\`), every local part with \`catchAll: true\`, or, for a domain that names
+none, those the mailbox host confirms when \`relay.recipientCheck\` asks it; any other is refused (550 5.1.1), never
+accepted and bounced later. A domain with none of these is refused by the schema. Role mailboxes (\`postmaster@\`,
+and every local part under \`roles\`) always exist (RFC 5321 §4.5.1). An alias to another domain is forwarded
+with an SRS sender and an ARC seal ([forwarding.md](forwarding.md)).`,
   },
   {
     path: "connection",

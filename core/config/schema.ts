@@ -206,7 +206,9 @@ const domain = z
     aliases: z
       .record(localPart, z.string().min(1).meta({ kind: "local part or address" }))
       .default({})
-      .describe("recipients delivered to another mailbox"),
+      .describe(
+        "recipients delivered to another mailbox: a local part of this domain or a full address; one at another domain is forwarded with an SRS sender and an ARC seal ([forwarding.md](forwarding.md))",
+      ),
     catchAll: z.boolean().default(false).describe("every local part exists"),
   })
   .strict();
@@ -624,6 +626,34 @@ const relay = z
       .describe(
         "ask the LMTP/SMTP mailbox host during RCPT whether a recipient exists (`MAIL FROM:<>`, `RCPT TO`, never `DATA`), for domains that list no mailboxes and never for role mailboxes: 5yz → 550 5.1.1, unreachable or 4yz → 451; answers cached 600 s (unknown ones 300 s); ignored, with a warning, for a `maildir` next hop ([relay-checks.md](relay-checks.md))",
       ),
+    recipientDelimiter: z
+      .string()
+      .max(8)
+      .regex(/^[!#$%&'*+/=?^_`{|}~.-]*$/, { message: "expected characters such as + or - that may stand in a local part but are no letter or digit" })
+      .default("+")
+      .meta({
+        kind: "characters",
+        description:
+          "what separates a subaddress from its mailbox (RFC 5233's detail): `alice+news@` is delivered to the mailbox or alias `alice`, the whole address kept in `Delivered-To`; each character is a delimiter, as in Postfix's `recipient_delimiter`; an exact mailbox or alias name wins; `\"\"`: no subaddresses ([relay-checks.md](relay-checks.md))",
+      }),
+    srs: z
+      .object({
+        maxAgeDays: z
+          .number()
+          .int()
+          .min(1)
+          .max(365)
+          .default(21)
+          .describe("how many days after the forward a bounce to its SRS address is accepted; older ones are refused (`550 5.1.1 … (SRS)`)"),
+      })
+      .strict()
+      .prefault({})
+      .meta({
+        description:
+          "the Sender Rewriting Scheme: mail an alias forwards to another domain leaves with `SRS0=…@<the alias's domain>` as its envelope sender, and bounces to such addresses are accepted only when their hash holds ([forwarding.md](forwarding.md))",
+        checkedAtStart:
+          "`EDGEMX_SRS_SECRET` (the hash's secret, at least 16 characters) is in the environment when an alias forwards to another domain; `EDGEMX_SRS_PREVIOUS_SECRET` is accepted beside it while a secret is rotated out",
+      }),
     users: z
       .union([
         z
@@ -962,6 +992,11 @@ export function arcSealIdentity(config: {
   return domain && selector ? { domain, selector } : null;
 }
 
+/** Whether relay.recipientCheck asks the mailbox host: on, with a next hop that can be asked (a Maildir cannot). */
+export function recipientCalloutAsks(relay: { recipientCheck: boolean; nextHop: { type: string } }): boolean {
+  return relay.recipientCheck && relay.nextHop.type !== "maildir";
+}
+
 /** The document's fields without the rules that span them: the Worker's part (worker.ts) is cut from these. */
 export const configFields = z
   .object({
@@ -1028,6 +1063,16 @@ export const configSchema = configFields.superRefine((cfg, ctx) => {
       message: "expected relay.acme or relay.tls, not both: with ACME the relay serves the certificate it gets itself",
     });
   }
+  // No backscatter: unknown recipients are refused at RCPT, so a domain must say who receives mail.
+  const callout = recipientCalloutAsks(cfg.relay);
+  cfg.domains.forEach((d, i) => {
+    if (callout || d.catchAll || d.mailboxes.length > 0 || Object.keys(d.aliases).length > 0) return;
+    ctx.addIssue({
+      code: "custom",
+      path: ["domains", i, "mailboxes"],
+      message: `expected the mailboxes (or aliases) of ${d.name}, catchAll: true, or relay.recipientCheck with an lmtp or smtp nextHop to ask the mailbox host: unknown recipients are refused at RCPT, and ${d.name} names none that are known`,
+    });
+  });
   checkArcSealIdentity(cfg, ctx);
 });
 

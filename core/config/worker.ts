@@ -28,6 +28,12 @@ const publishedDomain = domain.omit({ mailboxes: true, aliases: true, catchAll: 
 const relayFacts = z
   .object({
     limits: relay.limits.unwrap().pick({ maxMessageBytes: true, maxRecipients: true }).prefault({}),
+    srs: relay.srs.unwrap().pick({ maxAgeDays: true }).prefault({}),
+    // Not a field of the file but what the domains' aliases say to the page, so the aliases stay home.
+    forwardingDomains: z
+      .array(z.string())
+      .optional()
+      .describe("the domains with an alias to another domain, whose forwarded mail leaves with an SRS sender (the postmaster page says so)"),
     // Not a field of the file but what relay.verdict.url says to the page, so the URL stays home.
     inProcessJudge: z
       .boolean()
@@ -71,6 +77,8 @@ export function workerPart(config: EdgemxConfig): WorkerConfigInput {
     judge,
     relay: {
       limits: { maxMessageBytes: full.limits.maxMessageBytes, maxRecipients: full.limits.maxRecipients },
+      srs: { maxAgeDays: full.srs.maxAgeDays },
+      forwardingDomains: [...domainsForwarding({ domains: config.domains, relay: {} })],
       inProcessJudge: full.verdict.url === undefined,
     },
     reports: { retentionDays: reports.retentionDays, dashboard: reports.dashboard },
@@ -83,6 +91,20 @@ export function workerPart(config: EdgemxConfig): WorkerConfigInput {
  */
 export function relayJudgesInProcess(config: { relay: { inProcessJudge?: boolean | undefined; verdict?: { url?: string | undefined } } }): boolean {
   return config.relay.inProcessJudge ?? config.relay.verdict?.url === undefined;
+}
+
+/**
+ * Our domains with an alias to another domain: the Worker's part says so in `forwardingDomains`, the
+ * full configuration by its aliases (as core/srs/forwarding.ts reads them for the relay).
+ */
+export function domainsForwarding(config: {
+  domains: readonly { name: string; aliases?: Readonly<Record<string, string>> }[];
+  relay: { forwardingDomains?: readonly string[] | undefined };
+}): readonly string[] {
+  if (config.relay.forwardingDomains !== undefined) return config.relay.forwardingDomains;
+  const ours = new Set(config.domains.map((d) => d.name));
+  const elsewhere = (target: string): boolean => target.includes("@") && !ours.has(target.slice(target.lastIndexOf("@") + 1).toLowerCase());
+  return config.domains.filter((d) => Object.values(d.aliases ?? {}).some(elsewhere)).map((d) => d.name);
 }
 
 /** A value that is a secret whatever field holds it: a URL with a user name or password, a private key. */

@@ -39,6 +39,8 @@ import type { EnqueueRequest } from "./queue/spool.ts";
 import { startSubmission, type SubmissionListenerName } from "./submission/start.ts";
 import { createMxServer } from "./smtp/mx.ts";
 import { dnsblKeys } from "../../core/dnsbl/dnsbl.ts";
+import { startForwarding } from "./forward/forwarding.ts";
+import { dsnRecipient } from "../../core/srs/forwarding.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
 import { loadConfigFile } from "./config/file.ts";
 import { ConfigHolder, settingsNeedingRestart, type ReloadOutcome } from "./config/reload.ts";
@@ -164,7 +166,7 @@ function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, lo
  */
 function localDeliverer(configs: ConfigHolder, env: NodeJS.ProcessEnv): Deliverer {
   const config = configs.current;
-  const nextHop = nextHopDeliverer(config.relay.nextHop, config.hostname);
+  const nextHop = nextHopDeliverer(config);
   const url = config.reports.intakeUrl;
   if (url === undefined) return nextHop;
   const token = env[REPORTS_TOKEN_ENV];
@@ -213,6 +215,9 @@ async function startRelayServices(
   const scanner = await virusScanner(config, logger);
   const scan = metrics?.countFailures("clamd", scanner, (outcome) => outcome.status === "error") ?? scanner;
 
+  // Before the spool opens: a forwarding alias without its SRS secret stops the start here.
+  const forwarding = startForwarding(config, env, logger);
+  const srsSecrets = forwarding.srsSecrets;
   const spool = await Spool.open(config.relay.spool);
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
@@ -274,6 +279,8 @@ async function startRelayServices(
     hostname: config.hostname,
     // DSNs from a postmaster of ours, DKIM-signed like other outbound mail (sign/generated.ts).
     dsnFrom: (mailFrom) => dsnFrom(config.domains, mailFrom),
+    // A forwarded copy's DSN goes to the sender its SRS address stands for (docs/forwarding.md).
+    ...(srsSecrets === null ? {} : { dsnTo: (mailFrom: string) => dsnRecipient(mailFrom, config, srsSecrets) }),
     signDsn: (message, from, now) => signGenerated?.(message, from.slice(from.lastIndexOf("@") + 1), now),
     logger,
   });
@@ -371,6 +378,7 @@ async function startRelayServices(
     dnsblKeys: blocklistKeys,
     greylist,
     recipientCallout,
+    forwarding,
     certificate: certificate.pair,
     enqueue,
     metrics,

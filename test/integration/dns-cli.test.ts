@@ -63,7 +63,7 @@ describe("npm run dns", () => {
 
   it("shows the configuration error and exits 1 for a bad file", () => {
     const configPath = join(dir, "bad.yaml");
-    writeFileSync(configPath, "hostname: mx.example.org\ndomains:\n  - name: example.org\n    mx: []\n");
+    writeFileSync(configPath, "hostname: mx.example.org\ndomains:\n  - name: example.org\n    mx: []\n    catchAll: true\n");
     const run = dns("example.org", "--config", configPath);
     expect(run.status).toBe(1);
     expect(run.stdout).toBe("");

@@ -20,7 +20,7 @@ const { sender, dnsbl, clients } = TEST_DNS;
 
 const config = parseConfig({
   hostname: "mx.example.org",
-  domains: [{ name: "example.org", mx: ["mx.example.org"] }],
+  domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }],
   connection: {
     dnsbl: { zones: [{ zone: dnsbl.zone, codes: [dnsbl.listedAnswer] }] },
     // The dynamic-name patterns of config/example.yaml.

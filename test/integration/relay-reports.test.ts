@@ -77,7 +77,10 @@ beforeAll(async () => {
       workerPart(
         parseConfig({
           ...documentFor(workerFolder),
-          domains: [...documentFor(workerFolder).domains, { name: "example.com", mx: ["mx.example.com"], tlsRpt: { rua: ["mailto:tls@example.com"] } }],
+          domains: [
+            ...documentFor(workerFolder).domains,
+            { name: "example.com", mx: ["mx.example.com"], catchAll: true, tlsRpt: { rua: ["mailto:tls@example.com"] } },
+          ],
         }),
       ),
     ),

@@ -372,7 +372,7 @@ describe("learning from people", () => {
       configFile,
       JSON.stringify({
         hostname: "mx.example.org",
-        domains: [{ name: "example.org", mx: ["mx.example.org"] }],
+        domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }],
         relay: { rspamd: { controllerUrl: rspamd.controllerUrl } },
       }),
     );

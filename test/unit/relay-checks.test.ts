@@ -40,6 +40,11 @@ const config: EdgemxConfig = parseConfig({
     fcrdns: { dynamicPatterns: ["(^|[.-])(dyn|dynamic|pool)[0-9.-]", "\\d+[.-]\\d+[.-]\\d+[.-]\\d+"] },
     mandatoryTls: { domains: ["secure.test"] },
   },
+  relay: {
+    // open.example lists no mailboxes: the mailbox host is asked about its recipients.
+    recipientCheck: true,
+    nextHop: { type: "lmtp", host: "127.0.0.1" },
+  },
 });
 
 /** The reply line of a finding, or the outcome when it has none. */
@@ -365,7 +370,7 @@ describe("checkFcrdns (forward-confirmed reverse DNS)", () => {
   it("compiles the patterns when the configuration is read, case-insensitively, and refuses a bad one with its path", () => {
     const withPatterns = (dynamicPatterns: string[]) => ({
       hostname: "mx.example.org",
-      domains: [{ name: "example.org", mx: ["mx.example.org"] }],
+      domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }],
       connection: { fcrdns: { dynamicPatterns } },
     });
     let error: unknown;

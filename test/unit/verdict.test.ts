@@ -35,7 +35,7 @@ function zone(): ZoneResolver {
 function config(judge: Record<string, unknown> = {}): EdgemxConfig {
   return parseConfig({
     hostname: "mx.example.org",
-    domains: [{ name: "example.org", mx: ["mx.example.org"], dkim: { selector: "2024", publicKey: "AAAA" } }],
+    domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true, dkim: { selector: "2024", publicKey: "AAAA" } }],
     judge,
   });
 }

@@ -93,10 +93,13 @@ describe("the Worker's part of the schema", () => {
   it("holds of the relay's settings only the public facts the postmaster page states", () => {
     expect(fieldPaths(workerConfigSchema).filter((path) => path.startsWith("relay"))).toEqual([
       "relay",
+      "relay.forwardingDomains",
       "relay.inProcessJudge",
       "relay.limits",
       "relay.limits.maxMessageBytes",
       "relay.limits.maxRecipients",
+      "relay.srs",
+      "relay.srs.maxAgeDays",
     ]);
   });
 
@@ -171,7 +174,7 @@ describe("the Worker's bundle", () => {
     }
     const bundle = JSON.parse(text) as { config: Record<string, unknown>; facts: unknown };
     expect(Object.keys(bundle)).toEqual(["config", "facts"]);
-    expect(Object.keys(bundle.config.relay as object)).toEqual(["limits", "inProcessJudge"]);
+    expect(Object.keys(bundle.config.relay as object)).toEqual(["limits", "srs", "forwardingDomains", "inProcessJudge"]);
     // The relay asks a verdict URL: the Worker learns that it does, not the URL.
     expect((bundle.config.relay as { inProcessJudge: unknown }).inProcessJudge).toBe(false);
     expect(bundle.config.reports).toEqual({ retentionDays: 90, dashboard: {} });

@@ -15,12 +15,18 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+/** The Worker's part of a fixture document: its domains without the recipients, which stay with the relay. */
+function workerDocument(document: Record<string, unknown>): Record<string, unknown> {
+  const domains = document.domains as Record<string, unknown>[];
+  return { ...document, domains: domains.map(({ mailboxes: _m, aliases: _a, catchAll: _c, ...published }) => published) };
+}
+
 describe.each(BROKEN_RULES.filter((broken) => broken.worker))("the rule: $rule", ({ document, problem, kept }) => {
   it("is refused by the Worker at its first request, naming the field and what was expected", async () => {
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     const response = await worker.fetch(new Request("https://mta-sts.example.org/.well-known/mta-sts.txt"), {
       ...testEnv,
-      EDGEMX_CONFIG: JSON.stringify(document),
+      EDGEMX_CONFIG: JSON.stringify(workerDocument(document)),
     });
     expect(response.status).toBe(500);
     expect(await response.text()).toBe("The mail gateway's configuration is invalid; see the Worker's log\n");
@@ -30,7 +36,7 @@ describe.each(BROKEN_RULES.filter((broken) => broken.worker))("the rule: $rule",
   it("serves the document that keeps it", async () => {
     const response = await worker.fetch(new Request("https://mta-sts.example.org/.well-known/mta-sts.txt"), {
       ...testEnv,
-      EDGEMX_CONFIG: JSON.stringify(kept),
+      EDGEMX_CONFIG: JSON.stringify(workerDocument(kept)),
     });
     expect(response.status).toBe(200);
   });
@@ -44,9 +50,13 @@ describe.each(BROKEN_RULES.filter((broken) => !broken.worker))("the relay's rule
       EDGEMX_CONFIG: JSON.stringify(kept),
     });
     expect(response.status).toBe(500);
-    const unknown = Object.keys(kept.relay as Record<string, unknown>).map((key) => JSON.stringify(key));
-    expect(logged.mock.calls.map((call) => String(call[0]))).toEqual([
-      `ConfigError: invalid configuration in the EDGEMX_CONFIG var:\n  - relay: unknown field ${unknown.join(", ")}`,
-    ]);
+    // Every problem is a field the Worker's part does not have: the relay's settings, the domains' recipients.
+    const [heading, ...problems] = logged.mock.calls
+      .map((call) => String(call[0]))
+      .join("\n")
+      .split("\n");
+    expect(heading).toBe("ConfigError: invalid configuration in the EDGEMX_CONFIG var:");
+    expect(problems.length).toBeGreaterThan(0);
+    for (const line of problems) expect(line).toMatch(/^ {2}- [^ ]+: unknown fields? "/);
   });
 });

@@ -199,7 +199,7 @@ describe("postmaster page: content from the configuration", () => {
 describe("postmaster page: rendering", () => {
   const base = {
     hostname: "mx.example.net",
-    domains: [{ name: "example.net", mx: ["mx1.example.net", "mx2.example.net"], imap: { starttlsPort: null }, sieve: { port: null } }],
+    domains: [{ name: "example.net", mx: ["mx1.example.net", "mx2.example.net"], catchAll: true, imap: { starttlsPort: null }, sieve: { port: null } }],
   };
 
   it("escapes every value from the configuration and the records", () => {
@@ -272,6 +272,19 @@ describe("postmaster page: rendering", () => {
     expect(de).toContain("werden nicht auf Viren geprüft");
     expect(de).toContain("bewertet kein Spamfilter.");
     expect(de).not.toMatch(/Greylisting:|auf TLS verpflichtet/);
+  });
+
+  it("says how forwarded mail leaves and which bounces come back, for a domain with an alias to another domain only", () => {
+    const plain = visibleText(renderPostmasterPage({ lang: "en", domain: parseConfig(base).domains[0]!, config: parseConfig(base), records: [] }));
+    expect(plain).not.toContain("forward to other domains");
+    const forwarding = parseConfig({ ...base, domains: [{ ...base.domains[0], aliases: { carol: "carol@example.com" } }], relay: { srs: { maxAgeDays: 14 } } });
+    const en = visibleText(renderPostmasterPage({ lang: "en", domain: forwarding.domains[0]!, config: forwarding, records: [] }));
+    expect(en).toContain(
+      "Some addresses of example.net forward to other domains. The forwarded message gets an SRS return address (SRS0=…@example.net) and an ARC seal of example.net, so that SPF and DMARC checks at the destination still hold. A bounce to such an address is accepted for 14 days after the forward and goes back to the original sender; a forged or older one is refused.",
+    );
+    const de = visibleText(renderPostmasterPage({ lang: "de", domain: forwarding.domains[0]!, config: forwarding, records: [] }));
+    expect(de).toContain("Eine Fehlermeldung an eine solche Adresse nehmen wir bis 14 Tage nach der Weiterleitung an");
+    expect(de).toContain("Invalid or expired forwarding return address (SRS)");
   });
 
   it("puts N/A for a service that is not offered and defaults hosts to the first MX", () => {

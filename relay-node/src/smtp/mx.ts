@@ -16,7 +16,9 @@
 //   asked), after the cheaper checks so a refused client causes no callout; greylisting (451 4.7.1),
 //   skipped for roles that relax it, and left until after the final dot when rspamd's score gates it.
 //   Spamtrap addresses are accepted as mailboxes, never called out or greylisted; the spamtrap's
-//   blocklist is a connect-stage finding beside the DNSBL's.
+//   blocklist is a connect-stage finding beside the DNSBL's. An SRS address of ours (a bounce of mail
+//   we forwarded, core/srs/) is accepted for the address it stands for only when its hash and age hold
+//   (550 5.1.1 … (SRS) otherwise), and never called out.
 // - DATA: read whole within the size bound, bare CR/LF and NUL refused (session.ts, data.ts); then
 //   Received, judge, virus scan and rspamd side by side, spool, 250 (message.ts).
 //
@@ -35,6 +37,7 @@ import { checkHelo } from "../../../core/smtp/helo.ts";
 import { checkRecipient, mailboxHostDecides, resolveAlias } from "../../../core/smtp/recipient.ts";
 import type { RecipientCallout } from "./recipient-callout.ts";
 import { checkSender } from "../../../core/smtp/sender.ts";
+import { srsRecipient } from "../../../core/srs/forwarding.ts";
 import { checkSpamtrapBlocklist, isSpamtrap } from "../spam/spamtrap.ts";
 import type { ClientFacts, Finding, RelayCheck } from "../../../core/smtp/finding.ts";
 import { logSession, type CheckRecord } from "../log/log.ts";
@@ -176,7 +179,9 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
     if (!alreadyAccepted && transaction.recipients.length >= config.relay.limits.maxRecipients) return refusal(TOO_MANY_RECIPIENTS, "recipients");
 
     const spamtrap = isSpamtrap(rcpt, config.relay.rspamd.spamtrap);
-    const recipient: Finding = spamtrap ? { check: "recipient", outcome: "pass", detail: "spamtrap" } : checkRecipient(rcpt, config);
+    const srsSecrets = deps.forwarding.srsSecrets;
+    const bounce = spamtrap || srsSecrets === null ? null : srsRecipient(rcpt, config, srsSecrets, new Date());
+    const recipient: Finding = spamtrap ? { check: "recipient", outcome: "pass", detail: "spamtrap" } : (bounce?.finding ?? checkRecipient(rcpt, config));
     transaction.checks.push(record(recipient));
     const recipientEffect = effectOf(recipient, config);
     if (recipientEffect.effect === "refuse") return refusal(recipientEffect.reply, recipient.check);
@@ -187,7 +192,7 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
     if (!decision.accept) return refusal(decision.reply, decision.check);
     for (const check of decision.relaxed) transaction.checks.push({ check, outcome: "relaxed", detail: `for ${rcpt}` });
 
-    if (recipientCallout !== null && !spamtrap && mailboxHostDecides(rcpt, config)) {
+    if (recipientCallout !== null && !spamtrap && bounce === null && mailboxHostDecides(rcpt, config)) {
       const finding = await settled("recipient", () => recipientCallout.verify(resolveAlias(rcpt, config), session.id));
       transaction.checks.push(record(finding));
       const effect = effectOf(finding, config);
@@ -203,7 +208,8 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
       const effect = effectOf(finding, config);
       if (effect.effect === "refuse") return refusal(effect.reply, finding.check);
     }
-    if (!alreadyAccepted) transaction.recipients.push({ address: rcpt, deliverTo: resolveAlias(rcpt, config), spamtrap, greylist: greylisting });
+    const deliverTo = bounce?.deliverTo ?? resolveAlias(rcpt, config);
+    if (!alreadyAccepted) transaction.recipients.push({ address: rcpt, deliverTo, spamtrap, greylist: greylisting });
     logger.debug({ event: "rcpt", session: session.id, rcpt }, "recipient accepted");
     return null;
   };

@@ -28,6 +28,7 @@ export interface PageText {
     authentication: string;
     mandatoryTls: string;
     plausibility: string;
+    forwarding: string;
     mimeTypes: string;
     fileTypes: string;
     typeExtensions: string;
@@ -162,6 +163,8 @@ const EN: PageText = {
     mandatoryTls: "Mail from these sender domains is accepted only over TLS: {domains}.",
     plausibility:
       "The HELO/EHLO name, the sender (MAIL FROM) and each recipient (RCPT TO) must be plausible: names must exist in the DNS and recipients must be our mailboxes.",
+    forwarding:
+      "Some addresses of {domain} forward to other domains. The forwarded message gets an SRS return address ({example}) and an ARC seal of {domain}, so that SPF and DMARC checks at the destination still hold. A bounce to such an address is accepted for {days} days after the forward and goes back to the original sender; a forged or older one is refused.",
     mimeTypes: "Refused MIME types: {types}.",
     fileTypes: "Refused file types: {types}.",
     typeExtensions: "Files named like the refused MIME types are refused whatever type they declare: {extensions}.",
@@ -317,6 +320,8 @@ const DE: PageText = {
     mandatoryTls: "E-Mails dieser Absenderdomains nehmen wir nur über TLS an: {domains}.",
     plausibility:
       "HELO/EHLO-Name, Absender (MAIL FROM) und jeder Empfänger (RCPT TO) müssen plausibel sein: Namen müssen im DNS existieren, Empfänger müssen unsere Postfächer sein.",
+    forwarding:
+      "Einige Adressen von {domain} leiten an andere Domains weiter. Die weitergeleitete Nachricht erhält eine SRS-Rücklaufadresse ({example}) und ein ARC-Siegel von {domain}, damit SPF- und DMARC-Prüfungen am Ziel weiter bestehen. Eine Fehlermeldung an eine solche Adresse nehmen wir bis {days} Tage nach der Weiterleitung an und geben sie an den ursprünglichen Absender zurück; eine gefälschte oder ältere lehnen wir ab.",
     mimeTypes: "Abgelehnte MIME-Typen: {types}.",
     fileTypes: "Abgelehnte Dateitypen: {types}.",
     typeExtensions: "Dateien, die wie die abgelehnten MIME-Typen heißen, werden abgelehnt, welchen Typ sie auch angeben: {extensions}.",

@@ -1,6 +1,6 @@
 // The postmaster page: one self-contained HTML5 document, rendered from the live configuration and
 // the DNS records the domain publishes. Every value from the configuration is escaped here.
-import { relayJudgesInProcess, type WorkerConfig, type WorkerDomainConfig } from "../../../core/config/worker.ts";
+import { domainsForwarding, relayJudgesInProcess, type WorkerConfig, type WorkerDomainConfig } from "../../../core/config/worker.ts";
 import { clientSettings, type ClientEndpoint, type TlsMode } from "../../../core/clientconfig/settings.ts";
 import { htmlEscape } from "./html.ts";
 import { REPLIES, REPLY_KEYS, templateParts, type ReplyDefinition } from "../../../core/smtp/replies.ts";
@@ -162,6 +162,15 @@ function incomingSection(input: PostmasterPageInput, t: PageText, published: Pub
         ? [fill(ti.routed.mandatoryTls, { domains: codeList(tlsDomains, t.noneConfigured) })]
         : []),
     fill(ti.plausibility),
+    ...(domainsForwarding(config).includes(domain.name)
+      ? [
+          fill(ti.forwarding, {
+            domain: code(domain.name),
+            example: code(`SRS0=…@${domain.name}`),
+            days: htmlEscape(new Intl.NumberFormat(lang).format(relay.srs.maxAgeDays)),
+          }),
+        ]
+      : []),
     fill(ti.mimeTypes, { types: codeList(banned.mimeTypes, t.noneConfigured) }),
     fill(ti.fileTypes, { types: fileTypeList(banned.extensions, t) }),
     ...(byTypeName.length > 0 ? [fill(ti.typeExtensions, { extensions: byTypeName.join(", ") })] : []),
