@@ -56,6 +56,20 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      {
+        // The fault suite (docs/reliability.md): bounded load with one fault injected per case, and the
+        // checker's row per case (sent, 250, delivered, 4xx, 5xx, lost, duplicated, recovery).
+        test: {
+          name: "faults",
+          environment: "node",
+          include: ["test/faults/**/*.test.ts"],
+          globalSetup: HARNESS,
+          // A bound against hangs only (no case asserts a duration): a case takes seconds alone, but up
+          // to ten times that beside the rest of npm test on a loaded 2-core machine.
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+        },
+      },
     ],
   },
 });

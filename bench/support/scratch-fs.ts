@@ -53,17 +53,17 @@ function tempScratch(prefix: string, why: string): ScratchDir {
   };
 }
 
-function journaledScratch(prefix: string): ScratchDir {
+function journaledScratch(prefix: string, imageBytes = IMAGE_BYTES, mkfsOptions: readonly string[] = []): ScratchDir {
   const dir = mkdtempSync(`${tmpdir()}/${prefix}`);
   const image = `${dir}.img`;
   const fd = openSync(image, "wx", 0o600);
   try {
-    ftruncateSync(fd, IMAGE_BYTES);
+    ftruncateSync(fd, imageBytes);
   } finally {
     closeSync(fd);
   }
   try {
-    execFileSync(findProgram("mkfs.ext4")!, ["-q", "-F", "-L", "edgemx-bench", image], { stdio: "pipe" });
+    execFileSync(findProgram("mkfs.ext4")!, ["-q", "-F", "-L", "edgemx-bench", ...mkfsOptions, image], { stdio: "pipe" });
     execFileSync(findProgram("mount")!, ["-o", "loop", image, dir], { stdio: "pipe" });
   } catch (err) {
     rmSync(image, { force: true });
@@ -88,6 +88,17 @@ function journaledScratch(prefix: string): ScratchDir {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A small ext4 file system of its own, `bytes` large, with no blocks reserved for root (-m 0): one that
+ * a test can fill to the last block (the fault suite's disk full, test/faults/). Needs root; throws
+ * with the reason where it cannot be made, since no other folder can stand in for it.
+ */
+export function smallFileSystem(prefix: string, bytes: number): ScratchDir {
+  const unavailable = journalUnavailable();
+  if (unavailable !== undefined) throw new Error(`no small file system of our own: ${unavailable}`);
+  return journaledScratch(prefix, bytes, ["-m", "0"]);
 }
 
 /** A scratch folder on the file system asked for, or on the temp folder with the reason when that cannot be had. */

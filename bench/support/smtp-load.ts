@@ -9,7 +9,9 @@
 // final dot. The message is the same pre-built buffer every time. A phase starts no transaction
 // after its deadline; the ones in flight finish, and the wall time runs until the last one has.
 // With `submission` (the outbound benchmark) each connection does STARTTLS, EHLO again and AUTH PLAIN
-// after the first EHLO, before its messages.
+// after the first EHLO, before its messages. With `tag` (the fault suite, test/faults/) every message
+// gets a header field with an id of its own on top, and the phase reports each message's outcome, so
+// that a test can find every message in the mailbox again; `maxMessages` bounds a phase by count too.
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
@@ -29,6 +31,19 @@ export interface LoadTask {
   replyTimeoutMs: number;
   /** Submission (the outbound benchmark): STARTTLS after EHLO (any certificate), EHLO again, AUTH PLAIN. */
   submission?: { user: string; password: string };
+  /** Put `<header>: <prefix>.<n>` on top of each message and report each message's outcome. */
+  tag?: { header: string; prefix: string };
+  /** Start no more than this many transactions in a phase (all sessions together). */
+  maxMessages?: number;
+}
+
+/** With `tag`: one transaction's outcome. */
+export interface MessageOutcome {
+  id: string;
+  /** The reply that ended the transaction (the final reply, or the refusal of MAIL, RCPT or DATA); null when none came. */
+  code: number | null;
+  /** When that reply came (or the connection failed), ms since the epoch. */
+  at: number;
 }
 
 export interface PhaseResult {
@@ -45,6 +60,8 @@ export interface PhaseResult {
   p99Ms: number;
   /** This process's own CPU (user + system) during the phase. */
   generatorCpuSeconds: number;
+  /** With `tag`: every transaction started, in the order they ended. */
+  messages?: MessageOutcome[];
 }
 
 interface Reply {
@@ -179,14 +196,23 @@ async function runPhase(seconds: number): Promise<PhaseResult> {
   const deadline = started + seconds * 1000;
   const hardStop = deadline + PHASE_GRACE_MS;
   const result: PhaseResult = { accepted: 0, refused: {}, errors: {}, connections: 0, wallSeconds: 0, p50Ms: 0, p99Ms: 0, generatorCpuSeconds: 0 };
+  const outcomes: MessageOutcome[] = [];
+  let transactions = 0;
+  const more = (): boolean => performance.now() < deadline && (task.maxMessages === undefined || transactions < task.maxMessages);
   const latencies: number[] = [];
   const open_: Connection[] = [];
   const count = (into: Record<string, number>, key: string): void => void (into[key] = (into[key] ?? 0) + 1);
   const hardTimer = setTimeout(() => open_.forEach((c) => c.close()), hardStop - performance.now());
 
   async function session(): Promise<void> {
+    /** The tagged message in flight: its id until a reply ends it. */
+    let inFlight: string | undefined;
+    const ended = (code: number | null): void => {
+      if (inFlight !== undefined) outcomes.push({ id: inFlight, code, at: Date.now() });
+      inFlight = undefined;
+    };
     // Bounded by the deadline, and by a connection count no phase can legitimately reach.
-    for (let round = 0; round < 1_000_000 && performance.now() < deadline; round++) {
+    for (let round = 0; round < 1_000_000 && more(); round++) {
       let connection: Connection | undefined;
       try {
         connection = await open();
@@ -214,12 +240,22 @@ async function runPhase(seconds: number): Promise<PhaseResult> {
           const auth = await connection.next();
           if (auth.code !== 235) throw new Error(`AUTH PLAIN: ${firstLine(auth)}`);
         }
-        for (let i = 0; i < task.perSession && performance.now() < deadline; i++) {
+        for (let i = 0; i < task.perSession && more(); i++) {
           const sent = performance.now();
+          const n = transactions++;
+          if (task.tag) inFlight = `${task.tag.prefix}.${n}`;
           let replies: Reply[];
           if (pipelining) {
             connection.write(envelope);
-            replies = [await connection.next(), await connection.next(), await connection.next()];
+            replies = [];
+            try {
+              for (let k = 0; k < 3; k++) replies.push(await connection.next());
+            } catch (err) {
+              // A refusal that closed the session (421) is the message's reply.
+              const closing = replies.find((r) => r.code >= 400);
+              if (closing !== undefined) ended(closing.code);
+              throw err;
+            }
           } else {
             replies = [];
             for (const command of envelope.toString("latin1").split("\r\n").slice(0, 3)) {
@@ -232,7 +268,9 @@ async function runPhase(seconds: number): Promise<PhaseResult> {
           const refusal = replies.find((r) => r.code >= 400);
           const data = replies[2];
           if (refusal !== undefined || data === undefined || data.code !== 354) {
-            count(result.refused, firstLine(refusal ?? data ?? replies[replies.length - 1]!));
+            const refusedBy = refusal ?? data ?? replies[replies.length - 1]!;
+            count(result.refused, firstLine(refusedBy));
+            ended(refusedBy.code);
             if (data?.code === 354) {
               // A server that said 354 after a refused recipient: end the empty message.
               connection.write(".\r\n");
@@ -242,8 +280,9 @@ async function runPhase(seconds: number): Promise<PhaseResult> {
             await connection.next();
             continue;
           }
-          connection.write(payload);
+          connection.write(inFlight === undefined ? payload : Buffer.concat([Buffer.from(`${task.tag!.header}: ${inFlight}\r\n`, "latin1"), payload]));
           const final = await connection.next();
+          ended(final.code);
           if (final.code === 250) {
             result.accepted++;
             latencies.push(performance.now() - sent);
@@ -255,6 +294,7 @@ async function runPhase(seconds: number): Promise<PhaseResult> {
         await connection.next().catch(() => undefined);
       } catch (err) {
         count(result.errors, (err as Error).message);
+        ended(null);
         // A session that failed stops: the phase is invalid anyway, and a failing server must not be hammered.
         return;
       } finally {
@@ -265,6 +305,7 @@ async function runPhase(seconds: number): Promise<PhaseResult> {
   }
 
   await Promise.all(Array.from({ length: task.sessions }, () => session()));
+  if (task.tag) result.messages = outcomes;
   clearTimeout(hardTimer);
   result.wallSeconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);

@@ -181,6 +181,17 @@ export const REPLIES = {
       de: "Eine Prüfung konnte nicht abgeschlossen werden, weil einer unserer Dienste (etwa der Virenscanner) kurz nicht verfügbar war. Es wurde nichts angenommen und nichts verloren; Ihr Server versucht es von selbst erneut.",
     },
   },
+  insufficientStorage: {
+    // RFC 5321 §4.2.2/§4.2.3: 452 "insufficient system storage"; RFC 3463 §3.4 4.3.1 "mail system
+    // full". Postfix's words for the same state (its queue_minfree).
+    code: 452,
+    enhanced: "4.3.1",
+    text: "Insufficient system storage",
+    explanation: {
+      en: "Our mail queue's disk is full for the moment, so we could not store your message safely and did not accept it. Nothing was lost; a standards-compliant server retries on its own, and the message is accepted once space is free again.",
+      de: "Der Datenträger unserer Mail-Warteschlange ist im Moment voll; wir konnten Ihre Nachricht deshalb nicht sicher speichern und haben sie nicht angenommen. Es ist nichts verloren gegangen; ein standardkonformer Server versucht es von selbst erneut, und die Nachricht wird angenommen, sobald wieder Platz frei ist.",
+    },
+  },
   dnsTempfail: {
     code: 451,
     enhanced: "4.4.3",

@@ -11,6 +11,7 @@ import { createGreylist } from "./greylist/greylist.ts";
 import { recipientCalloutFor } from "./smtp/recipient-callout.ts";
 import { limitByDestination } from "./deliver/destination-limits.ts";
 import { nextHopDeliverer } from "./deliver/next-hop.ts";
+import type { TransactionTimeouts } from "./deliver/transaction.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
 import { smarthostDeliverer, viaRelayHost } from "./deliver/smarthost.ts";
@@ -65,6 +66,8 @@ export interface RelayOverrides {
   selfSignedDir?: string;
   /** Delivery settings (a tighter poll interval in tests, say). */
   delivery?: Partial<Omit<DeliveryOptions, "hostname" | "logger">>;
+  /** The next hop's (relay.nextHop, LMTP or SMTP) waits, shorter than RFC 5321's minutes in tests of a hung mailbox host. */
+  nextHop?: { timeouts?: TransactionTimeouts };
   /** Remote delivery settings (another MX port and a test CA in tests). */
   remote?: Pick<RemoteDeliveryOptions, "port" | "ca" | "stsPort" | "timeouts">;
   /** Serve metrics and health here instead of relay.metrics (port 0: a free port, see RunningRelay.metricsPort). */
@@ -164,9 +167,9 @@ function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, lo
  * for our report addresses — those of the configuration current at delivery, a reload's — goes to the
  * Worker's report intake instead (deliver/report-intake.ts).
  */
-function localDeliverer(configs: ConfigHolder, env: NodeJS.ProcessEnv): Deliverer {
+function localDeliverer(configs: ConfigHolder, env: NodeJS.ProcessEnv, timeouts: TransactionTimeouts | undefined): Deliverer {
   const config = configs.current;
-  const nextHop = nextHopDeliverer(config);
+  const nextHop = nextHopDeliverer(config, timeouts);
   const url = config.reports.intakeUrl;
   if (url === undefined) return nextHop;
   const token = env[REPORTS_TOKEN_ENV];
@@ -254,7 +257,7 @@ async function startRelayServices(
   });
   const deliverer = routeByDomain(
     config.domains.map((d) => d.name),
-    localDeliverer(configs, env),
+    localDeliverer(configs, env, overrides.nextHop?.timeouts),
     remote,
   );
   const nextHopOf = nextHopLabeler({

@@ -5,20 +5,17 @@
 // what it had; every message that got a 250 must then be in the Maildir. Duplicates (a delivery or an
 // acknowledgement cut short) and messages delivered without a 250 (on disk, the reply never sent) are
 // allowed, counted and printed.
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, expect, inject, it } from "vitest";
 import { freePort } from "../harness/process.ts";
 import { LOCAL, maildirMessages, relayDocument, testMessage } from "../harness/relay.ts";
+import { startRelayChild } from "../harness/relay-child.ts";
 import { openSmtp, type SmtpDialogue } from "../harness/smtp-client.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 
 const harness = inject("harness");
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const NODE = join(ROOT, "node_modules/.bin/node");
 const dir = mkdtempSync(join(tmpdir(), "edgemx-relay-crash-"));
 const { sender } = TEST_DNS;
 
@@ -32,36 +29,6 @@ const SENDER = `alice@${sender.domain}`;
 const BODY = Array.from({ length: 40 }, (_, i) => `line ${i} of the crash test's message body, long enough to be a real line of text.`).join("\r\n");
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-interface RelayProcess {
-  child: ChildProcess;
-  exited: Promise<NodeJS.Signals | number | null>;
-  /** The end of its output, to explain a failure. */
-  tail(): string;
-}
-
-/** `node relay-node/src/main.ts` with EDGEMX_CONFIG; resolves once it logged its start. */
-async function startRelayProcess(configPath: string): Promise<RelayProcess> {
-  const child = spawn(NODE, ["relay-node/src/main.ts"], { cwd: ROOT, env: { ...process.env, EDGEMX_CONFIG: configPath }, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  // Every line is read (a full pipe would stall the relay); only the end is kept.
-  const keep = (chunk: Buffer): void => void (output = (output + chunk.toString()).slice(-20_000));
-  child.stdout.on("data", keep);
-  child.stderr.on("data", keep);
-  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once("exit", (code, signal) => resolve(signal ?? code)));
-  const started = new Promise<void>((resolve, reject) => {
-    const watch = (): void => {
-      if (output.includes('"event":"start"')) {
-        child.stdout.off("data", watch);
-        resolve();
-      }
-    };
-    child.stdout.on("data", watch);
-    void exited.then((how) => reject(new Error(`the relay exited (${String(how)}) before it started:\n${output}`)));
-  });
-  await started;
-  return { child, exited, tail: () => output };
-}
 
 /** What a session saw: the Message-IDs that got a 250, and the one it was sending when the relay died. */
 interface SessionResult {
@@ -139,7 +106,7 @@ it(`every message acknowledged with 250 before a SIGKILL is delivered after the 
   const spool = join(folder, "spool");
   const maildir = join(folder, "Maildir");
 
-  const first = await startRelayProcess(configPath);
+  const first = await startRelayChild(configPath);
   const run = Math.random().toString(36).slice(2);
   const ids = Array.from({ length: MESSAGES }, (_, n) => `crash-${n}-${run}@${sender.domain}`);
   let acknowledgedSoFar = 0;
@@ -163,7 +130,7 @@ it(`every message acknowledged with 250 before a SIGKILL is delivered after the 
   expect(acknowledged.size + unanswered.length).toBe(MESSAGES);
   expect(unanswered.length).toBeGreaterThan(0);
 
-  const second = await startRelayProcess(configPath);
+  const second = await startRelayChild(configPath);
   try {
     await deliveryFinished(spool, maildir);
   } finally {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildReply, formatReply, REPLIES, REPLY_KEYS, renderReply, replySafe, templateParts } from "../../core/smtp/replies.ts";
+import { spoolFailureReply } from "../../relay-node/src/smtp/replies.ts";
 
 describe("the replies table", () => {
   it("renders the specification's replies with the real values, EN DASH included", () => {
@@ -26,6 +27,8 @@ describe("the replies table", () => {
       "451 4.7.1 <carol@example.org>: Recipient address rejected: Greylisted for 300 seconds, please try again later",
     );
     expect(renderReply("tempfail", { id: "1-2" })).toMatch(/^451 4\.3\.0 .*id=1-2/);
+    // RFC 5321 §4.2.2 452, RFC 3463 X.3.1 "mail system full": Postfix's reply for a full queue disk.
+    expect(renderReply("insufficientStorage", {})).toBe("452 4.3.1 Insufficient system storage");
     expect(renderReply("dnsTempfail", { name: "example.com" })).toMatch(/^451 4\.4\.3 <example\.com>: /);
   });
 
@@ -83,5 +86,16 @@ describe("the replies table", () => {
       { literal: "]>: x" },
     ]);
     expect(templateParts("no placeholders")).toEqual([{ literal: "no placeholders" }]);
+  });
+});
+
+describe("the reply when the spool cannot take a message", () => {
+  const failure = (code: string): Error => Object.assign(new Error(code), { code });
+
+  it("is 452 4.3.1 for a full disk or quota, 451 4.3.0 with the id for anything else", () => {
+    expect(formatReply(spoolFailureReply(failure("ENOSPC"), "1-2"))).toBe("452 4.3.1 Insufficient system storage");
+    expect(formatReply(spoolFailureReply(failure("EDQUOT"), "1-2"))).toBe("452 4.3.1 Insufficient system storage");
+    expect(formatReply(spoolFailureReply(failure("EIO"), "1-2"))).toMatch(/^451 4\.3\.0 .*id=1-2/);
+    expect(formatReply(spoolFailureReply(new Error("no code"), "1-2"))).toMatch(/^451 4\.3\.0 /);
   });
 });

@@ -169,6 +169,20 @@ describe("Spool", () => {
     expect((await stat(join(dir, "queue", after))).ino).toBe(ino);
   });
 
+  it("deletes the file of a removed entry when free/ cannot take it, and the entry is gone", async () => {
+    // On a full disk free/ may get no block to grow (ENOSPC, test/faults/disk-full.test.ts); here free/
+    // is a plain file (ENOTDIR), which fails the move the same way.
+    const spool = await Spool.open(dir);
+    const id = await spool.enqueue({ envelope: ENVELOPE, message: MESSAGE });
+    await rm(join(dir, "free"), { recursive: true });
+    await writeFile(join(dir, "free"), "");
+    await spool.remove(id);
+    expect(spool.get(id)).toBeUndefined();
+    expect(await readdir(join(dir, "queue"))).toEqual([]);
+    await rm(join(dir, "free"));
+    expect((await Spool.open(dir)).list()).toEqual([]);
+  });
+
   it("deletes the free files at open, and never keeps the file of a large message", async () => {
     const spool = await Spool.open(dir);
     const small = await spool.enqueue({ envelope: ENVELOPE, message: MESSAGE });

@@ -7,17 +7,19 @@ import { mailboxAddress } from "../../../core/smtp/recipient.ts";
 import { lmtpDeliverer } from "./lmtp.ts";
 import { maildirDeliverer } from "./maildir.ts";
 import { smtpDeliverer } from "./smtp.ts";
+import type { TransactionTimeouts } from "./transaction.ts";
 import type { Deliverer } from "../queue/deliverer.ts";
 
-export function nextHopDeliverer(config: EdgemxConfig): Deliverer {
+/** `timeouts`: the LMTP or SMTP client's waits, RFC 5321 §4.5.3.2's by default (transaction.ts). */
+export function nextHopDeliverer(config: EdgemxConfig, timeouts?: TransactionTimeouts): Deliverer {
   const { nextHop } = config.relay;
   const hostname = config.hostname;
   switch (nextHop.type) {
     case "maildir":
       return maildirDeliverer({ path: nextHop.path, mailboxOf: (rcpt) => mailboxAddress(rcpt, config) });
     case "lmtp":
-      return lmtpDeliverer({ host: nextHop.host, port: nextHop.port, hostname });
+      return lmtpDeliverer({ host: nextHop.host, port: nextHop.port, hostname, ...(timeouts ? { timeouts } : {}) });
     case "smtp":
-      return smtpDeliverer({ host: nextHop.host, port: nextHop.port, hostname });
+      return smtpDeliverer({ host: nextHop.host, port: nextHop.port, hostname, ...(timeouts ? { timeouts } : {}) });
   }
 }

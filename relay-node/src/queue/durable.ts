@@ -54,15 +54,20 @@ async function writeAll(fd: number, chunks: readonly (string | Uint8Array)[]): P
   return position;
 }
 
+/** Told when a write finished each of its steps: the spool's crash points (crash-point.ts). */
+export type StepListener = (step: "write" | "fsync") => void;
+
 /**
  * Creates `path` (it must not exist: O_EXCL, mode 0600), writes `chunks` into it and fsyncs and closes
  * it. The caller makes the name durable (rename, then syncDirectory).
  */
-export async function writeNewFileSynced(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
+export async function writeNewFileSynced(path: string, chunks: readonly (string | Uint8Array)[], onStep?: StepListener): Promise<void> {
   const fd = openSync(path, "wx", 0o600);
   try {
     await writeAll(fd, chunks);
+    onStep?.("write");
     await fsyncFd(fd);
+    onStep?.("fsync");
   } finally {
     closeSync(fd);
   }
@@ -76,13 +81,15 @@ export async function writeNewFileSynced(path: string, chunks: readonly (string 
  * flushes the data and only the metadata needed to read it back (the size, when it changed), has no
  * block allocation to commit.
  */
-export async function rewriteFileSynced(path: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
+export async function rewriteFileSynced(path: string, chunks: readonly (string | Uint8Array)[], onStep?: StepListener): Promise<void> {
   const fd = openSync(path, constants.O_WRONLY, 0o600);
   try {
     const oldSize = fstatSync(fd).size;
     const newSize = await writeAll(fd, chunks);
     if (oldSize > newSize) ftruncateSync(fd, newSize);
+    onStep?.("write");
     await fdatasyncFd(fd);
+    onStep?.("fsync");
   } finally {
     closeSync(fd);
   }

@@ -4,6 +4,7 @@
 // is the loop around them. Retry schedule and ordering argument: docs/queue.md.
 import type { Logger } from "pino";
 import { buildDsn, statusOfReply, type DsnRecipient } from "../../../core/dsn/dsn.ts";
+import { crashPoint } from "./crash-point.ts";
 import type { Deliverer, RecipientResult } from "./deliverer.ts";
 import { newQueueId, type AttemptRecord, type QueueEntry, type Spool } from "./spool.ts";
 
@@ -236,6 +237,7 @@ export function startDelivery(spool: Spool, deliverer: Deliverer, options: Deliv
     const results = await deliverer({ id, envelope: { mailFrom: entry.envelope.mailFrom, rcptTo: pending }, message, attempts: entry.attempts }).catch(
       (error: unknown) => deferAll(pending, error),
     );
+    if (results.some((result) => result.status === "delivered")) crashPoint("delivery");
     const now = clock();
     const decision = decideAttempt(entry, pending, results, now, policy);
     options.onAttempt?.(entry, decision.record.results, now);

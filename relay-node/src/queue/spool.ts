@@ -19,7 +19,8 @@ import { randomInt } from "node:crypto";
 import { open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { RecipientResult } from "./deliverer.ts";
-import { makeDirectories, renameNow, rewriteFileSynced, syncDirectory, writeNewFileSynced } from "./durable.ts";
+import { crashPoint } from "./crash-point.ts";
+import { makeDirectories, renameNow, rewriteFileSynced, syncDirectory, writeNewFileSynced, type StepListener } from "./durable.ts";
 
 export interface QueuedEnvelope {
   /** The reverse path; "" is the null sender of bounces (RFC 5321 §4.5.5). */
@@ -109,19 +110,23 @@ function isNotFound(error: unknown): boolean {
 
 /**
  * Writes `chunks` to `dir/name` durably: a temp file in the same directory (rename is atomic only
- * within one file system), fsync, rename over the name, fsync the directory.
+ * within one file system), fsync, rename over the name, fsync the directory. `crashPoints`: the queue
+ * file's write passes the crash points of its steps (crash-point.ts).
  */
-async function writeDurably(dir: string, name: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
+async function writeDurably(dir: string, name: string, chunks: readonly (string | Uint8Array)[], crashPoints = false): Promise<void> {
   const temp = join(dir, tempName(name));
+  const onStep: StepListener | undefined = crashPoints ? crashPoint : undefined;
   try {
     // One writev call for the whole file, its chunks never copied into one buffer.
-    await writeNewFileSynced(temp, chunks);
+    await writeNewFileSynced(temp, chunks, onStep);
     await rename(temp, join(dir, name));
   } catch (error) {
     await unlink(temp).catch(() => undefined);
     throw error;
   }
+  if (crashPoints) crashPoint("rename");
   await syncDirectory(dir);
+  if (crashPoints) crashPoint("directory-fsync");
 }
 
 /** The entry's JSON line and the message bytes after it. */
@@ -323,16 +328,18 @@ export class Spool {
    */
   async #writeQueueFile(id: string, chunks: readonly (string | Uint8Array)[]): Promise<void> {
     const free = this.#free.pop();
-    if (free === undefined) return writeDurably(this.#queueDir, id, chunks);
+    if (free === undefined) return writeDurably(this.#queueDir, id, chunks, true);
     const path = join(this.#freeDir, free);
     try {
-      await rewriteFileSynced(path, chunks);
+      await rewriteFileSynced(path, chunks, crashPoint);
       renameNow(path, join(this.#queueDir, id));
     } catch (error) {
       await unlink(path).catch(() => undefined);
       throw error;
     }
+    crashPoint("rename");
     await syncDirectory(this.#queueDir);
+    crashPoint("directory-fsync");
   }
 
   /**
@@ -422,15 +429,23 @@ export class Spool {
     let freed = false;
     try {
       if (this.#free.length + this.#freeing < FREE_FILES_MAX && size <= FREE_FILE_MAX_BYTES) {
-        renameNow(path, join(this.#freeDir, id));
-        freed = true;
-        this.#freeing++;
+        try {
+          renameNow(path, join(this.#freeDir, id));
+          freed = true;
+          this.#freeing++;
+        } catch (error) {
+          if (isNotFound(error)) throw error;
+          // free/ could not take it — on a full disk a directory that must grow gets no block (ENOSPC).
+          // Delete it instead, which needs none: a removal that failed would deliver the message again.
+          await unlink(path);
+        }
       } else {
         await unlink(path);
       }
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
+    crashPoint("removal");
     this.#entries.delete(id);
     this.#forget(id);
     this.#emit(id, undefined);

@@ -4,7 +4,7 @@
 // for spamtrap recipients, whose mail is learned as spam and dropped on purpose (docs/spam.md).
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { SpfMemo } from "../../../core/authentication/authenticate.ts";
-import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
+import { formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { relaxedChecks } from "../../../core/smtp/roles.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
 import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
@@ -28,7 +28,7 @@ import { prependFields, removeFields, removeOwnAuthenticationResults, replaceSub
 import { decideMessage, describeScan, greylistDeferral, isDoubtful, type MessageDecision, type ScanOutcome } from "./decision.ts";
 import { newQueueId, type EnqueueRequest } from "../queue/spool.ts";
 import { receivedHeader, withProtocol } from "./received.ts";
-import { queued } from "./replies.ts";
+import { queued, spoolFailureReply } from "./replies.ts";
 import { spoolCopies, type Forwarding } from "../forward/forwarding.ts";
 
 export interface MessageDeps {
@@ -221,7 +221,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
       reply = queued(queueId);
     } catch (err) {
       deps.logger.error({ event: "spool", id: decision.id, err }, "the spool could not take the message");
-      reply = buildReply("tempfail", { id: decision.id });
+      reply = spoolFailureReply(err, decision.id);
       check = "spool";
     }
   } else {

@@ -46,6 +46,16 @@ export function queued(queueId: string): SmtpReply {
   return { code: 250, enhanced: "2.0.0", text: `Ok: queued as ${queueId}` };
 }
 
+/**
+ * The reply when the spool could not take an accepted message: 452 4.3.1 when its file system is full
+ * (ENOSPC; EDQUOT, a quota, is the same to the sender), else 451 4.3.0 naming the judge's id. Either
+ * way nothing was queued and the client keeps the message (RFC 5321 §4.2.5: a 4yz after the final dot).
+ */
+export function spoolFailureReply(error: unknown, id: string): SmtpReply {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOSPC" || code === "EDQUOT" ? buildReply("insufficientStorage", {}) : buildReply("tempfail", { id });
+}
+
 /** The text smtp-server is handed: the enhanced code first, so it sends the reply exactly (server.ts). */
 export function replyLine(reply: SmtpReply): string {
   return `${reply.enhanced} ${reply.text}`;

@@ -3,7 +3,7 @@
 // path (RFC conformance, banned content) and the virus scan side by side, DKIM signature and ARC set,
 // the spool — and only then 250. A refusal or an outage is answered in the session, never bounced.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
-import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
+import { formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
 import type { VerdictSource } from "../verdict/source.ts";
 import type { Logger, TlsFacts } from "../log/log.ts";
@@ -11,7 +11,7 @@ import { newQueueId, type EnqueueRequest } from "../queue/spool.ts";
 import { signOutbound, submissionAuthResults, type SigningIdentity } from "../sign/outbound.ts";
 import { prependFields } from "../smtp/headers.ts";
 import { decideMessage, describeScan, type ScanOutcome } from "../smtp/decision.ts";
-import { queued } from "../smtp/replies.ts";
+import { queued, spoolFailureReply } from "../smtp/replies.ts";
 import { submissionReceived } from "./received.ts";
 import { decideAuthorFields, authorAddresses } from "./sender-ownership.ts";
 
@@ -123,7 +123,7 @@ export async function submitMessage(raw: Buffer, submission: Submission, deps: S
     return { reply, queued: true, id: decision.id, check: null };
   } catch (err) {
     logger.error({ event: "submission-error", id: decision.id, err }, "a submitted message could not be signed or spooled");
-    const reply = buildReply("tempfail", { id: decision.id });
+    const reply = spoolFailureReply(err, decision.id);
     log(reply, facts);
     return { reply, queued: false, id: decision.id, check: "spool" };
   }
