@@ -6,13 +6,14 @@
 // own CPU never counts.
 import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { loadConfigFile, parseConfigText } from "../relay-node/src/config/file.ts";
+import { workerPart } from "../core/config/worker.ts";
+import { loadConfigFile } from "../relay-node/src/config/file.ts";
 import { bundleWorker, startWorker, type RunningWorker } from "../test/harness/worker.ts";
 import { mtaStsPolicy } from "../core/mtasts/published.ts";
 import { childPid, cpuSeconds } from "./support/cpu.ts";
@@ -153,7 +154,7 @@ export async function run(args: string[]): Promise<number> {
   const config = loadConfigFile(EXAMPLE_CONFIG);
   const domain = config.domains[0];
   if (domain === undefined) throw new Error(`${EXAMPLE_CONFIG} has no domain`);
-  const configJson = JSON.stringify(parseConfigText(readFileSync(EXAMPLE_CONFIG, "utf8"), EXAMPLE_CONFIG));
+  const configJson = JSON.stringify(workerPart(config));
   const policy = mtaStsPolicy(domain);
 
   const scratchDir = mkdtempSync(join(tmpdir(), "edgemx-bench-http-"));

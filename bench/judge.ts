@@ -18,7 +18,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from "@zip.js/zip.js";
-import { parseConfigText } from "../relay-node/src/config/file.ts";
+import { workerPart } from "../core/config/worker.ts";
+import { loadConfigFile } from "../relay-node/src/config/file.ts";
 import { parseEnvelope } from "../core/verdict/envelope.ts";
 import type { Verdict } from "../core/verdict/types.ts";
 import { startHarness, type Harness } from "../test/harness/index.ts";
@@ -545,7 +546,7 @@ export async function run(args: string[]): Promise<number> {
   const envelope = parseEnvelope(ENVELOPE_DOCUMENT);
   if (typeof envelope === "string") throw new Error(`the bench envelope is invalid: ${envelope}`);
   const envelopeHeader = JSON.stringify(ENVELOPE_DOCUMENT);
-  const configJson = JSON.stringify(parseConfigText(readFileSync(EXAMPLE_CONFIG, "utf8"), EXAMPLE_CONFIG));
+  const configJson = JSON.stringify(workerPart(loadConfigFile(EXAMPLE_CONFIG)));
 
   const scratchDir = mkdtempSync(join(tmpdir(), "edgemx-bench-judge-"));
   let harness: Harness | undefined;

@@ -21,7 +21,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { clientNetwork } from "../relay-node/src/greylist/greylist.ts";
+import { clientNetwork } from "../core/greylist/greylist.ts";
 import { SqliteGreylistStore } from "../relay-node/src/greylist/store.ts";
 import { parseConfig } from "../core/config/load.ts";
 import type { EdgemxConfig } from "../core/config/schema.ts";
@@ -278,16 +278,19 @@ function relayConfig(dir: string, port: number, dnsPort: number, clamd: ClamdSer
   return {
     hostname: HOSTNAME,
     domains: [{ name: DOMAIN, mx: [HOSTNAME], mailboxes: [RECIPIENT.split("@")[0]] }],
-    relay: {
-      listeners: { mx: { host: "127.0.0.1", port }, submission: { enabled: false }, submissions: { enabled: false } },
-      resolver: { host: "127.0.0.1", port: dnsPort, timeoutMs: 3000 },
+    connection: {
       dnsbl: { action: "reject", zones: [{ zone: dnsbl.zone }] },
       fcrdns: { action: "reject", dynamicPatterns: ["(^|[.-])(dyn|dynamic|dhcp|dialup|ppp|pool|cable|dsl|adsl)[0-9.-]", "\\d+[.-]\\d+[.-]\\d+[.-]\\d+"] },
       helo: { action: "reject" },
       sender: { action: "reject" },
-      // The defaults (300 s delay, auto-allow after 5 delivered messages) in SQLite; the client's
-      // network is seeded as auto-allowed before the start.
-      greylist: { enabled: true, store: { type: "sqlite", path: join(dir, "greylist.sqlite") } },
+      // The defaults (300 s delay, auto-allow after 5 delivered messages); the client's network is
+      // seeded as auto-allowed before the start.
+      greylist: { enabled: true },
+    },
+    relay: {
+      listeners: { mx: { host: "127.0.0.1", port }, submission: { enabled: false }, submissions: { enabled: false } },
+      resolver: { host: "127.0.0.1", port: dnsPort, timeoutMs: 3000 },
+      greylist: { store: { type: "sqlite", path: join(dir, "greylist.sqlite") } },
       clamd: clamd ? { enabled: true, host: clamd.host, port: clamd.port, timeoutMs: 5000 } : { enabled: false },
       nextHop: { type: "maildir", path: join(dir, "Maildir") },
       spool: join(dir, "spool"),
@@ -328,9 +331,10 @@ async function edgemxServer(
   writeFileSync(configFile, `${JSON.stringify(document, null, 2)}\n`);
 
   // Greylisting passes as for a known sender: the client's network has the auto-allow count.
-  const greylist = config.relay.greylist;
-  if (greylist.store.type !== "sqlite") throw new Error("expected the SQLite greylist store");
-  const store = new SqliteGreylistStore(greylist.store.path);
+  const greylist = config.connection.greylist;
+  const { store: storeSettings } = config.relay.greylist;
+  if (storeSettings.type !== "sqlite") throw new Error("expected the SQLite greylist store");
+  const store = new SqliteGreylistStore(storeSettings.path);
   const network = clientNetwork(CLIENT_IP, greylist.ipv4Prefix, greylist.ipv6Prefix);
   await store.incrementClientPasses(network, greylist.autoAllowAfter, greylist.passLifetimeSeconds);
   await store.close();

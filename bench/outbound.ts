@@ -183,10 +183,10 @@ async function edgemxServer(dir: string, harness: Harness, key: SigningKey, clam
   const document = {
     hostname: HOSTNAME,
     domains: [{ name: DOMAIN, mx: [HOSTNAME], mailboxes: ["alice"], dkim: { selector: SELECTOR, publicKey: key.publicKeyBase64, privateKeyFile: keyFile } }],
+    connection: { greylist: { enabled: false } },
     relay: {
       listeners: { mx: { host: "127.0.0.1", port: mxPort }, submission: { host: "127.0.0.1", port }, submissions: { enabled: false } },
       resolver: { host: "127.0.0.1", port: harness.dnsPort, timeoutMs: 3000 },
-      greylist: { enabled: false },
       clamd: clamd ? { enabled: true, host: clamd.host, port: clamd.port, timeoutMs: 5000 } : { enabled: false },
       nextHop: { type: "maildir", path: join(folder, "Maildir") },
       spool: join(folder, "spool"),

@@ -317,14 +317,18 @@ async function throughput(port: number, messages: readonly Buffer[], connections
 
 function relayConfig(folder: string, harness: Harness, rspamd: RspamdService | null) {
   return parseConfig(
-    relayDocument(folder, harness.dnsPort, {
-      dnsbl: { zones: [] },
-      greylist: { enabled: false, store: { type: "sqlite", path: join(folder, "state.sqlite") } },
-      limits: { maxConnectionsPerIp: 64, maxConnections: 128 },
-      ...(rspamd
-        ? { rspamd: { url: rspamd.normalUrl, controllerUrl: rspamd.controllerUrl, timeoutMs: 30_000, learnListener: { host: "127.0.0.1", port: 11380 } } }
-        : {}),
-    }),
+    relayDocument(
+      folder,
+      harness.dnsPort,
+      {
+        greylist: { store: { type: "sqlite", path: join(folder, "state.sqlite") } },
+        limits: { maxConnectionsPerIp: 64, maxConnections: 128 },
+        ...(rspamd
+          ? { rspamd: { url: rspamd.normalUrl, controllerUrl: rspamd.controllerUrl, timeoutMs: 30_000, learnListener: { host: "127.0.0.1", port: 11380 } } }
+          : {}),
+      },
+      { dnsbl: { zones: [] }, greylist: { enabled: false } },
+    ),
   );
 }
 

@@ -3,7 +3,8 @@
 // only the prose around the tables is written here. `npm run docs` writes it; a test fails when the
 // committed file differs (test/unit/config-docs.test.ts).
 import { z } from "zod";
-import { configSchema } from "../core/config/schema.ts";
+import { configFields, configSchema } from "../core/config/schema.ts";
+import { workerConfigSchema } from "../core/config/worker.ts";
 
 interface Section {
   /** The object the section's table lists, as a path: `relay.rspamd`, `domains[]`; "" is the document. */
@@ -17,8 +18,11 @@ const INTRO = `# Configuration reference
 
 <!-- Generated from core/config/schema.ts by \`npm run docs\`; edit the schema's descriptions, not this file. -->
 
-edgemx reads one YAML (or JSON) file. The tools look for it in this order: the path in
-\`$EDGEMX_CONFIG\`, \`./edgemx.yaml\`, then \`config/example.yaml\` (the example the quickstart runs).
+edgemx reads one YAML (or JSON) file. The relay and the tools look for it in this order: \`--config <file>\`,
+the path in \`$EDGEMX_CONFIG\`, then \`./edgemx.yaml\`. The example, \`config/example.yaml\`, is read only
+by \`npm start\` (the quickstart) or when asked for with \`--example\`; with no file named, a program
+says so and stops. Relative paths in the file (\`relay.spool\`, \`relay.users.path\`, certificates and
+keys …, and the \`./data/…\` defaults) are taken from the file's own folder, wherever the program runs.
 The same schema (\`core/config/schema.ts\`) validates it everywhere:
 
 - \`npm run config:check -- <file>\` checks a file and prints each bad field with its path and what was
@@ -28,13 +32,17 @@ The same schema (\`core/config/schema.ts\`) validates it everywhere:
   listener beside the controller, …), so \`config:check\` refuses exactly what the relay and the Worker
   would refuse at start; \`test/*/config-rules.test.ts\` try each such rule at every entry point. Only
   what needs the environment or files is left to the start: see [Checked at start](#checked-at-start).
+- The running relay reads the file again on \`SIGHUP\` or \`npm run reload\`, for the sessions that start
+  after it; a bad file is refused the same way and the running configuration stays. Which settings need
+  a restart instead: [relay.md](relay.md#reload).
 - Unknown fields are refused (a typo never silently does nothing); YAML syntax errors name the line.
 - The file is bounded at 4 MiB.
 
-The Worker gets the document bundled at build time (\`scripts/worker-config.ts\`, run by wrangler's
-\`[build]\` step). A Worker var \`EDGEMX_CONFIG\` holding the document as JSON overrides the bundled one
-(Cloudflare limits a var to 5 KB, so this suits small setups and tests). Secrets — DKIM private keys,
-the verdict API token — never go into this file: see [deploy.md](deploy.md).
+The Worker gets its part of the document — see [The Worker's part](#the-workers-part) — bundled at build
+time (\`scripts/worker-config.ts\`, run by wrangler's \`[build]\` step). A Worker var \`EDGEMX_CONFIG\`
+holding that part as JSON overrides the bundled one (Cloudflare limits a var to 5 KB, so this suits
+small setups and tests). Secrets — DKIM private keys, the verdict API token, passwords — never go into
+this file: see [deploy.md](deploy.md).
 
 In the tables, a default of "none" means the field is unset unless you set it, "required" that the
 document must set it, and "–" an object whose fields have their own defaults.`;
@@ -44,9 +52,28 @@ const SECTIONS: readonly Section[] = [
   {
     path: "domains[]",
     title: "`domains[]`",
-    after: `With no \`mailboxes\`, no \`aliases\` and \`catchAll: false\`, every local part is accepted at RCPT and the
-mailbox host decides (or, with \`relay.recipientCheck\`, is asked during RCPT). Role mailboxes
-(\`postmaster@\`, and every local part under \`roles\`) always exist (RFC 5321 §4.5.1).`,
+    after: `The relay accepts at RCPT only the recipients a domain names: its \`mailboxes\` and \`aliases\` (and their
+subaddresses, \`relay.recipientDelimiter\`), every local part with \`catchAll: true\`, or, for a domain that names
+none, those the mailbox host confirms when \`relay.recipientCheck\` asks it; any other is refused (550 5.1.1), never
+accepted and bounced later. A domain with none of these is refused by the schema. Role mailboxes (\`postmaster@\`,
+and every local part under \`roles\`) always exist (RFC 5321 §4.5.1). An alias to another domain is forwarded
+with an SRS sender and an ARC seal ([forwarding.md](forwarding.md)).`,
+  },
+  {
+    path: "connection",
+    title: "`connection`",
+    before: `The checks of the sending server and its envelope. Both inbound paths run them with the same code and
+the same replies: the relay in its SMTP session (stage by stage: [relay.md](relay.md), each check:
+[relay-checks.md](relay-checks.md)), and the Worker's Email Routing handler all at once, with the client
+that Cloudflare's trace field names ([email-routing.md](email-routing.md)).`,
+    after: `\`\`\`yaml
+connection:
+  dnsbl:
+    zones:
+      # Spamhaus's Data Query Service: the key is the secret SPAMHAUS_DQS_KEY, asked as <ip>.<key>.zen.dq.spamhaus.net
+      - { zone: zen.dq.spamhaus.net, codes: [127.0.0.2, 127.0.0.3, 127.0.0.4, 127.0.0.9, 127.0.0.10, 127.0.0.11], keySecret: SPAMHAUS_DQS_KEY }
+  greylist: { delaySeconds: 300 }
+\`\`\``,
   },
   {
     path: "relay",
@@ -399,6 +426,48 @@ function table(list: readonly Row[]): string {
   ].join("\n");
 }
 
+/** The object schema under a field's wrappers. */
+function objectOf(schema: z.ZodType): z.ZodObject {
+  const core = unwrap(schema).core;
+  if (!(core instanceof z.ZodObject)) throw new Error("expected an object");
+  return core;
+}
+
+/** What of the file the Worker reads, from its schema (core/config/worker.ts): its fields are listed, the others said. */
+function workerPartSection(): string {
+  const worker = workerConfigSchema.shape;
+  const full = configFields.shape;
+  const list = (names: readonly string[]): string => names.map((n) => code(n)).join(", ");
+  const leftOut = (kept: z.ZodObject, whole: z.ZodObject): string[] => Object.keys(whole.shape).filter((key) => !(key in kept.shape));
+  const domainKept = objectOf(worker.domains.element);
+  const domainWhole = objectOf(full.domains.element);
+  const dkimKept = objectOf(domainKept.shape.dkim as z.ZodType);
+  const dkimWhole = objectOf(domainWhole.shape.dkim as z.ZodType);
+  // A section lists its fields; inProcessJudge, a fact the build derives, is listed as it is.
+  const relayFields = Object.entries(objectOf(worker.relay).shape).flatMap(([section, schema]) =>
+    unwrap(schema as z.ZodType).core instanceof z.ZodObject
+      ? Object.keys(objectOf(schema as z.ZodType).shape).map((field) => `relay.${section}.${field}`)
+      : [`relay.${section}`],
+  );
+  const dkimLeftOut = [
+    ...leftOut(dkimKept, dkimWhole).map((key) => `dkim.${key}`),
+    ...leftOut(objectOf(dkimKept.shape.ed25519 as z.ZodType), objectOf(dkimWhole.shape.ed25519 as z.ZodType)).map((key) => `dkim.ed25519.${key}`),
+  ];
+  return `## The Worker's part
+
+The Worker reads part of the file, and only that part is bundled into it (\`scripts/worker-config.ts\`):
+Cloudflare stores the bundle, so the relay's settings — URLs that may carry passwords, files, stores —
+stay on the relay's host. The Worker's schema (\`core/config/worker.ts\`, cut from the one schema)
+refuses any other field as unknown, and the build stops when a value of the part looks like a secret
+(a URL with a user name or password, a private key), naming its field.
+
+- the top level: ${list(Object.keys(worker))};
+- of each domain every field but ${list([...leftOut(domainKept, domainWhole), ...dkimLeftOut])};
+- of \`reports\` every field but ${list(leftOut(objectOf(worker.reports), objectOf(full.reports)))};
+- of \`relay\` only what the postmaster page tells senders: ${list(relayFields)} (whether \`relay.verdict.url\` is
+  unset, without the URL).`;
+}
+
 export function configurationReference(): string {
   const sectionTitles = new Map(SECTIONS.filter((s) => s.path !== "").map((s) => [s.path, s.title]));
   const parts = [INTRO];
@@ -411,6 +480,6 @@ export function configurationReference(): string {
     if (section.after !== undefined) parts.push(section.after);
     for (const row of list) if (row.checkedAtStart !== undefined) atStart.push(`- \`${row.path}\`: ${row.checkedAtStart}`);
   }
-  parts.push(CHECKED_AT_START, atStart.join("\n"));
+  parts.push(workerPartSection(), CHECKED_AT_START, atStart.join("\n"));
   return `${parts.join("\n\n")}\n`;
 }

@@ -1,25 +1,24 @@
-// `npm start`: runs edgemx locally on the configuration file ($EDGEMX_CONFIG, ./edgemx.yaml or the
-// example): the relay in this process (its MX listener, spool and delivery; relay-node/src/relay.ts)
-// and the Worker's HTTP side inside workerd (wrangler dev) on 127.0.0.1 as a child. On the example
-// configuration it first brings up what the relay's main job needs — DNS and clamd, as the tests do
-// (scripts/quickstart/) — and prints a swaks line the relay accepts through its real checks. Each
-// message delivered to the Maildir is named with its Authentication-Results. Ctrl-C stops it all; a
-// second Ctrl-C does not wait.
+// `npm start`: runs edgemx locally on the configuration file ($EDGEMX_CONFIG, ./edgemx.yaml, else the
+// example — the one program that runs on the example unasked): the relay in this process (its MX
+// listener, spool and delivery; relay-node/src/relay.ts) and the Worker's HTTP side inside workerd
+// (wrangler dev) on 127.0.0.1 as a child. On the example configuration it first brings up what the
+// relay's main job needs — DNS and clamd, as the tests do (scripts/quickstart/) — and prints a swaks
+// line the relay accepts through its real checks. Each message delivered to the Maildir is named with
+// its Authentication-Results. Ctrl-C stops it all; a second Ctrl-C does not wait.
 import { spawn } from "node:child_process";
 import { get } from "node:http";
 import { relative, resolve } from "node:path";
 import pretty from "pino-pretty";
 import { ConfigError } from "../core/config/load.ts";
 import type { EdgemxConfig } from "../core/config/schema.ts";
-import { defaultConfigPath, loadConfigFile } from "../relay-node/src/config/file.ts";
+import { isExampleConfig, loadConfigFile, startConfigPath } from "../relay-node/src/config/file.ts";
 import { createLogger } from "../relay-node/src/log/log.ts";
 import { startRelay, type RunningRelay } from "../relay-node/src/relay.ts";
 import { authenticationResults, watchDeliveries } from "./quickstart/deliveries.ts";
 import { startQuickstart, type Quickstart } from "./quickstart/quickstart.ts";
 import { SANDBOX_SENDER } from "./quickstart/zones.ts";
 
-const EXAMPLE_CONFIG = "config/example.yaml";
-const path = defaultConfigPath();
+const path = startConfigPath();
 const port = process.env.PORT ?? "8787";
 let config: EdgemxConfig;
 try {
@@ -40,7 +39,7 @@ const domain = config.domains[0]!.name;
 console.log(`edgemx: serving ${config.domains.map((x) => x.name).join(", ")} from ${path}`);
 
 let quickstart: Quickstart | null = null;
-if (resolve(path) === resolve(EXAMPLE_CONFIG)) {
+if (isExampleConfig(path)) {
   console.log("edgemx quickstart: bringing up the DNS and clamd the relay's checks need");
   try {
     quickstart = await startQuickstart(config);
@@ -56,7 +55,8 @@ let relay: RunningRelay;
 try {
   // Readable log lines on a terminal, JSON lines otherwise (as the relay writes them in production).
   const logger = createLogger(config.relay.logLevel, process.stdout.isTTY ? pretty({ colorize: true }) : undefined);
-  relay = await startRelay(config, { logger });
+  // A reload reads the file again; the quickstart's DNS and clamd go on replacing the file's.
+  relay = await startRelay(config, { logger, configFile: path, ...(quickstart === null ? {} : { asRun: quickstart.asRun }) });
 } catch (err) {
   console.error(`edgemx relay: ${(err as Error).message}`);
   await quickstart?.stop();
@@ -74,7 +74,13 @@ const deliveries =
 
 const child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", port, "--show-interactive-dev-session=false"], {
   stdio: "inherit",
-  env: { ...process.env, EDGEMX_CONFIG: path, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
+  // The Worker's build step (scripts/worker-config.ts) reads the same file, and the example only when asked.
+  env: {
+    ...process.env,
+    ...(isExampleConfig(path) ? { EDGEMX_CONFIG: undefined, EDGEMX_EXAMPLE: "1" } : { EDGEMX_CONFIG: resolve(path) }),
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
+    WRANGLER_SEND_METRICS: "false",
+  },
 });
 const childExit = new Promise<number>((resolveExit) => child.once("exit", (code) => resolveExit(code ?? 0)));
 
@@ -112,9 +118,9 @@ function tryLines(): string[] {
         `  mail      swaks ${quickstart.acceptedMessage(server, to).join(" ")}`,
         `            → 250 2.0.0 Ok: queued as …: ${SANDBOX_SENDER.host} (${SANDBOX_SENDER.address}) passes every check (DNSBL, FCrDNS, HELO, sender, SPF, DMARC, clamd).`,
       );
-      if (config.relay.greylist.enabled) {
+      if (config.connection.greylist.enabled) {
         lines.push(
-          `            To another mailbox (--to bob@${domain}) a new sender is greylisted first, as a postmaster wants: 451 4.7.1, accepted when retried after ${config.relay.greylist.delaySeconds} s.`,
+          `            To another mailbox (--to bob@${domain}) a new sender is greylisted first, as a postmaster wants: 451 4.7.1, accepted when retried after ${config.connection.greylist.delaySeconds} s.`,
         );
       }
     } else {

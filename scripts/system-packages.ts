@@ -23,6 +23,7 @@ const NEEDED: PackageNeeds = {
   "/usr/lib/python3/dist-packages/nacl/__init__.py": "python3-nacl", // … and its ed25519 support
   promtool: "prometheus", // checks the metrics' format and the alert rules (deploy/prometheus/)
   "/usr/sbin/postfix": "postfix", // a real MTA as the outbound TLS peer and as a client of our MX (test/harness/postfix.ts)
+  "/usr/share/perl5/Mail/SRS.pm": "libmail-srs-perl", // Mail::SRS, the reference SRS implementation our SRS addresses are checked against
   xmllint: "libxml2-utils", // the schema check of the DMARC aggregate reports we send (test/fixtures/xml-schema.ts)
 };
 

@@ -2,7 +2,7 @@
 // decision on them (dmarc/policy.ts, arc/override.ts) and the Authentication-Results field
 // (RFC 8601) for the Verdict's header block.
 import { Buffer } from "node:buffer";
-import type { EdgemxConfig } from "../config/schema.ts";
+import type { WorkerConfig } from "../config/worker.ts";
 import { mailauthResolver } from "../dns/mailauth.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { trustedArcOverride } from "../arc/override.ts";
@@ -83,7 +83,7 @@ function resinfos(results: MailauthResults, dmarcComment: string | undefined): s
  * signature, the ARC chain, DMARC for the From domain; then the decision by the configured policy
  * (config.judge.auth) and the Authentication-Results field with our authserv-id (RFC 8601 §2.5).
  */
-export async function authenticate(raw: Uint8Array, envelope: AuthEnvelope, config: EdgemxConfig, resolver: Resolver, spfMemo?: SpfMemo): Promise<AuthOutcome> {
+export async function authenticate(raw: Uint8Array, envelope: AuthEnvelope, config: WorkerConfig, resolver: Resolver, spfMemo?: SpfMemo): Promise<AuthOutcome> {
   const policy = config.judge.auth;
   const authservId = policy.authservId ?? config.hostname;
   const watched = watchTemporaryFailures(resolver);

@@ -1,6 +1,6 @@
 // What a mail client needs to reach a domain's mailboxes: its IMAP and SMTP submission endpoints.
 // Shared by autoconfig, autodiscover and the postmaster page, so every place shows the same settings.
-import type { DomainConfig, EdgemxConfig } from "../config/schema.ts";
+import type { WorkerConfig, WorkerDomainConfig } from "../config/worker.ts";
 
 /**
  * "implicit": TLS from the first byte (RFC 8314 §3: IMAP on 993, submission on 465).
@@ -24,7 +24,7 @@ export interface ClientSettings {
 }
 
 /** IMAP and SMTP servers have one shape in the schema: the type of either is the type of both. */
-type ServerConfig = DomainConfig["imap"];
+type ServerConfig = WorkerDomainConfig["imap"];
 
 /** The offered variants of one service; a port set to null in the configuration is not offered. */
 function endpoints(server: ServerConfig, defaultHost: string): ClientEndpoint[] {
@@ -35,7 +35,7 @@ function endpoints(server: ServerConfig, defaultHost: string): ClientEndpoint[] 
   return offered;
 }
 
-export function clientSettings(domain: DomainConfig): ClientSettings {
+export function clientSettings(domain: WorkerDomainConfig): ClientSettings {
   // The schema requires at least one MX host; the first one is the default host of every service.
   const firstMx = domain.mx[0]!;
   return {
@@ -48,6 +48,6 @@ export function clientSettings(domain: DomainConfig): ClientSettings {
 }
 
 /** The configured domain of that name (lower-case ASCII, as the schema stores it), if any. */
-export function configuredDomain(config: EdgemxConfig, name: string): DomainConfig | undefined {
+export function configuredDomain(config: WorkerConfig, name: string): WorkerDomainConfig | undefined {
   return config.domains.find((d) => d.name === name);
 }

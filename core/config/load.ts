@@ -1,6 +1,7 @@
 // Validation of a configuration document: either the typed config or every bad field with its path.
 import type { z } from "zod";
-import { configSchema, type EdgemxConfig } from "./schema.ts";
+import { configSchema, MOVED_FIELDS, type EdgemxConfig } from "./schema.ts";
+import { workerConfigSchema, type WorkerConfig } from "./worker.ts";
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -39,9 +40,28 @@ function describe(issue: z.core.$ZodIssue): string {
   }
 }
 
+/** An unknown field that an earlier layout had is told where it went, one line per field (MOVED_FIELDS). */
+function describeMoved(issue: z.core.$ZodIssue): string[] {
+  if (issue.code !== "unrecognized_keys") return [describe(issue)];
+  const movedTo = (key: string): string | undefined => MOVED_FIELDS[formatPath([...issue.path, key])];
+  const moved = issue.keys.filter((key) => movedTo(key) !== undefined);
+  const unknown = issue.keys.filter((key) => movedTo(key) === undefined);
+  return [
+    ...moved.map((key) => `${formatPath([...issue.path, key])}: moved to ${movedTo(key)}`),
+    ...(unknown.length > 0 ? [describe({ ...issue, keys: unknown })] : []),
+  ];
+}
+
 /** Validates a parsed document (from YAML or JSON) and applies the defaults. */
 export function parseConfig(document: unknown, source = "configuration"): EdgemxConfig {
   const result = configSchema.safeParse(document);
+  if (!result.success) throw new ConfigError(source, result.error.issues.flatMap(describeMoved));
+  return result.data;
+}
+
+/** Validates the Worker's part (worker.ts): any other field of the file is refused as unknown. */
+export function parseWorkerConfig(document: unknown, source = "configuration"): WorkerConfig {
+  const result = workerConfigSchema.safeParse(document);
   if (!result.success) throw new ConfigError(source, result.error.issues.map(describe));
   return result.data;
 }

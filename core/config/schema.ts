@@ -206,7 +206,9 @@ const domain = z
     aliases: z
       .record(localPart, z.string().min(1).meta({ kind: "local part or address" }))
       .default({})
-      .describe("recipients delivered to another mailbox"),
+      .describe(
+        "recipients delivered to another mailbox: a local part of this domain or a full address; one at another domain is forwarded with an SRS sender and an ARC seal ([forwarding.md](forwarding.md))",
+      ),
     catchAll: z.boolean().default(false).describe("every local part exists"),
   })
   .strict();
@@ -362,6 +364,97 @@ const rspamd = z
     }
   });
 
+// The checks of the sending server and its envelope. Both inbound paths run them with the same code and
+// replies: the relay in its SMTP session, the Worker's email() with the client Cloudflare's trace names.
+const connection = z
+  .object({
+    dnsbl: z
+      .object({
+        action: checkAction.default("reject").describe("what a listed client gets"),
+        zones: z
+          .array(
+            z
+              .object({
+                zone: hostname.describe("the zone, e.g. `zen.spamhaus.org`"),
+                codes: z
+                  .array(z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, { message: "expected a 127.x.y.z answer" }))
+                  .default([])
+                  .meta({ kind: "list of 127.x.y.z", description: "the answers that count as listed (RFC 5782 §2.1: 127.0.0.0/8); empty: any" }),
+                keySecret: z
+                  .string()
+                  .regex(/^[A-Z][A-Z0-9_]*$/, { message: "expected the name of a secret, e.g. SPAMHAUS_DQS_KEY" })
+                  .optional()
+                  .meta({
+                    kind: "secret name",
+                    description:
+                      "for a list that wants an access key in the name (Spamhaus DQS: `zone: zen.dq.spamhaus.net` asks `<ip>.<key>.zen.dq.spamhaus.net`): the name of the secret holding the key, the Worker's secret (`wrangler secret put`) or the relay's environment variable of that name; never the key itself",
+                    defaultText: "none: the zone is asked as it is",
+                    checkedAtStart: "the relay's environment has the variable, a single DNS label; the Worker defers mail while its secret is missing",
+                  }),
+              })
+              .strict(),
+          )
+          .default([])
+          .describe("the zones asked"),
+      })
+      .strict()
+      .prefault({})
+      .describe("DNS blocklists (RFC 5782) asked for each client ([relay-checks.md](relay-checks.md))"),
+    fcrdns: z
+      .object({
+        action: checkAction.default("reject").describe("what a client without a confirmed name, or with a dynamic-looking one, gets"),
+        dynamicPatterns: z.array(dynamicPattern).default([]).describe("dynamic-looking PTR names, matched case-insensitively"),
+      })
+      .strict()
+      .prefault({})
+      .describe("forward-confirmed reverse DNS of the client (RFC 8601 §3 iprev)"),
+    helo: z
+      .object({ action: checkAction.default("reject").describe("what an implausible HELO/EHLO name gets") })
+      .strict()
+      .prefault({})
+      .describe("the HELO/EHLO plausibility check"),
+    sender: z
+      .object({ action: checkAction.default("reject").describe("what a MAIL FROM domain failing the check gets") })
+      .strict()
+      .prefault({})
+      .describe("the MAIL FROM domain check"),
+    mandatoryTls: z
+      .object({
+        domains: z
+          .array(hostname)
+          .default([])
+          .describe(
+            "sender domains whose mail is accepted only over TLS (on Email Routing: where Cloudflare's trace shows the TLS state), and destinations the relay delivers to only over verified TLS",
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe("TLS that is not optional"),
+    greylist: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('`false`: every check passes ("greylisting disabled"); the relay opens no store, the Worker asks no Durable Object'),
+        delaySeconds: seconds(0).default(300).describe("how long a new triplet is deferred; `0`: the first attempt passes (greylisting only records)"),
+        retryWindowSeconds: seconds(60)
+          .default(2 * 86400)
+          .describe("a new triplet's retry must come within this time of the first attempt, else it starts over"),
+        passLifetimeSeconds: seconds(60)
+          .default(36 * 86400)
+          .describe("a passed triplet, and a network's delivery count, are kept this long after last use"),
+        autoAllowAfter: z.number().int().min(1).default(5).describe("delivered messages after which a client network is no longer greylisted"),
+        ipv4Prefix: z.number().int().min(8).max(32).default(24).describe("the IPv4 network of a triplet, as a prefix length"),
+        ipv6Prefix: z.number().int().min(16).max(128).default(64).describe("the IPv6 network of a triplet, as a prefix length"),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        "greylisting of (client network, sender, recipient) triplets ([greylisting.md](greylisting.md)); the relay keeps the state in `relay.greylist.store`, the Worker in its Durable Object",
+      ),
+  })
+  .strict();
+
 // RFC 8555: the ACME client inside the relay (relay-node/src/acme/). The decisions on these values
 // (which names, when to renew, the key rollover of RFC 7671 §8.1) are core/acme/.
 export const ACME_KEY_TYPES = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"] as const;
@@ -440,45 +533,6 @@ const relay = z
       defaultText: "none: `relay.tls` or the self-signed certificate",
       checkedAtStart: "the folder `dir` can be written; `caFile` is readable",
     }),
-    dnsbl: z
-      .object({
-        action: checkAction.default("reject").describe("what a listed client gets"),
-        zones: z
-          .array(
-            z
-              .object({
-                zone: hostname.describe("the zone, e.g. `zen.spamhaus.org`"),
-                codes: z
-                  .array(z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, { message: "expected a 127.x.y.z answer" }))
-                  .default([])
-                  .meta({ kind: "list of 127.x.y.z", description: "the answers that count as listed (RFC 5782 §2.1: 127.0.0.0/8); empty: any" }),
-              })
-              .strict(),
-          )
-          .default([])
-          .describe("the zones asked"),
-      })
-      .strict()
-      .prefault({})
-      .describe("DNS blocklists (RFC 5782) asked for each client ([relay-checks.md](relay-checks.md))"),
-    fcrdns: z
-      .object({
-        action: checkAction.default("reject").describe("what a client without a confirmed name, or with a dynamic-looking one, gets"),
-        dynamicPatterns: z.array(dynamicPattern).default([]).describe("dynamic-looking PTR names, matched case-insensitively"),
-      })
-      .strict()
-      .prefault({})
-      .describe("forward-confirmed reverse DNS of the client (RFC 8601 §3 iprev)"),
-    mandatoryTls: z
-      .object({
-        domains: z
-          .array(hostname)
-          .default([])
-          .describe("sender domains whose mail is accepted only over TLS, and destinations delivered to only over verified TLS"),
-      })
-      .strict()
-      .prefault({})
-      .describe("TLS that is not optional"),
     nextHop: z
       .discriminatedUnion("type", [
         z.object({ type: z.literal("maildir"), path: path.default("./data/Maildir").describe("the Maildir") }).strict(),
@@ -521,29 +575,8 @@ const relay = z
       .strict()
       .prefault({})
       .describe("the relay's DNS: a validating resolver (unbound) over UDP, TCP when truncated; DANE relies on its AD bit"),
-    helo: z
-      .object({ action: checkAction.default("reject").describe("what an implausible HELO/EHLO name gets") })
-      .strict()
-      .prefault({})
-      .describe("the HELO/EHLO plausibility check"),
-    sender: z
-      .object({ action: checkAction.default("reject").describe("what a MAIL FROM domain failing the check gets") })
-      .strict()
-      .prefault({})
-      .describe("the MAIL FROM domain check"),
     greylist: z
       .object({
-        enabled: z.boolean().default(true).describe('`false`: every check passes ("greylisting disabled") and no store is opened'),
-        delaySeconds: seconds(0).default(300).describe("how long a new triplet is deferred; `0`: the first attempt passes (greylisting only records)"),
-        retryWindowSeconds: seconds(60)
-          .default(2 * 86400)
-          .describe("a new triplet's retry must come within this time of the first attempt, else it starts over"),
-        passLifetimeSeconds: seconds(60)
-          .default(36 * 86400)
-          .describe("a passed triplet, and a network's delivery count, are kept this long after last use"),
-        autoAllowAfter: z.number().int().min(1).default(5).describe("delivered messages after which a client network is no longer greylisted"),
-        ipv4Prefix: z.number().int().min(8).max(32).default(24).describe("the IPv4 network of a triplet, as a prefix length"),
-        ipv6Prefix: z.number().int().min(16).max(128).default(64).describe("the IPv6 network of a triplet, as a prefix length"),
         store: z
           .discriminatedUnion("type", [
             z.object({ type: z.literal("sqlite"), path: path.default("./data/greylist.sqlite").describe("the database file") }).strict(),
@@ -558,11 +591,11 @@ const relay = z
               .strict(),
           ])
           .prefault({ type: "sqlite" })
-          .describe("where the state is kept: SQLite, or Redis so that several relays share it"),
+          .describe("SQLite, or Redis so that several relays share the state"),
       })
       .strict()
       .prefault({})
-      .describe("greylisting of (client network, sender, recipient) triplets ([greylisting.md](greylisting.md))"),
+      .describe("where the relay keeps greylisting's state (`connection.greylist` says how it greylists; the Worker keeps its state in a Durable Object)"),
     clamd: z
       .object({
         enabled: z.boolean().default(true).describe("`false`: messages are not scanned for viruses, and the relay says so at start"),
@@ -593,6 +626,34 @@ const relay = z
       .describe(
         "ask the LMTP/SMTP mailbox host during RCPT whether a recipient exists (`MAIL FROM:<>`, `RCPT TO`, never `DATA`), for domains that list no mailboxes and never for role mailboxes: 5yz → 550 5.1.1, unreachable or 4yz → 451; answers cached 600 s (unknown ones 300 s); ignored, with a warning, for a `maildir` next hop ([relay-checks.md](relay-checks.md))",
       ),
+    recipientDelimiter: z
+      .string()
+      .max(8)
+      .regex(/^[!#$%&'*+/=?^_`{|}~.-]*$/, { message: "expected characters such as + or - that may stand in a local part but are no letter or digit" })
+      .default("+")
+      .meta({
+        kind: "characters",
+        description:
+          "what separates a subaddress from its mailbox (RFC 5233's detail): `alice+news@` is delivered to the mailbox or alias `alice`, the whole address kept in `Delivered-To`; each character is a delimiter, as in Postfix's `recipient_delimiter`; an exact mailbox or alias name wins; `\"\"`: no subaddresses ([relay-checks.md](relay-checks.md))",
+      }),
+    srs: z
+      .object({
+        maxAgeDays: z
+          .number()
+          .int()
+          .min(1)
+          .max(365)
+          .default(21)
+          .describe("how many days after the forward a bounce to its SRS address is accepted; older ones are refused (`550 5.1.1 … (SRS)`)"),
+      })
+      .strict()
+      .prefault({})
+      .meta({
+        description:
+          "the Sender Rewriting Scheme: mail an alias forwards to another domain leaves with `SRS0=…@<the alias's domain>` as its envelope sender, and bounces to such addresses are accepted only when their hash holds ([forwarding.md](forwarding.md))",
+        checkedAtStart:
+          "`EDGEMX_SRS_SECRET` (the hash's secret, at least 16 characters) is in the environment when an alias forwards to another domain; `EDGEMX_SRS_PREVIOUS_SECRET` is accepted beside it while a secret is rotated out",
+      }),
     users: z
       .union([
         z
@@ -931,7 +992,13 @@ export function arcSealIdentity(config: {
   return domain && selector ? { domain, selector } : null;
 }
 
-export const configSchema = z
+/** Whether relay.recipientCheck asks the mailbox host: on, with a next hop that can be asked (a Maildir cannot). */
+export function recipientCalloutAsks(relay: { recipientCheck: boolean; nextHop: { type: string } }): boolean {
+  return relay.recipientCheck && relay.nextHop.type !== "maildir";
+}
+
+/** The document's fields without the rules that span them: the Worker's part (worker.ts) is cut from these. */
+export const configFields = z
   .object({
     hostname: hostname.describe("our own SMTP host name: the banner, HELO when sending, the authserv-id of `Authentication-Results`"),
     postmasterHost: hostname.optional().describe("a host whose `/` serves the postmaster page of the first domain"),
@@ -943,42 +1010,87 @@ export const configSchema = z
         abuse: { relax: ["dnsbl", "fcrdns", "helo", "sender", "spf", "dmarc", "banned", "greylist"] },
       })
       .describe("RFC 2142 role mailboxes (local parts) and the checks each is spared; they always exist (RFC 5321 §4.5.1)"),
+    connection: connection
+      .prefault({})
+      .describe(
+        "the checks of the sending server and its envelope, on both inbound paths: the relay's SMTP session and Email Routing's `email()` ([email-routing.md](email-routing.md))",
+      ),
     relay: relay.prefault({}).describe("the Node relay's settings"),
     judge: judge.prefault({}).describe("what the message judge checks and refuses"),
     reports: reports.prefault({}).describe("received DMARC and TLS reports: their retention, the dashboard, the relay's hand-over ([reports.md](reports.md))"),
   })
-  .strict()
-  // The rules that span sections; each issue names the field to change.
-  .superRefine((cfg, ctx) => {
-    const ours = new Set<string>();
-    cfg.domains.forEach((d, i) => {
-      if (ours.has(d.name)) ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `expected each domain once; ${d.name} is listed twice` });
-      ours.add(d.name);
-    });
-    cfg.relay.rspamd.spamtrap.addresses.forEach((trap, i) => {
-      if (!ours.has(trap.slice(trap.lastIndexOf("@") + 1)))
-        ctx.addIssue({
-          code: "custom",
-          path: ["relay", "rspamd", "spamtrap", "addresses", i],
-          message: `expected an address at one of our domains (${[...ours].join(", ")}), not ${trap}`,
-        });
-    });
-    if (cfg.judge.arcSeal.enabled && arcSealIdentity(cfg) === null) {
-      const domain = cfg.judge.arcSeal.domain ?? cfg.domains[0]?.name;
-      ctx.addIssue({
-        code: "custom",
-        path: ["judge", "arcSeal", "selector"],
-        message: `expected the sealing selector: ${domain} has no DKIM selector to default to`,
-      });
-    }
-    if (cfg.relay.acme !== undefined && cfg.relay.tls !== undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["relay", "acme"],
-        message: "expected relay.acme or relay.tls, not both: with ACME the relay serves the certificate it gets itself",
-      });
-    }
+  .strict();
+
+// The rules that span sections; each issue names the field to change. The first and the last hold
+// for the Worker's part too (worker.ts).
+
+/** Each domain once. */
+export function checkDomainsOnce(cfg: { domains: readonly { name: string }[] }, ctx: z.RefinementCtx): void {
+  const ours = new Set<string>();
+  cfg.domains.forEach((d, i) => {
+    if (ours.has(d.name)) ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `expected each domain once; ${d.name} is listed twice` });
+    ours.add(d.name);
   });
+}
+
+/** ARC sealing has a domain and a selector to seal with. */
+export function checkArcSealIdentity(cfg: Parameters<typeof arcSealIdentity>[0] & { judge: { arcSeal: { enabled: boolean } } }, ctx: z.RefinementCtx): void {
+  if (cfg.judge.arcSeal.enabled && arcSealIdentity(cfg) === null) {
+    const domain = cfg.judge.arcSeal.domain ?? cfg.domains[0]?.name;
+    ctx.addIssue({
+      code: "custom",
+      path: ["judge", "arcSeal", "selector"],
+      message: `expected the sealing selector: ${domain} has no DKIM selector to default to`,
+    });
+  }
+}
+
+export const configSchema = configFields.superRefine((cfg, ctx) => {
+  checkDomainsOnce(cfg, ctx);
+  const ours = new Set(cfg.domains.map((d) => d.name));
+  cfg.relay.rspamd.spamtrap.addresses.forEach((trap, i) => {
+    if (!ours.has(trap.slice(trap.lastIndexOf("@") + 1)))
+      ctx.addIssue({
+        code: "custom",
+        path: ["relay", "rspamd", "spamtrap", "addresses", i],
+        message: `expected an address at one of our domains (${[...ours].join(", ")}), not ${trap}`,
+      });
+  });
+  if (cfg.relay.acme !== undefined && cfg.relay.tls !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["relay", "acme"],
+      message: "expected relay.acme or relay.tls, not both: with ACME the relay serves the certificate it gets itself",
+    });
+  }
+  // No backscatter: unknown recipients are refused at RCPT, so a domain must say who receives mail.
+  const callout = recipientCalloutAsks(cfg.relay);
+  cfg.domains.forEach((d, i) => {
+    if (callout || d.catchAll || d.mailboxes.length > 0 || Object.keys(d.aliases).length > 0) return;
+    ctx.addIssue({
+      code: "custom",
+      path: ["domains", i, "mailboxes"],
+      message: `expected the mailboxes (or aliases) of ${d.name}, catchAll: true, or relay.recipientCheck with an lmtp or smtp nextHop to ask the mailbox host: unknown recipients are refused at RCPT, and ${d.name} names none that are known`,
+    });
+  });
+  checkArcSealIdentity(cfg, ctx);
+});
+
+/** Fields an earlier layout had elsewhere: a document that still uses one is told where it went (load.ts). */
+export const MOVED_FIELDS: Readonly<Partial<Record<string, string>>> = {
+  // The connection checks became one section for both inbound paths (the relay and Email Routing).
+  "relay.dnsbl": "connection.dnsbl",
+  "relay.fcrdns": "connection.fcrdns",
+  "relay.helo": "connection.helo",
+  "relay.sender": "connection.sender",
+  "relay.mandatoryTls": "connection.mandatoryTls",
+  ...Object.fromEntries(
+    ["enabled", "delaySeconds", "retryWindowSeconds", "passLifetimeSeconds", "autoAllowAfter", "ipv4Prefix", "ipv6Prefix"].map((field) => [
+      `relay.greylist.${field}`,
+      `connection.greylist.${field}`,
+    ]),
+  ),
+};
 
 export type EdgemxConfig = z.output<typeof configSchema>;
 export type DomainConfig = EdgemxConfig["domains"][number];

@@ -13,7 +13,11 @@ import type { ClientFacts, Finding } from "../smtp/finding.ts";
 /** PTR names followed forward, at most: a client must not make us ask without bound (RFC 8601 §3 leaves the limit to us). */
 export const MAX_PTR_NAMES = 10;
 
-export async function checkFcrdns(ip: string, fcrdns: EdgemxConfig["relay"]["fcrdns"], resolver: Resolver): Promise<{ finding: Finding; client: ClientFacts }> {
+export async function checkFcrdns(
+  ip: string,
+  fcrdns: EdgemxConfig["connection"]["fcrdns"],
+  resolver: Resolver,
+): Promise<{ finding: Finding; client: ClientFacts }> {
   const address = canonicalIp(ip);
   const ptrName = reverseName(ip);
   const unknown = (detail: string): { finding: Finding; client: ClientFacts } => ({

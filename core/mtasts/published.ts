@@ -1,8 +1,8 @@
 // MTA-STS (RFC 8461): the policy body we serve and the id published in the _mta-sts TXT record.
-import type { DomainConfig } from "../config/schema.ts";
+import type { WorkerDomainConfig } from "../config/worker.ts";
 
 /** The mx patterns of the policy: configured ones, else the domain's MX hosts. */
-export function mtaStsMxPatterns(domain: DomainConfig): string[] {
+export function mtaStsMxPatterns(domain: WorkerDomainConfig): string[] {
   return domain.mtaSts.mx && domain.mtaSts.mx.length > 0 ? domain.mtaSts.mx : domain.mx;
 }
 
@@ -10,7 +10,7 @@ export function mtaStsMxPatterns(domain: DomainConfig): string[] {
  * RFC 8461 §3.2: key/value lines separated by CRLF, "version" first. "mx" lines are required unless
  * the mode is "none"; max_age is bounded by the schema (RFC 8461 §3.2: at most 31557600).
  */
-export function mtaStsPolicy(domain: DomainConfig): string {
+export function mtaStsPolicy(domain: WorkerDomainConfig): string {
   const lines = ["version: STSv1", `mode: ${domain.mtaSts.mode}`];
   for (const mx of mtaStsMxPatterns(domain)) lines.push(`mx: ${mx}`);
   lines.push(`max_age: ${domain.mtaSts.maxAge}`);
@@ -28,6 +28,6 @@ export async function mtaStsPolicyId(policy: string): Promise<string> {
 }
 
 /** The TXT record value for _mta-sts.<domain> (RFC 8461 §3.1). */
-export async function mtaStsTxt(domain: DomainConfig): Promise<string> {
+export async function mtaStsTxt(domain: WorkerDomainConfig): Promise<string> {
   return `v=STSv1; id=${await mtaStsPolicyId(mtaStsPolicy(domain))}`;
 }

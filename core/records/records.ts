@@ -1,6 +1,6 @@
 // The DNS records a domain must publish for edgemx, as zone-file records with a comment each.
 // Names are absolute (trailing dot) so the text needs no $ORIGIN and can be pasted into any zone.
-import type { DomainConfig, EdgemxConfig } from "../config/schema.ts";
+import type { WorkerConfig, WorkerDomainConfig } from "../config/worker.ts";
 import { mtaStsTxt } from "../mtasts/published.ts";
 
 /** Facts the configuration alone cannot give, computed where the files are (build step, relay CLI). */
@@ -58,7 +58,7 @@ function escapeOctet(octet: number): string {
 }
 
 /** RFC 5321 §5.1: lower preference first; 10, 20, … leaves room to insert a host between two. */
-function mxRecords(domain: DomainConfig): ZoneRecord[] {
+function mxRecords(domain: WorkerDomainConfig): ZoneRecord[] {
   return domain.mx.map((host, i) => ({
     name: fqdn(domain.name),
     type: "MX",
@@ -68,7 +68,7 @@ function mxRecords(domain: DomainConfig): ZoneRecord[] {
 }
 
 /** RFC 7208 §4.5/§5: "v=spf1", the configured mechanisms, then the final "all". */
-function spfRecord(domain: DomainConfig): ZoneRecord {
+function spfRecord(domain: WorkerDomainConfig): ZoneRecord {
   return {
     name: fqdn(domain.name),
     type: "TXT",
@@ -83,7 +83,7 @@ function spfRecord(domain: DomainConfig): ZoneRecord {
  * name is a mail domain itself: its own SPF record covers it, and a second one would be a permerror
  * (RFC 7208 §4.5).
  */
-function heloSpfRecord(domain: DomainConfig, config: EdgemxConfig): ZoneRecord | null {
+function heloSpfRecord(domain: WorkerDomainConfig, config: WorkerConfig): ZoneRecord | null {
   const host = config.hostname;
   if (!host.endsWith(`.${domain.name}`) || config.domains.some((d) => d.name === host)) return null;
   return {
@@ -95,7 +95,7 @@ function heloSpfRecord(domain: DomainConfig, config: EdgemxConfig): ZoneRecord |
 }
 
 /** RFC 6376 §3.6.1 (RSA) and RFC 8463 §4.2 (Ed25519): the key record at <selector>._domainkey. */
-function dkimRecords(domain: DomainConfig): ZoneRecord[] {
+function dkimRecords(domain: WorkerDomainConfig): ZoneRecord[] {
   if (!domain.dkim) return [];
   const { selector, algorithm, publicKey, ed25519 } = domain.dkim;
   return [
@@ -119,7 +119,7 @@ function dkimRecords(domain: DomainConfig): ZoneRecord[] {
 }
 
 /** RFC 7489 §6.3: v first, then p; several report URIs are separated by commas (§6.4). */
-function dmarcRecord(domain: DomainConfig): ZoneRecord {
+function dmarcRecord(domain: WorkerDomainConfig): ZoneRecord {
   const { p, sp, adkim, aspf, rua, ruf, rf, pct } = domain.dmarc;
   const tags = [
     "v=DMARC1",
@@ -141,7 +141,7 @@ function dmarcRecord(domain: DomainConfig): ZoneRecord {
 }
 
 /** RFC 8461 §3.1: announces the policy at https://mta-sts.<domain>/.well-known/mta-sts.txt. */
-async function mtaStsRecord(domain: DomainConfig): Promise<ZoneRecord> {
+async function mtaStsRecord(domain: WorkerDomainConfig): Promise<ZoneRecord> {
   return {
     name: fqdn(`_mta-sts.${domain.name}`),
     type: "TXT",
@@ -151,7 +151,7 @@ async function mtaStsRecord(domain: DomainConfig): Promise<ZoneRecord> {
 }
 
 /** RFC 8460 §3: where senders report TLS failures; several URIs are separated by commas. */
-function tlsRptRecord(domain: DomainConfig): ZoneRecord | null {
+function tlsRptRecord(domain: WorkerDomainConfig): ZoneRecord | null {
   if (!domain.tlsRpt) return null;
   return {
     name: fqdn(`_smtp._tls.${domain.name}`),
@@ -166,7 +166,7 @@ function tlsRptRecord(domain: DomainConfig): ZoneRecord | null {
  * certificate, so a renewal with the same key keeps the record valid. Only for MX hosts that are the
  * relay itself (config.hostname): pinning our key on someone else's MX would break delivery to it.
  */
-function tlsaRecords(domain: DomainConfig, config: EdgemxConfig, facts: RecordFacts): ZoneRecord[] {
+function tlsaRecords(domain: WorkerDomainConfig, config: WorkerConfig, facts: RecordFacts): ZoneRecord[] {
   const digest = facts.tlsaSpkiSha256;
   if (!digest) return [];
   const next = facts.tlsaNextSpkiSha256;
@@ -203,7 +203,7 @@ interface SrvService {
 }
 
 /** RFC 2782: "priority weight port target"; a target of "." says the service is not offered (RFC 6186 §4). */
-function srvRecord(domain: DomainConfig, service: SrvService): ZoneRecord {
+function srvRecord(domain: WorkerDomainConfig, service: SrvService): ZoneRecord {
   const offered = service.port !== null;
   return {
     name: fqdn(`${service.label}.${domain.name}`),
@@ -214,7 +214,7 @@ function srvRecord(domain: DomainConfig, service: SrvService): ZoneRecord {
 }
 
 /** The client services of RFC 6186, RFC 8314 and RFC 5804, and Outlook's Autodiscover SRV lookup. */
-function srvRecords(domain: DomainConfig): ZoneRecord[] {
+function srvRecords(domain: WorkerDomainConfig): ZoneRecord[] {
   // docs/configuration.md: every client service defaults to the first MX host.
   const firstMx = domain.mx[0]!;
   const smtpHost = domain.smtp.host ?? firstMx;
@@ -236,7 +236,7 @@ function srvRecords(domain: DomainConfig): ZoneRecord[] {
  * list is complete; a deployment with routes instead publishes them, proxied, as CNAMEs to the domain,
  * whose own paths the Worker already serves through routes (docs/dns.md).
  */
-function workerHostRecords(domain: DomainConfig): ZoneRecord[] {
+function workerHostRecords(domain: WorkerDomainConfig): ZoneRecord[] {
   const hosts: [string, string][] = [
     ["autoconfig", "Thunderbird autoconfig"],
     ["autodiscover", "Outlook Autodiscover"],
@@ -252,7 +252,7 @@ function workerHostRecords(domain: DomainConfig): ZoneRecord[] {
 }
 
 /** Everything `domain` must publish, in the order a postmaster reads it: mail flow, authentication, policy, clients. */
-export async function domainRecords(domain: DomainConfig, config: EdgemxConfig, facts: RecordFacts): Promise<ZoneRecord[]> {
+export async function domainRecords(domain: WorkerDomainConfig, config: WorkerConfig, facts: RecordFacts): Promise<ZoneRecord[]> {
   const optional = (r: ZoneRecord | null): ZoneRecord[] => (r ? [r] : []);
   return [
     ...mxRecords(domain),

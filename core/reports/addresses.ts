@@ -1,10 +1,10 @@
 // The addresses where our own DNS records ask for reports: the mailto: URIs of each domain's DMARC rua
 // and ruf (RFC 7489 §6.3) and TLS-RPT rua (RFC 8460 §3) that are at one of our domains. Mail to them is
 // read as reports, not forwarded (docs/reports.md).
-import type { EdgemxConfig } from "../config/schema.ts";
+import type { WorkerConfig } from "../config/worker.ts";
 
 /** Lower-cased report addresses at our domains; reports sent elsewhere are someone else's to read. */
-export function reportAddresses(config: Pick<EdgemxConfig, "domains">): Set<string> {
+export function reportAddresses(config: Pick<WorkerConfig, "domains">): Set<string> {
   const ours = new Set(config.domains.map((d) => d.name.toLowerCase()));
   const uris = config.domains.flatMap((d) => [...d.dmarc.rua, ...d.dmarc.ruf, ...(d.tlsRpt?.rua ?? [])]);
   const addresses = uris.filter((uri) => uri.startsWith("mailto:")).map((uri) => decodeURIComponent(uri.slice("mailto:".length)).toLowerCase());
@@ -12,7 +12,7 @@ export function reportAddresses(config: Pick<EdgemxConfig, "domains">): Set<stri
 }
 
 /** Whether a report is about one of our domains or a subdomain of one (RFC 7489 §6.6.3: sp covers subdomains). */
-export function isOurDomain(domain: string, config: Pick<EdgemxConfig, "domains">): boolean {
+export function isOurDomain(domain: string, config: Pick<WorkerConfig, "domains">): boolean {
   const name = domain.toLowerCase().replace(/\.$/, "");
   return config.domains.some((d) => name === d.name || name.endsWith(`.${d.name}`));
 }

@@ -9,6 +9,12 @@ export type RelayCheck = RelaxableCheck | "recipient" | "relay" | "tls" | "virus
 export type Finding =
   /** The check passed (or does not apply); `detail` says what was seen, for the log line. */
   | { check: RelayCheck; outcome: "pass"; detail: string }
+  /**
+   * The check could not run for want of a fact the transport does not have — on Email Routing, a client
+   * the trace does not name, or a TLS state it does not show. It refuses nothing; it is said in the log
+   * and in the message's X-Edgemx-Verdict field.
+   */
+  | { check: RelayCheck; outcome: "skipped"; detail: string }
   /** The check failed: the reply to give when its action is reject (or tempfail, turned into 4xx). */
   | { check: RelayCheck; outcome: "fail"; reply: SmtpReply; detail: string }
   /** The check could not decide (DNS timeout, SERVFAIL, scanner down): always a 451. */

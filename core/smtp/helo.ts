@@ -1,7 +1,7 @@
 // HELO/EHLO plausibility (RFC 5321 §4.1.1.1, §2.3.5): the client names itself with its fully qualified
 // domain name, or — only when it has none — with an address literal of its own address. A name that
 // is ours, or that does not exist in the DNS, is refused with the specification's one HELO reply.
-import type { EdgemxConfig } from "../config/schema.ts";
+import type { WorkerConfig } from "../config/worker.ts";
 import type { Lookup, Resolver } from "../dns/resolver.ts";
 import { buildReply } from "./replies.ts";
 import { addressLiteralIp, canonicalIp } from "./ip-address.ts";
@@ -14,7 +14,7 @@ export const MAX_HELO_OCTETS = 255;
 export async function checkHelo(
   helo: string,
   clientIp: string,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   resolver: Resolver,
   ownAddresses: readonly string[] = [],
 ): Promise<Finding> {
@@ -64,6 +64,6 @@ function isFullyQualified(name: string): boolean {
 }
 
 /** The names a client must not claim: our host name, our domains and their MX hosts. */
-function ourNames(config: EdgemxConfig): Set<string> {
+function ourNames(config: WorkerConfig): Set<string> {
   return new Set([config.hostname, ...config.domains.flatMap((domain) => [domain.name, ...domain.mx])].map((name) => name.toLowerCase()));
 }

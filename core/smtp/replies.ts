@@ -104,6 +104,17 @@ export const REPLIES = {
       de: "Die Domain gehört zu uns, unter der Adresse in der Antwort gibt es dort aber kein Postfach. Prüfen Sie die Schreibweise des Teils vor dem @ – meist ist es ein Tippfehler – oder fragen Sie die Person nach ihrer aktuellen Adresse. An diese Adresse wurde nichts zugestellt; andere Empfänger derselben Nachricht sind davon nicht betroffen.",
     },
   },
+  srsInvalid: {
+    // A return address our forwarding made (SRS, docs/forwarding.md) whose hash does not hold or whose
+    // time ran out: no such mailbox, RFC 5321 §3.3 550 and RFC 3463 §3.2 5.1.1, as for an unknown user.
+    code: 550,
+    enhanced: "5.1.1",
+    text: "<{address}>: Recipient address rejected: Invalid or expired forwarding return address (SRS)",
+    explanation: {
+      en: "The address begins with SRS0= or SRS1=: it is the return address our forwarding gave a forwarded message, so that a bounce reaches its original sender. It is accepted only when its signature holds and for a limited number of days after the forward. This one is forged, damaged or too old, so nothing was delivered. If you are bouncing a message we forwarded long ago, write to the original sender directly instead.",
+      de: "Die Adresse beginnt mit SRS0= oder SRS1=: Es ist die Rücklaufadresse, die unsere Weiterleitung einer weitergeleiteten Nachricht gegeben hat, damit eine Fehlermeldung den ursprünglichen Absender erreicht. Sie wird nur angenommen, wenn ihre Signatur stimmt, und nur für eine begrenzte Zahl von Tagen nach der Weiterleitung. Diese ist gefälscht, beschädigt oder zu alt; es wurde nichts zugestellt. Wenn Sie eine lange zurückliegende Weiterleitung zurückweisen, schreiben Sie stattdessen direkt an den ursprünglichen Absender.",
+    },
+  },
   authBeforeTls: {
     code: 538,
     enhanced: "5.7.11",

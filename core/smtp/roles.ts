@@ -1,9 +1,10 @@
 // RFC 2142 role mailboxes: postmaster@, abuse@ … must stay reachable for people reporting problems, so
 // the configured checks are relaxed for them. The virus scan is never among the relaxable checks.
-import type { EdgemxConfig, RelaxableCheck } from "../config/schema.ts";
+import type { RelaxableCheck } from "../config/schema.ts";
+import type { WorkerConfig } from "../config/worker.ts";
 
 /** The local part of an address, lower-cased (RFC 5321 §2.4: postmaster is case-insensitive). */
-function roleOf(address: string, config: EdgemxConfig): string | null {
+function roleOf(address: string, config: WorkerConfig): string | null {
   const at = address.lastIndexOf("@");
   if (at <= 0) return null;
   const local = address.slice(0, at).toLowerCase();
@@ -17,7 +18,7 @@ function roleOf(address: string, config: EdgemxConfig): string | null {
  * and to an ordinary user gets no relaxation — the user is protected; the relay asks senders to
  * split such a transaction only where a check refuses at RCPT.
  */
-export function relaxedChecks(rcptTo: readonly string[], config: EdgemxConfig): Set<RelaxableCheck> {
+export function relaxedChecks(rcptTo: readonly string[], config: WorkerConfig): Set<RelaxableCheck> {
   const perRecipient = rcptTo.map((rcpt) => {
     const role = roleOf(rcpt, config);
     return new Set<RelaxableCheck>(role ? (config.roles[role]?.relax ?? []) : []);
@@ -28,6 +29,6 @@ export function relaxedChecks(rcptTo: readonly string[], config: EdgemxConfig): 
 }
 
 /** The role mailbox an address is, if any (for logs and the postmaster view). */
-export function roleMailbox(address: string, config: EdgemxConfig): string | null {
+export function roleMailbox(address: string, config: WorkerConfig): string | null {
   return roleOf(address, config);
 }

@@ -1,7 +1,7 @@
 // MAIL FROM (RFC 5321 §4.1.1.2): a syntactically valid sender whose domain can receive the replies and
 // bounces we might owe it (RFC 5321 §5.1: an MX, or an address as implicit MX; not a Null MX, RFC 7505),
 // and — for sender domains whose mail we take only encrypted — a TLS session (RFC 3207).
-import type { EdgemxConfig } from "../config/schema.ts";
+import type { WorkerConfig } from "../config/worker.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import { buildReply } from "./replies.ts";
 import { parseMailbox } from "./mailbox.ts";
@@ -9,9 +9,10 @@ import type { Finding } from "./finding.ts";
 
 /**
  * Two findings, always in this order: "sender" (syntax and domain) and "tls" (mandatory TLS for the
- * sender's domain).
+ * sender's domain). `tls` is whether the session is encrypted; null when the transport cannot tell
+ * (Email Routing's trace does not show it), which skips the TLS check of a listed domain.
  */
-export async function checkSender(mailFrom: string, tls: boolean, config: EdgemxConfig, resolver: Resolver): Promise<Finding[]> {
+export async function checkSender(mailFrom: string, tls: boolean | null, config: WorkerConfig, resolver: Resolver): Promise<Finding[]> {
   // RFC 5321 §4.5.5: the null reverse-path of bounces and other notifications is always welcome.
   if (mailFrom === "") {
     return [
@@ -57,9 +58,10 @@ async function senderDomainFinding(domain: string, refuse: (detail: string) => F
   }
 }
 
-/** RFC 3207 §4 wording: a sender domain listed in relay.mandatoryTls.domains must come over TLS. */
-function tlsFinding(domain: string, tls: boolean, config: EdgemxConfig): Finding {
-  if (!config.relay.mandatoryTls.domains.includes(domain)) return { check: "tls", outcome: "pass", detail: `${domain}: TLS not mandatory` };
+/** RFC 3207 §4 wording: a sender domain listed in connection.mandatoryTls.domains must come over TLS. */
+function tlsFinding(domain: string, tls: boolean | null, config: WorkerConfig): Finding {
+  if (!config.connection.mandatoryTls.domains.includes(domain)) return { check: "tls", outcome: "pass", detail: `${domain}: TLS not mandatory` };
+  if (tls === null) return { check: "tls", outcome: "skipped", detail: `${domain}: TLS mandatory, the session's TLS state is not known` };
   if (tls) return { check: "tls", outcome: "pass", detail: `${domain}: TLS mandatory and in use` };
   return { check: "tls", outcome: "fail", reply: buildReply("tlsRequired", {}), detail: `${domain}: TLS mandatory, session not encrypted` };
 }

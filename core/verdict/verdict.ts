@@ -1,7 +1,8 @@
 // The verdict: verdict(raw, envelope, config, resolver) → Verdict (docs/architecture.md, "The verdict's contract").
 // Stateless and runtime-agnostic: the Worker runs it behind the verdict API and for Email Routing, the
 // relay runs it in-process. Cheap checks first, and the first refusal ends the judging.
-import type { EdgemxConfig, RelaxableCheck } from "../config/schema.ts";
+import type { RelaxableCheck } from "../config/schema.ts";
+import type { WorkerConfig } from "../config/worker.ts";
 import type { Resolver } from "../dns/resolver.ts";
 import type { ArchiveOpener } from "../banned/archive.ts";
 import { findBannedContent } from "../banned/banned.ts";
@@ -22,6 +23,11 @@ export interface VerdictOptions {
   arcSealKey?: ArcSealKey;
   /** The SPF results of earlier messages of the same SMTP session (the relay's in-process judge). */
   spfMemo?: SpfMemo;
+  /**
+   * The transport's checks that could not run for want of a fact (Email Routing without a client in the
+   * trace): named in X-Edgemx-Verdict as `skipped=…`, so the mailbox can tell.
+   */
+  skipped?: readonly string[];
   /** Reads the archive formats core has no reader for (7z, RAR, xz); without one they cannot be inspected. */
   archiveOpener?: ArchiveOpener;
 }
@@ -59,7 +65,7 @@ class Judging {
 }
 
 // RFC 5322 §2.1: a message is octets; RFC 2045–2049 structure; each rule reject / mark / log.
-function judgeConformance(raw: Uint8Array, structure: MessageStructure, envelope: VerdictEnvelope, config: EdgemxConfig, j: Judging): Step {
+function judgeConformance(raw: Uint8Array, structure: MessageStructure, envelope: VerdictEnvelope, config: WorkerConfig, j: Judging): Step {
   const result = checkConformance(raw, { smtputf8: envelope.smtputf8 === true }, config.judge.rfc, structure);
   const rejected = result.findings.find((f) => f.action === "reject");
   if (rejected) {
@@ -81,7 +87,7 @@ async function judgeBannedContent(
   raw: Uint8Array,
   structure: MessageStructure,
   envelope: VerdictEnvelope,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   opener: ArchiveOpener | undefined,
   j: Judging,
 ): Promise<Step> {
@@ -114,7 +120,7 @@ function authChecks(auth: AuthOutcome, j: Judging): void {
 async function judgeAuthentication(
   raw: Uint8Array,
   envelope: VerdictEnvelope,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   resolver: Resolver,
   j: Judging,
   spfMemo: SpfMemo | undefined,
@@ -163,7 +169,7 @@ async function judgeAuthentication(
  * RFC 7208 §8.4: an SPF "fail" may be refused in the session. We do so (judge.spfFail: reject) unless
  * DMARC passed — then an aligned DKIM signature vouches for mail that a forwarder re-sent.
  */
-function judgeSpfFail(auth: AuthOutcome, config: EdgemxConfig, j: Judging): Step {
+function judgeSpfFail(auth: AuthOutcome, config: WorkerConfig, j: Judging): Step {
   const spf = auth.spf.mailFrom;
   if (spf?.result !== "fail" || auth.dmarc.result === "pass" || config.judge.spfFail === "log") return GO_ON;
   if (config.judge.spfFail === "mark") {
@@ -178,12 +184,13 @@ function judgeSpfFail(auth: AuthOutcome, config: EdgemxConfig, j: Judging): Step
   });
 }
 
-/** The header that carries our marks to the mailbox host (filters can act on it). */
-function verdictHeader(j: Judging): string {
-  return `X-Edgemx-Verdict: accept; id=${j.id}${j.marks.length > 0 ? `; marks=${j.marks.join(",")}` : ""}`;
+/** The header that carries our marks, and the checks that could not run, to the mailbox host (filters can act on it). */
+function verdictHeader(j: Judging, skipped: readonly string[]): string {
+  const marks = j.marks.length > 0 ? `; marks=${j.marks.join(",")}` : "";
+  return `X-Edgemx-Verdict: accept; id=${j.id}${marks}${skipped.length > 0 ? `; skipped=${skipped.join(",")}` : ""}`;
 }
 
-function finish(j: Judging, step: Step): Verdict {
+function finish(j: Judging, step: Step, skipped: readonly string[] = []): Verdict {
   const dmarc = j.dmarc === undefined ? {} : { dmarc: j.dmarc };
   if (step.stop)
     return { action: step.action, reply: step.reply, reason: step.reason, id: j.id, headers: j.headers, marks: j.marks, checks: j.checks, ...dmarc };
@@ -191,7 +198,7 @@ function finish(j: Judging, step: Step): Verdict {
     action: "accept",
     reply: { code: 250, enhanced: "2.0.0", text: `Ok, id=${j.id}` },
     id: j.id,
-    headers: [...j.headers, verdictHeader(j)],
+    headers: [...j.headers, verdictHeader(j, skipped)],
     marks: j.marks,
     checks: j.checks,
     ...dmarc,
@@ -201,7 +208,7 @@ function finish(j: Judging, step: Step): Verdict {
 export async function verdict(
   raw: Uint8Array,
   envelope: VerdictEnvelope,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   resolver: Resolver,
   options: VerdictOptions = {},
 ): Promise<Verdict> {
@@ -219,7 +226,7 @@ export async function verdict(
     const outcome = await step();
     if (outcome.stop) return finish(j, outcome);
   }
-  const accepted = finish(j, GO_ON);
+  const accepted = finish(j, GO_ON, options.skipped);
   if (j.auth && config.judge.arcSeal.enabled && options.arcSealKey) {
     accepted.headers.unshift(...(await sealForwarded(raw, accepted.headers, j.auth, config, options.arcSealKey)));
   }

@@ -1,17 +1,22 @@
-// The relay's process: `node relay-node/src/main.ts`, configured by $EDGEMX_CONFIG, ./edgemx.yaml or
-// the example (relay-node/src/config/file.ts). Relative paths in the configuration (spool, Maildir,
-// greylist database, certificates) are taken from the working directory. Signals:
+// The relay's process: `node relay-node/src/main.ts [--config <file> | --example]`, configured by
+// --config, else $EDGEMX_CONFIG, else ./edgemx.yaml (relay-node/src/config/file.ts); the example only
+// with --example. Relative paths in the configuration (spool, Maildir, greylist database, users,
+// certificates, keys) are taken from the configuration file's folder. Signals:
 //   SIGTERM, SIGINT  stop gracefully: no new connections, sessions finish (at most 30 s, then 421),
 //                    deliveries in flight finish; a second signal exits at once
-//   SIGHUP           re-read the TLS certificate and key
+//   SIGHUP           re-read the TLS certificate and key, and the configuration file: new sessions use
+//                    it; a bad file, or one changing a setting that needs a restart, is refused with a
+//                    log line naming the fields, and the running configuration stays (config/reload.ts)
 // A configuration or start-up problem is one line on stderr and exit status 1, never a stack trace.
-import { defaultConfigPath, loadConfigFile } from "./config/file.ts";
+import { parseArgs } from "node:util";
+import { CONFIG_OPTIONS, configFilePath, loadConfigFile } from "./config/file.ts";
 import { startRelay, type RunningRelay } from "./relay.ts";
 
-const path = defaultConfigPath();
+let path: string;
 let relay: RunningRelay;
 try {
-  relay = await startRelay(loadConfigFile(path));
+  path = configFilePath(parseArgs({ options: CONFIG_OPTIONS }).values);
+  relay = await startRelay(loadConfigFile(path), { configFile: path });
 } catch (err) {
   // ConfigError's message names the file and every bad field; the others say what could not be done.
   console.error(`edgemx relay: ${(err as Error).message}`);
@@ -37,4 +42,5 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     );
   });
 }
-process.on("SIGHUP", () => relay.reloadCertificate());
+// The outcome is logged by the relay; `npm run reload` asks over the control socket and prints it.
+process.on("SIGHUP", () => void relay.reload());

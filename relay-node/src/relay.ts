@@ -3,6 +3,7 @@
 // process), scripts/start.ts (`npm start`), and the tests and benchmarks, which start it in-process.
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { ConfigError } from "../../core/config/load.ts";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
 import type { Resolver } from "../../core/dns/resolver.ts";
 import type { ArcSealKey } from "../../core/arc/seal.ts";
@@ -38,7 +39,12 @@ import type { ScanOutcome } from "./smtp/decision.ts";
 import type { EnqueueRequest } from "./queue/spool.ts";
 import { startSubmission, type SubmissionListenerName } from "./submission/start.ts";
 import { createMxServer } from "./smtp/mx.ts";
+import { dnsblKeys } from "../../core/dnsbl/dnsbl.ts";
+import { startForwarding } from "./forward/forwarding.ts";
+import { dsnRecipient } from "../../core/srs/forwarding.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
+import { loadConfigFile } from "./config/file.ts";
+import { ConfigHolder, settingsNeedingRestart, type ReloadOutcome } from "./config/reload.ts";
 import { nextHopLabeler, RelayMetrics } from "./metrics/metrics.ts";
 import { dependencyProbes } from "./metrics/health.ts";
 import { startMetricsListener } from "./metrics/listener.ts";
@@ -68,6 +74,10 @@ export interface RelayOverrides {
   metricsListen?: { host?: string; port?: number };
   /** Answer ACME HTTP-01 challenges here instead of relay.acme.challengeListener (port 0: a free port). */
   acmeChallengeListen?: { host?: string; port?: number };
+  /** The file `config` was read from, which a reload reads again (main.ts, `npm start`); without it a reload is refused. */
+  configFile?: string;
+  /** What the relay runs of the file read again, when not the file as it is (`npm start`'s quickstart replaces DNS and clamd). */
+  asRun?: (fromFile: EdgemxConfig) => EdgemxConfig;
   /** The clock DMARC evaluations are counted and their reports sent by (a past day in tests). */
   dmarcReportsNow?: () => number;
 }
@@ -89,6 +99,12 @@ export interface RunningRelay {
   reloadCertificate(): boolean;
   /** The ACME service (relay.acme); null without it. */
   acme: AcmeService | null;
+  /**
+   * SIGHUP, `npm run reload`: re-reads the certificate, then the configuration file, which the
+   * sessions that start from now on use (config/reload.ts). A bad file, or one changing a setting
+   * that needs a restart, is refused with the field paths (and a log line); the running one stays.
+   */
+  reload(): ReloadOutcome;
   /**
    * Stops taking connections, lets open sessions finish (at most 30 s, then 421), lets deliveries in
    * flight finish, and closes the state stores.
@@ -148,15 +164,17 @@ function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, lo
 
 /**
  * Where mail for our own domains goes: the next hop (the mailbox host); with reports.intakeUrl, mail
- * for our report addresses goes to the Worker's report intake instead (deliver/report-intake.ts).
+ * for our report addresses — those of the configuration current at delivery, a reload's — goes to the
+ * Worker's report intake instead (deliver/report-intake.ts).
  */
-function localDeliverer(config: EdgemxConfig, env: NodeJS.ProcessEnv, timeouts: TransactionTimeouts | undefined): Deliverer {
-  const nextHop = nextHopDeliverer(config.relay.nextHop, config.hostname, timeouts);
+function localDeliverer(configs: ConfigHolder, env: NodeJS.ProcessEnv, timeouts: TransactionTimeouts | undefined): Deliverer {
+  const config = configs.current;
+  const nextHop = nextHopDeliverer(config, timeouts);
   const url = config.reports.intakeUrl;
   if (url === undefined) return nextHop;
   const token = env[REPORTS_TOKEN_ENV];
   if (!token) throw new Error(`reports.intakeUrl is set, but ${REPORTS_TOKEN_ENV} (the report intake's token) is not in the environment`);
-  return routeReports(reportAddresses(config), reportIntakeDeliverer({ url, token }), nextHop);
+  return routeReports(() => reportAddresses(configs.current), reportIntakeDeliverer({ url, token }), nextHop);
 }
 
 export async function startRelay(config: EdgemxConfig, overrides: RelayOverrides = {}): Promise<RunningRelay> {
@@ -185,6 +203,8 @@ async function startRelayServices(
   services: AsyncDisposableStack,
 ): Promise<Omit<RunningRelay, "stop">> {
   const env = overrides.env ?? process.env;
+  // Keys of the DNSBL zones that want one (Spamhaus DQS): a missing one stops the start, naming the field.
+  const blocklistKeys = dnsblKeys(config.connection.dnsbl, (name) => env[name]);
   // One registry per relay; without relay.metrics nothing is counted at all (metrics/metrics.ts).
   const metrics = config.relay.metrics.enabled ? new RelayMetrics() : null;
   const resolver = overrides.resolver ?? createRelayResolver(config.relay.resolver);
@@ -198,6 +218,9 @@ async function startRelayServices(
   const scanner = await virusScanner(config, logger);
   const scan = metrics?.countFailures("clamd", scanner, (outcome) => outcome.status === "error") ?? scanner;
 
+  // Before the spool opens: a forwarding alias without its SRS secret stops the start here.
+  const forwarding = startForwarding(config, env, logger);
+  const srsSecrets = forwarding.srsSecrets;
   const spool = await Spool.open(config.relay.spool);
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
@@ -206,6 +229,9 @@ async function startRelayServices(
   services.defer(() => tlsRpt.close());
   const stsCache = openStsPolicyCache(config.relay.outbound.mtaStsCachePath ?? besideSpool("mta-sts.sqlite"));
   services.defer(() => stsCache.close());
+  // What each new session (and the report routing at delivery) starts with: the configuration the
+  // relay started with, until a reload replaces it.
+  const configs = new ConfigHolder(config);
   // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
   const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
   const direct = remoteDeliverer(config, resolver, {
@@ -231,13 +257,13 @@ async function startRelayServices(
   });
   const deliverer = routeByDomain(
     config.domains.map((d) => d.name),
-    localDeliverer(config, env, overrides.nextHop?.timeouts),
+    localDeliverer(configs, env, overrides.nextHop?.timeouts),
     remote,
   );
   const nextHopOf = nextHopLabeler({
     localDomains: config.domains.map((d) => d.name),
     nextHop: config.relay.nextHop.type,
-    ...(config.reports.intakeUrl === undefined ? {} : { reportAddresses: reportAddresses(config) }),
+    ...(config.reports.intakeUrl === undefined ? {} : { reportAddresses: () => reportAddresses(configs.current) }),
     ...(relayHost === undefined ? {} : { smarthostDomains: relayHost.domains }),
   });
   const signGenerated = generatedMailSignerFor(config, env, logger);
@@ -256,6 +282,8 @@ async function startRelayServices(
     hostname: config.hostname,
     // DSNs from a postmaster of ours, DKIM-signed like other outbound mail (sign/generated.ts).
     dsnFrom: (mailFrom) => dsnFrom(config.domains, mailFrom),
+    // A forwarded copy's DSN goes to the sender its SRS address stands for (docs/forwarding.md).
+    ...(srsSecrets === null ? {} : { dsnTo: (mailFrom: string) => dsnRecipient(mailFrom, config, srsSecrets) }),
     signDsn: (message, from, now) => signGenerated?.(message, from.slice(from.lastIndexOf("@") + 1), now),
     logger,
   });
@@ -306,25 +334,33 @@ async function startRelayServices(
     const dmarcTimer = startDmarcReportTimer(dmarcSender);
     services.defer(() => dmarcTimer.stop());
   }
-  const recordDmarc = dmarcStore === null ? undefined : dmarcRecorder(dmarcStore, reportAddresses(config), logger, overrides.dmarcReportsNow);
-  // `edgemx queue` talks to the spool's owner here (docs/queue.md).
+  const recordDmarc = dmarcStore === null ? undefined : dmarcRecorder(dmarcStore, () => reportAddresses(configs.current), logger, overrides.dmarcReportsNow);
+  // `edgemx queue`, `npm run tls` and `npm run reload` talk to the spool's owner here (docs/queue.md).
   const sendReports = (day?: string) => sendTlsReports(day ?? previousUtcDay(Date.now()), tlsRptSender);
-  // `npm run tls` asks the ACME service, which starts after the listeners (below).
+  // `npm run tls` asks the ACME service, which starts after the listeners (below); a reload asked for
+  // before the listeners run is refused.
   let acme: AcmeService | null = null;
+  let reloadWhenStarted: (() => ReloadOutcome) | null = null;
+  const reloadControl = (): ReloadOutcome =>
+    reloadWhenStarted?.() ?? { ok: false, path: overrides.configFile ?? null, problems: ["the relay is still starting"] };
   const control = await startQueueControl(controlSocketPath(config.relay.spool), {
     spool,
     delivery,
     sendTlsReports: sendReports,
     ...(dmarcSender === null ? {} : { sendDmarcReports: (day?: string) => sendDmarcReports(dmarcSender, day) }),
     acme: () => acme,
+    reload: reloadControl,
   });
   services.defer(() => control.close());
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept
   // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
-  const greylist = config.relay.greylist.enabled
-    ? createGreylist(config.relay.greylist, {
-        onFlushError: (err, failure) => logger.warn({ event: "greylist", err, ...failure }, "could not record deliveries towards auto-allow"),
-      })
+  const greylist = config.connection.greylist.enabled
+    ? createGreylist(
+        { ...config.connection.greylist, ...config.relay.greylist },
+        {
+          onFlushError: (err, failure) => logger.warn({ event: "greylist", err, ...failure }, "could not record deliveries towards auto-allow"),
+        },
+      )
     : null;
   if (greylist !== null) services.defer(() => greylist.close());
   const recipientCallout = recipientCalloutFor(config, logger);
@@ -334,8 +370,7 @@ async function startRelayServices(
   const spamCheck =
     spam.spamCheck === null ? null : (metrics?.countFailures("rspamd", spam.spamCheck, (outcome) => outcome.status === "error") ?? spam.spamCheck);
 
-  const server = createMxServer(config, {
-    config,
+  const server = createMxServer(configs, {
     logger,
     resolver,
     verdicts,
@@ -343,8 +378,10 @@ async function startRelayServices(
     spamCheck,
     spamtrap: spam.spamtrap,
     blocklist: spam.blocklist,
+    dnsblKeys: blocklistKeys,
     greylist,
     recipientCallout,
+    forwarding,
     certificate: certificate.pair,
     enqueue,
     metrics,
@@ -378,8 +415,8 @@ async function startRelayServices(
   }
 
   const submission = await startSubmission(
-    config,
-    { config, logger, verdicts, scan, certificate: certificate.pair, enqueue, metrics },
+    configs,
+    { logger, verdicts, scan, certificate: certificate.pair, enqueue, metrics },
     env,
     services,
     overrides.submissionListen,
@@ -433,6 +470,33 @@ async function startRelayServices(
     }
   }
 
+  const reload = (): ReloadOutcome => {
+    reloadCertificate();
+    const path = overrides.configFile ?? null;
+    const refuse = (problems: readonly string[]): ReloadOutcome => {
+      logger.warn({ event: "reload", config: path, problems }, "configuration not reloaded: the running one stays");
+      return { ok: false, path, problems };
+    };
+    if (path === null) return refuse(["this relay was started without a configuration file: there is nothing to read again"]);
+    let next: EdgemxConfig;
+    try {
+      const fromFile = loadConfigFile(path);
+      next = overrides.asRun?.(fromFile) ?? fromFile;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return refuse(err.problems);
+    }
+    const needRestart = settingsNeedingRestart(configs.current, next);
+    if (needRestart.length > 0) return refuse(needRestart.map((setting) => `${setting}: changed, and needs a restart`));
+    configs.replace(next);
+    server.applyLimits(next.relay.limits);
+    submission.applyLimits(next.relay.limits);
+    logger.level = next.relay.logLevel;
+    logger.info({ event: "reload", config: path }, "configuration reloaded: new sessions use it");
+    return { ok: true, path };
+  };
+  reloadWhenStarted = reload;
+
   return {
     host: address?.host ?? null,
     port: address?.port ?? null,
@@ -444,5 +508,6 @@ async function startRelayServices(
     logger,
     reloadCertificate,
     acme,
+    reload,
   };
 }

@@ -31,6 +31,8 @@ export function hasFreshclamDatabase(folder = FRESHCLAM_DATABASE): boolean {
 export interface Quickstart {
   /** The configuration the relay runs: the file's, with the sandbox's resolver and the started clamd. */
   config: EdgemxConfig;
+  /** The same replacements made in the file's configuration read again (the relay's reload). */
+  asRun: (fromFile: EdgemxConfig) => EdgemxConfig;
   /** What was brought up, or why not: one line each, for the start output. */
   notes: string[];
   /** Whether the DNS world of the printed swaks line is up (without it that line gets 451). */
@@ -57,6 +59,9 @@ export async function startQuickstart(fileConfig: EdgemxConfig): Promise<Quickst
   const stop = async (): Promise<void> => {
     for (const step of stops.reverse()) await step();
   };
+  // What the relay runs of the file: each step below that brings something up replaces its setting.
+  const replacements: ((config: EdgemxConfig) => EdgemxConfig)[] = [];
+  const asRun = (fromFile: EdgemxConfig): EdgemxConfig => replacements.reduce((config, replace) => replace(config), fromFile);
   let config = fileConfig;
   try {
     const swaksNote = ensurePackages(SWAKS_PACKAGES, "the swaks line below");
@@ -69,16 +74,17 @@ export async function startQuickstart(fileConfig: EdgemxConfig): Promise<Quickst
       const zones = sandboxZones(config);
       const sandbox = await startSandboxDns(zones);
       stops.push(() => sandbox.stop());
-      const { resolver, outbound } = config.relay;
-      config = {
-        ...config,
+      const { resolver } = config.relay;
+      replacements.push((c) => ({
+        ...c,
         // The DNSSEC probe of outbound DANE asks a signed name this resolver serves.
         relay: {
-          ...config.relay,
-          resolver: { ...resolver, host: "127.0.0.1", port: sandbox.port },
-          outbound: { ...outbound, dnssecProbeName: SANDBOX_SENDER.host },
+          ...c.relay,
+          resolver: { ...c.relay.resolver, host: "127.0.0.1", port: sandbox.port },
+          outbound: { ...c.relay.outbound, dnssecProbeName: SANDBOX_SENDER.host },
         },
-      };
+      }));
+      config = asRun(fileConfig);
       dns = true;
       notes.push(
         `DNS: Knot and a validating unbound on 127.0.0.1:${sandbox.port} (instead of relay.resolver ${resolver.host}:${resolver.port}), serving ` +
@@ -101,7 +107,8 @@ export async function startQuickstart(fileConfig: EdgemxConfig): Promise<Quickst
             ...(database === undefined ? {} : { databaseDir: database }),
           });
           stops.push(() => started.stop());
-          config = { ...config, relay: { ...config.relay, clamd: { ...clamd, host: started.host, port: started.port } } };
+          replacements.push((c) => ({ ...c, relay: { ...c.relay, clamd: { ...c.relay.clamd, host: started.host, port: started.port } } }));
+          config = asRun(fileConfig);
           notes.push(
             database === undefined
               ? `clamd on 127.0.0.1:${started.port} has TEST SIGNATURES ONLY (EICAR and two of ours; no freshclam database in ${FRESHCLAM_DATABASE}): it finds no real virus`
@@ -113,6 +120,7 @@ export async function startQuickstart(fileConfig: EdgemxConfig): Promise<Quickst
 
     return {
       config,
+      asRun,
       notes,
       dns,
       acceptedMessage: (server, to) => ["--server", server, "--helo", SANDBOX_SENDER.host, "--from", SANDBOX_SENDER.from, "--to", to],

@@ -69,7 +69,7 @@ export function sandboxZones(config: EdgemxConfig): TestZone[] {
   };
   // Only the test entries: what the real list answers for them, whatever else it lists (RFC 5782 §5).
   const listedOwner = DNSBL_TEST_ENTRY.listed.split(".").reverse().join(".");
-  const dnsbls: TestZone[] = config.relay.dnsbl.zones.map(({ zone }) => ({
+  const dnsbls: TestZone[] = config.connection.dnsbl.zones.map(({ zone }) => ({
     origin: zone.toLowerCase(),
     security: "unsigned",
     records: [

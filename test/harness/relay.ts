@@ -13,20 +13,20 @@ import { TEST_DNS } from "./zones.ts";
 export const LOCAL = { hostname: "mx.example.org", domain: "example.org", mailbox: "alice@example.org" } as const;
 
 export type RelaySettings = NonNullable<ConfigInput["relay"]>;
+export type ConnectionSettings = NonNullable<ConfigInput["connection"]>;
 
 /**
  * The configuration document of a test relay living in `folder` (spool and Maildir): the MX only (the
  * submission listeners off), DNS from the harness's validating resolver, the test DNSBL, greylisting
- * and clamd off; `relay` overrides (its `listeners` are added to those).
+ * and clamd off; `relay` and `connection` override (`relay.listeners` are added to those).
  */
-export function relayDocument(folder: string, dnsPort: number, relay: RelaySettings = {}): ConfigInput {
+export function relayDocument(folder: string, dnsPort: number, relay: RelaySettings = {}, connection: ConnectionSettings = {}): ConfigInput {
   return {
     hostname: LOCAL.hostname,
     domains: [{ name: LOCAL.domain, mx: [LOCAL.hostname], mailboxes: ["alice"] }],
+    connection: { dnsbl: { zones: [{ zone: TEST_DNS.dnsbl.zone }] }, greylist: { enabled: false }, ...connection },
     relay: {
       resolver: { host: "127.0.0.1", port: dnsPort, timeoutMs: 3000 },
-      dnsbl: { zones: [{ zone: TEST_DNS.dnsbl.zone }] },
-      greylist: { enabled: false },
       clamd: { enabled: false },
       nextHop: { type: "maildir", path: join(folder, "Maildir") },
       spool: join(folder, "spool"),

@@ -71,8 +71,8 @@ function serve(socket: Socket, transactions: SinkTransaction[]): void {
   reply("220 sink ESMTP");
 }
 
-/** The sink on a free port of `host` (a loopback address: an MX host's address of the test zones). */
-export async function startSmtpSink(host = "127.0.0.1"): Promise<SmtpSink> {
+/** The sink on `port` of `host`: by default a free port of 127.0.0.1; a loopback address is an MX host's address of the test zones. */
+export async function startSmtpSink(host = "127.0.0.1", port = 0): Promise<SmtpSink> {
   const transactions: SinkTransaction[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -82,7 +82,7 @@ export async function startSmtpSink(host = "127.0.0.1"): Promise<SmtpSink> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, host, resolve);
+    server.listen(port, host, resolve);
   });
   const address = server.address();
   if (typeof address !== "object" || address === null) throw new Error("the SMTP sink has no port");

@@ -66,7 +66,7 @@ export interface ExtraWorker {
 
 export interface WorkerOptions {
   bundle: WorkerBundle;
-  /** The configuration document as JSON: the Worker's EDGEMX_CONFIG binding. */
+  /** The Worker's part of a configuration (workerPart, core/config/worker.ts) as JSON: the EDGEMX_CONFIG binding. */
   configJson: string;
   /** More text bindings: DOH_URL, VERDICT_TOKEN … */
   bindings?: Record<string, string>;

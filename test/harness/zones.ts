@@ -43,13 +43,27 @@ export const TEST_DNS = {
     /** A CNAME to the mail host. */
     alias: "alias.sender.test",
     dkimSelector: DKIM_SELECTOR,
+    /** A mailing list's domain that ARC-seals with the same key and selector (the trusted sealer of the tests). */
+    arcSealer: "lists.sender.test",
     /** A name in a signed zone that does not exist: an authenticated NXDOMAIN. */
     nxdomain: "no-such-host.sender.test",
   },
   /** A domain that accepts no mail: Null MX (RFC 7505 §3). */
   nullMx: "nullmx.test",
-  /** A DNSBL (RFC 5782) with its mandatory test entry 127.0.0.2 listed and 127.0.0.1 not listed (§5). */
-  dnsbl: { zone: "dnsbl.test", listedIp: "127.0.0.2", listedAnswer: "127.0.0.2", unlistedIp: "127.0.0.1" },
+  /**
+   * A DNSBL (RFC 5782) with its mandatory test entry 127.0.0.2 listed and 127.0.0.1 not listed (§5);
+   * `keyed`, a list that wants an access key in the name as Spamhaus DQS does (127.0.0.2 listed under
+   * `<ip>.<key>.<zone>` only); `refusing`, a list that answers every query with Spamhaus's error code
+   * for queries through a public resolver.
+   */
+  dnsbl: {
+    zone: "dnsbl.test",
+    listedIp: "127.0.0.2",
+    listedAnswer: "127.0.0.2",
+    unlistedIp: "127.0.0.1",
+    keyed: { zone: "dq.dnsbl.test", key: "edgemxtestkey0" },
+    refusing: { zone: "refusing.dnsbl.test", answer: "127.255.255.254" },
+  },
   /** Valid but unsigned: answers without AD. */
   insecure: { domain: "insecure.test", mx: "mx.insecure.test", mxAddress: "127.0.0.14" },
   /** Validation fails: SERVFAIL for every name. */
@@ -112,7 +126,7 @@ export const TEST_DNS = {
     none: "none.sts.test",
     /** A TXT record, but the policy host answers 404; MX mx.sts.test. */
     fetchFailure: "fetch-failure.sts.test",
-    /** No MTA-STS; MX mx-untrusted.sts.test. Listed in relay.mandatoryTls by the tests. */
+    /** No MTA-STS; MX mx-untrusted.sts.test. Listed in connection.mandatoryTls by the tests. */
     mandatoryTls: "mandatory-tls.sts.test",
     /** TLS-RPT (RFC 8460 §3) with an https: rua only, at tlsRptHost, whose address is policyAddress. */
     httpsRua: "https-rua.sts.test",
@@ -127,7 +141,7 @@ export const TEST_DNS = {
    * Outbound TLS against real Postfix peers (test/integration/outbound-postfix.test.ts): each domain's MX
    * host is a private Postfix on its own address. The zone is signed and has no MTA-STS, TLS-RPT or, but
    * for `dane`, TLSA record: delivery to the others is opportunistic. `dane`'s MX host has TLSA 3 1 1 of
-   * dane-key.ts's key; `mandatoryTls` shares the TLS 1.0 host and is listed in relay.mandatoryTls by the test.
+   * dane-key.ts's key; `mandatoryTls` shares the TLS 1.0 host and is listed in connection.mandatoryTls by the test.
    */
   outbound: {
     zone: "outbound.test",
@@ -148,7 +162,7 @@ export const TEST_DNS = {
     tls13: { domain: "tls13.outbound.test", mx: "mx.tls13.outbound.test", mxAddress: "127.0.0.45" },
     /** TLSA 3 1 1 of dane-key.ts's key, which its certificate carries. */
     dane: { domain: "dane.outbound.test", mx: "mx.dane.outbound.test", mxAddress: "127.0.0.46" },
-    /** MX: the TLS 1.0 host; listed in relay.mandatoryTls by the test. */
+    /** MX: the TLS 1.0 host; listed in connection.mandatoryTls by the test. */
     mandatoryTls: { domain: "mandatory-tls.outbound.test", mx: "mx.tls10.outbound.test", mxAddress: "127.0.0.40" },
     /** A smarthost (test/integration/smarthost.test.ts): a second relay's submission listener. */
     smarthost: { host: "smarthost.outbound.test", address: "127.0.0.47" },
@@ -244,6 +258,7 @@ export const TEST_ZONES: readonly TestZone[] = [
       { owner: "alias", type: "CNAME", data: `${sender.mailHost}.` },
       { owner: "_dmarc", type: "TXT", data: txt(`v=DMARC1; p=reject; rua=mailto:dmarc-reports@${sender.domain}`) },
       { owner: `${sender.dkimSelector}._domainkey`, type: "TXT", data: txt(`v=DKIM1; k=rsa; p=${DKIM_PUBLIC_KEY_BASE64}`) },
+      { owner: `${sender.dkimSelector}._domainkey.${inSender(sender.arcSealer)}`, type: "TXT", data: txt(`v=DKIM1; k=rsa; p=${DKIM_PUBLIC_KEY_BASE64}`) },
       { owner: inSender(clients.dynamicName), type: "A", data: clients.dynamicIp },
       { owner: inSender(clients.unconfirmedName), type: "A", data: "127.0.0.16" },
       { owner: inSender(ipv6Host.name), type: "AAAA", data: ipv6Host.address },
@@ -274,6 +289,8 @@ export const TEST_ZONES: readonly TestZone[] = [
     records: [
       { owner: "2.0.0.127", type: "A", data: dnsbl.listedAnswer },
       { owner: "2.0.0.127", type: "TXT", data: txt("Listed in dnsbl.test: the RFC 5782 test entry") },
+      { owner: `2.0.0.127.${dnsbl.keyed.key}.${relativeTo(dnsbl.zone, dnsbl.keyed.zone)}`, type: "A", data: dnsbl.listedAnswer },
+      { owner: `*.${relativeTo(dnsbl.zone, dnsbl.refusing.zone)}`, type: "A", data: dnsbl.refusing.answer },
     ],
   },
   {

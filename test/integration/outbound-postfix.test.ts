@@ -90,7 +90,7 @@ beforeAll(async () => {
     startPeer("dane", issueCertificate(ca, { names: [outbound.dane.mx], keyPem: DANE_MX_KEY_PEM })),
   ]);
   const example = loadConfigFile("config/example.yaml");
-  config = { ...example, relay: { ...example.relay, mandatoryTls: { domains: [outbound.mandatoryTls.domain] } } };
+  config = { ...example, connection: { ...example.connection, mandatoryTls: { domains: [outbound.mandatoryTls.domain] } } };
 }, 120_000);
 
 afterAll(async () => {

@@ -1,12 +1,13 @@
 // The postmaster page as a reader sees it: the Worker bundled as `wrangler deploy` bundles it, served by
 // workerd (Miniflare) on loopback, read by Debian's Chromium on a phone-sized screen in English and German.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfigText } from "../../relay-node/src/config/file.ts";
+import { workerPart } from "../../core/config/worker.ts";
+import { loadConfigFile } from "../../relay-node/src/config/file.ts";
 import { REPLIES, REPLY_KEYS } from "../../core/smtp/replies.ts";
 import { bundleWorker, startWorker, type RunningWorker } from "../harness/worker.ts";
 
@@ -31,7 +32,7 @@ let browser: Browser | undefined;
 
 async function startExampleWorker(): Promise<URL> {
   const bundle = await bundleWorker(scratch);
-  const configJson = JSON.stringify(parseConfigText(readFileSync(EXAMPLE_CONFIG, "utf8"), EXAMPLE_CONFIG));
+  const configJson = JSON.stringify(workerPart(loadConfigFile(EXAMPLE_CONFIG)));
   worker = await startWorker({ bundle, configJson });
   return worker.url;
 }

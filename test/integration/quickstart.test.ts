@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
 import { loadConfigFile } from "../../relay-node/src/config/file.ts";
+import { settingsNeedingRestart } from "../../relay-node/src/config/reload.ts";
 import { createLogger } from "../../relay-node/src/log/log.ts";
 import { startRelay, type RunningRelay } from "../../relay-node/src/relay.ts";
 import { authenticationResults, maildirFiles } from "../../scripts/quickstart/deliveries.ts";
@@ -66,6 +67,14 @@ describe("the quickstart", () => {
     expect(quickstart.config.relay.resolver.port).not.toBe(53);
     const clamdNote = quickstart.notes.find((note) => note.startsWith("clamd"));
     expect(clamdNote).toMatch(hasFreshclamDatabase() ? /freshclam's database/ : /TEST SIGNATURES ONLY/);
+  });
+
+  it("keeps its DNS and clamd in the example read again, so npm start's relay can reload", () => {
+    const again = exampleInFolder();
+    // As the file has them, the resolver (and a clamd started here) would be changes that need a restart.
+    expect(settingsNeedingRestart(quickstart.config, again)).toContain("relay.resolver");
+    expect(quickstart.asRun(again)).toEqual(quickstart.config);
+    expect(settingsNeedingRestart(quickstart.config, quickstart.asRun(again))).toEqual([]);
   });
 
   it("accepts the printed swaks line to postmaster@ with every check passing, and delivers it", async () => {

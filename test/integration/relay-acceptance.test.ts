@@ -10,6 +10,8 @@ import { join } from "node:path";
 import nodemailer from "nodemailer";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { parseConfig } from "../../core/config/load.ts";
+import { workerPart } from "../../core/config/worker.ts";
 import { CLAM_TESTFILES, EICAR, SIGNATURES } from "../harness/clamd.ts";
 import { freePort } from "../harness/process.ts";
 import {
@@ -20,6 +22,7 @@ import {
   relayDocument,
   startTestRelay,
   testMessage,
+  type ConnectionSettings,
   type RelaySettings,
   type TestRelay,
 } from "../harness/relay.ts";
@@ -241,14 +244,14 @@ function marker(what: string, client: SmtpClient): string {
 let clamd: ClamdService;
 let relays = 0;
 
-function startAcceptanceRelay(relay: RelaySettings = {}, env: NodeJS.ProcessEnv = {}): Promise<TestRelay> {
+function startAcceptanceRelay(relay: RelaySettings = {}, env: NodeJS.ProcessEnv = {}, connection: ConnectionSettings = {}): Promise<TestRelay> {
   return startTestRelay(
-    relayDocument(join(dir, `relay-${++relays}`), harness.dnsPort, {
-      clamd: { host: clamd.host, port: clamd.port, timeoutMs: 10_000 },
-      fcrdns: { dynamicPatterns: [DYNAMIC_PATTERN] },
-      limits: { maxMessageBytes: MAX_MESSAGE_BYTES },
-      ...relay,
-    }),
+    relayDocument(
+      join(dir, `relay-${++relays}`),
+      harness.dnsPort,
+      { clamd: { host: clamd.host, port: clamd.port, timeoutMs: 10_000 }, limits: { maxMessageBytes: MAX_MESSAGE_BYTES }, ...relay },
+      { fcrdns: { dynamicPatterns: [DYNAMIC_PATTERN] }, ...connection },
+    ),
     env,
   );
 }
@@ -470,7 +473,11 @@ describe.each(CLIENTS)("role mailboxes, through $name", (client) => {
 describe("greylisting (delay 1 s)", () => {
   let greylisting: TestRelay;
   beforeAll(async () => {
-    greylisting = await startAcceptanceRelay({ greylist: { enabled: true, delaySeconds: 1, store: { type: "sqlite", path: join(dir, "greylist.sqlite") } } });
+    greylisting = await startAcceptanceRelay(
+      { greylist: { store: { type: "sqlite", path: join(dir, "greylist.sqlite") } } },
+      {},
+      { greylist: { enabled: true, delaySeconds: 1 } },
+    );
   });
   afterAll(() => greylisting?.relay.stop());
 
@@ -492,10 +499,31 @@ describe("greylisting (delay 1 s)", () => {
   });
 });
 
+describe("a DNSBL that wants an access key (Spamhaus DQS's form)", () => {
+  const keyedZone = { dnsbl: { zones: [{ zone: dnsbl.keyed.zone, keySecret: "TEST_DQS_KEY" }] } };
+  let keyed: TestRelay;
+  beforeAll(async () => {
+    keyed = await startAcceptanceRelay({}, { TEST_DQS_KEY: dnsbl.keyed.key }, keyedZone);
+  });
+  afterAll(() => keyed?.relay.stop());
+
+  it("does not start without the key in the environment, naming the field", async () => {
+    await expect(startAcceptanceRelay({}, {}, keyedZone)).rejects.toThrow("connection.dnsbl.zones[0].keySecret: the secret TEST_DQS_KEY is not set");
+  });
+
+  it.each(CLIENTS)("asks under the key and refuses the listed client at RCPT TO, naming only the zone ($name)", async (client) => {
+    const raw = testMessage({ body: marker("dqs", client) });
+    expect(await client.send(keyed.port, goodSubmission(raw, { ip: dnsbl.listedIp }))).toMatchObject({
+      reply: `554 5.7.1 Service unavailable; Client host [${dnsbl.listedIp}] blocked using ${dnsbl.keyed.zone}`,
+      stage: "RCPT",
+    });
+  });
+});
+
 describe("mandatory TLS for a listed sender domain", () => {
   let tlsRequired: TestRelay;
   beforeAll(async () => {
-    tlsRequired = await startAcceptanceRelay({ mandatoryTls: { domains: [sender.domain] } });
+    tlsRequired = await startAcceptanceRelay({}, {}, { mandatoryTls: { domains: [sender.domain] } });
   });
   afterAll(() => tlsRequired?.relay.stop());
 
@@ -614,7 +642,7 @@ describe("the Worker's verdict API as the judge", () => {
     const folder = join(dir, "verdict-api");
     const document = relayDocument(folder, harness.dnsPort);
     const bundle = await bundleWorker(join(folder, "worker"));
-    worker = await startWorker({ bundle, configJson: JSON.stringify(document), bindings: { DOH_URL: harness.dohUrl, VERDICT_TOKEN } });
+    worker = await startWorker({ bundle, configJson: JSON.stringify(workerPart(parseConfig(document))), bindings: { DOH_URL: harness.dohUrl, VERDICT_TOKEN } });
     judgedByWorker = await startAcceptanceRelay(
       { verdict: { url: new URL("/v1/verdict", worker.url).href, timeoutMs: 10_000 } },
       { EDGEMX_VERDICT_TOKEN: VERDICT_TOKEN },

@@ -3,7 +3,7 @@
 import { createSocket } from "node:dgram";
 import type { Socket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { checkDnsbl } from "../../core/dnsbl/dnsbl.ts";
+import { checkDnsbl, dnsblKeys } from "../../core/dnsbl/dnsbl.ts";
 import { checkFcrdns } from "../../core/iprev/fcrdns.ts";
 import { checkHelo } from "../../core/smtp/helo.ts";
 import { checkSender } from "../../core/smtp/sender.ts";
@@ -20,8 +20,8 @@ const { sender, dnsbl, clients } = TEST_DNS;
 
 const config = parseConfig({
   hostname: "mx.example.org",
-  domains: [{ name: "example.org", mx: ["mx.example.org"] }],
-  relay: {
+  domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }],
+  connection: {
     dnsbl: { zones: [{ zone: dnsbl.zone, codes: [dnsbl.listedAnswer] }] },
     // The dynamic-name patterns of config/example.yaml.
     fcrdns: { dynamicPatterns: ["(^|[.-])(dyn|dynamic|dhcp|dialup|ppp|pool|cable|dsl|adsl)[0-9.-]", "\\d+[.-]\\d+[.-]\\d+[.-]\\d+"] },
@@ -41,7 +41,7 @@ async function askOverUdp(port: number, message: Uint8Array): Promise<Uint8Array
 }
 
 function line(finding: Finding): string {
-  return finding.outcome === "pass" ? "pass" : formatReply(finding.reply);
+  return finding.outcome === "pass" || finding.outcome === "skipped" ? finding.outcome : formatReply(finding.reply);
 }
 
 describe("the relay's resolver against unbound", () => {
@@ -88,7 +88,7 @@ describe("a resolver that never answers", () => {
     const begun = performance.now();
     expect(await mute.query(sender.domain, "A")).toMatchObject({ status: "timeout", answers: [] });
     expect(performance.now() - begun).toBeLessThan(1_000);
-    const finding = await checkDnsbl(dnsbl.listedIp, config.relay.dnsbl, mute);
+    const finding = await checkDnsbl(dnsbl.listedIp, config.connection.dnsbl, mute);
     expect(line(finding)).toBe(`451 4.4.3 <2.0.0.127.${dnsbl.zone}>: Temporary DNS lookup failure, please try again later`);
     expect((await checkSender(`a@${sender.domain}`, true, config, mute))[0]!.outcome).toBe("temporary");
   });
@@ -96,15 +96,32 @@ describe("a resolver that never answers", () => {
 
 describe("connection-stage checks against real DNS", () => {
   it("DNSBL: refuses the RFC 5782 test entry 127.0.0.2, passes 127.0.0.1", async () => {
-    expect(line(await checkDnsbl(dnsbl.listedIp, config.relay.dnsbl, resolver))).toBe(
+    expect(line(await checkDnsbl(dnsbl.listedIp, config.connection.dnsbl, resolver))).toBe(
       `554 5.7.1 Service unavailable; Client host [${dnsbl.listedIp}] blocked using ${dnsbl.zone}`,
     );
-    expect(await checkDnsbl(dnsbl.unlistedIp, config.relay.dnsbl, resolver)).toMatchObject({ outcome: "pass", detail: `${dnsbl.zone}: not listed` });
+    expect(await checkDnsbl(dnsbl.unlistedIp, config.connection.dnsbl, resolver)).toMatchObject({ outcome: "pass", detail: `${dnsbl.zone}: not listed` });
+  });
+
+  it("DNSBL with an access key (Spamhaus DQS's form): listed under <ip>.<key>.<zone>, not without the key", async () => {
+    const keyed = { action: "reject" as const, zones: [{ zone: dnsbl.keyed.zone, codes: [], keySecret: "TEST_DQS_KEY" }] };
+    const keys = dnsblKeys(keyed, () => dnsbl.keyed.key);
+    expect(line(await checkDnsbl(dnsbl.listedIp, keyed, resolver, keys))).toBe(
+      `554 5.7.1 Service unavailable; Client host [${dnsbl.listedIp}] blocked using ${dnsbl.keyed.zone}`,
+    );
+    const unkeyed = { action: "reject" as const, zones: [{ zone: dnsbl.keyed.zone, codes: [] }] };
+    expect(await checkDnsbl(dnsbl.listedIp, unkeyed, resolver)).toMatchObject({ outcome: "pass" });
+  });
+
+  it("DNSBL: a list answering 127.255.255.254 (a query through a public resolver) could not be asked: temporary", async () => {
+    const refusing = { action: "reject" as const, zones: [{ zone: dnsbl.refusing.zone, codes: [] }] };
+    const finding = await checkDnsbl(sender.authorizedIp, refusing, resolver);
+    expect(line(finding)).toBe(`451 4.4.3 <11.0.0.127.${dnsbl.refusing.zone}>: Temporary DNS lookup failure, please try again later`);
+    expect(finding.detail).toBe(`${dnsbl.refusing.zone}: refused the query (${dnsbl.refusing.answer})`);
   });
 
   it("FCrDNS: confirms 127.0.0.11 as mail.sender.test, also as an IPv4-mapped address", async () => {
     for (const ip of [sender.authorizedIp, `::ffff:${sender.authorizedIp}`]) {
-      const { finding, client } = await checkFcrdns(ip, config.relay.fcrdns, resolver);
+      const { finding, client } = await checkFcrdns(ip, config.connection.fcrdns, resolver);
       expect(finding.outcome, ip).toBe("pass");
       expect(client).toEqual({ ip: sender.authorizedIp, verifiedName: sender.mailHost });
     }
@@ -112,13 +129,13 @@ describe("connection-stage checks against real DNS", () => {
 
   it("FCrDNS: refuses a client without PTR and one whose PTR name points elsewhere as unknown[ip]", async () => {
     for (const ip of [clients.noPtrIp, clients.unconfirmedIp]) {
-      const { finding } = await checkFcrdns(ip, config.relay.fcrdns, resolver);
+      const { finding } = await checkFcrdns(ip, config.connection.fcrdns, resolver);
       expect(line(finding)).toBe(`554 5.7.1 <unknown[${ip}]>: Client host rejected: Access denied`);
     }
   });
 
   it("FCrDNS: refuses a confirmed but dynamic-looking name as name[ip]", async () => {
-    const { finding, client } = await checkFcrdns(clients.dynamicIp, config.relay.fcrdns, resolver);
+    const { finding, client } = await checkFcrdns(clients.dynamicIp, config.connection.fcrdns, resolver);
     expect(line(finding)).toBe(`554 5.7.1 <${clients.dynamicName}[${clients.dynamicIp}]>: Client host rejected: Access denied`);
     expect(client.verifiedName).toBe(clients.dynamicName);
   });

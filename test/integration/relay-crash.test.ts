@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, expect, inject, it } from "vitest";
 import { freePort } from "../harness/process.ts";
 import { LOCAL, maildirMessages, relayDocument, testMessage } from "../harness/relay.ts";
-import { startRelayProcess } from "../harness/relay-process.ts";
+import { startRelayChild } from "../harness/relay-child.ts";
 import { openSmtp, type SmtpDialogue } from "../harness/smtp-client.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 
@@ -106,7 +106,7 @@ it(`every message acknowledged with 250 before a SIGKILL is delivered after the 
   const spool = join(folder, "spool");
   const maildir = join(folder, "Maildir");
 
-  const first = await startRelayProcess(configPath);
+  const first = await startRelayChild(configPath);
   const run = Math.random().toString(36).slice(2);
   const ids = Array.from({ length: MESSAGES }, (_, n) => `crash-${n}-${run}@${sender.domain}`);
   let acknowledgedSoFar = 0;
@@ -130,7 +130,7 @@ it(`every message acknowledged with 250 before a SIGKILL is delivered after the 
   expect(acknowledged.size + unanswered.length).toBe(MESSAGES);
   expect(unanswered.length).toBeGreaterThan(0);
 
-  const second = await startRelayProcess(configPath);
+  const second = await startRelayChild(configPath);
   try {
     await deliveryFinished(spool, maildir);
   } finally {

@@ -34,12 +34,17 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
  */
 function lifecycleConfig(folder: string, submission: boolean): EdgemxConfig {
   return parseConfig(
-    relayDocument(folder, harness.dnsPort, {
-      greylist: { enabled: true, store: { type: "sqlite", path: join(folder, "greylist.sqlite") } },
-      rspamd: { controllerUrl: "http://127.0.0.1:11334/", learnListener: {} },
-      users: { path: join(folder, "users.sqlite") },
-      listeners: { submission: { enabled: submission }, submissions: { enabled: submission } },
-    }),
+    relayDocument(
+      folder,
+      harness.dnsPort,
+      {
+        greylist: { store: { type: "sqlite", path: join(folder, "greylist.sqlite") } },
+        rspamd: { controllerUrl: "http://127.0.0.1:11334/", learnListener: {} },
+        users: { path: join(folder, "users.sqlite") },
+        listeners: { submission: { enabled: submission }, submissions: { enabled: submission } },
+      },
+      { greylist: { enabled: true } },
+    ),
   );
 }
 

@@ -16,12 +16,13 @@ import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
 import type { ConfigInput } from "../../core/config/schema.ts";
+import { workerPart } from "../../core/config/worker.ts";
 import { createLogger } from "../../relay-node/src/log/log.ts";
 import { PROBE_LIMIT_MS } from "../../relay-node/src/metrics/health.ts";
 import { startRelay, type RelayOverrides, type RunningRelay } from "../../relay-node/src/relay.ts";
 import { startBlackhole } from "../harness/blackhole.ts";
 import { freePort } from "../harness/process.ts";
-import { LOCAL, messageWithAttachment, relayDocument, testMessage, type RelaySettings } from "../harness/relay.ts";
+import { LOCAL, messageWithAttachment, relayDocument, testMessage, type ConnectionSettings, type RelaySettings } from "../harness/relay.ts";
 import { startClamd, startRedis, startRspamd, type ClamdService, type RedisService, type RspamdService } from "../harness/services.ts";
 import { openSmtp, type SmtpDialogue } from "../harness/smtp-client.ts";
 import { bundleWorker, startWorker, type RunningWorker } from "../harness/worker.ts";
@@ -33,7 +34,7 @@ const NODE = join(ROOT, "node_modules/.bin/node");
 const dir = mkdtempSync(join(tmpdir(), "edgemx-observability-"));
 const { sender, dnsbl } = TEST_DNS;
 const GOOD_IP = sender.authorizedIp;
-/** A sender domain whose mail is taken only over TLS (relay.mandatoryTls): MAIL FROM without STARTTLS gets 530. */
+/** A sender domain whose mail is taken only over TLS (connection.mandatoryTls): MAIL FROM without STARTTLS gets 530. */
 const TLS_ONLY_DOMAIN = TEST_DNS.insecure.domain;
 const VERDICT_TOKEN = "observability-verdict-token";
 
@@ -50,10 +51,15 @@ interface LoggedRelay {
 let runs = 0;
 
 /** A relay of the harness (relay.ts's document) whose log lines also go to a file, metrics on a free port. */
-async function startLoggedRelay(relay: RelaySettings, env: NodeJS.ProcessEnv = {}, overrides: RelayOverrides = {}): Promise<LoggedRelay> {
+async function startLoggedRelay(
+  relay: RelaySettings,
+  env: NodeJS.ProcessEnv = {},
+  overrides: RelayOverrides = {},
+  connection: ConnectionSettings = {},
+): Promise<LoggedRelay> {
   const folder = join(dir, `relay-${++runs}`);
   // The DNS health probe asks relay.outbound.dnssecProbeName: the harness's resolver serves only its test zones.
-  const document: ConfigInput = relayDocument(folder, harness.dnsPort, { outbound: { dnssecProbeName: sender.domain }, ...relay });
+  const document: ConfigInput = relayDocument(folder, harness.dnsPort, { outbound: { dnssecProbeName: sender.domain }, ...relay }, connection);
   const logFile = join(dir, `relay-${runs}.log`);
   const logs: Record<string, unknown>[] = [];
   const logger = createLogger("info", {
@@ -120,7 +126,7 @@ describe("a refused command's log line, its count and its story", () => {
   const refused: { clean: string; banned: string; dnsbl: string } = { clean: "", banned: "", dnsbl: "" };
 
   beforeAll(async () => {
-    logged = await startLoggedRelay({ mandatoryTls: { domains: [TLS_ONLY_DOMAIN] } });
+    logged = await startLoggedRelay({}, {}, {}, { mandatoryTls: { domains: [TLS_ONLY_DOMAIN] } });
     const port = logged.relay.port!;
 
     // A session from a good client: a MAIL the parser refuses, a MAIL that needs TLS, an unknown
@@ -341,7 +347,7 @@ describe("health: /healthz and /readyz over the real dependencies", () => {
       startRspamd({ redisUrl: redis.url, dnsPort: harness.dnsPort }),
       startWorker({
         bundle,
-        configJson: JSON.stringify(relayDocument(join(dir, "worker-config"), harness.dnsPort)),
+        configJson: JSON.stringify(workerPart(parseConfig(relayDocument(join(dir, "worker-config"), harness.dnsPort)))),
         bindings: { DOH_URL: harness.dohUrl, VERDICT_TOKEN },
       }),
     ]);
@@ -352,21 +358,27 @@ describe("health: /healthz and /readyz over the real dependencies", () => {
     await redis?.stop();
   });
 
-  /** Every dependency a configuration can name, at `where`. */
+  /** Greylisting on, so that its Redis store is a dependency (connection.greylist; the store is relay.greylist's). */
+  const GREYLISTING: ConnectionSettings = { greylist: { enabled: true } };
+
+  /** Every dependency a configuration can name, at `where` (with GREYLISTING for Redis). */
   function dependencies(where: { dnsPort: number; clamdPort: number; redisUrl: string; rspamdUrl: string }): RelaySettings {
     return {
       resolver: { host: "127.0.0.1", port: where.dnsPort, timeoutMs: 3000 },
       clamd: { enabled: true, host: "127.0.0.1", port: where.clamdPort, timeoutMs: 5000 },
-      greylist: { enabled: true, store: { type: "redis", url: where.redisUrl } },
+      greylist: { store: { type: "redis", url: where.redisUrl } },
       rspamd: { url: where.rspamdUrl },
       verdict: { url: verdictUrl, timeoutMs: 5000 },
     };
   }
 
   it("answers ready, with each dependency named, when all of them answer", async () => {
-    const logged = await startLoggedRelay(dependencies({ dnsPort: harness.dnsPort, clamdPort: clamd.port, redisUrl: redis.url, rspamdUrl: rspamd.normalUrl }), {
-      EDGEMX_VERDICT_TOKEN: VERDICT_TOKEN,
-    });
+    const logged = await startLoggedRelay(
+      dependencies({ dnsPort: harness.dnsPort, clamdPort: clamd.port, redisUrl: redis.url, rspamdUrl: rspamd.normalUrl }),
+      { EDGEMX_VERDICT_TOKEN: VERDICT_TOKEN },
+      {},
+      GREYLISTING,
+    );
     try {
       const health = await fetch(`${logged.metricsUrl}/healthz`);
       expect([health.status, await health.text()]).toEqual([200, "ok\n"]);
@@ -394,6 +406,8 @@ describe("health: /healthz and /readyz over the real dependencies", () => {
         rspamdUrl: `http://127.0.0.1:${closedRspamd}`,
       }),
       { EDGEMX_VERDICT_TOKEN: "not-the-token" },
+      {},
+      GREYLISTING,
     );
     try {
       const ready = await fetch(`${logged.metricsUrl}/readyz`);

@@ -52,9 +52,9 @@ beforeAll(async () => {
   const config = parseConfig({
     hostname: "mx.example.org",
     domains: [{ name: "example.org", mx: ["mx.example.org"] }],
+    connection: { greylist: { enabled: false } },
     relay: {
       resolver: { host: "127.0.0.1", port: harness.dnsPort, timeoutMs: 3000 },
-      greylist: { enabled: false },
       clamd: { enabled: false },
       nextHop: { type: "lmtp", host: "127.0.0.1", port },
       recipientCheck: true,

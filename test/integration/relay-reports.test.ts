@@ -8,7 +8,9 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import nodemailer from "nodemailer";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { parseConfig } from "../../core/config/load.ts";
 import type { ConfigInput } from "../../core/config/schema.ts";
+import { workerPart } from "../../core/config/worker.ts";
 import { delivered, LOCAL, messageWithAttachment, relayDocument, startTestRelay, testMessage, type TestRelay } from "../harness/relay.ts";
 import { bundleWorker, startWorker, type RunningWorker } from "../harness/worker.ts";
 import { TEST_DNS } from "../harness/zones.ts";
@@ -71,10 +73,17 @@ beforeAll(async () => {
   worker = await startWorker({
     bundle: await bundleWorker(workerFolder),
     // The report is about example.com: the Worker's configuration has it beside example.org.
-    configJson: JSON.stringify({
-      ...documentFor(workerFolder),
-      domains: [...documentFor(workerFolder).domains, { name: "example.com", mx: ["mx.example.com"], tlsRpt: { rua: ["mailto:tls@example.com"] } }],
-    }),
+    configJson: JSON.stringify(
+      workerPart(
+        parseConfig({
+          ...documentFor(workerFolder),
+          domains: [
+            ...documentFor(workerFolder).domains,
+            { name: "example.com", mx: ["mx.example.com"], catchAll: true, tlsRpt: { rua: ["mailto:tls@example.com"] } },
+          ],
+        }),
+      ),
+    ),
     bindings: { REPORTS_TOKEN, DOH_URL: harness.dohUrl },
     d1Databases: ["REPORTS_DB"],
   });

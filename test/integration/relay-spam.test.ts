@@ -18,7 +18,7 @@ import { parseConfig } from "../../core/config/load.ts";
 import type { ConfigInput } from "../../core/config/schema.ts";
 import { GTUBE, GTUBE_PATTERNS } from "../harness/gtube.ts";
 import { freePort } from "../harness/process.ts";
-import { relayDocument, type RelaySettings } from "../harness/relay.ts";
+import { relayDocument, type ConnectionSettings, type RelaySettings } from "../harness/relay.ts";
 import { startRedis, startRspamd, type RedisService, type RspamdService } from "../harness/services.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 
@@ -46,15 +46,18 @@ interface Started {
 }
 const started: Started[] = [];
 
-async function start(rspamdSettings: Partial<RspamdSettings> = {}, relay: RelaySettings = {}, roles?: ConfigInput["roles"]): Promise<Started> {
+async function start(rspamdSettings: Partial<RspamdSettings> = {}, connection: ConnectionSettings = {}, roles?: ConfigInput["roles"]): Promise<Started> {
   const folder = join(dir, `relay-${++runs}`);
   const config = parseConfig({
-    ...relayDocument(folder, harness.dnsPort, {
-      dnsbl: { zones: [] },
-      greylist: { enabled: false, store: { type: "sqlite", path: join(folder, "state.sqlite") } },
-      ...relay,
-      rspamd: { url: rspamd.normalUrl, controllerUrl: rspamd.controllerUrl, timeoutMs: 10_000, ...rspamdSettings },
-    }),
+    ...relayDocument(
+      folder,
+      harness.dnsPort,
+      {
+        greylist: { store: { type: "sqlite", path: join(folder, "state.sqlite") } },
+        rspamd: { url: rspamd.normalUrl, controllerUrl: rspamd.controllerUrl, timeoutMs: 10_000, ...rspamdSettings },
+      },
+      { dnsbl: { zones: [] }, greylist: { enabled: false }, ...connection },
+    ),
     ...(roles ? { roles } : {}),
   });
   const logs: Record<string, unknown>[] = [];
@@ -234,12 +237,10 @@ describe("when rspamd is down", () => {
 });
 
 describe("greylisting gated by score", () => {
-  const greylist = (folder: string) => ({
-    greylist: { enabled: true, delaySeconds: 300, store: { type: "sqlite" as const, path: join(dir, folder, "greylist.sqlite") } },
-  });
+  const greylist = { greylist: { enabled: true, delaySeconds: 300 } };
 
   it("defers only mail whose score reaches the gate, after the final dot", async () => {
-    const gated = await start({ greylistScoreGate: 5 }, greylist("gated"));
+    const gated = await start({ greylistScoreGate: 5 }, greylist);
     // A new triplet, but a clean score: no waiting.
     const clean = await send(gated.port, "alice@example.org", message({ body: prose("gated clean") }));
     expect(clean).toMatch(/^250 /);
@@ -259,7 +260,7 @@ describe("greylisting gated by score", () => {
   });
 
   it("greylists every new triplet at RCPT TO without a gate", async () => {
-    const ungated = await start({}, greylist("ungated"));
+    const ungated = await start({}, greylist);
     expect(await send(ungated.port, "alice@example.org", message({ body: prose("ungated") }))).toMatch(
       /^451 4\.7\.1 <alice@example\.org>: Recipient address rejected: Greylisted/,
     );
@@ -371,7 +372,7 @@ describe("learning from people", () => {
       configFile,
       JSON.stringify({
         hostname: "mx.example.org",
-        domains: [{ name: "example.org", mx: ["mx.example.org"] }],
+        domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }],
         relay: { rspamd: { controllerUrl: rspamd.controllerUrl } },
       }),
     );

@@ -109,7 +109,7 @@ beforeAll(async () => {
   stsPort = (policyServer.address() as AddressInfo).port;
 
   const example = loadConfigFile("config/example.yaml");
-  config = { ...example, relay: { ...example.relay, mandatoryTls: { domains: [sts.mandatoryTls] } } };
+  config = { ...example, connection: { ...example.connection, mandatoryTls: { domains: [sts.mandatoryTls] } } };
 });
 
 afterAll(async () => {

@@ -2,13 +2,14 @@
 // served by workerd (Miniflare) on loopback with an in-memory D1, every public report sample handed
 // over as the relay does (POST /v1/reports), then read by Debian's Chromium on a phone and on a
 // desktop screen. Screenshots are written to test-output/dashboard/ on every run.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfigText } from "../../relay-node/src/config/file.ts";
+import { workerPart } from "../../core/config/worker.ts";
+import { loadConfigFile } from "../../relay-node/src/config/file.ts";
 import { dmarcPasses } from "../../core/dmarcrpt/aggregate.ts";
 import { readReportMessage } from "../../core/reports/intake.ts";
 import { bundleWorker, startWorker, type RunningWorker } from "../harness/worker.ts";
@@ -121,7 +122,7 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's package "chromium" (apt-get install -y chromium)`);
   scratch = mkdtempSync(join(tmpdir(), "edgemx-dashboard-browser-"));
   mkdirSync(SCREENSHOTS, { recursive: true });
-  const example = parseConfigText(readFileSync(EXAMPLE_CONFIG, "utf8"), EXAMPLE_CONFIG) as Record<string, unknown>;
+  const example = workerPart(loadConfigFile(EXAMPLE_CONFIG)) as Record<string, unknown>;
   worker = await startWorker({
     bundle: await bundleWorker(scratch),
     configJson: JSON.stringify(withSampleDomain(example)),

@@ -23,7 +23,8 @@ const require = createRequire(import.meta.url);
 const BITJS_RAR = join(dirname(require.resolve("@codedread/bitjs")), "tests/archive-testfiles");
 const UNRAR_PROMISE_RAR = join(dirname(require.resolve("unrar-promise/package.json")), "test/contents");
 
-const rules: BannedConfig = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] }).judge.banned;
+const rules: BannedConfig = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] }).judge
+  .banned;
 const withArchives = (archives: Partial<BannedConfig["archives"]>): BannedConfig => ({ ...rules, archives: { ...rules.archives, ...archives } });
 const opener = sevenZipOpener();
 

@@ -57,6 +57,7 @@ describe("kzonecheck (Knot DNS) accepts the generated records", () => {
         {
           name: "example.org",
           mx: ["mx1.example.org", "mx.example.org"],
+          catchAll: true,
           imap: { starttlsPort: null },
           sieve: { port: null },
           dkim: { selector: "s2026", publicKey: "A".repeat(736) },

@@ -31,7 +31,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function configWith(acme: NonNullable<ConfigInput["relay"]>["acme"], relay: NonNullable<ConfigInput["relay"]> = {}) {
   return parseConfig({
     hostname: "mx.example.org",
-    domains: [{ name: "example.org", mx: ["mx.example.org", "mx2.example.net"] }],
+    domains: [{ name: "example.org", mx: ["mx.example.org", "mx2.example.net"], catchAll: true }],
     relay: { ...relay, ...(acme === undefined ? {} : { acme }) },
   });
 }

@@ -59,7 +59,7 @@ function zone(): ZoneResolver {
 function config(auth: Record<string, unknown> = {}): EdgemxConfig {
   return parseConfig({
     hostname: "mx.example.org",
-    domains: [{ name: "example.org", mx: ["mx.example.org"] }],
+    domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }],
     judge: { auth: { trustedArcSealers: ["lists.test"], ...auth } },
   });
 }

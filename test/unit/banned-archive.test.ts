@@ -4,7 +4,8 @@ import type { BannedConfig } from "../../core/config/schema.ts";
 import { findBannedContent } from "../../core/banned/banned.ts";
 import { attachment, compoundFile, gzipFile, mail, ooxmlFile, PDF, peFile, tarFile, zipFile } from "../fixtures/banned-content.ts";
 
-const config: BannedConfig = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] }).judge.banned;
+const config: BannedConfig = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] }).judge
+  .banned;
 /** The configuration with zip allowed, so that zips are opened rather than refused on sight. */
 const zipAllowed: BannedConfig = { ...config, extensions: config.extensions.filter((e) => e !== "zip") };
 const withArchives = (rules: BannedConfig, archives: Partial<BannedConfig["archives"]>): BannedConfig => ({

@@ -13,7 +13,7 @@ import { verdict } from "../../core/verdict/verdict.ts";
 import { attachment, compoundFile, mail, ooxmlFile, PDF, peFile, rawPart, zipFile } from "../fixtures/banned-content.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
 
-const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] };
+const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] };
 const defaults = parseConfig(minimal);
 const inboundRules: BannedConfig = defaults.judge.banned;
 const bytes = (text: string) => new TextEncoder().encode(text);

@@ -4,7 +4,7 @@ import { BANNED_EXTENSIONS_DEFAULT, type BannedConfig } from "../../core/config/
 import { findBannedContent, findBannedParts, MAX_MESSAGE_DEPTH } from "../../core/banned/banned.ts";
 import { attachedMessage, attachment, compoundFile, mail, ooxmlFile, PDF, peFile, PNG, rawPart, tarFile, zipFile } from "../fixtures/banned-content.ts";
 
-const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] };
+const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] };
 const config: BannedConfig = parseConfig(minimal).judge.banned;
 const DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml";
 

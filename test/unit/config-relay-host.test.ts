@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../../core/config/load.ts";
 
-const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] };
+const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] };
 const withRelayHost = (relayHost: Record<string, unknown>) => ({ ...minimal, relay: { outbound: { relayHost } } });
 
 function problems(doc: unknown): readonly string[] {

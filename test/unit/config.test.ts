@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../../core/config/load.ts";
 import { loadConfigFile, parseConfigText } from "../../relay-node/src/config/file.ts";
 
-const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] };
+const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] };
 
 function problems(doc: unknown): readonly string[] {
   try {
@@ -35,28 +35,42 @@ describe("configuration schema", () => {
   });
 
   it("names the path of a bad field and what was expected", () => {
-    expect(problems({ ...minimal, domains: [{ name: "example.org", mx: ["mx.example.org"], mtaSts: { mode: "on" } }] })).toEqual([
+    expect(problems({ ...minimal, domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true, mtaSts: { mode: "on" } }] })).toEqual([
       'domains[0].mtaSts.mode: expected one of "enforce", "testing", "none"',
     ]);
-    expect(problems({ ...minimal, domains: [{ name: "example.org", mx: ["mx.example.org"], imap: { sslPort: 70000 } }] })).toEqual([
+    expect(problems({ ...minimal, domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true, imap: { sslPort: 70000 } }] })).toEqual([
       "domains[0].imap.sslPort: expected a value <= 65535",
     ]);
     expect(problems({ hostname: "mx.example.org" })).toEqual(["domains: expected array (missing)"]);
     expect(problems({ ...minimal, extra: 1 })).toEqual(['(document): unknown field "extra"']);
-    expect(problems({ ...minimal, domains: [{ name: "bad domain", mx: [] }] })).toEqual([
+  });
+
+  it("tells a document of the earlier layout where each moved field went", () => {
+    expect(
+      problems({
+        ...minimal,
+        relay: { dnsbl: { zones: [] }, mandatoryTls: { domains: [] }, greylist: { delaySeconds: 60, store: { type: "sqlite" } }, typo: 1 },
+      }),
+    ).toEqual([
+      "relay.greylist.delaySeconds: moved to connection.greylist.delaySeconds",
+      "relay.dnsbl: moved to connection.dnsbl",
+      "relay.mandatoryTls: moved to connection.mandatoryTls",
+      'relay: unknown field "typo"',
+    ]);
+    expect(problems({ ...minimal, domains: [{ name: "bad domain", mx: [], catchAll: true }] })).toEqual([
       "domains[0].name: expected a host name such as mx.example.org",
       "domains[0].mx: expected at least 1 item(s)",
     ]);
   });
 
   it("refuses MTA-STS max_age beyond RFC 8461's bound", () => {
-    expect(problems({ ...minimal, domains: [{ name: "example.org", mx: ["mx.example.org"], mtaSts: { maxAge: 31557601 } }] })).toEqual([
+    expect(problems({ ...minimal, domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true, mtaSts: { maxAge: 31557601 } }] })).toEqual([
       "domains[0].mtaSts.maxAge: expected a value <= 31557600",
     ]);
   });
 
   it("refuses a domain listed twice", () => {
-    const d = { name: "example.org", mx: ["mx.example.org"] };
+    const d = { name: "example.org", mx: ["mx.example.org"], catchAll: true };
     expect(problems({ ...minimal, domains: [d, d] })).toEqual(["domains[1].name: expected each domain once; example.org is listed twice"]);
   });
 

@@ -44,6 +44,7 @@ function configWithKeys(ed25519: Record<string, unknown> | undefined) {
       {
         name: "example.org",
         mx: ["mx.example.org"],
+        catchAll: true,
         dkim: { selector: "rsa1", publicKey: DKIM_PUBLIC_KEY_BASE64, privateKeyFile: rsaFile, ...(ed25519 ? { ed25519 } : {}) },
       },
     ],

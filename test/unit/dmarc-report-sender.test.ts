@@ -96,7 +96,12 @@ describe("which messages count", () => {
 
   it("the recorder stores what counts, on the UTC day of its clock", async () => {
     const store = new SqliteDmarcReportStore(":memory:");
-    const record = dmarcRecorder(store, reportAddresses, createLogger("silent"), () => AT);
+    const record = dmarcRecorder(
+      store,
+      () => reportAddresses,
+      createLogger("silent"),
+      () => AT,
+    );
     record(evaluation("a.test", "v=DMARC1; p=none; rua=mailto:d@a.test"), ["alice@example.org"], reply(250));
     record(evaluation("b.test", "v=DMARC1; p=none; rua=mailto:d@b.test"), ["alice@example.org"], reply(451));
     await new Promise((resolve) => setImmediate(resolve));

@@ -605,6 +605,7 @@ describe("report addresses", () => {
           {
             name: "example.org",
             mx: ["mx.example.org"],
+            catchAll: true,
             dmarc: { rua: ["mailto:DMARC@example.org", "mailto:rua@reports.example.net"], ruf: ["mailto:ruf@example.org"] },
             tlsRpt: { rua: ["mailto:tls@example.org", "https://example.org/.well-known/tlsrpt"] },
           },

@@ -2,7 +2,7 @@
 // that Cloudflare's MX prepends. Headers.get joins repeated fields with ", ", so only the first
 // (topmost) field may count; Received-SPF is never read (a sender can write one).
 import { describe, expect, it } from "vitest";
-import { clientTrace, traceFromReceived } from "../../workers/src/email/trace.ts";
+import { clientTrace, connectionFromReceived, connectionTrace, traceFromReceived } from "../../workers/src/email/trace.ts";
 
 function headers(fields: [string, string][]): Headers {
   const h = new Headers();
@@ -62,6 +62,72 @@ describe("Received (RFC 5321 §4.4)", () => {
       ["Received", "from forged.test (forged.test [198.51.100.66]) by elsewhere.test; Mon, 01 Jun 2026 10:00:00 +0000"],
     ]).get("received")!;
     expect(traceFromReceived(joined)).toEqual({ helo: "mail.sender.test" });
+  });
+});
+
+describe("Cloudflare's own form: the address in parentheses, no with clause", () => {
+  // The shape of Email Routing's field in published messages (docs/email-routing.md, "What the trace field carries").
+  const cloudflare = (from: string) =>
+    `from ${from} by cloudflare-email.net (cloudflare) id X3lxaAB17rsc for <bob@example.org>; Thu, 23 Apr 2026 13:07:10 +0000`;
+
+  it("reads the HELO name and the IPv4 address in parentheses", () => {
+    expect(traceFromReceived(cloudflare("mail.sender.test (192.0.2.11)"))).toEqual({ helo: "mail.sender.test", clientIp: "192.0.2.11" });
+  });
+
+  it("reads an IPv6 address in parentheses", () => {
+    expect(traceFromReceived(cloudflare("mail-oi1.example.test (2001:db8:4864:20::22f)"))).toEqual({
+      helo: "mail-oi1.example.test",
+      clientIp: "2001:db8:4864:20::22f",
+    });
+  });
+
+  it("says nothing of TLS: the field has no with clause", () => {
+    expect(connectionFromReceived(cloudflare("mail.sender.test (192.0.2.11)"))).toEqual({
+      helo: "mail.sender.test",
+      heloArgument: "mail.sender.test",
+      clientIp: "192.0.2.11",
+    });
+  });
+
+  it("never takes a parenthesized word that is no address", () => {
+    expect(traceFromReceived(cloudflare("mail.sender.test (unknown)"))).toEqual({ helo: "mail.sender.test" });
+  });
+});
+
+describe("the connection checks' view of the field", () => {
+  it("keeps an address-literal HELO as given, and never takes the client's address from the HELO the client chose", () => {
+    expect(connectionFromReceived("from [198.51.100.9] (192.0.2.11) by cloudflare-email.net (cloudflare) id x; Mon, 01 Jun 2026 10:00:00 +0000")).toEqual({
+      helo: "198.51.100.9",
+      heloArgument: "[198.51.100.9]",
+      clientIp: "192.0.2.11",
+    });
+    expect(connectionFromReceived("from [198.51.100.9] (unknown) by cloudflare-email.net; Mon, 01 Jun 2026 10:00:00 +0000")).toEqual({
+      helo: "198.51.100.9",
+      heloArgument: "[198.51.100.9]",
+    });
+  });
+
+  it("reads TLS from the with clause (RFC 3848): ESMTPS and ESMTPSA encrypted, SMTP and ESMTP not", () => {
+    const withType = (type: string) =>
+      connectionFromReceived(`from mail.sender.test (mail.sender.test [192.0.2.11]) by mx.example.org with ${type} id x; Mon, 01 Jun 2026 10:00:00 +0000`).tls;
+    expect(["ESMTPS", "ESMTPSA", "esmtps", "UTF8SMTPS", "LMTPS"].map(withType)).toEqual([true, true, true, true, true]);
+    expect(["SMTP", "ESMTP", "ESMTPA", "UTF8SMTP", "LMTP"].map(withType)).toEqual([false, false, false, false, false]);
+    expect(withType("HTTP")).toBeUndefined();
+  });
+
+  it("reads no with clause from comments, from the client's words or from a lower field", () => {
+    // Postfix's TLS comment says "with cipher": a comment, not the with clause.
+    expect(
+      connectionFromReceived(
+        "from mail.sender.test (mail.sender.test [192.0.2.11]) (using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384) by mx.example.org id x; Mon, 01 Jun 2026 10:00:00 +0000",
+      ).tls,
+    ).toBeUndefined();
+    expect(connectionFromReceived("from with (192.0.2.11) by cloudflare-email.net id x; Mon, 01 Jun 2026 10:00:00 +0000").tls).toBeUndefined();
+    const joined = headers([
+      ["Received", "from mail.sender.test (192.0.2.11) by cloudflare-email.net (cloudflare) id a; Mon, 01 Jun 2026 10:00:01 +0000"],
+      ["Received", "from workstation (workstation [198.51.100.55]) by mail.sender.test with ESMTPSA id b; Mon, 01 Jun 2026 10:00:00 +0000"],
+    ]);
+    expect(connectionTrace(joined)).toEqual({ helo: "mail.sender.test", heloArgument: "mail.sender.test", clientIp: "192.0.2.11" });
   });
 });
 

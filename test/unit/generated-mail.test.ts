@@ -8,8 +8,8 @@ import { dsnFrom, generatedMailSigner } from "../../relay-node/src/sign/generate
 const config = parseConfig({
   hostname: "mx.example.org",
   domains: [
-    { name: "example.org", mx: ["mx.example.org"] },
-    { name: "Example.NET", mx: ["mx.example.org"] },
+    { name: "example.org", mx: ["mx.example.org"], catchAll: true },
+    { name: "Example.NET", mx: ["mx.example.org"], catchAll: true },
   ],
 });
 

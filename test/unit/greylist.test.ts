@@ -3,17 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { GreylistFlushFailure, GreylistSettings, GreylistTriplet } from "../../relay-node/src/greylist/greylist.ts";
-import {
-  AUTO_ALLOW_MEMO_MAX,
-  AUTO_ALLOW_MEMO_MS,
-  clientNetwork,
-  createGreylist,
-  FLUSH_INTERVAL_MS,
-  greylistDecision,
-  tripletKey,
-} from "../../relay-node/src/greylist/greylist.ts";
-import type { GreylistRecord, GreylistStore } from "../../relay-node/src/greylist/store.ts";
+import type { GreylistFlushFailure, GreylistSettings } from "../../relay-node/src/greylist/greylist.ts";
+import { AUTO_ALLOW_MEMO_MAX, AUTO_ALLOW_MEMO_MS, createGreylist, FLUSH_INTERVAL_MS } from "../../relay-node/src/greylist/greylist.ts";
+import { clientNetwork, greylistDecision, tripletKey, type GreylistRecord, type GreylistTriplet } from "../../core/greylist/greylist.ts";
+import type { GreylistStore } from "../../relay-node/src/greylist/store.ts";
 import { SqliteGreylistStore } from "../../relay-node/src/greylist/store.ts";
 
 const MINUTE = 60_000;

@@ -30,7 +30,7 @@ const config = parseConfig({
 
 function authenticator(port: number, caFile: string, tls: "implicit" | "starttls", timeoutMs = 3000): ImapAuthenticator {
   const options: ImapUsersConfig = { type: "imap", host: "127.0.0.1", port, tls, timeoutMs, caFile };
-  return new ImapAuthenticator(options, config.domains);
+  return new ImapAuthenticator(options, () => config.domains);
 }
 
 describe("IMAP syntax", () => {
@@ -71,7 +71,9 @@ describe("IMAP syntax", () => {
 
   it("gives the user the login address and the aliases of our domains that point to it", () => {
     expect(
-      new ImapAuthenticator({ type: "imap", host: "127.0.0.1", port: 1, tls: "implicit", timeoutMs: 1000 }, config.domains).ownedAddresses("Alice@Example.org"),
+      new ImapAuthenticator({ type: "imap", host: "127.0.0.1", port: 1, tls: "implicit", timeoutMs: 1000 }, () => config.domains).ownedAddresses(
+        "Alice@Example.org",
+      ),
     ).toEqual(new Set(["alice@example.org", "info@example.org", "sales@example.org"]));
   });
 });
@@ -143,7 +145,7 @@ describe("the IMAP host decides", () => {
         expect((await auth.authenticate("alice@example.org", USERS["alice@example.org"])).status, mode).toBe("temporary");
       }
       server.mode = "up";
-      const untrusted = new ImapAuthenticator({ type: "imap", host: "127.0.0.1", port: server.port, tls: "implicit", timeoutMs: 2000 }, config.domains);
+      const untrusted = new ImapAuthenticator({ type: "imap", host: "127.0.0.1", port: server.port, tls: "implicit", timeoutMs: 2000 }, () => config.domains);
       const outcome = await untrusted.authenticate("alice@example.org", USERS["alice@example.org"]);
       expect(outcome.status).toBe("temporary");
       expect(server.commands).toHaveLength(0);

@@ -22,7 +22,7 @@ const HANG_GUARD_MS = 60_000;
 const POSTAL_MIME_THROWS: Readonly<Record<string, RegExp>> = {};
 
 const rules = rfcRulesSchema.parse({});
-const banned = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] }).judge.banned;
+const banned = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] }).judge.banned;
 const judged: { name: string; result: ConformanceResult }[] = [];
 
 function messagesOf(folder: string): string[] {

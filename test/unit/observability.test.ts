@@ -4,6 +4,7 @@
 // The same pieces over a real relay's traffic and log: test/integration/relay-observability.test.ts.
 import { register } from "prom-client";
 import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../core/config/load.ts";
 import { readinessReport } from "../../relay-node/src/metrics/listener.ts";
 import { nextHopLabeler, RelayMetrics } from "../../relay-node/src/metrics/metrics.ts";
 import { MAX_STORIES, renderStory, StoryCollector } from "../../relay-node/src/log/story.ts";
@@ -70,7 +71,7 @@ describe("RelayMetrics", () => {
     const routed = nextHopLabeler({
       localDomains: ["example.org"],
       nextHop: "smtp",
-      reportAddresses: new Set(["dmarc@example.org"]),
+      reportAddresses: () => new Set(["dmarc@example.org"]),
       smarthostDomains: ["Example.NET"],
     });
     expect(["a@example.org", "DMARC@example.org", "b@example.net", "c@example.com"].map(routed)).toEqual(["smtp", "reports", "smarthost", "remote"]);
@@ -98,8 +99,9 @@ describe("RelayMetrics", () => {
     ];
     const api: VerdictSource = { where: "https://edge.example", ask: () => Promise.resolve(outcomes.shift()!), close() {} };
     const timed = metrics.timeVerdicts(api);
-    await timed.ask(new Uint8Array(), { mailFrom: "", rcptTo: ["b@example.org"], direction: "inbound" }, "12345-67");
-    await timed.ask(new Uint8Array(), { mailFrom: "", rcptTo: ["b@example.org"], direction: "inbound" }, "12345-67");
+    const message = { id: "12345-67", config: parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] }) };
+    await timed.ask(new Uint8Array(), { mailFrom: "", rcptTo: ["b@example.org"], direction: "inbound" }, message);
+    await timed.ask(new Uint8Array(), { mailFrom: "", rcptTo: ["b@example.org"], direction: "inbound" }, message);
     expect(await sample(metrics, 'edgemx_judge_seconds_count{judge="api",action="error"}')).toBe(1);
     expect(await sample(metrics, 'edgemx_judge_seconds_count{judge="api",action="accept"}')).toBe(1);
     expect(await sample(metrics, 'edgemx_dependency_errors_total{dependency="verdict_api"}')).toBe(1);

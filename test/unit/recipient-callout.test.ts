@@ -384,6 +384,7 @@ describe("mailboxHostDecides: whom the callout asks about", () => {
       { name: "aliased.example", mx: [HOSTNAME], aliases: { info: "alice@example.org" } },
       { name: "catchall.example", mx: [HOSTNAME], catchAll: true },
     ],
+    relay: { recipientCheck: true, nextHop: { type: "lmtp", host: "127.0.0.1" } },
   });
 
   it("a recipient at a domain that lists no mailboxes, no aliases and no catch-all", () => {
@@ -404,7 +405,7 @@ describe("mailboxHostDecides: whom the callout asks about", () => {
 
 describe("recipientCalloutFor", () => {
   const configWith = (recipientCheck: boolean, nextHop: { type: "maildir"; path: string } | { type: "lmtp"; host: string; port: number }) =>
-    parseConfig({ hostname: HOSTNAME, domains: [{ name: "example.org", mx: [HOSTNAME] }], relay: { recipientCheck, nextHop } });
+    parseConfig({ hostname: HOSTNAME, domains: [{ name: "example.org", mx: [HOSTNAME], mailboxes: ["alice"] }], relay: { recipientCheck, nextHop } });
   const capture = () => {
     const lines: Record<string, unknown>[] = [];
     return { lines, logger: createLogger("info", { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }) };

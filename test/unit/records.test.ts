@@ -25,7 +25,7 @@ function strings(value: string): string[] {
 }
 
 function configWith(domain: Partial<ConfigInput["domains"][number]>, rest: Partial<ConfigInput> = {}) {
-  return parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], ...domain }], ...rest });
+  return parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true, ...domain }], ...rest });
 }
 
 async function recordsOf(config: ReturnType<typeof parseConfig>, facts = {}): Promise<ZoneRecord[]> {
@@ -187,8 +187,8 @@ describe("optional parts of a domain", () => {
     const config = parseConfig({
       hostname: "mail.example.org",
       domains: [
-        { name: "example.org", mx: ["mail.example.org"] },
-        { name: "mail.example.org", mx: ["mail.example.org"] },
+        { name: "example.org", mx: ["mail.example.org"], catchAll: true },
+        { name: "mail.example.org", mx: ["mail.example.org"], catchAll: true },
       ],
     });
     const records = (await Promise.all(config.domains.map((d) => domainRecords(d, config, {})))).flat();

@@ -8,7 +8,7 @@ import { domainToASCII } from "node:url";
 import { decode, encode } from "dns-packet";
 import type { DecodedPacket, Packet } from "dns-packet";
 import { afterEach, describe, expect, it } from "vitest";
-import { checkDnsbl } from "../../core/dnsbl/dnsbl.ts";
+import { checkDnsbl, dnsblKeys } from "../../core/dnsbl/dnsbl.ts";
 import { MAX_PTR_NAMES, checkFcrdns } from "../../core/iprev/fcrdns.ts";
 import { checkHelo } from "../../core/smtp/helo.ts";
 import { addressLiteralIp, canonicalIp, reverseName, reversedLabels } from "../../core/smtp/ip-address.ts";
@@ -35,16 +35,21 @@ const config: EdgemxConfig = parseConfig({
     { name: "open.example", mx: ["mx.example.org"] },
     { name: "catch.example", mx: ["mx.example.org"], mailboxes: ["one"], catchAll: true },
   ],
-  relay: {
+  connection: {
     dnsbl: { zones: [{ zone: "any.dnsbl.test" }, { zone: "coded.dnsbl.test", codes: ["127.0.0.2", "127.0.0.4"] }] },
     fcrdns: { dynamicPatterns: ["(^|[.-])(dyn|dynamic|pool)[0-9.-]", "\\d+[.-]\\d+[.-]\\d+[.-]\\d+"] },
     mandatoryTls: { domains: ["secure.test"] },
+  },
+  relay: {
+    // open.example lists no mailboxes: the mailbox host is asked about its recipients.
+    recipientCheck: true,
+    nextHop: { type: "lmtp", host: "127.0.0.1" },
   },
 });
 
 /** The reply line of a finding, or the outcome when it has none. */
 function line(finding: Finding): string {
-  return finding.outcome === "pass" ? "pass" : formatReply(finding.reply);
+  return finding.outcome === "pass" || finding.outcome === "skipped" ? finding.outcome : formatReply(finding.reply);
 }
 
 /** A resolver that counts its queries (by "TYPE name") on top of a ZoneResolver. */
@@ -166,7 +171,7 @@ describe("parseMailbox (RFC 5321 §4.1.2)", () => {
 });
 
 describe("checkDnsbl (RFC 5782)", () => {
-  const { dnsbl } = config.relay;
+  const { dnsbl } = config.connection;
 
   it("passes a client no zone lists (NXDOMAIN)", async () => {
     const finding = await checkDnsbl("192.0.2.1", dnsbl, new ZoneResolver());
@@ -236,6 +241,45 @@ describe("checkDnsbl (RFC 5782)", () => {
     expect(line(await checkDnsbl("::ffff:192.0.2.1", dnsbl, mapped))).toMatch(/Client host \[192\.0\.2\.1\]/);
   });
 
+  it("takes an answer in 127.255.255.0/24 for the list refusing the query, never a listing: temporary", async () => {
+    // Spamhaus: 127.255.255.254 for a query through a public resolver, .255 for too many queries.
+    for (const answer of ["127.255.255.254", "127.255.255.255"]) {
+      const refusing = new ZoneResolver().add("1.2.0.192.any.dnsbl.test", "A", answer);
+      const finding = await checkDnsbl("192.0.2.1", dnsbl, refusing);
+      expect(finding.outcome).toBe("temporary");
+      expect(finding.detail).toContain(`any.dnsbl.test: refused the query (${answer})`);
+    }
+    const listedElsewhere = new ZoneResolver().add("1.2.0.192.any.dnsbl.test", "A", "127.255.255.254").add("1.2.0.192.coded.dnsbl.test", "A", "127.0.0.2");
+    expect(line(await checkDnsbl("192.0.2.1", dnsbl, listedElsewhere))).toMatch(/blocked using coded\.dnsbl\.test$/);
+  });
+
+  it("asks a keyed zone under its access key and names only the zone, never the key, in replies", async () => {
+    const keyed = { action: "reject" as const, zones: [{ zone: "zen.dq.example", codes: [], keySecret: "DQS_KEY" }] };
+    const keys = dnsblKeys(keyed, (name) => (name === "DQS_KEY" ? "abc123key" : undefined));
+    const { resolver, asked } = counting(new ZoneResolver().add("1.2.0.192.abc123key.zen.dq.example", "A", "127.0.0.2"));
+    expect(line(await checkDnsbl("192.0.2.1", keyed, resolver, keys))).toBe(
+      "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.dq.example",
+    );
+    expect(asked).toEqual(["A 1.2.0.192.abc123key.zen.dq.example"]);
+    const failing = await checkDnsbl("192.0.2.1", keyed, new ZoneResolver().fail("1.2.0.192.abc123key.zen.dq.example", "servfail"), keys);
+    expect(line(failing)).toMatch(/^451 4\.4\.3 <1\.2\.0\.192\.zen\.dq\.example>: /);
+    expect(JSON.stringify(failing)).not.toContain("abc123key");
+    await expect(checkDnsbl("192.0.2.1", keyed, resolver)).rejects.toThrow("no key for the DNSBL zone zen.dq.example (secret DQS_KEY)");
+  });
+
+  it("reads the keys a configuration names, refusing a missing or malformed one with the field's path", () => {
+    const zones = {
+      action: "reject" as const,
+      zones: [
+        { zone: "plain.example", codes: [] },
+        { zone: "zen.dq.example", codes: [], keySecret: "DQS_KEY" },
+      ],
+    };
+    expect([...dnsblKeys(zones, () => "abc123key")]).toEqual([["DQS_KEY", "abc123key"]]);
+    expect(() => dnsblKeys(zones, () => undefined)).toThrow("connection.dnsbl.zones[1].keySecret: the secret DQS_KEY is not set");
+    expect(() => dnsblKeys(zones, () => "two.labels")).toThrow("connection.dnsbl.zones[1].keySecret: the secret DQS_KEY is not a single DNS label");
+  });
+
   it("passes when there is nothing to ask", async () => {
     expect((await checkDnsbl("192.0.2.1", { action: "reject", zones: [] }, new ZoneResolver())).detail).toBe("no DNSBL zones configured");
     expect((await checkDnsbl("not-an-ip", dnsbl, new ZoneResolver())).outcome).toBe("pass");
@@ -243,7 +287,7 @@ describe("checkDnsbl (RFC 5782)", () => {
 });
 
 describe("checkFcrdns (forward-confirmed reverse DNS)", () => {
-  const { fcrdns } = config.relay;
+  const { fcrdns } = config.connection;
 
   it("passes a client whose PTR name resolves back to it, and reports the verified name", async () => {
     const zone = new ZoneResolver().add("1.2.0.192.in-addr.arpa", "PTR", "mail.example.net").add("mail.example.net", "A", "192.0.2.1");
@@ -326,8 +370,8 @@ describe("checkFcrdns (forward-confirmed reverse DNS)", () => {
   it("compiles the patterns when the configuration is read, case-insensitively, and refuses a bad one with its path", () => {
     const withPatterns = (dynamicPatterns: string[]) => ({
       hostname: "mx.example.org",
-      domains: [{ name: "example.org", mx: ["mx.example.org"] }],
-      relay: { fcrdns: { dynamicPatterns } },
+      domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }],
+      connection: { fcrdns: { dynamicPatterns } },
     });
     let error: unknown;
     try {
@@ -337,11 +381,11 @@ describe("checkFcrdns (forward-confirmed reverse DNS)", () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems).toEqual([
-      expect.stringMatching(/^relay\.fcrdns\.dynamicPatterns\[1\]: expected a regular expression/),
-      expect.stringMatching(/^relay\.fcrdns\.dynamicPatterns\[2\]: expected a regular expression/),
+      expect.stringMatching(/^connection\.fcrdns\.dynamicPatterns\[1\]: expected a regular expression/),
+      expect.stringMatching(/^connection\.fcrdns\.dynamicPatterns\[2\]: expected a regular expression/),
     ]);
     expect((error as ConfigError).message).toMatch(/^invalid configuration in edgemx\.yaml:/);
-    const [good] = parseConfig(withPatterns(["^DSL\\."])).relay.fcrdns.dynamicPatterns;
+    const [good] = parseConfig(withPatterns(["^DSL\\."])).connection.fcrdns.dynamicPatterns;
     expect(good).toBeInstanceOf(RegExp);
     expect(good!.test("dsl.example.net")).toBe(true);
   });
@@ -469,6 +513,15 @@ describe("checkSender (RFC 5321 §4.1.1.2, §5.1; RFC 7505)", () => {
     expect(clear[0]!.outcome).toBe("pass");
     expect(line(clear[1]!)).toBe("530 5.7.0 Must issue a STARTTLS command first");
     expect((await checkSender("a@secure.test", true, config, zone))[1]).toMatchObject({ check: "tls", outcome: "pass" });
+  });
+
+  it("skips the TLS check of a listed domain when the transport cannot tell the session's TLS, and only then", async () => {
+    expect((await checkSender("a@secure.test", null, config, zone))[1]).toEqual({
+      check: "tls",
+      outcome: "skipped",
+      detail: "secure.test: TLS mandatory, the session's TLS state is not known",
+    });
+    expect((await checkSender("a@sender.test", null, config, zone))[1]).toMatchObject({ check: "tls", outcome: "pass" });
   });
 });
 

@@ -10,7 +10,7 @@ import { ConnectionCounter } from "../../relay-node/src/smtp/connections.ts";
 import { BodyFaultDetector, findBodyFault, readData } from "../../relay-node/src/smtp/data.ts";
 import { authservIdOf, prependFields, removeOwnAuthenticationResults } from "../../relay-node/src/smtp/headers.ts";
 import { decideMessage, describeScan } from "../../relay-node/src/smtp/decision.ts";
-import { actionOf, asTemporary, decideRecipient, effectOf, greylistApplies, isDelayed } from "../../relay-node/src/smtp/pipeline.ts";
+import { actionOf, asTemporary, decideRecipient, effectOf, greylistApplies, isDelayed } from "../../core/smtp/pipeline.ts";
 import { addressLiteral, receivedHeader, rfc5322Date, withProtocol, type ReceivedFacts } from "../../relay-node/src/smtp/received.ts";
 import { BODY_FAULT_REPLIES, replyError, replyLine } from "../../relay-node/src/smtp/replies.ts";
 import { parseConfig } from "../../core/config/load.ts";
@@ -18,7 +18,7 @@ import type { ConfigInput, EdgemxConfig } from "../../core/config/schema.ts";
 import { buildReply, formatReply } from "../../core/smtp/replies.ts";
 import type { Verdict } from "../../core/verdict/types.ts";
 
-function configWith(relay: ConfigInput["relay"] = {}): EdgemxConfig {
+function configWith(connection: ConfigInput["connection"] = {}): EdgemxConfig {
   return parseConfig({
     hostname: "mx.example.org",
     domains: [{ name: "example.org", mx: ["mx.example.org"], mailboxes: ["alice"] }],
@@ -27,7 +27,7 @@ function configWith(relay: ConfigInput["relay"] = {}): EdgemxConfig {
       hostmaster: { relax: ["dnsbl", "fcrdns", "greylist"] },
       webmaster: { relax: [] },
     },
-    relay,
+    connection,
   });
 }
 
@@ -47,7 +47,7 @@ const dnsblTemporary: Finding = {
 const pass = (check: Finding["check"]): Finding => ({ check, outcome: "pass", detail: "" });
 
 describe("a finding's effect under its configured action", () => {
-  it("reads each check's action from relay.*.action; the others always enforce", () => {
+  it("reads each check's action from connection.*.action; the others always enforce", () => {
     const c = configWith({ dnsbl: { action: "log" }, fcrdns: { action: "tempfail" }, helo: { action: "reject" }, sender: { action: "log" } });
     expect(["dnsbl", "fcrdns", "helo", "sender", "relay", "recipient", "tls", "greylist"].map((check) => actionOf(check as Finding["check"], c))).toEqual([
       "log",
@@ -74,6 +74,11 @@ describe("a finding's effect under its configured action", () => {
     expect(effectOf(dnsblFail, configWith({ dnsbl: { action: "log" } }))).toEqual({ effect: "logged" });
     expect(effectOf(dnsblTemporary, configWith({ dnsbl: { action: "log" } }))).toEqual({ effect: "logged" });
     expect(effectOf(pass("dnsbl"), config)).toEqual({ effect: "pass" });
+  });
+
+  it("a skipped check (a fact the transport lacks) refuses nothing, whatever the action", () => {
+    const skipped: Finding = { check: "dnsbl", outcome: "skipped", detail: "no client in the trace" };
+    for (const action of ["reject", "tempfail", "log"] as const) expect(effectOf(skipped, configWith({ dnsbl: { action } }))).toEqual({ effect: "pass" });
   });
 
   it("a temporary finding is a 451 under reject and tempfail alike", () => {

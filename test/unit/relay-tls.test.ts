@@ -16,7 +16,7 @@ const dir = mkdtempSync(join(tmpdir(), "edgemx-relay-tls-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const logger = createLogger("silent");
 const configFor = (hostname: string, tls?: { cert: string; key: string }) =>
-  parseConfig({ hostname, domains: [{ name: "example.org", mx: [hostname] }], relay: tls ? { tls } : {} });
+  parseConfig({ hostname, domains: [{ name: "example.org", mx: [hostname], catchAll: true }], relay: tls ? { tls } : {} });
 
 describe("the self-signed certificate", () => {
   const now = new Date(Date.UTC(2026, 0, 1));

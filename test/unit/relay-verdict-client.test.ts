@@ -134,7 +134,11 @@ describe("the verdict API client", () => {
 describe("choosing the judge", () => {
   const resolver: Resolver = { query: () => Promise.reject(new Error("no DNS in this test")) };
   const configWith = (url?: string) =>
-    parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }], relay: { verdict: url ? { url } : {} } });
+    parseConfig({
+      hostname: "mx.example.org",
+      domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }],
+      relay: { verdict: url ? { url } : {} },
+    });
 
   it("runs in-process without a URL", () => {
     expect(createVerdictSource(configWith(), resolver, {}).where).toBe("in-process");

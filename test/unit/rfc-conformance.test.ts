@@ -3,7 +3,7 @@ import { ConfigError, parseConfig } from "../../core/config/load.ts";
 import { rfcRulesSchema, type RfcRuleName, type RfcRules } from "../../core/config/rfc-rules.ts";
 import { checkConformance, type ConformanceResult } from "../../core/conformance/check.ts";
 
-const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] };
+const minimal = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] };
 const defaults: RfcRules = rfcRulesSchema.parse({});
 const latin1 = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);

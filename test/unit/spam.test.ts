@@ -31,7 +31,7 @@ const dir = mkdtempSync(join(tmpdir(), "edgemx-spam-unit-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function configWith(relay: ConfigInput["relay"] = {}) {
-  return parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }], relay });
+  return parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }], relay });
 }
 
 const envelope: RspamdEnvelope = {

@@ -13,7 +13,7 @@ import { ZoneResolver } from "../fixtures/zone-resolver.ts";
 const CPU_BOUND_MS = 5000;
 const MEMORY_BOUND_MIB = 256;
 
-const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] });
+const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] });
 const zone = new ZoneResolver().txt("sender.test", "v=spf1 ip4:192.0.2.10 -all").txt("_dmarc.sender.test", "v=DMARC1; p=none");
 const envelope: VerdictEnvelope = {
   clientIp: "192.0.2.10",

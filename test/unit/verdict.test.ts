@@ -35,7 +35,7 @@ function zone(): ZoneResolver {
 function config(judge: Record<string, unknown> = {}): EdgemxConfig {
   return parseConfig({
     hostname: "mx.example.org",
-    domains: [{ name: "example.org", mx: ["mx.example.org"], dkim: { selector: "2024", publicKey: "AAAA" } }],
+    domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true, dkim: { selector: "2024", publicKey: "AAAA" } }],
     judge,
   });
 }
@@ -128,6 +128,13 @@ describe("verdict", () => {
     expect(ar).toMatch(/dmarc=pass/);
     expect(v.headers).toContain(`X-Edgemx-Verdict: accept; id=${v.id}`);
     expect(v.checks.map((c) => `${c.check}:${c.outcome}`)).toEqual(["rfc:pass", "banned:pass", "spf:pass", "dkim:pass", "dmarc:pass"]);
+  });
+
+  it("names the transport's checks that could not run in X-Edgemx-Verdict, after the marks", async () => {
+    const v = await verdict(bytes(await signed(message("alice@sender.test"))), inbound(SENDER_IP, "alice@sender.test"), config(), zone(), {
+      skipped: ["dnsbl", "fcrdns"],
+    });
+    expect(v.headers).toContain(`X-Edgemx-Verdict: accept; id=${v.id}; skipped=dnsbl,fcrdns`);
   });
 
   it("refuses a banned attachment with the spec's reply, before any DNS lookup", async () => {

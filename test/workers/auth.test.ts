@@ -10,7 +10,7 @@ import { DKIM_PRIVATE_KEY_PEM } from "../harness/dkim-key.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 
 const { sender } = TEST_DNS;
-const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] });
+const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] });
 const message = (from: string) => [`From: <${from}>`, "To: <bob@example.org>", "Subject: Hello", "", "Hello Bob", ""].join("\r\n");
 const bytes = (text: string) => new TextEncoder().encode(text);
 

@@ -160,11 +160,12 @@ describe("autoconfig from other configurations", () => {
   const config = parseConfig({
     hostname: "mx.example.org",
     domains: [
-      { name: "example.org", mx: ["mx.example.org"] },
+      { name: "example.org", mx: ["mx.example.org"], catchAll: true },
       {
         name: "example.net",
         displayName: 'Tom & Jerry\'s <"Mail">',
         mx: ["mx1.example.net", "mx2.example.net"],
+        catchAll: true,
         imap: { host: "imap.example.net", starttlsPort: null },
         smtp: { sslPort: null, starttlsPort: 2587 },
       },

@@ -292,15 +292,15 @@ describe("Outlook autodiscover GET", () => {
 });
 
 function exampleConfig() {
-  return parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] });
+  return parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] });
 }
 
 describe("autodiscover with several domains", () => {
   const config = parseConfig({
     hostname: "mx.example.org",
     domains: [
-      { name: "example.org", mx: ["mx.example.org"] },
-      { name: "example.net", mx: ["mx.example.net"], imap: { host: "imap.example.net", starttlsPort: null }, smtp: { sslPort: null } },
+      { name: "example.org", mx: ["mx.example.org"], catchAll: true },
+      { name: "example.net", mx: ["mx.example.net"], catchAll: true, imap: { host: "imap.example.net", starttlsPort: null }, smtp: { sslPort: null } },
     ],
   });
 

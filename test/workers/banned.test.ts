@@ -9,7 +9,7 @@ import { detectType, HEAD_BYTES } from "../../core/banned/detect.ts";
 import { bytesContent, type FileContent } from "../../core/banned/file-content.ts";
 import { attachment, compoundFile, gzipFile, mail, ooxmlFile, PDF, peFile, rawPart, tarFile, zipFile } from "../fixtures/banned-content.ts";
 
-const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] }).judge.banned;
+const config = parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] }).judge.banned;
 
 describe("banned content inside workerd", () => {
   it("finds a PE renamed to .pdf inside a tar.gz, and a docx named photo.jpg", async () => {

@@ -1,85 +1,15 @@
 // Cloudflare Email Routing inside workerd: the Worker's email() handler judges the message over the
 // harness's real DNS and either refuses it (setReject, permanent), forwards it to the domain's
 // forwardTo with our results as X- fields, or throws (Cloudflare answers the sender temporarily).
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { Env } from "../../workers/src/runtime/env.ts";
 import worker from "../../workers/src/index.ts";
 import { attachment, mail, peFile } from "../fixtures/banned-content.ts";
 import { DKIM_PRIVATE_KEY_PEM } from "../harness/dkim-key.ts";
+import { sealMessage } from "../../core/mailauth/internals.ts";
+import { compose, configVar, configWith, ID, routed, signed, TEST_CONNECTION, testEnv, type Calls } from "./routed-email.ts";
 import { TEST_DNS } from "../harness/zones.ts";
-import { dkimSign } from "../../core/mailauth/internals.ts";
 
-const testEnv = env as Cloudflare.Env & Env;
 const { sender } = TEST_DNS;
-const utf8 = new TextEncoder();
-const ID = String.raw`\d{5}-\d{2}`;
-
-/** The example configuration with some of its judge settings changed, as the EDGEMX_CONFIG var. */
-function configVar(judge: Record<string, unknown>): string {
-  const document = JSON.parse(testEnv.EDGEMX_CONFIG!) as Record<string, unknown>;
-  return JSON.stringify({ ...document, judge: { ...(document["judge"] as Record<string, unknown> | undefined), ...judge } });
-}
-
-function compose(from: string, options: { to?: string; extraHeaders?: string[] } = {}): string {
-  return [
-    ...(options.extraHeaders ?? []),
-    `From: <${from}>`,
-    `To: <${options.to ?? "bob@example.org"}>`,
-    "Subject: Hello",
-    "Date: Mon, 01 Jun 2026 10:00:00 +0000",
-    `Message-ID: <${crypto.randomUUID()}@${from.slice(from.indexOf("@") + 1)}>`,
-    "",
-    "Hello Bob",
-    "",
-  ].join("\r\n");
-}
-
-async function signed(text: string): Promise<string> {
-  const signature = { signingDomain: sender.domain, selector: sender.dkimSelector, privateKey: DKIM_PRIVATE_KEY_PEM };
-  return (await dkimSign(text, { ...signature, signatureData: [signature] })).signatures + text;
-}
-
-/** The header section as Email Routing hands it over: unfolded fields, repeated ones appended. */
-function headersOf(raw: string): Headers {
-  const headers = new Headers();
-  const section = raw.slice(0, raw.indexOf("\r\n\r\n")).replace(/\r\n[ \t]+/g, " ");
-  for (const line of section.split("\r\n")) {
-    const colon = line.indexOf(":");
-    headers.append(line.slice(0, colon), line.slice(colon + 1).trim());
-  }
-  return headers;
-}
-
-interface Calls {
-  rejected: string[];
-  forwarded: { rcptTo: string; headers: Headers | undefined }[];
-}
-
-/** A ForwardableEmailMessage as workerd hands it to email(), recording what the handler does with it. */
-function routed(raw: string, options: { from?: string; to?: string; rawSize?: number } = {}): { message: ForwardableEmailMessage; calls: Calls } {
-  const bytes = utf8.encode(raw);
-  const calls: Calls = { rejected: [], forwarded: [] };
-  const message: ForwardableEmailMessage = {
-    from: options.from ?? `alice@${sender.domain}`,
-    to: options.to ?? "bob@example.org",
-    headers: headersOf(raw),
-    raw: new Blob([bytes]).stream() as ReadableStream<Uint8Array>,
-    rawSize: options.rawSize ?? bytes.byteLength,
-    canBeForwarded: true,
-    setReject(reason: string) {
-      calls.rejected.push(reason);
-    },
-    forward(rcptTo: string, headers?: Headers) {
-      calls.forwarded.push({ rcptTo, headers });
-      return Promise.resolve({ messageId: "<forwarded@example.net>" });
-    },
-    reply() {
-      return Promise.reject(new Error("the handler never replies"));
-    },
-  };
-  return { message, calls };
-}
 
 /** The X-Edgemx-Authentication-Results field forwarded, unfolded. */
 function forwardedResults(calls: Calls): string {
@@ -106,7 +36,8 @@ describe("Email Routing: email() judges and forwards or refuses", () => {
     expect(results).toMatch(/\bdmarc=pass\b[^;]*header\.from=sender\.test/);
     // No client IP without a trace field: SPF is not evaluated at all.
     expect(results).not.toMatch(/\bspf=/);
-    expect(headers.get("x-edgemx-verdict")).toMatch(new RegExp(`^accept; id=${ID}$`));
+    // The client's checks and greylisting could not run without a client in the trace, and the verdict field says so.
+    expect(headers.get("x-edgemx-verdict")).toMatch(new RegExp(`^accept; id=${ID}; skipped=dnsbl,fcrdns,helo,greylist$`));
     for (const [name] of headers) expect(name.startsWith("x-")).toBe(true);
   });
 
@@ -131,6 +62,42 @@ describe("Email Routing: email() judges and forwards or refuses", () => {
     expect(calls.rejected[0]).toMatch(new RegExp(`^554 5\\.7\\.0 Reject, id=${ID} – BANNED$`));
   });
 
+  it("refuses a message with two From fields as an RFC violation, with the judge's reply", async () => {
+    const { message, calls } = routed(await signed(compose(`alice@${sender.domain}`, { extraHeaders: ["From: <mallory@example.net>"] })));
+    await worker.email(message, testEnv);
+    expect(calls.forwarded).toEqual([]);
+    expect(calls.rejected).toHaveLength(1);
+    expect(calls.rejected[0]).toMatch(new RegExp(`^554 5\\.6\\.0 Reject, id=${ID} – message format violates the RFCs \\(duplicateFrom\\)$`));
+  });
+
+  it("lets the ARC chain of a trusted sealer vouch for a message a list rewrote, whose DMARC fails here; refuses it without that trust", async () => {
+    // The list received alice's signed message, found it authenticated, tagged its subject (breaking
+    // the DKIM signature) and sealed it (RFC 8617 §5.1) with a key the harness publishes.
+    const rewritten = (await signed(compose(`alice@${sender.domain}`))).replace("Subject: Hello", "Subject: [list] Hello");
+    const authResults = `${sender.arcSealer}; dkim=pass header.d=${sender.domain}; dmarc=pass header.from=${sender.domain}`;
+    const arcSet = await sealMessage(rewritten, {
+      signingDomain: sender.arcSealer,
+      selector: sender.dkimSelector,
+      privateKey: DKIM_PRIVATE_KEY_PEM,
+      authResults,
+      cv: "none",
+    });
+    const raw = arcSet.toString() + rewritten;
+
+    const untrusted = routed(raw);
+    await worker.email(untrusted.message, testEnv);
+    expect(untrusted.calls.rejected).toHaveLength(1);
+    expect(untrusted.calls.rejected[0]).toMatch(/DMARC policy of sender\.test$/);
+
+    const trusted = routed(raw);
+    await worker.email(trusted.message, { ...testEnv, EDGEMX_CONFIG: configVar({ auth: { trustedArcSealers: [sender.arcSealer] } }) });
+    expect(trusted.calls.rejected).toEqual([]);
+    expect(trusted.calls.forwarded).toHaveLength(1);
+    const results = forwardedResults(trusted.calls);
+    expect(results).toMatch(/\barc=pass\b/);
+    expect(results).toMatch(/\bdmarc=fail\b[^;]*trusted_forwarder lists\.sender\.test/);
+  });
+
   it("refuses an unsigned message of sender.test for its DMARC policy when no trace shows an authorized client", async () => {
     const { message, calls } = routed(compose(`alice@${sender.domain}`));
     await worker.email(message, testEnv);
@@ -152,7 +119,7 @@ describe("Email Routing: email() judges and forwards or refuses", () => {
       "Received: from workstation (workstation [192.0.2.55]) by mail.sender.test with ESMTPSA id def; Mon, 01 Jun 2026 10:00:00 +0000",
     ];
     const { message, calls } = routed(compose(`alice@${sender.domain}`, { extraHeaders: received }));
-    await worker.email(message, testEnv);
+    await worker.email(message, { ...testEnv, EDGEMX_CONFIG: configWith({ connection: TEST_CONNECTION }) });
     expect(calls.rejected).toEqual([]);
     expect(forwardedResults(calls)).toMatch(/\bspf=pass\b/);
   });

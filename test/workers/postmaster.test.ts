@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../core/config/load.ts";
 import { REPLIES, REPLY_KEYS } from "../../core/smtp/replies.ts";
 import { negotiateLanguage, pageLanguage, parseAcceptLanguage } from "../../workers/src/postmaster/language.ts";
-import { renderPostmasterPage, settingsColumns } from "../../workers/src/postmaster/page.ts";
+import { receivedByEmailRouting, renderPostmasterPage, settingsColumns } from "../../workers/src/postmaster/page.ts";
 
 const DOMAIN_PAGE = "https://example.org/postmaster";
 const POSTMASTER_HOST = "https://postmaster.example.org/";
@@ -199,14 +199,14 @@ describe("postmaster page: content from the configuration", () => {
 describe("postmaster page: rendering", () => {
   const base = {
     hostname: "mx.example.net",
-    domains: [{ name: "example.net", mx: ["mx1.example.net", "mx2.example.net"], imap: { starttlsPort: null }, sieve: { port: null } }],
+    domains: [{ name: "example.net", mx: ["mx1.example.net", "mx2.example.net"], catchAll: true, imap: { starttlsPort: null }, sieve: { port: null } }],
   };
 
   it("escapes every value from the configuration and the records", () => {
     const config = parseConfig({ ...base, domains: [{ ...base.domains[0], displayName: `<script>alert("x")</script> & Co` }] });
     // Values the schema would refuse, as a crafted object would carry them.
-    config.relay.dnsbl.zones = [{ zone: "<b>bl</b>.example", codes: [] }];
-    config.relay.mandatoryTls.domains = ['"><img src=x>'];
+    config.connection.dnsbl.zones = [{ zone: "<b>bl</b>.example", codes: [] }];
+    config.connection.mandatoryTls.domains = ['"><img src=x>'];
     const domain = config.domains[0]!;
     const records = [{ name: "example.net.", type: "TXT", value: '"v=spf1 <i>mx</i> -all"', comment: "a </pre> comment" }];
     const html = renderPostmasterPage({ lang: "en", domain, config, records });
@@ -247,6 +247,44 @@ describe("postmaster page: rendering", () => {
     );
     expect(de).not.toContain("7z-, RAR- und xz-Archive");
     expect(de).toContain("dürfen diese Dateitypen nicht enthalten: .exe, .scr, .hta (application/hta), application/hta");
+  });
+
+  it("states what a domain received by Cloudflare Email Routing gets: the connection checks and greylisting, no virus scan or spam scoring", () => {
+    const routedDomain = { ...base.domains[0], mx: ["route1.mx.cloudflare.net", "route2.mx.cloudflare.net"], forwardTo: "mailbox@example.com" };
+    const config = parseConfig({ ...base, domains: [routedDomain], connection: { mandatoryTls: { domains: ["bank.example"] } } });
+    const domain = config.domains[0]!;
+    expect(receivedByEmailRouting(domain)).toBe(true);
+    expect(receivedByEmailRouting(parseConfig(base).domains[0]!)).toBe(false);
+    const en = visibleText(renderPostmasterPage({ lang: "en", domain, config, records: [] }));
+    expect(en).toContain("Mail for example.net is received by Cloudflare Email Routing (route1.mx.cloudflare.net, route2.mx.cloudflare.net)");
+    expect(en).toContain("DNS blocklists: none configured.");
+    expect(en).toContain("Messages received through Cloudflare Email Routing are not scanned for viruses.");
+    expect(en).not.toContain("Every message is scanned for viruses");
+    expect(en).toContain("so mail from these sender domains cannot be held to TLS here: bank.example.");
+    expect(en).toContain("A message may be up to 50 MiB large (Cloudflare's own limit may be lower).");
+    expect(en).toContain("Messages received through Cloudflare Email Routing are not scored by a spam filter.");
+    expect(en).toContain("is deferred for 300 seconds; a server that tries again after that is accepted. Networks that delivered 5 messages");
+    expect(en).not.toMatch(/rspamd|ClamAV|The virus scan always applies/);
+
+    const quiet = parseConfig({ ...base, domains: [routedDomain], connection: { greylist: { enabled: false } } });
+    const de = visibleText(renderPostmasterPage({ lang: "de", domain: quiet.domains[0]!, config: quiet, records: [] }));
+    expect(de).toContain("E-Mails für example.net nimmt Cloudflare Email Routing an");
+    expect(de).toContain("werden nicht auf Viren geprüft");
+    expect(de).toContain("bewertet kein Spamfilter.");
+    expect(de).not.toMatch(/Greylisting:|auf TLS verpflichtet/);
+  });
+
+  it("says how forwarded mail leaves and which bounces come back, for a domain with an alias to another domain only", () => {
+    const plain = visibleText(renderPostmasterPage({ lang: "en", domain: parseConfig(base).domains[0]!, config: parseConfig(base), records: [] }));
+    expect(plain).not.toContain("forward to other domains");
+    const forwarding = parseConfig({ ...base, domains: [{ ...base.domains[0], aliases: { carol: "carol@example.com" } }], relay: { srs: { maxAgeDays: 14 } } });
+    const en = visibleText(renderPostmasterPage({ lang: "en", domain: forwarding.domains[0]!, config: forwarding, records: [] }));
+    expect(en).toContain(
+      "Some addresses of example.net forward to other domains. The forwarded message gets an SRS return address (SRS0=…@example.net) and an ARC seal of example.net, so that SPF and DMARC checks at the destination still hold. A bounce to such an address is accepted for 14 days after the forward and goes back to the original sender; a forged or older one is refused.",
+    );
+    const de = visibleText(renderPostmasterPage({ lang: "de", domain: forwarding.domains[0]!, config: forwarding, records: [] }));
+    expect(de).toContain("Eine Fehlermeldung an eine solche Adresse nehmen wir bis 14 Tage nach der Weiterleitung an");
+    expect(de).toContain("Invalid or expired forwarding return address (SRS)");
   });
 
   it("puts N/A for a service that is not offered and defaults hosts to the first MX", () => {

@@ -8,7 +8,7 @@ import { exportJWK, generateKeyPair, SignJWT, createLocalJWKSet } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Env } from "../../workers/src/runtime/env.ts";
 import worker from "../../workers/src/index.ts";
-import { parseConfig } from "../../core/config/load.ts";
+import { parseWorkerConfig } from "../../core/config/load.ts";
 import { authorizeDashboard } from "../../workers/src/admin/auth.ts";
 import { receiveReportMail } from "../../workers/src/reports/intake.ts";
 import { withSampleDomain } from "../fixtures/report-config.ts";
@@ -20,7 +20,7 @@ const samples = (JSON.parse(testEnv.REPORT_SAMPLES) as [string, string][]).map((
   mail: Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)),
 }));
 const configJson = JSON.stringify(withSampleDomain(JSON.parse(testEnv.EDGEMX_CONFIG!) as Record<string, unknown>));
-const config = parseConfig(JSON.parse(configJson), "the test configuration");
+const config = parseWorkerConfig(JSON.parse(configJson), "the test configuration");
 /** The Worker's environment with example.com among its domains. */
 const sampleEnv = (): Env => ({ ...testEnv, EDGEMX_CONFIG: configJson });
 

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { SELF } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import type { Env } from "../../workers/src/runtime/env.ts";
-import { parseConfig } from "../../core/config/load.ts";
+import { parseWorkerConfig } from "../../core/config/load.ts";
 import { MAX_TLSRPT_BODY_BYTES, serveTlsReport } from "../../workers/src/http/tlsrpt.ts";
 import { MAX_REPORT_CHARS } from "../../core/tlsrpt/report.ts";
 
@@ -152,7 +152,7 @@ describe("TLS report endpoint (RFC 8460 §3)", () => {
   });
 
   it("without D1, logs one JSON line with the summary and answers 202", async () => {
-    const config = parseConfig(JSON.parse(testEnv.EDGEMX_CONFIG!));
+    const config = parseWorkerConfig(JSON.parse(testEnv.EDGEMX_CONFIG!));
     const log = vi.spyOn(console, "log").mockImplementation(() => {});
     try {
       const request = new Request(ENDPOINT, { method: "POST", body: JSON.stringify(report("log-1")), headers: { "content-type": "application/tlsrpt+json" } });

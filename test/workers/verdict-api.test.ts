@@ -4,7 +4,7 @@
 import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../core/config/load.ts";
+import { parseWorkerConfig } from "../../core/config/load.ts";
 import type { Env } from "../../workers/src/runtime/env.ts";
 import { serveVerdict } from "../../workers/src/http/verdict.ts";
 import { judgeResolver } from "../../workers/src/runtime/verdict.ts";
@@ -79,7 +79,7 @@ async function ask(raw: string, envelope: Partial<VerdictEnvelope> = {}): Promis
 
 /** The example configuration with a judge that takes messages of at most 2048 bytes. */
 function smallLimitConfig() {
-  return parseConfig({ ...exampleDocument(), judge: { maxMessageBytes: 2048 } });
+  return parseWorkerConfig({ ...exampleDocument(), judge: { maxMessageBytes: 2048 } });
 }
 
 describe("verdict API: who may ask", () => {
@@ -107,7 +107,7 @@ describe("verdict API: who may ask", () => {
   });
 
   it("answers 503 when no token is configured, whatever is sent", async () => {
-    const config = parseConfig(exampleDocument());
+    const config = parseWorkerConfig(exampleDocument());
     const request = new Request(API, { method: "POST", headers: { authorization: "Bearer anything" }, body: "x" });
     const res = await serveVerdict(request, config, { ...testEnv, VERDICT_TOKEN: undefined }, judgeResolver(config, testEnv));
     expect(res.status).toBe(503);

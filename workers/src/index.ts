@@ -1,9 +1,12 @@
 // The Worker's entry: HTTP requests go to the routing table; configuration is parsed once per isolate.
+// The configuration is the Worker's part of the file (core/config/worker.ts), bundled at build time or
+// given as the EDGEMX_CONFIG var; a field of the relay's there is refused as unknown.
 import bundled from "./config.generated.json";
-import { parseConfig } from "../../core/config/load.ts";
-import type { EdgemxConfig } from "../../core/config/schema.ts";
-import type { Env } from "./runtime/env.ts";
+import { parseWorkerConfig } from "../../core/config/load.ts";
+import type { WorkerConfig } from "../../core/config/worker.ts";
+import { bindingText, type Env } from "./runtime/env.ts";
 import { handleRoutedEmail } from "./email/routing.ts";
+import { edgeGreylist } from "./greylist/edge-greylist.ts";
 import { handleRoutedReport } from "./email/reports.ts";
 import { reportAddresses } from "../../core/reports/addresses.ts";
 import { handleHttp } from "./http/routes.ts";
@@ -11,20 +14,20 @@ import { judgeOptions, judgeResolver } from "./runtime/verdict.ts";
 import { plain } from "./http/respond.ts";
 import { deleteExpiredReports } from "./reports/retention.ts";
 
-let cached: { source: string; config: EdgemxConfig } | undefined;
+let cached: { source: string; config: WorkerConfig } | undefined;
 
-function configFor(env: Env): EdgemxConfig {
+function configFor(env: Env): WorkerConfig {
   const source = env.EDGEMX_CONFIG ?? "bundled";
   if (cached?.source !== source) {
     const document: unknown = env.EDGEMX_CONFIG ? JSON.parse(env.EDGEMX_CONFIG) : bundled.config;
-    cached = { source, config: parseConfig(document, env.EDGEMX_CONFIG ? "the EDGEMX_CONFIG var" : "the bundled configuration") };
+    cached = { source, config: parseWorkerConfig(document, env.EDGEMX_CONFIG ? "the EDGEMX_CONFIG var" : "the bundled configuration") };
   }
   return cached.config;
 }
 
 export default {
   async fetch(request, env): Promise<Response> {
-    let config: EdgemxConfig;
+    let config: WorkerConfig;
     try {
       config = configFor(env);
     } catch (err) {
@@ -42,7 +45,12 @@ export default {
       await handleRoutedReport(message, config, env.REPORTS_DB);
       return;
     }
-    await handleRoutedEmail(message, config, judgeResolver(config, env), judgeOptions(env));
+    const services = {
+      resolver: judgeResolver(config, env),
+      secret: (name: string) => bindingText(env, name),
+      greylist: env.GREYLIST ? edgeGreylist(env.GREYLIST, config.connection.greylist) : null,
+    };
+    await handleRoutedEmail(message, config, services, judgeOptions(env));
   },
 
   // The Cron Trigger of wrangler.toml: reports past reports.retentionDays are deleted.
@@ -53,3 +61,6 @@ export default {
     console.log(JSON.stringify({ msg: "reports retention", retentionDays: config.reports.retentionDays, deleted }));
   },
 } satisfies ExportedHandler<Env>;
+
+// Durable Objects are exported from the Worker's main module (wrangler.toml binds GREYLIST to this class).
+export { GreylistObject } from "./greylist/greylist-object.ts";

@@ -1,12 +1,12 @@
-// `npm run dns -- <domain> [--config <file>]`: prints the DNS records <domain> must publish, as zone text.
+// `npm run dns -- <domain> [--config <file> | --example]`: prints the DNS records <domain> must publish, as zone text.
 // Exit 0 with the records, 1 for a bad configuration, 2 for a bad command line or an unknown domain.
 import { parseArgs } from "node:util";
 import { ConfigError } from "../../../core/config/load.ts";
 import { domainRecords, toZoneText } from "../../../core/records/records.ts";
-import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
+import { CONFIG_OPTIONS, ConfigChoiceError, configFilePath, loadConfigFile } from "../config/file.ts";
 import { recordFactsFromConfig } from "../tls/tlsa.ts";
 
-const USAGE = "usage: npm run dns -- <domain> [--config <file>]";
+const USAGE = "usage: npm run dns -- <domain> [--config <file> | --example]";
 
 /** A mistake on the command line (exit 2), as opposed to one in the configuration (exit 1). */
 class CommandLineError extends Error {}
@@ -14,13 +14,13 @@ class CommandLineError extends Error {}
 function parseCommandLine(argv: string[]): { domainName: string; configPath: string } {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { config: { type: "string" } }, allowPositionals: true });
+    parsed = parseArgs({ args: argv, options: CONFIG_OPTIONS, allowPositionals: true });
   } catch (err) {
     throw new CommandLineError(`${(err as Error).message}; ${USAGE}`);
   }
   const [domainName, ...extra] = parsed.positionals;
   if (!domainName || extra.length > 0) throw new CommandLineError(`expected exactly one domain; ${USAGE}`);
-  return { domainName: domainName.replace(/\.$/, "").toLowerCase(), configPath: parsed.values.config ?? defaultConfigPath() };
+  return { domainName: domainName.replace(/\.$/, "").toLowerCase(), configPath: configFilePath(parsed.values) };
 }
 
 async function printRecords(argv: string[]): Promise<void> {
@@ -40,7 +40,7 @@ async function printRecords(argv: string[]): Promise<void> {
 try {
   await printRecords(process.argv.slice(2));
 } catch (err) {
-  if (err instanceof ConfigError) {
+  if (err instanceof ConfigError || err instanceof ConfigChoiceError) {
     console.error(err.message);
     process.exitCode = 1;
   } else if (err instanceof CommandLineError) {

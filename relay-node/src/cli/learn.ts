@@ -1,29 +1,37 @@
-// `npm run learn -- spam|ham <file|Maildir>...`: teaches rspamd's Bayes classifier (relay.rspamd.
+// `npm run learn -- spam|ham <file|Maildir>... [--config <file> | --example]`: teaches rspamd's Bayes classifier (relay.rspamd.
 // controllerUrl, the password from EDGEMX_RSPAMD_PASSWORD) what people decided: a file is one message,
 // a Maildir folder every message in its cur/ and new/. Prints what was not learned and a summary;
 // exit status 1 when a message could not be learned (rspamd unreachable, an error), 2 on bad usage.
 import { readFile, stat } from "node:fs/promises";
+import { parseArgs } from "node:util";
 import { ConfigError } from "../../../core/config/load.ts";
-import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
+import { CONFIG_OPTIONS, ConfigChoiceError, configFilePath, loadConfigFile } from "../config/file.ts";
 import { messageFiles, NotAMessageSource } from "../spam/learn-messages.ts";
 import { createRspamdController, RSPAMD_PASSWORD_ENV, type LearnOutcome } from "../spam/rspamd-controller.ts";
 
-const USAGE = `usage: npm run learn -- spam|ham <file|Maildir folder>...
+const USAGE = `usage: npm run learn -- spam|ham <file|Maildir folder>... [--config <file> | --example]
 
-  Teaches rspamd (relay.rspamd.controllerUrl of $EDGEMX_CONFIG, ./edgemx.yaml or the example) that the
-  messages are spam or ham. The controller's password, if it asks for one: ${RSPAMD_PASSWORD_ENV}.`;
+  Teaches rspamd (relay.rspamd.controllerUrl of the relay's configuration: --config, else $EDGEMX_CONFIG,
+  else ./edgemx.yaml) that the messages are spam or ham. The controller's password, if it asks for one: ${RSPAMD_PASSWORD_ENV}.`;
 /** Messages learned at once. */
 const CONCURRENCY = 4;
 
 type Tally = Record<LearnOutcome["status"] | "too-large", number>;
 
 async function main(args: string[]): Promise<number> {
-  const [kind, ...paths] = args;
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: CONFIG_OPTIONS, allowPositionals: true });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const [kind, ...paths] = parsed.positionals;
   if ((kind !== "spam" && kind !== "ham") || paths.length === 0) {
     console.error(USAGE);
     return 2;
   }
-  const configPath = defaultConfigPath();
+  const configPath = configFilePath(parsed.values);
   const config = loadConfigFile(configPath);
   const { controllerUrl, timeoutMs } = config.relay.rspamd;
   if (controllerUrl === undefined) {
@@ -61,7 +69,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (!(err instanceof ConfigError) && !(err instanceof NotAMessageSource)) throw err;
+    if (!(err instanceof ConfigError) && !(err instanceof ConfigChoiceError) && !(err instanceof NotAMessageSource)) throw err;
     console.error(err.message);
     process.exitCode = 1;
   },

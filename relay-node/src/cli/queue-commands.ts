@@ -8,9 +8,10 @@ import type { DmarcRunResult } from "../dmarcrpt/sender.ts";
 export const QUEUE_USAGE = `usage: npm run queue -- [--socket <path>] [--spool <dir>] list | show <id> | flush [<id>] | delete <id>
        npm run queue -- [--socket <path>] [--spool <dir>] tlsrpt-send [--day YYYY-MM-DD]
        npm run queue -- [--socket <path>] [--spool <dir>] dmarc-send [--day YYYY-MM-DD]
+  each may add --config <file> (or --example)
 
-  Asks the running relay over its control socket (<data>/control.sock beside relay.spool of
-  $EDGEMX_CONFIG, ./edgemx.yaml or the example; --socket and --spool override).
+  Asks the running relay over its control socket (<data>/control.sock beside relay.spool of the
+  relay's configuration: --config, else $EDGEMX_CONFIG, else ./edgemx.yaml; --socket and --spool override).
   list, show: when no relay runs, the spool files are read read-only instead.
   flush: makes the entry (or every entry) due now.  delete: removes the entry without a DSN.
   tlsrpt-send: sends the TLS-RPT reports (RFC 8460) of the day not sent yet; default: yesterday (UTC).
@@ -21,23 +22,27 @@ export interface QueueCommand {
   request: ControlRequest;
   socket?: string;
   spool?: string;
+  /** --config <file>, --example: which configuration names the spool (cli/queue.ts). */
+  config?: string;
+  example?: boolean;
 }
 
 /** The command line, or an error text (then print the usage). */
 export function parseQueueCommand(args: readonly string[]): QueueCommand | string {
   const rest: string[] = [];
-  const options: { socket?: string; spool?: string } = {};
+  const options: { socket?: string; spool?: string; config?: string; example?: boolean } = {};
   let day: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === "--day") {
       day = args[++i];
       if (day === undefined || !/^\d{4}-\d{2}-\d{2}$/.test(day)) return "--day needs a day YYYY-MM-DD";
-    } else if (arg === "--socket" || arg === "--spool") {
+    } else if (arg === "--socket" || arg === "--spool" || arg === "--config") {
       const value = args[++i];
       if (value === undefined) return `${arg} needs a value`;
-      options[arg === "--socket" ? "socket" : "spool"] = value;
-    } else rest.push(arg);
+      options[arg === "--socket" ? "socket" : arg === "--spool" ? "spool" : "config"] = value;
+    } else if (arg === "--example") options.example = true;
+    else rest.push(arg);
   }
   const [op, id, ...extra] = rest;
   if (extra.length > 0) return `too many arguments: ${extra.join(" ")}`;

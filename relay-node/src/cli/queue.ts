@@ -3,7 +3,7 @@
 // running; list and show fall back to reading the spool files read-only when it is not.
 // Exit status: 0 done, 1 refused or failed, 2 bad usage.
 import { ConfigError } from "../../../core/config/load.ts";
-import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
+import { ConfigChoiceError, configFilePath, loadConfigFile } from "../config/file.ts";
 import { controlSocketPath, headerSection, RelayNotRunning, sendControlRequest, type ControlAnswer } from "../control/control.ts";
 import { readQueuedMessage, readSpoolEntries } from "../queue/spool.ts";
 import { formatDmarcRun, formatQueueEntry, formatQueueList, formatTlsRptRun, parseQueueCommand, QUEUE_USAGE } from "./queue-commands.ts";
@@ -14,7 +14,7 @@ async function main(args: string[]): Promise<number> {
     console.error(`${command}\n${QUEUE_USAGE}`);
     return 2;
   }
-  const spool = command.spool ?? (command.socket === undefined ? loadConfigFile(defaultConfigPath()).relay.spool : undefined);
+  const spool = command.spool ?? (command.socket === undefined ? loadConfigFile(configFilePath(command)).relay.spool : undefined);
   const socket = command.socket ?? controlSocketPath(spool!);
   const { request } = command;
   let answer: ControlAnswer;
@@ -64,7 +64,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (!(err instanceof ConfigError)) throw err;
+    if (!(err instanceof ConfigError) && !(err instanceof ConfigChoiceError)) throw err;
     console.error(err.message);
     process.exitCode = 1;
   },

@@ -5,10 +5,11 @@ import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { ControlRequest } from "../control/control.ts";
 import type { AcmeStatus } from "../acme/store.ts";
 
-export const TLS_USAGE = `usage: npm run tls -- [--socket <path>] status | renew | rollover
+export const TLS_USAGE = `usage: npm run tls -- [--config <file> | --example] [--socket <path>] status | renew | rollover
 
-  Asks the running relay over its control socket (<data>/control.sock beside relay.spool of
-  $EDGEMX_CONFIG, ./edgemx.yaml or the example; --socket overrides). Needs relay.acme.
+  Asks the running relay over its control socket (<data>/control.sock beside relay.spool of the
+  relay's configuration: --config, else $EDGEMX_CONFIG, else ./edgemx.yaml; --socket overrides).
+  Needs relay.acme.
   status:   the certificate, the key rollover and the TLSA records to publish; read from the files
             when no relay runs.
   renew:    asks the CA for a new certificate now, for the same key (the TLSA record stays).
@@ -18,22 +19,27 @@ export const TLS_USAGE = `usage: npm run tls -- [--socket <path>] status | renew
 export interface TlsCommand {
   request: Extract<ControlRequest, { op: "tls-status" | "tls-renew" | "tls-rollover" }>;
   socket?: string;
+  /** --config <file>, --example: the relay's configuration (cli/tls.ts). */
+  config?: string;
+  example?: boolean;
 }
 
 /** The command line, or an error text (then print the usage). */
 export function parseTlsCommand(args: readonly string[]): TlsCommand | string {
   const rest: string[] = [];
-  let socket: string | undefined;
+  const options: { socket?: string; config?: string; example?: boolean } = {};
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === "--socket") {
-      socket = args[++i];
-      if (socket === undefined) return "--socket needs a value";
-    } else rest.push(arg);
+    if (arg === "--socket" || arg === "--config") {
+      const value = args[++i];
+      if (value === undefined) return `${arg} needs a value`;
+      options[arg === "--socket" ? "socket" : "config"] = value;
+    } else if (arg === "--example") options.example = true;
+    else rest.push(arg);
   }
   const [op, ...extra] = rest;
   if (extra.length > 0) return `too many arguments: ${extra.join(" ")}`;
-  if (op === "status" || op === "renew" || op === "rollover") return { request: { op: `tls-${op}` }, ...(socket === undefined ? {} : { socket }) };
+  if (op === "status" || op === "renew" || op === "rollover") return { request: { op: `tls-${op}` }, ...options };
   return op === undefined ? "no command" : `unknown command: ${op}`;
 }
 

@@ -3,7 +3,7 @@
 // rollover need it running; status falls back to the files others may read (cert.pem, rollover.json).
 // Exit status: 0 done, 1 refused or failed, 2 bad usage.
 import { ConfigError } from "../../../core/config/load.ts";
-import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
+import { ConfigChoiceError, configFilePath, loadConfigFile } from "../config/file.ts";
 import { controlSocketPath, RelayNotRunning, sendControlRequest, type ControlAnswer } from "../control/control.ts";
 import { readAcmeStatus } from "../acme/store.ts";
 import { formatTlsStatus, parseTlsCommand, TLS_USAGE } from "./tls-commands.ts";
@@ -14,7 +14,7 @@ async function main(args: string[]): Promise<number> {
     console.error(`${command}\n${TLS_USAGE}`);
     return 2;
   }
-  const config = loadConfigFile(defaultConfigPath());
+  const config = loadConfigFile(configFilePath(command));
   if (config.relay.acme === undefined) {
     console.error("relay.acme is not configured: the relay gets no certificates by ACME");
     return 1;
@@ -47,7 +47,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (!(err instanceof ConfigError)) throw err;
+    if (!(err instanceof ConfigError) && !(err instanceof ConfigChoiceError)) throw err;
     console.error(err.message);
     process.exitCode = 1;
   },

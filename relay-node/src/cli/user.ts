@@ -4,15 +4,17 @@
 // history would show it. Exit status 1 on a refused change, 2 on bad usage.
 import { parseArgs } from "node:util";
 import { ConfigError } from "../../../core/config/load.ts";
-import { defaultConfigPath, loadConfigFile } from "../config/file.ts";
+import { CONFIG_OPTIONS, ConfigChoiceError, configFilePath, loadConfigFile } from "../config/file.ts";
 import { UserStore, UserStoreError } from "../users/store.ts";
 
 const USAGE = `usage: npm run user -- add <address> [--alias <address>]... [--password-stdin]
        npm run user -- passwd <address> [--password-stdin]
        npm run user -- del <address>
        npm run user -- list
+  each may add --config <file> (or --example)
 
-  Manages the submission users in relay.users.path of $EDGEMX_CONFIG (./edgemx.yaml or the example).
+  Manages the submission users in relay.users.path of the relay's configuration: --config, else
+  $EDGEMX_CONFIG, else ./edgemx.yaml; a relative path in it is taken from the file's folder.
   The user name is the full address; aliases are further addresses the user may send as.`;
 
 class UsageError extends Error {}
@@ -65,17 +67,23 @@ async function askPassword(fromStdin: boolean): Promise<string> {
 }
 
 async function main(args: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { alias: { type: "string", multiple: true }, "password-stdin": { type: "boolean" } },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { ...CONFIG_OPTIONS, alias: { type: "string", multiple: true }, "password-stdin": { type: "boolean" } },
+    });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+  }
+  const { positionals, values } = parsed;
   const [command, address, ...rest] = positionals;
   const needsAddress = command === "add" || command === "passwd" || command === "del";
   if (!(needsAddress || command === "list") || (needsAddress && address === undefined) || rest.length > 0 || (command === "list" && address !== undefined)) {
     throw new UsageError(USAGE);
   }
-  const config = loadConfigFile(defaultConfigPath());
+  const config = loadConfigFile(configFilePath(values));
   const users = config.relay.users;
   if (users.type === "imap") throw new UsageError(`relay.users is the IMAP host ${users.host}: its users are managed there, not with this command`);
   const store = new UserStore(users.path);
@@ -108,7 +116,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (!(err instanceof UsageError) && !(err instanceof UserStoreError) && !(err instanceof ConfigError)) throw err;
+    if (!(err instanceof UsageError) && !(err instanceof UserStoreError) && !(err instanceof ConfigError) && !(err instanceof ConfigChoiceError)) throw err;
     console.error(err.message);
     process.exitCode = err instanceof UsageError ? 2 : 1;
   },

@@ -1,11 +1,13 @@
-// The queue's control channel: `edgemx queue` (cli/queue.ts) asks the running relay, which owns the
-// spool (its index lives in memory, docs/queue.md), over a Unix domain socket beside the spool
-// (`<data>/control.sock`, mode 0600: only the relay's user may connect). One JSON line per request,
-// one JSON line per answer, then the relay closes the connection. A request longer than
-// MAX_REQUEST_BYTES is refused, so a client cannot make the relay buffer without bound.
+// The relay's control channel: `edgemx queue` (cli/queue.ts) asks the running relay, which owns the
+// spool (its index lives in memory, docs/queue.md), `npm run tls` its ACME service, and `npm run
+// reload` (cli/reload.ts) has it read its configuration again (config/reload.ts), over a Unix domain
+// socket beside the spool (`<data>/control.sock`, mode 0600: only the relay's user may connect). One
+// JSON line per request, one JSON line per answer, then the relay closes the connection. A request
+// longer than MAX_REQUEST_BYTES is refused, so a client cannot make the relay buffer without bound.
 import { chmod, unlink } from "node:fs/promises";
 import { createConnection, createServer, type Server } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import type { ReloadOutcome } from "../config/reload.ts";
 import type { TlsRptRunResult } from "../tlsrpt/sender.ts";
 import type { DmarcRunResult } from "../dmarcrpt/sender.ts";
 import type { AcmeService } from "../acme/service.ts";
@@ -20,7 +22,8 @@ export type ControlRequest =
   | { op: "delete"; id: string }
   | { op: "tlsrpt-send"; day?: string }
   | { op: "dmarc-send"; day?: string }
-  | { op: "tls-status" | "tls-renew" | "tls-rollover" };
+  | { op: "tls-status" | "tls-renew" | "tls-rollover" }
+  | { op: "reload" };
 
 export type ControlAnswer =
   | { ok: true; entries: QueueEntry[] }
@@ -30,6 +33,7 @@ export type ControlAnswer =
   | { ok: true; tlsrpt: TlsRptRunResult }
   | { ok: true; dmarc: DmarcRunResult }
   | { ok: true; tls: AcmeStatus }
+  | { ok: true; reload: ReloadOutcome }
   | { ok: false; error: string };
 
 const MAX_REQUEST_BYTES = 4096;
@@ -64,7 +68,7 @@ export function parseControlRequest(line: string): ControlRequest | string {
     return day === undefined ? { op } : { op, day };
   }
   if (op === "tls-status" || op === "tls-renew" || op === "tls-rollover") return { op };
-  if (op === "list") return { op };
+  if (op === "list" || op === "reload") return { op };
   if (op === "flush") return id === undefined ? { op } : { op, id };
   if ((op === "show" || op === "delete") && id !== undefined) return { op, id };
   return `unknown request ${JSON.stringify(op)}`;
@@ -80,6 +84,8 @@ export interface QueueControlDeps {
   sendDmarcReports?: (day?: string) => Promise<DmarcRunResult>;
   /** `tls-*` (`npm run tls`): the ACME service, once it runs; null without relay.acme. */
   acme?: () => AcmeService | null;
+  /** `reload`: reads the configuration again (relay.ts); the outcome, applied or refused, is the answer. */
+  reload?: () => ReloadOutcome;
 }
 
 /** Carries out one request against the relay's own spool. */
@@ -132,6 +138,9 @@ export async function answerControlRequest(request: ControlRequest, deps: QueueC
       if (request.op === "tls-rollover") return { ok: true, tls: acme.rollover() };
       return { ok: true, tls: await acme.renew() };
     }
+    case "reload":
+      if (deps.reload === undefined) return { ok: false, error: "this relay does not reload" };
+      return { ok: true, reload: deps.reload() };
   }
 }
 

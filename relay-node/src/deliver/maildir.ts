@@ -7,7 +7,8 @@
 // an inode per message, which makes every later create slow on ext4 without a journal (docs/queue.md);
 // rename(2) is what Dovecot does too. The unique name (pid, counter, random) keeps it from replacing a
 // file in new/. Each copy starts with the final-delivery trace fields Postfix's local(8) writes: Return-Path
-// (RFC 5321 §4.4: added at final delivery) and Delivered-To (RFC 9228), so each copy names its recipient.
+// (RFC 5321 §4.4: added at final delivery) and Delivered-To (RFC 9228), so each copy names its recipient:
+// the whole address, also when a subaddress (alice+news@) is filed under its mailbox (`mailboxOf`).
 import { randomInt } from "node:crypto";
 import { unlink } from "node:fs/promises";
 import { hostname as machineName } from "node:os";
@@ -57,8 +58,15 @@ function replyForError(error: unknown): string {
   return `451 4.3.0 Local delivery failed (${code})`;
 }
 
-export function maildirDeliverer(options: { path: string }): Deliverer {
+export interface MaildirOptions {
+  path: string;
+  /** The mailbox a recipient is filed under (core/smtp/recipient.ts mailboxAddress); the recipient itself without it. */
+  mailboxOf?: (rcpt: string) => string;
+}
+
+export function maildirDeliverer(options: MaildirOptions): Deliverer {
   const root = resolve(options.path);
+  const mailboxOf = options.mailboxOf ?? ((rcpt: string) => rcpt);
   const host = machineName();
   // Maildirs made (or being made) by this process; concurrent deliveries to a new one share its making.
   const ready = new Map<string, Promise<void>>();
@@ -74,7 +82,7 @@ export function maildirDeliverer(options: { path: string }): Deliverer {
   }
 
   async function deliverOne(message: OutgoingMessage, rcpt: string): Promise<RecipientResult> {
-    const folder = maildirOf(root, rcpt);
+    const folder = maildirOf(root, mailboxOf(rcpt));
     if (folder === null) return { rcpt, status: "failed", reply: `550 5.1.3 <${rcpt}>: Bad destination mailbox address syntax` };
     const name = uniqueName(Date.now(), process.pid, ++deliveries, host);
     const temp = join(folder, "tmp", name);

@@ -223,7 +223,7 @@ export function recipientsByDomain(rcptTo: readonly string[]): Map<string, strin
 }
 
 export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, options: RemoteDeliveryOptions): Deliverer {
-  const mandatory = new Set(config.relay.mandatoryTls.domains.map(normalizeName));
+  const mandatory = new Set(config.connection.mandatoryTls.domains.map(normalizeName));
   const sts = stsPolicySource({ resolver, ca: options.ca, port: options.stsPort, now: options.now, cache: options.stsCache });
   const now = options.now ?? Date.now;
   const probeName = options.dnssecProbeName ?? DEFAULT_DNSSEC_PROBE;

@@ -43,11 +43,15 @@ export function reportIntakeDeliverer(settings: ReportIntakeSettings): Deliverer
   };
 }
 
-/** Recipients that are report addresses go to `intake`, the others to `next`; the results are joined. */
-export function routeReports(reportAddresses: ReadonlySet<string>, intake: Deliverer, next: Deliverer): Deliverer {
+/**
+ * Recipients that are report addresses go to `intake`, the others to `next`; the results are joined.
+ * `reportAddresses` is asked per message: a reload may change them.
+ */
+export function routeReports(reportAddresses: () => ReadonlySet<string>, intake: Deliverer, next: Deliverer): Deliverer {
   return async (message) => {
-    const reports = message.envelope.rcptTo.filter((rcpt) => reportAddresses.has(rcpt.toLowerCase()));
-    const others = message.envelope.rcptTo.filter((rcpt) => !reportAddresses.has(rcpt.toLowerCase()));
+    const addresses = reportAddresses();
+    const reports = message.envelope.rcptTo.filter((rcpt) => addresses.has(rcpt.toLowerCase()));
+    const others = message.envelope.rcptTo.filter((rcpt) => !addresses.has(rcpt.toLowerCase()));
     const send = (deliverer: Deliverer, rcptTo: string[]): Promise<RecipientResult[]> =>
       rcptTo.length === 0 ? Promise.resolve([]) : deliverer({ ...message, envelope: { ...message.envelope, rcptTo } });
     const [toIntake, toNext] = await Promise.all([send(intake, reports), send(next, others)]);

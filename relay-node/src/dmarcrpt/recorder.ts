@@ -19,10 +19,18 @@ export function countsTowardsReport(reply: SmtpReply, rcptTo: readonly string[],
 
 export type DmarcRecorder = (evaluation: DmarcEvaluation, rcptTo: readonly string[], reply: SmtpReply) => void;
 
-/** Counts in the background; a store that refuses (a Redis outage) costs that message's count, and says so. */
-export function dmarcRecorder(store: DmarcReportStore, reportAddresses: ReadonlySet<string>, logger: Logger, now: () => number = Date.now): DmarcRecorder {
+/**
+ * Counts in the background; a store that refuses (a Redis outage) costs that message's count, and says
+ * so. `reportAddresses` are asked per message: a reload may change them.
+ */
+export function dmarcRecorder(
+  store: DmarcReportStore,
+  reportAddresses: () => ReadonlySet<string>,
+  logger: Logger,
+  now: () => number = Date.now,
+): DmarcRecorder {
   return (evaluation, rcptTo, reply) => {
-    if (!countsTowardsReport(reply, rcptTo, reportAddresses)) return;
+    if (!countsTowardsReport(reply, rcptTo, reportAddresses())) return;
     void store
       .record(evaluation, now())
       .catch((error: unknown) =>

@@ -7,16 +7,7 @@ import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { Redis } from "ioredis";
 import { fastFailingRedis } from "../redis/client.ts";
-
-/** What is remembered of a triplet; times are milliseconds since the epoch. */
-export interface GreylistRecord {
-  /** The first attempt: the delay runs from here. */
-  firstSeen: number;
-  /** The first attempt that passed, or null while the triplet is still deferred. */
-  passedAt: number | null;
-  /** When the record lapses: the end of the retry window, or (once passed) of the pass lifetime. */
-  expiresAt: number;
-}
+import type { GreylistRecord } from "../../../core/greylist/greylist.ts";
 
 export interface GreylistStore {
   /** The live record of a triplet, or null. */

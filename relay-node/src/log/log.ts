@@ -96,6 +96,8 @@ export interface MessageRecord {
   spam: Record<string, unknown> | string;
   /** What the spamtrap did, when the message was for one (spam/spamtrap.ts). */
   spamtrap?: { recipients: string[]; learn: string; fuzzy?: string; blocklist: string };
+  /** The copies spooled for recipients at other domains (docs/forwarding.md): their SRS sender and ARC seal. */
+  forwards?: { queueId: string; forwarder: string; mailFrom: string; rcptTo: string[]; sealed: string }[];
   reply: string;
   durationMs: number;
 }

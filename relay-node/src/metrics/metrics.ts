@@ -266,9 +266,9 @@ export class RelayMetrics {
     const judge = source.where === "in-process" ? "in-process" : "api";
     return {
       where: source.where,
-      ask: async (raw, envelope, id, spfMemo) => {
+      ask: async (raw, envelope, message) => {
         const startedAt = performance.now();
-        const outcome = await source.ask(raw, envelope, id, spfMemo);
+        const outcome = await source.ask(raw, envelope, message);
         this.#judgeSeconds.observe({ judge, action: outcome.ok ? outcome.verdict.action : "error" }, (performance.now() - startedAt) / 1000);
         if (!outcome.ok && judge === "api") this.dependencyFailed("verdict_api");
         return outcome;
@@ -282,8 +282,8 @@ export class RelayMetrics {
 export interface DeliveryRoutes {
   localDomains: readonly string[];
   nextHop: "maildir" | "lmtp" | "smtp";
-  /** Our report addresses, when they go to the Worker's report intake (reports.intakeUrl); lowercase. */
-  reportAddresses?: ReadonlySet<string>;
+  /** Our report addresses, when they go to the Worker's report intake (reports.intakeUrl); lowercase, as configured now (a reload's). */
+  reportAddresses?: () => ReadonlySet<string>;
   /** The smarthost's destination domains, when one is configured; empty: every domain not ours. */
   smarthostDomains?: readonly string[];
 }
@@ -298,7 +298,7 @@ export function nextHopLabeler(routes: DeliveryRoutes): (rcpt: string) => NextHo
   const smarthost = routes.smarthostDomains === undefined ? undefined : new Set(routes.smarthostDomains.map((d) => d.toLowerCase()));
   return (rcpt) => {
     const domain = rcpt.slice(rcpt.lastIndexOf("@") + 1).toLowerCase();
-    if (ours.has(domain)) return routes.reportAddresses?.has(rcpt.toLowerCase()) ? "reports" : routes.nextHop;
+    if (ours.has(domain)) return routes.reportAddresses?.().has(rcpt.toLowerCase()) ? "reports" : routes.nextHop;
     return smarthost !== undefined && (smarthost.size === 0 || smarthost.has(domain)) ? "smarthost" : "remote";
   };
 }

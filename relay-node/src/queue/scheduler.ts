@@ -116,6 +116,8 @@ export interface DeliveryOptions {
   now?: () => number;
   /** The From address of a DSN about a message from `mailFrom`; MAILER-DAEMON@hostname without it. */
   dsnFrom?: (mailFrom: string) => string;
+  /** Where a DSN about a message from `mailFrom` goes; `mailFrom` itself without it. */
+  dsnTo?: (mailFrom: string) => string;
   /** Signs a DSN from `from` before it is queued (DKIM, as other outbound mail); undefined leaves it unsigned. */
   signDsn?: (message: Buffer, from: string, now: Date) => Buffer | undefined;
   /** Called after a DSN was queued durably (or skipped for the null sender). */
@@ -246,7 +248,7 @@ export function startDelivery(spool: Spool, deliverer: Deliverer, options: Deliv
       const dsn = buildDsn({
         id: newQueueId(now),
         reportingMta: options.hostname,
-        original: { id, mailFrom: entry.envelope.mailFrom, createdAt: entry.createdAt, message },
+        original: { id, mailFrom: options.dsnTo?.(entry.envelope.mailFrom) ?? entry.envelope.mailFrom, createdAt: entry.createdAt, message },
         recipients: decision.notices,
         now,
         willRetryUntil: entry.createdAt + policy.giveUpAfterSeconds * 1000,

@@ -33,17 +33,39 @@ export function dkimSignatures(message: Buffer, identity: Pick<SigningIdentity, 
 /** The signed message: DKIM-Signature, then an ARC set over it, prepended. */
 export async function signOutbound(message: Buffer, identity: SigningIdentity, authResults: string, now: Date): Promise<Buffer> {
   const signed = Buffer.concat([Buffer.from(dkimSignatures(message, identity, now).join(""), "latin1"), message]);
-  const sealed = await createSeal(signed, {
+  return Buffer.concat([await arcSet(signed, identity, authResults, now, { i: 1, cv: "none" }), signed]);
+}
+
+/**
+ * Where the new ARC set stands in the chain (RFC 8617 §4.2.1, §4.1.3): i=1 with cv=none for mail we
+ * start the chain of (submission), or after the highest instance on the message with the validation of
+ * the chain it carries (forwarded mail, relay-node/src/forward/).
+ */
+export type ArcChainPosition = { i: 1; cv: "none" } | { cv: "none" | "pass" | "fail" };
+
+/**
+ * An ARC set (ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results) over `message`, with the
+ * identity's key and selector, as the fields to prepend, each with its CRLF. Throws when mailauth makes
+ * none (e.g. RFC 8617 §5.1 step 2: the newest seal says cv=fail).
+ */
+export async function arcSet(
+  message: Buffer,
+  identity: Pick<SigningIdentity, "key" | "pem">,
+  authResults: string,
+  now: Date,
+  position: ArcChainPosition,
+): Promise<Buffer> {
+  const sealed = await createSeal(message, {
     seal: {
       signingDomain: identity.key.domain,
       selector: identity.key.selector,
       privateKey: identity.pem,
       authResults,
-      cv: "none",
-      i: 1,
+      cv: position.cv,
+      ...("i" in position ? { i: position.i } : {}),
       signTime: now,
     },
   });
   if (sealed.headers.length === 0) throw new Error(`ARC sealing failed: ${sealed.errors.map((e) => e.err.message).join("; ") || "no set made"}`);
-  return Buffer.concat([Buffer.from(sealed.headers.join("\r\n") + "\r\n", "latin1"), signed]);
+  return Buffer.from(sealed.headers.join("\r\n") + "\r\n", "utf8");
 }

@@ -50,7 +50,7 @@ export function isDoubtful(spam: RspamdOutcome, gate: number): boolean {
 
 /** The first greylisting finding that defers the message after scoring: its 451, or null when all passed. */
 export function greylistDeferral(findings: readonly Finding[]): SmtpReply | null {
-  for (const finding of findings) if (finding.outcome !== "pass") return finding.reply;
+  for (const finding of findings) if (finding.outcome === "fail" || finding.outcome === "temporary") return finding.reply;
   return null;
 }
 

@@ -13,7 +13,7 @@ import type { Greylist } from "../greylist/greylist.ts";
 import type { Spamtrap, SpamtrapReport } from "../spam/spamtrap.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
 import type { VerdictSource, VerdictOutcome } from "../verdict/source.ts";
-import { logMessage, type CheckRecord, type Logger, type TlsFacts } from "../log/log.ts";
+import { logMessage, type CheckRecord, type Logger, type MessageRecord, type TlsFacts } from "../log/log.ts";
 import {
   describeSpam,
   rspamdAction,
@@ -29,6 +29,7 @@ import { decideMessage, describeScan, greylistDeferral, isDoubtful, type Message
 import { newQueueId, type EnqueueRequest } from "../queue/spool.ts";
 import { receivedHeader, withProtocol } from "./received.ts";
 import { queued, spoolFailureReply } from "./replies.ts";
+import { spoolCopies, type Forwarding } from "../forward/forwarding.ts";
 
 export interface MessageDeps {
   config: EdgemxConfig;
@@ -43,6 +44,8 @@ export interface MessageDeps {
   spamtrap: Spamtrap | null;
   /** Resolves with the queue id once the message is durably on disk (Spool.enqueue). */
   enqueue(request: EnqueueRequest): Promise<string>;
+  /** SRS and the ARC seal of copies forwarded to other domains (forward/forwarding.ts). */
+  forwarding: Forwarding;
   /** Counts the judge's DMARC evaluation for the aggregate reports (dmarcrpt/); absent when relay.dmarcReports is off. */
   recordDmarc?: DmarcRecorder;
 }
@@ -50,7 +53,7 @@ export interface MessageDeps {
 export interface AcceptedRecipient {
   /** As given in RCPT TO: the judge and the role policy see this one. */
   address: string;
-  /** Where it is delivered (an alias resolved). */
+  /** Where it is delivered (an alias resolved, an SRS address of ours reversed). */
   deliverTo: string;
   /** One of relay.rspamd.spamtrap.addresses: learned as spam, never delivered. */
   spamtrap: boolean;
@@ -181,7 +184,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
 
   const spamEnvelope = spamEnvelopeOf(context, recipients, queueId, config.hostname);
   const [judged, scan, spamOutcome, spamtrap] = await Promise.all([
-    deps.verdicts.ask(message, envelopeOf(context, recipients), ownId, context.spfMemo),
+    deps.verdicts.ask(message, envelopeOf(context, recipients), { id: ownId, config, spfMemo: context.spfMemo }),
     deps.scan(message),
     deps.spamCheck === null ? null : deps.spamCheck(message, spamEnvelope),
     trapped,
@@ -194,12 +197,26 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
 
   let reply: SmtpReply;
   let spooled = false;
+  const forwards: NonNullable<MessageRecord["forwards"]> = [];
   let check: string | null = null;
   if (decision.action === "accept") {
     try {
-      const deliverTo = [...new Set(recipients.map((r) => r.deliverTo))];
       const marked = decision.subject === undefined ? message : replaceSubject(message, decision.subject);
-      await deps.enqueue({ id: queueId, envelope: { mailFrom: context.mailFrom, rcptTo: deliverTo }, message: prependFields(marked, decision.headers) });
+      const accepted = prependFields(marked, decision.headers);
+      // The recipients of our domains in one entry (the queue id of Received and the reply), each
+      // forwarding domain's in its own (docs/forwarding.md); all on disk before the 250.
+      const copies = spoolCopies(context.mailFrom, recipients, config, deps.forwarding.srsSecrets, new Date());
+      for (const [i, copy] of copies.entries()) {
+        const id = i === 0 ? queueId : newQueueId();
+        const envelope = { mailFrom: copy.mailFrom, rcptTo: copy.rcptTo };
+        if (copy.forwarder === null) {
+          await deps.enqueue({ id, envelope, message: accepted });
+          continue;
+        }
+        const forwarded = await deps.forwarding.seal(accepted, copy.forwarder, { headers: decision.headers, checks: verdictChecks(judged) });
+        await deps.enqueue({ id, envelope, message: forwarded.message });
+        forwards.push({ queueId: id, forwarder: copy.forwarder, ...envelope, sealed: forwarded.sealed });
+      }
       spooled = true;
       reply = queued(queueId);
     } catch (err) {
@@ -229,6 +246,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     scan: describeScan(scan),
     spam: describeSpam(spamOutcome, spam),
     ...(spamtrap !== null ? { spamtrap: { recipients: traps.map((r) => r.address), ...spamtrap } } : {}),
+    ...(forwards.length > 0 ? { forwards } : {}),
     reply: formatReply(reply),
     durationMs: Math.round(performance.now() - context.startedAt),
   });

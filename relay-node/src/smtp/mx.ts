@@ -16,9 +16,14 @@
 //   asked), after the cheaper checks so a refused client causes no callout; greylisting (451 4.7.1),
 //   skipped for roles that relax it, and left until after the final dot when rspamd's score gates it.
 //   Spamtrap addresses are accepted as mailboxes, never called out or greylisted; the spamtrap's
-//   blocklist is a connect-stage finding beside the DNSBL's.
+//   blocklist is a connect-stage finding beside the DNSBL's. An SRS address of ours (a bounce of mail
+//   we forwarded, core/srs/) is accepted for the address it stands for only when its hash and age hold
+//   (550 5.1.1 … (SRS) otherwise), and never called out.
 // - DATA: read whole within the size bound, bare CR/LF and NUL refused (session.ts, data.ts); then
 //   Received, judge, virus scan and rspamd side by side, spool, 250 (message.ts).
+//
+// Every stage reads the configuration the session started with (state.config, session.ts); the
+// listener itself is built from the one the relay started with.
 import type { SMTPServerAddress, SMTPServerSession } from "smtp-server";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
@@ -26,27 +31,31 @@ import { SpfMemo } from "../../../core/authentication/authenticate.ts";
 import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
 import type { BlocklistStore } from "../spam/blocklist-store.ts";
-import { checkDnsbl } from "../../../core/dnsbl/dnsbl.ts";
+import { checkDnsbl, type DnsblKeys } from "../../../core/dnsbl/dnsbl.ts";
 import { checkFcrdns } from "../../../core/iprev/fcrdns.ts";
 import { checkHelo } from "../../../core/smtp/helo.ts";
 import { checkRecipient, mailboxHostDecides, resolveAlias } from "../../../core/smtp/recipient.ts";
 import type { RecipientCallout } from "./recipient-callout.ts";
 import { checkSender } from "../../../core/smtp/sender.ts";
+import { srsRecipient } from "../../../core/srs/forwarding.ts";
 import { checkSpamtrapBlocklist, isSpamtrap } from "../spam/spamtrap.ts";
 import type { ClientFacts, Finding, RelayCheck } from "../../../core/smtp/finding.ts";
 import { logSession, type CheckRecord } from "../log/log.ts";
 import { receiveMessage, type AcceptedRecipient, type MessageDeps } from "./message.ts";
-import { decideRecipient, effectOf, greylistAfterScoring, greylistApplies, isDelayed } from "./pipeline.ts";
+import { decideRecipient, effectOf, greylistApplies, isDelayed } from "../../../core/smtp/pipeline.ts";
+import { greylistAfterScoring } from "./pipeline.ts";
 import { TOO_MANY_RECIPIENTS } from "./replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "./server.ts";
 import { Sessions, type Recipient, type Refusal, type SessionState } from "./session.ts";
 import type { CertificatePair } from "../tls/certificate.ts";
 import type { RelayMetrics } from "../metrics/metrics.ts";
 
-export interface MxDeps extends MessageDeps {
+export interface MxDeps extends Omit<MessageDeps, "config"> {
   resolver: Resolver;
   /** The spamtrap's blocklist, consulted at connect; null when no spamtrap is configured. */
   blocklist: BlocklistStore | null;
+  /** The access keys of the DNSBL zones that want one (connection.dnsbl.zones[].keySecret). */
+  dnsblKeys: DnsblKeys;
   /** Null when relay.recipientCheck is off or the next hop is a Maildir. */
   recipientCallout: RecipientCallout | null;
   certificate: CertificatePair;
@@ -79,9 +88,11 @@ function refusal(reply: SmtpReply, check: string): Refusal {
   return { reply, cause: { check } };
 }
 
-export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpServer {
+/** The MX listener; `configs.current` is what each new session starts with (config/reload.ts's holder). */
+export function createMxServer(configs: { readonly current: EdgemxConfig }, deps: MxDeps): BoundedSmtpServer {
   const { logger, resolver, greylist, recipientCallout, blocklist } = deps;
-  const limits = config.relay.limits;
+  /** What the listener itself is built with (its options; a reload updates the limits, relay.ts). */
+  const atStart = configs.current;
 
   /** A check that threw (a bug, never a DNS outcome: those are findings) is a temporary failure: fail closed. */
   const failedCheck = (check: RelayCheck, err: unknown): Finding => {
@@ -91,14 +102,14 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
   };
   const settled = (check: RelayCheck, work: () => Promise<Finding>): Promise<Finding> => work().catch((err: unknown) => failedCheck(check, err));
 
-  const connectChecks = (ip: string): Promise<{ findings: Finding[]; client: ClientFacts }> => {
-    const fcrdns = checkFcrdns(ip, config.relay.fcrdns, resolver).catch((err: unknown) => ({
+  const connectChecks = (ip: string, config: EdgemxConfig): Promise<{ findings: Finding[]; client: ClientFacts }> => {
+    const fcrdns = checkFcrdns(ip, config.connection.fcrdns, resolver).catch((err: unknown) => ({
       finding: failedCheck("fcrdns", err),
       client: { ip, verifiedName: null },
     }));
     // The spamtrap's blocklist is a DNSBL of our own: a "dnsbl" finding, after the configured zones'.
     const trapped = blocklist === null ? null : settled("dnsbl", () => checkSpamtrapBlocklist(ip, blocklist, config.hostname));
-    return Promise.all([settled("dnsbl", () => checkDnsbl(ip, config.relay.dnsbl, resolver)), trapped, fcrdns]).then(
+    return Promise.all([settled("dnsbl", () => checkDnsbl(ip, config.connection.dnsbl, resolver, deps.dnsblKeys)), trapped, fcrdns]).then(
       ([dnsbl, spamtrap, { finding, client }]) => ({
         findings: [dnsbl, ...(spamtrap === null ? [] : [spamtrap]), finding],
         client,
@@ -107,13 +118,13 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
   };
 
   const sessions = new Sessions<Transaction, MxSession>(
-    config,
+    configs,
     logger,
     {
       open: (_session, common) => ({ ...common, startedAt: performance.now(), connect: null, helo: null, messages: 0, spfMemo: new SpfMemo() }),
       admitted: (_session, state) => {
         const startedAt = performance.now();
-        state.connect = connectChecks(state.ip).then((connect) => {
+        state.connect = connectChecks(state.ip, state.config).then((connect) => {
           sessions.observeStage("connect", startedAt);
           state.verifiedName = connect.client.verifiedName;
           return connect;
@@ -131,13 +142,14 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     const state = sessions.of(session);
     if (state.helo?.name === name) return;
     const startedAt = performance.now();
-    const finding = settled("helo", () => checkHelo(name, state.ip, config, resolver, [session.localAddress]));
+    const finding = settled("helo", () => checkHelo(name, state.ip, state.config, resolver, [session.localAddress]));
     state.helo = { name, finding };
     void finding.then(() => sessions.observeStage("helo", startedAt));
   };
 
   const onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
     const state = sessions.of(session);
+    const { config } = state;
     const startedAt = performance.now();
     checkSender(address.address, session.secure, config, resolver)
       .catch((err: unknown) => [failedCheck("sender", err)])
@@ -161,12 +173,15 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
   };
 
   const decideRcpt = async ({ rcpt, session, state, transaction }: Recipient<Transaction, MxSession>): Promise<Refusal | null> => {
+    const { config } = state;
     const alreadyAccepted = transaction.recipients.some((r) => r.address.toLowerCase() === rcpt.toLowerCase());
     // RFC 5321 §4.5.3.1.8: the recipients buffer is bounded; the client may go on with those accepted.
-    if (!alreadyAccepted && transaction.recipients.length >= limits.maxRecipients) return refusal(TOO_MANY_RECIPIENTS, "recipients");
+    if (!alreadyAccepted && transaction.recipients.length >= config.relay.limits.maxRecipients) return refusal(TOO_MANY_RECIPIENTS, "recipients");
 
     const spamtrap = isSpamtrap(rcpt, config.relay.rspamd.spamtrap);
-    const recipient: Finding = spamtrap ? { check: "recipient", outcome: "pass", detail: "spamtrap" } : checkRecipient(rcpt, config);
+    const srsSecrets = deps.forwarding.srsSecrets;
+    const bounce = spamtrap || srsSecrets === null ? null : srsRecipient(rcpt, config, srsSecrets, new Date());
+    const recipient: Finding = spamtrap ? { check: "recipient", outcome: "pass", detail: "spamtrap" } : (bounce?.finding ?? checkRecipient(rcpt, config));
     transaction.checks.push(record(recipient));
     const recipientEffect = effectOf(recipient, config);
     if (recipientEffect.effect === "refuse") return refusal(recipientEffect.reply, recipient.check);
@@ -177,7 +192,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
     if (!decision.accept) return refusal(decision.reply, decision.check);
     for (const check of decision.relaxed) transaction.checks.push({ check, outcome: "relaxed", detail: `for ${rcpt}` });
 
-    if (recipientCallout !== null && !spamtrap && mailboxHostDecides(rcpt, config)) {
+    if (recipientCallout !== null && !spamtrap && bounce === null && mailboxHostDecides(rcpt, config)) {
       const finding = await settled("recipient", () => recipientCallout.verify(resolveAlias(rcpt, config), session.id));
       transaction.checks.push(record(finding));
       const effect = effectOf(finding, config);
@@ -193,7 +208,8 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
       const effect = effectOf(finding, config);
       if (effect.effect === "refuse") return refusal(effect.reply, finding.check);
     }
-    if (!alreadyAccepted) transaction.recipients.push({ address: rcpt, deliverTo: resolveAlias(rcpt, config), spamtrap, greylist: greylisting });
+    const deliverTo = bounce?.deliverTo ?? resolveAlias(rcpt, config);
+    if (!alreadyAccepted) transaction.recipients.push({ address: rcpt, deliverTo, spamtrap, greylist: greylisting });
     logger.debug({ event: "rcpt", session: session.id, rcpt }, "recipient accepted");
     return null;
   };
@@ -216,7 +232,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
         startedAt,
         spfMemo: state.spfMemo,
       },
-      deps,
+      { ...deps, config: state.config },
     );
     if (result.queued) {
       state.messages++;
@@ -249,7 +265,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
 
   const server = new BoundedSmtpServer(
     {
-      ...commonServerOptions(config, deps.certificate),
+      ...commonServerOptions(atStart, deps.certificate),
       // This listener never relays, authenticated or not: AUTH is not offered at all.
       disabledCommands: ["AUTH"],
       authOptional: true,
@@ -260,7 +276,7 @@ export function createMxServer(config: EdgemxConfig, deps: MxDeps): BoundedSmtpS
       onData,
       onClose: sessions.onClose,
     },
-    { maxErrors: limits.maxErrors, onHelo, onRefusal: sessions.onRefusal },
+    { maxErrors: atStart.relay.limits.maxErrors, onHelo, onRefusal: sessions.onRefusal },
   );
-  return boundServer(server, config, logger);
+  return boundServer(server, atStart, logger);
 }

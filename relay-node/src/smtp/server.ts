@@ -72,6 +72,8 @@ const NAMED_COMMANDS = new Set(["HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCP
 class BoundedConnection extends SMTPConnection {
   readonly #server: SMTPServer;
   readonly #options: SessionOptions;
+  /** The error bound this session started with (a reload changes the server's for later sessions). */
+  readonly #maxErrors: number;
   #errors = 0;
   #junkCommands = 0;
   /** The command being answered, for the refusal hook; null before the first. */
@@ -83,6 +85,7 @@ class BoundedConnection extends SMTPConnection {
     super(server, socket, options);
     this.#server = server;
     this.#options = sessionOptions;
+    this.#maxErrors = sessionOptions.maxErrors;
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
@@ -165,7 +168,7 @@ class BoundedConnection extends SMTPConnection {
 
   /** Counts one error; at the bound the session is told so and closed (a 421 closes in smtp-server). */
   #countError(): boolean {
-    if (++this.#errors < this.#options.maxErrors) return false;
+    if (++this.#errors < this.#maxErrors) return false;
     const line = replyLine(tooManyErrors(this.name));
     super.send(421, line, false);
     this.#refused(421, line);
@@ -175,7 +178,7 @@ class BoundedConnection extends SMTPConnection {
 
 /** An SMTPServer whose sessions are BoundedConnections. */
 export class BoundedSmtpServer extends SMTPServer {
-  readonly #sessionOptions: SessionOptions;
+  #sessionOptions: SessionOptions;
 
   constructor(options: SMTPServerOptions, sessionOptions: SessionOptions) {
     super(options);
@@ -192,6 +195,18 @@ export class BoundedSmtpServer extends SMTPServer {
     connection.on("connect", (data: SMTPServerConnectionInfo) => this._onClientConnect(data));
     connection.init();
   }
+
+  /**
+   * The bounds of relay.limits after a configuration reload (config/reload.ts): the error bound and
+   * the hard ceiling for the sessions that start from now on; SIZE and the command timeout as
+   * smtp-server reads them from its options, when a session announces SIZE (EHLO, MAIL FROM) or arms
+   * its timeout — so from now on in every session.
+   */
+  applyLimits(limits: EdgemxConfig["relay"]["limits"]): void {
+    Object.assign(this.options, limitOptions(limits));
+    this.#sessionOptions = { ...this.#sessionOptions, maxErrors: limits.maxErrors };
+    this.server.maxConnections = hardCeiling(limits);
+  }
 }
 
 /** RFC 5321 §4.5.3.1.4 puts a command line at 512 octets; extensions lengthen it (Postfix allows 2048). */
@@ -199,17 +214,21 @@ const MAX_COMMAND_LINE = 2048;
 /** How long a shutdown waits for sessions before it sends them 421 (never longer than the command timeout). */
 const SHUTDOWN_GRACE_MS = 30_000;
 
+/** The options relay.limits sets: the SIZE announced and enforced (RFC 1870), the command timeout. */
+function limitOptions(limits: EdgemxConfig["relay"]["limits"]): Pick<SMTPServerOptions, "size" | "socketTimeout" | "closeTimeout"> {
+  const socketTimeout = limits.commandTimeoutSeconds * 1000;
+  return { size: limits.maxMessageBytes, socketTimeout, closeTimeout: Math.min(socketTimeout, SHUTDOWN_GRACE_MS) };
+}
+
 /**
  * What every listener (MX and submission) announces and bounds alike: RFC 1870 SIZE, RFC 6152
  * 8BITMIME, RFC 6531 SMTPUTF8, RFC 2920 PIPELINING, RFC 2034 ENHANCEDSTATUSCODES, RFC 3207 STARTTLS;
  * no DSN (RFC 3461) and no REQUIRETLS (RFC 8689); the RFC 5321 §4.5.3.2 command timeout.
  */
 export function commonServerOptions(config: EdgemxConfig, certificate: CertificatePair): SMTPServerOptions {
-  const limits = config.relay.limits;
-  const socketTimeout = limits.commandTimeoutSeconds * 1000;
   return {
     name: config.hostname,
-    size: limits.maxMessageBytes,
+    ...limitOptions(config.relay.limits),
     hideENHANCEDSTATUSCODES: false,
     hide8BITMIME: false,
     hideSMTPUTF8: false,
@@ -220,8 +239,6 @@ export function commonServerOptions(config: EdgemxConfig, certificate: Certifica
     disableReverseLookup: true,
     heloResponse: "%s",
     maxCommandLength: MAX_COMMAND_LINE,
-    socketTimeout,
-    closeTimeout: Math.min(socketTimeout, SHUTDOWN_GRACE_MS),
     logger: false,
     ...secureContextOptions(certificate),
   };
@@ -231,8 +248,12 @@ export function commonServerOptions(config: EdgemxConfig, certificate: Certifica
  * A hard ceiling below the session bounds: past twice maxConnections, sockets are dropped at accept,
  * before even the 100 ms greeting delay (a flood must not get to hold sockets open).
  */
+function hardCeiling(limits: EdgemxConfig["relay"]["limits"]): number {
+  return limits.maxConnections * 2;
+}
+
 export function boundServer(server: BoundedSmtpServer, config: EdgemxConfig, logger: Logger): BoundedSmtpServer {
-  server.server.maxConnections = config.relay.limits.maxConnections * 2;
+  server.server.maxConnections = hardCeiling(config.relay.limits);
   server.on("error", (err) => logger.debug({ event: "connection-error", err: err.message }, "connection error"));
   return server;
 }

@@ -1,13 +1,14 @@
 // What the MX and submission listeners share of an SMTP session on smtp-server (server.ts): the state
-// of each session, the connection bounds (connections.ts: counted in at connect, refused with 421
-// 4.7.0 over a bound, counted out at close), the TLS facts once the session is encrypted, RCPT TO
-// without a transaction (503 5.5.1) and the domainless postmaster (RFC 5321 §4.1.1.3), and DATA: the
-// message read whole within the size bound with bare CR/LF and NUL refused (data.ts), then the
-// listener's reply handed to smtp-server — a thrown error logged and answered 451 with a new tracking
-// id. And the accounting of every session alike: one log line per refused command (with the check a
-// listener names when it refuses, through `refuse`) and the session's metrics. Each listener keeps
-// what is its own: MAIL FROM, the decision on a recipient, what an accepted message goes through, and
-// its log lines.
+// of each session — with the configuration it started with, read once at connect, so a reload
+// (config/reload.ts) applies to the sessions after it and never half-way through one — the connection
+// bounds (connections.ts: counted in at connect, refused with 421 4.7.0 over a bound, counted out at
+// close), the TLS facts once the session is encrypted, RCPT TO without a transaction (503 5.5.1) and
+// the domainless postmaster (RFC 5321 §4.1.1.3), and DATA: the message read whole within the size
+// bound with bare CR/LF and NUL refused (data.ts), then the listener's reply handed to smtp-server — a
+// thrown error logged and answered 451 with a new tracking id. And the accounting of every session
+// alike: one log line per refused command (with the check a listener names when it refuses, through
+// `refuse`) and the session's metrics. Each listener keeps what is its own: MAIL FROM, the decision on
+// a recipient, what an accepted message goes through, and its log lines.
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from "smtp-server";
@@ -24,6 +25,8 @@ import type { SentRefusal } from "./server.ts";
 
 /** What every listener knows of a session; a listener's own state extends it. */
 export interface SessionState<T> {
+  /** The relay's configuration when the session started: every decision of the session reads this one. */
+  config: EdgemxConfig;
   /** The client's address at connect, as the connection bounds counted it. */
   ip: string;
   /** Counted in by the connection bounds (and so to be counted out at close). */
@@ -142,7 +145,7 @@ type DataCallback = (err?: Error | null, message?: string) => void;
 
 /** The sessions of one listener, and smtp-server's hooks for what the listeners share. */
 export class Sessions<T, S extends SessionState<T>> {
-  readonly #config: EdgemxConfig;
+  readonly #configs: { readonly current: EdgemxConfig };
   readonly #logger: Logger;
   readonly #hooks: SessionHooks<T, S>;
   readonly #states = new WeakMap<SMTPServerSession, S>();
@@ -150,11 +153,20 @@ export class Sessions<T, S extends SessionState<T>> {
   readonly #listener: ListenerName;
   readonly #metrics: RelayMetrics | null;
 
-  constructor(config: EdgemxConfig, logger: Logger, hooks: SessionHooks<T, S>, accounting: ListenerAccounting) {
-    this.#config = config;
+  /** `configs.current` is the configuration a new session starts with (config/reload.ts's holder). */
+  constructor(configs: { readonly current: EdgemxConfig }, logger: Logger, hooks: SessionHooks<T, S>, accounting: ListenerAccounting) {
+    this.#configs = configs;
     this.#logger = logger;
     this.#hooks = hooks;
-    this.#counter = new ConnectionCounter(config.relay.limits);
+    // The bounds as they are when a session asks to be let in.
+    this.#counter = new ConnectionCounter({
+      get maxConnections() {
+        return configs.current.relay.limits.maxConnections;
+      },
+      get maxConnectionsPerIp() {
+        return configs.current.relay.limits.maxConnectionsPerIp;
+      },
+    });
     this.#listener = accounting.listener;
     this.#metrics = accounting.metrics;
   }
@@ -217,8 +229,10 @@ export class Sessions<T, S extends SessionState<T>> {
   /** The bounds first (RFC 5321 §3.8: 421 and close); smtp-server sends the greeting once this calls back. */
   readonly onConnect = (session: SMTPServerSession, callback: Callback): void => {
     const ip = session.remoteAddress;
+    const config = this.#configs.current;
     const admission = this.#counter.admit(ip);
     const common: SessionState<T> = {
+      config,
       ip,
       admitted: admission === "admitted",
       tls: null,
@@ -233,7 +247,7 @@ export class Sessions<T, S extends SessionState<T>> {
     this.#metrics?.sessionOpened(this.#listener);
     if (admission !== "admitted") {
       this.#hooks.refused?.(session, state, admission);
-      return callback(this.refuse(state, tooManyConnections(this.#config.hostname), { check: "connections" }));
+      return callback(this.refuse(state, tooManyConnections(config.hostname), { check: "connections" }));
     }
     this.#hooks.admitted?.(session, state);
     callback();
@@ -269,7 +283,7 @@ export class Sessions<T, S extends SessionState<T>> {
       // that the listener holds no transaction for.
       if (transaction === null) return callback(this.refuse(state, NEED_MAIL, { check: "protocol", rcpt: address.address }));
       const startedAt = performance.now();
-      const rcpt = withPostmasterDomain(address.address, this.#config);
+      const rcpt = withPostmasterDomain(address.address, state.config);
       const answer = (refusal: Refusal | null): void => {
         this.observeStage("rcpt", startedAt);
         callback(refusal === null ? null : this.refuse(state, refusal.reply, { ...refusal.cause, rcpt }));
@@ -295,7 +309,7 @@ export class Sessions<T, S extends SessionState<T>> {
       const startedAt = performance.now();
       let readAt = startedAt;
       const answer = async (): Promise<DataAnswer> => {
-        const data = await readData(stream, this.#config.relay.limits.maxMessageBytes);
+        const data = await readData(stream, state.config.relay.limits.maxMessageBytes);
         readAt = performance.now();
         if (data.status === "aborted" || transaction === null) return { reply: buildReply("tempfail", { id: session.id }), cause: { check: "aborted" } };
         if (data.status === "too-big") return { reply: MESSAGE_TOO_BIG, cause: { check: "size" } };

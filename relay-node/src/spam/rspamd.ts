@@ -217,7 +217,7 @@ export const UNSCANNED_FIELD = "X-Edgemx-Spam: not scanned; rspamd unavailable";
 
 /**
  * rspamd's action → the session's. "greylist" is taken as "no action": greylisting is the relay's own
- * (relay.greylist, gated by score with relay.rspamd.greylistScoreGate), and rspamd's greylist module
+ * (connection.greylist, gated by score with relay.rspamd.greylistScoreGate), and rspamd's greylist module
  * is off in the shipped configuration. An error is a 451 unless onError says accept.
  */
 export function rspamdAction(outcome: RspamdOutcome, policy: SpamPolicy): SpamDecision {

@@ -12,7 +12,10 @@
 //   "postmaster" without a domain is our postmaster (RFC 5321 §4.1.1.3; RFC 6409 §6.2: the MSA makes
 //   every envelope domain fully qualified).
 // - DATA: read within the size bound, bare CR/LF and NUL refused, then message.ts.
+//
+// Each stage reads the configuration the session started with (state.config, smtp/session.ts).
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerSession } from "smtp-server";
+import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { buildReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { replyLine } from "../smtp/replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "../smtp/server.ts";
@@ -26,7 +29,7 @@ import { AUTH_INVALID, AUTH_TEMPORARY_FAILURE, SEND_RATE_LIMITED, TOO_MANY_RECIP
 import type { SendQuota } from "./send-quota.ts";
 import { decideEnvelopeSender } from "./sender-ownership.ts";
 
-export interface SubmissionDeps extends SubmitDeps {
+export interface SubmissionDeps extends Omit<SubmitDeps, "config"> {
   users: Authenticator;
   throttle: LoginThrottle;
   quota: SendQuota;
@@ -45,14 +48,19 @@ interface SubmissionSession extends SessionState<Transaction> {
   owned: ReadonlySet<string>;
 }
 
-export function createSubmissionServer(deps: SubmissionDeps, options: { implicitTls: boolean }): BoundedSmtpServer {
-  const { config, logger, users, throttle, quota } = deps;
-  const limits = config.relay.limits;
-  const policy = config.relay.submission;
+/** A submission listener; `configs.current` is what each new session starts with (config/reload.ts's holder). */
+export function createSubmissionServer(
+  configs: { readonly current: EdgemxConfig },
+  deps: SubmissionDeps,
+  options: { implicitTls: boolean },
+): BoundedSmtpServer {
+  const { logger, users, throttle, quota } = deps;
+  /** What the listener itself is built with (its options; a reload updates the limits, relay.ts). */
+  const atStart = configs.current;
   const listener: ListenerName = options.implicitTls ? "submissions" : "submission";
   const metrics = deps.metrics ?? null;
   const sessions = new Sessions<Transaction, SubmissionSession>(
-    config,
+    configs,
     logger,
     { open: (_session, common) => ({ ...common, owned: new Set() }) },
     { listener, metrics },
@@ -114,10 +122,11 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
     callback();
   };
 
-  const decideRcpt = ({ rcpt, transaction }: Recipient<Transaction, SubmissionSession>): Refusal | null => {
+  const decideRcpt = ({ rcpt, state, transaction }: Recipient<Transaction, SubmissionSession>): Refusal | null => {
+    const { relay } = state.config;
     const known = transaction.rcptTo.some((r) => r.toLowerCase() === rcpt.toLowerCase());
     // RFC 5321 §4.5.3.1.8; M3AAWG: a bound per message keeps a stolen account from mailing a list.
-    if (!known && transaction.rcptTo.length >= Math.min(policy.maxRecipientsPerMessage, limits.maxRecipients))
+    if (!known && transaction.rcptTo.length >= Math.min(relay.submission.maxRecipientsPerMessage, relay.limits.maxRecipients))
       return { reply: TOO_MANY_RECIPIENTS_PER_MESSAGE, cause: { check: "recipients" } };
     if (!known) transaction.rcptTo.push(rcpt);
     return null;
@@ -137,7 +146,7 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
         mailFrom: transaction.mailFrom,
         rcptTo: transaction.rcptTo,
       },
-      deps,
+      { ...deps, config: state.config },
     );
     if (result.queued) quota.record(userOf(session));
     return { reply: result.reply, cause: { check: result.check ?? "message", id: result.id } };
@@ -145,7 +154,7 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
 
   const server = new BoundedSmtpServer(
     {
-      ...commonServerOptions(config, deps.certificate),
+      ...commonServerOptions(atStart, deps.certificate),
       secure: options.implicitTls,
       // RFC 4954 §4: the mechanisms; the user name is the full address.
       authMethods: ["PLAIN", "LOGIN"],
@@ -160,7 +169,7 @@ export function createSubmissionServer(deps: SubmissionDeps, options: { implicit
       onData,
       onClose: sessions.onClose,
     },
-    { maxErrors: limits.maxErrors, onRefusal: sessions.onRefusal },
+    { maxErrors: atStart.relay.limits.maxErrors, onRefusal: sessions.onRefusal },
   );
-  return boundServer(server, config, logger);
+  return boundServer(server, atStart, logger);
 }

@@ -99,7 +99,7 @@ export async function submitMessage(raw: Buffer, submission: Submission, deps: S
     authenticatedUser: submission.user,
     direction: "outbound" as const,
   };
-  const [judged, scan] = await Promise.all([deps.verdicts.ask(message, envelope, ownId), deps.scan(message)]);
+  const [judged, scan] = await Promise.all([deps.verdicts.ask(message, envelope, { id: ownId, config }), deps.scan(message)]);
   const decision = decideMessage(judged, scan, ownId);
   const facts = {
     id: decision.id,

@@ -18,6 +18,8 @@ export interface RunningSubmission {
   /** The bound port of each enabled listener. */
   ports: Partial<Record<SubmissionListenerName, number>>;
   updateSecureContext(options: Parameters<BoundedSmtpServer["updateSecureContext"]>[0]): void;
+  /** relay.limits after a reload (smtp/server.ts). */
+  applyLimits(limits: EdgemxConfig["relay"]["limits"]): void;
 }
 
 export type SubmissionBase = Omit<SubmissionDeps, "users" | "throttle" | "quota" | "signing">;
@@ -39,20 +41,21 @@ async function listen(server: BoundedSmtpServer, host: string, port: number): Pr
  * which the relay disposes on stop and after a start that fails (this one included).
  */
 export async function startSubmission(
-  config: EdgemxConfig,
+  configs: { readonly current: EdgemxConfig },
   base: SubmissionBase,
   env: NodeJS.ProcessEnv,
   services: AsyncDisposableStack,
   listenAt: Partial<Record<SubmissionListenerName, { host?: string; port?: number }>> = {},
 ): Promise<RunningSubmission> {
+  const config = configs.current;
   const wanted = (["submission", "submissions"] as const).filter((name) => config.relay.listeners[name].enabled);
-  if (wanted.length === 0) return { ports: {}, updateSecureContext() {} };
+  if (wanted.length === 0) return { ports: {}, updateSecureContext() {}, applyLimits() {} };
   const signing = loadDkimKeys(config, env);
   for (const domain of config.domains) {
     if (!signing.has(domain.name.toLowerCase()))
       base.logger.warn({ event: "dkim", domain: domain.name }, `no DKIM signing key for ${domain.name}: mail submitted from it is sent unsigned`);
   }
-  const users = createAuthenticator(config);
+  const users = createAuthenticator(configs);
   services.defer(() => users.close());
   const policy = config.relay.submission;
   const deps: SubmissionDeps = {
@@ -74,7 +77,7 @@ export async function startSubmission(
     await Promise.all(servers.map((server) => new Promise<void>((done) => server.close(done))));
   });
   for (const name of wanted) {
-    const server = createSubmissionServer(deps, { implicitTls: name === "submissions" });
+    const server = createSubmissionServer(configs, deps, { implicitTls: name === "submissions" });
     const host = listenAt[name]?.host ?? config.relay.listeners[name].host;
     const port = listenAt[name]?.port ?? config.relay.listeners[name].port;
     try {
@@ -89,6 +92,9 @@ export async function startSubmission(
     ports,
     updateSecureContext(options) {
       for (const server of servers) server.updateSecureContext(options);
+    },
+    applyLimits(limits) {
+      for (const server of servers) server.applyLimits(limits);
     },
   };
 }

@@ -26,7 +26,11 @@ export class SqliteAuthenticator implements Authenticator {
   }
 }
 
-export function createAuthenticator(config: EdgemxConfig): Authenticator {
-  const users = config.relay.users;
-  return users.type === "imap" ? new ImapAuthenticator(users, config.domains) : new SqliteAuthenticator(new UserStore(users.path));
+/**
+ * The authenticator of relay.users. Both read what is current at each login: the store its file (the
+ * changes `npm run user` makes), the IMAP check the aliases of `configs.current` (a reload's).
+ */
+export function createAuthenticator(configs: { readonly current: EdgemxConfig }): Authenticator {
+  const users = configs.current.relay.users;
+  return users.type === "imap" ? new ImapAuthenticator(users, () => configs.current.domains) : new SqliteAuthenticator(new UserStore(users.path));
 }

@@ -209,10 +209,11 @@ function connectPlain(options: ImapUsersConfig): Promise<Socket> {
 
 export class ImapAuthenticator implements Authenticator {
   readonly #options: ImapUsersConfig;
-  readonly #domains: EdgemxConfig["domains"];
+  readonly #domains: () => EdgemxConfig["domains"];
   readonly #ca: string | undefined;
 
-  constructor(options: ImapUsersConfig, domains: EdgemxConfig["domains"]) {
+  /** `domains`: the domains as configured now (a reload changes their aliases, config/reload.ts). */
+  constructor(options: ImapUsersConfig, domains: () => EdgemxConfig["domains"]) {
     this.#options = options;
     this.#domains = domains;
     this.#ca = options.caFile === undefined ? undefined : readFileSync(options.caFile, "utf8");
@@ -222,7 +223,7 @@ export class ImapAuthenticator implements Authenticator {
   ownedAddresses(login: string): Set<string> {
     const user = normalizeAddress(login);
     const owned = new Set([user]);
-    for (const domain of this.#domains) {
+    for (const domain of this.#domains()) {
       const name = domain.name.toLowerCase();
       for (const [local, target] of Object.entries(domain.aliases)) {
         const resolved = normalizeAddress(target.includes("@") ? target : `${target}@${name}`);
@@ -236,7 +237,7 @@ export class ImapAuthenticator implements Authenticator {
     const user = normalizeAddress(login);
     if (!isPlainAddress(user)) return false;
     const domain = user.slice(user.lastIndexOf("@") + 1);
-    return this.#domains.some((d) => d.name.toLowerCase() === domain);
+    return this.#domains().some((d) => d.name.toLowerCase() === domain);
   }
 
   async authenticate(username: string, password: string): Promise<AuthOutcome> {

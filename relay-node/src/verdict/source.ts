@@ -4,6 +4,7 @@
 // has no such opener: behind the verdict API those formats cannot be inspected. Either way a failure
 // to judge is an outcome, never an exception.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import type { ArcSealKey } from "../../../core/arc/seal.ts";
 import type { SpfMemo } from "../../../core/authentication/authenticate.ts";
@@ -18,10 +19,12 @@ export interface VerdictSource {
   /** Where verdicts come from, for the start-up log: "in-process" or the API's origin. */
   readonly where: string;
   /**
-   * `id` is the message's tracking id; the in-process judge uses it, the API makes its own. `spfMemo`
-   * holds the session's SPF results (the in-process judge reuses them; the API is stateless).
+   * `id` is the message's tracking id; the in-process judge uses it, the API makes its own. `config`
+   * is the configuration of the message's session, which the in-process judge judges by (the API by
+   * the Worker's). `spfMemo` holds the session's SPF results (the in-process judge reuses them; the
+   * API is stateless).
    */
-  ask(raw: Uint8Array, envelope: VerdictEnvelope, id: string, spfMemo?: SpfMemo): Promise<VerdictOutcome>;
+  ask(raw: Uint8Array, envelope: VerdictEnvelope, message: { id: string; config: WorkerConfig; spfMemo?: SpfMemo }): Promise<VerdictOutcome>;
   close(): void;
 }
 
@@ -41,11 +44,11 @@ export function createVerdictSource(config: EdgemxConfig, resolver: Resolver, en
     const archiveOpener = sevenZipOpener();
     return {
       where: "in-process",
-      async ask(raw, envelope, id, spfMemo) {
+      async ask(raw, envelope, { id, config: judgedBy, spfMemo }) {
         try {
           return {
             ok: true,
-            verdict: await verdict(raw, envelope, config, resolver, {
+            verdict: await verdict(raw, envelope, judgedBy, resolver, {
               id,
               archiveOpener,
               ...(arcSealKey ? { arcSealKey } : {}),

@@ -3,7 +3,7 @@
 // application's audience), or one with the DASHBOARD_TOKEN secret as a bearer token (RFC 6750 §2.1).
 // Nothing is shown without one of them: no credentials is 401, wrong ones 403.
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from "jose";
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Env } from "../runtime/env.ts";
 import { secretsEqual } from "../runtime/secrets.ts";
 
@@ -11,7 +11,7 @@ export type Access = { ok: true; who: string } | { ok: false; status: 401 | 403 
 
 export const ACCESS_JWT_HEADER = "cf-access-jwt-assertion";
 
-type AccessSettings = NonNullable<EdgemxConfig["reports"]["dashboard"]["access"]>;
+type AccessSettings = NonNullable<WorkerConfig["reports"]["dashboard"]["access"]>;
 
 /** The team's keys, fetched once per isolate and URL; jose refetches them when a token names an unknown key. */
 const keySets = new Map<string, JWTVerifyGetKey>();
@@ -39,7 +39,7 @@ async function verifyAccessJwt(token: string, access: AccessSettings, keys: JWTV
 
 export async function authorizeDashboard(
   request: Request,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   env: Env,
   keysFor: (a: AccessSettings) => JWTVerifyGetKey = teamKeys,
 ): Promise<Access> {

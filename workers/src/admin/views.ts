@@ -1,7 +1,7 @@
 // The dashboard's views, read from D1: each is one JSON answer of the API (/admin/api/…) and one part of
 // the server-rendered page, so the page shows exactly what the API says. A domain's view covers its
 // subdomains (RFC 7489 §6.6.3: the organisational domain's policy covers them).
-import type { DomainConfig } from "../../../core/config/schema.ts";
+import type { WorkerDomainConfig } from "../../../core/config/worker.ts";
 import { ensureSchema } from "../reports/store.ts";
 
 /** Days shown in the charts: the most recent ones that have reports. */
@@ -88,7 +88,7 @@ export interface DomainTotals {
 const IN_DOMAIN = "(policy_domain = ?1 OR policy_domain LIKE '%.' || ?1)";
 const PASSES = "(dkim = 'pass' OR spf = 'pass')";
 
-export async function domainTotals(db: D1Database, domains: readonly DomainConfig[]): Promise<DomainTotals[]> {
+export async function domainTotals(db: D1Database, domains: readonly WorkerDomainConfig[]): Promise<DomainTotals[]> {
   await ensureSchema(db);
   return Promise.all(
     domains.map(async ({ name }) => {
@@ -183,7 +183,7 @@ export async function failingSources(db: D1Database, domain: string): Promise<Fa
   }));
 }
 
-export async function policyView(db: D1Database, domain: DomainConfig): Promise<PolicyView> {
+export async function policyView(db: D1Database, domain: WorkerDomainConfig): Promise<PolicyView> {
   await ensureSchema(db);
   const { p, sp, adkim, aspf, pct, rua, ruf } = domain.dmarc;
   const latest = await db
@@ -253,7 +253,7 @@ export interface DomainDashboard {
   failureReports: FailureReportRow[];
 }
 
-export async function domainDashboard(db: D1Database, domain: DomainConfig): Promise<DomainDashboard> {
+export async function domainDashboard(db: D1Database, domain: WorkerDomainConfig): Promise<DomainDashboard> {
   const [policy, timeline, sources, failing, tls, failures] = await Promise.all([
     policyView(db, domain),
     dmarcTimeline(db, domain.name),

@@ -1,16 +1,25 @@
-// Cloudflare Email Routing: email(message, env, ctx) runs the same judge as the verdict API and either
-// refuses the message with the judge's reply (setReject) or forwards it to the domain's mailbox.
+// Cloudflare Email Routing: email(message, env, ctx) runs the relay's connection checks on the client
+// the trace names and the envelope sender, greylisting (a Durable Object per client network,
+// workers/src/greylist/), then the same judge as the verdict API, and either refuses the message with
+// the reply the relay would give (setReject), forwards it to the domain's mailbox, or throws.
 //
 // This path has no SMTP session of ours: no temporary reply exists here but throwing (Cloudflare then
 // answers the sender with a temporary failure, so it retries), and forward() only adds X- fields.
 // See docs/email-routing.md for which checks run here and which cannot.
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import { readStreamBounded } from "../../../core/bytes/bounded-read.ts";
-import { formatReply } from "../../../core/smtp/replies.ts";
-import type { VerdictEnvelope, Verdict } from "../../../core/verdict/types.ts";
+import { dnsblKeys, type DnsblKeys } from "../../../core/dnsbl/dnsbl.ts";
+import type { Finding } from "../../../core/smtp/finding.ts";
+import { buildReply, formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
+import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
+import type { CheckResult, VerdictEnvelope, Verdict } from "../../../core/verdict/types.ts";
 import { verdict, type VerdictOptions } from "../../../core/verdict/verdict.ts";
-import { clientTrace } from "./trace.ts";
+import type { GreylistTriplet } from "../../../core/greylist/greylist.ts";
+import { greylistApplies } from "../../../core/smtp/pipeline.ts";
+import type { EdgeGreylist } from "../greylist/edge-greylist.ts";
+import { connectionFindings, decideConnection } from "./connection.ts";
+import { clientTrace, connectionTrace } from "./trace.ts";
 
 /** The part of ForwardableEmailMessage the handler uses (workers-types names it so). */
 export interface RoutedMessage {
@@ -48,14 +57,48 @@ export function forwardHeaders(result: Verdict): Headers {
   return headers;
 }
 
+/** What the handler needs of the Worker beyond the configuration. */
+export interface EdgeServices {
+  /** The judge's DNS: DoH behind the isolate's cache. */
+  resolver: Resolver;
+  /** A secret of the Worker by name (the access keys of connection.dnsbl.zones[].keySecret). */
+  secret: (name: string) => string | undefined;
+  /** Greylisting's Durable Objects; null when the Worker has no GREYLIST binding. */
+  greylist: EdgeGreylist | null;
+}
+
+/** MAIL FROM as the event gives it; the null reverse-path (RFC 5321 §4.5.5) as "", however written. */
+function mailFromOf(message: RoutedMessage): string {
+  return message.from === "<>" ? "" : message.from;
+}
+
 export function envelopeOf(message: RoutedMessage): VerdictEnvelope {
-  return { ...clientTrace(message.headers), mailFrom: message.from, rcptTo: [message.to], direction: "inbound" };
+  return { ...clientTrace(message.headers), mailFrom: mailFromOf(message), rcptTo: [message.to], direction: "inbound" };
+}
+
+/** A refusal as Email Routing can give it: a permanent reply through setReject, a temporary one by throwing. */
+function answer(message: RoutedMessage, reply: SmtpReply): void {
+  if (reply.code >= 500) message.setReject(formatReply(reply));
+  else throw new TemporaryFailure(formatReply(reply));
+}
+
+function record(finding: Finding): CheckResult {
+  return { check: finding.check, outcome: finding.outcome, detail: finding.detail };
+}
+
+/** The access keys of the DNSBL zones that want one; a missing secret defers the mail until it is set. */
+function blocklistKeys(config: WorkerConfig, services: EdgeServices): DnsblKeys {
+  try {
+    return dnsblKeys(config.connection.dnsbl, services.secret);
+  } catch (err) {
+    throw new TemporaryFailure((err as Error).message);
+  }
 }
 
 export async function handleRoutedEmail(
   message: RoutedMessage,
-  config: EdgemxConfig,
-  resolver: Resolver,
+  config: WorkerConfig,
+  services: EdgeServices,
   options: VerdictOptions = {},
 ): Promise<Verdict | null> {
   const limit = config.judge.maxMessageBytes;
@@ -65,35 +108,93 @@ export async function handleRoutedEmail(
     message.setReject(tooBig);
     return null;
   }
-  const raw = await readStreamBounded(message.raw, limit, message.rawSize);
-  if (raw === null) {
-    message.setReject(tooBig);
-    return null;
-  }
-  const envelope = envelopeOf(message);
   const domain = config.domains.find((d) => d.name === domainOf(message.to));
   if (!domain?.forwardTo) {
     // A configuration gap, not the sender's fault: fail temporarily so the mail is not lost meanwhile.
     throw new TemporaryFailure(`no forwardTo is configured for the domain of ${message.to}`);
   }
+  const id = options.id ?? newTrackingId();
+  const trace = connectionTrace(message.headers);
+  const log = (action: string, reply: SmtpReply | null, checks: CheckResult[]): void =>
+    console.log(
+      JSON.stringify({
+        msg: "email routed",
+        id,
+        from: message.from,
+        to: message.to,
+        client: trace.clientIp ?? null,
+        action,
+        reply: reply === null ? null : formatReply(reply),
+        checks,
+      }),
+    );
+
+  // The connection checks, answered as the relay answers them at RCPT TO (a role mailbox spared those it relaxes).
+  const findings = await connectionFindings({ trace, mailFrom: mailFromOf(message) }, config, services.resolver, blocklistKeys(config, services));
+  const connection = decideConnection(findings, message.to, config);
+  const checks = findings.map(record);
+  if (connection.refuse) {
+    log(connection.reply.code >= 500 ? "reject" : "tempfail", connection.reply, checks);
+    answer(message, connection.reply);
+    return null;
+  }
+  for (const check of connection.relaxed) checks.push({ check, outcome: "relaxed", detail: `for ${message.to}` });
+  const skipped = findings.filter((finding) => finding.outcome === "skipped").map((finding) => finding.check);
+
+  // Greylisting where the relay does it, at RCPT TO: after the connection checks, for recipients whose
+  // role does not relax it. A deferral throws (the sender retries); so does an object that cannot be asked.
+  let greylisted: GreylistTriplet | null = null;
+  if (greylistApplies(message.to, config)) {
+    if (trace.clientIp === undefined) {
+      skipped.push("greylist");
+      checks.push({ check: "greylist", outcome: "skipped", detail: "no client address in the topmost Received field" });
+    } else {
+      greylisted = { clientIp: trace.clientIp, sender: mailFromOf(message), recipient: message.to };
+      const finding = await greylistFinding(services.greylist, greylisted, id);
+      checks.push(record(finding));
+      if (finding.outcome === "fail" || finding.outcome === "temporary") {
+        log("tempfail", finding.reply, checks);
+        answer(message, finding.reply);
+      }
+    }
+  }
+
+  const raw = await readStreamBounded(message.raw, limit, message.rawSize);
+  if (raw === null) {
+    message.setReject(tooBig);
+    return null;
+  }
   // No ARC set of ours on this path: forward() takes X- fields only, where a seal validates nothing
   // (Cloudflare seals the forwarded message itself).
   const { arcSealKey: _noSealing, ...judging } = options;
-  const result = await verdict(raw, envelope, config, resolver, judging);
-  console.log(
-    JSON.stringify({
-      msg: "email routed",
-      id: result.id,
-      from: message.from,
-      to: message.to,
-      client: envelope.clientIp ?? null,
-      action: result.action,
-      reply: formatReply(result.reply),
-      checks: result.checks,
-    }),
-  );
+  const result = await verdict(raw, envelopeOf(message), config, services.resolver, { ...judging, id, skipped });
+  // The message's own checks end here; a step that judges the content further (a scan) goes beside the verdict.
+  log(result.action, result.reply, [...checks, ...result.checks]);
   if (result.action === "reject") message.setReject(formatReply(result.reply));
   else if (result.action === "tempfail") throw new TemporaryFailure(formatReply(result.reply));
-  else await message.forward(domain.forwardTo, forwardHeaders(result));
+  else {
+    await message.forward(domain.forwardTo, forwardHeaders(result));
+    // Counted towards the network's auto-allow once forwarded. A failure here must not throw: the message
+    // is delivered, and a throw would have Cloudflare ask the sender to send it again.
+    if (greylisted !== null)
+      await services.greylist
+        ?.delivered(greylisted)
+        .catch((err: unknown) => console.error(JSON.stringify({ msg: "greylist count not recorded", id, error: String(err) })));
+  }
   return result;
+}
+
+/**
+ * The greylisting finding of a triplet. A missing binding, or an object that cannot be asked, is
+ * temporary with the relay's reply for its store failing (docs/greylisting.md, "When the store fails"):
+ * never a pass because greylisting could not run.
+ */
+async function greylistFinding(greylist: EdgeGreylist | null, triplet: GreylistTriplet, id: string): Promise<Finding> {
+  const temporary = (detail: string): Finding => ({ check: "greylist", outcome: "temporary", reply: buildReply("tempfail", { id }), detail });
+  if (greylist === null) return temporary("connection.greylist.enabled is true, but the Worker has no GREYLIST Durable Object binding (wrangler.toml)");
+  try {
+    return await greylist.check(triplet);
+  } catch (err) {
+    return temporary(`greylist Durable Object: ${(err as Error).message}`);
+  }
 }

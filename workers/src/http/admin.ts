@@ -1,7 +1,7 @@
 // The postmaster dashboard: /admin (the domains), /admin/<domain> (one domain's reports) and the JSON API
 // /admin/api/… with one answer per view. On every host the Worker answers on (an Access application may
 // sit on its own host), always behind authorizeDashboard: nothing is read before it says yes.
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import { methodNotAllowed, notFound, plain } from "./respond.ts";
 import { pageLanguage } from "../postmaster/language.ts";
 import type { Env } from "../runtime/env.ts";
@@ -29,7 +29,7 @@ export function isAdminPath(pathname: string): boolean {
 
 const API_VIEWS = ["policy", "dmarc/timeline", "dmarc/sources", "dmarc/failing-sources", "dmarc/failure-reports", "tlsrpt"] as const;
 
-export async function serveAdmin(request: Request, config: EdgemxConfig, env: Env): Promise<Response> {
+export async function serveAdmin(request: Request, config: WorkerConfig, env: Env): Promise<Response> {
   if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed(["GET", "HEAD"]);
   const access = await authorizeDashboard(request, config, env);
   if (!access.ok) {

@@ -2,7 +2,7 @@
 // https://<domain>/.well-known/autoconfig/mail/config-v1.1.xml, optionally with ?emailaddress=.
 // The document is Mozilla's clientConfig version 1.1
 // (https://wiki.mozilla.org/Thunderbird:Autoconfiguration:ConfigFileFormat).
-import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig, WorkerDomainConfig } from "../../../core/config/worker.ts";
 import { clientSettings, configuredDomain, type ClientEndpoint, type ClientSettings } from "../../../core/clientconfig/settings.ts";
 import { MAX_ADDRESS_LENGTH, parseMailAddress } from "./mail-address.ts";
 import { queryValue } from "./query.ts";
@@ -47,14 +47,14 @@ export function autoconfigXml(settings: ClientSettings): string {
  * settings of the host's domain: those are the servers its MX lookup led the client to, and the
  * document names the user only as %EMAILADDRESS%, so nothing is claimed about that address.
  */
-function domainToServe(emailAddress: string | null, hostDomain: DomainConfig, config: EdgemxConfig): DomainConfig | "invalid" {
+function domainToServe(emailAddress: string | null, hostDomain: WorkerDomainConfig, config: WorkerConfig): WorkerDomainConfig | "invalid" {
   if (emailAddress === null) return hostDomain;
   const address = parseMailAddress(emailAddress);
   if (!address) return "invalid";
   return configuredDomain(config, address.domain) ?? hostDomain;
 }
 
-export function serveAutoconfig(request: Request, hostDomain: DomainConfig, config: EdgemxConfig): Response {
+export function serveAutoconfig(request: Request, hostDomain: WorkerDomainConfig, config: WorkerConfig): Response {
   const domain = domainToServe(queryValue(new URL(request.url), "emailaddress"), hostDomain, config);
   if (domain === "invalid") {
     // The reason never repeats the input.

@@ -7,7 +7,7 @@
 // with ErrorCode 500 and HTTP 404: nothing is known here about that address, and a 404 sends Outlook on
 // to its next discovery method instead of retrying us.
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig, WorkerDomainConfig } from "../../../core/config/worker.ts";
 import { clientSettings, configuredDomain, type ClientEndpoint } from "../../../core/clientconfig/settings.ts";
 import { MAX_ADDRESS_LENGTH, parseMailAddress } from "./mail-address.ts";
 import { queryValue } from "./query.ts";
@@ -41,12 +41,12 @@ const UNKNOWN_DOMAIN: Refusal = {
 };
 
 interface Account {
-  domain: DomainConfig;
+  domain: WorkerDomainConfig;
   /** The login name is the full address (the design's submission and IMAP usernames). */
   loginName: string;
 }
 
-function accountFor(emailAddress: string, config: EdgemxConfig): Account | Refusal {
+function accountFor(emailAddress: string, config: WorkerConfig): Account | Refusal {
   const address = parseMailAddress(emailAddress);
   if (!address) return INVALID_ADDRESS;
   const domain = configuredDomain(config, address.domain);
@@ -127,7 +127,7 @@ function protocolElement(type: "IMAP" | "SMTP", endpoint: ClientEndpoint, loginN
   };
 }
 
-export function autodiscoverSettingsXml(domain: DomainConfig, loginName: string | null): string {
+export function autodiscoverSettingsXml(domain: WorkerDomainConfig, loginName: string | null): string {
   const settings = clientSettings(domain);
   return renderXml({
     Autodiscover: {
@@ -179,7 +179,7 @@ function isRefusal(value: object): value is Refusal {
  * without either, the settings of the host's domain are served without LoginName, which Outlook then
  * asks the user for. An address given in the query is checked as strictly as one in a POST body.
  */
-function answerGet(url: URL, hostDomain: DomainConfig, config: EdgemxConfig): Response {
+function answerGet(url: URL, hostDomain: WorkerDomainConfig, config: WorkerConfig): Response {
   const emailAddress = queryValue(url, "emailaddress") ?? queryValue(url, "email");
   if (emailAddress === null) return xmlResponse(200, autodiscoverSettingsXml(hostDomain, null), "no-store");
   const account = accountFor(emailAddress, config);
@@ -187,7 +187,7 @@ function answerGet(url: URL, hostDomain: DomainConfig, config: EdgemxConfig): Re
   return xmlResponse(200, autodiscoverSettingsXml(account.domain, account.loginName), "no-store");
 }
 
-async function answerPost(request: Request, config: EdgemxConfig): Promise<Response> {
+async function answerPost(request: Request, config: WorkerConfig): Promise<Response> {
   const body = await readBounded(request, AUTODISCOVER_BODY_LIMIT);
   if (body === null) return refuse(invalidRequest(413, `the body is larger than ${AUTODISCOVER_BODY_LIMIT} bytes`));
   const parsed = parseRequestBody(body);
@@ -206,7 +206,7 @@ async function answerPost(request: Request, config: EdgemxConfig): Promise<Respo
   return xmlResponse(200, autodiscoverSettingsXml(account.domain, account.loginName), "no-store");
 }
 
-export function serveAutodiscoverXml(request: Request, hostDomain: DomainConfig, config: EdgemxConfig): Promise<Response> | Response {
+export function serveAutodiscoverXml(request: Request, hostDomain: WorkerDomainConfig, config: WorkerConfig): Promise<Response> | Response {
   return request.method === "POST" ? answerPost(request, config) : answerGet(new URL(request.url), hostDomain, config);
 }
 
@@ -231,7 +231,7 @@ function v2EmailAddress(url: URL, pathAddress: string | undefined): string | nul
   }
 }
 
-export function serveAutodiscoverJson(request: Request, config: EdgemxConfig, pathAddress?: string): Response {
+export function serveAutodiscoverJson(request: Request, config: WorkerConfig, pathAddress?: string): Response {
   const url = new URL(request.url);
   const protocol = queryValue(url, "protocol");
   if (protocol?.toLowerCase() !== "autodiscoverv1") {

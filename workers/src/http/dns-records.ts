@@ -1,6 +1,6 @@
 // GET /.well-known/edgemx/dns[?domain=<d>]: the DNS records a configured domain must publish, as zone text.
 // Without ?domain= the answer is for the domain the Host names (the first domain on the postmaster host).
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import { domainRecords, toZoneText, type RecordFacts } from "../../../core/records/records.ts";
 import { classifyHost } from "./hosts.ts";
 import { notFound, plain } from "./respond.ts";
@@ -8,7 +8,7 @@ import { notFound, plain } from "./respond.ts";
 /** RFC 1035 §2.3.4: at most 253 characters of letters, digits, hyphens and dots (checked before it is echoed). */
 const DOMAIN_NAME_RE = /^(?=.{1,253}$)[a-z0-9-]+(\.[a-z0-9-]+)*$/;
 
-export async function serveDnsRecords(request: Request, config: EdgemxConfig, facts: RecordFacts): Promise<Response> {
+export async function serveDnsRecords(request: Request, config: WorkerConfig, facts: RecordFacts): Promise<Response> {
   const url = new URL(request.url);
   const asked = url.searchParams.getAll("domain");
   if (asked.length > 1) return plain(400, "Bad request: give the domain parameter once");

@@ -1,11 +1,11 @@
 // Which configured domain and which of its service hosts a request's Host header names.
-import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig, WorkerDomainConfig } from "../../../core/config/worker.ts";
 
 export type HostKind = "apex" | "autoconfig" | "autodiscover" | "mta-sts" | "postmaster";
 
 export interface HostMatch {
   kind: HostKind;
-  domain: DomainConfig;
+  domain: WorkerDomainConfig;
 }
 
 const PREFIXES: readonly [string, HostKind][] = [
@@ -19,7 +19,7 @@ export function normalizeHost(host: string): string {
   return host.replace(/:\d+$/, "").replace(/\.$/, "").toLowerCase();
 }
 
-export function classifyHost(rawHost: string, config: EdgemxConfig): HostMatch | null {
+export function classifyHost(rawHost: string, config: WorkerConfig): HostMatch | null {
   const host = normalizeHost(rawHost);
   const first = config.domains[0];
   if (config.postmasterHost && host === config.postmasterHost && first) return { kind: "postmaster", domain: first };

@@ -1,8 +1,8 @@
 // GET https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 §3.3): 200, text/plain, no redirect.
-import type { DomainConfig } from "../../../core/config/schema.ts";
+import type { WorkerDomainConfig } from "../../../core/config/worker.ts";
 import { mtaStsPolicy } from "../../../core/mtasts/published.ts";
 
-export function serveMtaStsPolicy(domain: DomainConfig): Response {
+export function serveMtaStsPolicy(domain: WorkerDomainConfig): Response {
   return new Response(mtaStsPolicy(domain), {
     status: 200,
     headers: {

@@ -1,5 +1,5 @@
 // GET <domain>/postmaster and postmaster host "/": the postmaster page in English or German.
-import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig, WorkerDomainConfig } from "../../../core/config/worker.ts";
 import { domainRecords, type RecordFacts } from "../../../core/records/records.ts";
 import { pageLanguage } from "../postmaster/language.ts";
 import { renderPostmasterPage } from "../postmaster/page.ts";
@@ -7,7 +7,7 @@ import { renderPostmasterPage } from "../postmaster/page.ts";
 /** The page loads nothing: inline styles only, no scripts, no images, no frames, no forms. */
 const CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-export async function servePostmasterPage(request: Request, domain: DomainConfig, config: EdgemxConfig, facts: RecordFacts): Promise<Response> {
+export async function servePostmasterPage(request: Request, domain: WorkerDomainConfig, config: WorkerConfig, facts: RecordFacts): Promise<Response> {
   const lang = pageLanguage(new URL(request.url).searchParams.get("lang"), request.headers.get("accept-language"));
   const records = await domainRecords(domain, config, facts);
   return new Response(renderPostmasterPage({ lang, domain, config, records }), {

@@ -1,7 +1,7 @@
 // POST /v1/reports: the relay's hand-over of a mail to a report address when it is the MX (the relay's
 // reports deliverer). The raw message is the body, the envelope sender the Edgemx-Mail-From header;
 // the bearer token is the REPORTS_TOKEN secret. The same intake as Email Routing's (reports/intake.ts).
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Env } from "../runtime/env.ts";
 import { secretsEqual } from "../runtime/secrets.ts";
 import { receiveReportMail } from "../reports/intake.ts";
@@ -9,7 +9,7 @@ import { plain, readBounded } from "./respond.ts";
 
 export const MAIL_FROM_HEADER = "edgemx-mail-from";
 
-export async function serveReportIntake(request: Request, config: EdgemxConfig, env: Env): Promise<Response> {
+export async function serveReportIntake(request: Request, config: WorkerConfig, env: Env): Promise<Response> {
   if (!env.REPORTS_TOKEN) return plain(503, "The report intake is not configured: set the REPORTS_TOKEN secret");
   // RFC 6750 §2.1: the scheme name is case-insensitive (RFC 9110 §11.1), the token is not.
   const match = /^Bearer +([\x21-\x7e]+)$/i.exec(request.headers.get("authorization") ?? "");

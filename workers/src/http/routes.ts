@@ -1,6 +1,6 @@
 // The routing table of the Worker's HTTP side: which host kind serves which path with which methods.
 import { Router, type IRequest } from "itty-router";
-import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig, WorkerDomainConfig } from "../../../core/config/worker.ts";
 import type { Env } from "../runtime/env.ts";
 import type { RecordFacts } from "../../../core/records/records.ts";
 import { serveAutoconfig } from "./autoconfig.ts";
@@ -17,8 +17,8 @@ import { serveReportIntake } from "./reports.ts";
 import { isAdminPath, serveAdmin } from "./admin.ts";
 
 export interface RouteContext {
-  config: EdgemxConfig;
-  domain: DomainConfig;
+  config: WorkerConfig;
+  domain: WorkerDomainConfig;
   env: Env;
   facts: RecordFacts;
 }
@@ -94,7 +94,7 @@ const ROUTERS = Object.fromEntries(Object.entries(TABLE).map(([kind, paths]) => 
 >;
 
 /** Serves one HTTP request for the given configuration. */
-export async function handleHttp(request: Request, config: EdgemxConfig, env: Env, facts: RecordFacts = {}): Promise<Response> {
+export async function handleHttp(request: Request, config: WorkerConfig, env: Env, facts: RecordFacts = {}): Promise<Response> {
   const url = new URL(request.url);
   // The verdict API answers on every host the Worker is reached by (the relay may use workers.dev).
   if (url.pathname === "/v1/verdict") {

@@ -3,7 +3,7 @@
 // application/tlsrpt+json. It is validated (core/tlsrpt/report.ts), must be about our domains,
 // and is kept in D1 (REPORTS_DB) or, without D1, as one JSON line in the Worker's log. docs/tlsrpt.md.
 import { gunzipBounded } from "../../../core/bytes/gunzip.ts";
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Env } from "../runtime/env.ts";
 import { MAX_REPORT_CHARS, parseTlsReport, type TlsRptReport } from "../../../core/tlsrpt/report.ts";
 import { normalizeHost } from "./hosts.ts";
@@ -22,7 +22,7 @@ function reportMediaType(header: string | null): "gzip" | "json" | null {
 }
 
 /** The policy domains of the report that are not configured domains of ours (RFC 8460 §4.4 policy-domain). */
-function foreignPolicyDomains(report: TlsRptReport, config: EdgemxConfig): string[] {
+function foreignPolicyDomains(report: TlsRptReport, config: WorkerConfig): string[] {
   const ours = new Set(config.domains.map((d) => normalizeHost(d.name)));
   const domains = report.policies.map((p) => p.policy["policy-domain"]);
   return [...new Set(domains.filter((d) => !ours.has(normalizeHost(d))))];
@@ -53,7 +53,7 @@ function logSummary(report: TlsRptReport, receivedAt: string): void {
  * POST /.well-known/tlsrpt. RFC 8460 §3 asks only for a 2xx on success; we answer 201 when the
  * report is newly stored in D1, 200 when D1 already holds it (a sender's retry), 202 when it is only logged.
  */
-export async function serveTlsReport(request: Request, config: EdgemxConfig, env: Env): Promise<Response> {
+export async function serveTlsReport(request: Request, config: WorkerConfig, env: Env): Promise<Response> {
   const kind = reportMediaType(request.headers.get("content-type"));
   if (!kind)
     return plain(415, "Unsupported media type; send application/tlsrpt+gzip or application/tlsrpt+json (RFC 8460 §5.3)", {

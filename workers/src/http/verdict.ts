@@ -1,7 +1,7 @@
 // POST /v1/verdict: the judge behind a bearer token. The raw message is the body (or the "message"
 // part of a multipart/form-data body); the envelope is JSON in the Edgemx-Envelope header (or the
 // "envelope" part). The answer is the Verdict as JSON.
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Env } from "../runtime/env.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
 import { parseEnvelope } from "../../../core/verdict/envelope.ts";
@@ -79,7 +79,7 @@ async function readInput(request: Request, limit: number): Promise<VerdictInput 
   return input;
 }
 
-export async function serveVerdict(request: Request, config: EdgemxConfig, env: Env, resolver: Resolver, options: VerdictOptions = {}): Promise<Response> {
+export async function serveVerdict(request: Request, config: WorkerConfig, env: Env, resolver: Resolver, options: VerdictOptions = {}): Promise<Response> {
   const refusal = await authorized(request, env);
   if (refusal) return refusal;
   const input = await readInput(request, config.judge.maxMessageBytes);

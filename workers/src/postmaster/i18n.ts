@@ -28,6 +28,7 @@ export interface PageText {
     authentication: string;
     mandatoryTls: string;
     plausibility: string;
+    forwarding: string;
     mimeTypes: string;
     fileTypes: string;
     typeExtensions: string;
@@ -37,10 +38,19 @@ export interface PageText {
     documentFamilies: Record<DocumentFamily, string>;
     relaying: string;
     limits: string;
+    /** The same facts for a domain Cloudflare Email Routing receives (its MX hosts are Cloudflare's). */
+    routed: {
+      intro: string;
+      virus: string;
+      mandatoryTls: string;
+      limits: string;
+    };
   };
   roles: {
     heading: string;
     intro: string;
+    /** The intro for a domain received through Cloudflare Email Routing, where no virus scan runs. */
+    introRouted: string;
     address: string;
     relaxed: string;
     relaxedNone: string;
@@ -97,6 +107,9 @@ export interface PageText {
   spam: {
     heading: string;
     intro: string;
+    /** For a domain received through Cloudflare Email Routing; greylisting follows when it is enabled. */
+    introRouted: string;
+    greylistingRouted: string;
     greylisting: string;
     learning: string;
     spamtrap: string;
@@ -150,6 +163,8 @@ const EN: PageText = {
     mandatoryTls: "Mail from these sender domains is accepted only over TLS: {domains}.",
     plausibility:
       "The HELO/EHLO name, the sender (MAIL FROM) and each recipient (RCPT TO) must be plausible: names must exist in the DNS and recipients must be our mailboxes.",
+    forwarding:
+      "Some addresses of {domain} forward to other domains. The forwarded message gets an SRS return address ({example}) and an ARC seal of {domain}, so that SPF and DMARC checks at the destination still hold. A bounce to such an address is accepted for {days} days after the forward and goes back to the original sender; a forged or older one is refused.",
     mimeTypes: "Refused MIME types: {types}.",
     fileTypes: "Refused file types: {types}.",
     typeExtensions: "Files named like the refused MIME types are refused whatever type they declare: {extensions}.",
@@ -160,11 +175,20 @@ const EN: PageText = {
     documentFamilies: { microsoftOffice: "all Microsoft Office documents" },
     relaying: "Mail to other domains is relayed only for users who log in with SMTP authentication over an encrypted (TLS) connection.",
     limits: "A message may be up to {size} large and have up to {recipients} recipients.",
+    routed: {
+      intro:
+        "Mail for {domain} is received by Cloudflare Email Routing ({hosts}), which hands every message to this service before it is forwarded to the mailbox. The checks of the sending server use the address and the HELO name that Cloudflare records for it. A final refusal reaches the sender as an SMTP reply with our text; a temporary one as Cloudflare's own temporary failure, and the sending server tries again. We never accept a message first and bounce it later.",
+      virus: "Messages received through Cloudflare Email Routing are not scanned for viruses.",
+      mandatoryTls:
+        "Cloudflare does not tell us whether a message reached it over TLS, so mail from these sender domains cannot be held to TLS here: {domains}.",
+      limits: "A message may be up to {size} large (Cloudflare's own limit may be lower).",
+    },
   },
   roles: {
     heading: "Role mailboxes (RFC 2142)",
     intro:
       "Mail to the role addresses of RFC 2142 must reach a person even when the sender's setup is broken, so some checks are relaxed for them. The virus scan always applies.",
+    introRouted: "Mail to the role addresses of RFC 2142 must reach a person even when the sender's setup is broken, so some checks are relaxed for them.",
     address: "Address",
     relaxed: "Checks relaxed",
     relaxedNone: "none: every check applies",
@@ -232,6 +256,9 @@ const EN: PageText = {
   spam: {
     heading: "Spam filtering",
     intro: "Messages that pass the checks above are scored by the rspamd filter, which uses:",
+    introRouted: "Messages received through Cloudflare Email Routing are not scored by a spam filter.",
+    greylistingRouted:
+      "Greylisting: the first message from a sending network to a recipient, from a sender not seen before, is deferred for {seconds} seconds; a server that tries again after that is accepted. Networks that delivered {count} messages are no longer delayed.",
     greylisting: "greylisting: a server we have not seen before is asked to try again after a few minutes",
     learning: "a learning (Bayesian) filter trained on unwanted and wanted mail",
     spamtrap: "a spamtrap: addresses no person uses, whose mail trains the filter",
@@ -293,6 +320,8 @@ const DE: PageText = {
     mandatoryTls: "E-Mails dieser Absenderdomains nehmen wir nur über TLS an: {domains}.",
     plausibility:
       "HELO/EHLO-Name, Absender (MAIL FROM) und jeder Empfänger (RCPT TO) müssen plausibel sein: Namen müssen im DNS existieren, Empfänger müssen unsere Postfächer sein.",
+    forwarding:
+      "Einige Adressen von {domain} leiten an andere Domains weiter. Die weitergeleitete Nachricht erhält eine SRS-Rücklaufadresse ({example}) und ein ARC-Siegel von {domain}, damit SPF- und DMARC-Prüfungen am Ziel weiter bestehen. Eine Fehlermeldung an eine solche Adresse nehmen wir bis {days} Tage nach der Weiterleitung an und geben sie an den ursprünglichen Absender zurück; eine gefälschte oder ältere lehnen wir ab.",
     mimeTypes: "Abgelehnte MIME-Typen: {types}.",
     fileTypes: "Abgelehnte Dateitypen: {types}.",
     typeExtensions: "Dateien, die wie die abgelehnten MIME-Typen heißen, werden abgelehnt, welchen Typ sie auch angeben: {extensions}.",
@@ -305,11 +334,21 @@ const DE: PageText = {
     relaying:
       "An andere Domains leiten wir E-Mails nur für Benutzer weiter, die sich per SMTP-Authentifizierung über eine verschlüsselte (TLS-)Verbindung anmelden.",
     limits: "Eine Nachricht darf bis zu {size} groß sein und bis zu {recipients} Empfänger haben.",
+    routed: {
+      intro:
+        "E-Mails für {domain} nimmt Cloudflare Email Routing an ({hosts}) und übergibt jede Nachricht diesem Dienst, bevor sie an das Postfach weitergeleitet wird. Die Prüfungen des sendenden Servers verwenden die Adresse und den HELO-Namen, die Cloudflare für ihn festhält. Eine endgültige Ablehnung erreicht den Absender als SMTP-Antwort mit unserem Text, eine vorübergehende als Cloudflares eigener vorübergehender Fehler; der sendende Server versucht es dann erneut. Wir nehmen nie erst an, um später eine Fehlermeldung zurückzuschicken.",
+      virus: "Nachrichten, die über Cloudflare Email Routing ankommen, werden nicht auf Viren geprüft.",
+      mandatoryTls:
+        "Cloudflare teilt uns nicht mit, ob eine Nachricht über TLS ankam; E-Mails dieser Absenderdomains können hier daher nicht auf TLS verpflichtet werden: {domains}.",
+      limits: "Eine Nachricht darf bis zu {size} groß sein (Cloudflares eigene Grenze kann niedriger liegen).",
+    },
   },
   roles: {
     heading: "Rollenpostfächer (RFC 2142)",
     intro:
       "E-Mails an die Rollenadressen nach RFC 2142 müssen auch dann einen Menschen erreichen, wenn die Einrichtung des Absenders fehlerhaft ist; für sie sind daher einige Prüfungen gelockert. Die Virenprüfung gilt immer.",
+    introRouted:
+      "E-Mails an die Rollenadressen nach RFC 2142 müssen auch dann einen Menschen erreichen, wenn die Einrichtung des Absenders fehlerhaft ist; für sie sind daher einige Prüfungen gelockert.",
     address: "Adresse",
     relaxed: "Gelockerte Prüfungen",
     relaxedNone: "keine: alle Prüfungen gelten",
@@ -379,6 +418,9 @@ const DE: PageText = {
   spam: {
     heading: "Spamfilter",
     intro: "Nachrichten, die die Prüfungen oben bestehen, bewertet der Filter rspamd. Er verwendet:",
+    introRouted: "Nachrichten, die über Cloudflare Email Routing ankommen, bewertet kein Spamfilter.",
+    greylistingRouted:
+      "Greylisting: Die erste Nachricht eines sendenden Netzes an einen Empfänger von einem noch unbekannten Absender wird um {seconds} Sekunden zurückgestellt; ein Server, der es danach erneut versucht, wird angenommen. Netze, die {count} Nachrichten zugestellt haben, werden nicht mehr verzögert.",
     greylisting: "Greylisting: Ein Server, den wir noch nicht kennen, wird gebeten, es nach einigen Minuten erneut zu versuchen",
     learning: "einen lernenden (bayesschen) Filter, trainiert mit unerwünschten und erwünschten E-Mails",
     spamtrap: "eine Spamfalle: Adressen, die kein Mensch verwendet und deren E-Mails den Filter trainieren",

@@ -1,6 +1,6 @@
 // The postmaster page: one self-contained HTML5 document, rendered from the live configuration and
 // the DNS records the domain publishes. Every value from the configuration is escaped here.
-import type { DomainConfig, EdgemxConfig } from "../../../core/config/schema.ts";
+import { domainsForwarding, relayJudgesInProcess, type WorkerConfig, type WorkerDomainConfig } from "../../../core/config/worker.ts";
 import { clientSettings, type ClientEndpoint, type TlsMode } from "../../../core/clientconfig/settings.ts";
 import { htmlEscape } from "./html.ts";
 import { REPLIES, REPLY_KEYS, templateParts, type ReplyDefinition } from "../../../core/smtp/replies.ts";
@@ -13,8 +13,8 @@ import { bannedTypesByExtension } from "../../../core/banned/type-extensions.ts"
 
 export interface PostmasterPageInput {
   lang: Lang;
-  domain: DomainConfig;
-  config: EdgemxConfig;
+  domain: WorkerDomainConfig;
+  config: WorkerConfig;
   /** domainRecords(domain, config, facts): what the page shows as published. */
   records: readonly ZoneRecord[];
 }
@@ -64,7 +64,7 @@ interface PublishedRecords {
 
 const isTxtStarting = (r: ZoneRecord, tag: string): boolean => r.type === "TXT" && r.value.replace(/^"/, "").startsWith(tag);
 
-function publishedRecords(records: readonly ZoneRecord[], domain: DomainConfig): PublishedRecords {
+function publishedRecords(records: readonly ZoneRecord[], domain: WorkerDomainConfig): PublishedRecords {
   const under = (label: string) => (r: ZoneRecord) => r.name.toLowerCase() === `${label}.${domain.name}.`;
   const clientServices = ["_submissions._tcp", "_submission._tcp", "_imaps._tcp", "_imap._tcp", "_sieve._tcp"];
   return {
@@ -112,10 +112,10 @@ function typeExtensionList(mimeTypes: readonly string[], extensions: readonly st
 }
 
 /** Which archives are opened: zip, tar and gzip by every judge; 7z, RAR and xz by the relay's own (in-process) judge. */
-function archiveItems(config: EdgemxConfig, t: PageText): string[] {
+function archiveItems(config: WorkerConfig, t: PageText): string[] {
   const ti = t.incoming;
   const { archives } = config.judge.banned;
-  const relayOpens = config.relay.verdict.url === undefined;
+  const relayOpens = relayJudgesInProcess(config);
   const formats = ["zip", "tar", "gzip", ...(relayOpens ? ["7z", "RAR", "xz"] : [])];
   const opened = fill(ti.archives, {
     depth: htmlEscape(String(archives.maxDepth)),
@@ -125,41 +125,66 @@ function archiveItems(config: EdgemxConfig, t: PageText): string[] {
   return relayOpens ? [opened, fill(ti.archivesRelay)] : [opened];
 }
 
+/**
+ * Whether Cloudflare Email Routing receives the domain's mail: its MX hosts, as configured, are all
+ * Cloudflare's (route1.mx.cloudflare.net …; docs/email-routing.md asks to keep `mx` in step with them).
+ * Such mail reaches the Worker's email(), which runs the connection checks, greylisting and the judge,
+ * but no virus scan or spam scoring, and cannot see the session's TLS.
+ */
+export function receivedByEmailRouting(domain: WorkerDomainConfig): boolean {
+  return domain.mx.length > 0 && domain.mx.every((host) => host.toLowerCase().replace(/\.$/, "").endsWith(".mx.cloudflare.net"));
+}
+
 function incomingSection(input: PostmasterPageInput, t: PageText, published: PublishedRecords): string {
   const { domain, config, lang } = input;
   const { relay } = config;
   const ti = t.incoming;
+  const routed = receivedByEmailRouting(domain);
   const { banned } = config.judge;
   const byTypeName = typeExtensionList(banned.mimeTypes, banned.extensions);
+  const tlsDomains = config.connection.mandatoryTls.domains;
+  const size = (bytes: number) => htmlEscape(formatBytes(bytes, lang));
   const checks = [
     fill(ti.dnsbl, {
       zones: codeList(
-        relay.dnsbl.zones.map((z) => z.zone),
+        config.connection.dnsbl.zones.map((z) => z.zone),
         t.noneConfigured,
       ),
     }),
-    fill(ti.virus),
+    fill(routed ? ti.routed.virus : ti.virus),
     fill(ti.rfc),
     fill(ti.reverseDns),
     fill(ti.m3aawg),
     fill(ti.authentication),
-    fill(ti.mandatoryTls, { domains: codeList(relay.mandatoryTls.domains, t.noneConfigured) }),
+    ...(!routed
+      ? [fill(ti.mandatoryTls, { domains: codeList(tlsDomains, t.noneConfigured) })]
+      : tlsDomains.length > 0
+        ? [fill(ti.routed.mandatoryTls, { domains: codeList(tlsDomains, t.noneConfigured) })]
+        : []),
     fill(ti.plausibility),
+    ...(domainsForwarding(config).includes(domain.name)
+      ? [
+          fill(ti.forwarding, {
+            domain: code(domain.name),
+            example: code(`SRS0=…@${domain.name}`),
+            days: htmlEscape(new Intl.NumberFormat(lang).format(relay.srs.maxAgeDays)),
+          }),
+        ]
+      : []),
     fill(ti.mimeTypes, { types: codeList(banned.mimeTypes, t.noneConfigured) }),
     fill(ti.fileTypes, { types: fileTypeList(banned.extensions, t) }),
     ...(byTypeName.length > 0 ? [fill(ti.typeExtensions, { extensions: byTypeName.join(", ") })] : []),
     ...archiveItems(config, t),
     fill(ti.relaying),
-    fill(ti.limits, {
-      size: htmlEscape(formatBytes(relay.limits.maxMessageBytes, lang)),
-      recipients: htmlEscape(new Intl.NumberFormat(lang).format(relay.limits.maxRecipients)),
-    }),
+    routed
+      ? fill(ti.routed.limits, { size: size(config.judge.maxMessageBytes) })
+      : fill(ti.limits, { size: size(relay.limits.maxMessageBytes), recipients: htmlEscape(new Intl.NumberFormat(lang).format(relay.limits.maxRecipients)) }),
   ];
-  const intro = fill(ti.intro, { domain: code(domain.name), hosts: codeList(domain.mx, t.noneConfigured) });
+  const intro = fill(routed ? ti.routed.intro : ti.intro, { domain: code(domain.name), hosts: codeList(domain.mx, t.noneConfigured) });
   return section("incoming", ti.heading, paragraph(intro) + bulleted(checks) + rolesSubsection(domain, config, t) + daneSubsection(published, t));
 }
 
-function rolesSubsection(domain: DomainConfig, config: EdgemxConfig, t: PageText): string {
+function rolesSubsection(domain: WorkerDomainConfig, config: WorkerConfig, t: PageText): string {
   const tr = t.roles;
   const roles = Object.entries(config.roles);
   if (roles.length === 0) return subsection("roles", tr.heading, paragraph(htmlEscape(tr.noRoles)));
@@ -171,7 +196,7 @@ function rolesSubsection(domain: DomainConfig, config: EdgemxConfig, t: PageText
   const table =
     `<div class="table-wrap"><table><thead><tr><th scope="col">${htmlEscape(tr.address)}</th><th scope="col">${htmlEscape(tr.relaxed)}</th></tr></thead>` +
     `<tbody>${rows.join("")}</tbody></table></div>`;
-  return subsection("roles", tr.heading, paragraph(htmlEscape(tr.intro)) + table);
+  return subsection("roles", tr.heading, paragraph(htmlEscape(receivedByEmailRouting(domain) ? tr.introRouted : tr.intro)) + table);
 }
 
 function daneSubsection(published: PublishedRecords, t: PageText): string {
@@ -180,7 +205,7 @@ function daneSubsection(published: PublishedRecords, t: PageText): string {
 }
 
 /** The file types refused in submitted mail (judge.outboundBanned), when any are. */
-function outboundBannedItems(config: EdgemxConfig, t: PageText): string[] {
+function outboundBannedItems(config: WorkerConfig, t: PageText): string[] {
   const { mimeTypes, extensions } = config.judge.outboundBanned;
   if (mimeTypes.length === 0 && extensions.length === 0) return [];
   const types = [...extensions.map((e) => code(`.${e}`)), ...typeExtensionList(mimeTypes, extensions), ...mimeTypes.map(code)];
@@ -193,7 +218,7 @@ function outgoingSection(input: PostmasterPageInput, t: PageText): string {
   const name = code(domain.name);
   const items = [
     fill(to.pfs),
-    fill(to.mandatoryTls, { domains: codeList(config.relay.mandatoryTls.domains, t.noneConfigured) }),
+    fill(to.mandatoryTls, { domains: codeList(config.connection.mandatoryTls.domains, t.noneConfigured) }),
     fill(to.dane),
     domain.dkim ? fill(to.dkim, { domain: name, selector: code(domain.dkim.selector) }) : fill(to.dkimMissing, { domain: name }),
     fill(to.arc),
@@ -219,7 +244,7 @@ function endpointColumn(protocol: string, endpoints: readonly ClientEndpoint[]):
 }
 
 /** The columns of the manual settings table: IMAP, SMTP submission and ManageSieve. */
-export function settingsColumns(domain: DomainConfig): SettingsColumn[] {
+export function settingsColumns(domain: WorkerDomainConfig): SettingsColumn[] {
   const settings = clientSettings(domain);
   // RFC 5804 §2.2: ManageSieve (port 4190) starts in cleartext and upgrades with STARTTLS;
   // there is no implicit-TLS ManageSieve port.
@@ -277,8 +302,16 @@ function autodiscoverSection(input: PostmasterPageInput, t: PageText, published:
   );
 }
 
-function spamSection(t: PageText): string {
+function spamSection(input: PostmasterPageInput, t: PageText): string {
   const ts = t.spam;
+  if (receivedByEmailRouting(input.domain)) {
+    const { greylist } = input.config.connection;
+    const greylisting = fill(ts.greylistingRouted, {
+      seconds: htmlEscape(new Intl.NumberFormat(input.lang).format(greylist.delaySeconds)),
+      count: htmlEscape(new Intl.NumberFormat(input.lang).format(greylist.autoAllowAfter)),
+    });
+    return section("spam", ts.heading, paragraph(htmlEscape(ts.introRouted)) + (greylist.enabled ? bulleted([greylisting]) : ""));
+  }
   return section("spam", ts.heading, paragraph(htmlEscape(ts.intro)) + bulleted([ts.greylisting, ts.learning, ts.spamtrap, ts.antivirus].map(htmlEscape)));
 }
 
@@ -416,7 +449,7 @@ export function renderPostmasterPage(input: PostmasterPageInput): string {
     clientsSection(input, t, published),
     autoconfigSection(input, t, published),
     autodiscoverSection(input, t, published),
-    spamSection(t),
+    spamSection(input, t),
     repliesSection(input, t),
     securitySection(input, t, published),
     recordsSection(input, t),

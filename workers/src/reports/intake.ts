@@ -2,7 +2,7 @@
 // reports (core/reports/intake.ts) and kept in D1 instead of being forwarded. Both inbound paths end
 // here: Cloudflare Email Routing's email() (email/reports.ts) and the relay's hand-over when it is the
 // MX (POST /v1/reports, http/reports.ts), so there is one store whichever way a report came.
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { WorkerConfig } from "../../../core/config/worker.ts";
 import { isOurDomain } from "../../../core/reports/addresses.ts";
 import { readReportMessage, type ReportItem } from "../../../core/reports/intake.ts";
 import { storeReportMail, type ReceivedVia, type StoreOutcome } from "./store.ts";
@@ -13,7 +13,7 @@ export interface IntakeResult extends StoreOutcome {
 }
 
 /** Reports about domains that are not ours are refused: our rua is not theirs to fill (RFC 7489 §7.1). */
-function withinOurDomains(item: ReportItem, config: EdgemxConfig): ReportItem {
+function withinOurDomains(item: ReportItem, config: WorkerConfig): ReportItem {
   const foreign = (domains: readonly string[]) => domains.filter((d) => !isOurDomain(d, config));
   const refuse = (as: "dmarc-aggregate" | "dmarc-failure" | "tlsrpt", name: string | null, domains: string[]): ReportItem => ({
     kind: "refused",
@@ -50,7 +50,7 @@ function idOf(item: ReportItem): string | null {
 export async function receiveReportMail(
   raw: Uint8Array,
   envelopeFrom: string,
-  config: EdgemxConfig,
+  config: WorkerConfig,
   db: D1Database,
   via: ReceivedVia,
   now: Date = new Date(),

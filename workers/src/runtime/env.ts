@@ -1,6 +1,7 @@
 // The Worker's bindings: vars from wrangler.toml, secrets from `wrangler secret put`.
+import type { GreylistObject } from "../greylist/greylist-object.ts";
 export interface Env {
-  /** Optional: the configuration document as JSON; overrides the one bundled at build time. */
+  /** Optional: the Worker's part of the configuration as JSON (core/config/worker.ts); overrides the bundled one. */
   EDGEMX_CONFIG?: string;
   /** Secret: the bearer token of the verdict API; without it the API answers 503. */
   VERDICT_TOKEN?: string;
@@ -18,4 +19,14 @@ export interface Env {
   REPORTS_TOKEN?: string;
   /** Secret: a bearer token that opens the postmaster dashboard (/admin), beside Cloudflare Access. */
   DASHBOARD_TOKEN?: string;
+  /** Greylisting's Durable Objects, one per client network (wrangler.toml); needed while connection.greylist is enabled. */
+  GREYLIST?: DurableObjectNamespace<GreylistObject>;
+  // Secrets the configuration names (connection.dnsbl.zones[].keySecret, e.g. SPAMHAUS_DQS_KEY) are read
+  // by that name: bindingText().
+}
+
+/** A text binding (secret or var) by a name the configuration gives; undefined when the Worker has none. */
+export function bindingText(env: Env, name: string): string | undefined {
+  const value: unknown = (env as unknown as Record<string, unknown>)[name];
+  return typeof value === "string" ? value : undefined;
 }
