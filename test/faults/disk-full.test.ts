@@ -84,14 +84,22 @@ it("answers 452 4.3.1 while the spool's disk is full, delivers what it had queue
     // included: raised here, so that each session of the load goes on through the whole fault.
     limits: { maxErrors: 1000 },
   });
-  // A deferred message waits an hour by the scheduler's clock, which the test moves forward when the
-  // mailbox host is back: until then nothing in the spool changes, so the full disk stays full.
+  // While the mailbox host defers, a deferred message waits an hour by the scheduler's clock: nothing in
+  // the spool changes, so the full disk stays full. When the host is back, the clock moves two hours
+  // on and retries come after 0.2 s (an attempt in flight at the switch records its deferral then).
   let clockAhead = 0;
+  let retrySeconds = 3600;
   const test = await startTestRelay(
     document,
     {},
-    { selfSignedDir: join(work, "tls"), delivery: { pollIntervalMs: 200, backoff: () => 3600, now: () => Date.now() + clockAhead } },
+    { selfSignedDir: join(work, "tls"), delivery: { pollIntervalMs: 200, backoff: () => retrySeconds, now: () => Date.now() + clockAhead } },
   );
+  const hostBack = (): void => {
+    mailbox.mode = "accept";
+    retrySeconds = 0.2;
+    clockAhead += 2 * 3600 * 1000;
+    test.relay.delivery.notify();
+  };
   const load = { port: test.port, dir: work, sessions: 4, seconds: 10 };
   try {
     // Queued before the disk fills: all accepted, all waiting for the mailbox host.
@@ -108,15 +116,14 @@ it("answers 452 4.3.1 while the spool's disk is full, delivers what it had queue
 
     // The mailbox host takes mail again: what was queued goes out with the fill still in place (each
     // delivery frees its message's blocks, so the disk is not full for long after it).
-    mailbox.mode = "accept";
-    clockAhead = 2 * 3600 * 1000;
-    test.relay.delivery.notify();
+    hostBack();
     await drained(spool, () => mailbox.messages.length);
     const deliveredWhileFull = mailbox.taken.size;
 
     // Full again, the mailbox host deferring again (so that no delivered message's file can be
     // rewritten for a new one), and space returns in the middle of a load: acceptance resumes.
     mailbox.mode = "tempfail";
+    retrySeconds = 3600;
     for (let round = 0; round < 3 && !full(spoolFs.dir); round++) fillUp(fill);
     expect(full(spoolFs.dir)).toBe(true);
     let freedAt = 0;
@@ -129,9 +136,7 @@ it("answers 452 4.3.1 while the spool's disk is full, delivers what it had queue
     );
     const after = await runLoad({ ...load, sessions: 2, prefix: "full-after", maxMessages: 2000, seconds: 4 });
     await freeing;
-    mailbox.mode = "accept";
-    clockAhead += 2 * 3600 * 1000;
-    test.relay.delivery.notify();
+    hostBack();
     await drained(spool, () => mailbox.messages.length);
 
     const outcomes = [...before.messages, ...during.messages, ...after.messages];
