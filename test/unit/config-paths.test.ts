@@ -67,7 +67,7 @@ function everyPathRelative(): ConfigInput[] {
     dmarcReports: { path: "state/dmarc-reports.sqlite" },
   };
   const { tls: _tls, ...withoutTls } = relay;
-  const document = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], dkim }] };
+  const document = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true, dkim }] };
   return [
     { ...document, relay: { ...relay, users: { path: "state/users.sqlite" } } },
     {
@@ -105,7 +105,7 @@ describe("relative paths in the configuration", () => {
   it("leaves absolute paths and absent optional paths as they are", () => {
     const given = parseConfig({
       hostname: "mx.example.org",
-      domains: [{ name: "example.org", mx: ["mx.example.org"] }],
+      domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }],
       relay: { spool: "/var/lib/edgemx/spool" },
     });
     const resolved = resolveConfigPaths(given, "/etc/edgemx");
@@ -119,7 +119,7 @@ describe("relative paths in the configuration", () => {
 
   it("are resolved by loadConfigFile, whatever the working folder", () => {
     const file = join(dir, "edgemx.yaml");
-    writeFileSync(file, "hostname: mx.example.org\ndomains: [{ name: example.org, mx: [mx.example.org] }]\nrelay: { spool: state/spool }\n");
+    writeFileSync(file, "hostname: mx.example.org\ndomains: [{ name: example.org, mx: [mx.example.org], catchAll: true }]\nrelay: { spool: state/spool }\n");
     expect(loadConfigFile(file).relay.spool).toBe(join(dir, "state/spool"));
     expect(loadConfigFile(file).relay.greylist.store).toEqual({ type: "sqlite", path: join(dir, "data/greylist.sqlite") });
   });

@@ -99,7 +99,10 @@ describe("RelayMetrics", () => {
     ];
     const api: VerdictSource = { where: "https://edge.example", ask: () => Promise.resolve(outcomes.shift()!), close() {} };
     const timed = metrics.timeVerdicts(api);
-    const message = { id: "12345-67", config: parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"] }] }) };
+    const message = {
+      id: "12345-67",
+      config: parseConfig({ hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true }] }),
+    };
     await timed.ask(new Uint8Array(), { mailFrom: "", rcptTo: ["b@example.org"], direction: "inbound" }, message);
     await timed.ask(new Uint8Array(), { mailFrom: "", rcptTo: ["b@example.org"], direction: "inbound" }, message);
     expect(await sample(metrics, 'edgemx_judge_seconds_count{judge="api",action="error"}')).toBe(1);
