@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import type { Lookup, Resolver } from "../../core/dns/resolver.ts";
 import { createLogger } from "../../relay-node/src/log/log.ts";
 import type { EnqueueRequest } from "../../relay-node/src/queue/spool.ts";
-import { dkimSignerFor, msUntilDailyRun, previousUtcDay, sendTlsReports, type TlsRptSenderDeps } from "../../relay-node/src/tlsrpt/sender.ts";
+import { dkimSignerFor, previousUtcDay, sendTlsReports, type TlsRptSenderDeps } from "../../relay-node/src/tlsrpt/sender.ts";
+import { msUntilDailyRun } from "../../relay-node/src/schedule/daily.ts";
 import { openTlsRptStore, type TlsPolicyFacts } from "../../relay-node/src/tlsrpt/counts.ts";
 
 const DAY = "2026-03-04";

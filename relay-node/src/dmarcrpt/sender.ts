@@ -23,7 +23,7 @@ import { aggregateReportId, aggregateReportMessage, aggregateReportXml } from ".
 import type { Logger } from "../log/log.ts";
 import type { EnqueueRequest } from "../queue/spool.ts";
 import type { GeneratedMailSigner } from "../sign/generated.ts";
-import { msUntilDailyRun } from "../tlsrpt/sender.ts";
+import { startDailyRun, type DailyRun } from "../schedule/daily.ts";
 import { utcDay, type DmarcReportStore } from "./store.ts";
 
 /** How long a run may work on one domain's day before another may take it over. */
@@ -184,31 +184,12 @@ export async function sendDmarcReports(deps: DmarcReportSenderDeps, day?: string
   return { days, domains };
 }
 
-export interface DmarcReportTimer {
-  stop(): void;
-}
-
 /** Runs sendDmarcReports every day at 00:15 UTC (TLS-RPT's time). Unref'd: it never keeps the process alive. */
-export function startDmarcReportTimer(deps: DmarcReportSenderDeps): DmarcReportTimer {
-  const now = deps.now ?? Date.now;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const schedule = (): void => {
-    if (stopped) return;
-    timer = setTimeout(() => void run(), msUntilDailyRun(now()));
-    timer.unref();
-  };
-  const run = async (): Promise<void> => {
-    await sendDmarcReports(deps).catch((error: unknown) =>
-      deps.logger.error({ event: "dmarc-report", err: (error as Error).message }, "the DMARC report run failed"),
-    );
-    schedule();
-  };
-  schedule();
-  return {
-    stop() {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+export function startDmarcReportTimer(deps: DmarcReportSenderDeps): DailyRun {
+  return startDailyRun(deps.now ?? Date.now, () =>
+    sendDmarcReports(deps).then(
+      () => undefined,
+      (error: unknown) => deps.logger.error({ event: "dmarc-report", err: (error as Error).message }, "the DMARC report run failed"),
+    ),
+  );
 }

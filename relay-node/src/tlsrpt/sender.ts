@@ -22,6 +22,7 @@ import { generatedMailSigner } from "../sign/generated.ts";
 import { httpsRequest, type HttpsEndpoint } from "../https/request.ts";
 import { parseTlsRptRecord, tlsReportMessage } from "../../../core/tlsrpt/delivery.ts";
 import { tlsReport, type TlsRptStore } from "./counts.ts";
+import { startDailyRun, type DailyRun } from "../schedule/daily.ts";
 
 /** The https: POST's bound (RFC 8460 §5.2 names none; a report is not worth a hung run). */
 export const POST_TIMEOUT_MS = 30_000;
@@ -163,45 +164,18 @@ export function previousUtcDay(at: number, daysBack = 1): string {
   return new Date(Date.UTC(new Date(at).getUTCFullYear(), new Date(at).getUTCMonth(), new Date(at).getUTCDate() - daysBack)).toISOString().slice(0, 10);
 }
 
-/** Milliseconds from `at` to the next 00:15 UTC. */
-export function msUntilDailyRun(at: number): number {
-  const d = new Date(at);
-  let next = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), 0, 15);
-  if (next <= at) next += 86_400_000;
-  return next - at;
-}
-
-export interface TlsRptTimer {
-  stop(): void;
-}
-
 /**
  * Runs sendTlsReports every day at 00:15 UTC for the previous UTC day and the RETRY_DAYS before it
  * (only what is still open is sent). The timer is unref'd: it never keeps the process alive.
  */
-export function startTlsRptTimer(deps: TlsRptSenderDeps): TlsRptTimer {
+export function startTlsRptTimer(deps: TlsRptSenderDeps): DailyRun {
   const now = deps.now ?? Date.now;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const schedule = (): void => {
-    if (stopped) return;
-    timer = setTimeout(() => void run(), msUntilDailyRun(now()));
-    timer.unref();
-  };
-  const run = async (): Promise<void> => {
-    for (let back = RETRY_DAYS + 1; back >= 1 && !stopped; back--) {
+  return startDailyRun(now, async (stopped) => {
+    for (let back = RETRY_DAYS + 1; back >= 1 && !stopped(); back--) {
       const day = previousUtcDay(now(), back);
       await sendTlsReports(day, deps).catch((error: unknown) =>
         deps.logger.error({ event: "tlsrpt", day, err: (error as Error).message }, "the TLS report run failed"),
       );
     }
-    schedule();
-  };
-  schedule();
-  return {
-    stop() {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+  });
 }
