@@ -20,6 +20,8 @@ import type { Deliverer } from "./queue/deliverer.ts";
 import { reportAddresses } from "../../core/reports/addresses.ts";
 import { openStsPolicyCache } from "./mtasts/cache.ts";
 import { openTlsRptStore } from "./tlsrpt/counts.ts";
+import { redisTlsRptStore } from "./tlsrpt/shared-counts.ts";
+import { fastFailingRedis } from "./redis/client.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
 import { dmarcRecorder } from "./dmarcrpt/recorder.ts";
 import { sendDmarcReports, startDmarcReportTimer, type DmarcReportSenderDeps } from "./dmarcrpt/sender.ts";
@@ -225,7 +227,14 @@ async function startRelayServices(
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
   const besideSpool = (name: string): string => join(dirname(resolve(config.relay.spool)), name);
-  const tlsRpt = openTlsRptStore(config.relay.outbound.tlsRptPath ?? besideSpool("tlsrpt.sqlite"));
+  // With Redis (relay.greylist.store), the relays count TLS sessions together and one sends each report (tlsrpt/shared-counts.ts).
+  const sharedState = config.relay.greylist.store;
+  const tlsRpt =
+    sharedState.type === "redis"
+      ? redisTlsRptStore(fastFailingRedis(sharedState.url), (err) =>
+          logger.warn({ event: "tlsrpt", err: (err as Error).message }, "Redis did not answer: a TLS session was not counted for TLS-RPT"),
+        )
+      : openTlsRptStore(config.relay.outbound.tlsRptPath ?? besideSpool("tlsrpt.sqlite"));
   services.defer(() => tlsRpt.close());
   const stsCache = openStsPolicyCache(config.relay.outbound.mtaStsCachePath ?? besideSpool("mta-sts.sqlite"));
   services.defer(() => stsCache.close());
