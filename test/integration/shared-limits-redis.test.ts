@@ -8,6 +8,7 @@ import { LoginThrottle, type ThrottlePolicy } from "../../relay-node/src/submiss
 import { SendQuota } from "../../relay-node/src/submission/send-quota.ts";
 import { redisLoginLimiter, redisSendLimiter, type LoginLimiter, type SendLimiter } from "../../relay-node/src/submission/shared-limits.ts";
 import { redisTlsRptStore } from "../../relay-node/src/tlsrpt/shared-counts.ts";
+import { redisAnswers } from "../../relay-node/src/smtp/recipient-callout.ts";
 import { startRedis, type RedisService } from "../harness/services.ts";
 
 const POLICY: ThrottlePolicy = { maxFailures: 3, windowSeconds: 600, baseDelayMs: 500, maxDelayMs: 4000 };
@@ -102,6 +103,20 @@ describe("shared state in Redis", () => {
     expect(errors).toEqual([]);
   });
 
+  it("keep the recipient callout's answers for the relays, each expiring with its TTL", async () => {
+    const answers = redisAnswers(relay().client);
+    answers.set("127.0.0.1:24", "Alice@Example.org", { status: "exists", reply: "250 2.1.5 Ok" }, 60_000);
+    answers.set("127.0.0.1:24", "nobody@example.org", { status: "unknown", reply: "550 5.1.1 no" }, 30_000);
+    const other = redisAnswers(relay().client);
+    let known = await other.get("127.0.0.1:24", "alice@example.org");
+    while (known === undefined) known = await other.get("127.0.0.1:24", "alice@example.org");
+    expect(known).toEqual({ status: "exists", reply: "250 2.1.5 Ok" });
+    expect(await other.get("127.0.0.1:25", "alice@example.org")).toBeUndefined();
+    const ttl = await relay().client.pttl("edgemx:callout:127.0.0.1:24:nobody@example.org");
+    expect(ttl).toBeGreaterThan(25_000);
+    expect(ttl).toBeLessThanOrEqual(30_000);
+  });
+
   it("fall back to the relay's own memory when Redis is down, and say so", async () => {
     const one = relay();
     await redis.stop();
@@ -111,5 +126,7 @@ describe("shared state in Redis", () => {
     await one.sends.record("dave@example.org");
     expect(await one.sends.allows("dave@example.org")).toBe(false);
     expect(errors.length).toBeGreaterThan(0);
+    // The callout's shared answers: a miss, so the host is asked.
+    expect(await redisAnswers(one.client).get("127.0.0.1:24", "alice@example.org")).toBeUndefined();
   });
 });
