@@ -14,10 +14,10 @@ import type { ConfigInput } from "../../core/config/schema.ts";
 import { workerPart } from "../../core/config/worker.ts";
 import { controlSocketPath } from "../../relay-node/src/control/control.ts";
 import { DKIM_PRIVATE_KEY_PEM, DKIM_PUBLIC_KEY_BASE64, DKIM_SELECTOR } from "../harness/dkim-key.ts";
-import { LOCAL, relayDocument, startTestRelay, testMessage, type TestRelay } from "../harness/relay.ts";
-import { openSmtp } from "../harness/smtp-client.ts";
+import { LOCAL, relayDocument, sendAsAuthorizedSender, startTestRelay, type TestRelay } from "../harness/relay.ts";
 import { bundleWorker, startWorker, type RunningWorker } from "../harness/worker.ts";
 import { TEST_DNS } from "../harness/zones.ts";
+import { until } from "../harness/until.ts";
 
 const harness = inject("harness");
 const CLI = join(import.meta.dirname, "../../relay-node/src/cli/queue.ts");
@@ -82,28 +82,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** One message from sender.test's authorized address to our mailbox; the reply to its final dot. */
-async function send(mailFrom: string, from: string): Promise<string> {
-  const smtp = await openSmtp(ours.port, { localAddress: sender.authorizedIp });
-  try {
-    await smtp.reply();
-    await smtp.command(`EHLO ${sender.mailHost}`);
-    expect(await smtp.command(`MAIL FROM:<${mailFrom}>`)).toMatch(/^250/);
-    expect(await smtp.command(`RCPT TO:<${LOCAL.mailbox}>`)).toMatch(/^250/);
-    expect(await smtp.command("DATA")).toMatch(/^354/);
-    return await smtp.command(`${testMessage({ from }).replace(/\r\n$/, "")}\r\n.`);
-  } finally {
-    smtp.close();
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 150; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${what} did not happen within 30 s`);
+/** One message from sender.test's authorized address; the reply to its final dot. */
+function send(mailFrom: string, from: string): Promise<string> {
+  return sendAsAuthorizedSender(ours.port, mailFrom, from);
 }
 
 function dashboard(path: string, token?: string): Promise<Response> {
