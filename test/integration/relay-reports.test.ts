@@ -15,13 +15,14 @@ import { delivered, LOCAL, messageWithAttachment, relayDocument, startTestRelay,
 import { bundleWorker, startWorker, type RunningWorker } from "../harness/worker.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 import { until } from "../harness/until.ts";
+import { conformanceFile } from "../fixtures/conformance-suites.ts";
 
 const harness = inject("harness");
 const dir = mkdtempSync(join(tmpdir(), "edgemx-relay-reports-"));
 const { sender } = TEST_DNS;
 const REPORTS_TOKEN = "relay-reports-token";
 const RUA = `dmarc-reports@${LOCAL.domain}`;
-const SAMPLE = new URL("../../../shared/conformance/dmarc-reports/aggregate/rfc9990-example.net!example.com!1700000000!1700086399.xml", import.meta.url);
+const SAMPLE = conformanceFile("dmarc-reports/aggregate/rfc9990-example.net!example.com!1700000000!1700086399.xml");
 
 let worker: RunningWorker;
 let relay: TestRelay;
