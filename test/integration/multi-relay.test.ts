@@ -26,6 +26,7 @@ import { openSmtp, type SmtpDialogue } from "../harness/smtp-client.ts";
 import { startSmtpSink, type SmtpSink } from "../harness/smtp-sink.ts";
 import { runSwaks, writeSwaksData, type SwaksRun } from "../harness/swaks.ts";
 import { TEST_DNS } from "../harness/zones.ts";
+import { until } from "../harness/until.ts";
 
 const harness = inject("harness");
 const dir = mkdtempSync(join(tmpdir(), "edgemx-multi-relay-"));
@@ -173,7 +174,7 @@ describe("three relays sharing Redis", () => {
     const client = new Redis(redis.url);
     const total = async (): Promise<number> =>
       Object.values(await client.hgetall(`edgemx:tlsrpt:counts:${day}`)).reduce((sum, count) => sum + Number(count), 0);
-    while ((await total()) < relays.length) await new Promise((resolve) => setTimeout(resolve, 200));
+    await until("a TLS session counted by each relay", async () => ((await total()) >= relays.length ? true : undefined));
     client.disconnect();
     for (const relay of relays) expect(relay.process.tail(), relay.name).toContain("outbound TLS check failed");
 
