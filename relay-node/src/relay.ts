@@ -232,6 +232,7 @@ async function startRelayServices(
       logger.error({ event: "spool", spool: config.relay.spool, by }, "another relay took this spool over: delivery from it stops");
       stopDeliveryOnLostLease();
     },
+    onRenewalError: (err) => logger.warn({ event: "spool", err: (err as Error).message }, "the spool's lease could not be renewed: tried again in 15 s"),
   });
   services.defer(() => lease.release());
   const spool = await Spool.open(config.relay.spool);

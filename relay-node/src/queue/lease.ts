@@ -10,7 +10,7 @@
 // stale one is replaced only under <dir>/owner.json.takeover, itself made by link(2). A taker that dies
 // inside the takeover (a few file operations) leaves that file behind: the next taker names it.
 import { hostname } from "node:os";
-import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -73,6 +73,8 @@ export interface LeaseOptions {
   pid?: number;
   /** Told when a renewal finds the owner file no longer ours: then stop delivering from the spool. */
   onLost?: (by: SpoolOwner | null) => void;
+  /** Told when a renewal could not be written. */
+  onRenewalError?: (error: unknown) => void;
 }
 
 /**
@@ -133,9 +135,17 @@ export function takeSpoolLease(dir: string, options: LeaseOptions = {}): SpoolLe
       options.onLost?.(found);
       return;
     }
-    const next = write();
-    renameSync(next.temp, path);
-    owner = next.owner;
+    // A renewal that fails (a full disk) is tried again at the next tick: on this host the lease holds
+    // while the process lives anyway, and another host waits LEASE_MS, four ticks.
+    let next: { owner: SpoolOwner; temp: string } | undefined;
+    try {
+      next = write();
+      renameSync(next.temp, path);
+      owner = next.owner;
+    } catch (error) {
+      if (next !== undefined) rmSync(next.temp, { force: true });
+      options.onRenewalError?.(error);
+    }
   }, RENEW_MS).unref();
   return {
     get owner() {
