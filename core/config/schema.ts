@@ -566,6 +566,11 @@ const relay = z
       .describe(
         "deliveries from the spool in flight at once, next hop and remote domains together; below the MX's sessions at full load, delivery falls behind acceptance and the spool grows ([queue.md](queue.md))",
       ),
+    threads: z.number().int().min(0).max(256).optional().meta({
+      description:
+        "the worker threads that judge inbound and submitted mail (MIME, DKIM/ARC verification, banned content) beside the main thread, which keeps the listeners and the spool; `0`: the judge runs on the main thread. Not used with `relay.verdict.url` ([relay.md](relay.md#the-judge-on-every-core))",
+      defaultText: "the number of cores (`os.availableParallelism()`)",
+    }),
     resolver: z
       .object({
         host: z.string().min(1).default("127.0.0.1").meta({ kind: "address", description: "the resolver's address" }),
