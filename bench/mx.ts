@@ -297,6 +297,7 @@ function relayConfig(
   metricsPort: number | undefined,
   threads: number | undefined,
   maildir = join(dir, "Maildir"),
+  reusePort = false,
 ): unknown {
   return {
     hostname: HOSTNAME,
@@ -311,7 +312,7 @@ function relayConfig(
       greylist: { enabled: true },
     },
     relay: {
-      listeners: { mx: { host: "127.0.0.1", port }, submission: { enabled: false }, submissions: { enabled: false } },
+      listeners: { mx: { host: "127.0.0.1", port, reusePort }, submission: { enabled: false }, submissions: { enabled: false } },
       resolver: { host: "127.0.0.1", port: dnsPort, timeoutMs: 3000 },
       greylist: { store: { type: "sqlite", path: join(dir, "greylist.sqlite") } },
       clamd: clamd ? { enabled: true, host: clamd.host, port: clamd.port, timeoutMs: 5000 } : { enabled: false },
@@ -365,7 +366,7 @@ async function edgemxServer(
   for (let i = 0; i < processes; i++) {
     const own = processes === 1 ? folder : join(folder, `relay-${i + 1}`);
     mkdirSync(own, { recursive: true });
-    const document = relayConfig(own, port, harness.dnsPort, clamd, metricsPort, options.threads, join(folder, "Maildir"));
+    const document = relayConfig(own, port, harness.dnsPort, clamd, metricsPort, options.threads, join(folder, "Maildir"), processes > 1);
     const config: EdgemxConfig = parseConfig(document, "the mx benchmark's relay configuration");
     const configFile = join(own, "edgemx.yaml");
     writeFileSync(configFile, `${JSON.stringify(document, null, 2)}\n`);

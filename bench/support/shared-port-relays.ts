@@ -1,6 +1,6 @@
 // The multi-process shape of issue 17 as a benchmark prototype: `node shared-port-relays.ts <config>…`
 // starts one relay process per configuration file, each with its own spool, all listening on the same
-// MX port with SO_REUSEPORT (the kernel spreads the connections among them), and stays as their parent,
+// MX port with relay.listeners.mx.reusePort (SO_REUSEPORT: the kernel spreads the connections among them), and stays as their parent,
 // so that the benchmark reads the CPU of the whole tree from one pid. SIGTERM stops them all.
 import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -13,8 +13,7 @@ const [mode, ...files] = process.argv.slice(2);
 if (mode === "relay") {
   const file = files[0]!;
   const config = loadConfigFile(file);
-  const { host, port } = config.relay.listeners.mx;
-  const relay = await startRelay(config, { configFile: file, listen: { host, port, reusePort: true } });
+  const relay = await startRelay(config, { configFile: file });
   process.send?.("listening");
   process.once("SIGTERM", () => void relay.stop().then(() => process.exit(0)));
 } else {

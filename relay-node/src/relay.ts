@@ -53,11 +53,7 @@ import { prepareAcmeCertificate } from "./acme/store.ts";
 import { startAcmeService, type AcmeService } from "./acme/service.ts";
 
 export interface RelayOverrides {
-  /**
-   * Listen here instead of relay.listeners.mx (port 0: a free port, see RunningRelay.port). `reusePort`:
-   * share the port with other relay processes (SO_REUSEPORT, Linux; the kernel spreads connections), for
-   * the benchmark of several processes against one with the judge pool (bench/mx.ts).
-   */
+  /** Listen here instead of relay.listeners.mx (port 0: a free port, see RunningRelay.port); `reusePort` as relay.listeners.mx.reusePort. */
   listen?: { host?: string; port?: number; reusePort?: boolean };
   logger?: Logger;
   resolver?: Resolver;
@@ -403,7 +399,7 @@ async function startRelayServices(
     try {
       await new Promise<void>((resolveListen, rejectListen) => {
         server.server.once("error", rejectListen);
-        server.server.listen({ port, host, reusePort: overrides.listen?.reusePort === true }, () => {
+        server.server.listen({ port, host, reusePort: overrides.listen?.reusePort ?? listener.reusePort }, () => {
           server.server.off("error", rejectListen);
           resolveListen();
         });
