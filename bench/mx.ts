@@ -17,7 +17,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { availableParallelism, cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -42,6 +42,7 @@ import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const RELAY_MAIN = join(REPO_ROOT, "relay-node/src/main.ts");
+const SHARED_PORT_RELAYS = fileURLToPath(new URL("./support/shared-port-relays.ts", import.meta.url));
 const LOAD_GENERATOR = fileURLToPath(new URL("./support/smtp-load.ts", import.meta.url));
 
 const { sender, dnsbl } = TEST_DNS;
@@ -55,6 +56,9 @@ const MESSAGE_BYTES = 10 * 1024;
 const POSTFIX_DURABLE_CPU_MS = 1.81;
 /** The goal: edgemx at least this many times Haraka's rate. */
 const GOAL_VS_HARAKA = 1.5;
+/** Issue 17's goals, by msg/s in the same run: edgemx on every core against Postfix's fsynced queue and against Haraka. */
+const GOAL_RATE_VS_POSTFIX = 1.2;
+const GOAL_RATE_VS_HARAKA = 2.5;
 /** Servers that deliver after accepting get this long to drain their queue before CPU is read. */
 const DRAIN_LIMIT_MS = 120_000;
 const START_LIMIT_MS = 60_000;
@@ -71,7 +75,7 @@ const USAGE = `usage: npm run bench -- mx [--seconds N] [--warmup N] [--sessions
   --haraka-nodes N Haraka's cluster workers (smtp.ini nodes; default 0: unset, a master and one worker)
   --no-clamd       skip the row with clamd
   --only LIST      only these rows, comma-separated: sink, postfix, postfix-maildir, haraka, haraka-durable, edgemx,
-                   edgemx-metrics, edgemx-clamd
+                   edgemx-main-thread, edgemx-processes, edgemx-metrics, edgemx-clamd
   --fs KIND        where the queues and mailboxes live: ext4-journal (default: a fresh ext4 with a
                    journal on a loop device, as root; else the temp folder) or tmp (the temp folder)
   --keep           keep the temp folder (configurations, server logs) and say where it is
@@ -92,7 +96,18 @@ interface Options {
   profile: boolean;
 }
 
-const ROWS = ["sink", "postfix", "postfix-maildir", "haraka", "haraka-durable", "edgemx", "edgemx-metrics", "edgemx-clamd"] as const;
+const ROWS = [
+  "sink",
+  "postfix",
+  "postfix-maildir",
+  "haraka",
+  "haraka-durable",
+  "edgemx",
+  "edgemx-main-thread",
+  "edgemx-processes",
+  "edgemx-metrics",
+  "edgemx-clamd",
+] as const;
 /** How often the metrics row's relay is scraped: Prometheus's default interval is 60 s, 15 s is common. */
 const SCRAPE_EVERY_MS = 5_000;
 
@@ -274,7 +289,16 @@ async function postfixServer(dir: string, delivery: PostfixDelivery): Promise<Se
 }
 
 /** The relay's configuration: every check of issue 4 on, against the harness; metrics on `metricsPort`, or off. */
-function relayConfig(dir: string, port: number, dnsPort: number, clamd: ClamdService | undefined, metricsPort: number | undefined): unknown {
+function relayConfig(
+  dir: string,
+  port: number,
+  dnsPort: number,
+  clamd: ClamdService | undefined,
+  metricsPort: number | undefined,
+  threads: number | undefined,
+  maildir = join(dir, "Maildir"),
+  reusePort = false,
+): unknown {
   return {
     hostname: HOSTNAME,
     domains: [{ name: DOMAIN, mx: [HOSTNAME], mailboxes: [RECIPIENT.split("@")[0]] }],
@@ -288,11 +312,11 @@ function relayConfig(dir: string, port: number, dnsPort: number, clamd: ClamdSer
       greylist: { enabled: true },
     },
     relay: {
-      listeners: { mx: { host: "127.0.0.1", port }, submission: { enabled: false }, submissions: { enabled: false } },
+      listeners: { mx: { host: "127.0.0.1", port, reusePort }, submission: { enabled: false }, submissions: { enabled: false } },
       resolver: { host: "127.0.0.1", port: dnsPort, timeoutMs: 3000 },
       greylist: { store: { type: "sqlite", path: join(dir, "greylist.sqlite") } },
       clamd: clamd ? { enabled: true, host: clamd.host, port: clamd.port, timeoutMs: 5000 } : { enabled: false },
-      nextHop: { type: "maildir", path: join(dir, "Maildir") },
+      nextHop: { type: "maildir", path: maildir },
       spool: join(dir, "spool"),
       // Every session of the benchmark comes from one address: the per-address bound (default 20) must let 40 in.
       limits: { maxConnections: 500, maxConnectionsPerIp: 1000 },
@@ -300,6 +324,8 @@ function relayConfig(dir: string, port: number, dnsPort: number, clamd: ClamdSer
       // The DNS health probe asks this name: the harness's resolver serves only its test zones.
       outbound: { dnssecProbeName: sender.domain },
       metrics: metricsPort === undefined ? { enabled: false } : { enabled: true, host: "127.0.0.1", port: metricsPort },
+      // Unset: the default, a judge thread per core.
+      ...(threads === undefined ? {} : { threads }),
     },
   };
 }
@@ -315,32 +341,52 @@ function scrapeEvery(url: string): () => void {
   return () => clearInterval(timer);
 }
 
+interface EdgemxRowOptions {
+  metrics: boolean;
+  /** relay.threads; unset: the default (one per core). */
+  threads?: number;
+  /** Relay processes sharing the port (SO_REUSEPORT); unset: one, relay-node/src/main.ts. */
+  processes?: number;
+}
+
 async function edgemxServer(
   dir: string,
   harness: Harness,
   clamd: ClamdService | undefined,
   nodeArgs: string[] = [],
-  options: { metrics: boolean } = { metrics: false },
+  options: EdgemxRowOptions = { metrics: false },
 ): Promise<Server> {
   const folder = mkdtempSync(join(dir, clamd ? "edgemx-clamd-" : options.metrics ? "edgemx-metrics-" : "edgemx-"));
   const port = await freePort();
   const metricsPort = options.metrics ? await freePort() : undefined;
-  const document = relayConfig(folder, port, harness.dnsPort, clamd, metricsPort);
-  const config: EdgemxConfig = parseConfig(document, "the mx benchmark's relay configuration");
-  const configFile = join(folder, "edgemx.yaml");
-  writeFileSync(configFile, `${JSON.stringify(document, null, 2)}\n`);
+  const processes = options.processes ?? 1;
+  // One folder per relay process (spool, greylist store, control socket, TLS-RPT counts), one Maildir for all of them.
+  const configFiles: string[] = [];
+  let network = "";
+  for (let i = 0; i < processes; i++) {
+    const own = processes === 1 ? folder : join(folder, `relay-${i + 1}`);
+    mkdirSync(own, { recursive: true });
+    const document = relayConfig(own, port, harness.dnsPort, clamd, metricsPort, options.threads, join(folder, "Maildir"), processes > 1);
+    const config: EdgemxConfig = parseConfig(document, "the mx benchmark's relay configuration");
+    const configFile = join(own, "edgemx.yaml");
+    writeFileSync(configFile, `${JSON.stringify(document, null, 2)}\n`);
+    configFiles.push(configFile);
 
-  // Greylisting passes as for a known sender: the client's network has the auto-allow count.
-  const greylist = config.connection.greylist;
-  const { store: storeSettings } = config.relay.greylist;
-  if (storeSettings.type !== "sqlite") throw new Error("expected the SQLite greylist store");
-  const store = new SqliteGreylistStore(storeSettings.path);
-  const network = clientNetwork(CLIENT_IP, greylist.ipv4Prefix, greylist.ipv6Prefix);
-  await store.incrementClientPasses(network, greylist.autoAllowAfter, greylist.passLifetimeSeconds);
-  await store.close();
+    // Greylisting passes as for a known sender: the client's network has the auto-allow count.
+    const greylist = config.connection.greylist;
+    const { store: storeSettings } = config.relay.greylist;
+    if (storeSettings.type !== "sqlite") throw new Error("expected the SQLite greylist store");
+    const store = new SqliteGreylistStore(storeSettings.path);
+    network = clientNetwork(CLIENT_IP, greylist.ipv4Prefix, greylist.ipv6Prefix);
+    await store.incrementClientPasses(network, greylist.autoAllowAfter, greylist.passLifetimeSeconds);
+    await store.close();
+  }
 
   const log = join(folder, "relay.log");
-  const child = spawnLogged(process.execPath, [...nodeArgs, RELAY_MAIN], log, { cwd: folder, env: { ...process.env, EDGEMX_CONFIG: configFile } });
+  const child =
+    processes === 1
+      ? spawnLogged(process.execPath, [...nodeArgs, RELAY_MAIN], log, { cwd: folder, env: { ...process.env, EDGEMX_CONFIG: configFiles[0]! } })
+      : spawnLogged(process.execPath, [...nodeArgs, SHARED_PORT_RELAYS, ...configFiles], log, { cwd: folder });
   try {
     await waitForGreeting(child, "127.0.0.1", port, log, START_LIMIT_MS);
   } catch (err) {
@@ -365,11 +411,25 @@ async function edgemxServer(
       },
     };
   }
+  if (options.processes !== undefined || options.threads === 0) {
+    return {
+      name: options.processes === undefined ? "edgemx, judge on the main thread" : `edgemx, ${processes} processes (SO_REUSEPORT)`,
+      description:
+        options.processes === undefined
+          ? "edgemx as below with relay.threads 0: the judge on the main thread, one core's worth (issue 4's shape)"
+          : `edgemx as below in ${processes} relay processes (bench/support/shared-port-relays.ts), each with relay.threads ${options.threads ?? "default"}, its own spool and greylist store, all listening on one port with SO_REUSEPORT and delivering into one Maildir: the multi-process alternative to the judge pool`,
+      port,
+      pid: child.pid!,
+      helperPids: () => [],
+      drain: (accepted) => waitForCount("edgemx's Maildir deliveries", delivered, accepted),
+      stop: () => stopChild(child, 40_000),
+    };
+  }
   return {
     name: clamd ? "edgemx, with clamd" : "edgemx",
     description: clamd
       ? 'edgemx as above, plus clamd INSTREAM for every message (clamd\'s CPU under "helpers")'
-      : `edgemx relay (node relay-node/src/main.ts, one process): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: the store read once a minute, deliveries counted in memory and written every 5 s), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), spool fsynced before 250, Maildir delivery counted in the relay's CPU, pino log lines to a file, clamd off, metrics off`,
+      : `edgemx relay (node relay-node/src/main.ts, one process; the judge in a pool of worker threads, relay.threads unset: one per core): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: the store read once a minute, deliveries counted in memory and written every 5 s), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), spool fsynced before 250, Maildir delivery counted in the relay's CPU, pino log lines to a file, clamd off, metrics off`,
     port,
     pid: child.pid!,
     helperPids: () => clamdPids,
@@ -588,6 +648,29 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
   } else {
     goal.push("Goal (issue 4): not decidable, edgemx or Haraka was not measured");
   }
+  // Issue 17: every core of the machine, compared by msg/s in this run (the same cores, the same other load).
+  if (edgemx?.measured && postfix?.measured) {
+    const byRate = rate(edgemx) / rate(postfix);
+    const cpuAtMost = cpuMs(edgemx) <= cpuMs(postfix);
+    goal.push(
+      `Goal (issue 17): edgemx msg/s ≥ ${GOAL_RATE_VS_POSTFIX}× Postfix smtpd with its fsynced queue, same run: ${rate(edgemx).toFixed(0)} vs ${rate(postfix).toFixed(0)} msg/s = ${byRate.toFixed(2)}× → ${byRate >= GOAL_RATE_VS_POSTFIX ? "MET" : "MISSED"}; CPU per message at most Postfix's: ${cpuMs(edgemx).toFixed(3)} vs ${cpuMs(postfix).toFixed(3)} ms → ${cpuAtMost ? "MET" : "MISSED"}`,
+    );
+  }
+  if (edgemx?.measured && haraka?.measured) {
+    const byRate = rate(edgemx) / rate(haraka);
+    goal.push(
+      `Goal (issue 17): edgemx msg/s ≥ ${GOAL_RATE_VS_HARAKA}× ${haraka.server.name}, same run: ${byRate.toFixed(2)}× → ${byRate >= GOAL_RATE_VS_HARAKA ? "MET" : "MISSED"}`,
+    );
+  }
+  const mainThread = rows.find((r) => r.server.name === "edgemx, judge on the main thread");
+  const processes = rows.find((r) => r.server.name.startsWith("edgemx, ") && r.server.name.endsWith("(SO_REUSEPORT)"));
+  for (const other of [mainThread, processes]) {
+    if (edgemx?.measured && other?.measured) {
+      goal.push(
+        `Shape (issue 17): the judge pool (${edgemx.server.name}) ${rate(edgemx).toFixed(0)} msg/s, ${cpuMs(edgemx).toFixed(3)} ms CPU; ${other.server.name} ${rate(other).toFixed(0)} msg/s, ${cpuMs(other).toFixed(3)} ms CPU: the pool ${ratio(rate(edgemx), rate(other))} its msg/s`,
+      );
+    }
+  }
   const withMetrics = rows.find((r) => r.server.name === "edgemx, metrics on");
   if (edgemx?.measured && withMetrics?.measured) {
     const postfixPart = postfix?.measured
@@ -734,6 +817,10 @@ export async function run(args: string[]): Promise<number> {
       ...(haraka && wanted("haraka") ? [(rowDir: string) => harakaServer(rowDir, haraka, started, "discard", options.harakaNodes)] : []),
       ...(haraka && wanted("haraka-durable") ? [(rowDir: string) => harakaServer(rowDir, haraka, started, "durable", options.harakaNodes)] : []),
       ...(wanted("edgemx") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined)] : []),
+      ...(wanted("edgemx-main-thread") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined, [], { metrics: false, threads: 0 })] : []),
+      ...(wanted("edgemx-processes")
+        ? [(rowDir: string) => edgemxServer(rowDir, started, undefined, [], { metrics: false, threads: 0, processes: availableParallelism() })]
+        : []),
       ...(wanted("edgemx-metrics") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined, [], { metrics: true })] : []),
       ...(clamd ? [(rowDir: string) => edgemxServer(rowDir, started, clamd)] : []),
     ];

@@ -25,6 +25,7 @@ const NEEDED: PackageNeeds = {
   "/usr/sbin/postfix": "postfix", // a real MTA as the outbound TLS peer and as a client of our MX (test/harness/postfix.ts)
   "/usr/share/perl5/Mail/SRS.pm": "libmail-srs-perl", // Mail::SRS, the reference SRS implementation our SRS addresses are checked against
   xmllint: "libxml2-utils", // the schema check of the DMARC aggregate reports we send (test/fixtures/xml-schema.ts)
+  opendkim: "opendkim", // Postfix's DKIM signer, the peer of edgemx's signing in `npm run bench -- outbound`
 };
 
 /** debconf answers given before installing: Postfix unconfigured, so the system's own instance never starts (the tests run private ones). */

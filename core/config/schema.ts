@@ -213,15 +213,13 @@ const domain = z
   })
   .strict();
 
-const listener = (defaultPort: number) =>
-  z
-    .object({
-      host: z.string().default("::").meta({ kind: "address", description: "the address to listen on; `::` is every address" }),
-      port: port.default(defaultPort).describe("the port to listen on"),
-      enabled: z.boolean().default(true).describe("`false` turns the listener off"),
-    })
-    .strict()
-    .prefault({});
+const listenerFields = (defaultPort: number) => ({
+  host: z.string().default("::").meta({ kind: "address", description: "the address to listen on; `::` is every address" }),
+  port: port.default(defaultPort).describe("the port to listen on"),
+  enabled: z.boolean().default(true).describe("`false` turns the listener off"),
+});
+
+const listener = (defaultPort: number) => z.object(listenerFields(defaultPort)).strict().prefault({});
 
 const checkAction = z.enum(["reject", "tempfail", "log"]);
 
@@ -512,7 +510,19 @@ const relay = z
   .object({
     listeners: z
       .object({
-        mx: listener(25).describe("the MX: mail from other servers (RFC 5321)"),
+        mx: z
+          .object({
+            ...listenerFields(25),
+            reusePort: z
+              .boolean()
+              .default(false)
+              .describe(
+                "`true`: share the port with other relay processes on this host (`SO_REUSEPORT`, Linux), each with its own `relay.spool`; the kernel spreads the connections among them ([relay.md](relay.md#the-judge-on-every-core))",
+              ),
+          })
+          .strict()
+          .prefault({})
+          .describe("the MX: mail from other servers (RFC 5321)"),
         submission: listener(587).describe("mail submission with STARTTLS (RFC 6409)"),
         submissions: listener(465).describe("mail submission over implicit TLS (RFC 8314)"),
       })
@@ -567,6 +577,11 @@ const relay = z
       .describe(
         "deliveries from the spool in flight at once, next hop and remote domains together; below the MX's sessions at full load, delivery falls behind acceptance and the spool grows ([queue.md](queue.md))",
       ),
+    threads: z.number().int().min(0).max(256).optional().meta({
+      description:
+        "the worker threads that judge inbound and submitted mail (MIME, DKIM/ARC verification, banned content) beside the main thread, which keeps the listeners and the spool; `0`: the judge runs on the main thread. Not used with `relay.verdict.url` ([relay.md](relay.md#the-judge-on-every-core))",
+      defaultText: "the number of cores (`os.availableParallelism()`)",
+    }),
     resolver: z
       .object({
         host: z.string().min(1).default("127.0.0.1").meta({ kind: "address", description: "the resolver's address" }),

@@ -119,11 +119,19 @@ function fold(value: string, width = 72): string {
   return chunks.join(`${CRLF}\t`);
 }
 
-/** The DKIM-Signature field (without the final CRLF) for `message`, signed by `key` at `time` (seconds). */
-export function dkimSignature(message: Buffer, key: DkimKey, time: number): string {
+/** §3.7: the bh= of c=…/relaxed with SHA-256, the same for every signature over this body (DKIM's and ARC's, RFC 8617 §4.1.2). */
+export function relaxedBodyHash(body: Buffer): string {
+  return createHash("sha256").update(relaxedBody(body)).digest("base64");
+}
+
+/**
+ * The DKIM-Signature field (without the final CRLF) for `message`, signed by `key` at `time` (seconds).
+ * `bodyHash`: relaxedBodyHash() of its body, when the caller has it already.
+ */
+export function dkimSignature(message: Buffer, key: DkimKey, time: number, bodyHash?: string): string {
   const { fields, body } = splitMessage(message);
   const names = signedHeaderList(fields);
-  const bodyHash = createHash("sha256").update(relaxedBody(body)).digest("base64");
+  bodyHash ??= relaxedBodyHash(body);
   const unsigned = [
     `DKIM-Signature: v=1; a=${key.algorithm}; c=relaxed/relaxed; d=${key.domain};`,
     `\ts=${key.selector}; t=${time};`,

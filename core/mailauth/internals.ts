@@ -50,7 +50,12 @@ import { dkimSign } from "mailauth/lib/dkim/sign.js";
 // drives it directly instead of through the public dkimVerify() and its stream, for the reasons given there.
 import { DkimVerifier } from "mailauth/lib/dkim/dkim-verifier.js";
 
-export { checkSpf, createRecordLookup, createSeal, dkimSign, evaluateDmarc, getOrgDomain, sealMessage, verifyArc };
+// Private: neither documented nor typed (./tools.d.ts declares it). createSeal() takes the header section
+// parsed by it, with a body hash, instead of the message: the submission's signatures hash the body once
+// for DKIM and ARC together (relay-node/src/sign/outbound.ts).
+import { parseHeaders } from "mailauth/lib/tools.js";
+
+export { checkSpf, createRecordLookup, createSeal, dkimSign, evaluateDmarc, getOrgDomain, parseHeaders, sealMessage, verifyArc };
 
 // mailauth's dkimVerify() for a message held in memory, without the stream. dkimVerify() writes the
 // message through a Node Writable in 64 KiB chunks; its parser (lib/dkim/message-parser.js) turns

@@ -2,6 +2,7 @@
 // hop and the MX listener, and hands back what a caller needs to run and stop it — main.ts (the
 // process), scripts/start.ts (`npm start`), and the tests and benchmarks, which start it in-process.
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError } from "../../core/config/load.ts";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
@@ -56,8 +57,8 @@ import { prepareAcmeCertificate } from "./acme/store.ts";
 import { startAcmeService, type AcmeService } from "./acme/service.ts";
 
 export interface RelayOverrides {
-  /** Listen here instead of relay.listeners.mx (port 0: a free port, see RunningRelay.port). */
-  listen?: { host?: string; port?: number };
+  /** Listen here instead of relay.listeners.mx (port 0: a free port, see RunningRelay.port); `reusePort` as relay.listeners.mx.reusePort. */
+  listen?: { host?: string; port?: number; reusePort?: boolean };
   logger?: Logger;
   resolver?: Resolver;
   /** Where EDGEMX_VERDICT_TOKEN, EDGEMX_RSPAMD_PASSWORD, EDGEMX_LEARN_TOKEN and EDGEMX_REPORTS_TOKEN are read; process.env by default. */
@@ -213,7 +214,9 @@ async function startRelayServices(
   const metrics = config.relay.metrics.enabled ? new RelayMetrics() : null;
   const resolver = overrides.resolver ?? createRelayResolver(config.relay.resolver);
   await probeResolver(config, resolver, logger);
-  const judge = createVerdictSource(config, resolver, env, readArcSealKey(config, logger));
+  // The judge pool (relay.threads, default one thread per core); a resolver handed in keeps the judge on this thread, where it can be used.
+  const judgeThreads = overrides.resolver === undefined ? (config.relay.threads ?? availableParallelism()) : 0;
+  const judge = createVerdictSource(config, resolver, env, readArcSealKey(config, logger), judgeThreads);
   const verdicts = metrics?.timeVerdicts(judge) ?? judge;
   services.defer(() => verdicts.close());
   let certificate: Certificate = config.relay.acme
@@ -424,7 +427,7 @@ async function startRelayServices(
     try {
       await new Promise<void>((resolveListen, rejectListen) => {
         server.server.once("error", rejectListen);
-        server.listen(port, host, () => {
+        server.server.listen({ port, host, reusePort: overrides.listen?.reusePort ?? listener.reusePort }, () => {
           server.server.off("error", rejectListen);
           resolveListen();
         });
@@ -437,7 +440,7 @@ async function startRelayServices(
     const bound = server.server.address();
     address = { host, port: typeof bound === "object" && bound !== null ? bound.port : port };
     logger.info(
-      { event: "listen", listener: "mx", ...address, judge: verdicts.where, tls: certificate.source },
+      { event: "listen", listener: "mx", ...address, judge: verdicts.where, judgeThreads: verdicts.threads, tls: certificate.source },
       `MX listening on ${host} port ${address.port}`,
     );
   }

@@ -97,56 +97,64 @@ async function deliveryFinished(spool: string, maildir: string): Promise<void> {
   }
 }
 
-it(`every message acknowledged with 250 before a SIGKILL is delivered after the restart (${MESSAGES} messages, ${SESSIONS} sessions, killed after ${KILL_AFTER} acknowledgements)`, async () => {
-  const folder = join(dir, "relay");
-  const port = await freePort();
-  const document = relayDocument(folder, harness.dnsPort, { listeners: { mx: { host: "127.0.0.1", port } } });
-  const configPath = join(dir, "edgemx.json");
-  writeFileSync(configPath, JSON.stringify(document));
-  const spool = join(folder, "spool");
-  const maildir = join(folder, "Maildir");
+// Both shapes of the judge (relay.threads): in a pool of worker threads (the default, one per core) and on the main thread.
+it.each([
+  { threads: 2, shape: "the judge in a pool of 2 threads" },
+  { threads: 0, shape: "the judge on the main thread" },
+])(
+  `every message acknowledged with 250 before a SIGKILL is delivered after the restart (${MESSAGES} messages, ${SESSIONS} sessions, killed after ${KILL_AFTER} acknowledgements; $shape)`,
+  async ({ threads }) => {
+    const folder = join(dir, `relay-${threads}`);
+    const port = await freePort();
+    const document = relayDocument(folder, harness.dnsPort, { listeners: { mx: { host: "127.0.0.1", port } }, threads });
+    const configPath = join(dir, `edgemx-${threads}.json`);
+    writeFileSync(configPath, JSON.stringify(document));
+    const spool = join(folder, "spool");
+    const maildir = join(folder, "Maildir");
 
-  const first = await startRelayChild(configPath);
-  const run = Math.random().toString(36).slice(2);
-  const ids = Array.from({ length: MESSAGES }, (_, n) => `crash-${n}-${run}@${sender.domain}`);
-  let acknowledgedSoFar = 0;
-  const onAcknowledged = (): void => {
-    if (++acknowledgedSoFar === KILL_AFTER) first.child.kill("SIGKILL");
-  };
-  const sessions = await Promise.all(
-    Array.from({ length: SESSIONS }, (_, s) =>
-      sendShare(
-        port,
-        ids.filter((_, n) => n % SESSIONS === s),
-        onAcknowledged,
+    const first = await startRelayChild(configPath);
+    const run = Math.random().toString(36).slice(2);
+    const ids = Array.from({ length: MESSAGES }, (_, n) => `crash-${n}-${run}@${sender.domain}`);
+    let acknowledgedSoFar = 0;
+    const onAcknowledged = (): void => {
+      if (++acknowledgedSoFar === KILL_AFTER) first.child.kill("SIGKILL");
+    };
+    const sessions = await Promise.all(
+      Array.from({ length: SESSIONS }, (_, s) =>
+        sendShare(
+          port,
+          ids.filter((_, n) => n % SESSIONS === s),
+          onAcknowledged,
+        ),
       ),
-    ),
-  );
-  expect(await first.exited, first.tail()).toBe("SIGKILL");
-  const acknowledged = new Set(sessions.flatMap((s) => s.acknowledged));
-  const unanswered = sessions.flatMap((s) => s.unanswered);
-  // The kill came in the middle of the burst: after KILL_AFTER acknowledgements, before the end.
-  expect(acknowledged.size).toBeGreaterThanOrEqual(KILL_AFTER);
-  expect(acknowledged.size + unanswered.length).toBe(MESSAGES);
-  expect(unanswered.length).toBeGreaterThan(0);
+    );
+    expect(await first.exited, first.tail()).toBe("SIGKILL");
+    const acknowledged = new Set(sessions.flatMap((s) => s.acknowledged));
+    const unanswered = sessions.flatMap((s) => s.unanswered);
+    // The kill came in the middle of the burst: after KILL_AFTER acknowledgements, before the end.
+    expect(acknowledged.size).toBeGreaterThanOrEqual(KILL_AFTER);
+    expect(acknowledged.size + unanswered.length).toBe(MESSAGES);
+    expect(unanswered.length).toBeGreaterThan(0);
 
-  const second = await startRelayChild(configPath);
-  try {
-    await deliveryFinished(spool, maildir);
-  } finally {
-    second.child.kill("SIGTERM");
-    await second.exited;
-  }
+    const second = await startRelayChild(configPath);
+    try {
+      await deliveryFinished(spool, maildir);
+    } finally {
+      second.child.kill("SIGTERM");
+      await second.exited;
+    }
 
-  const copies = copiesById(maildir);
-  const lost = [...acknowledged].filter((id) => !copies.has(id));
-  const duplicates = [...copies.values()].reduce((n, count) => n + count - 1, 0);
-  const withoutAcknowledgement = [...copies.keys()].filter((id) => !acknowledged.has(id)).length;
-  console.log(
-    `relay crash: ${MESSAGES} messages over ${SESSIONS} sessions, SIGKILL after ${KILL_AFTER} acknowledgements; ` +
-      `${acknowledged.size} acknowledged (250), ${unanswered.length} unanswered or never sent; ` +
-      `${copies.size} distinct messages present in the Maildir, ${duplicates} duplicate copies, ` +
-      `${withoutAcknowledgement} delivered without a 250; ${lost.length} acknowledged but lost`,
-  );
-  expect(lost).toEqual([]);
-}, 300_000);
+    const copies = copiesById(maildir);
+    const lost = [...acknowledged].filter((id) => !copies.has(id));
+    const duplicates = [...copies.values()].reduce((n, count) => n + count - 1, 0);
+    const withoutAcknowledgement = [...copies.keys()].filter((id) => !acknowledged.has(id)).length;
+    console.log(
+      `relay crash: ${MESSAGES} messages over ${SESSIONS} sessions, SIGKILL after ${KILL_AFTER} acknowledgements; ` +
+        `${acknowledged.size} acknowledged (250), ${unanswered.length} unanswered or never sent; ` +
+        `${copies.size} distinct messages present in the Maildir, ${duplicates} duplicate copies, ` +
+        `${withoutAcknowledgement} delivered without a 250; ${lost.length} acknowledged but lost`,
+    );
+    expect(lost).toEqual([]);
+  },
+  300_000,
+);

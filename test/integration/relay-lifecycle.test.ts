@@ -1,5 +1,6 @@
 // The relay's lifecycle: a start that fails late and a normal stop both leave nothing open — no bound
-// port, no control socket, no file handle under the data folder, nothing that keeps the process alive.
+// port, no control socket, no file handle under the data folder, no judge thread, nothing that keeps the
+// process alive.
 // What is open is read from the process itself: /proc/self/fd (every descriptor, sockets included)
 // and the async resources the start created that were never destroyed (async_hooks: servers, sockets,
 // timers, unref'd or not; process.getActiveResourcesInfo() would miss unref'd timers and count the
@@ -42,6 +43,8 @@ function lifecycleConfig(folder: string, submission: boolean): EdgemxConfig {
         rspamd: { controllerUrl: "http://127.0.0.1:11334/", learnListener: {} },
         users: { path: join(folder, "users.sqlite") },
         listeners: { submission: { enabled: submission }, submissions: { enabled: submission } },
+        // The judge pool's threads, however many cores this machine has.
+        threads: 2,
       },
       { greylist: { enabled: true } },
     ),
@@ -213,6 +216,9 @@ describe("the relay's lifecycle", () => {
     for (const port of Object.values(bound)) expect(await connects(port)).toBe(true);
     expect(await sendControlRequest(controlSocketPath(config.relay.spool), { op: "list" })).toEqual({ ok: true, entries: [] });
     expect(openDescriptors().filter((link) => link.startsWith(folder)).length).toBeGreaterThan(0);
+    // The judge pool runs (relay.threads): its threads are among what the start created, and must go with stop().
+    expect(logs.find((line) => line.listener === "mx")?.judgeThreads).toBe(2);
+    expect(before.created.alive().filter((type) => type === "WORKER")).toHaveLength(2);
 
     await relay.stop();
     await expectNothingLeftOpen(folder, config, before, Object.values(bound));

@@ -126,7 +126,8 @@ describe("a refused command's log line, its count and its story", () => {
   const refused: { clean: string; banned: string; dnsbl: string } = { clean: "", banned: "", dnsbl: "" };
 
   beforeAll(async () => {
-    logged = await startLoggedRelay({}, {}, {}, { mandatoryTls: { domains: [TLS_ONLY_DOMAIN] } });
+    // The judge in a pool of two threads, whose CPU per verdict is counted (edgemx_judge_cpu_seconds).
+    logged = await startLoggedRelay({ threads: 2 }, {}, {}, { mandatoryTls: { domains: [TLS_ONLY_DOMAIN] } });
     const port = logged.relay.port!;
 
     // A session from a good client: a MAIL the parser refuses, a MAIL that needs TLS, an unknown
@@ -209,6 +210,8 @@ describe("a refused command's log line, its count and its story", () => {
     expect(sample(text, 'edgemx_delivery_latency_seconds_count{next_hop="maildir"}')).toBe(1);
     expect(sample(text, 'edgemx_judge_seconds_count{judge="in-process",action="reject"}')).toBe(1);
     expect(sample(text, 'edgemx_judge_seconds_count{judge="in-process",action="accept"}')).toBe(1);
+    expect(sample(text, 'edgemx_judge_cpu_seconds_count{action="reject"}')).toBe(1);
+    expect(sample(text, 'edgemx_judge_cpu_seconds_count{action="accept"}')).toBe(1);
     // Each RCPT TO answered (three of the good client, one of the listed one) and each DATA decided.
     expect(sample(text, 'edgemx_smtp_stage_seconds_count{listener="mx",stage="rcpt"}')).toBe(4);
     expect(sample(text, 'edgemx_smtp_stage_seconds_count{listener="mx",stage="data"}')).toBe(2);

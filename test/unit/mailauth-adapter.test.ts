@@ -21,6 +21,7 @@ import {
   dkimVerify,
   evaluateDmarc,
   getOrgDomain,
+  parseHeaders,
   sealMessage,
   verifyArc,
 } from "../../core/mailauth/internals.ts";
@@ -52,6 +53,12 @@ describe("mailauth's package", () => {
   it("still exports every function the adapter takes from its files", () => {
     for (const imported of [checkSpf, verifyArc, sealMessage, createSeal, evaluateDmarc, dkimSign, DkimVerifier, createRecordLookup, getOrgDomain])
       expect(imported).toBeTypeOf("function");
+  });
+
+  it("still parses a header section as createSeal() takes it without the message (lib/tools.js parseHeaders)", () => {
+    const parsed = parseHeaders(Buffer.from("From: a@example.org\r\nSubject: one\r\n two\r\n"));
+    expect(parsed.parsed.map((h) => h.key)).toEqual(["from", "subject"]);
+    expect(parsed.parsed[1]!.line.toString()).toBe("Subject: one\r\n two");
   });
 
   it("still has the DKIM verifier members the adapter drives (lib/dkim/dkim-verifier.js and its MessageParser)", () => {

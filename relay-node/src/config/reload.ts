@@ -31,6 +31,8 @@ export const RESTART_SETTINGS: readonly { setting: string; read: (config: Edgemx
   { setting: "relay.greylist", read: (c) => c.relay.greylist },
   { setting: "relay.clamd", read: (c) => c.relay.clamd },
   { setting: "relay.verdict", read: (c) => c.relay.verdict },
+  // The judge pool's threads start with the relay.
+  { setting: "relay.threads", read: (c) => c.relay.threads },
   { setting: "relay.rspamd", read: (c) => c.relay.rspamd },
   { setting: "relay.recipientCheck", read: (c) => c.relay.recipientCheck },
   { setting: "relay.users", read: (c) => c.relay.users },

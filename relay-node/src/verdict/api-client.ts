@@ -9,7 +9,8 @@ import { randomBytes } from "node:crypto";
 import type { VerdictEnvelope, Verdict } from "../../../core/verdict/types.ts";
 import { dmarcEvaluationOf } from "../../../core/dmarcrpt/evaluation.ts";
 
-export type VerdictOutcome = { ok: true; verdict: Verdict } | { ok: false; detail: string };
+/** `cpuSeconds`: the judge's own CPU time for the verdict, where it can be told apart (the judge pool's threads). */
+export type VerdictOutcome = { ok: true; verdict: Verdict; cpuSeconds?: number } | { ok: false; detail: string };
 
 export interface VerdictClientSettings {
   url: string;

@@ -1,6 +1,7 @@
 // Which judge the relay asks (docs/architecture.md, "The verdict's contract"): the Worker's verdict API when
 // relay.verdict.url is set, else the very same verdict() in-process with the relay's resolver and its
-// archive opener (7z, RAR and xz through 7-Zip in a worker thread) — the embedded default. The Worker
+// archive opener (7z, RAR and xz through 7-Zip in a worker thread) — the embedded default, run in the
+// judge pool's threads (pool.ts, relay.threads) or, with relay.threads 0, on the main thread. The Worker
 // has no such opener: behind the verdict API those formats cannot be inspected. Either way a failure
 // to judge is an outcome, never an exception.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
@@ -12,12 +13,15 @@ import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
 import { verdict } from "../../../core/verdict/verdict.ts";
 import { sevenZipOpener } from "../archive/seven-zip.ts";
 import { createVerdictClient, type VerdictOutcome } from "./api-client.ts";
+import { startJudgePool } from "./pool.ts";
 
 export type { VerdictOutcome } from "./api-client.ts";
 
 export interface VerdictSource {
   /** Where verdicts come from, for the start-up log: "in-process" or the API's origin. */
   readonly where: string;
+  /** The in-process judge's threads (relay.threads); 0 or absent on the main thread or behind the API. */
+  readonly threads?: number;
   /**
    * `id` is the message's tracking id; the in-process judge uses it, the API makes its own. `config`
    * is the configuration of the message's session, which the in-process judge judges by (the API by
@@ -25,7 +29,7 @@ export interface VerdictSource {
    * API is stateless).
    */
   ask(raw: Uint8Array, envelope: VerdictEnvelope, message: { id: string; config: WorkerConfig; spfMemo?: SpfMemo }): Promise<VerdictOutcome>;
-  close(): void;
+  close(): void | Promise<void>;
 }
 
 /** The environment variable holding the verdict API's bearer token (never the config file). */
@@ -38,12 +42,21 @@ export class VerdictSourceSetupError extends Error {
   }
 }
 
-export function createVerdictSource(config: EdgemxConfig, resolver: Resolver, env: NodeJS.ProcessEnv, arcSealKey?: ArcSealKey): VerdictSource {
+/**
+ * `threads`: the judge pool's size (0: the main thread). A resolver handed in by the caller instead of
+ * the configured one cannot go to other threads: the pool's threads ask relay.resolver themselves.
+ */
+export function createVerdictSource(config: EdgemxConfig, resolver: Resolver, env: NodeJS.ProcessEnv, arcSealKey?: ArcSealKey, threads = 0): VerdictSource {
   const { url, timeoutMs } = config.relay.verdict;
+  if (url === undefined && threads > 0) {
+    const pool = startJudgePool({ threads, resolver: config.relay.resolver, config, ...(arcSealKey ? { arcSealKey } : {}) });
+    return { where: "in-process", threads, ask: (raw, envelope, message) => pool.ask(raw, envelope, message), close: () => pool.close() };
+  }
   if (url === undefined) {
     const archiveOpener = sevenZipOpener();
     return {
       where: "in-process",
+      threads: 0,
       async ask(raw, envelope, { id, config: judgedBy, spfMemo }) {
         try {
           return {
@@ -65,5 +78,5 @@ export function createVerdictSource(config: EdgemxConfig, resolver: Resolver, en
   const token = env[VERDICT_TOKEN_ENV];
   if (!token) throw new VerdictSourceSetupError(`relay.verdict.url is set, but ${VERDICT_TOKEN_ENV} (the verdict API's token) is not in the environment`);
   const client = createVerdictClient({ url, timeoutMs, token });
-  return { where: new URL(url).origin, ask: (raw, envelope) => client.ask(raw, envelope), close: () => client.close() };
+  return { where: new URL(url).origin, threads: 0, ask: (raw, envelope) => client.ask(raw, envelope), close: () => client.close() };
 }
