@@ -1,5 +1,6 @@
 // The envelope as the verdict API receives it: validated, bounded, with a clear reason when refused.
 import { z } from "zod";
+import { RELAXABLE_CHECKS } from "../config/schema.ts";
 import type { VerdictEnvelope } from "./types.ts";
 
 // RFC 5321 §4.5.3.1: a path is at most 256 octets; a domain at most 255; recipients are bounded by the API.
@@ -13,6 +14,17 @@ const address = z
 
 const ipAddress = z.union([z.ipv4(), z.ipv6()], { message: "expected an IPv4 or IPv6 address" });
 
+const spare = z.array(z.enum(RELAXABLE_CHECKS)).max(RELAXABLE_CHECKS.length);
+const allowEntry = z.number().int().min(0).max(10_000);
+const allowValue = z.string().min(1).max(MAX_PATH);
+/** The relay's allowlist hits and sender entries (core/allow/); `virus` is no check it can name. */
+const allowance = z
+  .object({
+    client: z.array(z.object({ entry: allowEntry, match: z.enum(["ip", "name", "helo"]), value: allowValue, spare }).strict()).max(100),
+    senders: z.array(z.object({ entry: allowEntry, sender: allowValue, spare }).strict()).max(100),
+  })
+  .strict();
+
 export const envelopeSchema = z
   .object({
     clientIp: ipAddress.optional(),
@@ -23,6 +35,7 @@ export const envelopeSchema = z
     smtputf8: z.boolean().optional(),
     authenticatedUser: z.string().min(1).max(MAX_PATH).optional(),
     direction: z.enum(["inbound", "outbound"]).default("inbound"),
+    allow: allowance.optional(),
   })
   .strict();
 
