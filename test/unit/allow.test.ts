@@ -15,6 +15,7 @@ import {
   type AllowHit,
 } from "../../core/allow/allow.ts";
 import { ConfigError, parseConfig } from "../../core/config/load.ts";
+import { renderStory, StoryCollector } from "../../relay-node/src/log/story.ts";
 import type { EdgemxConfig } from "../../core/config/schema.ts";
 import type { Finding } from "../../core/smtp/finding.ts";
 import { decideRecipient, greylistApplies } from "../../core/smtp/pipeline.ts";
@@ -282,5 +283,46 @@ describe("the judge with the allowlist", () => {
       zone(),
     );
     expect(v).toMatchObject({ action: "reject", reason: "BANNED" });
+  });
+});
+
+describe("npm run why with the allowlist", () => {
+  it("tells which entries the client or sender matched, on the refusal and on the message", () => {
+    const collector = new StoryCollector("12345-67");
+    const lines = [
+      {
+        time: "2030-01-01T12:00:00.000Z",
+        event: "refusal",
+        session: "s1",
+        stage: "rcpt",
+        check: "fcrdns",
+        rcpt: "alice@example.org",
+        allowlist: ["relay.allow[0] (ip 127.0.0.2/32)"],
+        reply: "554 5.7.1 <unknown[127.0.0.2]>: Client host rejected: Access denied",
+        id: null,
+      },
+      {
+        time: "2030-01-01T12:00:01.000Z",
+        event: "message",
+        session: "s1",
+        id: "12345-67",
+        mailFrom: "bob@sender.test",
+        rcptTo: ["alice@example.org"],
+        sizeBytes: 100,
+        allowlist: ["relay.allow[0] (ip 127.0.0.2/32)"],
+        checks: [{ check: "dnsbl", outcome: "relaxed", detail: "dnsbl.test: listed; allowlisted by relay.allow[0] (ip 127.0.0.2/32)" }],
+        scan: "infected Eicar-Test-Signature",
+        spam: "skipped",
+        reply: "554 5.7.0 Reject, id=12345-67 – INFECTED",
+      },
+    ];
+    for (const line of lines) collector.add(JSON.stringify(line));
+    const told = renderStory(collector.result().stories[0]!);
+    expect(told).toMatch(
+      /RCPT TO <alice@example\.org> refused \(check fcrdns\): 554 5\.7\.1 [^\n]*\n\s+allowlisted: relay\.allow\[0\] \(ip 127\.0\.0\.2\/32\)\n/,
+    );
+    expect(told).toMatch(
+      /– INFECTED\n\s+allowlisted: relay\.allow\[0\] \(ip 127\.0\.0\.2\/32\)\n\s+checks: dnsbl relaxed \(dnsbl\.test: listed; allowlisted by relay\.allow\[0\]/,
+    );
   });
 });
