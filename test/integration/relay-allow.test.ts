@@ -30,7 +30,7 @@ let clamd: ClamdService;
 let redis: RedisService;
 let runs = 0;
 
-async function start(relay: NonNullable<ConfigInput["relay"]>): Promise<{ test: TestRelay; configFile: string }> {
+async function start(relay: NonNullable<ConfigInput["relay"]>, greylisting = false): Promise<{ test: TestRelay; configFile: string }> {
   const folder = join(dir, `relay-${++runs}`);
   const document = relayDocument(
     folder,
@@ -40,7 +40,7 @@ async function start(relay: NonNullable<ConfigInput["relay"]>): Promise<{ test: 
       greylist: { store: { type: "sqlite", path: join(folder, "greylist.sqlite") } },
       ...relay,
     },
-    { dnsbl: { zones: [{ zone: dnsbl.zone, codes: [dnsbl.listedAnswer] }] }, fcrdns: { dynamicPatterns: [DYNAMIC] }, greylist: { enabled: false } },
+    { dnsbl: { zones: [{ zone: dnsbl.zone, codes: [dnsbl.listedAnswer] }] }, fcrdns: { dynamicPatterns: [DYNAMIC] }, greylist: { enabled: greylisting } },
   );
   // The relay's own configuration as a file, for the CLI's --config (YAML reads JSON).
   const configFile = join(dir, `relay-${runs}.yaml`);
@@ -49,8 +49,15 @@ async function start(relay: NonNullable<ConfigInput["relay"]>): Promise<{ test: 
 }
 
 /** Sends one message from `clientIp`; resolves with the final reply, or the refusal that stopped it. */
-async function send(port: number, clientIp: string, raw: string, mailFrom = `bob@${sender.domain}`, to = LOCAL.mailbox): Promise<string> {
-  const transport = nodemailer.createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true, localAddress: clientIp, name: sender.mailHost });
+async function send(
+  port: number,
+  clientIp: string,
+  raw: string,
+  mailFrom = `bob@${sender.domain}`,
+  to: string = LOCAL.mailbox,
+  helo: string = sender.mailHost,
+): Promise<string> {
+  const transport = nodemailer.createTransport({ host: "127.0.0.1", port, secure: false, ignoreTLS: true, localAddress: clientIp, name: helo });
   try {
     return (await transport.sendMail({ envelope: { from: mailFrom, to }, raw })).response;
   } catch (err) {
@@ -202,6 +209,35 @@ describe("an allowlisted sender domain", () => {
     const line = linesOf(allowing, "message").at(-1);
     expect(line?.allowlist).toBeUndefined();
     expect(checksOf(line).find((c) => c.check === "banned")?.outcome).toBe("fail");
+  });
+});
+
+describe("greylisting and the HELO check spared", () => {
+  it("lets an allowlisted client's first attempt through greylisting, defers another's; spares a named HELO name only", async () => {
+    const greylisting = await start(
+      {
+        allow: [
+          { ip: sender.authorizedIp, spare: ["greylist"] },
+          { helo: sender.nxdomain, spare: ["helo"] },
+        ],
+      },
+      true,
+    );
+    try {
+      const { port } = greylisting.test;
+      expect(await send(port, sender.authorizedIp, testMessage())).toMatch(/^250 /);
+      expect(await metric(greylisting.test, 'check="greylist",match="ip"')).toBe(1);
+      // mx.sender.test (127.0.0.10) passes every connection check but is not allowlisted: greylisted.
+      expect(await send(port, sender.mxAddress, testMessage())).toMatch(/^451 4\.7\.1 /);
+      expect(await send(port, sender.authorizedIp, testMessage(), undefined, undefined, sender.nxdomain)).toMatch(/^250 /);
+      expect(await metric(greylisting.test, 'check="helo",match="helo"')).toBe(1);
+      const other = `other-${sender.nxdomain}`;
+      expect(await send(port, sender.authorizedIp, testMessage(), undefined, undefined, other)).toBe(
+        `554 5.7.1 <${other}>: Helo command rejected: Host not found`,
+      );
+    } finally {
+      await greylisting.test.relay.stop();
+    }
   });
 });
 

@@ -20,6 +20,7 @@ import type { EdgemxConfig } from "../../core/config/schema.ts";
 import type { Finding } from "../../core/smtp/finding.ts";
 import { decideRecipient, greylistApplies } from "../../core/smtp/pipeline.ts";
 import { buildReply } from "../../core/smtp/replies.ts";
+import { allowHitsOf, parseEnvelope } from "../../core/verdict/envelope.ts";
 import type { VerdictEnvelope } from "../../core/verdict/types.ts";
 import { verdict } from "../../core/verdict/verdict.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
@@ -324,5 +325,31 @@ describe("npm run why with the allowlist", () => {
     expect(told).toMatch(
       /– INFECTED\n\s+allowlisted: relay\.allow\[0\] \(ip 127\.0\.0\.2\/32\)\n\s+checks: dnsbl relaxed \(dnsbl\.test: listed; allowlisted by relay\.allow\[0\]/,
     );
+  });
+});
+
+describe("the allowlist over the verdict API", () => {
+  const envelope = { clientIp: "192.0.2.1", mailFrom: "a@partner.example", rcptTo: ["bob@example.org"] };
+
+  it("takes the client's hits and the sender entries in the envelope, and never the virus scan", () => {
+    const allow = {
+      client: [{ entry: 0, match: "ip", value: "192.0.2.0/24", spare: ["dnsbl", "banned"] }],
+      senders: [{ entry: 1, sender: "partner.example", spare: ["spam"] }],
+    };
+    expect(parseEnvelope({ ...envelope, allow })).toEqual({ ...envelope, direction: "inbound", allow });
+    expect(parseEnvelope({ ...envelope, allow: { ...allow, client: [{ ...allow.client[0], spare: ["virus"] }] } })).toMatch(
+      /^allow\.client\[0\]\.spare\[0\]: /,
+    );
+    expect(parseEnvelope({ ...envelope, allow: { client: [{ entry: 0, match: "sender", value: "x", spare: [] }], senders: [] } })).toMatch(
+      /^allow\.client\[0\]\.match: /,
+    );
+  });
+
+  it("keeps the sender entries of the API's answer only when they have their shape", () => {
+    const hit = { entry: 1, match: "sender", value: "partner.example", spare: ["spam"], alignedBy: "dkim" };
+    expect(allowHitsOf([hit])).toEqual([hit]);
+    expect(allowHitsOf([{ ...hit, spare: ["virus"] }])).toBeUndefined();
+    expect(allowHitsOf([{ ...hit, match: "ip" }])).toBeUndefined();
+    expect(allowHitsOf("everything")).toBeUndefined();
   });
 });
