@@ -132,7 +132,7 @@ export class RelayMetrics {
   });
   readonly #allowlisted = new Counter({
     name: "edgemx_allowlist_spared_total",
-    help: "checks that would have refused or deferred and were passed over because an entry of relay.allow spares them, by check and what the entry matched (ip, name, helo, sender)",
+    help: "checks passed over because an entry of relay.allow spares them (a finding that would have refused, or greylisting that would have run), by check and what the entry matched (ip, name, helo, sender)",
     labelNames: ["check", "match"] as const,
     registers: [this.registry],
   });

@@ -16,8 +16,8 @@
 //   asked), after the cheaper checks so a refused client causes no callout; greylisting (451 4.7.1),
 //   skipped for roles that relax it, and left until after the final dot when rspamd's score gates it.
 //   The client's relay.allow entries (core/allow/) spare the delayed findings and greylisting they name;
-//   each spared check is recorded and counted. Spamtrap addresses are accepted as mailboxes, never called out or greylisted; the spamtrap's
-//   blocklist is a connect-stage finding beside the DNSBL's. An SRS address of ours (a bounce of mail
+//   each spared check is recorded and counted. Spamtrap addresses are accepted as mailboxes, never
+//   called out or greylisted; the spamtrap's blocklist is a connect-stage finding beside the DNSBL's. An SRS address of ours (a bounce of mail
 //   we forwarded, core/srs/) is accepted for the address it stands for only when its hash and age hold
 //   (550 5.1.1 … (SRS) otherwise), and never called out.
 // - DATA: read whole within the size bound, bare CR/LF and NUL refused (session.ts, data.ts); then
