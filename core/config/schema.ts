@@ -2,6 +2,7 @@
 // field's meaning is written here once: `npm run docs` (scripts/config-docs.ts) turns the descriptions
 // into docs/configuration.md. Every rule that depends only on the document is here too, so that
 // `npm run config:check` refuses exactly what the relay and the Worker refuse at start.
+import { isIP } from "node:net";
 import { z } from "zod";
 import { authPolicySchema } from "./auth-policy.ts";
 import { rfcRulesSchema } from "./rfc-rules.ts";
@@ -68,6 +69,81 @@ const server = (ports: { ssl: number; starttls: number }) =>
 /** Checks whose failure a role mailbox may be spared (RFC 2142 mailboxes must stay reachable). */
 export const RELAXABLE_CHECKS = ["dnsbl", "fcrdns", "helo", "sender", "spf", "dkim", "dmarc", "banned", "rfc", "greylist", "spam"] as const;
 export type RelaxableCheck = (typeof RELAXABLE_CHECKS)[number];
+
+// relay.allow: a client or sender spared named checks (core/allow/). The virus scan is never among them.
+/** What an allowlist entry matches on; each entry names exactly one. */
+export const ALLOW_MATCHES = ["ip", "name", "helo", "sender"] as const;
+/** The checks answered at RCPT TO or earlier: a sender domain, known to be genuine only after DATA, cannot spare them. */
+export const SESSION_STAGE_CHECKS: readonly RelaxableCheck[] = ["dnsbl", "fcrdns", "helo", "sender", "greylist"];
+
+// A check by name; the virus scan is refused with its own reason rather than as one more unknown name.
+const sparedCheck = z
+  .string()
+  .transform((check, ctx): RelaxableCheck => {
+    const known = RELAXABLE_CHECKS.find((name) => name === check);
+    if (known !== undefined) return known;
+    ctx.addIssue({
+      code: "custom",
+      message:
+        check === "virus"
+          ? "the virus scan is never spared: an allowlisted client's mail is scanned like any other"
+          : `expected one of ${RELAXABLE_CHECKS.join(", ")}`,
+    });
+    return z.NEVER;
+  })
+  .meta({ kind: "check" });
+
+// An address, or a network as address/prefix (IPv4 /0–32, IPv6 /0–128).
+const ipOrNetwork = z
+  .string()
+  .refine(
+    (text) => {
+      const [address = "", prefix, ...rest] = text.split("/");
+      const family = isIP(address);
+      if (family === 0 || rest.length > 0) return false;
+      return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+    },
+    { message: "expected an IP address or a network such as 192.0.2.0/24 or 2001:db8::/32" },
+  )
+  .meta({ kind: "address or network" });
+
+const allowEntry = z
+  .object({
+    ip: ipOrNetwork.optional().meta({ description: "the client's address, or its network (`192.0.2.0/24`, `2001:db8::/32`)" }),
+    name: mxPattern.optional().meta({
+      description: "the client's forward-confirmed name (FCrDNS, RFC 8601 §3 iprev): `mail.partner.example`, or `*.partner.example` for every name under it",
+    }),
+    helo: mxPattern.optional().meta({
+      description:
+        "the HELO/EHLO name, or `*.partner.example` for every name under it; anyone can claim a HELO name, so spare with it only what a claimed name may be spared",
+    }),
+    sender: mxPattern.optional().meta({
+      description:
+        "the sender's domain (`*.partner.example` for every domain under it): the From domain, and only when SPF (MAIL FROM) or DKIM authenticates a domain aligned with it (RFC 7489 §3.1), since anyone can write any From; so it is decided after DATA and spares only the message's checks",
+    }),
+    spare: z
+      .array(sparedCheck)
+      .refine((checks) => checks.length > 0, { message: "expected at least one check to spare" })
+      .describe(`the checks this client or sender is spared: ${RELAXABLE_CHECKS.join(", ")}; never the virus scan`),
+  })
+  .strict()
+  .superRefine((entry, ctx) => {
+    const given = ALLOW_MATCHES.filter((match) => entry[match] !== undefined);
+    if (given.length !== 1)
+      ctx.addIssue({
+        code: "custom",
+        message: `expected exactly one of ${ALLOW_MATCHES.join(", ")}: what the entry matches (${given.length === 0 ? "none is given" : `${given.join(" and ")} are given`})`,
+      });
+    if (entry.sender === undefined) return;
+    entry.spare.forEach((check, i) => {
+      if (SESSION_STAGE_CHECKS.includes(check))
+        ctx.addIssue({
+          code: "custom",
+          path: ["spare", i],
+          message: `a sender entry cannot spare ${check}: the sender domain is genuine only once SPF or DKIM aligns it after DATA, and ${check} answers at RCPT TO; name the client by ip or name instead`,
+        });
+    });
+  });
 
 const rolePolicy = z
   .object({
@@ -654,6 +730,12 @@ const relay = z
         description:
           "what separates a subaddress from its mailbox (RFC 5233's detail): `alice+news@` is delivered to the mailbox or alias `alice`, the whole address kept in `Delivered-To`; each character is a delimiter, as in Postfix's `recipient_delimiter`; an exact mailbox or alias name wins; `\"\"`: no subaddresses ([relay-checks.md](relay-checks.md))",
       }),
+    allow: z
+      .array(allowEntry)
+      .default([])
+      .describe(
+        "the allowlist: clients (by address or network, forward-confirmed name, HELO name) and sender domains spared the named checks, e.g. `{ ip: 192.0.2.0/24, spare: [dnsbl, greylist] }`; never the virus scan. Each spared check is logged on the message's or refusal's line and counted ([relay-checks.md](relay-checks.md#allowlist))",
+      ),
     srs: z
       .object({
         maxAgeDays: z
@@ -1115,3 +1197,4 @@ export type DomainConfig = EdgemxConfig["domains"][number];
 export type ConfigInput = z.input<typeof configSchema>;
 export type BannedConfig = EdgemxConfig["judge"]["banned"];
 export type OutboundBannedConfig = EdgemxConfig["judge"]["outboundBanned"];
+export type AllowEntry = EdgemxConfig["relay"]["allow"][number];

@@ -63,25 +63,35 @@ export function isDelayed(check: RelayCheck): check is RelaxableCheck {
   return RELAXABLE.has(check);
 }
 
-export type RecipientDecision = { accept: true; relaxed: RelaxableCheck[] } | { accept: false; reply: SmtpReply; check: RelayCheck };
+export type RecipientDecision =
+  /** `allowed`: the checks the allowlist passed over, when there are any. */
+  { accept: true; relaxed: RelaxableCheck[]; allowed?: RelaxableCheck[] } | { accept: false; reply: SmtpReply; check: RelayCheck };
 
 /**
  * RCPT TO with the delayed findings of the connection, HELO and MAIL FROM stages, in that order: the
- * first refusing finding not relaxed for this recipient's role answers; relaxed ones are listed.
+ * first refusing finding neither relaxed for this recipient's role nor spared by the client's allowlist
+ * entries (`spared`, core/allow/) answers; relaxed and allowed ones are listed.
  */
-export function decideRecipient(delayed: readonly Finding[], rcpt: string, config: WorkerConfig): RecipientDecision {
+export function decideRecipient(
+  delayed: readonly Finding[],
+  rcpt: string,
+  config: WorkerConfig,
+  spared: ReadonlySet<RelaxableCheck> = new Set(),
+): RecipientDecision {
   const relaxedForRole = relaxedChecks([rcpt], config);
   const relaxed: RelaxableCheck[] = [];
+  const allowed: RelaxableCheck[] = [];
   for (const finding of delayed) {
     const effect = effectOf(finding, config);
     if (effect.effect !== "refuse") continue;
     if (isDelayed(finding.check) && relaxedForRole.has(finding.check)) relaxed.push(finding.check);
+    else if (isDelayed(finding.check) && spared.has(finding.check)) allowed.push(finding.check);
     else return { accept: false, reply: effect.reply, check: finding.check };
   }
-  return { accept: true, relaxed };
+  return allowed.length > 0 ? { accept: true, relaxed, allowed } : { accept: true, relaxed };
 }
 
-/** Greylisting runs when enabled, except for role mailboxes whose policy relaxes it. */
-export function greylistApplies(rcpt: string, config: WorkerConfig): boolean {
-  return config.connection.greylist.enabled && !relaxedChecks([rcpt], config).has("greylist");
+/** Greylisting runs when enabled, except for role mailboxes whose policy relaxes it and clients the allowlist spares it. */
+export function greylistApplies(rcpt: string, config: WorkerConfig, spared: ReadonlySet<RelaxableCheck> = new Set()): boolean {
+  return config.connection.greylist.enabled && !relaxedChecks([rcpt], config).has("greylist") && !spared.has("greylist");
 }

@@ -1,6 +1,7 @@
 // The verdict's contract (docs/architecture.md): verdict(raw, envelope, config, resolver) → Verdict.
 import type { SmtpReply } from "../smtp/replies.ts";
 import type { DmarcEvaluation } from "../dmarcrpt/evaluation.ts";
+import type { AllowHit, Allowance } from "../allow/allow.ts";
 
 /** What the transport knows about a message: the SMTP envelope and the session around it. */
 export interface VerdictEnvelope {
@@ -19,6 +20,11 @@ export interface VerdictEnvelope {
   /** The authenticated submission user, if any. */
   authenticatedUser?: string;
   direction: "inbound" | "outbound";
+  /**
+   * Inbound: the relay's allowlist (relay.allow, core/allow/) — the entries the client matched, whose
+   * checks the judge spares, and the sender entries the judge matches once SPF or DKIM aligns the From domain.
+   */
+  allow?: Allowance;
 }
 
 export type VerdictAction = "accept" | "reject" | "tempfail";
@@ -32,6 +38,8 @@ export interface CheckResult {
   check: string;
   outcome: CheckOutcome;
   detail: string;
+  /** A failure passed over because a relay.allow entry spares the check: what the entry matched. */
+  allowedBy?: AllowHit["match"];
 }
 
 export interface Verdict {
@@ -51,4 +59,6 @@ export interface Verdict {
    * report records it (core/dmarcrpt/evaluation.ts), for the reports the relay sends.
    */
   dmarc?: DmarcEvaluation;
+  /** The sender entries of `envelope.allow` the message matched (its From domain aligned by SPF or DKIM). */
+  allowlisted?: AllowHit[];
 }

@@ -14,6 +14,7 @@ import { checkConformance, messageStructure, type MessageStructure } from "../co
 import { relaxedChecks } from "../smtp/roles.ts";
 import { dmarcEvaluation, type DmarcEvaluation } from "../dmarcrpt/evaluation.ts";
 import { newTrackingId } from "../smtp/tracking-id.ts";
+import { describeHit, senderAllowHits, sparedChecks, type AllowHit, type SenderAllowance } from "../allow/allow.ts";
 import type { CheckResult, VerdictEnvelope, ReasonClass, Verdict } from "./types.ts";
 
 export interface VerdictOptions {
@@ -42,21 +43,37 @@ class Judging {
   readonly marks: string[] = [];
   readonly headers: string[] = [];
   readonly relaxed: Set<RelaxableCheck>;
+  /** The checks the relay's allowlist spares (core/allow/), each with the entry that spares it. */
+  readonly allowed: Map<RelaxableCheck, AllowHit>;
+  /** The sender entries the message matched. */
+  readonly senderHits: AllowHit[] = [];
   readonly id: string;
   /** What authentication found, kept for the ARC seal of accepted mail. */
   auth: AuthOutcome | undefined;
   /** The DMARC evaluation for the aggregate reports the relay sends. */
   dmarc: DmarcEvaluation | undefined;
 
-  constructor(id: string, relaxed: Set<RelaxableCheck>) {
+  constructor(id: string, relaxed: Set<RelaxableCheck>, allowed: readonly AllowHit[]) {
     this.id = id;
     this.relaxed = relaxed;
+    this.allowed = sparedChecks(allowed);
   }
 
-  /** Records a failed check; a relaxed one (role mailbox) is recorded and passed over. */
+  /** The sender entries an authenticated message matched: their checks are spared from here on. */
+  allowSenders(hits: readonly AllowHit[]): void {
+    this.senderHits.push(...hits);
+    for (const [check, hit] of sparedChecks(hits)) if (!this.allowed.has(check)) this.allowed.set(check, hit);
+  }
+
+  /** Records a failed check; a relaxed one (role mailbox) or one the allowlist spares is recorded and passed over. */
   refuse(check: RelaxableCheck, detail: string, step: Exclude<Step, { stop: false }>): Step {
     if (this.relaxed.has(check)) {
       this.checks.push({ check, outcome: "relaxed", detail });
+      return GO_ON;
+    }
+    const allowedBy = this.allowed.get(check);
+    if (allowedBy !== undefined) {
+      this.checks.push({ check, outcome: "relaxed", detail: `${detail}; allowlisted by ${describeHit(allowedBy)}`, allowedBy: allowedBy.match });
       return GO_ON;
     }
     this.checks.push({ check, outcome: step.action === "tempfail" ? "temporary" : "fail", detail });
@@ -117,21 +134,9 @@ function authChecks(auth: AuthOutcome, j: Judging): void {
 }
 
 // SPF (RFC 7208), DKIM (RFC 6376), ARC (RFC 8617), DMARC (RFC 7489) through mailauth; inbound only.
-async function judgeAuthentication(
-  raw: Uint8Array,
-  envelope: VerdictEnvelope,
-  config: WorkerConfig,
-  resolver: Resolver,
-  j: Judging,
-  spfMemo: SpfMemo | undefined,
-): Promise<Step> {
-  const auth = await authenticate(
-    raw,
-    { mailFrom: envelope.mailFrom, ...(envelope.clientIp ? { clientIp: envelope.clientIp } : {}), ...(envelope.helo ? { helo: envelope.helo } : {}) },
-    config,
-    resolver,
-    spfMemo,
-  );
+async function judgeAuthentication(envelope: VerdictEnvelope, config: WorkerConfig, j: Judging, senders: SenderMatch): Promise<Step> {
+  const auth = await senders.authenticated();
+  await senders.match();
   j.auth = auth;
   j.dmarc = dmarcEvaluation({ auth, envelope, relaxed: false });
   j.headers.push(auth.authenticationResults);
@@ -190,10 +195,40 @@ function verdictHeader(j: Judging, skipped: readonly string[]): string {
   return `X-Edgemx-Verdict: accept; id=${j.id}${marks}${skipped.length > 0 ? `; skipped=${skipped.join(",")}` : ""}`;
 }
 
+/**
+ * The sender entries of the relay's allowlist, matched once per message against what authentication
+ * found (core/allow/): the From domain counts only when SPF or DKIM aligns it.
+ */
+interface SenderMatch {
+  authenticated(): Promise<AuthOutcome>;
+  /** Matches the entries (once) and spares their checks from then on; an authentication that throws matches none. */
+  match(): Promise<void>;
+}
+
+function senderMatch(authenticated: () => Promise<AuthOutcome>, senders: readonly SenderAllowance[], j: Judging): SenderMatch {
+  let matched: Promise<void> | undefined;
+  return {
+    authenticated,
+    match() {
+      matched ??=
+        senders.length === 0
+          ? Promise.resolve()
+          : authenticated().then(
+              (auth) => j.allowSenders(senderAllowHits(senders, { authorDomain: auth.dmarc.authorDomain, spf: auth.spf.mailFrom, dkim: auth.dkim })),
+              () => undefined, // the authentication step itself reports the failure
+            );
+      return matched;
+    },
+  };
+}
+
 function finish(j: Judging, step: Step, skipped: readonly string[] = []): Verdict {
-  const dmarc = j.dmarc === undefined ? {} : { dmarc: j.dmarc };
+  const extras = {
+    ...(j.dmarc === undefined ? {} : { dmarc: j.dmarc }),
+    ...(j.senderHits.length === 0 ? {} : { allowlisted: j.senderHits }),
+  };
   if (step.stop)
-    return { action: step.action, reply: step.reply, reason: step.reason, id: j.id, headers: j.headers, marks: j.marks, checks: j.checks, ...dmarc };
+    return { action: step.action, reply: step.reply, reason: step.reason, id: j.id, headers: j.headers, marks: j.marks, checks: j.checks, ...extras };
   return {
     action: "accept",
     reply: { code: 250, enhanced: "2.0.0", text: `Ok, id=${j.id}` },
@@ -201,7 +236,7 @@ function finish(j: Judging, step: Step, skipped: readonly string[] = []): Verdic
     headers: [...j.headers, verdictHeader(j, skipped)],
     marks: j.marks,
     checks: j.checks,
-    ...dmarc,
+    ...extras,
   };
 }
 
@@ -213,14 +248,28 @@ export async function verdict(
   options: VerdictOptions = {},
 ): Promise<Verdict> {
   const inbound = envelope.direction === "inbound";
-  const j = new Judging(options.id ?? newTrackingId(), inbound ? relaxedChecks(envelope.rcptTo, config) : new Set());
+  const allow = inbound ? envelope.allow : undefined;
+  const j = new Judging(options.id ?? newTrackingId(), inbound ? relaxedChecks(envelope.rcptTo, config) : new Set(), allow?.client ?? []);
+  let authentication: Promise<AuthOutcome> | undefined;
+  const authenticated = (): Promise<AuthOutcome> =>
+    (authentication ??= authenticate(
+      raw,
+      { mailFrom: envelope.mailFrom, ...(envelope.clientIp ? { clientIp: envelope.clientIp } : {}), ...(envelope.helo ? { helo: envelope.helo } : {}) },
+      config,
+      resolver,
+      options.spfMemo,
+    ));
+  const senders = senderMatch(authenticated, allow?.senders ?? [], j);
+  // A sender entry that spares the content checks needs the message authenticated before them, so
+  // only then does authentication come first; otherwise cheap checks first, as always.
+  if (allow?.senders.some((s) => s.spare.includes("rfc") || s.spare.includes("banned"))) await senders.match();
   // The message is parsed once (header, MIME tree) for both content checks, and never copied: every
   // stage reads `raw` itself or views into it.
   const structure = messageStructure(raw);
   const steps: (() => Step | Promise<Step>)[] = [
     () => judgeConformance(raw, structure, envelope, config, j),
     () => judgeBannedContent(raw, structure, envelope, config, options.archiveOpener, j),
-    ...(inbound ? [() => judgeAuthentication(raw, envelope, config, resolver, j, options.spfMemo)] : []),
+    ...(inbound ? [() => judgeAuthentication(envelope, config, j, senders)] : []),
   ];
   for (const step of steps) {
     const outcome = await step();

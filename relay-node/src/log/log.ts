@@ -72,6 +72,8 @@ export interface RefusalRecord {
   rcptTo?: string[];
   /** The check that refused; "protocol" for smtp-server's own replies (syntax, sequence). */
   check: string;
+  /** The relay.allow entries the client or sender matched, as "relay.allow[0] (ip 192.0.2.0/24)": what they spared is among the checks, what refused is not. */
+  allowlist?: string[];
   /** The reply as sent: "554 5.7.1 …" (smtp-server's own without the enhanced code it adds). */
   reply: string;
 }
@@ -96,6 +98,8 @@ export interface MessageRecord {
   spam: Record<string, unknown> | string;
   /** What the spamtrap did, when the message was for one (spam/spamtrap.ts). */
   spamtrap?: { recipients: string[]; learn: string; fuzzy?: string; blocklist: string };
+  /** The relay.allow entries the client or sender matched; the checks they spared are "relaxed" with the entry named. */
+  allowlist?: string[];
   /** The copies spooled for recipients at other domains (docs/forwarding.md): their SRS sender and ARC seal. */
   forwards?: { queueId: string; forwarder: string; mailFrom: string; rcptTo: string[]; sealed: string }[];
   reply: string;

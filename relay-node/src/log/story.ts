@@ -170,6 +170,11 @@ function checks(value: unknown): string {
   return (value as Check[]).map((c) => `${c.check} ${c.outcome}${c.detail ? ` (${c.detail})` : ""}`).join(", ");
 }
 
+/** The relay.allow entries a line names, as a line of the story; none when it names none. */
+function allowlisted(value: unknown): string[] {
+  return Array.isArray(value) && value.length > 0 ? [`allowlisted: ${value.map(shown).join(", ")}`] : [];
+}
+
 function addresses(value: unknown): string {
   return Array.isArray(value) ? value.map((a) => `<${shown(a)}>`).join(" ") : "";
 }
@@ -220,7 +225,10 @@ function entries(story: Story): { time: string; text: string }[] {
         const address = stage === "rcpt" ? line.rcpt : stage === "mail" ? line.mailFrom : undefined;
         const argument = typeof address === "string" ? ` <${address}>` : "";
         const id = line.id ? `, id ${shown(line.id)}` : "";
-        told.push({ time, text: `${stageName(stage)}${argument} refused (check ${shown(line.check)}${id}): ${shown(line.reply)}` });
+        told.push({
+          time,
+          text: [`${stageName(stage)}${argument} refused (check ${shown(line.check)}${id}): ${shown(line.reply)}`, ...allowlisted(line.allowlist)].join("\n"),
+        });
         break;
       }
       case "message":
@@ -228,6 +236,7 @@ function entries(story: Story): { time: string; text: string }[] {
           time,
           text: [
             `message ${shown(line.id)} from <${shown(line.mailFrom)}> to ${addresses(line.rcptTo)}, ${shown(line.sizeBytes)} bytes: ${shown(line.reply)}`,
+            ...allowlisted(line.allowlist),
             `checks: ${checks(line.checks) || "none"}`,
             `virus scan: ${shown(line.scan)}; spam: ${shown(line.spam)}`,
           ].join("\n"),

@@ -139,6 +139,12 @@ export class RelayMetrics {
     labelNames: ["action"] as const,
     registers: [this.registry],
   });
+  readonly #allowlisted = new Counter({
+    name: "edgemx_allowlist_spared_total",
+    help: "checks passed over because an entry of relay.allow spares them (a finding that would have refused, or greylisting that would have run), by check and what the entry matched (ip, name, helo, sender)",
+    labelNames: ["check", "match"] as const,
+    registers: [this.registry],
+  });
   readonly #outboundPolicy = new Counter({
     name: "edgemx_outbound_tls_policy_total",
     help: "outbound sessions by the TLS policy that applied (tlsa: DANE, sts: MTA-STS, no-policy-found) and the result (success or the RFC 8460 result type), as TLS-RPT counts them",
@@ -223,6 +229,10 @@ export class RelayMetrics {
 
   refused(listener: ListenerName, stage: Stage, check: string, code: number): void {
     this.#refusals.inc({ listener, stage, check, code });
+  }
+
+  allowlisted(check: string, match: string): void {
+    this.#allowlisted.inc({ check, match });
   }
 
   tlsSession(direction: "in" | "out", version: string): void {

@@ -7,7 +7,7 @@ import type { SpfMemo } from "../../../core/authentication/authenticate.ts";
 import { formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
 import { relaxedChecks } from "../../../core/smtp/roles.ts";
 import { newTrackingId } from "../../../core/smtp/tracking-id.ts";
-import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
+import type { CheckResult, VerdictEnvelope } from "../../../core/verdict/types.ts";
 import type { DmarcRecorder } from "../dmarcrpt/recorder.ts";
 import type { Greylist } from "../greylist/greylist.ts";
 import type { Spamtrap, SpamtrapReport } from "../spam/spamtrap.ts";
@@ -30,6 +30,8 @@ import { newQueueId, type EnqueueRequest } from "../queue/spool.ts";
 import { receivedHeader, withProtocol } from "./received.ts";
 import { queued, spoolFailureReply } from "./replies.ts";
 import { spoolCopies, type Forwarding } from "../forward/forwarding.ts";
+import { describeHit, senderAllowances, sparedChecks, type AllowHit } from "../../../core/allow/allow.ts";
+import type { RelayMetrics } from "../metrics/metrics.ts";
 
 export interface MessageDeps {
   config: EdgemxConfig;
@@ -48,6 +50,8 @@ export interface MessageDeps {
   forwarding: Forwarding;
   /** Counts the judge's DMARC evaluation for the aggregate reports (dmarcrpt/); absent when relay.dmarcReports is off. */
   recordDmarc?: DmarcRecorder;
+  /** What counts the allowlist's sparings; null or absent: nothing is counted. */
+  metrics?: RelayMetrics | null;
 }
 
 export interface AcceptedRecipient {
@@ -74,6 +78,8 @@ export interface MessageContext {
   recipients: readonly AcceptedRecipient[];
   /** The findings of the MAIL FROM and RCPT TO stages of this transaction. */
   checks: readonly CheckRecord[];
+  /** The relay.allow entries the client matched (core/allow/): the judge spares their checks too, and is given the sender entries. */
+  allow: readonly AllowHit[];
   /** When DATA began, for the duration on the log line. */
   startedAt: number;
   /** The session's SPF results, reused by the in-process judge for its later messages. */
@@ -87,13 +93,17 @@ export interface MessageResult {
   id: string;
   /** Why a refusal refused: the verdict's reason class (INFECTED, BANNED, spam, dmarc …), greylist or spool; null when accepted. */
   check: string | null;
+  /** The relay.allow entries the client or the sender matched, for the refusal's log line. */
+  allowlist: string[];
 }
 
 /** The envelope schema's bound on the HELO name (core/verdict/envelope.ts). */
 const MAX_ENVELOPE_HELO = 255;
 
-function envelopeOf(context: MessageContext, recipients: readonly AcceptedRecipient[]): VerdictEnvelope {
+function envelopeOf(context: MessageContext, recipients: readonly AcceptedRecipient[], config: EdgemxConfig): VerdictEnvelope {
+  const senders = senderAllowances(config.relay.allow);
   return {
+    ...(context.allow.length > 0 || senders.length > 0 ? { allow: { client: context.allow, senders } } : {}),
     clientIp: context.clientIp,
     ...(context.helo !== null && context.helo.length <= MAX_ENVELOPE_HELO ? { helo: context.helo } : {}),
     mailFrom: context.mailFrom,
@@ -180,18 +190,35 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     traps.length > 0 && deps.spamtrap !== null
       ? deps.spamtrap.caught(message, context.clientIp, rspamdHeaders(spamEnvelopeOf(context, traps, queueId, config.hostname)))
       : Promise.resolve(null);
-  if (recipients.length === 0) return { reply: answerTrapOnly(await trapped, ownId, queueId, raw, context, deps), queued: false, id: ownId, check: null };
+  if (recipients.length === 0)
+    return { reply: answerTrapOnly(await trapped, ownId, queueId, raw, context, deps), queued: false, id: ownId, check: null, allowlist: [] };
 
   const spamEnvelope = spamEnvelopeOf(context, recipients, queueId, config.hostname);
   const [judged, scan, spamOutcome, spamtrap] = await Promise.all([
-    deps.verdicts.ask(message, envelopeOf(context, recipients), { id: ownId, config, spfMemo: context.spfMemo }),
+    deps.verdicts.ask(message, envelopeOf(context, recipients, config), { id: ownId, config, spfMemo: context.spfMemo }),
     deps.scan(message),
     deps.spamCheck === null ? null : deps.spamCheck(message, spamEnvelope),
     trapped,
   ]);
   const rcptTo = recipients.map((r) => r.address);
+  const allow = [...context.allow, ...(judged.ok ? (judged.verdict.allowlisted ?? []) : [])];
+  if (judged.ok) countAllowed(judged.verdict.checks, deps.metrics);
+  const allowChecks: CheckRecord[] = [];
+  const relaxedSpam = relaxedChecks(rcptTo, config).has("spam");
+  const spamSpared = sparedChecks(allow).get("spam");
   const spam: SpamDecision | null =
-    spamOutcome === null ? null : rspamdAction(spamOutcome, { onError: config.relay.rspamd.onError, relaxed: relaxedChecks(rcptTo, config).has("spam") });
+    spamOutcome === null ? null : rspamdAction(spamOutcome, { onError: config.relay.rspamd.onError, relaxed: relaxedSpam || spamSpared !== undefined });
+  if (spamOutcome?.status === "scanned" && spamSpared !== undefined && !relaxedSpam) {
+    const unspared = rspamdAction(spamOutcome, { onError: config.relay.rspamd.onError, relaxed: false });
+    if (unspared.action === "reject" || unspared.action === "soft-reject") {
+      allowChecks.push({
+        check: "spam",
+        outcome: "relaxed",
+        detail: `rspamd ${spamOutcome.action} (${spamOutcome.score}); allowlisted by ${describeHit(spamSpared)}`,
+      });
+      deps.metrics?.allowlisted("spam", spamSpared.match);
+    }
+  }
   const greylisted = await greylistIfDoubtful(decideMessage(judged, scan, ownId, spam), spamOutcome, context, recipients, deps);
   const decision = greylisted.decision;
 
@@ -241,7 +268,8 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     id: decision.id,
     queueId: spooled ? queueId : null,
     ...sessionFacts(context, raw),
-    checks: [...context.checks, ...verdictChecks(judged), ...greylisted.findings.map(record)],
+    checks: [...context.checks, ...verdictChecks(judged), ...allowChecks, ...greylisted.findings.map(record)],
+    ...(allow.length > 0 ? { allowlist: allow.map(describeHit) } : {}),
     verdict: judged.ok ? { action: judged.verdict.action, reason: judged.verdict.reason } : null,
     scan: describeScan(scan),
     spam: describeSpam(spamOutcome, spam),
@@ -250,7 +278,12 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
     reply: formatReply(reply),
     durationMs: Math.round(performance.now() - context.startedAt),
   });
-  return { reply, queued: spooled, id: decision.id, check };
+  return { reply, queued: spooled, id: decision.id, check, allowlist: allow.map(describeHit) };
+}
+
+/** Counts the judge's checks its allowlist passed over (the judge records them, the relay counts them). */
+function countAllowed(checks: readonly CheckResult[], metrics: RelayMetrics | null | undefined): void {
+  for (const c of checks) if (c.allowedBy !== undefined) metrics?.allowlisted(c.check, c.allowedBy);
 }
 
 /** What the message log line tells of the session and transaction the message came in. */

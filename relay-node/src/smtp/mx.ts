@@ -15,8 +15,9 @@
 //   host asked about a recipient the configuration leaves to it (550 5.1.1, or 451 when it cannot be
 //   asked), after the cheaper checks so a refused client causes no callout; greylisting (451 4.7.1),
 //   skipped for roles that relax it, and left until after the final dot when rspamd's score gates it.
-//   Spamtrap addresses are accepted as mailboxes, never called out or greylisted; the spamtrap's
-//   blocklist is a connect-stage finding beside the DNSBL's. An SRS address of ours (a bounce of mail
+//   The client's relay.allow entries (core/allow/) spare the delayed findings and greylisting they name;
+//   each spared check is recorded and counted. Spamtrap addresses are accepted as mailboxes, never
+//   called out or greylisted; the spamtrap's blocklist is a connect-stage finding beside the DNSBL's. An SRS address of ours (a bounce of mail
 //   we forwarded, core/srs/) is accepted for the address it stands for only when its hash and age hold
 //   (550 5.1.1 … (SRS) otherwise), and never called out.
 // - DATA: read whole within the size bound, bare CR/LF and NUL refused (session.ts, data.ts); then
@@ -44,13 +45,14 @@ import { logSession, type CheckRecord } from "../log/log.ts";
 import { receiveMessage, type AcceptedRecipient, type MessageDeps } from "./message.ts";
 import { decideRecipient, effectOf, greylistApplies, isDelayed } from "../../../core/smtp/pipeline.ts";
 import { greylistAfterScoring } from "./pipeline.ts";
+import { clientAllowHits, describeHit, sparedChecks, type AllowHit } from "../../../core/allow/allow.ts";
 import { TOO_MANY_RECIPIENTS } from "./replies.ts";
 import { BoundedSmtpServer, boundServer, commonServerOptions } from "./server.ts";
 import { Sessions, type Recipient, type Refusal, type SessionState } from "./session.ts";
 import type { CertificatePair } from "../tls/certificate.ts";
 import type { RelayMetrics } from "../metrics/metrics.ts";
 
-export interface MxDeps extends Omit<MessageDeps, "config"> {
+export interface MxDeps extends Omit<MessageDeps, "config" | "metrics"> {
   resolver: Resolver;
   /** The spamtrap's blocklist, consulted at connect; null when no spamtrap is configured. */
   blocklist: BlocklistStore | null;
@@ -69,6 +71,8 @@ interface Transaction {
   delayed: Finding[];
   recipients: AcceptedRecipient[];
   checks: CheckRecord[];
+  /** The relay.allow entries the client matched, as of the last RCPT TO (the HELO name may change between transactions). */
+  allow: AllowHit[];
 }
 
 interface MxSession extends SessionState<Transaction> {
@@ -84,8 +88,8 @@ function record(finding: Finding): CheckRecord {
   return { check: finding.check, outcome: finding.outcome, detail: finding.detail };
 }
 
-function refusal(reply: SmtpReply, check: string): Refusal {
-  return { reply, cause: { check } };
+function refusal(reply: SmtpReply, check: string, allow: readonly AllowHit[] = []): Refusal {
+  return { reply, cause: { check, ...(allow.length > 0 ? { allowlist: allow.map(describeHit) } : {}) } };
 }
 
 /** The MX listener; `configs.current` is what each new session starts with (config/reload.ts's holder). */
@@ -155,7 +159,7 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
       .catch((err: unknown) => [failedCheck("sender", err)])
       .then((findings) => {
         sessions.observeStage("mail", startedAt);
-        const transaction: Transaction = { mailFrom: address.address, delayed: [], recipients: [], checks: findings.map(record) };
+        const transaction: Transaction = { mailFrom: address.address, delayed: [], recipients: [], checks: findings.map(record), allow: [] };
         state.transaction = transaction;
         for (const finding of findings) {
           if (isDelayed(finding.check)) {
@@ -188,25 +192,45 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
 
     const [connect, helo] = await Promise.all([state.connect, state.helo?.finding]);
     const delayed = [...(connect?.findings ?? []), ...(helo ? [helo] : []), ...transaction.delayed];
-    const decision = decideRecipient(delayed, rcpt, config);
-    if (!decision.accept) return refusal(decision.reply, decision.check);
+    const allow = clientAllowHits(config.relay.allow, { ip: state.ip, verifiedName: connect?.client.verifiedName ?? null, helo: state.helo?.name ?? null });
+    transaction.allow = allow;
+    const spared = sparedChecks(allow);
+    const decision = decideRecipient(delayed, rcpt, config, new Set(spared.keys()));
+    if (!decision.accept) return refusal(decision.reply, decision.check, allow);
     for (const check of decision.relaxed) transaction.checks.push({ check, outcome: "relaxed", detail: `for ${rcpt}` });
+    /** A check the allowlist passed over: on the message's line once, counted once per transaction. */
+    const allowed = (check: string, hit: AllowHit, seen: string): void => {
+      const detail = `${seen}allowlisted by ${describeHit(hit)}`;
+      if (transaction.checks.some((c) => c.check === check && c.outcome === "relaxed" && c.detail === detail)) return;
+      transaction.checks.push({ check, outcome: "relaxed", detail });
+      deps.metrics?.allowlisted(check, hit.match);
+    };
+    for (const check of decision.allowed ?? []) {
+      const finding = delayed.find((f) => f.check === check && effectOf(f, config).effect === "refuse");
+      allowed(check, spared.get(check)!, finding ? `${finding.detail}; ` : "");
+    }
 
     if (recipientCallout !== null && !spamtrap && bounce === null && mailboxHostDecides(rcpt, config)) {
       const finding = await settled("recipient", () => recipientCallout.verify(resolveAlias(rcpt, config), session.id));
       transaction.checks.push(record(finding));
       const effect = effectOf(finding, config);
-      if (effect.effect === "refuse") return refusal(effect.reply, finding.check);
+      if (effect.effect === "refuse") return refusal(effect.reply, finding.check, allow);
     }
 
     // A spamtrap is never greylisted: what reaches it is to be learned, not sent away.
+    const greylistSpared = spared.get("greylist");
+    if (greylist !== null && !spamtrap && greylistSpared !== undefined && greylistApplies(rcpt, config)) allowed("greylist", greylistSpared, "");
     const greylisting: AcceptedRecipient["greylist"] =
-      greylist === null || spamtrap || !greylistApplies(rcpt, config) ? "skipped" : greylistAfterScoring(config) ? "after-scoring" : "passed";
+      greylist === null || spamtrap || !greylistApplies(rcpt, config, new Set(spared.keys()))
+        ? "skipped"
+        : greylistAfterScoring(config)
+          ? "after-scoring"
+          : "passed";
     if (greylist !== null && greylisting === "passed") {
       const finding = await settled("greylist", () => greylist.check({ clientIp: state.ip, sender: transaction.mailFrom, recipient: rcpt, id: session.id }));
       transaction.checks.push(record(finding));
       const effect = effectOf(finding, config);
-      if (effect.effect === "refuse") return refusal(effect.reply, finding.check);
+      if (effect.effect === "refuse") return refusal(effect.reply, finding.check, allow);
     }
     const deliverTo = bounce?.deliverTo ?? resolveAlias(rcpt, config);
     if (!alreadyAccepted) transaction.recipients.push({ address: rcpt, deliverTo, spamtrap, greylist: greylisting });
@@ -229,6 +253,7 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
         mailFrom: transaction.mailFrom,
         recipients: transaction.recipients,
         checks: transaction.checks,
+        allow: transaction.allow,
         startedAt,
         spfMemo: state.spfMemo,
       },
@@ -242,7 +267,10 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
       if (greylist !== null && greylisted !== undefined)
         greylist.delivered({ clientIp: state.ip, sender: transaction.mailFrom, recipient: greylisted.address });
     }
-    return { reply: result.reply, cause: { check: result.check ?? "message", id: result.id } };
+    return {
+      reply: result.reply,
+      cause: { check: result.check ?? "message", id: result.id, ...(result.allowlist.length > 0 ? { allowlist: result.allowlist } : {}) },
+    };
   });
 
   /** The session's log line, once its connect and HELO findings are in. */

@@ -60,6 +60,8 @@ export interface RefusalCause {
   rcpt?: string;
   /** The stage where the command does not tell it (the credentials lines of AUTH). */
   stage?: Stage;
+  /** The allowlist entries the client or sender matched (core/allow/), so the line says what was spared and what still refused. */
+  allowlist?: string[];
 }
 
 /** A listener's refusal: the reply and why. */
@@ -222,6 +224,7 @@ export class Sessions<T, S extends SessionState<T>> {
       ...(cause?.rcpt !== undefined ? { rcpt: cause.rcpt } : {}),
       ...(accepted.length > 0 ? { rcptTo: accepted } : {}),
       check,
+      ...(cause?.allowlist !== undefined && cause.allowlist.length > 0 ? { allowlist: cause.allowlist } : {}),
       reply: `${sent.code} ${sent.text}`,
     });
   };

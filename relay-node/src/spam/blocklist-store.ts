@@ -1,6 +1,7 @@
 // The local blocklist the spamtrap fills (spamtrap.ts): client addresses, each with an expiry. It lives
 // where greylisting keeps its state (relay.greylist.store): the same node:sqlite file, in a table of its
-// own, or the same Redis — so relays sharing a greylist also share the blocklist.
+// own, or the same Redis — so relays sharing a greylist also share the blocklist. `npm run blocklist`
+// (cli/blocklist.ts) lists, adds and removes listings in whichever the configuration names.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -16,12 +17,26 @@ export interface BlocklistStore {
   close(): Promise<void>;
 }
 
-export function openBlocklistStore(store: EdgemxConfig["relay"]["greylist"]["store"]): BlocklistStore {
+/** One live listing: the address and when it ends (ms since the epoch). */
+export interface Listing {
+  ip: string;
+  until: number;
+}
+
+/** The store as the postmaster's command sees it: besides what the relay does, every listing, and unblocking. */
+export interface ManagedBlocklistStore extends BlocklistStore {
+  /** The live listings, by address. */
+  list(): Promise<Listing[]>;
+  /** Ends the address's listing; false when it was not listed. */
+  remove(ip: string): Promise<boolean>;
+}
+
+export function openBlocklistStore(store: EdgemxConfig["relay"]["greylist"]["store"]): ManagedBlocklistStore {
   return store.type === "redis" ? new RedisBlocklistStore(store.url) : new SqliteBlocklistStore(store.path);
 }
 
 /** Table `spamtrap_blocklist` beside the greylist's; WAL mode, as the greylist store opens the file. */
-export class SqliteBlocklistStore implements BlocklistStore {
+export class SqliteBlocklistStore implements ManagedBlocklistStore {
   private readonly db: DatabaseSync;
   private readonly clock: () => number;
   private readonly statements;
@@ -36,6 +51,8 @@ export class SqliteBlocklistStore implements BlocklistStore {
       write: this.db.prepare("INSERT INTO spamtrap_blocklist (ip, expires_at) VALUES (?, ?) ON CONFLICT (ip) DO UPDATE SET expires_at = excluded.expires_at"),
       read: this.db.prepare("SELECT expires_at FROM spamtrap_blocklist WHERE ip = ? AND expires_at > ?"),
       deleteExpired: this.db.prepare("DELETE FROM spamtrap_blocklist WHERE expires_at <= ?"),
+      live: this.db.prepare("SELECT ip, expires_at FROM spamtrap_blocklist WHERE expires_at > ? ORDER BY ip"),
+      remove: this.db.prepare("DELETE FROM spamtrap_blocklist WHERE ip = ? AND expires_at > ?"),
     };
   }
 
@@ -59,6 +76,18 @@ export class SqliteBlocklistStore implements BlocklistStore {
     });
   }
 
+  list(): Promise<Listing[]> {
+    return new Promise((resolve) => {
+      resolve(this.statements.live.all(this.clock()).map((row) => ({ ip: String(row.ip), until: Number(row.expires_at) })));
+    });
+  }
+
+  remove(ip: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      resolve(Number(this.statements.remove.run(ip, this.clock()).changes) > 0);
+    });
+  }
+
   close(): Promise<void> {
     return new Promise((resolve) => {
       this.db.close();
@@ -71,7 +100,7 @@ export class SqliteBlocklistStore implements BlocklistStore {
  * "edgemx:blocklist:<ip>" with a TTL, which Redis expires. Like the greylist's Redis store, a Redis
  * outage answers fast (1 s per command), and the connect check then fails temporary.
  */
-export class RedisBlocklistStore implements BlocklistStore {
+export class RedisBlocklistStore implements ManagedBlocklistStore {
   private readonly client: Redis;
   private readonly prefix = "edgemx:blocklist:";
 
@@ -87,6 +116,27 @@ export class RedisBlocklistStore implements BlocklistStore {
   async listedUntil(ip: string): Promise<number | null> {
     const ttl = await this.client.pttl(this.prefix + ip);
     return ttl > 0 ? Date.now() + ttl : null;
+  }
+
+  async list(): Promise<Listing[]> {
+    // SCAN, not KEYS: a Redis shared with greylisting may hold many keys, and SCAN never blocks it.
+    const keys: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, found] = await this.client.scan(cursor, "MATCH", `${this.prefix}*`, "COUNT", 500);
+      keys.push(...found);
+      cursor = next;
+    } while (cursor !== "0");
+    const now = Date.now();
+    const listings = await Promise.all([...new Set(keys)].map(async (key) => ({ ip: key.slice(this.prefix.length), ttl: await this.client.pttl(key) })));
+    return listings
+      .filter((l) => l.ttl > 0)
+      .map((l) => ({ ip: l.ip, until: now + l.ttl }))
+      .sort((a, b) => a.ip.localeCompare(b.ip));
+  }
+
+  async remove(ip: string): Promise<boolean> {
+    return (await this.client.del(this.prefix + ip)) > 0;
   }
 
   close(): Promise<void> {

@@ -8,6 +8,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { randomBytes } from "node:crypto";
 import type { VerdictEnvelope, Verdict } from "../../../core/verdict/types.ts";
 import { dmarcEvaluationOf } from "../../../core/dmarcrpt/evaluation.ts";
+import { allowHitsOf } from "../../../core/verdict/envelope.ts";
 
 /** `cpuSeconds`: the judge's own CPU time for the verdict, where it can be told apart (the judge pool's threads). */
 export type VerdictOutcome = { ok: true; verdict: Verdict; cpuSeconds?: number } | { ok: false; detail: string };
@@ -57,9 +58,11 @@ export function isVerdict(value: unknown): value is Verdict {
  * one is still a verdict (no report counts the message).
  */
 function withCheckedDmarc(verdict: Verdict): Verdict {
-  const { dmarc, ...rest } = verdict;
+  const { dmarc, allowlisted, ...rest } = verdict;
   const checked = dmarc === undefined ? undefined : dmarcEvaluationOf(dmarc);
-  return checked === undefined ? rest : { ...rest, dmarc: checked };
+  // The sender entries the judge matched spare rspamd's reject too: only well-formed ones count.
+  const hits = allowlisted === undefined ? undefined : allowHitsOf(allowlisted);
+  return { ...rest, ...(checked === undefined ? {} : { dmarc: checked }), ...(hits === undefined ? {} : { allowlisted: hits }) };
 }
 
 interface Body {
