@@ -32,6 +32,8 @@ export const RESTART_SETTINGS: readonly { setting: string; read: (config: Edgemx
   { setting: "relay.clamd", read: (c) => c.relay.clamd },
   { setting: "relay.verdict", read: (c) => c.relay.verdict },
   { setting: "relay.rspamd", read: (c) => c.relay.rspamd },
+  // The scan endpoint: its address and client CA are the listener's, its size bound is taken at start.
+  { setting: "relay.scanListener", read: (c) => c.relay.scanListener },
   { setting: "relay.recipientCheck", read: (c) => c.relay.recipientCheck },
   { setting: "relay.users", read: (c) => c.relay.users },
   // The login throttle and the send quota are counters built with these bounds.
