@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SCAN_PATH } from "../../core/scan/answer.ts";
-import { createLogger } from "../../relay-node/src/log/log.ts";
+import { createLogger, type Logger } from "../../relay-node/src/log/log.ts";
 import { scanWithClamd } from "../../relay-node/src/scan/clamd.ts";
 import { startScanEndpoint, type RunningScanEndpoint } from "../../relay-node/src/scan/endpoint.ts";
 import { createRspamdClient, type RspamdEnvelope } from "../../relay-node/src/spam/rspamd.ts";
@@ -37,7 +37,8 @@ export interface ScanHarness extends ScanHarnessAddresses {
 
 export const SCAN_TEST_TOKEN = "test-scan-token";
 
-export async function startScanHarness(dnsPort: number, options: { maxBytes?: number } = {}): Promise<ScanHarness> {
+/** `logger`: where the endpoints' lines go (one per request, with its durationMs); silent by default. */
+export async function startScanHarness(dnsPort: number, options: { maxBytes?: number; logger?: Logger } = {}): Promise<ScanHarness> {
   const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), "edgemx-scan-harness-"));
   const stops: (() => Promise<void>)[] = [() => Promise.resolve(rmSync(dir, { recursive: true, force: true }))];
@@ -66,7 +67,7 @@ export async function startScanHarness(dnsPort: number, options: { maxBytes?: nu
       scan: (message: Uint8Array) => scanWithClamd(message, { host: clamd.host, port: clamd.port, timeoutMs: 20_000 }),
       spamCheck: (message: Uint8Array, envelope: RspamdEnvelope) => spam.check(message, envelope),
       hostname: "mx.example.org",
-      logger: createLogger("silent"),
+      logger: options.logger ?? createLogger("silent"),
     };
     const tokenOnly: RunningScanEndpoint = await startScanEndpoint(endpointOptions);
     stops.push(() => tokenOnly.close());
