@@ -42,6 +42,14 @@ const BENCHMARKS = new Map<string, Benchmark>([
       load: () => import("./outbound.ts"),
     },
   ],
+  [
+    "scale",
+    {
+      summary:
+        "1, 2 and 3 relays sharing their state in one Redis on this machine: messages/s, CPU per message, and Redis commands and round trips per message",
+      load: () => import("./scale.ts"),
+    },
+  ],
 ]);
 
 function listBenchmarks(): string {

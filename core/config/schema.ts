@@ -555,7 +555,8 @@ const relay = z
       .describe("where accepted mail for our domains goes"),
     spool: path.default("./data/spool").meta({
       description: "the durable queue directory",
-      checkedAtStart: "no other relay serves it (its control socket does not answer)",
+      checkedAtStart:
+        "no other relay holds it (its lease, `owner.json`) or serves it (its control socket does not answer); a dead relay's spool is taken over with `npm run queue -- adopt` ([queue.md](queue.md))",
     }),
     deliveryConcurrency: z
       .number()
@@ -591,7 +592,9 @@ const relay = z
               .strict(),
           ])
           .prefault({ type: "sqlite" })
-          .describe("SQLite, or Redis so that several relays share the state"),
+          .describe(
+            "SQLite, or Redis so that several relays share the state: with Redis, also the spamtrap blocklist, the DMARC and TLS-RPT counts, the submission limits and the recipient callout's answers ([scaling.md](scaling.md#what-the-relays-share))",
+          ),
       })
       .strict()
       .prefault({})

@@ -20,6 +20,8 @@ import type { Deliverer } from "./queue/deliverer.ts";
 import { reportAddresses } from "../../core/reports/addresses.ts";
 import { openStsPolicyCache } from "./mtasts/cache.ts";
 import { openTlsRptStore } from "./tlsrpt/counts.ts";
+import { redisTlsRptStore } from "./tlsrpt/shared-counts.ts";
+import { fastFailingRedis } from "./redis/client.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
 import { dmarcRecorder } from "./dmarcrpt/recorder.ts";
 import { sendDmarcReports, startDmarcReportTimer, type DmarcReportSenderDeps } from "./dmarcrpt/sender.ts";
@@ -33,6 +35,8 @@ import { startServices } from "./lifecycle.ts";
 import { controlSocketPath, startQueueControl } from "./control/control.ts";
 import { nextAttemptDelay, startDelivery, type DeliveryOptions, type DeliveryScheduler } from "./queue/scheduler.ts";
 import { Spool } from "./queue/spool.ts";
+import { takeSpoolLease } from "./queue/lease.ts";
+import { adoptSpool } from "./queue/adopt.ts";
 import { pingClamd, scanWithClamd } from "./scan/clamd.ts";
 import { startSpamFilter } from "./spam/spam-filter.ts";
 import { startScanListener } from "./scan/endpoint.ts";
@@ -226,11 +230,28 @@ async function startRelayServices(
   // Before the spool opens: a forwarding alias without its SRS secret stops the start here.
   const forwarding = startForwarding(config, env, logger);
   const srsSecrets = forwarding.srsSecrets;
+  // One relay delivers from a spool; a dead relay's is taken over with `npm run queue -- adopt` (queue/lease.ts).
+  let stopDeliveryOnLostLease = (): void => {};
+  const lease = takeSpoolLease(config.relay.spool, {
+    onLost: (by) => {
+      logger.error({ event: "spool", spool: config.relay.spool, by }, "another relay took this spool over: delivery from it stops");
+      stopDeliveryOnLostLease();
+    },
+    onRenewalError: (err) => logger.warn({ event: "spool", err: (err as Error).message }, "the spool's lease could not be renewed: tried again in 15 s"),
+  });
+  services.defer(() => lease.release());
   const spool = await Spool.open(config.relay.spool);
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
   const besideSpool = (name: string): string => join(dirname(resolve(config.relay.spool)), name);
-  const tlsRpt = openTlsRptStore(config.relay.outbound.tlsRptPath ?? besideSpool("tlsrpt.sqlite"));
+  // With Redis (relay.greylist.store), the relays count TLS sessions together and one sends each report (tlsrpt/shared-counts.ts).
+  const sharedState = config.relay.greylist.store;
+  const tlsRpt =
+    sharedState.type === "redis"
+      ? redisTlsRptStore(fastFailingRedis(sharedState.url), (err) =>
+          logger.warn({ event: "tlsrpt", err: (err as Error).message }, "Redis did not answer: a TLS session was not counted for TLS-RPT"),
+        )
+      : openTlsRptStore(config.relay.outbound.tlsRptPath ?? besideSpool("tlsrpt.sqlite"));
   services.defer(() => tlsRpt.close());
   const stsCache = openStsPolicyCache(config.relay.outbound.mtaStsCachePath ?? besideSpool("mta-sts.sqlite"));
   services.defer(() => stsCache.close());
@@ -295,6 +316,7 @@ async function startRelayServices(
   metrics?.watch({ queue: () => spool.list(), certificate: () => certificate.pair.cert });
   // Deliveries in flight finish (at most 30 s) before the stores they write close.
   services.defer(() => delivery.stop());
+  stopDeliveryOnLostLease = () => void delivery.stop();
   /** Queues a message and wakes delivery: for the listeners' accepted mail and the TLS reports. */
   const enqueue = async (request: EnqueueRequest): Promise<string> => {
     const id = await spool.enqueue(request);
@@ -355,6 +377,12 @@ async function startRelayServices(
     ...(dmarcSender === null ? {} : { sendDmarcReports: (day?: string) => sendDmarcReports(dmarcSender, day) }),
     acme: () => acme,
     reload: reloadControl,
+    adopt: async (dir) => {
+      const adoption = await adoptSpool(dir, spool);
+      logger.info({ event: "spool", from: adoption.from, adopted: adoption.moved.length }, "spool of another relay adopted");
+      delivery.notify();
+      return adoption;
+    },
   });
   services.defer(() => control.close());
   // Deliveries are counted in memory and written every few seconds; a write the store refuses is kept

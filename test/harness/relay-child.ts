@@ -15,9 +15,12 @@ export interface RelayProcess {
   tail(): string;
 }
 
-/** `node relay-node/src/main.ts` with EDGEMX_CONFIG and `env`; resolves once it logged its start. */
-export async function startRelayChild(configPath: string, env: NodeJS.ProcessEnv = {}): Promise<RelayProcess> {
-  const child = spawn(PROJECT_NODE, ["relay-node/src/main.ts"], {
+/**
+ * `node relay-node/src/main.ts` with EDGEMX_CONFIG and `env`; resolves once it logged its start. `entry`:
+ * another start script (relay-entry.ts: with overrides of remote delivery).
+ */
+export async function startRelayChild(configPath: string, env: NodeJS.ProcessEnv = {}, entry = "relay-node/src/main.ts"): Promise<RelayProcess> {
+  const child = spawn(PROJECT_NODE, [entry], {
     cwd: ROOT,
     env: { ...process.env, ...env, EDGEMX_CONFIG: configPath },
     stdio: ["ignore", "pipe", "pipe"],

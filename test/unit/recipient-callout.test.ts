@@ -10,8 +10,10 @@ import {
   ReplyReader,
   createRecipientCallout,
   recipientCalloutFor,
+  type CalloutAnswer,
   type MailboxHost,
   type RecipientCallout,
+  type SharedAnswers,
 } from "../../relay-node/src/smtp/recipient-callout.ts";
 import { mailboxHostDecides } from "../../core/smtp/recipient.ts";
 import { createLogger } from "../../relay-node/src/log/log.ts";
@@ -217,6 +219,29 @@ describe("the cache", () => {
     expect(known).toMatchObject({ outcome: "pass", detail: expect.stringContaining("(cached) accepts") });
     // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
     expect(unknown).toMatchObject({ outcome: "fail", reply: { code: 550, enhanced: "5.1.1" }, detail: expect.stringContaining("(cached) refuses") });
+  });
+
+  it("shares answers with other relays: a relay finding one in the shared store does not ask the host", async () => {
+    const kept = new Map<string, { answer: CalloutAnswer; ttlMs: number }>();
+    const shared: SharedAnswers = {
+      get: (host, address) => Promise.resolve(kept.get(`${host} ${address}`)?.answer),
+      set: (host, address, answer, ttlMs) => void kept.set(`${host} ${address}`, { answer, ttlMs }),
+    };
+    const [one, two] = [callout(peer.host, { shared }), callout(peer.host, { shared })];
+    const before = peer.connections;
+    await one.verify(KNOWN[1]!, "1");
+    await one.verify(UNKNOWN, "1");
+    expect(peer.connections - before).toBe(2);
+    expect([...kept.values()].map((entry) => [entry.answer.status, entry.ttlMs])).toEqual([
+      ["exists", 600_000],
+      ["unknown", 300_000],
+    ]);
+    const known = await two.verify(KNOWN[1]!, "2");
+    const unknown = await two.verify(UNKNOWN, "2");
+    expect(peer.connections - before).toBe(2);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining, …) as any
+    expect(known).toMatchObject({ outcome: "pass", detail: expect.stringContaining("(cached by the relays) accepts") });
+    expect(unknown).toMatchObject({ outcome: "fail", reply: { code: 550, enhanced: "5.1.1" } });
   });
 
   it("never keeps a temporary answer", async () => {

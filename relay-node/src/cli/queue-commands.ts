@@ -1,6 +1,8 @@
 // `edgemx queue`: the command line parsed, and entries formatted for people. Pure; cli/queue.ts does
 // the talking (queue/control.ts).
+import { resolve } from "node:path";
 import { isQueueId, type QueueEntry } from "../queue/spool.ts";
+import type { Adoption } from "../queue/adopt.ts";
 import type { ControlRequest } from "../control/control.ts";
 import type { TlsRptRunResult } from "../tlsrpt/sender.ts";
 import type { DmarcRunResult } from "../dmarcrpt/sender.ts";
@@ -8,6 +10,7 @@ import type { DmarcRunResult } from "../dmarcrpt/sender.ts";
 export const QUEUE_USAGE = `usage: npm run queue -- [--socket <path>] [--spool <dir>] list | show <id> | flush [<id>] | delete <id>
        npm run queue -- [--socket <path>] [--spool <dir>] tlsrpt-send [--day YYYY-MM-DD]
        npm run queue -- [--socket <path>] [--spool <dir>] dmarc-send [--day YYYY-MM-DD]
+       npm run queue -- [--socket <path>] [--spool <dir>] adopt <spool of a dead relay>
   each may add --config <file> (or --example)
 
   Asks the running relay over its control socket (<data>/control.sock beside relay.spool of the
@@ -16,7 +19,9 @@ export const QUEUE_USAGE = `usage: npm run queue -- [--socket <path>] [--spool <
   flush: makes the entry (or every entry) due now.  delete: removes the entry without a DSN.
   tlsrpt-send: sends the TLS-RPT reports (RFC 8460) of the day not sent yet; default: yesterday (UTC).
   dmarc-send: sends the DMARC aggregate reports (RFC 9990) of the day, a finished one; default: every
-  finished day with evaluations waiting.`;
+  finished day with evaluations waiting.
+  adopt: moves every entry of a dead relay's spool (same host, or shared storage) into this relay's,
+  which delivers them; refused while that relay lives (its lease, docs/queue.md).`;
 
 export interface QueueCommand {
   request: ControlRequest;
@@ -46,6 +51,7 @@ export function parseQueueCommand(args: readonly string[]): QueueCommand | strin
   }
   const [op, id, ...extra] = rest;
   if (extra.length > 0) return `too many arguments: ${extra.join(" ")}`;
+  if (op === "adopt") return id === undefined ? "adopt needs the spool folder of the dead relay" : { request: { op, dir: resolve(id) }, ...options };
   if (op === "tlsrpt-send" || op === "dmarc-send")
     return id === undefined ? { request: day === undefined ? { op } : { op, day }, ...options } : `too many arguments: ${id}`;
   if (day !== undefined) return "--day belongs to tlsrpt-send and dmarc-send";
@@ -128,4 +134,13 @@ export function formatDmarcRun(result: DmarcRunResult): string {
       ].join("\n"),
     )
     .join("\n");
+}
+
+/** A line per entry an adoption moved, then the count. */
+export function formatAdoption(adoption: Adoption): string {
+  return [
+    ...adoption.moved.map((entry) => `adopted ${entry.was} as ${entry.now}`),
+    ...adoption.finished.map((id) => `dropped ${id}: no recipient pending`),
+    `${adoption.moved.length} ${adoption.moved.length === 1 ? "entry" : "entries"} adopted from ${adoption.from}`,
+  ].join("\n");
 }

@@ -1,4 +1,4 @@
-// `npm run queue -- list | show <id> | flush [<id>] | delete <id> | tlsrpt-send [--day D] | dmarc-send [--day D]`: the queue of the running relay,
+// `npm run queue -- list | show <id> | flush [<id>] | delete <id> | tlsrpt-send [--day D] | dmarc-send [--day D] | adopt <dir>`: the queue of the running relay,
 // through its control socket (queue/control.ts). The relay owns the spool, so flush and delete need it
 // running; list and show fall back to reading the spool files read-only when it is not.
 // Exit status: 0 done, 1 refused or failed, 2 bad usage.
@@ -6,7 +6,7 @@ import { ConfigError } from "../../../core/config/load.ts";
 import { ConfigChoiceError, configFilePath, loadConfigFile } from "../config/file.ts";
 import { controlSocketPath, headerSection, RelayNotRunning, sendControlRequest, type ControlAnswer } from "../control/control.ts";
 import { readQueuedMessage, readSpoolEntries } from "../queue/spool.ts";
-import { formatDmarcRun, formatQueueEntry, formatQueueList, formatTlsRptRun, parseQueueCommand, QUEUE_USAGE } from "./queue-commands.ts";
+import { formatAdoption, formatDmarcRun, formatQueueEntry, formatQueueList, formatTlsRptRun, parseQueueCommand, QUEUE_USAGE } from "./queue-commands.ts";
 
 async function main(args: string[]): Promise<number> {
   const command = parseQueueCommand(args);
@@ -20,7 +20,11 @@ async function main(args: string[]): Promise<number> {
   let answer: ControlAnswer;
   try {
     // A TLS report run may wait on slow https: rua (30 s each), a DMARC report run on DNS.
-    answer = await sendControlRequest(socket, request, request.op === "tlsrpt-send" || request.op === "dmarc-send" ? 600_000 : undefined);
+    answer = await sendControlRequest(
+      socket,
+      request,
+      request.op === "tlsrpt-send" || request.op === "dmarc-send" || request.op === "adopt" ? 600_000 : undefined,
+    );
   } catch (error) {
     if (!(error instanceof RelayNotRunning)) throw error;
     if ((request.op !== "list" && request.op !== "show") || spool === undefined) {
@@ -44,7 +48,8 @@ async function main(args: string[]): Promise<number> {
   } else if ("dmarc" in answer) {
     console.log(formatDmarcRun(answer.dmarc));
     if (answer.dmarc.domains.some((d) => d.outcome === "partial")) return 1;
-  } else if ("deleted" in answer)
+  } else if ("adopted" in answer) console.log(formatAdoption(answer.adopted));
+  else if ("deleted" in answer)
     console.log(
       `deleted ${answer.deleted.id} from <${answer.deleted.envelope.mailFrom}> to ${answer.deleted.recipients.map((r) => `${r.rcpt} (${r.status})`).join(", ")}`,
     );

@@ -14,6 +14,7 @@ import type { AcmeService } from "../acme/service.ts";
 import type { AcmeStatus } from "../acme/store.ts";
 import type { DeliveryScheduler } from "../queue/scheduler.ts";
 import { readQueuedMessage, type QueueEntry, type Spool } from "../queue/spool.ts";
+import type { Adoption } from "../queue/adopt.ts";
 
 export type ControlRequest =
   | { op: "list" }
@@ -23,7 +24,8 @@ export type ControlRequest =
   | { op: "tlsrpt-send"; day?: string }
   | { op: "dmarc-send"; day?: string }
   | { op: "tls-status" | "tls-renew" | "tls-rollover" }
-  | { op: "reload" };
+  | { op: "reload" }
+  | { op: "adopt"; dir: string };
 
 export type ControlAnswer =
   | { ok: true; entries: QueueEntry[] }
@@ -34,6 +36,7 @@ export type ControlAnswer =
   | { ok: true; dmarc: DmarcRunResult }
   | { ok: true; tls: AcmeStatus }
   | { ok: true; reload: ReloadOutcome }
+  | { ok: true; adopted: Adoption }
   | { ok: false; error: string };
 
 const MAX_REQUEST_BYTES = 4096;
@@ -61,7 +64,8 @@ export function parseControlRequest(line: string): ControlRequest | string {
     return "not JSON";
   }
   if (typeof value !== "object" || value === null) return "not an object";
-  const { op, id, day } = value as Record<string, unknown>;
+  const { op, id, day, dir } = value as Record<string, unknown>;
+  if (op === "adopt") return typeof dir === "string" && dir !== "" ? { op, dir } : "adopt needs dir, a spool folder";
   if (id !== undefined && typeof id !== "string") return "id must be a string";
   if (op === "tlsrpt-send" || op === "dmarc-send") {
     if (day !== undefined && (typeof day !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(day))) return "day must be YYYY-MM-DD";
@@ -86,6 +90,8 @@ export interface QueueControlDeps {
   acme?: () => AcmeService | null;
   /** `reload`: reads the configuration again (relay.ts); the outcome, applied or refused, is the answer. */
   reload?: () => ReloadOutcome;
+  /** `adopt`: drains a dead relay's spool into this one (queue/adopt.ts). */
+  adopt?: (dir: string) => Promise<Adoption>;
 }
 
 /** Carries out one request against the relay's own spool. */
@@ -141,6 +147,9 @@ export async function answerControlRequest(request: ControlRequest, deps: QueueC
     case "reload":
       if (deps.reload === undefined) return { ok: false, error: "this relay does not reload" };
       return { ok: true, reload: deps.reload() };
+    case "adopt":
+      if (deps.adopt === undefined) return { ok: false, error: "this relay does not adopt spools" };
+      return { ok: true, adopted: await deps.adopt(request.dir) };
   }
 }
 
@@ -170,7 +179,9 @@ export async function startQueueControl(path: string, deps: QueueControlDeps): P
       const request = newline === -1 ? "request too long" : parseControlRequest(buffered.slice(0, newline));
       // A TLS report run may wait on https: POSTs (30 s each), a DMARC report run on DNS: no idle limit once the request is read.
       // So may an ACME issuance (a CA's validation, its retries).
-      if (typeof request !== "string" && (request.op === "tlsrpt-send" || request.op === "dmarc-send" || request.op === "tls-renew")) socket.setTimeout(0);
+      // And an adoption, which writes every entry of a dead relay's spool.
+      if (typeof request !== "string" && (request.op === "tlsrpt-send" || request.op === "dmarc-send" || request.op === "tls-renew" || request.op === "adopt"))
+        socket.setTimeout(0);
       const answer: Promise<ControlAnswer> =
         typeof request === "string"
           ? Promise.resolve({ ok: false, error: request })

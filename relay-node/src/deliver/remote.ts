@@ -33,7 +33,7 @@ export interface RemoteDeliveryOptions {
   dnssecProbeName?: string;
   /** Where MTA-STS policies are cached (RFC 8461 §5.1): the relay's file, ":memory:" in tests. */
   stsCache: StsPolicyCache;
-  tlsRpt?: TlsRptStore;
+  tlsRpt?: Pick<TlsRptStore, "record">;
   logger?: Logger;
   /** Counts each session's TLS version and its policy's outcome, as TLS-RPT does. */
   metrics?: RelayMetrics | null;

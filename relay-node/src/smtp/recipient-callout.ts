@@ -11,13 +11,19 @@
 //   reply, the one overall timeout — the host could not be asked → temporary, 451.
 // - Answers are cached in a bounded LRU: existing mailboxes for cacheSeconds, unknown ones for
 //   negativeCacheSeconds; temporary answers never, so an outage ends with the next RCPT. Concurrent
-//   verifications of one address share one session with the host.
+//   verifications of one address share one session with the host. Relays sharing a Redis
+//   (relay.greylist.store) also share the answers (SharedAnswers): what one relay asked, the others
+//   need not ask the host again — with N relays, up to N times fewer sessions with the mailbox host for
+//   one Redis round trip per answer not in this relay's memory. A Redis that does not answer is a
+//   miss (the host is asked), never a refusal.
 // - A Maildir next hop has no one to ask: recipientCalloutFor gives null and says so at start.
 import { connect, type Socket } from "node:net";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import { buildReply } from "../../../core/smtp/replies.ts";
 import type { Logger } from "../log/log.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
+import type { Redis } from "ioredis";
+import { fastFailingRedis } from "../redis/client.ts";
 
 /** The next hops that can be asked: LMTP and SMTP mailbox hosts. */
 export type MailboxHost = Extract<EdgemxConfig["relay"]["nextHop"], { type: "lmtp" | "smtp" }>;
@@ -31,6 +37,38 @@ export interface RecipientCalloutOptions {
   negativeCacheSeconds?: number;
   /** The most addresses remembered; the least recently used is forgotten first. Default 10000. */
   maxCacheEntries?: number;
+  /** The answers the relays share (a Redis); each relay still keeps its own LRU in front of it. */
+  shared?: SharedAnswers;
+}
+
+/** Callout answers kept where several relays find them. */
+export interface SharedAnswers {
+  /** The answer for `address` at `host`, or undefined (absent, or the store did not answer). */
+  get(host: string, address: string): Promise<CalloutAnswer | undefined>;
+  set(host: string, address: string, answer: CalloutAnswer, ttlMs: number): void;
+}
+
+/**
+ * Keys "edgemx:callout:<host>:<address>" holding the answer as JSON, expiring with it (SET … PX).
+ * Errors are misses: the callout asks the host, as without Redis.
+ */
+export function redisAnswers(client: Pick<Redis, "get" | "set">): SharedAnswers {
+  const key = (host: string, address: string): string => `edgemx:callout:${host}:${address.toLowerCase()}`;
+  return {
+    async get(host, address) {
+      const text = await client.get(key(host, address)).catch(() => null);
+      if (text === null) return undefined;
+      try {
+        const answer = JSON.parse(text) as CalloutAnswer;
+        return (answer.status === "exists" || answer.status === "unknown") && typeof answer.reply === "string" ? answer : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    set(host, address, answer, ttlMs) {
+      client.set(key(host, address), JSON.stringify(answer), "PX", ttlMs).catch(() => undefined);
+    },
+  };
 }
 
 export interface RecipientCallout {
@@ -296,6 +334,7 @@ export function createRecipientCallout(host: MailboxHost, hostname: string, opti
   const inFlight = new Map<string, Promise<CalloutAnswer>>();
   const sessions = new Set<PeerSession>();
   const where = `${host.type.toUpperCase()} host ${host.host} port ${host.port}`;
+  const hostKey = `${host.host}:${host.port}`;
 
   const ask = (address: string): Promise<CalloutAnswer> => {
     const session: PeerSession = new PeerSession(host, timeoutMs, () => sessions.delete(session));
@@ -317,11 +356,19 @@ export function createRecipientCallout(host: MailboxHost, hostname: string, opti
       }
       const cached = cache.get(address, Date.now());
       if (cached !== undefined) return findingOfAnswer(address, cached, id, `${where} (cached)`);
+      const sharedAnswer = await options.shared?.get(hostKey, address);
+      if (sharedAnswer !== undefined && sharedAnswer.status !== "unavailable") {
+        cache.set(address, sharedAnswer, Date.now() + ttlMs[sharedAnswer.status]);
+        return findingOfAnswer(address, sharedAnswer, id, `${where} (cached by the relays)`);
+      }
       let pending = inFlight.get(address);
       if (pending === undefined) {
         pending = ask(address)
           .then((answer) => {
-            if (answer.status !== "unavailable") cache.set(address, answer, Date.now() + ttlMs[answer.status]);
+            if (answer.status !== "unavailable") {
+              cache.set(address, answer, Date.now() + ttlMs[answer.status]);
+              options.shared?.set(hostKey, address, answer, ttlMs[answer.status]);
+            }
             return answer;
           })
           .finally(() => inFlight.delete(address));
@@ -347,5 +394,15 @@ export function recipientCalloutFor(config: EdgemxConfig, logger: Logger): Recip
     logger.warn({ event: "recipient-check" }, "relay.recipientCheck is ignored: a Maildir next hop has no mailbox host to ask");
     return null;
   }
-  return createRecipientCallout(nextHop, config.hostname);
+  const store = config.relay.greylist.store;
+  if (store.type !== "redis") return createRecipientCallout(nextHop, config.hostname);
+  const client = fastFailingRedis(store.url);
+  const callout = createRecipientCallout(nextHop, config.hostname, { shared: redisAnswers(client) });
+  return {
+    verify: (address, id) => callout.verify(address, id),
+    close() {
+      callout.close();
+      client.disconnect();
+    },
+  };
 }

@@ -23,16 +23,16 @@ import { Sessions, type Recipient, type Refusal, type SessionState } from "../sm
 import type { ListenerName, RelayMetrics } from "../metrics/metrics.ts";
 import type { CertificatePair } from "../tls/certificate.ts";
 import type { Authenticator } from "../users/checker.ts";
-import type { LoginThrottle } from "./login-throttle.ts";
 import { submitMessage, type SubmitDeps } from "./message.ts";
 import { AUTH_INVALID, AUTH_TEMPORARY_FAILURE, SEND_RATE_LIMITED, TOO_MANY_RECIPIENTS_PER_MESSAGE } from "./replies.ts";
-import type { SendQuota } from "./send-quota.ts";
+import type { LoginLimiter, SendLimiter } from "./shared-limits.ts";
 import { decideEnvelopeSender } from "./sender-ownership.ts";
 
 export interface SubmissionDeps extends Omit<SubmitDeps, "config"> {
   users: Authenticator;
-  throttle: LoginThrottle;
-  quota: SendQuota;
+  /** Failed logins and messages per hour: this relay's own, or shared by the relays through Redis (shared-limits.ts). */
+  throttle: LoginLimiter;
+  quota: SendLimiter;
   certificate: CertificatePair;
   /** What counts the sessions and logins; null or absent: nothing is counted. */
   metrics?: RelayMetrics | null;
@@ -82,44 +82,48 @@ export function createSubmissionServer(
       metrics?.auth(result);
       logger.info({ event: "auth", session: session.id, clientIp: ip, user: username, method: auth.method, result }, `AUTH ${result}`);
     };
-    if (throttle.check(ip, username).status === "locked") {
-      outcome("locked");
-      return callback(refuseLogin(session, AUTH_TEMPORARY_FAILURE));
-    }
-    users.authenticate(username, auth.password ?? "").then(
-      (result) => {
-        if (result.status === "temporary") {
-          // The checker (user store or IMAP host) could not decide: 454 4.7.0, no failure counted.
-          logger.error({ event: "auth-error", session: session.id, err: result.reason }, "the user check failed");
-          outcome("temporary");
-          return callback(refuseLogin(session, AUTH_TEMPORARY_FAILURE));
-        }
-        if (result.status === "invalid") {
-          const delay = throttle.failed(ip, username);
-          outcome("failed");
-          setTimeout(() => callback(refuseLogin(session, AUTH_INVALID)), delay);
-          return;
-        }
-        const user = result.user;
-        throttle.succeeded(user.address);
-        sessions.of(session).owned = new Set([user.address, ...user.aliases]);
-        outcome("pass");
-        callback(null, { user: user.address });
-      },
-      (err: unknown) => {
-        logger.error({ event: "auth-error", session: session.id, err: err instanceof Error ? err.message : String(err) }, "the user check failed");
-        callback(refuseLogin(session, AUTH_TEMPORARY_FAILURE));
-      },
-    );
+    const answer = async (): Promise<void> => {
+      if ((await throttle.check(ip, username)).status === "locked") {
+        outcome("locked");
+        return callback(refuseLogin(session, AUTH_TEMPORARY_FAILURE));
+      }
+      const result = await users.authenticate(username, auth.password ?? "");
+      if (result.status === "temporary") {
+        // The checker (user store or IMAP host) could not decide: 454 4.7.0, no failure counted.
+        logger.error({ event: "auth-error", session: session.id, err: result.reason }, "the user check failed");
+        outcome("temporary");
+        return callback(refuseLogin(session, AUTH_TEMPORARY_FAILURE));
+      }
+      if (result.status === "invalid") {
+        const delay = await throttle.failed(ip, username);
+        outcome("failed");
+        setTimeout(() => callback(refuseLogin(session, AUTH_INVALID)), delay);
+        return;
+      }
+      const user = result.user;
+      await throttle.succeeded(user.address);
+      sessions.of(session).owned = new Set([user.address, ...user.aliases]);
+      outcome("pass");
+      callback(null, { user: user.address });
+    };
+    answer().catch((err: unknown) => {
+      logger.error({ event: "auth-error", session: session.id, err: err instanceof Error ? err.message : String(err) }, "the user check failed");
+      callback(refuseLogin(session, AUTH_TEMPORARY_FAILURE));
+    });
   };
 
   const onMailFrom = (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
     const state = sessions.of(session);
     const notOwned = decideEnvelopeSender(address.address, state.owned);
     if (notOwned !== null) return callback(sessions.refuse(state, notOwned, { check: "sender-ownership", mailFrom: address.address }));
-    if (!quota.allows(userOf(session))) return callback(sessions.refuse(state, SEND_RATE_LIMITED, { check: "send-quota", mailFrom: address.address }));
-    state.transaction = { mailFrom: address.address, rcptTo: [] };
-    callback();
+    quota.allows(userOf(session)).then(
+      (allowed) => {
+        if (!allowed) return callback(sessions.refuse(state, SEND_RATE_LIMITED, { check: "send-quota", mailFrom: address.address }));
+        state.transaction = { mailFrom: address.address, rcptTo: [] };
+        callback();
+      },
+      (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+    );
   };
 
   const decideRcpt = ({ rcpt, state, transaction }: Recipient<Transaction, SubmissionSession>): Refusal | null => {
@@ -148,7 +152,7 @@ export function createSubmissionServer(
       },
       { ...deps, config: state.config },
     );
-    if (result.queued) quota.record(userOf(session));
+    if (result.queued) await quota.record(userOf(session));
     return { reply: result.reply, cause: { check: result.check ?? "message", id: result.id } };
   });
 

@@ -7,6 +7,8 @@ import { createAuthenticator } from "../users/authenticator.ts";
 import { createSubmissionServer, type SubmissionDeps } from "./listener.ts";
 import { LoginThrottle } from "./login-throttle.ts";
 import { SendQuota } from "./send-quota.ts";
+import { localLoginLimiter, localSendLimiter, redisLoginLimiter, redisSendLimiter } from "./shared-limits.ts";
+import { fastFailingRedis } from "../redis/client.ts";
 
 /** The delay after a first failed login, doubling up to the maximum (login-throttle.ts). */
 const FIRST_FAILURE_DELAY_MS = 500;
@@ -58,17 +60,28 @@ export async function startSubmission(
   const users = createAuthenticator(configs);
   services.defer(() => users.close());
   const policy = config.relay.submission;
+  const throttlePolicy = {
+    maxFailures: policy.maxAuthFailures,
+    windowSeconds: policy.authFailureWindowSeconds,
+    baseDelayMs: FIRST_FAILURE_DELAY_MS,
+    maxDelayMs: MAX_FAILURE_DELAY_MS,
+  };
+  const throttle = new LoginThrottle(throttlePolicy);
+  const quota = new SendQuota(policy.maxMessagesPerHour);
+  // With Redis (relay.greylist.store, the relays' shared state), the limits hold across relays (shared-limits.ts).
+  const shared = config.relay.greylist.store.type === "redis" ? fastFailingRedis(config.relay.greylist.store.url) : null;
+  if (shared !== null) services.defer(() => shared.disconnect());
+  const onSharedError = (err: unknown): void =>
+    base.logger.warn(
+      { event: "shared-state", err: (err as Error).message },
+      "Redis did not answer: this relay counts the submission limits on its own meanwhile",
+    );
   const deps: SubmissionDeps = {
     ...base,
     signing,
     users,
-    throttle: new LoginThrottle({
-      maxFailures: policy.maxAuthFailures,
-      windowSeconds: policy.authFailureWindowSeconds,
-      baseDelayMs: FIRST_FAILURE_DELAY_MS,
-      maxDelayMs: MAX_FAILURE_DELAY_MS,
-    }),
-    quota: new SendQuota(policy.maxMessagesPerHour),
+    throttle: shared === null ? localLoginLimiter(throttle) : redisLoginLimiter(shared, throttlePolicy, throttle, onSharedError),
+    quota: shared === null ? localSendLimiter(quota) : redisSendLimiter(shared, policy.maxMessagesPerHour, quota, onSharedError),
   };
   const servers: BoundedSmtpServer[] = [];
   const ports: RunningSubmission["ports"] = {};

@@ -21,7 +21,7 @@ import type { EnqueueRequest } from "../queue/spool.ts";
 import { generatedMailSigner } from "../sign/generated.ts";
 import { httpsRequest, type HttpsEndpoint } from "../https/request.ts";
 import { parseTlsRptRecord, tlsReportMessage } from "../../../core/tlsrpt/delivery.ts";
-import { tlsReport, type TlsRptStore } from "./counts.ts";
+import { tlsReport, type TlsCountRow } from "./counts.ts";
 import { startDailyRun, type DailyRun } from "../schedule/daily.ts";
 
 /** The https: POST's bound (RFC 8460 §5.2 names none; a report is not worth a hung run). */
@@ -40,8 +40,23 @@ export interface TlsReporter {
   from: string;
 }
 
+/** How long one relay holds a domain's day while it sends its report (shared-counts.ts); longer than the POSTs of one domain take. */
+export const CLAIM_MS = 10 * 60_000;
+
+/**
+ * The counts a report is made of: this relay's (counts.ts, SQLite, answering at once) or the relays'
+ * shared ones (shared-counts.ts, Redis), which also hand a domain's day to one relay at a time.
+ */
+export interface TlsRptReportStore {
+  rows(day: string): TlsCountRow[] | Promise<TlsCountRow[]>;
+  isSent(day: string, policyDomain: string, target?: string): boolean | Promise<boolean>;
+  markSent(day: string, policyDomain: string, at: number, target?: string): void | Promise<void>;
+  claim?(day: string, policyDomain: string, ms: number): Promise<boolean>;
+  release?(day: string, policyDomain: string): Promise<void>;
+}
+
 export interface TlsRptSenderDeps {
-  store: Pick<TlsRptStore, "rows" | "isSent" | "markSent">;
+  store: TlsRptReportStore;
   resolver: Resolver;
   enqueue: (request: EnqueueRequest) => Promise<string>;
   /** The message with a DKIM-Signature on top, or undefined when we hold no key for `domain`. */
@@ -55,8 +70,8 @@ export interface TlsRptSenderDeps {
 
 export interface TlsRptDomainResult {
   domain: string;
-  /** sent: every rua done; partial: some rua failed (retried next run); no-record; lookup-failed; already-sent. */
-  outcome: "sent" | "partial" | "no-record" | "lookup-failed" | "already-sent";
+  /** sent: every rua done; partial: some rua failed (retried next run); no-record; lookup-failed; already-sent; claimed: another relay sends it right now. */
+  outcome: "sent" | "partial" | "no-record" | "lookup-failed" | "already-sent" | "claimed";
   delivered: string[];
   failed: { rua: string; error: string }[];
 }
@@ -100,63 +115,78 @@ function mailtoAddress(uri: string): string {
 
 /** Sends the reports of `day` (YYYY-MM-DD, UTC) that are not sent yet; see the file's head. */
 export async function sendTlsReports(day: string, deps: TlsRptSenderDeps): Promise<TlsRptRunResult> {
-  const { store, resolver, logger, reporter } = deps;
-  const now = deps.now ?? Date.now;
-  const post = deps.post ?? ((url: string, body: Buffer) => postTlsReport(url, body, { resolver }));
-  const rows = store.rows(day);
+  const { store } = deps;
+  const rows = await store.rows(day);
   const domains = [...new Set(rows.map((row) => row.policyDomain))].sort();
   const results: TlsRptDomainResult[] = [];
   for (const domain of domains) {
     const result: TlsRptDomainResult = { domain, outcome: "sent", delivered: [], failed: [] };
     results.push(result);
-    if (store.isSent(day, domain)) {
-      result.outcome = "already-sent";
+    // Relays sharing the counts: one of them sends the domain's day (one report, one report-id, RFC 8460 §4.4).
+    if (store.claim !== undefined && !(await store.claim(day, domain, CLAIM_MS))) {
+      result.outcome = "claimed";
       continue;
     }
-    const lookup = await resolver.query(`_smtp._tls.${domain}`, "TXT");
-    if (lookup.status === "servfail" || lookup.status === "timeout") {
-      result.outcome = "lookup-failed";
-      logger.warn({ event: "tlsrpt", day, domain, status: lookup.status }, "the _smtp._tls lookup failed: the report is tried again next run");
-      continue;
+    try {
+      await sendDomainReport(day, domain, rows, result, deps);
+    } finally {
+      await store.release?.(day, domain);
     }
-    const policy = lookup.status === "ok" ? parseTlsRptRecord(lookup.answers.map((strings) => strings.join(""))) : null;
-    if (policy === null) {
-      result.outcome = "no-record";
-      store.markSent(day, domain, now());
-      logger.info({ event: "tlsrpt", day, domain, status: lookup.status }, "no usable TLSRPT record: no report");
-      continue;
-    }
-    const report = tlsReport(rows, day, domain, { organizationName: reporter.organization, contactInfo: reporter.contact }) as { "report-id": string };
-    for (const rua of policy.rua) {
-      if (store.isSent(day, domain, rua)) continue;
-      try {
-        if (/^mailto:/i.test(rua)) {
-          const to = mailtoAddress(rua);
-          const at = new Date(now());
-          const message = tlsReportMessage({ report, policyDomain: domain, day, submitter: reporter.hostname, from: reporter.from, to, now: at });
-          const fromDomain = reporter.from.slice(reporter.from.lastIndexOf("@") + 1);
-          const signed = deps.sign?.(message, fromDomain, at);
-          if (signed === undefined)
-            logger.warn({ event: "tlsrpt", day, domain, from: reporter.from }, "no DKIM key for the From domain: the report is sent unsigned");
-          const id = await deps.enqueue({ envelope: { mailFrom: reporter.from, rcptTo: [to] }, message: signed ?? message });
-          logger.info({ event: "tlsrpt", day, domain, rua, queueId: id, signed: signed !== undefined }, "TLS report queued");
-        } else {
-          const status = await post(rua, gzipSync(JSON.stringify(report)));
-          if (status < 200 || status > 299) throw new Error(`HTTP status ${status}`);
-          logger.info({ event: "tlsrpt", day, domain, rua, status }, "TLS report posted");
-        }
-        store.markSent(day, domain, now(), rua);
-        result.delivered.push(rua);
-      } catch (error) {
-        const message = (error as Error).message;
-        result.failed.push({ rua, error: message });
-        logger.warn({ event: "tlsrpt", day, domain, rua, err: message }, "TLS report not delivered: tried again next run");
-      }
-    }
-    if (result.failed.length === 0) store.markSent(day, domain, now());
-    else result.outcome = "partial";
   }
   return { day, domains: results };
+}
+
+/** Sends the report of one domain's day to each rua not done yet; the outcome goes into `result`. */
+async function sendDomainReport(day: string, domain: string, rows: readonly TlsCountRow[], result: TlsRptDomainResult, deps: TlsRptSenderDeps): Promise<void> {
+  const { store, resolver, logger, reporter } = deps;
+  const now = deps.now ?? Date.now;
+  const post = deps.post ?? ((url: string, body: Buffer) => postTlsReport(url, body, { resolver }));
+  if (await store.isSent(day, domain)) {
+    result.outcome = "already-sent";
+    return;
+  }
+  const lookup = await resolver.query(`_smtp._tls.${domain}`, "TXT");
+  if (lookup.status === "servfail" || lookup.status === "timeout") {
+    result.outcome = "lookup-failed";
+    logger.warn({ event: "tlsrpt", day, domain, status: lookup.status }, "the _smtp._tls lookup failed: the report is tried again next run");
+    return;
+  }
+  const policy = lookup.status === "ok" ? parseTlsRptRecord(lookup.answers.map((strings) => strings.join(""))) : null;
+  if (policy === null) {
+    result.outcome = "no-record";
+    await store.markSent(day, domain, now());
+    logger.info({ event: "tlsrpt", day, domain, status: lookup.status }, "no usable TLSRPT record: no report");
+    return;
+  }
+  const report = tlsReport(rows, day, domain, { organizationName: reporter.organization, contactInfo: reporter.contact }) as { "report-id": string };
+  for (const rua of policy.rua) {
+    if (await store.isSent(day, domain, rua)) continue;
+    try {
+      if (/^mailto:/i.test(rua)) {
+        const to = mailtoAddress(rua);
+        const at = new Date(now());
+        const message = tlsReportMessage({ report, policyDomain: domain, day, submitter: reporter.hostname, from: reporter.from, to, now: at });
+        const fromDomain = reporter.from.slice(reporter.from.lastIndexOf("@") + 1);
+        const signed = deps.sign?.(message, fromDomain, at);
+        if (signed === undefined)
+          logger.warn({ event: "tlsrpt", day, domain, from: reporter.from }, "no DKIM key for the From domain: the report is sent unsigned");
+        const id = await deps.enqueue({ envelope: { mailFrom: reporter.from, rcptTo: [to] }, message: signed ?? message });
+        logger.info({ event: "tlsrpt", day, domain, rua, queueId: id, signed: signed !== undefined }, "TLS report queued");
+      } else {
+        const status = await post(rua, gzipSync(JSON.stringify(report)));
+        if (status < 200 || status > 299) throw new Error(`HTTP status ${status}`);
+        logger.info({ event: "tlsrpt", day, domain, rua, status }, "TLS report posted");
+      }
+      await store.markSent(day, domain, now(), rua);
+      result.delivered.push(rua);
+    } catch (error) {
+      const message = (error as Error).message;
+      result.failed.push({ rua, error: message });
+      logger.warn({ event: "tlsrpt", day, domain, rua, err: message }, "TLS report not delivered: tried again next run");
+    }
+  }
+  if (result.failed.length === 0) await store.markSent(day, domain, now());
+  else result.outcome = "partial";
 }
 
 /** The UTC day before `at`'s, YYYY-MM-DD. */
