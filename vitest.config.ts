@@ -13,6 +13,16 @@ const exampleJson = JSON.stringify(workerPart(loadConfigFile("config/example.yam
 // Real DNS on loopback for the projects that use it: Knot, unbound and the DoH bridge (test/harness/README.md).
 const HARNESS = ["test/harness/global-setup.ts"];
 
+/**
+ * workerd's network on loopback trusting the scan harness's test CA, as a Fetcher binding: Miniflare's
+ * global fetch trusts only the system's CAs (and NODE_EXTRA_CA_CERTS, read when miniflare is imported,
+ * before any test CA exists), so the scan endpoint's certificate is trusted through this binding;
+ * `keypair` presents a client certificate, as Cloudflare's [[mtls_certificates]] binding does.
+ */
+function loopbackTrusting(caPem: string, keypair?: { privateKey: string; certificateChain: string }) {
+  return { network: { allow: ["local"], tlsOptions: { trustedCertificates: [caPem], ...(keypair ? { keypair } : {}) } } };
+}
+
 export default defineConfig({
   test: {
     projects: [
@@ -21,6 +31,14 @@ export default defineConfig({
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
+              // The scan endpoint over real HTTPS (test/workers/email-scan.test.ts): the token alone, or with the client certificate.
+              serviceBindings: {
+                HARNESS_SCAN_TLS: loopbackTrusting(inject("scan").caPem),
+                HARNESS_SCAN_MTLS: loopbackTrusting(inject("scan").caPem, {
+                  privateKey: inject("scan").clientKeyPem,
+                  certificateChain: inject("scan").clientCertPem,
+                }),
+              },
               bindings: {
                 EDGEMX_CONFIG: exampleJson,
                 HARNESS_DOH_URL: inject("harness").dohUrl,
@@ -33,13 +51,17 @@ export default defineConfig({
                 REPORTS_TOKEN: "test-reports-token",
                 DASHBOARD_TOKEN: "test-dashboard-token",
                 REPORT_SAMPLES: JSON.stringify(sampleMails().map(({ name, mail }) => [name, Buffer.from(mail).toString("base64")])),
+                HARNESS_SCAN_URL: inject("scan").url,
+                HARNESS_SCAN_MTLS_URL: inject("scan").mtlsUrl,
+                SCAN_TOKEN: inject("scan").token,
               },
               // Received reports (test/workers/tlsrpt.test.ts, test/workers/reports.test.ts).
               d1Databases: ["REPORTS_DB"],
             },
           })),
         ],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"], globalSetup: HARNESS },
+        // The scan endpoint's clamd and rspamd start beside the DNS harness (test/harness/workers-setup.ts).
+        test: { name: "workers", include: ["test/workers/**/*.test.ts"], globalSetup: [...HARNESS, "test/harness/workers-setup.ts"] },
       },
       {
         // The inner loop (npm run test:unit): pure logic, fakes and command-line tools; no daemon, no harness.

@@ -364,6 +364,14 @@ function rows(object: z.ZodObject, sectionPath: string, prefix: string, sectionT
     const seeBelow = section === undefined ? "" : `; see [${section}](#${anchor(section)})`;
     const atStart = field.meta.checkedAtStart === undefined ? {} : { checkedAtStart: field.meta.checkedAtStart };
 
+    if (core instanceof z.ZodUnion && (core.options as readonly z.ZodType[]).some((o) => o instanceof z.ZodLiteral)) {
+      // A word or an object, e.g. `scan: none` or `scan: { url, timeoutMs }`: the object's fields follow.
+      const all = core.options as readonly z.ZodType[];
+      const words = all.filter((o): o is z.ZodLiteral => o instanceof z.ZodLiteral).map((o) => String(o.value));
+      out.push({ field: shownName, path, type: `${alternatives(words)}, or an object`, default: defaultText(schema, field), meaning: description, ...atStart });
+      for (const option of all) if (option instanceof z.ZodObject) out.push(...rows(option, sectionPath, name, sectionTitles, label));
+      continue;
+    }
     if (core instanceof z.ZodUnion) {
       const options = core.options as readonly z.ZodObject[];
       const by = discriminator(options);

@@ -714,6 +714,28 @@ const relay = z
       .prefault({})
       .describe("the Worker's verdict API ([verdict-api.md](verdict-api.md))"),
     rspamd: rspamd.prefault({}).describe("spam scoring and learning with rspamd"),
+    scanListener: z
+      .object({
+        host: z
+          .string()
+          .min(1)
+          .default("::")
+          .meta({ kind: "address", description: "the address to listen on; `::` is every address (the Worker calls from Cloudflare's network)" }),
+        port: port.default(11443).describe("the port to listen on"),
+        clientCaFile: path.optional().meta({
+          description:
+            "PEM CA certificates: with it the listener requires a client certificate they issued (mutual TLS), as the Worker presents through an `[[mtls_certificates]]` binding named `SCAN_MTLS`",
+          defaultText: "none: the bearer token alone",
+        }),
+      })
+      .strict()
+      .optional()
+      .meta({
+        description:
+          "the scan endpoint for Email Routing ([relay.md](relay.md#the-scan-endpoint)): `POST /v1/scan` over HTTPS with the relay's certificate and a bearer token runs clamd and rspamd on a message and answers JSON; the Worker's `scan.url` points here. It needs `relay.clamd` enabled and `relay.rspamd.url`",
+        defaultText: "none: no scan endpoint",
+        checkedAtStart: "`EDGEMX_SCAN_TOKEN` (its bearer token) is in the environment, `clientCaFile` is readable, and the address can be listened on",
+      }),
     recipientCheck: z
       .boolean()
       .default(false)
@@ -1097,6 +1119,35 @@ export function recipientCalloutAsks(relay: { recipientCheck: boolean; nextHop: 
   return relay.recipientCheck && relay.nextHop.type !== "maildir";
 }
 
+// Where Email Routing's email() has its messages scanned (docs/email-routing.md): the relay's scan endpoint,
+// or explicitly none. Unset, the Worker defers every routed message rather than forward it unscanned.
+const scan = z
+  .union([
+    z.literal("none"),
+    z
+      .object({
+        url: z
+          .string()
+          .url({ message: "expected the https:// URL of the relay's scan endpoint, e.g. https://mx.example.org:11443/v1/scan" })
+          .regex(/^https:\/\//i, { message: "expected an https:// URL: the message and the token travel over TLS" })
+          .meta({
+            kind: "URL",
+            description:
+              "the relay's scan endpoint, e.g. `https://mx.example.org:11443/v1/scan` (`relay.scanListener`); its bearer token is the Worker secret `SCAN_TOKEN`",
+          }),
+        timeoutMs: milliseconds(100, 120_000)
+          .default(30_000)
+          .describe("how long the Worker waits for the scan's answer, connect to last byte; past it the message is deferred (a temporary failure)"),
+      })
+      .strict(),
+  ])
+  .optional()
+  .meta({
+    description:
+      "virus scanning and spam scoring of the mail Email Routing hands to the Worker: the relay's scan endpoint, or `none` (the postmaster page then says such mail is not scanned for viruses)",
+    defaultText: "unset: every routed message is deferred until this names the endpoint or says `none`",
+  });
+
 /** The document's fields without the rules that span them: the Worker's part (worker.ts) is cut from these. */
 export const configFields = z
   .object({
@@ -1118,6 +1169,7 @@ export const configFields = z
     relay: relay.prefault({}).describe("the Node relay's settings"),
     judge: judge.prefault({}).describe("what the message judge checks and refuses"),
     reports: reports.prefault({}).describe("received DMARC and TLS reports: their retention, the dashboard, the relay's hand-over ([reports.md](reports.md))"),
+    scan,
   })
   .strict();
 
@@ -1173,6 +1225,19 @@ export const configSchema = configFields.superRefine((cfg, ctx) => {
       message: `expected the mailboxes (or aliases) of ${d.name}, catchAll: true, or relay.recipientCheck with an lmtp or smtp nextHop to ask the mailbox host: unknown recipients are refused at RCPT, and ${d.name} names none that are known`,
     });
   });
+  // The scan endpoint answers with both scanners' results (core/scan/answer.ts).
+  if (cfg.relay.scanListener !== undefined && !cfg.relay.clamd.enabled)
+    ctx.addIssue({
+      code: "custom",
+      path: ["relay", "clamd", "enabled"],
+      message: "expected true beside relay.scanListener: the scan endpoint runs clamd on every message",
+    });
+  if (cfg.relay.scanListener !== undefined && cfg.relay.rspamd.url === undefined)
+    ctx.addIssue({
+      code: "custom",
+      path: ["relay", "rspamd", "url"],
+      message: "expected rspamd's URL beside relay.scanListener: the scan endpoint runs rspamd on every message",
+    });
   checkArcSealIdentity(cfg, ctx);
 });
 

@@ -1,7 +1,8 @@
 // The Worker's part of the configuration: what workers/src reads and what the core code it calls reads
 // (the judge, the records, the client settings) — our host names, the domains as they are published
 // (no key files, no mailbox lists), the roles, the judge, the connection checks (Email Routing runs
-// them as the relay does: DNSBL zones with the names of their key secrets, never the keys), and what
+// them as the relay does: DNSBL zones with the names of their key secrets, never the keys), the scan
+// endpoint it calls (its token is a secret), and what
 // the postmaster page tells senders about the relay (the size and recipient bounds). It is cut
 // from the one schema (schema.ts) with pick and omit, so each field keeps its one type, default and
 // description. Nothing else of the file — the relay's URLs with their passwords, its files, its
@@ -46,7 +47,7 @@ const relayFacts = z
 const workerReports = fields.reports.unwrap().omit({ intakeUrl: true });
 
 export const workerConfigSchema = configFields
-  .pick({ hostname: true, postmasterHost: true, roles: true, connection: true, judge: true })
+  .pick({ hostname: true, postmasterHost: true, roles: true, connection: true, judge: true, scan: true })
   .extend({ domains: z.array(publishedDomain).min(1), relay: relayFacts.prefault({}), reports: workerReports.prefault({}) })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -60,10 +61,11 @@ export type WorkerConfigInput = z.input<typeof workerConfigSchema>;
 
 /** The Worker's part of a validated configuration, as the document the Worker's schema reads back. */
 export function workerPart(config: EdgemxConfig): WorkerConfigInput {
-  const { hostname, postmasterHost, roles, connection, judge, relay: full, reports } = config;
+  const { hostname, postmasterHost, roles, connection, judge, relay: full, reports, scan } = config;
   return {
     hostname,
     ...(postmasterHost === undefined ? {} : { postmasterHost }),
+    ...(scan === undefined ? {} : { scan }),
     domains: config.domains.map(({ mailboxes: _mailboxes, aliases: _aliases, catchAll: _catchAll, dkim, ...published }) => {
       if (dkim === undefined) return published;
       const { privateKeyFile: _key, ed25519, ...record } = dkim;

@@ -40,6 +40,7 @@ import { takeSpoolLease } from "./queue/lease.ts";
 import { adoptSpool } from "./queue/adopt.ts";
 import { pingClamd, scanWithClamd } from "./scan/clamd.ts";
 import { startSpamFilter } from "./spam/spam-filter.ts";
+import { startScanListener } from "./scan/endpoint.ts";
 import type { ScanOutcome } from "./smtp/decision.ts";
 import type { EnqueueRequest } from "./queue/spool.ts";
 import { startSubmission, type SubmissionListenerName } from "./submission/start.ts";
@@ -61,10 +62,12 @@ export interface RelayOverrides {
   listen?: { host?: string; port?: number; reusePort?: boolean };
   logger?: Logger;
   resolver?: Resolver;
-  /** Where EDGEMX_VERDICT_TOKEN, EDGEMX_RSPAMD_PASSWORD, EDGEMX_LEARN_TOKEN and EDGEMX_REPORTS_TOKEN are read; process.env by default. */
+  /** Where EDGEMX_VERDICT_TOKEN, EDGEMX_RSPAMD_PASSWORD, EDGEMX_LEARN_TOKEN, EDGEMX_REPORTS_TOKEN and EDGEMX_SCAN_TOKEN are read; process.env by default. */
   env?: NodeJS.ProcessEnv;
   /** Listen for learning here instead of relay.rspamd.learnListener (port 0: a free port, see RunningRelay.learnPort). */
   learnListen?: { host?: string; port?: number };
+  /** Serve the scan endpoint here instead of relay.scanListener (port 0: a free port, see RunningRelay.scanPort). */
+  scanListen?: { host?: string; port?: number };
   /** Listen here instead of relay.listeners.submission / .submissions (port 0: a free port, see RunningRelay.submissionPorts). */
   submissionListen?: Partial<Record<SubmissionListenerName, { host?: string; port?: number }>>;
   /** The self-signed certificate's folder when relay.tls is absent; default: "tls" beside the spool. */
@@ -93,6 +96,8 @@ export interface RunningRelay {
   port: number | null;
   /** The learn listener's port; null when relay.rspamd.learnListener is not set. */
   learnPort: number | null;
+  /** The scan endpoint's port; null when relay.scanListener is not set. */
+  scanPort: number | null;
   /** The bound ports of the enabled submission listeners. */
   submissionPorts: Partial<Record<SubmissionListenerName, number>>;
   /** The metrics and health listener's port; null when relay.metrics is disabled or its address could not be listened on. */
@@ -445,6 +450,10 @@ async function startRelayServices(
     );
   }
 
+  // Email Routing's scans (relay.scanListener): clamd and rspamd as the MX runs them, behind HTTPS and a token.
+  const scanEndpoint = await startScanListener(config, { scan, spamCheck, certificate: certificate.pair, env, logger }, overrides.scanListen);
+  if (scanEndpoint !== null) services.defer(() => scanEndpoint.close());
+
   const submission = await startSubmission(
     configs,
     { logger, verdicts, scan, certificate: certificate.pair, enqueue, metrics },
@@ -458,6 +467,7 @@ async function startRelayServices(
       certificate = rereadCertificate(certificate);
       server.updateSecureContext(secureContextOptions(certificate.pair));
       submission.updateSecureContext(secureContextOptions(certificate.pair));
+      scanEndpoint?.updateSecureContext(secureContextOptions(certificate.pair));
       logger.info({ event: "tls", certPath: certificate.certPath }, "certificate reloaded");
       return true;
     } catch (err) {
@@ -532,6 +542,7 @@ async function startRelayServices(
     host: address?.host ?? null,
     port: address?.port ?? null,
     learnPort: spam.learnListener?.port ?? null,
+    scanPort: scanEndpoint?.port ?? null,
     submissionPorts: submission.ports,
     metricsPort,
     spool,

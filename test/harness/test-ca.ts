@@ -77,9 +77,12 @@ let issued = 0;
 
 /**
  * A server certificate from `ca` for `names` (subjectAltName dNSNames; iPAddresses for addresses), for `keyPem` or a new P-256 key;
- * `expired` makes it valid only for a day in 2020.
+ * `expired` makes it valid only for a day in 2020; `usage: "client"` makes a TLS client certificate (mutual TLS) instead of a server's.
  */
-export function issueCertificate(ca: TestCa, options: { names: readonly string[]; keyPem?: string; expired?: boolean }): IssuedCertificate {
+export function issueCertificate(
+  ca: TestCa,
+  options: { names: readonly string[]; keyPem?: string; expired?: boolean; usage?: "server" | "client" },
+): IssuedCertificate {
   issued += 1;
   const base = join(ca.dir, `leaf-${issued}`);
   if (options.keyPem === undefined) openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", `${base}.key`]);
@@ -87,7 +90,7 @@ export function issueCertificate(ca: TestCa, options: { names: readonly string[]
   openssl(["req", "-new", "-key", `${base}.key`, "-subj", `/CN=${options.names[0]}`, "-out", `${base}.csr`]);
   writeFileSync(
     `${base}.ext`,
-    `[leaf]\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\nsubjectAltName = ${options.names.map((name) => (isIP(name) ? `IP:${name}` : `DNS:${name}`)).join(",")}\n`,
+    `[leaf]\nbasicConstraints = CA:FALSE\nextendedKeyUsage = ${options.usage === "client" ? "clientAuth" : "serverAuth"}\nsubjectAltName = ${options.names.map((name) => (isIP(name) ? `IP:${name}` : `DNS:${name}`)).join(",")}\n`,
   );
   const now = Date.now();
   const [start, end] = options.expired

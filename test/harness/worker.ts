@@ -78,6 +78,15 @@ export interface WorkerOptions {
    */
   directSocket?: boolean;
   extraWorkers?: ExtraWorker[];
+  /**
+   * Fetcher bindings of workerd's loopback network trusting `trustedCertificates` (a test CA), presenting
+   * `keypair` where given: the scan endpoint's SCAN_MTLS, as Cloudflare's [[mtls_certificates]] binding is.
+   */
+  networkBindings?: Record<string, { trustedCertificates: string[]; keypair?: { privateKey: string; certificateChain: string } }>;
+  /** Miniflare's /cdn-cgi/local/email on the entry URL: a POST there runs the Worker's email() (from, to as query parameters, the raw message as body). */
+  emailTrigger?: boolean;
+  /** Where the Worker's console lines go instead of this process's output (a benchmark's thousands of "email routed" lines). */
+  onLog?: (message: string) => void;
 }
 
 export interface RunningWorker {
@@ -102,6 +111,19 @@ function d1Bindings(names: readonly string[] = []): Record<string, { type: "d1";
   return Object.fromEntries(names.map((name) => [name, { type: "d1" as const, id: name }]));
 }
 
+function networkBindings(bindings: WorkerOptions["networkBindings"] = {}) {
+  return Object.fromEntries(
+    Object.entries(bindings).map(([name, tls]) => [
+      name,
+      {
+        type: "network" as const,
+        allow: ["local"],
+        tlsOptions: { trustedCertificates: tls.trustedCertificates, ...(tls.keypair ? { keypair: tls.keypair } : {}) },
+      },
+    ]),
+  );
+}
+
 function esmManifest(contents: string) {
   return { mainModule: "index.js", modules: { "index.js": { type: "esm" as const, contents } } };
 }
@@ -116,6 +138,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     cf: false,
     logRequests: false,
     enableDevRegistry: false,
+    ...(options.emailTrigger ? { unsafeTriggerHandlers: true } : {}),
+    ...(options.onLog ? { handleStructuredLogs: (log: { message: string }) => options.onLog?.(log.message) } : {}),
     workers: [
       {
         ...(options.directSocket ? { dev: DIRECT_SOCKET } : {}),
@@ -123,7 +147,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
           name: EDGEMX,
           ...runtime,
           manifest: esmManifest(bundle.script),
-          env: { ...textBindings({ ...options.bindings, EDGEMX_CONFIG: options.configJson }), ...d1Bindings(options.d1Databases) },
+          env: {
+            ...textBindings({ ...options.bindings, EDGEMX_CONFIG: options.configJson }),
+            ...d1Bindings(options.d1Databases),
+            ...networkBindings(options.networkBindings),
+          },
         },
       },
       ...extraWorkers.map((extra) => ({

@@ -7,6 +7,7 @@
 // test runner's own).
 import { createHook } from "node:async_hooks";
 import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { setFlagsFromString } from "node:v8";
@@ -221,6 +222,43 @@ describe("the relay's lifecycle", () => {
     expect(before.created.alive().filter((type) => type === "WORKER")).toHaveLength(2);
 
     await relay.stop();
+    await expectNothingLeftOpen(folder, config, before, Object.values(bound));
+  });
+
+  it("stop() closes the scan endpoint and a client's kept-alive TLS connection to it", async () => {
+    const folder = join(dir, `relay-${++runs}`);
+    // clamd and rspamd on a port nothing listens on: they are only pinged at start, and a request
+    // without the token is refused before any scan.
+    const closed: Server = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const closedPort = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const config = parseConfig(
+      relayDocument(folder, harness.dnsPort, {
+        clamd: { enabled: true, host: "127.0.0.1", port: closedPort },
+        rspamd: { url: `http://127.0.0.1:${closedPort}/` },
+        scanListener: {},
+      }),
+    );
+    const { logs, overrides } = logsTo();
+    const before = snapshot();
+
+    const relay = await startRelay(config, { ...LISTEN_ANYWHERE, scanListen: { host: "127.0.0.1", port: 0 }, ...overrides, env: { EDGEMX_SCAN_TOKEN: "t" } });
+    const bound = listenedPorts(logs);
+    expect(Object.keys(bound).sort()).toEqual(["metrics", "mx", "scan"]);
+    const agent = new HttpsAgent({ keepAlive: true, rejectUnauthorized: false });
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpsRequest({ host: "127.0.0.1", port: bound.scan, path: "/v1/scan", method: "POST", agent }, (response) => {
+        response.resume();
+        response.on("end", () => resolve(response.statusCode ?? 0));
+      });
+      req.on("error", reject);
+      req.end("x");
+    });
+    expect(status).toBe(401);
+
+    await relay.stop();
+    agent.destroy();
     await expectNothingLeftOpen(folder, config, before, Object.values(bound));
   });
 

@@ -65,6 +65,9 @@ function everyPathRelative(): ConfigInput[] {
     outbound: { tlsRptPath: "state/tlsrpt.sqlite", mtaStsCachePath: "state/mta-sts.sqlite" },
     arcSealKeyFile: "keys/arc.pem",
     dmarcReports: { path: "state/dmarc-reports.sqlite" },
+    // The scan endpoint runs rspamd beside clamd (on by default).
+    rspamd: { url: "http://127.0.0.1:11333" },
+    scanListener: { clientCaFile: "tls/scan-client-ca.pem" },
   };
   const { tls: _tls, ...withoutTls } = relay;
   const document = { hostname: "mx.example.org", domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true, dkim }] };

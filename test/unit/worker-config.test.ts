@@ -112,9 +112,9 @@ describe("the Worker's part of the schema", () => {
       "connection.dnsbl.zones[].keySecret",
       "connection.greylist.passLifetimeSeconds",
     ]);
-    // A URL may carry a user name and password: the Worker's URL fields are the public DoH service's
-    // and the Access team's signing keys'.
-    expect(paths.filter((path) => /url$/i.test(path))).toEqual(["judge.dns.dohUrl", "reports.dashboard.access.certsUrl"]);
+    // A URL may carry a user name and password: the Worker's URL fields are the public DoH service's,
+    // the Access team's signing keys' and the relay's scan endpoint's (whose token is the SCAN_TOKEN secret).
+    expect(paths.filter((path) => /url$/i.test(path))).toEqual(["judge.dns.dohUrl", "reports.dashboard.access.certsUrl", "scan.url"]);
     const json = JSON.stringify(z.toJSONSchema(workerConfigSchema, { io: "input", unrepresentable: "any" }));
     expect(json).not.toContain('"kind":"path"');
   });

@@ -7,6 +7,7 @@ import type { WorkerConfig } from "../../core/config/worker.ts";
 import { bindingText, type Env } from "./runtime/env.ts";
 import { handleRoutedEmail } from "./email/routing.ts";
 import { edgeGreylist } from "./greylist/edge-greylist.ts";
+import { edgeScanner } from "./email/scan.ts";
 import { handleRoutedReport } from "./email/reports.ts";
 import { reportAddresses } from "../../core/reports/addresses.ts";
 import { handleHttp } from "./http/routes.ts";
@@ -49,6 +50,10 @@ export default {
       resolver: judgeResolver(config, env),
       secret: (name: string) => bindingText(env, name),
       greylist: env.GREYLIST ? edgeGreylist(env.GREYLIST, config.connection.greylist) : null,
+      scanner:
+        config.scan === undefined || config.scan === "none"
+          ? null
+          : edgeScanner(config.scan, env.SCAN_TOKEN, env.SCAN_MTLS ?? { fetch: (input, init) => fetch(input, init) }),
     };
     await handleRoutedEmail(message, config, services, judgeOptions(env));
   },

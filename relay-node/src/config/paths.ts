@@ -33,6 +33,7 @@ export function resolveConfigPaths(config: EdgemxConfig, folder: string): Edgemx
       outbound: { ...outbound, ...optional("tlsRptPath", outbound.tlsRptPath), ...optional("mtaStsCachePath", outbound.mtaStsCachePath) },
       ...optional("arcSealKeyFile", relay.arcSealKeyFile),
       dmarcReports: { ...relay.dmarcReports, ...optional("path", relay.dmarcReports.path) },
+      ...(relay.scanListener === undefined ? {} : { scanListener: { ...relay.scanListener, ...optional("clientCaFile", relay.scanListener.clientCaFile) } }),
     },
   };
 }

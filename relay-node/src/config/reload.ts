@@ -34,6 +34,8 @@ export const RESTART_SETTINGS: readonly { setting: string; read: (config: Edgemx
   // The judge pool's threads start with the relay.
   { setting: "relay.threads", read: (c) => c.relay.threads },
   { setting: "relay.rspamd", read: (c) => c.relay.rspamd },
+  // The scan endpoint: its address and client CA are the listener's, its size bound is taken at start.
+  { setting: "relay.scanListener", read: (c) => c.relay.scanListener },
   { setting: "relay.recipientCheck", read: (c) => c.relay.recipientCheck },
   { setting: "relay.users", read: (c) => c.relay.users },
   // The login throttle and the send quota are counters built with these bounds.

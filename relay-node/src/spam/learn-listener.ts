@@ -7,8 +7,8 @@
 //   422 {"result":"declined"}         rspamd would not learn it (too few tokens, or Bayes already knows it)
 //   400 empty body · 401 no or wrong token · 404 other paths · 405 not POST · 413 over the size bound
 //   502 {"result":"error"}            the controller could not be asked; try again later
-import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { bearerTokenMatches } from "../https/bearer.ts";
 import type { Logger } from "../log/log.ts";
 import type { LearnClass, LearnOutcome, RspamdController } from "./rspamd-controller.ts";
 
@@ -43,14 +43,6 @@ const STATUS: Record<LearnOutcome["status"], { code: number; result: string }> =
   error: { code: 502, result: "error" },
 };
 
-/** Compares digests, so neither the token's length nor its bytes leak through timing. */
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const given = /^Bearer (\S+)$/i.exec(header ?? "")?.[1];
-  if (given === undefined) return false;
-  const digest = (text: string): Buffer => createHash("sha256").update(text).digest();
-  return timingSafeEqual(digest(given), digest(token));
-}
-
 /** The request body, or null once it passes `limit` bytes (the rest is not kept). */
 async function readBody(request: IncomingMessage, limit: number): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
@@ -76,7 +68,7 @@ export async function startLearnListener(options: LearnListenerOptions): Promise
     const kind = PATH.exec(new URL(request.url ?? "/", "http://learn").pathname)?.[1] as LearnClass | undefined;
     if (kind === undefined) return answer(response, 404, { error: "POST /learn/spam or /learn/ham" });
     if (request.method !== "POST") return answer(response, 405, { error: "POST only" }, { allow: "POST" });
-    if (!tokenMatches(request.headers.authorization, token)) {
+    if (!bearerTokenMatches(request.headers.authorization, token)) {
       logger.warn({ event: "learn", class: kind, clientIp: request.socket.remoteAddress, result: "unauthorized" }, "learn request without a valid token");
       return answer(response, 401, { error: "a valid bearer token is required" }, { "www-authenticate": 'Bearer realm="edgemx-learn"' });
     }

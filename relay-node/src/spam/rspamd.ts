@@ -11,6 +11,8 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
+// rspamd's actions are in core: the scan endpoint's answer carries them too.
+import { RSPAMD_ACTIONS, type RspamdActionName } from "../../../core/scan/answer.ts";
 
 export type RspamdConfig = EdgemxConfig["relay"]["rspamd"];
 
@@ -22,7 +24,8 @@ export interface RspamdSettings {
 
 /** What the session knows about a message, as rspamd's request headers carry it. */
 export interface RspamdEnvelope {
-  clientIp: string;
+  /** null where the client is unknown (a message Email Routing received without a trace field, scan/endpoint.ts). */
+  clientIp: string | null;
   helo: string | null;
   /** The client's forward-confirmed name; null is sent as "unknown" (rspamd's HFILTER reads it so). */
   hostname: string | null;
@@ -36,10 +39,6 @@ export interface RspamdEnvelope {
   /** Our host name: rspamd then knows which Received field is ours. */
   mtaName: string;
 }
-
-/** rspamd's actions (https://rspamd.com/doc/faq.html#what-are-rspamd-actions). */
-export const RSPAMD_ACTIONS = ["no action", "greylist", "add header", "rewrite subject", "soft reject", "reject"] as const;
-export type RspamdActionName = (typeof RSPAMD_ACTIONS)[number];
 
 export interface RspamdSymbol {
   name: string;
@@ -79,7 +78,7 @@ function headerValue(text: string): string {
 /** The request headers for one message (pure). */
 export function rspamdHeaders(envelope: RspamdEnvelope): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {
-    IP: headerValue(envelope.clientIp),
+    ...(envelope.clientIp === null ? {} : { IP: headerValue(envelope.clientIp) }),
     Hostname: headerValue(envelope.hostname ?? "unknown"),
     // RFC 5321 §4.5.5: the null reverse-path, written as SMTP writes it.
     From: headerValue(envelope.mailFrom === "" ? "<>" : envelope.mailFrom),

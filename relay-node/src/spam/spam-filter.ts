@@ -28,14 +28,19 @@ export class SpamFilterSetupError extends Error {
 
 /** rspamd's normal worker answers GET /ping with "pong": null, else why not (for start-up and health probes). */
 export async function pingRspamd(url: string, timeoutMs: number): Promise<string | null> {
+  // A timer cleared once answered: AbortSignal.timeout's would outlive the ping (and a stopped relay) by timeoutMs.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   try {
-    const response = await fetch(new URL("ping", url.endsWith("/") ? url : `${url}/`), { signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetch(new URL("ping", url.endsWith("/") ? url : `${url}/`), { signal: abort.signal });
     const text = (await response.text()).trim();
     return text === "pong" ? null : `answered /ping with ${response.status} ${JSON.stringify(text.slice(0, 80))}`;
   } catch (err) {
     // fetch's own message is "fetch failed"; its cause says what failed (ECONNREFUSED, a timeout).
     const { message, cause } = err as Error;
     return cause instanceof Error ? `${message}: ${cause.message}` : message;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

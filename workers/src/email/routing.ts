@@ -1,7 +1,8 @@
 // Cloudflare Email Routing: email(message, env, ctx) runs the relay's connection checks on the client
 // the trace names and the envelope sender, greylisting (a Durable Object per client network,
-// workers/src/greylist/), then the same judge as the verdict API, and either refuses the message with
-// the reply the relay would give (setReject), forwards it to the domain's mailbox, or throws.
+// workers/src/greylist/), then the same judge as the verdict API beside the relay's scan endpoint (clamd
+// and rspamd, ./scan.ts), and either refuses the message with the reply the relay would give
+// (setReject), forwards it to the domain's mailbox, or throws.
 //
 // This path has no SMTP session of ours: no temporary reply exists here but throwing (Cloudflare then
 // answers the sender with a temporary failure, so it retries), and forward() only adds X- fields.
@@ -18,7 +19,10 @@ import { verdict, type VerdictOptions } from "../../../core/verdict/verdict.ts";
 import type { GreylistTriplet } from "../../../core/greylist/greylist.ts";
 import { greylistApplies } from "../../../core/smtp/pipeline.ts";
 import type { EdgeGreylist } from "../greylist/edge-greylist.ts";
+import { decideScanned, type ScanOutcome } from "../../../core/scan/decision.ts";
+import { relaxedChecks } from "../../../core/smtp/roles.ts";
 import { connectionFindings, decideConnection } from "./connection.ts";
+import type { EdgeScanner } from "./scan.ts";
 import { clientTrace, connectionTrace } from "./trace.ts";
 
 /** The part of ForwardableEmailMessage the handler uses (workers-types names it so). */
@@ -42,9 +46,9 @@ function domainOf(address: string): string {
 }
 
 /** Our results as X- fields: forward() refuses other names. */
-export function forwardHeaders(result: Verdict): Headers {
+export function forwardHeaders(fields: readonly string[]): Headers {
   const headers = new Headers();
-  for (const field of result.headers) {
+  for (const field of fields) {
     const colon = field.indexOf(":");
     const name = field.slice(0, colon);
     // RFC 5322 §2.2.3: unfold before putting the value in a single header.
@@ -65,6 +69,8 @@ export interface EdgeServices {
   secret: (name: string) => string | undefined;
   /** Greylisting's Durable Objects; null when the Worker has no GREYLIST binding. */
   greylist: EdgeGreylist | null;
+  /** The relay's scan endpoint (`scan.url`); null with `scan: none` or no `scan` at all. */
+  scanner: EdgeScanner | null;
 }
 
 /** MAIL FROM as the event gives it; the null reverse-path (RFC 5321 §4.5.5) as "", however written. */
@@ -101,6 +107,10 @@ export async function handleRoutedEmail(
   services: EdgeServices,
   options: VerdictOptions = {},
 ): Promise<Verdict | null> {
+  // Virus scanning is not left out by accident: without a scan endpoint the path runs only where the
+  // configuration says `scan: none` (the postmaster page then says mail is not scanned for viruses).
+  if (config.scan === undefined || (config.scan !== "none" && services.scanner === null))
+    throw new TemporaryFailure("scan is not configured: set scan.url to the relay's scan endpoint, or scan: none to forward mail without a virus scan");
   const limit = config.judge.maxMessageBytes;
   // RFC 1870 §4 / RFC 3463 §3.4: 552 5.3.4 for a message over the size limit.
   const tooBig = `552 5.3.4 Message size exceeds fixed maximum message size (${limit} bytes)`;
@@ -167,13 +177,20 @@ export async function handleRoutedEmail(
   // No ARC set of ours on this path: forward() takes X- fields only, where a seal validates nothing
   // (Cloudflare seals the forwarded message itself).
   const { arcSealKey: _noSealing, ...judging } = options;
-  const result = await verdict(raw, envelopeOf(message), config, services.resolver, { ...judging, id, skipped });
-  // The message's own checks end here; a step that judges the content further (a scan) goes beside the verdict.
-  log(result.action, result.reply, [...checks, ...result.checks]);
-  if (result.action === "reject") message.setReject(formatReply(result.reply));
-  else if (result.action === "tempfail") throw new TemporaryFailure(formatReply(result.reply));
+  // The judge and the scan side by side, decided in the relay's order (core/scan/decision.ts).
+  const envelope = envelopeOf(message);
+  const scanStarted = Date.now();
+  const [result, scan] = await Promise.all([
+    verdict(raw, envelope, config, services.resolver, { ...judging, id, skipped }),
+    services.scanner === null ? Promise.resolve<ScanOutcome>({ status: "not configured" }) : services.scanner(raw, envelope, id),
+  ]);
+  const scanMs = Date.now() - scanStarted;
+  const decision = decideScanned(result, scan, relaxedChecks([message.to], config).has("spam"));
+  log(decision.action, decision.action === "accept" ? result.reply : decision.reply, [...checks, ...result.checks, scanCheck(scan, scanMs)]);
+  if (decision.action === "reject") message.setReject(formatReply(decision.reply));
+  else if (decision.action === "tempfail") throw new TemporaryFailure(formatReply(decision.reply));
   else {
-    await message.forward(domain.forwardTo, forwardHeaders(result));
+    await message.forward(domain.forwardTo, forwardHeaders(decision.headers));
     // Counted towards the network's auto-allow once forwarded. A failure here must not throw: the message
     // is delivered, and a throw would have Cloudflare ask the sender to send it again.
     if (greylisted !== null)
@@ -182,6 +199,18 @@ export async function handleRoutedEmail(
         .catch((err: unknown) => console.error(JSON.stringify({ msg: "greylist count not recorded", id, error: String(err) })));
   }
   return result;
+}
+
+/**
+ * The scan as the log line records it: clamd's and rspamd's results, or why there are none, and the
+ * time the scan took (Worker wall time, beside the judge).
+ */
+function scanCheck(scan: ScanOutcome, ms: number): CheckResult {
+  if (scan.status === "not configured") return { check: "scan", outcome: "skipped", detail: "scan: none" };
+  if (scan.status === "error") return { check: "scan", outcome: "temporary", detail: `${scan.detail} (${ms} ms)` };
+  const { virus, spam } = scan.answer;
+  const found = virus.status === "infected" ? `infected ${virus.signature}` : "clean";
+  return { check: "scan", outcome: virus.status === "infected" ? "fail" : "pass", detail: `${found}; rspamd ${spam.action} ${spam.score} (${ms} ms)` };
 }
 
 /**

@@ -107,8 +107,10 @@ export interface PageText {
   spam: {
     heading: string;
     intro: string;
-    /** For a domain received through Cloudflare Email Routing; greylisting follows when it is enabled. */
+    /** For a domain received through Cloudflare Email Routing without a scan endpoint (`scan: none`); greylisting follows when it is enabled. */
     introRouted: string;
+    /** For a domain received through Cloudflare Email Routing whose messages the relay's scan endpoint scores (`scan.url`). */
+    introRoutedScanned: string;
     greylistingRouted: string;
     greylisting: string;
     learning: string;
@@ -257,6 +259,8 @@ const EN: PageText = {
     heading: "Spam filtering",
     intro: "Messages that pass the checks above are scored by the rspamd filter, which uses:",
     introRouted: "Messages received through Cloudflare Email Routing are not scored by a spam filter.",
+    introRoutedScanned:
+      "Messages received through Cloudflare Email Routing are scanned for viruses with ClamAV and scored by the rspamd filter of our mail servers before they are forwarded; a message scored as spam is refused.",
     greylistingRouted:
       "Greylisting: the first message from a sending network to a recipient, from a sender not seen before, is deferred for {seconds} seconds; a server that tries again after that is accepted. Networks that delivered {count} messages are no longer delayed.",
     greylisting: "greylisting: a server we have not seen before is asked to try again after a few minutes",
@@ -419,6 +423,8 @@ const DE: PageText = {
     heading: "Spamfilter",
     intro: "Nachrichten, die die Prüfungen oben bestehen, bewertet der Filter rspamd. Er verwendet:",
     introRouted: "Nachrichten, die über Cloudflare Email Routing ankommen, bewertet kein Spamfilter.",
+    introRoutedScanned:
+      "Nachrichten, die über Cloudflare Email Routing ankommen, prüft ClamAV auf Viren und bewertet der Filter rspamd unserer Mailserver, bevor sie weitergeleitet werden; eine als Spam bewertete Nachricht wird abgelehnt.",
     greylistingRouted:
       "Greylisting: Die erste Nachricht eines sendenden Netzes an einen Empfänger von einem noch unbekannten Absender wird um {seconds} Sekunden zurückgestellt; ein Server, der es danach erneut versucht, wird angenommen. Netze, die {count} Nachrichten zugestellt haben, werden nicht mehr verzögert.",
     greylisting: "Greylisting: Ein Server, den wir noch nicht kennen, wird gebeten, es nach einigen Minuten erneut zu versuchen",

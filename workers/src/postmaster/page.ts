@@ -129,10 +129,16 @@ function archiveItems(config: WorkerConfig, t: PageText): string[] {
  * Whether Cloudflare Email Routing receives the domain's mail: its MX hosts, as configured, are all
  * Cloudflare's (route1.mx.cloudflare.net …; docs/email-routing.md asks to keep `mx` in step with them).
  * Such mail reaches the Worker's email(), which runs the connection checks, greylisting and the judge,
- * but no virus scan or spam scoring, and cannot see the session's TLS.
+ * the virus scan and spam scoring only through the relay's scan endpoint (`scan.url`, not `scan: none`),
+ * and cannot see the session's TLS.
  */
 export function receivedByEmailRouting(domain: WorkerDomainConfig): boolean {
   return domain.mx.length > 0 && domain.mx.every((host) => host.toLowerCase().replace(/\.$/, "").endsWith(".mx.cloudflare.net"));
+}
+
+/** Whether mail Email Routing hands over is scanned: a scan endpoint is configured (`scan: none` or unset: not). */
+function routedMailScanned(config: WorkerConfig): boolean {
+  return config.scan !== undefined && config.scan !== "none";
 }
 
 function incomingSection(input: PostmasterPageInput, t: PageText, published: PublishedRecords): string {
@@ -151,7 +157,7 @@ function incomingSection(input: PostmasterPageInput, t: PageText, published: Pub
         t.noneConfigured,
       ),
     }),
-    fill(routed ? ti.routed.virus : ti.virus),
+    fill(routed && !routedMailScanned(config) ? ti.routed.virus : ti.virus),
     fill(ti.rfc),
     fill(ti.reverseDns),
     fill(ti.m3aawg),
@@ -196,7 +202,8 @@ function rolesSubsection(domain: WorkerDomainConfig, config: WorkerConfig, t: Pa
   const table =
     `<div class="table-wrap"><table><thead><tr><th scope="col">${htmlEscape(tr.address)}</th><th scope="col">${htmlEscape(tr.relaxed)}</th></tr></thead>` +
     `<tbody>${rows.join("")}</tbody></table></div>`;
-  return subsection("roles", tr.heading, paragraph(htmlEscape(receivedByEmailRouting(domain) ? tr.introRouted : tr.intro)) + table);
+  const unscanned = receivedByEmailRouting(domain) && !routedMailScanned(config);
+  return subsection("roles", tr.heading, paragraph(htmlEscape(unscanned ? tr.introRouted : tr.intro)) + table);
 }
 
 function daneSubsection(published: PublishedRecords, t: PageText): string {
@@ -310,7 +317,8 @@ function spamSection(input: PostmasterPageInput, t: PageText): string {
       seconds: htmlEscape(new Intl.NumberFormat(input.lang).format(greylist.delaySeconds)),
       count: htmlEscape(new Intl.NumberFormat(input.lang).format(greylist.autoAllowAfter)),
     });
-    return section("spam", ts.heading, paragraph(htmlEscape(ts.introRouted)) + (greylist.enabled ? bulleted([greylisting]) : ""));
+    const intro = routedMailScanned(input.config) ? ts.introRoutedScanned : ts.introRouted;
+    return section("spam", ts.heading, paragraph(htmlEscape(intro)) + (greylist.enabled ? bulleted([greylisting]) : ""));
   }
   return section("spam", ts.heading, paragraph(htmlEscape(ts.intro)) + bulleted([ts.greylisting, ts.learning, ts.spamtrap, ts.antivirus].map(htmlEscape)));
 }

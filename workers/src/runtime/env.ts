@@ -19,6 +19,13 @@ export interface Env {
   REPORTS_TOKEN?: string;
   /** Secret: a bearer token that opens the postmaster dashboard (/admin), beside Cloudflare Access. */
   DASHBOARD_TOKEN?: string;
+  /** Secret: the bearer token of the relay's scan endpoint (scan.url), the relay's EDGEMX_SCAN_TOKEN. */
+  SCAN_TOKEN?: string;
+  /**
+   * Optional mTLS certificate binding ([[mtls_certificates]] in wrangler.toml): the scan endpoint is asked
+   * through it, presenting its client certificate, where relay.scanListener.clientCaFile asks for one.
+   */
+  SCAN_MTLS?: Fetcher;
   /** Greylisting's Durable Objects, one per client network (wrangler.toml); needed while connection.greylist is enabled. */
   GREYLIST?: DurableObjectNamespace<GreylistObject>;
   // Secrets the configuration names (connection.dnsbl.zones[].keySecret, e.g. SPAMHAUS_DQS_KEY) are read
