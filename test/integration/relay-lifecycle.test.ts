@@ -96,6 +96,9 @@ function snapshot(): Snapshot {
 /** smtp-server's wait before the greeting (smtp-connection.js, init()), to catch early talkers. */
 const SMTP_SERVER_GREETING_DELAY_MS = 100;
 
+/** How long Node's HTTP server keeps its cached Date header: at most to the next full second. */
+const NODE_HTTP_DATE_CACHE_MS = 1000;
+
 /** A full garbage collection: --expose-gc, set from here as vitest starts the process. */
 const collectGarbage = (): void => (setFlagsFromString("--expose-gc"), runInNewContext("gc") as () => void)();
 
@@ -107,6 +110,9 @@ async function settle(): Promise<void> {
   // smtp-server gives every accepted connection a 100 ms timer before its greeting and never clears it
   // (unref'd, it holds nothing open): a timer due later fires after it, so this one outlasts them all.
   await new Promise((resolve) => setTimeout(resolve, SMTP_SERVER_GREETING_DELAY_MS * 2));
+  // Node's HTTP server caches its Date header until the next full second (node:internal/http utcDate(),
+  // an unref'd timer the process owns, not the relay): after an HTTP answer, wait that second out.
+  await new Promise((resolve) => setTimeout(resolve, NODE_HTTP_DATE_CACHE_MS));
   for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
   collectGarbage();
   for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setTimeout(resolve, 0));
