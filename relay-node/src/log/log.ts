@@ -72,6 +72,8 @@ export interface RefusalRecord {
   rcptTo?: string[];
   /** The check that refused; "protocol" for smtp-server's own replies (syntax, sequence). */
   check: string;
+  /** What the check found, where the reply does not say it (the dependency a 451 stands for). */
+  detail?: string;
   /** The reply as sent: "554 5.7.1 …" (smtp-server's own without the enhanced code it adds). */
   reply: string;
 }

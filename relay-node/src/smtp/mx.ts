@@ -84,8 +84,8 @@ function record(finding: Finding): CheckRecord {
   return { check: finding.check, outcome: finding.outcome, detail: finding.detail };
 }
 
-function refusal(reply: SmtpReply, check: string): Refusal {
-  return { reply, cause: { check } };
+function refusal(reply: SmtpReply, check: string, detail?: string): Refusal {
+  return { reply, cause: detail === undefined ? { check } : { check, detail } };
 }
 
 /** The MX listener; `configs.current` is what each new session starts with (config/reload.ts's holder). */
@@ -165,7 +165,7 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
           const effect = effectOf(finding, config);
           if (effect.effect === "refuse") {
             state.transaction = null;
-            return callback(sessions.refuse(state, effect.reply, { check: finding.check, mailFrom: address.address }));
+            return callback(sessions.refuse(state, effect.reply, { check: finding.check, mailFrom: address.address, detail: finding.detail }));
           }
         }
         callback();
@@ -196,7 +196,7 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
       const finding = await settled("recipient", () => recipientCallout.verify(resolveAlias(rcpt, config), session.id));
       transaction.checks.push(record(finding));
       const effect = effectOf(finding, config);
-      if (effect.effect === "refuse") return refusal(effect.reply, finding.check);
+      if (effect.effect === "refuse") return refusal(effect.reply, finding.check, finding.detail);
     }
 
     // A spamtrap is never greylisted: what reaches it is to be learned, not sent away.
@@ -206,7 +206,7 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
       const finding = await settled("greylist", () => greylist.check({ clientIp: state.ip, sender: transaction.mailFrom, recipient: rcpt, id: session.id }));
       transaction.checks.push(record(finding));
       const effect = effectOf(finding, config);
-      if (effect.effect === "refuse") return refusal(effect.reply, finding.check);
+      if (effect.effect === "refuse") return refusal(effect.reply, finding.check, finding.detail);
     }
     const deliverTo = bounce?.deliverTo ?? resolveAlias(rcpt, config);
     if (!alreadyAccepted) transaction.recipients.push({ address: rcpt, deliverTo, spamtrap, greylist: greylisting });

@@ -60,6 +60,8 @@ export interface RefusalCause {
   rcpt?: string;
   /** The stage where the command does not tell it (the credentials lines of AUTH). */
   stage?: Stage;
+  /** What the check found, for the log line (a temporary refusal's cause: "greylist store: Command timed out"). */
+  detail?: string;
 }
 
 /** A listener's refusal: the reply and why. */
@@ -222,6 +224,7 @@ export class Sessions<T, S extends SessionState<T>> {
       ...(cause?.rcpt !== undefined ? { rcpt: cause.rcpt } : {}),
       ...(accepted.length > 0 ? { rcptTo: accepted } : {}),
       check,
+      ...(cause?.detail !== undefined ? { detail: cause.detail } : {}),
       reply: `${sent.code} ${sent.text}`,
     });
   };
