@@ -276,7 +276,7 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
       onData,
       onClose: sessions.onClose,
     },
-    { maxErrors: atStart.relay.limits.maxErrors, onHelo, onRefusal: sessions.onRefusal },
+    { maxErrors: atStart.relay.limits.maxErrors, maxConnections: atStart.relay.limits.maxConnections, onHelo, onRefusal: sessions.onRefusal },
   );
   return boundServer(server, atStart, logger);
 }
