@@ -2,11 +2,10 @@
 // evaluations as the XML document of RFC 9990 Appendix A's schema (its namespace, version 1.0), gzipped
 // into the mail message that carries it (RFC 9990 "Email"; RFC 7489 §7.2.1.1). Counting, the daily
 // run, DKIM signing and enqueueing are in relay-node/src/dmarcrpt/.
-import { randomBytes } from "node:crypto";
-import { gzipSync } from "node:zlib";
 import { XMLBuilder } from "fast-xml-parser";
 import type { DmarcEvaluation } from "./evaluation.ts";
 import type { PolicyPublished } from "./policy-record.ts";
+import { reportMailMessage } from "../mime/report-mail.ts";
 
 /** RFC 9990: the namespace of the aggregate report format. */
 export const DMARC_NAMESPACE = "urn:ietf:params:xml:ns:dmarc-2.0";
@@ -140,32 +139,19 @@ export interface AggregateReportMail {
  * dmarc-subject ABNF with the Report-ID. CRLF line ends, unsigned (the relay signs it).
  */
 export function aggregateReportMessage(mail: AggregateReportMail): Buffer {
-  const boundary = `dmarc-${randomBytes(12).toString("hex")}`;
   const { begin, end } = dayRange(mail.day);
-  const gzipped = gzipSync(Buffer.from(mail.xml, "utf8"));
-  const lines = [
-    `From: ${mail.from}`,
-    `To: ${mail.to}`,
-    `Subject: Report Domain: ${mail.policyDomain} Submitter: ${mail.submitter} Report-ID: <${mail.reportId}>`,
-    `Date: ${mail.now.toUTCString().replace("GMT", "+0000")}`,
-    `Message-ID: <${randomBytes(12).toString("hex")}@${mail.submitter}>`,
-    "Auto-Submitted: auto-generated",
-    "MIME-Version: 1.0",
-    `Content-Type: multipart/mixed; boundary="${boundary}"`,
-    "",
-    `--${boundary}`,
-    "Content-Type: text/plain; charset=us-ascii",
-    "",
-    `The DMARC aggregate report of ${mail.submitter} for ${mail.policyDomain} on ${mail.day}`,
-    `(${begin} to ${end}, UTC), RFC 9990. Report-ID: ${mail.reportId}`,
-    `--${boundary}`,
-    "Content-Type: application/gzip",
-    `Content-Disposition: attachment; filename="${aggregateReportFilename(mail.submitter, mail.policyDomain, mail.day)}"`,
-    "Content-Transfer-Encoding: base64",
-    "",
-    ...(gzipped.toString("base64").match(/.{1,76}/g) ?? []),
-    `--${boundary}--`,
-    "",
-  ];
-  return Buffer.from(lines.join("\r\n"), "latin1");
+  return reportMailMessage({
+    from: mail.from,
+    to: mail.to,
+    policyDomain: mail.policyDomain,
+    submitter: mail.submitter,
+    reportId: mail.reportId,
+    now: mail.now,
+    container: "multipart/mixed",
+    text: [
+      `The DMARC aggregate report of ${mail.submitter} for ${mail.policyDomain} on ${mail.day}`,
+      `(${begin} to ${end}, UTC), RFC 9990. Report-ID: ${mail.reportId}`,
+    ],
+    attachment: { contentType: "application/gzip", filename: aggregateReportFilename(mail.submitter, mail.policyDomain, mail.day), content: mail.xml },
+  });
 }

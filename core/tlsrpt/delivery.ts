@@ -2,7 +2,7 @@
 // a day's gzipped report as the mail message sent to a `mailto:` rua. The lookup, the daily timer,
 // enqueueing and the https POST are in relay-node/src/tlsrpt/sender.ts (docs/outbound.md).
 import { randomBytes } from "node:crypto";
-import { gzipSync } from "node:zlib";
+import { reportMailMessage } from "../mime/report-mail.ts";
 
 export interface TlsRptPolicy {
   /** The rua URIs, `mailto:` and `https:` only, in the record's order (§3). */
@@ -58,34 +58,20 @@ export function tlsReportFilename(submitter: string, policyDomain: string, day: 
  * the TLS-Report-Domain and TLS-Report-Submitter header fields. CRLF line ends, unsigned.
  */
 export function tlsReportMessage(mail: TlsReportMail): Buffer {
-  const reportId = mail.report["report-id"];
-  const boundary = `tlsrpt-${randomBytes(12).toString("hex")}`;
-  const gzipped = gzipSync(JSON.stringify(mail.report));
-  const filename = tlsReportFilename(mail.submitter, mail.policyDomain, mail.day, randomBytes(6).toString("hex"));
-  const lines = [
-    `From: ${mail.from}`,
-    `To: ${mail.to}`,
-    `Subject: Report Domain: ${mail.policyDomain} Submitter: ${mail.submitter} Report-ID: <${reportId}>`,
-    `Date: ${mail.now.toUTCString().replace("GMT", "+0000")}`,
-    `Message-ID: <${randomBytes(12).toString("hex")}@${mail.submitter}>`,
-    `TLS-Report-Domain: ${mail.policyDomain}`,
-    `TLS-Report-Submitter: ${mail.submitter}`,
-    "Auto-Submitted: auto-generated",
-    "MIME-Version: 1.0",
-    `Content-Type: multipart/report; report-type="tlsrpt"; boundary="${boundary}"`,
-    "",
-    `--${boundary}`,
-    "Content-Type: text/plain; charset=us-ascii",
-    "",
-    `The SMTP TLS report of ${mail.submitter} for ${mail.policyDomain} on ${mail.day} (UTC), RFC 8460.`,
-    `--${boundary}`,
-    "Content-Type: application/tlsrpt+gzip",
-    `Content-Disposition: attachment; filename="${filename}"`,
-    "Content-Transfer-Encoding: base64",
-    "",
-    ...(gzipped.toString("base64").match(/.{1,76}/g) ?? []),
-    `--${boundary}--`,
-    "",
-  ];
-  return Buffer.from(lines.join("\r\n"), "latin1");
+  return reportMailMessage({
+    from: mail.from,
+    to: mail.to,
+    policyDomain: mail.policyDomain,
+    submitter: mail.submitter,
+    now: mail.now,
+    reportId: mail.report["report-id"],
+    container: 'multipart/report; report-type="tlsrpt"',
+    extraHeaders: [`TLS-Report-Domain: ${mail.policyDomain}`, `TLS-Report-Submitter: ${mail.submitter}`],
+    text: [`The SMTP TLS report of ${mail.submitter} for ${mail.policyDomain} on ${mail.day} (UTC), RFC 8460.`],
+    attachment: {
+      contentType: "application/tlsrpt+gzip",
+      filename: tlsReportFilename(mail.submitter, mail.policyDomain, mail.day, randomBytes(6).toString("hex")),
+      content: JSON.stringify(mail.report),
+    },
+  });
 }

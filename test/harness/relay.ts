@@ -7,6 +7,7 @@ import { createLogger } from "../../relay-node/src/log/log.ts";
 import { startRelay, type RelayOverrides, type RunningRelay } from "../../relay-node/src/relay.ts";
 import { parseConfig } from "../../core/config/load.ts";
 import type { ConfigInput, EdgemxConfig } from "../../core/config/schema.ts";
+import { openSmtp } from "./smtp-client.ts";
 import { TEST_DNS } from "./zones.ts";
 
 /** Our side: the relay's host name and its one mail domain, with the mailbox alice (and the roles). */
@@ -156,4 +157,29 @@ export function messageWithAttachment(filename: string, content: Uint8Array, opt
     `--${boundary}--`,
     "",
   ].join("\r\n");
+}
+
+/**
+ * One message to LOCAL.mailbox from sender.test's authorized address (its SPF passes for any MAIL FROM
+ * domain that lists it), with `mailFrom` and the header From `from`; the reply to its final dot. A refusal
+ * before DATA throws: the tests using this judge the message, not the envelope.
+ */
+export async function sendAsAuthorizedSender(port: number, mailFrom: string, from: string): Promise<string> {
+  const { sender } = TEST_DNS;
+  const smtp = await openSmtp(port, { localAddress: sender.authorizedIp });
+  try {
+    await smtp.reply();
+    await smtp.command(`EHLO ${sender.mailHost}`);
+    for (const [command, expected] of [
+      [`MAIL FROM:<${mailFrom}>`, "250"],
+      [`RCPT TO:<${LOCAL.mailbox}>`, "250"],
+      ["DATA", "354"],
+    ] as const) {
+      const reply = await smtp.command(command);
+      if (!reply.startsWith(expected)) throw new Error(`${command} got ${reply}`);
+    }
+    return await smtp.command(`${testMessage({ from }).replace(/\r\n$/, "")}\r\n.`);
+  } finally {
+    smtp.close();
+  }
 }

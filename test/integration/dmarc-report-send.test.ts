@@ -17,8 +17,7 @@ import { readReportMessage } from "../../core/reports/intake.ts";
 import { controlSocketPath } from "../../relay-node/src/control/control.ts";
 import { SqliteDmarcReportStore } from "../../relay-node/src/dmarcrpt/store.ts";
 import { DKIM_PRIVATE_KEY_PEM, DKIM_PUBLIC_KEY_BASE64, DKIM_SELECTOR } from "../harness/dkim-key.ts";
-import { LOCAL, relayDocument, startTestRelay, testMessage, type TestRelay } from "../harness/relay.ts";
-import { openSmtp } from "../harness/smtp-client.ts";
+import { LOCAL, relayDocument, sendAsAuthorizedSender, startTestRelay, type TestRelay } from "../harness/relay.ts";
 import { startSmtpSink, type SmtpSink } from "../harness/smtp-sink.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 import { validateAgainstSchema } from "../fixtures/xml-schema.ts";
@@ -50,18 +49,8 @@ afterAll(async () => {
 });
 
 /** Sends one message from sender.test's authorized address; the reply to its final dot. */
-async function send(mailFrom: string, from: string): Promise<string> {
-  const smtp = await openSmtp(test.port, { localAddress: sender.authorizedIp });
-  try {
-    await smtp.reply();
-    await smtp.command(`EHLO ${sender.mailHost}`);
-    expect(await smtp.command(`MAIL FROM:<${mailFrom}>`)).toMatch(/^250/);
-    expect(await smtp.command(`RCPT TO:<${LOCAL.mailbox}>`)).toMatch(/^250/);
-    expect(await smtp.command("DATA")).toMatch(/^354/);
-    return await smtp.command(`${testMessage({ from }).replace(/\r\n$/, "")}\r\n.`);
-  } finally {
-    smtp.close();
-  }
+function send(mailFrom: string, from: string): Promise<string> {
+  return sendAsAuthorizedSender(test.port, mailFrom, from);
 }
 
 async function queueCli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -14,13 +14,15 @@ import { workerPart } from "../../core/config/worker.ts";
 import { delivered, LOCAL, messageWithAttachment, relayDocument, startTestRelay, testMessage, type TestRelay } from "../harness/relay.ts";
 import { bundleWorker, startWorker, type RunningWorker } from "../harness/worker.ts";
 import { TEST_DNS } from "../harness/zones.ts";
+import { until } from "../harness/until.ts";
+import { conformanceFile } from "../fixtures/conformance-suites.ts";
 
 const harness = inject("harness");
 const dir = mkdtempSync(join(tmpdir(), "edgemx-relay-reports-"));
 const { sender } = TEST_DNS;
 const REPORTS_TOKEN = "relay-reports-token";
 const RUA = `dmarc-reports@${LOCAL.domain}`;
-const SAMPLE = new URL("../../../shared/conformance/dmarc-reports/aggregate/rfc9990-example.net!example.com!1700000000!1700086399.xml", import.meta.url);
+const SAMPLE = conformanceFile("dmarc-reports/aggregate/rfc9990-example.net!example.com!1700000000!1700086399.xml");
 
 let worker: RunningWorker;
 let relay: TestRelay;
@@ -57,15 +59,6 @@ async function send(port: number, to: string[], raw: string): Promise<string> {
   } finally {
     transport.close();
   }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 150; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${what} did not happen within 30 s`);
 }
 
 beforeAll(async () => {

@@ -22,9 +22,10 @@ import { LOCAL, relayDocument, startTestRelay, testMessage, type TestRelay } fro
 import { openSmtp, type SmtpDialogue } from "../harness/smtp-client.ts";
 import { startSmtpSink, type SinkTransaction, type SmtpSink } from "../harness/smtp-sink.ts";
 import { TEST_DNS } from "../harness/zones.ts";
+import { conformanceFile } from "../fixtures/conformance-suites.ts";
 
 const harness = inject("harness");
-const VECTORS_FILE = fileURLToPath(new URL("../../../shared/conformance/smtp/smtp-smuggling-vectors.json", import.meta.url));
+const VECTORS_FILE = fileURLToPath(conformanceFile("smtp/smtp-smuggling-vectors.json"));
 
 interface SmugglingVector {
   id: string;

@@ -10,8 +10,7 @@ import { runChecks } from "../../core/authentication/mailauth-checks.ts";
 import type { CaseOutcome } from "../fixtures/conformance.ts";
 import { conformanceReport } from "../fixtures/conformance.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
-
-const CONFORMANCE = new URL("../../../shared/conformance/", import.meta.url);
+import { CONFORMANCE } from "../fixtures/conformance-suites.ts";
 
 interface ArcCase {
   message: string;

@@ -15,8 +15,8 @@ import { runChecks } from "../../core/authentication/mailauth-checks.ts";
 import type { CaseOutcome } from "../fixtures/conformance.ts";
 import { conformanceReport } from "../fixtures/conformance.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
+import { CONFORMANCE } from "../fixtures/conformance-suites.ts";
 
-const CONFORMANCE = new URL("../../../shared/conformance/", import.meta.url);
 const CORPUS = new URL("dkim/mail-dkim-corpus/", CONFORMANCE);
 const RFC8463 = new URL("dkim/rfc8463/", CONFORMANCE);
 

@@ -13,8 +13,7 @@ import { checkSpf } from "../../core/mailauth/internals.ts";
 import type { CaseOutcome } from "../fixtures/conformance.ts";
 import { conformanceReport } from "../fixtures/conformance.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
-
-const CONFORMANCE = new URL("../../../shared/conformance/", import.meta.url);
+import { CONFORMANCE } from "../fixtures/conformance-suites.ts";
 
 type ZoneEntry = "TIMEOUT" | Record<string, unknown>;
 

@@ -11,10 +11,11 @@ import { DKIM_VERIFY_OPTIONS } from "../../core/authentication/mailauth-checks.t
 import { dkimVerify, headerSectionLength, withCrlfLineEnds } from "../../core/mailauth/internals.ts";
 import { DKIM_PRIVATE_KEY_PEM, DKIM_PUBLIC_KEY_BASE64, DKIM_SELECTOR } from "../harness/dkim-key.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
+import { conformanceFile } from "../fixtures/conformance-suites.ts";
 
 // RFC 8463 appendix A.3, an Ed25519 and an RSA signature (conformance-dkim.test.ts checks it passes):
 // its key records ("name TXT-data" per line), an empty line, then the message, with LF line ends.
-const RFC8463 = readFileSync(new URL("../../../shared/conformance/dkim/rfc8463/001.txt", import.meta.url), "utf8");
+const RFC8463 = readFileSync(conformanceFile("dkim/rfc8463/001.txt"), "utf8");
 const RFC8463_SPLIT = RFC8463.indexOf("\n\n");
 const SIGNED_LF = RFC8463.slice(RFC8463_SPLIT + 2);
 const SIGNED = SIGNED_LF.replace(/\n/g, "\r\n");

@@ -13,8 +13,9 @@ import { reportAddresses } from "../../core/reports/addresses.ts";
 import { parseConfig } from "../../core/config/load.ts";
 import type { TlsRptReport } from "../../core/tlsrpt/report.ts";
 import { REPORTS_SCHEMA } from "../../workers/src/reports/schema.ts";
+import { CONFORMANCE } from "../fixtures/conformance-suites.ts";
 
-const SHARED = new URL("../../../shared/conformance/", import.meta.url);
+const SHARED = CONFORMANCE;
 const PARSEDMARC = new URL("dmarc-reports/", SHARED);
 const MAIL_AUTH = new URL("reports/", SHARED);
 

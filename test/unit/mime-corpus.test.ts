@@ -10,8 +10,9 @@ import { rfcRulesSchema, type RfcRuleName } from "../../core/config/rfc-rules.ts
 import { parseConfig } from "../../core/config/load.ts";
 import { findBannedContent } from "../../core/banned/banned.ts";
 import { checkConformance, type ConformanceResult } from "../../core/conformance/check.ts";
+import { conformanceFile } from "../fixtures/conformance-suites.ts";
 
-const CORPUS = new URL("../../../shared/conformance/mime/", import.meta.url);
+const CORPUS = conformanceFile("mime/");
 // The folders and how many messages each holds (../shared/conformance/README.md: 23 + 20 + 32).
 const FOLDERS = { malformed: 23, thirdparty: 20, mime4j: 32 } as const;
 // A hang guard, not a performance threshold: a test that runs longer fails by its timeout. Time itself is

@@ -16,6 +16,7 @@ import { mxMatchesPolicy, parseStsPolicy, parseStsRecord } from "../../core/mtas
 import type { Lookup, RecordType, Resolver } from "../../core/dns/resolver.ts";
 import { normalizeName } from "../../core/dns/resolver.ts";
 import { issueCertificate, makeTestCa, type TestCa } from "../harness/test-ca.ts";
+import { conformanceFile } from "../fixtures/conformance-suites.ts";
 
 interface StsCase {
   domain: string;
@@ -24,7 +25,7 @@ interface StsCase {
   policy_host: { http_status?: number; body?: string; content_type?: string; extra?: string[] } | null;
 }
 
-const CASES_FILE = new URL("../../../shared/conformance/mta-sts/mta-sts-cases.json", import.meta.url);
+const CASES_FILE = conformanceFile("mta-sts/mta-sts-cases.json");
 const cases = (JSON.parse(readFileSync(CASES_FILE, "utf8")) as { cases: StsCase[] }).cases;
 
 /** The case whose policy host is `host`. */

@@ -17,6 +17,7 @@ import { parseConfig } from "../../core/config/load.ts";
 import type { ConfigInput, EdgemxConfig } from "../../core/config/schema.ts";
 import { buildReply, formatReply } from "../../core/smtp/replies.ts";
 import type { Verdict } from "../../core/verdict/types.ts";
+import { conformanceFile } from "../fixtures/conformance-suites.ts";
 
 function configWith(connection: ConfigInput["connection"] = {}): EdgemxConfig {
   return parseConfig({
@@ -264,8 +265,7 @@ describe("the Received header (RFC 5321 §4.4)", () => {
 interface SmugglingVectors {
   sequences: { id: string; bytes: string }[];
 }
-const VECTORS = (JSON.parse(readFileSync(new URL("../../../shared/conformance/smtp/smtp-smuggling-vectors.json", import.meta.url), "utf8")) as SmugglingVectors)
-  .sequences;
+const VECTORS = (JSON.parse(readFileSync(conformanceFile("smtp/smtp-smuggling-vectors.json"), "utf8")) as SmugglingVectors).sequences;
 
 /** The fault found when `message` arrives in two chunks split at `at`. */
 function faultSplitAt(message: Buffer, at: number) {

@@ -5,8 +5,9 @@ import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { TLSRPT_SCHEMA } from "../../workers/src/reports/tlsrpt-schema.ts";
 import { MAX_FAILURE_DETAILS, MAX_POLICIES, MAX_REPORT_CHARS, parseTlsReport, validateTlsReport } from "../../core/tlsrpt/report.ts";
+import { conformanceFile } from "../fixtures/conformance-suites.ts";
 
-const SAMPLES = new URL("../../../shared/conformance/reports/tlsrpt/", import.meta.url);
+const SAMPLES = conformanceFile("reports/tlsrpt/");
 const sample = (name: string): string => readFileSync(new URL(name, SAMPLES), "utf8");
 
 /** Samples our validator refuses, with the reason: the test asserts exactly these problems. */
