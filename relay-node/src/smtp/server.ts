@@ -95,6 +95,10 @@ class BoundedConnection extends SMTPConnection {
     this.#server = server;
     this.#options = sessionOptions;
     this.#maxErrors = sessionOptions.maxErrors;
+    // Stress mode (8 above), here rather than in the server's connect(), which stays smtp-server's own.
+    if (server.connections.size >= (sessionOptions.maxConnections ?? Infinity)) {
+      for (const open of server.connections) (open as BoundedConnection).underStress();
+    }
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
@@ -211,9 +215,6 @@ export class BoundedSmtpServer extends SMTPServer {
   override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
     const connection = new BoundedConnection(this, socket, socketOptions, this.#sessionOptions);
     this.connections.add(connection);
-    if (this.connections.size > (this.#sessionOptions.maxConnections ?? Infinity)) {
-      for (const open of this.connections) (open as BoundedConnection).underStress();
-    }
     connection.on("error", (err: Error) => this._onError(err));
     connection.on("connect", (data: SMTPServerConnectionInfo) => this._onClientConnect(data));
     connection.init();
