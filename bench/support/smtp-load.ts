@@ -21,6 +21,7 @@ export interface LoadTask {
   port: number;
   localAddress: string;
   helo: string;
+  /** `{n}` in it is replaced by the message's number in the phase: a new sender per message (a new greylisting triplet). */
   mailFrom: string;
   rcptTo: string;
   /** The raw message (CRLF line ends); dot-stuffed here. */
@@ -44,6 +45,8 @@ export interface MessageOutcome {
   code: number | null;
   /** When that reply came (or the connection failed), ms since the epoch. */
   at: number;
+  /** From the transaction's MAIL FROM write to that reply, ms. */
+  ms: number;
 }
 
 export interface PhaseResult {
@@ -74,7 +77,9 @@ const PHASE_GRACE_MS = 60_000;
 
 const task = JSON.parse(process.argv[2] ?? "null") as LoadTask;
 const payload = dotStuffed(readFileSync(task.messageFile));
-const envelope = Buffer.from(`MAIL FROM:<${task.mailFrom}>\r\nRCPT TO:<${task.rcptTo}>\r\nDATA\r\n`, "latin1");
+const envelopeOf = (n: number): Buffer =>
+  Buffer.from(`MAIL FROM:<${task.mailFrom.replace("{n}", String(n))}>\r\nRCPT TO:<${task.rcptTo}>\r\nDATA\r\n`, "latin1");
+const fixedEnvelope = task.mailFrom.includes("{n}") ? undefined : envelopeOf(0);
 
 /** RFC 5321 §4.5.2: a line starting with "." gets another; then CRLF . CRLF ends the data. */
 function dotStuffed(message: Buffer): Buffer {
@@ -207,8 +212,9 @@ async function runPhase(seconds: number): Promise<PhaseResult> {
   async function session(): Promise<void> {
     /** The tagged message in flight: its id until a reply ends it. */
     let inFlight: string | undefined;
+    let startedAt = 0;
     const ended = (code: number | null): void => {
-      if (inFlight !== undefined) outcomes.push({ id: inFlight, code, at: Date.now() });
+      if (inFlight !== undefined) outcomes.push({ id: inFlight, code, at: Date.now(), ms: performance.now() - startedAt });
       inFlight = undefined;
     };
     // Bounded by the deadline, and by a connection count no phase can legitimately reach.
@@ -244,6 +250,8 @@ async function runPhase(seconds: number): Promise<PhaseResult> {
           const sent = performance.now();
           const n = transactions++;
           if (task.tag) inFlight = `${task.tag.prefix}.${n}`;
+          startedAt = sent;
+          const envelope = fixedEnvelope ?? envelopeOf(n);
           let replies: Reply[];
           if (pipelining) {
             connection.write(envelope);

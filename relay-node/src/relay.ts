@@ -217,7 +217,7 @@ async function startRelayServices(
   const blocklistKeys = dnsblKeys(config.connection.dnsbl, (name) => env[name]);
   // One registry per relay; without relay.metrics nothing is counted at all (metrics/metrics.ts).
   const metrics = config.relay.metrics.enabled ? new RelayMetrics() : null;
-  const resolver = overrides.resolver ?? createRelayResolver(config.relay.resolver);
+  const resolver = overrides.resolver ?? createRelayResolver(config.relay.resolver, { unanswered: () => metrics?.dependencyFailed("dns") });
   await probeResolver(config, resolver, logger);
   // The judge pool (relay.threads, default one thread per core); a resolver handed in keeps the judge on this thread, where it can be used.
   const judgeThreads = overrides.resolver === undefined ? (config.relay.threads ?? availableParallelism()) : 0;
@@ -395,6 +395,8 @@ async function startRelayServices(
         { ...config.connection.greylist, ...config.relay.greylist },
         {
           onFlushError: (err, failure) => logger.warn({ event: "greylist", err, ...failure }, "could not record deliveries towards auto-allow"),
+          // Redis is a dependency the metrics know (edgemx_dependency_errors_total); SQLite is a file of the relay's own.
+          ...(config.relay.greylist.store.type === "redis" && metrics !== null ? { onStoreError: () => metrics.dependencyFailed("redis") } : {}),
         },
       )
     : null;

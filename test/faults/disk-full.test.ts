@@ -126,15 +126,19 @@ it("answers 452 4.3.1 while the spool's disk is full, delivers what it had queue
     retrySeconds = 3600;
     for (let round = 0; round < 3 && !full(spoolFs.dir); round++) fillUp(fill);
     expect(full(spoolFs.dir)).toBe(true);
+    // Space returns once the relay refused this load's first message with 452 (the files of delivered
+    // messages taken first): at that reply, not at a fixed time, which a loaded machine may not reach.
     let freedAt = 0;
-    const freeing = new Promise<void>((resolve) =>
-      setTimeout(() => {
-        rmSync(fill, { recursive: true });
-        freedAt = Date.now();
-        resolve();
-      }, 2000),
-    );
-    const after = await runLoad({ ...load, sessions: 2, prefix: "full-after", maxMessages: 2000, seconds: 4 });
+    let loadDone = false;
+    const logsBefore = test.logs.length;
+    const refusedFull = (): boolean => test.logs.slice(logsBefore).some((line) => line.event === "refusal" && String(line.reply).startsWith("452 "));
+    const freeing = (async () => {
+      while (!refusedFull() && !loadDone) await new Promise((resolve) => setTimeout(resolve, 20));
+      rmSync(fill, { recursive: true });
+      freedAt = Date.now();
+    })();
+    const after = await runLoad({ ...load, sessions: 2, prefix: "full-after", maxMessages: 2000, seconds: 8 });
+    loadDone = true;
     await freeing;
     hostBack();
     await drained(spool, () => mailbox.messages.length);

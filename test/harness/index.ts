@@ -10,7 +10,7 @@ import { startBlackhole } from "./blackhole.ts";
 import { startDohBridge } from "./doh-bridge.ts";
 import { queryOverTcp } from "./dns-tcp.ts";
 import { startKnot, trustAnchors } from "./knot.ts";
-import { findProgram, freePort, waitUntilReady } from "./process.ts";
+import { findProgram, freePort, waitUntilReady, type Signalable } from "./process.ts";
 import { startUnbound } from "./unbound.ts";
 import type { TestZone } from "./zones.ts";
 import { TEST_ZONES } from "./zones.ts";
@@ -77,13 +77,14 @@ export async function startHarness(zones: readonly TestZone[] = TEST_ZONES): Pro
 /**
  * Knot serving `zones` (signed where asked) and unbound validating them with this run's trust anchors,
  * on free ports, their files under `dir`; each daemon's stop goes onto `stops` as soon as it runs.
+ * `unbound` lets the fault suite kill, stop and restart the resolver.
  * Ready when unbound validates every zone. Also the quickstart's DNS (scripts/quickstart/dns.ts).
  */
 export async function startValidatingDns(
   dir: string,
   zones: readonly TestZone[],
   stops: (() => Promise<void>)[],
-): Promise<{ knotPort: number; dnsPort: number }> {
+): Promise<{ knotPort: number; dnsPort: number; unbound: Signalable }> {
   const knotPort = await freePort();
   let dnsPort = await freePort();
   while (dnsPort === knotPort) dnsPort = await freePort();
@@ -95,10 +96,16 @@ export async function startValidatingDns(
   const unboundDir = join(dir, "unbound");
   await mkdir(unboundDir);
   const anchors = await trustAnchors(knot.config, zones);
-  const unbound = startUnbound({ dir: unboundDir, port: dnsPort, knotPort, zones, anchors });
+  const setup = { dir: unboundDir, port: dnsPort, knotPort, zones, anchors };
+  let unbound = startUnbound(setup);
   stops.push(() => unbound.stop());
   await waitUntilReady(unbound, () => validatesEveryZone(dnsPort, zones));
-  return { knotPort, dnsPort };
+  const restart = async (): Promise<void> => {
+    await unbound.stop();
+    unbound = startUnbound(setup);
+    await waitUntilReady(unbound, () => validatesEveryZone(dnsPort, zones));
+  };
+  return { knotPort, dnsPort, unbound: { signal: (name) => unbound.signal(name), restart } };
 }
 
 async function ask(port: number, name: string, type: RecordType) {

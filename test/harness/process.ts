@@ -14,7 +14,17 @@ export interface Daemon {
   exited(): boolean;
   /** The end of its log, to explain a failure. */
   logTail(): string;
+  /** Sends a signal (to its whole group when it leads one): the fault suite kills, stops and continues daemons. */
+  signal(name: NodeJS.Signals): void;
   stop(): Promise<void>;
+}
+
+/** A daemon the fault suite can kill, stop and continue (test/faults/dependencies.test.ts). */
+export interface Signalable {
+  /** Sends a signal to the daemon (SIGKILL, SIGSTOP, SIGCONT), to all its processes when it forks workers. */
+  signal(name: NodeJS.Signals): void;
+  /** Ends the daemon if it still runs and starts it again, same folder, ports and configuration; resolves once it is ready. */
+  restart(): Promise<void>;
 }
 
 const running = new Set<ChildProcess>();
@@ -66,6 +76,9 @@ export function spawnDaemon(name: string, command: string, args: readonly string
     logFile,
     exited: () => hasExited,
     logTail: () => readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n"),
+    signal: (name) => {
+      if (!hasExited) signal(child, name);
+    },
     async stop() {
       if (!hasExited) {
         signal(child, "SIGTERM");

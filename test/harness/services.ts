@@ -8,19 +8,19 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLAM_EXE, clamdConfig, writeSignatures } from "./clamd.ts";
-import type { Daemon } from "./process.ts";
+import type { Daemon, Signalable } from "./process.ts";
 import { findProgram, freePort, spawnDaemon, waitUntilReady } from "./process.ts";
 import { PEBBLE_ENV, writePebbleConfig } from "./pebble.ts";
 import { writeRspamdConfig } from "./rspamd.ts";
 import { tcpExchange } from "./tcp-probe.ts";
 
-export interface ClamdService {
+export interface ClamdService extends Signalable {
   host: string;
   port: number;
   stop(): Promise<void>;
 }
 
-export interface RedisService {
+export interface RedisService extends Signalable {
   url: string;
   port: number;
   stop(): Promise<void>;
@@ -37,7 +37,7 @@ export interface PebbleService {
   stop(): Promise<void>;
 }
 
-export interface RspamdService {
+export interface RspamdService extends Signalable {
   /** The normal worker: POST /checkv2. */
   normalUrl: string;
   /** The controller: /ping, /learnspam, /learnham, /stat. */
@@ -68,10 +68,12 @@ export async function startClamd(options: ClamdOptions = {}): Promise<ClamdServi
     const port = await freePort();
     const config = join(dir, "clamd.conf");
     await writeFile(config, clamdConfig({ dir, databaseDir, port, streamMaxLength: options.streamMaxLength ?? 25 * 1024 * 1024 }));
-    const daemon = spawnDaemon("clamd", "clamd", ["-c", config], join(dir, "clamd.log"));
-    const readyMs = options.databaseDir === undefined ? undefined : 180_000;
-    await readyOrStopped(daemon, async () => (await tcpExchange(port, "zPING\0", (reply) => reply.includes("\0"))) === "PONG\0", readyMs);
-    return { daemon, service: { host: "127.0.0.1", port } };
+    return {
+      launch: () => spawnDaemon("clamd", "clamd", ["-c", config], join(dir, "clamd.log")),
+      ready: async () => (await tcpExchange(port, "zPING\0", (reply) => reply.includes("\0"))) === "PONG\0",
+      readyMs: options.databaseDir === undefined ? undefined : 180_000,
+      service: { host: "127.0.0.1", port },
+    };
   });
 }
 
@@ -81,9 +83,11 @@ export async function startRedis(options: { port?: number } = {}): Promise<Redis
   return withFolder("redis", async (dir) => {
     const port = options.port ?? (await freePort());
     const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no"];
-    const daemon = spawnDaemon("redis-server", "redis-server", args, join(dir, "redis.log"));
-    await readyOrStopped(daemon, async () => (await tcpExchange(port, "PING\r\n", (reply) => reply.includes("\r\n"))) === "+PONG\r\n");
-    return { daemon, service: { url: `redis://127.0.0.1:${port}`, port } };
+    return {
+      launch: () => spawnDaemon("redis-server", "redis-server", args, join(dir, "redis.log")),
+      ready: async () => (await tcpExchange(port, "PING\r\n", (reply) => reply.includes("\r\n"))) === "+PONG\r\n",
+      service: { url: `redis://127.0.0.1:${port}`, port },
+    };
   });
 }
 
@@ -97,13 +101,11 @@ export async function startPebble(options: { dnsPort: number; httpPort: number; 
     const port = await freePort();
     const managementPort = await freePort();
     const { configPath, ca } = writePebbleConfig(dir, { port, managementPort, httpPort: options.httpPort, validitySeconds: options.validitySeconds });
-    const daemon = spawnDaemon("pebble", "pebble", ["-config", configPath, "-dnsserver", `127.0.0.1:${options.dnsPort}`], join(dir, "pebble.log"), {
-      env: PEBBLE_ENV,
-    });
     const directoryUrl = `https://127.0.0.1:${port}/dir`;
-    await readyOrStopped(daemon, async () => (await httpsGet(directoryUrl, ca.certPem)).includes('"newOrder"'));
     return {
-      daemon,
+      launch: () =>
+        spawnDaemon("pebble", "pebble", ["-config", configPath, "-dnsserver", `127.0.0.1:${options.dnsPort}`], join(dir, "pebble.log"), { env: PEBBLE_ENV }),
+      ready: async () => (await httpsGet(directoryUrl, ca.certPem)).includes('"newOrder"'),
       service: { directoryUrl, caPath: ca.certPath, caPem: ca.certPem, rootPem: () => httpsGet(`https://127.0.0.1:${managementPort}/roots/0`, ca.certPem) },
     };
   });
@@ -138,11 +140,13 @@ export async function startRspamd(options: { redisUrl: string; dnsPort: number }
     // -i: allow running as root (then -u/-g keep it root rather than switching to _rspamd).
     const asRoot = process.getuid?.() === 0 ? ["-u", "root", "-g", "root"] : [];
     const args = ["-f", "-i", ...asRoot, ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}=${value}`])];
-    const daemon = spawnDaemon("rspamd", "rspamd", args, join(dir, "rspamd.log"), { processGroup: true });
     const controllerUrl = `http://127.0.0.1:${controllerPort}`;
-    const ping = async (): Promise<boolean> => (await (await fetch(`${controllerUrl}/ping`, { signal: AbortSignal.timeout(500) })).text()).trim() === "pong";
-    await readyOrStopped(daemon, ping, 60_000);
-    return { daemon, service: { normalUrl: `http://127.0.0.1:${normalPort}`, controllerUrl } };
+    return {
+      launch: () => spawnDaemon("rspamd", "rspamd", args, join(dir, "rspamd.log"), { processGroup: true }),
+      ready: async () => (await (await fetch(`${controllerUrl}/ping`, { signal: AbortSignal.timeout(500) })).text()).trim() === "pong",
+      readyMs: 60_000,
+      service: { normalUrl: `http://127.0.0.1:${normalPort}`, controllerUrl },
+    };
   });
 }
 
@@ -154,13 +158,32 @@ function requirePackages(needs: Readonly<Record<string, string>>): void {
   if (missing.length > 0) throw new Error(`this test needs Debian packages: apt-get install -y ${[...new Set(missing)].join(" ")}`);
 }
 
-/** Runs `start` in a fresh temp folder; the service's stop() also removes the folder, as does a failure. */
-async function withFolder<S>(name: string, start: (dir: string) => Promise<{ daemon: Daemon; service: S }>): Promise<S & { stop(): Promise<void> }> {
+/** How to run a service prepared in its folder: the daemon's start, its readiness probe and how long it may take. */
+interface Launch<S> {
+  launch: () => Daemon;
+  ready: () => Promise<boolean>;
+  readyMs?: number;
+  service: S;
+}
+
+/**
+ * Prepares the service in a fresh temp folder with `start` and runs it until ready; the service's stop()
+ * also removes the folder, as does a failure. restart() runs the same daemon again, in the same folder.
+ */
+async function withFolder<S>(name: string, start: (dir: string) => Promise<Launch<S>>): Promise<S & Signalable & { stop(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `edgemx-${name}-`));
   try {
-    const { daemon, service } = await start(dir);
+    const { launch, ready, readyMs, service } = await start(dir);
+    let daemon = launch();
+    await readyOrStopped(daemon, ready, readyMs);
     return {
       ...service,
+      signal: (signal) => daemon.signal(signal),
+      async restart() {
+        await daemon.stop();
+        daemon = launch();
+        await readyOrStopped(daemon, ready, readyMs);
+      },
       async stop() {
         await daemon.stop();
         await rm(dir, { recursive: true, force: true });

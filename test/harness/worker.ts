@@ -87,6 +87,8 @@ export interface WorkerOptions {
   emailTrigger?: boolean;
   /** Where the Worker's console lines go instead of this process's output (a benchmark's thousands of "email routed" lines). */
   onLog?: (message: string) => void;
+  /** The entry's port on 127.0.0.1 (default: a free one): a Worker started again after a crash keeps its URL. */
+  port?: number;
 }
 
 export interface RunningWorker {
@@ -134,7 +136,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const runtime = { compatibilityDate: bundle.compatibilityDate, compatibilityFlags: bundle.compatibilityFlags };
   const miniflare = new Miniflare({
     host: "127.0.0.1",
-    port: 0,
+    port: options.port ?? 0,
     cf: false,
     logRequests: false,
     enableDevRegistry: false,

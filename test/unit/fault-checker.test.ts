@@ -9,12 +9,12 @@ const at = 0;
 
 describe("the fault suite's tally", () => {
   const outcomes = [
-    { id: "c.0", code: 250, at },
-    { id: "c.1", code: 250, at },
-    { id: "c.2", code: 250, at },
-    { id: "c.3", code: 452, at },
-    { id: "c.4", code: 554, at },
-    { id: "c.5", code: null, at },
+    { id: "c.0", code: 250, at, ms: 5 },
+    { id: "c.1", code: 250, at, ms: 5 },
+    { id: "c.2", code: 250, at, ms: 5 },
+    { id: "c.3", code: 452, at, ms: 5 },
+    { id: "c.4", code: 554, at, ms: 5 },
+    { id: "c.5", code: null, at, ms: 5 },
   ];
 
   it("counts a 250 neither delivered nor queued as lost, copies beyond the first as duplicates", () => {

@@ -18,37 +18,48 @@ type ResolverSettings = Parameters<typeof createRelayResolver>[0];
 /** What one exchange with the resolver produced: its reply, or the failure to report. */
 type Exchange = { reply: DecodedPacket } | { failure: Lookup };
 
+/** What the resolver's user hears of besides lookups: a query the resolver never answered (the metrics count it). */
+export interface ResolverEvents {
+  unanswered?: () => void;
+}
+
 /**
  * A cached Resolver asking the validating resolver at host:port. `timeoutMs` bounds each query as a
  * whole, UDP and a TCP retry together; the one UDP retransmission goes out after half of it.
  */
-export function createRelayResolver(settings: { host: string; port: number; timeoutMs: number }): Resolver {
-  return cachingResolver({ query: (name, type) => queryResolver(settings, name, type) });
+export function createRelayResolver(settings: { host: string; port: number; timeoutMs: number }, events: ResolverEvents = {}): Resolver {
+  return cachingResolver({ query: (name, type) => queryResolver(settings, name, type, events) });
 }
 
-async function queryResolver<T extends RecordType>(settings: ResolverSettings, name: string, type: T): Promise<Lookup<T>> {
+async function queryResolver<T extends RecordType>(settings: ResolverSettings, name: string, type: T, events: ResolverEvents): Promise<Lookup<T>> {
   const qname = normalizeName(name);
   if (!isQueryableName(qname)) {
     return { status: "nxdomain", answers: [], ttl: 0, authenticated: false, detail: "not a valid DNS name" };
   }
   try {
-    return await exchange(settings, qname, type);
+    return await exchange(settings, qname, type, events);
   } catch (err) {
     // Only a bug or a setting node refuses (a bad address family) gets here; still never a throw.
     return failedLookup("servfail", `DNS query failed: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 
-async function exchange<T extends RecordType>(settings: ResolverSettings, qname: string, type: T): Promise<Lookup<T>> {
+async function exchange<T extends RecordType>(settings: ResolverSettings, qname: string, type: T, events: ResolverEvents): Promise<Lookup<T>> {
   const deadlineMs = performance.now() + settings.timeoutMs;
   const udpQuery: SentQuery<T> = { id: randomId(), name: qname, type };
   const overUdp = await exchangeOverUdp(settings, udpQuery, deadlineMs);
-  if ("failure" in overUdp) return overUdp.failure as Lookup<T>;
+  if ("failure" in overUdp) {
+    events.unanswered?.();
+    return overUdp.failure as Lookup<T>;
+  }
   // RFC 7766 §5 (RFC 1035 §4.2.1): a truncated UDP reply is asked again over TCP, with a fresh id.
   if (!overUdp.reply.flag_tc) return lookupFromReply(udpQuery, overUdp.reply);
   const tcpQuery: SentQuery<T> = { id: randomId(), name: qname, type };
   const overTcp = await exchangeOverTcp(settings, tcpQuery, deadlineMs);
-  if ("failure" in overTcp) return overTcp.failure as Lookup<T>;
+  if ("failure" in overTcp) {
+    events.unanswered?.();
+    return overTcp.failure as Lookup<T>;
+  }
   // A truncated reply over TCP as well is a broken resolver: classifyReply makes it a servfail.
   return lookupFromReply(tcpQuery, overTcp.reply);
 }

@@ -44,6 +44,8 @@ export interface GreylistOptions {
   store?: GreylistStore;
   /** Told of every flush that failed (the first error stands for all); the relay logs it. */
   onFlushError: (err: unknown, failure: GreylistFlushFailure) => void;
+  /** A check the store failed (answered 451): the relay counts it against the store's dependency (metrics). */
+  onStoreError?: (err: unknown) => void;
 }
 
 /**
@@ -156,6 +158,7 @@ export function createGreylist(settings: GreylistSettings, options: GreylistOpti
         if (attempt.write !== null) await store.put(key, attempt.write, Math.ceil((attempt.write.expiresAt - now) / 1000));
         return attempt.finding;
       } catch (err) {
+        options.onStoreError?.(err);
         // docs/architecture.md: outages fail closed and temporary. Most MTAs let mail through when the greylist
         // store is down (greylisting only delays, it protects nothing), but a silent pass would also
         // hide the outage; a 451 is retried by every real MTA, and the log line says why.

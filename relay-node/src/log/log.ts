@@ -74,6 +74,8 @@ export interface RefusalRecord {
   check: string;
   /** The relay.allow entries the client or sender matched, as "relay.allow[0] (ip 192.0.2.0/24)": what they spared is among the checks, what refused is not. */
   allowlist?: string[];
+  /** What the check found, where the reply does not say it (the dependency a 451 stands for). */
+  detail?: string;
   /** The reply as sent: "554 5.7.1 …" (smtp-server's own without the enhanced code it adds). */
   reply: string;
 }

@@ -110,7 +110,7 @@ export class RelayMetrics {
   });
   readonly #dependencyErrors = new Counter({
     name: "edgemx_dependency_errors_total",
-    help: "calls to a dependency that failed in traffic (a scan, a score, a verdict), each answered 451 or as relay.rspamd.onError says",
+    help: "calls to a dependency that failed in traffic (a scan, a score, a verdict, a DNS query unanswered, a greylisting check in Redis), each answered 451 or as relay.rspamd.onError says",
     labelNames: ["dependency"] as const,
     registers: [this.registry],
   });

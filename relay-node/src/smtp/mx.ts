@@ -88,8 +88,11 @@ function record(finding: Finding): CheckRecord {
   return { check: finding.check, outcome: finding.outcome, detail: finding.detail };
 }
 
-function refusal(reply: SmtpReply, check: string, allow: readonly AllowHit[] = []): Refusal {
-  return { reply, cause: { check, ...(allow.length > 0 ? { allowlist: allow.map(describeHit) } : {}) } };
+function refusal(reply: SmtpReply, check: string, allow: readonly AllowHit[] = [], detail?: string): Refusal {
+  return {
+    reply,
+    cause: { check, ...(allow.length > 0 ? { allowlist: allow.map(describeHit) } : {}), ...(detail === undefined ? {} : { detail }) },
+  };
 }
 
 /** The MX listener; `configs.current` is what each new session starts with (config/reload.ts's holder). */
@@ -169,7 +172,7 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
           const effect = effectOf(finding, config);
           if (effect.effect === "refuse") {
             state.transaction = null;
-            return callback(sessions.refuse(state, effect.reply, { check: finding.check, mailFrom: address.address }));
+            return callback(sessions.refuse(state, effect.reply, { check: finding.check, mailFrom: address.address, detail: finding.detail }));
           }
         }
         callback();
@@ -214,7 +217,7 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
       const finding = await settled("recipient", () => recipientCallout.verify(resolveAlias(rcpt, config), session.id));
       transaction.checks.push(record(finding));
       const effect = effectOf(finding, config);
-      if (effect.effect === "refuse") return refusal(effect.reply, finding.check, allow);
+      if (effect.effect === "refuse") return refusal(effect.reply, finding.check, allow, finding.detail);
     }
 
     // A spamtrap is never greylisted: what reaches it is to be learned, not sent away.
@@ -230,7 +233,7 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
       const finding = await settled("greylist", () => greylist.check({ clientIp: state.ip, sender: transaction.mailFrom, recipient: rcpt, id: session.id }));
       transaction.checks.push(record(finding));
       const effect = effectOf(finding, config);
-      if (effect.effect === "refuse") return refusal(effect.reply, finding.check, allow);
+      if (effect.effect === "refuse") return refusal(effect.reply, finding.check, allow, finding.detail);
     }
     const deliverTo = bounce?.deliverTo ?? resolveAlias(rcpt, config);
     if (!alreadyAccepted) transaction.recipients.push({ address: rcpt, deliverTo, spamtrap, greylist: greylisting });
@@ -304,7 +307,7 @@ export function createMxServer(configs: { readonly current: EdgemxConfig }, deps
       onData,
       onClose: sessions.onClose,
     },
-    { maxErrors: atStart.relay.limits.maxErrors, onHelo, onRefusal: sessions.onRefusal },
+    { maxErrors: atStart.relay.limits.maxErrors, maxConnections: atStart.relay.limits.maxConnections, onHelo, onRefusal: sessions.onRefusal },
   );
   return boundServer(server, atStart, logger);
 }

@@ -23,6 +23,11 @@
 // 6. A HELO hook: smtp-server calls the application at connect, STARTTLS, AUTH, MAIL, RCPT, DATA and
 //    close, never at HELO/EHLO; onHelo is called after each of them (RFC 5321 §4.1.1.1), so a check of
 //    the client's name starts where the client gives it.
+// 8. Stress mode (Postfix's, STRESS_README): when a connection arrives with every session the
+//    relay serves taken (relay.limits.maxConnections), the idle timeout of the sessions open drops
+//    from the command timeout to STRESS_IDLE_TIMEOUT_MS, as Postfix's smtpd_timeout does under stress:
+//    clients that hold a session without talking (an idle flood from many addresses) are closed
+//    with 421 within seconds instead of minutes, and the sessions come free for mail.
 // 7. A refusal hook: every 4xx/5xx reply, the application's and smtp-server's own (syntax, sequence,
 //    timeouts), is reported with the command it answers, so that each refused command gets its log
 //    line and its count (session.ts) — smtp-server tells the application of none of its own.
@@ -46,6 +51,8 @@ const LEADING_ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
 export interface SessionOptions {
   /** The error bound (2 above). */
   maxErrors: number;
+  /** The sessions the relay serves at once (relay.limits.maxConnections): more open connections is stress (8 above); unset, never. */
+  maxConnections?: number;
   /**
    * Called after each HELO or EHLO with the name the session now goes on with (lower case, as
    * smtp-server keeps it): the new one, or the earlier one when smtp-server refused the command's
@@ -78,6 +85,8 @@ class BoundedConnection extends SMTPConnection {
   #junkCommands = 0;
   /** The command being answered, for the refusal hook; null before the first. */
   #command: string | null = null;
+  /** Whether stress mode shortened this session's idle timeout already (8 above). */
+  #stressed = false;
   /** The socket corked for this turn's replies, until it is uncorked. */
   #corked: Socket | TLSSocket | undefined;
 
@@ -86,6 +95,10 @@ class BoundedConnection extends SMTPConnection {
     this.#server = server;
     this.#options = sessionOptions;
     this.#maxErrors = sessionOptions.maxErrors;
+    // Stress mode (8 above), here rather than in the server's connect(), which stays smtp-server's own.
+    if (server.connections.size >= (sessionOptions.maxConnections ?? Infinity)) {
+      for (const open of server.connections) (open as BoundedConnection).underStress();
+    }
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
@@ -166,6 +179,17 @@ class BoundedConnection extends SMTPConnection {
     socket?.uncork();
   }
 
+  /**
+   * Stress mode (8 above): the idle timeout shortened. Node's socket timeout is an idle timer that any
+   * traffic restarts, so a session that talks is not affected. Private: _socket as in #cork above.
+   */
+  underStress(): void {
+    // Once: setting it again would restart the idle timer, and every refused arrival would keep the idle sessions alive.
+    if (this.#stressed) return;
+    this.#stressed = true;
+    this._socket.setTimeout(Math.min(STRESS_IDLE_TIMEOUT_MS, this.#server.options.socketTimeout ?? STRESS_IDLE_TIMEOUT_MS));
+  }
+
   /** Counts one error; at the bound the session is told so and closed (a 421 closes in smtp-server). */
   #countError(): boolean {
     if (++this.#errors < this.#maxErrors) return false;
@@ -204,10 +228,13 @@ export class BoundedSmtpServer extends SMTPServer {
    */
   applyLimits(limits: EdgemxConfig["relay"]["limits"]): void {
     Object.assign(this.options, limitOptions(limits));
-    this.#sessionOptions = { ...this.#sessionOptions, maxErrors: limits.maxErrors };
+    this.#sessionOptions = { ...this.#sessionOptions, maxErrors: limits.maxErrors, maxConnections: limits.maxConnections };
     this.server.maxConnections = hardCeiling(limits);
   }
 }
+
+/** Postfix's smtpd_timeout under stress (its default is `${stress?{10}:{300}}s`). */
+const STRESS_IDLE_TIMEOUT_MS = 10_000;
 
 /** RFC 5321 §4.5.3.1.4 puts a command line at 512 octets; extensions lengthen it (Postfix allows 2048). */
 const MAX_COMMAND_LINE = 2048;

@@ -62,6 +62,8 @@ export interface RefusalCause {
   stage?: Stage;
   /** The allowlist entries the client or sender matched (core/allow/), so the line says what was spared and what still refused. */
   allowlist?: string[];
+  /** What the check found, for the log line (a temporary refusal's cause: "greylist store: Command timed out"). */
+  detail?: string;
 }
 
 /** A listener's refusal: the reply and why. */
@@ -225,6 +227,7 @@ export class Sessions<T, S extends SessionState<T>> {
       ...(accepted.length > 0 ? { rcptTo: accepted } : {}),
       check,
       ...(cause?.allowlist !== undefined && cause.allowlist.length > 0 ? { allowlist: cause.allowlist } : {}),
+      ...(cause?.detail !== undefined ? { detail: cause.detail } : {}),
       reply: `${sent.code} ${sent.text}`,
     });
   };

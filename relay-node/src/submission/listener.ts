@@ -173,7 +173,7 @@ export function createSubmissionServer(
       onData,
       onClose: sessions.onClose,
     },
-    { maxErrors: atStart.relay.limits.maxErrors, onRefusal: sessions.onRefusal },
+    { maxErrors: atStart.relay.limits.maxErrors, maxConnections: atStart.relay.limits.maxConnections, onRefusal: sessions.onRefusal },
   );
   return boundServer(server, atStart, logger);
 }

@@ -3,7 +3,7 @@
 // the spool's queue/ ("still queued"). Lost: answered 250 but neither delivered nor queued (the promise
 // a 250 makes, docs/reliability.md). Duplicated: copies delivered beyond the first. Every case prints
 // its row (formatRow) so that docs/reliability.md can carry the table.
-import { readdirSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type { MessageOutcome } from "../../../bench/support/smtp-load.ts";
 import { ID_HEADER } from "./load.ts";
@@ -63,6 +63,36 @@ export function maildirContents(maildir: string): string[] {
       return names(folder).map((name) => readFileSync(join(folder, name), "latin1"));
     }),
   );
+}
+
+/** How many files the Maildir holds in all its mailboxes (new/). */
+export function maildirFiles(maildir: string): number {
+  return names(maildir).reduce(
+    (sum, domain) => sum + names(join(maildir, domain)).reduce((n, local) => n + names(join(maildir, domain, local, "new")).length, 0),
+    0,
+  );
+}
+
+/**
+ * Id → copies over every mailbox of a Maildir, reading only each file's first 16 KiB (where the id
+ * header is): for runs that deliver too much to hold in memory at once (the soak).
+ */
+export function maildirCopies(maildir: string): Map<string, number> {
+  const head = Buffer.alloc(16 * 1024);
+  const heads = names(maildir).flatMap((domain) =>
+    names(join(maildir, domain)).flatMap((local) => {
+      const folder = join(maildir, domain, local, "new");
+      return names(folder).map((name) => {
+        const fd = openSync(join(folder, name), "r");
+        try {
+          return head.toString("latin1", 0, readSync(fd, head, 0, head.length, 0));
+        } finally {
+          closeSync(fd);
+        }
+      });
+    }),
+  );
+  return countIds(heads);
 }
 
 /** The ids of the messages in a spool's queue/ (temporary ".…tmp" files aside). */

@@ -14,9 +14,9 @@ import { TEST_DNS } from "../../harness/zones.ts";
 const LOAD_GENERATOR = fileURLToPath(new URL("../../../bench/support/smtp-load.ts", import.meta.url));
 /** The header field that carries each message's id. */
 export const ID_HEADER = "X-Fault-Id";
-const SENDER = `alice@${TEST_DNS.sender.domain}`;
+export const SENDER = `alice@${TEST_DNS.sender.domain}`;
 /** About 2 KiB of body: a real message's size, small enough that a short run sends hundreds. */
-const BODY = Array.from({ length: 28 }, (_, i) => `line ${i} of a fault suite message, long enough to be a real line of text.`).join("\r\n");
+export const BODY = Array.from({ length: 28 }, (_, i) => `line ${i} of a fault suite message, long enough to be a real line of text.`).join("\r\n");
 /** How every message of the load ends, to tell a whole message from a cut one. */
 export const BODY_LAST_LINE = "line 27 of a fault suite message, long enough to be a real line of text.\r\n";
 
@@ -33,19 +33,25 @@ export interface LoadPlan {
   seconds: number;
   /** Bound on any one reply; default 10 s. */
   replyTimeoutMs?: number;
+  /** The envelope and the message, when not the default message from alice@sender.test to the mailbox (`{n}` in mailFrom: bench/support/smtp-load.ts). */
+  mailFrom?: string;
+  rcptTo?: string;
+  message?: string;
+  /** The client address (a loopback address); default the harness's mail.sender.test. */
+  localAddress?: string;
 }
 
 /** Runs one bounded phase of load; resolves with the generator's result, every message's outcome included. */
 export async function runLoad(plan: LoadPlan): Promise<PhaseResult & { messages: MessageOutcome[] }> {
   const messageFile = join(plan.dir, `${plan.prefix}.eml`);
-  writeFileSync(messageFile, testMessage({ from: SENDER, to: LOCAL.mailbox, subject: `fault suite ${plan.prefix}`, body: BODY }));
+  writeFileSync(messageFile, plan.message ?? testMessage({ from: SENDER, to: LOCAL.mailbox, subject: `fault suite ${plan.prefix}`, body: BODY }));
   const task: LoadTask = {
     host: "127.0.0.1",
     port: plan.port,
-    localAddress: TEST_DNS.sender.authorizedIp,
+    localAddress: plan.localAddress ?? TEST_DNS.sender.authorizedIp,
     helo: TEST_DNS.sender.mailHost,
-    mailFrom: SENDER,
-    rcptTo: LOCAL.mailbox,
+    mailFrom: plan.mailFrom ?? SENDER,
+    rcptTo: plan.rcptTo ?? LOCAL.mailbox,
     messageFile,
     sessions: plan.sessions,
     perSession: 20,
