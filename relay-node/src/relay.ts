@@ -56,6 +56,7 @@ import { dependencyProbes } from "./metrics/health.ts";
 import { startMetricsListener } from "./metrics/listener.ts";
 import { prepareAcmeCertificate } from "./acme/store.ts";
 import { startAcmeService, type AcmeService } from "./acme/service.ts";
+import { listenOn } from "./net/listen.ts";
 
 export interface RelayOverrides {
   /** Listen here instead of relay.listeners.mx (port 0: a free port, see RunningRelay.port); `reusePort` as relay.listeners.mx.reusePort. */
@@ -431,21 +432,15 @@ async function startRelayServices(
   if (listener.enabled) {
     const host = overrides.listen?.host ?? listener.host;
     const port = overrides.listen?.port ?? listener.port;
+    let boundPort: number;
     try {
-      await new Promise<void>((resolveListen, rejectListen) => {
-        server.server.once("error", rejectListen);
-        server.server.listen({ port, host, reusePort: overrides.listen?.reusePort ?? listener.reusePort }, () => {
-          server.server.off("error", rejectListen);
-          resolveListen();
-        });
-      });
+      boundPort = await listenOn(server.server, { host, port, reusePort: overrides.listen?.reusePort ?? listener.reusePort });
     } catch (err) {
       throw new Error(`cannot listen on ${host} port ${port}: ${(err as Error).message}`, { cause: err });
     }
     // Stops taking connections; open sessions finish, at most 30 s, then 421 (smtp/server.ts).
     services.defer(() => new Promise<void>((done) => server.close(done)));
-    const bound = server.server.address();
-    address = { host, port: typeof bound === "object" && bound !== null ? bound.port : port };
+    address = { host, port: boundPort };
     logger.info(
       { event: "listen", listener: "mx", ...address, judge: verdicts.where, judgeThreads: verdicts.threads, tls: certificate.source },
       `MX listening on ${host} port ${address.port}`,

@@ -6,6 +6,7 @@
 //   GET /readyz   200 when every dependency the configuration uses answers its probe, else 503; the
 //                 body has one line per dependency, "ok" or why not
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { listenOn } from "../net/listen.ts";
 import type { DependencyProbes, ProbeFinding } from "./health.ts";
 import type { Dependency, RelayMetrics } from "./metrics.ts";
 
@@ -64,16 +65,9 @@ export async function startMetricsListener(
       else response.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address();
+  const bound = await listenOn(server, { host, port });
   return {
-    port: typeof address === "object" && address !== null ? address.port : port,
+    port: bound,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -17,6 +17,7 @@ import { parseEnvelope } from "../../../core/verdict/envelope.ts";
 import type { VerdictEnvelope } from "../../../core/verdict/types.ts";
 import { bearerTokenMatches } from "../https/bearer.ts";
 import type { Logger } from "../log/log.ts";
+import { listenOn } from "../net/listen.ts";
 import type { ClamdResult } from "./clamd.ts";
 import type { SpamCheck } from "../spam/rspamd.ts";
 import { secureContextOptions, type CertificatePair } from "../tls/certificate.ts";
@@ -177,15 +178,7 @@ export async function startScanEndpoint(options: ScanEndpointOptions): Promise<R
       });
     },
   );
-  await new Promise<void>((resolveListen, rejectListen) => {
-    server.once("error", rejectListen);
-    server.listen(options.port, options.host, () => {
-      server.off("error", rejectListen);
-      resolveListen();
-    });
-  });
-  const bound = server.address();
-  const port = typeof bound === "object" && bound !== null ? bound.port : options.port;
+  const port = await listenOn(server, options);
   return {
     host: options.host,
     port,

@@ -9,6 +9,7 @@
 //   502 {"result":"error"}            the controller could not be asked; try again later
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { bearerTokenMatches } from "../https/bearer.ts";
+import { listenOn } from "../net/listen.ts";
 import type { Logger } from "../log/log.ts";
 import type { LearnClass, LearnOutcome, RspamdController } from "./rspamd-controller.ts";
 
@@ -105,15 +106,7 @@ export async function startLearnListener(options: LearnListenerOptions): Promise
       else response.destroy();
     });
   });
-  await new Promise<void>((resolveListen, rejectListen) => {
-    server.once("error", rejectListen);
-    server.listen(options.port, options.host, () => {
-      server.off("error", rejectListen);
-      resolveListen();
-    });
-  });
-  const bound = server.address();
-  const port = typeof bound === "object" && bound !== null ? bound.port : options.port;
+  const port = await listenOn(server, options);
   return {
     host: options.host,
     port,

@@ -9,6 +9,7 @@ import { LoginThrottle } from "./login-throttle.ts";
 import { SendQuota } from "./send-quota.ts";
 import { localLoginLimiter, localSendLimiter, redisLoginLimiter, redisSendLimiter } from "./shared-limits.ts";
 import { fastFailingRedis } from "../redis/client.ts";
+import { listenOn } from "../net/listen.ts";
 
 /** The delay after a first failed login, doubling up to the maximum (login-throttle.ts). */
 const FIRST_FAILURE_DELAY_MS = 500;
@@ -25,18 +26,6 @@ export interface RunningSubmission {
 }
 
 export type SubmissionBase = Omit<SubmissionDeps, "users" | "throttle" | "quota" | "signing">;
-
-async function listen(server: BoundedSmtpServer, host: string, port: number): Promise<number> {
-  await new Promise<void>((resolveListen, rejectListen) => {
-    server.server.once("error", rejectListen);
-    server.listen(port, host, () => {
-      server.server.off("error", rejectListen);
-      resolveListen();
-    });
-  });
-  const bound = server.server.address();
-  return typeof bound === "object" && bound !== null ? bound.port : port;
-}
 
 /**
  * Starts the enabled listeners; their user store and the listeners themselves are put on `services`,
@@ -94,7 +83,7 @@ export async function startSubmission(
     const host = listenAt[name]?.host ?? config.relay.listeners[name].host;
     const port = listenAt[name]?.port ?? config.relay.listeners[name].port;
     try {
-      ports[name] = await listen(server, host, port);
+      ports[name] = await listenOn(server.server, { host, port });
     } catch (err) {
       throw new Error(`cannot listen on ${host} port ${port}: ${(err as Error).message}`, { cause: err });
     }
