@@ -72,12 +72,16 @@ export async function startRelayProcess(start: RelayStart = {}): Promise<RelayPr
         return []; // the line being written, or the cut first line of a tail
       }
     });
-  const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 20_000): Promise<Record<string, unknown>> =>
+  /** `timeoutMs` null: no bound but the test's timeout (a start on a busy machine). */
+  const waitFor = (match: (line: Record<string, unknown>) => boolean, timeoutMs: number | null): Promise<Record<string, unknown>> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiting.delete(check);
-        reject(new Error(`no such log line within ${timeoutMs} ms; output:\n${output}`));
-      }, timeoutMs);
+      const timer =
+        timeoutMs === null
+          ? undefined
+          : setTimeout(() => {
+              waiting.delete(check);
+              reject(new Error(`no such log line within ${timeoutMs} ms; output:\n${output}`));
+            }, timeoutMs);
       const check = (): void => {
         const line = logs().find(match);
         if (line === undefined) return;
@@ -94,12 +98,12 @@ export async function startRelayProcess(start: RelayStart = {}): Promise<RelayPr
       });
       check();
     });
-  await waitForLog((line) => line.event === "start");
+  await waitFor((line) => line.event === "start", null);
   return {
     child,
     exited,
     logs,
-    waitForLog,
+    waitForLog: (match, timeoutMs = 20_000) => waitFor(match, timeoutMs),
     tail: () => output,
     stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
