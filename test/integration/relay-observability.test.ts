@@ -126,8 +126,8 @@ describe("a refused command's log line, its count and its story", () => {
   const refused: { clean: string; banned: string; dnsbl: string } = { clean: "", banned: "", dnsbl: "" };
 
   beforeAll(async () => {
-    // The judge in a pool of two threads, whose CPU per verdict is counted (edgemx_judge_cpu_seconds).
-    logged = await startLoggedRelay({ threads: 2 }, {}, {}, { mandatoryTls: { domains: [TLS_ONLY_DOMAIN] } });
+    // The judge in a pool of two threads, every message there however small (relay.threadsFromBytes 0), whose CPU per verdict is counted (edgemx_judge_cpu_seconds).
+    logged = await startLoggedRelay({ threads: 2, threadsFromBytes: 0 }, {}, {}, { mandatoryTls: { domains: [TLS_ONLY_DOMAIN] } });
     const port = logged.relay.port!;
 
     // A session from a good client: a MAIL the parser refuses, a MAIL that needs TLS, an unknown
