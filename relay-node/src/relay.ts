@@ -249,8 +249,8 @@ async function startRelayServices(
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
   const besideSpool = (name: string): string => join(dirname(resolve(config.relay.spool)), name);
-  // With Redis (relay.greylist.store), the relays count TLS sessions together and one sends each report (tlsrpt/shared-counts.ts).
-  const sharedState = config.relay.greylist.store;
+  // With Redis (relay.store), the relays count TLS sessions together and one sends each report (tlsrpt/shared-counts.ts).
+  const sharedState = config.relay.store;
   const tlsRpt =
     sharedState.type === "redis"
       ? redisTlsRptStore(fastFailingRedis(sharedState.url), (err) =>
@@ -348,7 +348,7 @@ async function startRelayServices(
   // at 00:15 UTC or by `edgemx queue dmarc-send` (docs/reports.md). The store closes after the listeners.
   const dmarcStore = config.relay.dmarcReports.enabled
     ? batchedDmarcReportStore(
-        openDmarcReportStore(config.relay.greylist.store, config.relay.dmarcReports.path ?? besideSpool("dmarc-reports.sqlite")),
+        openDmarcReportStore(config.relay.store, config.relay.dmarcReports.path ?? besideSpool("dmarc-reports.sqlite")),
         (error, domain, count) =>
           logger.warn({ event: "dmarc-report", domain, count, err: (error as Error).message }, "DMARC evaluations could not be counted"),
       )
@@ -398,11 +398,11 @@ async function startRelayServices(
   // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
   const greylist = config.connection.greylist.enabled
     ? createGreylist(
-        { ...config.connection.greylist, ...config.relay.greylist },
+        { ...config.connection.greylist, store: config.relay.store },
         {
           onFlushError: (err, failure) => logger.warn({ event: "greylist", err, ...failure }, "could not record deliveries towards auto-allow"),
           // Redis is a dependency the metrics know (edgemx_dependency_errors_total); SQLite is a file of the relay's own.
-          ...(config.relay.greylist.store.type === "redis" && metrics !== null ? { onStoreError: () => metrics.dependencyFailed("redis") } : {}),
+          ...(config.relay.store.type === "redis" && metrics !== null ? { onStoreError: () => metrics.dependencyFailed("redis") } : {}),
         },
       )
     : null;

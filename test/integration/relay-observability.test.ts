@@ -361,7 +361,7 @@ describe("health: /healthz and /readyz over the real dependencies", () => {
     await redis?.stop();
   });
 
-  /** Greylisting on, so that its Redis store is a dependency (connection.greylist; the store is relay.greylist's). */
+  /** Greylisting on, so that its Redis store is a dependency (connection.greylist; the store is relay.store). */
   const GREYLISTING: ConnectionSettings = { greylist: { enabled: true } };
 
   /** Every dependency a configuration can name, at `where` (with GREYLISTING for Redis). */
@@ -369,7 +369,7 @@ describe("health: /healthz and /readyz over the real dependencies", () => {
     return {
       resolver: { host: "127.0.0.1", port: where.dnsPort, timeoutMs: 3000 },
       clamd: { enabled: true, host: "127.0.0.1", port: where.clamdPort, timeoutMs: 5000 },
-      greylist: { store: { type: "redis", url: where.redisUrl } },
+      store: { type: "redis", url: where.redisUrl },
       rspamd: { url: where.rspamdUrl },
       verdict: { url: verdictUrl, timeoutMs: 5000 },
     };

@@ -1,13 +1,14 @@
 // Where the DMARC evaluations of inbound mail wait for their aggregate report: counted per UTC day,
 // policy domain and distinct record (RFC 9990 "row": identical evaluations are one row with a count),
 // beside the last policy record seen that day (RFC 9990: a report SHOULD note the final configuration
-// observed). Kept as greylisting's state is (relay.greylist.store): node:sqlite for one relay, Redis
-// for relays that share it — then one daily report covers all of them, and a claim lets only one relay
-// send it. A domain's day is deleted once its report went out (sender.ts).
+// observed). Kept in a node:sqlite file of its own (relay.dmarcReports.path) for one relay, or in the
+// Redis of the state relays share (relay.store) — then one daily report covers all of them, and a claim
+// lets only one relay send it. A domain's day is deleted once its report went out (sender.ts).
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { Redis } from "ioredis";
+import type { SharedStoreConfig } from "../../../core/config/schema.ts";
 import { dmarcEvaluationOf, type DmarcEvaluation } from "../../../core/dmarcrpt/evaluation.ts";
 import type { CountedEvaluation, ReportedEvaluation } from "../../../core/dmarcrpt/sending.ts";
 import { fastFailingRedis } from "../redis/client.ts";
@@ -292,7 +293,7 @@ export class RedisDmarcReportStore implements DmarcReportStore {
   }
 }
 
-/** The store relay.greylist.store points to: that Redis, else the SQLite file `path` (relay.dmarcReports.path or its default). */
-export function openDmarcReportStore(greylistStore: { type: "sqlite" } | { type: "redis"; url: string }, path: string): DmarcReportStore {
-  return greylistStore.type === "redis" ? new RedisDmarcReportStore(greylistStore.url) : new SqliteDmarcReportStore(path);
+/** With relay.store a Redis, that Redis; else the SQLite file `path` (relay.dmarcReports.path or its default). */
+export function openDmarcReportStore(sharedStore: SharedStoreConfig, path: string): DmarcReportStore {
+  return sharedStore.type === "redis" ? new RedisDmarcReportStore(sharedStore.url) : new SqliteDmarcReportStore(path);
 }
