@@ -317,7 +317,7 @@ function relayConfig(
     relay: {
       listeners: { mx: { host: "127.0.0.1", port, reusePort }, submission: { enabled: false }, submissions: { enabled: false } },
       resolver: { host: "127.0.0.1", port: dnsPort, timeoutMs: 3000 },
-      greylist: { store: { type: "sqlite", path: join(dir, "greylist.sqlite") } },
+      store: { type: "sqlite", path: join(dir, "greylist.sqlite") },
       clamd: clamd ? { enabled: true, host: clamd.host, port: clamd.port, timeoutMs: 5000 } : { enabled: false },
       nextHop: { type: "maildir", path: maildir },
       spool: join(dir, "spool"),
@@ -367,7 +367,7 @@ async function edgemxServer(
   const port = await freePort();
   const metricsPort = options.metrics ? await freePort() : undefined;
   const processes = options.processes ?? 1;
-  // One folder per relay process (spool, greylist store, control socket, TLS-RPT counts), one Maildir for all of them.
+  // One folder per relay process (spool, relay.store's SQLite file, control socket, TLS-RPT counts), one Maildir for all of them.
   const configFiles: string[] = [];
   let network = "";
   for (let i = 0; i < processes; i++) {
@@ -391,8 +391,8 @@ async function edgemxServer(
 
     // Greylisting passes as for a known sender: the client's network has the auto-allow count.
     const greylist = config.connection.greylist;
-    const { store: storeSettings } = config.relay.greylist;
-    if (storeSettings.type !== "sqlite") throw new Error("expected the SQLite greylist store");
+    const storeSettings = config.relay.store;
+    if (storeSettings.type !== "sqlite") throw new Error("expected relay.store to be SQLite");
     const store = new SqliteGreylistStore(storeSettings.path);
     network = clientNetwork(CLIENT_IP, greylist.ipv4Prefix, greylist.ipv6Prefix);
     await store.incrementClientPasses(network, greylist.autoAllowAfter, greylist.passLifetimeSeconds);
@@ -441,7 +441,7 @@ async function edgemxServer(
           ? options.threads === 0
             ? "edgemx as below with relay.threads 0: the judge on the main thread, one core's worth (issue 4's shape)"
             : "edgemx as below with relay.threadsFromBytes 0: every message judged in the pool of worker threads (relay.threads unset: one per core), however small"
-          : `edgemx as below in ${processes} relay processes (bench/support/shared-port-relays.ts), each with relay.threads ${options.threads ?? "default"}, its own spool and greylist store, all listening on one port with SO_REUSEPORT and delivering into one Maildir: the multi-process alternative to the judge pool`,
+          : `edgemx as below in ${processes} relay processes (bench/support/shared-port-relays.ts), each with relay.threads ${options.threads ?? "default"}, its own spool and relay.store, all listening on one port with SO_REUSEPORT and delivering into one Maildir: the multi-process alternative to the judge pool`,
       port,
       pid: child.pid!,
       helperPids: () => [],

@@ -1,5 +1,5 @@
 // `npm run bench -- scale`: inbound SMTP through 1, 2 and 3 relays that share their state in one Redis
-// (relay.greylist.store; docs/scaling.md), on this machine, in one run — beside one relay with its state
+// (relay.store; docs/scaling.md), on this machine, in one run — beside one relay with its state
 // in SQLite, the same relay without Redis. Each relay is `node relay-node/src/main.ts` with the mx
 // benchmark's checks (DNSBL, FCrDNS, HELO, sender, greylisting, the in-process judge, the fsynced spool,
 // Maildir delivery), its own spool and ports; a load generator per relay (bench/support/smtp-load.ts)
@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { clientNetwork } from "../core/greylist/greylist.ts";
 import { parseConfig } from "../core/config/load.ts";
+import type { SharedStoreConfig } from "../core/config/schema.ts";
 import { RedisGreylistStore, SqliteGreylistStore } from "../relay-node/src/greylist/store.ts";
 import { startHarness, type Harness } from "../test/harness/index.ts";
 import { freePort } from "../test/harness/process.ts";
@@ -83,10 +84,8 @@ function parseOptions(args: string[]): Options {
   };
 }
 
-type Store = { type: "sqlite"; path: string } | { type: "redis"; url: string };
-
 /** The mx benchmark's relay: every check on, against the harness; the state in `store`. */
-function relayConfig(dir: string, port: number, dnsPort: number, store: Store): unknown {
+function relayConfig(dir: string, port: number, dnsPort: number, store: SharedStoreConfig): unknown {
   return {
     hostname: HOSTNAME,
     domains: [{ name: DOMAIN, mx: [HOSTNAME], mailboxes: [RECIPIENT.split("@")[0]] }],
@@ -100,7 +99,7 @@ function relayConfig(dir: string, port: number, dnsPort: number, store: Store): 
     relay: {
       listeners: { mx: { host: "127.0.0.1", port }, submission: { enabled: false }, submissions: { enabled: false } },
       resolver: { host: "127.0.0.1", port: dnsPort, timeoutMs: 3000 },
-      greylist: { store },
+      store,
       clamd: { enabled: false },
       nextHop: { type: "maildir", path: join(dir, "Maildir") },
       spool: join(dir, "spool"),
@@ -158,7 +157,7 @@ interface RelayProcess {
   stop: () => Promise<void>;
 }
 
-async function startRelay(dir: string, harness: Harness, store: Store): Promise<RelayProcess> {
+async function startRelay(dir: string, harness: Harness, store: SharedStoreConfig): Promise<RelayProcess> {
   const port = await freePort();
   const document = relayConfig(dir, port, harness.dnsPort, store);
   parseConfig(document, "the scale benchmark's relay configuration");
@@ -182,7 +181,7 @@ async function startRelay(dir: string, harness: Harness, store: Store): Promise<
 }
 
 /** The client's network seeded as auto-allowed (as the mx benchmark does): greylisting passes, as for a known sender. */
-async function seedGreylist(store: Store): Promise<void> {
+async function seedGreylist(store: SharedStoreConfig): Promise<void> {
   const greylist = parseConfig(relayConfig("/", 25, 53, store)).connection.greylist;
   const network = clientNetwork(sender.authorizedIp, greylist.ipv4Prefix, greylist.ipv6Prefix);
   const seeded = store.type === "redis" ? new RedisGreylistStore(store.url) : new SqliteGreylistStore(store.path);
@@ -266,7 +265,7 @@ async function redisCommands(admin: Redis): Promise<{ commands: number; transact
 async function measureRow(
   name: string,
   count: number,
-  store: (proxyPort: number) => Store,
+  store: (proxyPort: number) => SharedStoreConfig,
   context: { harness: Harness; redis: RedisService; options: Options; messageFile: string; dir: string },
 ): Promise<Row> {
   const { harness, redis, options, messageFile } = context;
@@ -404,7 +403,7 @@ export async function run(args: string[]): Promise<number> {
     harness = await startHarness();
     redis = await startRedis();
     const context = { harness, redis, options, messageFile, dir: scratch.dir };
-    const redisStore = (proxyPort: number): Store => ({ type: "redis", url: `redis://127.0.0.1:${proxyPort}` });
+    const redisStore = (proxyPort: number): SharedStoreConfig => ({ type: "redis", url: `redis://127.0.0.1:${proxyPort}` });
     const rows: Row[] = [];
     rows.push(await measureRow("1 relay, SQLite state", 1, () => ({ type: "sqlite", path: "" }), context));
     for (const count of [1, 2, 3]) rows.push(await measureRow(`${count} relay${count === 1 ? "" : "s"}, shared Redis`, count, redisStore, context));

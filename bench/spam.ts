@@ -321,7 +321,7 @@ function relayConfig(folder: string, harness: Harness, rspamd: RspamdService | n
       folder,
       harness.dnsPort,
       {
-        greylist: { store: { type: "sqlite", path: join(folder, "state.sqlite") } },
+        store: { type: "sqlite", path: join(folder, "state.sqlite") },
         limits: { maxConnectionsPerIp: 64, maxConnections: 128 },
         ...(rspamd
           ? { rspamd: { url: rspamd.normalUrl, controllerUrl: rspamd.controllerUrl, timeoutMs: 30_000, learnListener: { host: "127.0.0.1", port: 11380 } } }

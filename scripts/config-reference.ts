@@ -149,9 +149,9 @@ finding to the log (\`log\`). Each rule and the reasoning behind its default: [r
 on exactly when \`url\` is set. Secrets come from the environment, never from this file:
 \`EDGEMX_RSPAMD_PASSWORD\` (the controller's password, needed only from outside its \`secure_ip\`) and
 \`EDGEMX_LEARN_TOKEN\` (the learn listener's bearer token, required when \`learnListener\` is set).`,
-    after: `The spamtrap's blocklist lives where greylisting keeps its state (\`relay.greylist.store\`, whether or not
-greylisting is enabled): a table beside the greylist's in the SQLite file, or keys \`edgemx:blocklist:<ip>\`
-in the same Redis.
+    after: `The spamtrap's blocklist lives in the state relays share (\`relay.store\`, whether or not greylisting
+is enabled): a table beside greylisting's in the SQLite file, or keys \`edgemx:blocklist:<ip>\` in the
+Redis.
 
 \`\`\`yaml
 relay:

@@ -10,7 +10,7 @@ const NEEDED: PackageNeeds = {
   unbound: "unbound", // … the validating resolver behind the DoH bridge
   clamd: "clamav-daemon", // virus scanning (test/harness/services.ts)
   "/usr/share/clamav-testfiles/clam.exe": "clamav-testfiles", // … the files its test signatures find
-  "redis-server": "redis-server", // shared greylisting state, rspamd's statistics
+  "redis-server": "redis-server", // the relays' shared state (relay.store), rspamd's statistics
   rspamd: "rspamd", // spam scoring
   swaks: "swaks", // an SMTP client the MX tests drive
   "7z": "p7zip-full", // makes the 7z and xz archives the archive tests open

@@ -40,22 +40,47 @@ function describe(issue: z.core.$ZodIssue): string {
   }
 }
 
-/** An unknown field that an earlier layout had is told where it went, one line per field (MOVED_FIELDS). */
-function describeMoved(issue: z.core.$ZodIssue): string[] {
-  if (issue.code !== "unrecognized_keys") return [describe(issue)];
-  const movedTo = (key: string): string | undefined => MOVED_FIELDS[formatPath([...issue.path, key])];
-  const moved = issue.keys.filter((key) => movedTo(key) !== undefined);
-  const unknown = issue.keys.filter((key) => movedTo(key) === undefined);
-  return [
-    ...moved.map((key) => `${formatPath([...issue.path, key])}: moved to ${movedTo(key)}`),
-    ...(unknown.length > 0 ? [describe({ ...issue, keys: unknown })] : []),
-  ];
+/** The value at `path` in the document, or undefined. */
+function valueAt(document: unknown, path: readonly PropertyKey[]): unknown {
+  let value = document;
+  for (const key of path) {
+    if (typeof value !== "object" || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/**
+ * An unknown field that an earlier layout had is told where it went, one line per field (MOVED_FIELDS).
+ * A section that is gone because all its fields moved (`relay.greylist`) is told field by field.
+ */
+function describeMoved(document: unknown): (issue: z.core.$ZodIssue) => string[] {
+  const isGoneSection = (path: string, value: unknown): value is Record<string, unknown> =>
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.keys(value).length > 0 &&
+    Object.keys(MOVED_FIELDS).some((field) => field.startsWith(`${path}.`));
+  const unknownFields = (issue: z.core.$ZodIssueUnrecognizedKeys): string[] => {
+    const lines: string[] = [];
+    const unknown: string[] = [];
+    for (const key of issue.keys) {
+      const path = [...issue.path, key];
+      const movedTo = MOVED_FIELDS[formatPath(path)];
+      const value = valueAt(document, path);
+      if (movedTo !== undefined) lines.push(`${formatPath(path)}: moved to ${movedTo}`);
+      else if (isGoneSection(formatPath(path), value)) lines.push(...unknownFields({ ...issue, path, keys: Object.keys(value) }));
+      else unknown.push(key);
+    }
+    return unknown.length > 0 ? [...lines, describe({ ...issue, keys: unknown })] : lines;
+  };
+  return (issue) => (issue.code === "unrecognized_keys" ? unknownFields(issue) : [describe(issue)]);
 }
 
 /** Validates a parsed document (from YAML or JSON) and applies the defaults. */
 export function parseConfig(document: unknown, source = "configuration"): EdgemxConfig {
   const result = configSchema.safeParse(document);
-  if (!result.success) throw new ConfigError(source, result.error.issues.flatMap(describeMoved));
+  if (!result.success) throw new ConfigError(source, result.error.issues.flatMap(describeMoved(document)));
   return result.data;
 }
 

@@ -524,7 +524,7 @@ const connection = z
       .strict()
       .prefault({})
       .describe(
-        "greylisting of (client network, sender, recipient) triplets ([greylisting.md](greylisting.md)); the relay keeps the state in `relay.greylist.store`, the Worker in its Durable Object",
+        "greylisting of (client network, sender, recipient) triplets ([greylisting.md](greylisting.md)); the relay keeps the state in `relay.store`, the Worker in its Durable Object",
       ),
   })
   .strict();
@@ -678,29 +678,23 @@ const relay = z
       .strict()
       .prefault({})
       .describe("the relay's DNS: a validating resolver (unbound) over UDP, TCP when truncated; DANE relies on its AD bit"),
-    greylist: z
-      .object({
-        store: z
-          .discriminatedUnion("type", [
-            z.object({ type: z.literal("sqlite"), path: path.default("./data/greylist.sqlite").describe("the database file") }).strict(),
-            z
-              .object({
-                type: z.literal("redis"),
-                url: z
-                  .string()
-                  .regex(/^rediss?:\/\//, { message: "expected a redis:// URL" })
-                  .meta({ kind: "URL", description: "`redis://host:6379` (`rediss://` with TLS)" }),
-              })
-              .strict(),
-          ])
-          .prefault({ type: "sqlite" })
-          .describe(
-            "SQLite, or Redis so that several relays share the state: with Redis, also the spamtrap blocklist, the DMARC and TLS-RPT counts, the submission limits and the recipient callout's answers ([scaling.md](scaling.md#what-the-relays-share))",
-          ),
-      })
-      .strict()
-      .prefault({})
-      .describe("where the relay keeps greylisting's state (`connection.greylist` says how it greylists; the Worker keeps its state in a Durable Object)"),
+    store: z
+      .discriminatedUnion("type", [
+        z.object({ type: z.literal("sqlite"), path: path.default("./data/greylist.sqlite").describe("the database file") }).strict(),
+        z
+          .object({
+            type: z.literal("redis"),
+            url: z
+              .string()
+              .regex(/^rediss?:\/\//, { message: "expected a redis:// URL" })
+              .meta({ kind: "URL", description: "`redis://host:6379` (`rediss://` with TLS)" }),
+          })
+          .strict(),
+      ])
+      .prefault({ type: "sqlite" })
+      .describe(
+        "the state relays share: a SQLite file (one relay, or several on one host) holds greylisting's triplets and the spamtrap blocklist; one Redis (relays on several hosts) holds those and also the DMARC evaluation counts, the TLS-RPT counts and claims, the submission limits (login throttle, hourly quota) and the recipient callout's answers ([scaling.md](scaling.md#what-the-relays-share))",
+      ),
     clamd: z
       .object({
         enabled: z.boolean().default(true).describe("`false`: messages are not scanned for viruses, and the relay says so at start"),
@@ -868,7 +862,7 @@ const relay = z
             "count each inbound DMARC evaluation and send each sender domain's `rua` a daily aggregate report (RFC 9990); `false`: nothing is counted and no store is opened",
           ),
         path: path.optional().meta({
-          description: "where the evaluations wait for their report when `relay.greylist.store` is SQLite; with Redis they are kept in that Redis",
+          description: "where the evaluations wait for their report when `relay.store` is SQLite; with Redis they are kept in that Redis",
           defaultText: "`dmarc-reports.sqlite` beside the spool",
         }),
       })
@@ -1260,6 +1254,8 @@ export const MOVED_FIELDS: Readonly<Partial<Record<string, string>>> = {
   "relay.helo": "connection.helo",
   "relay.sender": "connection.sender",
   "relay.mandatoryTls": "connection.mandatoryTls",
+  // The relays' shared state was greylisting's store first; it holds much more (the blocklist, the DMARC and TLS-RPT counts, the limits).
+  "relay.greylist.store": "relay.store",
   ...Object.fromEntries(
     ["enabled", "delaySeconds", "retryWindowSeconds", "passLifetimeSeconds", "autoAllowAfter", "ipv4Prefix", "ipv6Prefix"].map((field) => [
       `relay.greylist.${field}`,
@@ -1274,3 +1270,5 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type BannedConfig = EdgemxConfig["judge"]["banned"];
 export type OutboundBannedConfig = EdgemxConfig["judge"]["outboundBanned"];
 export type AllowEntry = EdgemxConfig["relay"]["allow"][number];
+/** Where the relay keeps the state relays share (relay.store): a SQLite file, or one Redis. */
+export type SharedStoreConfig = EdgemxConfig["relay"]["store"];

@@ -25,6 +25,7 @@ import { redisTlsRptStore } from "./tlsrpt/shared-counts.ts";
 import { fastFailingRedis } from "./redis/client.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
 import { dmarcRecorder } from "./dmarcrpt/recorder.ts";
+import { batchedDmarcReportStore } from "./dmarcrpt/batched.ts";
 import { sendDmarcReports, startDmarcReportTimer, type DmarcReportSenderDeps } from "./dmarcrpt/sender.ts";
 import { openDmarcReportStore } from "./dmarcrpt/store.ts";
 import { loadDkimKeys } from "./sign/keys.ts";
@@ -259,8 +260,8 @@ async function startRelayServices(
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
   const besideSpool = (name: string): string => join(dirname(resolve(config.relay.spool)), name);
-  // With Redis (relay.greylist.store), the relays count TLS sessions together and one sends each report (tlsrpt/shared-counts.ts).
-  const sharedState = config.relay.greylist.store;
+  // With Redis (relay.store), the relays count TLS sessions together and one sends each report (tlsrpt/shared-counts.ts).
+  const sharedState = config.relay.store;
   const tlsRpt =
     sharedState.type === "redis"
       ? redisTlsRptStore(fastFailingRedis(sharedState.url), (err) =>
@@ -357,7 +358,11 @@ async function startRelayServices(
   // DMARC aggregate reports (RFC 9990): evaluations counted as mail is judged, the reports sent daily
   // at 00:15 UTC or by `edgemx queue dmarc-send` (docs/reports.md). The store closes after the listeners.
   const dmarcStore = config.relay.dmarcReports.enabled
-    ? openDmarcReportStore(config.relay.greylist.store, config.relay.dmarcReports.path ?? besideSpool("dmarc-reports.sqlite"))
+    ? batchedDmarcReportStore(
+        openDmarcReportStore(config.relay.store, config.relay.dmarcReports.path ?? besideSpool("dmarc-reports.sqlite")),
+        (error, domain, count) =>
+          logger.warn({ event: "dmarc-report", domain, count, err: (error as Error).message }, "DMARC evaluations could not be counted"),
+      )
     : null;
   if (dmarcStore !== null) services.defer(() => dmarcStore.close());
   const dmarcSender: DmarcReportSenderDeps | null =
@@ -404,11 +409,11 @@ async function startRelayServices(
   // for the next one (the log line says how many networks wait), so an outage delays auto-allow only.
   const greylist = config.connection.greylist.enabled
     ? createGreylist(
-        { ...config.connection.greylist, ...config.relay.greylist },
+        { ...config.connection.greylist, store: config.relay.store },
         {
           onFlushError: (err, failure) => logger.warn({ event: "greylist", err, ...failure }, "could not record deliveries towards auto-allow"),
           // Redis is a dependency the metrics know (edgemx_dependency_errors_total); SQLite is a file of the relay's own.
-          ...(config.relay.greylist.store.type === "redis" && metrics !== null ? { onStoreError: () => metrics.dependencyFailed("redis") } : {}),
+          ...(config.relay.store.type === "redis" && metrics !== null ? { onStoreError: () => metrics.dependencyFailed("redis") } : {}),
         },
       )
     : null;

@@ -1,4 +1,4 @@
-// Dependencies dying mid-load (issue 16, item 2): clamd, rspamd, Redis (greylisting's store), unbound
+// Dependencies dying mid-load (issue 16, item 2): clamd, rspamd, Redis (relay.store, greylisting's state), unbound
 // (the relay's resolver) and the Worker's verdict API, each killed (SIGKILL, then restarted) or hung
 // (SIGSTOP, then SIGCONT — a hung daemon is worse than a dead one: nothing refuses the connection, only
 // the relay's timeout ends the wait) for four seconds in the middle of a burst (support/dependency-fault.ts).
@@ -181,7 +181,7 @@ describe("rspamd dying mid-load: 451 while it is away, no GTUBE accepted", () =>
   });
 });
 
-describe("Redis (greylisting's store) dying mid-load: greylisting fails closed, 451 4.3.0", () => {
+describe("Redis (relay.store, greylisting's state) dying mid-load: greylisting fails closed, 451 4.3.0", () => {
   let redis: RedisService;
   beforeAll(async () => {
     redis = await startRedis();
@@ -193,7 +193,7 @@ describe("Redis (greylisting's store) dying mid-load: greylisting fails closed, 
     // Deliveries never auto-allow the network (autoAllowAfter out of reach), or the bad stream would pass.
     const test = await relayFor(
       `redis-${signal}`,
-      { greylist: { store: { type: "redis", url: redis.url } } },
+      { store: { type: "redis", url: redis.url } },
       { greylist: { enabled: true, delaySeconds: 1, autoAllowAfter: 1_000_000_000 } },
     );
     try {

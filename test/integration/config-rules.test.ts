@@ -19,7 +19,7 @@ function contained(state: string): Record<string, unknown> {
     listeners: { mx: { enabled: false }, submission: { enabled: false }, submissions: { enabled: false } },
     spool: join(state, "spool"),
     nextHop: { type: "maildir", path: join(state, "Maildir") },
-    greylist: { store: { type: "sqlite", path: join(state, "greylist.sqlite") } },
+    store: { type: "sqlite", path: join(state, "greylist.sqlite") },
     users: { path: join(state, "users.sqlite") },
     clamd: { enabled: false },
   };

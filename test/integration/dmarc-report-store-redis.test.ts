@@ -1,5 +1,5 @@
 // The DMARC report store in a real redis-server (the harness's startRedis), as relays that share
-// greylisting's Redis keep it: two relays count into one day, one of them sends the day's report while
+// their state's Redis (relay.store) keep it: two relays count into one day, one of them sends the day's report while
 // the other finds it claimed, and the day's keys are gone afterwards; days that expired are forgotten.
 import { generateKeyPairSync } from "node:crypto";
 import { Redis } from "ioredis";
@@ -23,7 +23,7 @@ const stores: RedisDmarcReportStore[] = [];
 
 function store(): RedisDmarcReportStore {
   const opened = openDmarcReportStore({ type: "redis", url: redis.url }, "unused.sqlite");
-  if (!(opened instanceof RedisDmarcReportStore)) throw new Error("a Redis greylisting store should give a Redis DMARC store");
+  if (!(opened instanceof RedisDmarcReportStore)) throw new Error("a Redis relay.store should give a Redis DMARC store");
   stores.push(opened);
   return opened;
 }

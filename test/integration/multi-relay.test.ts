@@ -1,6 +1,6 @@
 // Three relays and one Redis on loopback (docs/scaling.md): each relay a process of its own
 // (test/harness/relay-entry.ts, main.ts's start with remote delivery's port), on its own ports, spool
-// and control socket, sharing only redis-server (relay.greylist.store) and the Maildir they deliver to.
+// and control socket, sharing only redis-server (relay.store) and the Maildir they deliver to.
 // The load goes across them, and what one relay alone could not show holds:
 // - the hourly quota and the login throttle of submission count the attempts at all three;
 // - a greylisted first attempt at one relay passes when retried at another;
@@ -75,7 +75,7 @@ beforeAll(async () => {
         listeners: { mx: { host: "127.0.0.1", port: mx }, submission: { host: "127.0.0.1", port: submission } },
         // The third relay's mailbox host does not answer: what it accepts stays in its spool until adopted.
         nextHop: name === "three" ? { type: "lmtp", host: "127.0.0.1", port: await freePort() } : { type: "maildir", path: MAILDIR },
-        greylist: { store: { type: "redis", url: redis.url } },
+        store: { type: "redis", url: redis.url },
         users: { path: usersPath },
         submission: { maxMessagesPerHour: MAX_PER_HOUR, maxAuthFailures: MAX_AUTH_FAILURES },
         metrics: { enabled: false },

@@ -26,10 +26,14 @@ const logs: Record<string, unknown>[] = [];
 /** The example configuration with its files in this test's folder (ports come from the overrides). */
 function exampleInFolder(): EdgemxConfig {
   const example = loadConfigFile("config/example.yaml");
-  const greylist = { ...example.relay.greylist, store: { type: "sqlite" as const, path: join(dir, "greylist.sqlite") } };
   return {
     ...example,
-    relay: { ...example.relay, spool: join(dir, "spool"), nextHop: { type: "maildir", path: join(dir, "Maildir") }, greylist },
+    relay: {
+      ...example.relay,
+      spool: join(dir, "spool"),
+      nextHop: { type: "maildir", path: join(dir, "Maildir") },
+      store: { type: "sqlite", path: join(dir, "greylist.sqlite") },
+    },
   };
 }
 

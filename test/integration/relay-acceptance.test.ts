@@ -474,7 +474,7 @@ describe("greylisting (delay 1 s)", () => {
   let greylisting: TestRelay;
   beforeAll(async () => {
     greylisting = await startAcceptanceRelay(
-      { greylist: { store: { type: "sqlite", path: join(dir, "greylist.sqlite") } } },
+      { store: { type: "sqlite", path: join(dir, "greylist.sqlite") } },
       {},
       { greylist: { enabled: true, delaySeconds: 1 } },
     );

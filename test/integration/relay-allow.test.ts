@@ -37,7 +37,7 @@ async function start(relay: NonNullable<ConfigInput["relay"]>, greylisting = fal
     harness.dnsPort,
     {
       clamd: { host: clamd.host, port: clamd.port, timeoutMs: 5000 },
-      greylist: { store: { type: "sqlite", path: join(folder, "greylist.sqlite") } },
+      store: { type: "sqlite", path: join(folder, "greylist.sqlite") },
       ...relay,
     },
     { dnsbl: { zones: [{ zone: dnsbl.zone, codes: [dnsbl.listedAnswer] }] }, fcrdns: { dynamicPatterns: [DYNAMIC] }, greylist: { enabled: greylisting } },
@@ -266,7 +266,7 @@ describe("npm run blocklist", () => {
   });
 
   it("does the same in the Redis relays share", async () => {
-    const shared = await start({ greylist: { store: { type: "redis", url: redis.url } }, rspamd: { spamtrap: { addresses: [TRAP] } } });
+    const shared = await start({ store: { type: "redis", url: redis.url }, rspamd: { spamtrap: { addresses: [TRAP] } } });
     try {
       await unblockingCycle(shared.test, shared.configFile);
     } finally {

@@ -40,7 +40,7 @@ function lifecycleConfig(folder: string, submission: boolean): EdgemxConfig {
       folder,
       harness.dnsPort,
       {
-        greylist: { store: { type: "sqlite", path: join(folder, "greylist.sqlite") } },
+        store: { type: "sqlite", path: join(folder, "greylist.sqlite") },
         rspamd: { controllerUrl: "http://127.0.0.1:11334/", learnListener: {} },
         users: { path: join(folder, "users.sqlite") },
         listeners: { submission: { enabled: submission }, submissions: { enabled: submission } },

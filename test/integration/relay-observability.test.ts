@@ -126,8 +126,8 @@ describe("a refused command's log line, its count and its story", () => {
   const refused: { clean: string; banned: string; dnsbl: string } = { clean: "", banned: "", dnsbl: "" };
 
   beforeAll(async () => {
-    // The judge in a pool of two threads, whose CPU per verdict is counted (edgemx_judge_cpu_seconds).
-    logged = await startLoggedRelay({ threads: 2 }, {}, {}, { mandatoryTls: { domains: [TLS_ONLY_DOMAIN] } });
+    // The judge in a pool of two threads, every message there however small (relay.threadsFromBytes 0), whose CPU per verdict is counted (edgemx_judge_cpu_seconds).
+    logged = await startLoggedRelay({ threads: 2, threadsFromBytes: 0 }, {}, {}, { mandatoryTls: { domains: [TLS_ONLY_DOMAIN] } });
     const port = logged.relay.port!;
 
     // A session from a good client: a MAIL the parser refuses, a MAIL that needs TLS, an unknown
@@ -361,7 +361,7 @@ describe("health: /healthz and /readyz over the real dependencies", () => {
     await redis?.stop();
   });
 
-  /** Greylisting on, so that its Redis store is a dependency (connection.greylist; the store is relay.greylist's). */
+  /** Greylisting on, so that its Redis store is a dependency (connection.greylist; the store is relay.store). */
   const GREYLISTING: ConnectionSettings = { greylist: { enabled: true } };
 
   /** Every dependency a configuration can name, at `where` (with GREYLISTING for Redis). */
@@ -369,7 +369,7 @@ describe("health: /healthz and /readyz over the real dependencies", () => {
     return {
       resolver: { host: "127.0.0.1", port: where.dnsPort, timeoutMs: 3000 },
       clamd: { enabled: true, host: "127.0.0.1", port: where.clamdPort, timeoutMs: 5000 },
-      greylist: { store: { type: "redis", url: where.redisUrl } },
+      store: { type: "redis", url: where.redisUrl },
       rspamd: { url: where.rspamdUrl },
       verdict: { url: verdictUrl, timeoutMs: 5000 },
     };

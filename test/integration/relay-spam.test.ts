@@ -53,7 +53,7 @@ async function start(rspamdSettings: Partial<RspamdSettings> = {}, connection: C
       folder,
       harness.dnsPort,
       {
-        greylist: { store: { type: "sqlite", path: join(folder, "state.sqlite") } },
+        store: { type: "sqlite", path: join(folder, "state.sqlite") },
         rspamd: { url: rspamd.normalUrl, controllerUrl: rspamd.controllerUrl, timeoutMs: 10_000, ...rspamdSettings },
       },
       { dnsbl: { zones: [] }, greylist: { enabled: false }, ...connection },

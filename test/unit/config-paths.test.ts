@@ -61,7 +61,7 @@ function everyPathRelative(): ConfigInput[] {
     tls: { cert: "tls/cert.pem", key: "tls/key.pem" },
     nextHop: { type: "maildir" as const, path: "state/Maildir" },
     spool: "state/spool",
-    greylist: { store: { type: "sqlite" as const, path: "state/greylist.sqlite" } },
+    store: { type: "sqlite" as const, path: "state/greylist.sqlite" },
     outbound: { tlsRptPath: "state/tlsrpt.sqlite", mtaStsCachePath: "state/mta-sts.sqlite" },
     arcSealKeyFile: "keys/arc.pem",
     dmarcReports: { path: "state/dmarc-reports.sqlite" },
@@ -124,7 +124,7 @@ describe("relative paths in the configuration", () => {
     const file = join(dir, "edgemx.yaml");
     writeFileSync(file, "hostname: mx.example.org\ndomains: [{ name: example.org, mx: [mx.example.org], catchAll: true }]\nrelay: { spool: state/spool }\n");
     expect(loadConfigFile(file).relay.spool).toBe(join(dir, "state/spool"));
-    expect(loadConfigFile(file).relay.greylist.store).toEqual({ type: "sqlite", path: join(dir, "data/greylist.sqlite") });
+    expect(loadConfigFile(file).relay.store).toEqual({ type: "sqlite", path: join(dir, "data/greylist.sqlite") });
   });
 });
 

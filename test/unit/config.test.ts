@@ -49,10 +49,11 @@ describe("configuration schema", () => {
     expect(
       problems({
         ...minimal,
-        relay: { dnsbl: { zones: [] }, mandatoryTls: { domains: [] }, greylist: { delaySeconds: 60, store: { type: "sqlite" } }, typo: 1 },
+        relay: { greylist: { delaySeconds: 60, store: { type: "sqlite" } }, dnsbl: { zones: [] }, mandatoryTls: { domains: [] }, typo: 1 },
       }),
     ).toEqual([
       "relay.greylist.delaySeconds: moved to connection.greylist.delaySeconds",
+      "relay.greylist.store: moved to relay.store",
       "relay.dnsbl: moved to connection.dnsbl",
       "relay.mandatoryTls: moved to connection.mandatoryTls",
       'relay: unknown field "typo"',
@@ -61,6 +62,22 @@ describe("configuration schema", () => {
       "domains[0].name: expected a host name such as mx.example.org",
       "domains[0].mx: expected at least 1 item(s)",
     ]);
+  });
+
+  it("tells a document with the shared state's earlier name (relay.greylist.store) where it went, beside what is unknown there", () => {
+    expect(problems({ ...minimal, relay: { greylist: { store: { type: "redis", url: "redis://127.0.0.1:6379" } } } })).toEqual([
+      "relay.greylist.store: moved to relay.store",
+    ]);
+    expect(problems({ ...minimal, relay: { greylist: { store: { type: "sqlite" }, typo: 1 } } })).toEqual([
+      "relay.greylist.store: moved to relay.store",
+      'relay.greylist: unknown field "typo"',
+    ]);
+    expect(problems({ ...minimal, relay: { greylist: {} } })).toEqual(['relay: unknown field "greylist"']);
+    expect(parseConfig(minimal).relay.store).toEqual({ type: "sqlite", path: "./data/greylist.sqlite" });
+    expect(parseConfig({ ...minimal, relay: { store: { type: "redis", url: "redis://127.0.0.1:6379" } } }).relay.store).toEqual({
+      type: "redis",
+      url: "redis://127.0.0.1:6379",
+    });
   });
 
   it("refuses MTA-STS max_age beyond RFC 8461's bound", () => {

@@ -51,7 +51,7 @@ function everything(): ConfigInput {
       tls: { cert: "/etc/edgemx/tls/cert.pem", key: "/etc/edgemx/tls/key.pem" },
       spool: "/var/lib/edgemx/spool",
       nextHop: { type: "lmtp", host: "mailbox.internal", port: 24 },
-      greylist: { store: { type: "redis", url: RELAY_SECRETS.redis } },
+      store: { type: "redis", url: RELAY_SECRETS.redis },
       rspamd: { url: RELAY_SECRETS.rspamd, controllerUrl: RELAY_SECRETS.controller, spamtrap: { addresses: ["trap-7f3a@example.org"] } },
       verdict: { url: RELAY_SECRETS.verdict },
       users: { path: "/var/lib/edgemx/users.sqlite" },
@@ -133,7 +133,7 @@ describe("the Worker's part of the schema", () => {
       'domains[0].dkim: unknown field "privateKeyFile"',
       'domains[0]: unknown fields "mailboxes", "aliases"',
       'relay.limits: unknown field "maxConnections"',
-      'relay: unknown fields "tls", "spool", "nextHop", "greylist", "rspamd", "verdict", "users", "arcSealKeyFile"',
+      'relay: unknown fields "tls", "spool", "nextHop", "store", "rspamd", "verdict", "users", "arcSealKeyFile"',
       'reports: unknown field "intakeUrl"',
     ]);
   });

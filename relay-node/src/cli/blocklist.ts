@@ -1,5 +1,5 @@
 // `npm run blocklist -- list|add|del`: the spamtrap's blocklist (spam/blocklist-store.ts), in whichever
-// store relay.greylist.store names — the SQLite file or the Redis that relays share — so a postmaster can
+// store relay.store names — the SQLite file or the Redis that relays share — so a postmaster can
 // see who is blocked, block an address by hand, and unblock one (a shared address that hit a trap once).
 // A running relay sees each change at its next connection: it asks the store at every connect. Exit
 // status 1 when there was nothing to remove or the store failed, 2 on bad usage.
@@ -15,7 +15,7 @@ const USAGE = `usage: npm run blocklist -- list
        npm run blocklist -- del <address>
   each may add --config <file> (or --example)
 
-  The spamtrap's blocklist in relay.greylist.store of the relay's configuration (SQLite or Redis):
+  The spamtrap's blocklist in relay.store of the relay's configuration (SQLite or Redis):
   --config, else $EDGEMX_CONFIG, else ./edgemx.yaml. A listed address is refused at connect
   (554 5.7.1 … blocked using spamtrap.<hostname>) until its listing ends: --ttl seconds from now,
   else relay.rspamd.spamtrap.blocklistTtlSeconds.`;
@@ -68,7 +68,7 @@ async function main(args: string[]): Promise<number> {
   const ttl = ttlArgument(values.ttl, spamtrap.blocklistTtlSeconds);
   if (spamtrap.addresses.length === 0)
     console.error("note: relay.rspamd.spamtrap.addresses is empty, and a relay without spamtrap addresses does not consult the blocklist");
-  const store = openBlocklistStore(config.relay.greylist.store);
+  const store = openBlocklistStore(config.relay.store);
   const zone = spamtrapZone(config.hostname);
   try {
     switch (command) {

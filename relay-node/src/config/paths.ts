@@ -13,7 +13,7 @@ export function resolveConfigPaths(config: EdgemxConfig, folder: string): Edgemx
     (path === undefined ? {} : { [key]: at(path) }) as Partial<Record<K, string>>;
   const { relay } = config;
   const { users, nextHop, tls, acme, outbound } = relay;
-  const store = relay.greylist.store;
+  const { store } = relay;
   return {
     ...config,
     domains: config.domains.map((domain) => {
@@ -28,7 +28,7 @@ export function resolveConfigPaths(config: EdgemxConfig, folder: string): Edgemx
       ...(acme === undefined ? {} : { acme: { ...acme, ...optional("dir", acme.dir), ...optional("caFile", acme.caFile) } }),
       nextHop: nextHop.type === "maildir" ? { ...nextHop, path: at(nextHop.path) } : nextHop,
       spool: at(relay.spool),
-      greylist: { ...relay.greylist, store: store.type === "sqlite" ? { ...store, path: at(store.path) } : store },
+      store: store.type === "sqlite" ? { ...store, path: at(store.path) } : store,
       users: users.type === "imap" ? { ...users, ...optional("caFile", users.caFile) } : { ...users, path: at(users.path) },
       outbound: { ...outbound, ...optional("tlsRptPath", outbound.tlsRptPath), ...optional("mtaStsCachePath", outbound.mtaStsCachePath) },
       ...optional("arcSealKeyFile", relay.arcSealKeyFile),

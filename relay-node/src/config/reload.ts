@@ -26,9 +26,10 @@ export const RESTART_SETTINGS: readonly { setting: string; read: (config: Edgemx
   { setting: "relay.spool", read: (c) => c.relay.spool },
   { setting: "relay.deliveryConcurrency", read: (c) => c.relay.deliveryConcurrency },
   { setting: "relay.resolver", read: (c) => c.relay.resolver },
-  // Greylisting is built at start from how it greylists and where it keeps its state.
+  // Greylisting is built at start from how it greylists; the shared state's store (greylisting, the
+  // blocklist, the DMARC and TLS-RPT counts, the limits, the callout's answers) is opened at start.
   { setting: "connection.greylist", read: (c) => c.connection.greylist },
-  { setting: "relay.greylist", read: (c) => c.relay.greylist },
+  { setting: "relay.store", read: (c) => c.relay.store },
   { setting: "relay.clamd", read: (c) => c.relay.clamd },
   { setting: "relay.verdict", read: (c) => c.relay.verdict },
   // The judge pool's threads start with the relay.

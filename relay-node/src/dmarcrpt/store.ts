@@ -1,13 +1,14 @@
 // Where the DMARC evaluations of inbound mail wait for their aggregate report: counted per UTC day,
 // policy domain and distinct record (RFC 9990 "row": identical evaluations are one row with a count),
 // beside the last policy record seen that day (RFC 9990: a report SHOULD note the final configuration
-// observed). Kept as greylisting's state is (relay.greylist.store): node:sqlite for one relay, Redis
-// for relays that share it — then one daily report covers all of them, and a claim lets only one relay
-// send it. A domain's day is deleted once its report went out (sender.ts).
+// observed). Kept in a node:sqlite file of its own (relay.dmarcReports.path) for one relay, or in the
+// Redis of the state relays share (relay.store) — then one daily report covers all of them, and a claim
+// lets only one relay send it. A domain's day is deleted once its report went out (sender.ts).
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { Redis } from "ioredis";
+import type { SharedStoreConfig } from "../../../core/config/schema.ts";
 import { dmarcEvaluationOf, type DmarcEvaluation } from "../../../core/dmarcrpt/evaluation.ts";
 import type { CountedEvaluation, ReportedEvaluation } from "../../../core/dmarcrpt/sending.ts";
 import { fastFailingRedis } from "../redis/client.ts";
@@ -19,8 +20,8 @@ export interface StoredReport {
 }
 
 export interface DmarcReportStore {
-  /** Counts one evaluation on the UTC day of `at` (ms). */
-  record(evaluation: DmarcEvaluation, at: number): Promise<void>;
+  /** Counts `count` (default 1) identical evaluations on the UTC day of `at` (ms). */
+  record(evaluation: DmarcEvaluation, at: number, count?: number): Promise<void>;
   /** The days with evaluations waiting, oldest first. */
   days(): Promise<string[]>;
   /** The policy domains with evaluations on `day`, sorted. */
@@ -99,7 +100,7 @@ export class SqliteDmarcReportStore implements DmarcReportStore {
       CREATE TABLE IF NOT EXISTS dmarc_sent (day TEXT NOT NULL, policy_domain TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (day, policy_domain, target));
       CREATE TABLE IF NOT EXISTS dmarc_claims (day TEXT NOT NULL, policy_domain TEXT NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (day, policy_domain));`);
     this.statements = {
-      count: this.db.prepare("INSERT INTO dmarc_rows VALUES (?, ?, ?, 1) ON CONFLICT DO UPDATE SET count = count + 1"),
+      count: this.db.prepare("INSERT INTO dmarc_rows VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count"),
       keepRecord: this.db.prepare("INSERT INTO dmarc_records VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET record = excluded.record"),
       days: this.db.prepare("SELECT DISTINCT day FROM dmarc_records ORDER BY day"),
       domains: this.db.prepare("SELECT policy_domain FROM dmarc_records WHERE day = ? ORDER BY policy_domain"),
@@ -118,12 +119,12 @@ export class SqliteDmarcReportStore implements DmarcReportStore {
     };
   }
 
-  record(evaluation: DmarcEvaluation, at: number): Promise<void> {
+  record(evaluation: DmarcEvaluation, at: number, count = 1): Promise<void> {
     return new Promise((resolve) => {
       const day = utcDay(at);
       this.db.exec("BEGIN IMMEDIATE");
       try {
-        this.statements.count.run(day, evaluation.policyDomain, rowKey(evaluation));
+        this.statements.count.run(day, evaluation.policyDomain, rowKey(evaluation), count);
         this.statements.keepRecord.run(day, evaluation.policyDomain, evaluation.record);
         this.db.exec("COMMIT");
       } catch (error) {
@@ -214,14 +215,14 @@ export class RedisDmarcReportStore implements DmarcReportStore {
     return `${this.prefix}${kind}:${day}:${policyDomain}`;
   }
 
-  async record(evaluation: DmarcEvaluation, at: number): Promise<void> {
+  async record(evaluation: DmarcEvaluation, at: number, count = 1): Promise<void> {
     const day = utcDay(at);
     const { policyDomain } = evaluation;
     const dayKey = `${this.prefix}day:${day}`;
     const rows = this.key("rows", day, policyDomain);
     const results = await this.client
       .multi()
-      .hincrby(rows, rowKey(evaluation), 1)
+      .hincrby(rows, rowKey(evaluation), count)
       .expire(rows, REDIS_KEEP_SECONDS)
       .set(this.key("record", day, policyDomain), evaluation.record, "EX", REDIS_KEEP_SECONDS)
       .sadd(dayKey, policyDomain)
@@ -292,7 +293,7 @@ export class RedisDmarcReportStore implements DmarcReportStore {
   }
 }
 
-/** The store relay.greylist.store points to: that Redis, else the SQLite file `path` (relay.dmarcReports.path or its default). */
-export function openDmarcReportStore(greylistStore: { type: "sqlite" } | { type: "redis"; url: string }, path: string): DmarcReportStore {
-  return greylistStore.type === "redis" ? new RedisDmarcReportStore(greylistStore.url) : new SqliteDmarcReportStore(path);
+/** With relay.store a Redis, that Redis; else the SQLite file `path` (relay.dmarcReports.path or its default). */
+export function openDmarcReportStore(sharedStore: SharedStoreConfig, path: string): DmarcReportStore {
+  return sharedStore.type === "redis" ? new RedisDmarcReportStore(sharedStore.url) : new SqliteDmarcReportStore(path);
 }

@@ -2,15 +2,15 @@
 // node:sqlite for one relay, Redis for several relays sharing it — with the relay's economies: networks
 // read as auto-allowed are remembered for a minute, and delivered messages are counted in memory and
 // written in batches.
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { EdgemxConfig, SharedStoreConfig } from "../../../core/config/schema.ts";
 import { buildReply } from "../../../core/smtp/replies.ts";
 import { autoAllowedFinding, clientNetwork, judgeAttempt, tripletKey, type GreylistTriplet } from "../../../core/greylist/greylist.ts";
 import type { GreylistStore } from "./store.ts";
 import { RedisGreylistStore, SqliteGreylistStore } from "./store.ts";
 import type { Finding } from "../../../core/smtp/finding.ts";
 
-/** How the relay greylists (connection.greylist) and where it keeps the state (relay.greylist.store). */
-export type GreylistSettings = EdgemxConfig["connection"]["greylist"] & EdgemxConfig["relay"]["greylist"];
+/** How the relay greylists (connection.greylist) and where it keeps the state (relay.store, the state relays share). */
+export type GreylistSettings = EdgemxConfig["connection"]["greylist"] & { store: SharedStoreConfig };
 
 /** A triplet to check, with the session's id, which a temporary (store outage) reply quotes. */
 export interface GreylistRequest extends GreylistTriplet {

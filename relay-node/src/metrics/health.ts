@@ -74,7 +74,7 @@ function probeVerdictApi(url: string, token: string | undefined, limitMs: number
 
 /** Redis is used when greylisting or the spamtrap's blocklist keep their state there. */
 function redisUrl(config: EdgemxConfig): string | undefined {
-  const { store } = config.relay.greylist;
+  const { store } = config.relay;
   const used = config.connection.greylist.enabled || config.relay.rspamd.spamtrap.addresses.length > 0;
   return used && store.type === "redis" ? store.url : undefined;
 }

@@ -12,7 +12,7 @@
 // - Answers are cached in a bounded LRU: existing mailboxes for cacheSeconds, unknown ones for
 //   negativeCacheSeconds; temporary answers never, so an outage ends with the next RCPT. Concurrent
 //   verifications of one address share one session with the host. Relays sharing a Redis
-//   (relay.greylist.store) also share the answers (SharedAnswers): what one relay asked, the others
+//   (relay.store) also share the answers (SharedAnswers): what one relay asked, the others
 //   need not ask the host again — with N relays, up to N times fewer sessions with the mailbox host for
 //   one Redis round trip per answer not in this relay's memory. A Redis that does not answer is a
 //   miss (the host is asked), never a refusal.
@@ -394,7 +394,7 @@ export function recipientCalloutFor(config: EdgemxConfig, logger: Logger): Recip
     logger.warn({ event: "recipient-check" }, "relay.recipientCheck is ignored: a Maildir next hop has no mailbox host to ask");
     return null;
   }
-  const store = config.relay.greylist.store;
+  const store = config.relay.store;
   if (store.type !== "redis") return createRecipientCallout(nextHop, config.hostname);
   const client = fastFailingRedis(store.url);
   const callout = createRecipientCallout(nextHop, config.hostname, { shared: redisAnswers(client) });

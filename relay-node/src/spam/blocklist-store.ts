@@ -1,13 +1,13 @@
 // The local blocklist the spamtrap fills (spamtrap.ts): client addresses, each with an expiry. It lives
-// where greylisting keeps its state (relay.greylist.store): the same node:sqlite file, in a table of its
-// own, or the same Redis — so relays sharing a greylist also share the blocklist. `npm run blocklist`
+// in the state relays share (relay.store): greylisting's node:sqlite file, in a table of its
+// own, or the same Redis — so relays sharing greylisting's state also share the blocklist. `npm run blocklist`
 // (cli/blocklist.ts) lists, adds and removes listings in whichever the configuration names.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { Redis } from "ioredis";
 import { fastFailingRedis } from "../redis/client.ts";
-import type { EdgemxConfig } from "../../../core/config/schema.ts";
+import type { SharedStoreConfig } from "../../../core/config/schema.ts";
 
 export interface BlocklistStore {
   /** Lists the address for `ttlSeconds` from now (again, if it was); when the listing ends, in ms since the epoch. */
@@ -31,11 +31,11 @@ export interface ManagedBlocklistStore extends BlocklistStore {
   remove(ip: string): Promise<boolean>;
 }
 
-export function openBlocklistStore(store: EdgemxConfig["relay"]["greylist"]["store"]): ManagedBlocklistStore {
+export function openBlocklistStore(store: SharedStoreConfig): ManagedBlocklistStore {
   return store.type === "redis" ? new RedisBlocklistStore(store.url) : new SqliteBlocklistStore(store.path);
 }
 
-/** Table `spamtrap_blocklist` beside the greylist's; WAL mode, as the greylist store opens the file. */
+/** Table `spamtrap_blocklist` beside greylisting's in relay.store's file; WAL mode, as greylisting's store opens the file. */
 export class SqliteBlocklistStore implements ManagedBlocklistStore {
   private readonly db: DatabaseSync;
   private readonly clock: () => number;

@@ -74,7 +74,7 @@ export async function startSpamFilter(
   const trapping = settings.spamtrap.addresses.length > 0;
   if (trapping && controller === null)
     logger.warn({ event: "spamtrap" }, "relay.rspamd.controllerUrl is not set: spamtrap mail blocklists its sender but is not learned");
-  const blocklist = trapping ? openBlocklistStore(config.relay.greylist.store) : null;
+  const blocklist = trapping ? openBlocklistStore(config.relay.store) : null;
   const spamtrap = blocklist === null ? null : createSpamtrap(settings.spamtrap, config.hostname, controller, blocklist);
 
   let learnListener: RunningLearnListener | null = null;

@@ -1,5 +1,5 @@
 // The submission limits as the listeners ask them — failed logins (login-throttle.ts) and messages per
-// hour (send-quota.ts) — kept in this process, or in the Redis that relay.greylist.store names, so that
+// hour (send-quota.ts) — kept in this process, or in the Redis that relay.store names, so that
 // N relays behind one MX or submission name allow what one relay allows, not N times it
 // (docs/scaling.md).
 //

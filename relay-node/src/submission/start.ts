@@ -57,8 +57,8 @@ export async function startSubmission(
   };
   const throttle = new LoginThrottle(throttlePolicy);
   const quota = new SendQuota(policy.maxMessagesPerHour);
-  // With Redis (relay.greylist.store, the relays' shared state), the limits hold across relays (shared-limits.ts).
-  const shared = config.relay.greylist.store.type === "redis" ? fastFailingRedis(config.relay.greylist.store.url) : null;
+  // With Redis (relay.store, the relays' shared state), the limits hold across relays (shared-limits.ts).
+  const shared = config.relay.store.type === "redis" ? fastFailingRedis(config.relay.store.url) : null;
   if (shared !== null) services.defer(() => shared.disconnect());
   const onSharedError = (err: unknown): void =>
     base.logger.warn(

@@ -1,4 +1,4 @@
-// TLS-RPT counts shared by the relays through the Redis of relay.greylist.store: every relay counts
+// TLS-RPT counts shared by the relays through the Redis of relay.store: every relay counts
 // into one hash per UTC day, and the day's report for a policy domain is sent by one relay alone (a
 // claim with a lease), so a receiver gets one report with the sessions of all relays under one
 // report-id — RFC 8460 §4.4 asks that id to be unique per report, which several relays each sending
