@@ -116,7 +116,7 @@ export interface LeaseOptions {
   now?: () => number;
   host?: string;
   pid?: number;
-  /** Told when a renewal finds the owner file no longer ours: then stop delivering from the spool. */
+  /** Told once, when a renewal or assertHeld() finds the owner file no longer ours: then stop delivering from the spool. */
   onLost?: (lost: SpoolLost) => void;
   /** Told when a renewal could not be written. */
   onRenewalError?: (error: unknown) => void;

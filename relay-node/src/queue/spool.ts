@@ -292,7 +292,8 @@ export class Spool {
    * only then may the relay answer 250 (docs/architecture.md, "Promises the code keeps"). When the
    * lease turns out lost once the message is on disk, its file goes again and the lease's error is
    * thrown (a 451): another relay drains this spool now and may have listed it before the file came,
-   * so a 250 could leave it undelivered; the sender's retry is the copy that counts.
+   * so a 250 could leave it waiting in a spool nobody delivers from; the sender's retry is the copy
+   * that counts.
    */
   async enqueue(request: EnqueueRequest, now: number = Date.now()): Promise<string> {
     const taken = (id: string) => this.#entries.has(id) || this.#writing.has(id);
