@@ -167,4 +167,43 @@ describe("node:crypto as mailauth calls it (core/mailauth/key-cache.ts)", () => 
     expect(verify.mock.calls.map(([, , key]) => typeof key === "string" && /^-----BEGIN (RSA )?PUBLIC KEY-----/.test(key))).toEqual([true, true, true, true]);
     expect(keys[0]).toBeInstanceOf(KeyObject);
   });
+
+  it("seals ARC with createPrivateKey() of the PEM and sign() with the PEM string, both given one memoised KeyObject", async () => {
+    const createPrivateKey = vi.spyOn(crypto, "createPrivateKey");
+    const sign = vi.spyOn(crypto, "sign");
+    const sealOnce = () => createSeal(Buffer.from(RFC8463_SIGNED), { seal: { ...KEY, cv: "none", authResults: "example.org; auth=pass", i: 1 } });
+    const first = await sealOnce();
+    const second = await sealOnce();
+    expect([first.errors, second.errors]).toEqual([[], []]);
+    // The ARC-Message-Signature: createPrivateKey() of { key: PEM bytes, format: "pem" } (lib/tools.js getPrivateKey) …
+    const inputs = createPrivateKey.mock.calls.map(([input]) => input as { key: unknown; format: string });
+    expect(inputs).toHaveLength(2);
+    for (const input of inputs) {
+      expect(Object.keys(input).sort()).toEqual(["format", "key"]);
+      expect(Buffer.isBuffer(input.key) && input.format === "pem" && input.key.toString() === DKIM_PRIVATE_KEY_PEM).toBe(true);
+    }
+    const made = createPrivateKey.mock.results.map((result) => result.value as KeyObject);
+    expect(made[0]).toBeInstanceOf(KeyObject);
+    expect(made[1]).toBe(made[0]);
+    // … which sign() gets for the ARC-Message-Signature, and the ARC-Seal: sign() with the PEM string itself,
+    // which it turns into that same cached KeyObject.
+    const signedWith = sign.mock.calls.map(([, , key]) => key);
+    expect(signedWith).toHaveLength(4);
+    expect(signedWith.filter((key) => typeof key === "string")).toEqual([DKIM_PRIVATE_KEY_PEM, DKIM_PRIVATE_KEY_PEM]);
+    for (const key of signedWith.filter((key) => typeof key !== "string")) expect(key).toBe(made[0]);
+    // The seals verify (the same instance and time would make the same bytes: RSA PKCS#1 v1.5 is deterministic).
+    for (const sealed of [first, second]) {
+      const message = Buffer.concat([Buffer.from(sealed.headers.join("\r\n") + "\r\n"), Buffer.from(RFC8463_SIGNED)]);
+      const dkim = await dkimVerify(message, { resolver, ...OPTIONS });
+      const arc = await verifyArc(dkim.arc as Parameters<typeof verifyArc>[0], { resolver, ...OPTIONS });
+      expect(arcFacts(arc).result).toBe("pass");
+    }
+  });
+
+  it("leaves a private key it cannot parse to throw as before, every time", () => {
+    const broken = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n";
+    expect(() => crypto.createPrivateKey({ key: Buffer.from(broken), format: "pem" })).toThrow();
+    expect(() => crypto.createPrivateKey({ key: Buffer.from(broken), format: "pem" })).toThrow();
+    expect(() => crypto.sign("sha256", Buffer.from("data"), broken)).toThrow();
+  });
 });
