@@ -37,6 +37,7 @@ import { postfixAvailable, postfixUser, postfixVersion, startPostfix, writePostf
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
 import { STEADY_STATE, onlyFlag, optionsOrUsage, wholeFlagIn } from "./support/options.ts";
+import { measureMetricsCost, type MetricsCost } from "./support/metrics-cost.ts";
 import { scratchChoice, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
@@ -75,7 +76,7 @@ const USAGE = `usage: npm run bench -- mx [--seconds N] [--warmup N] [--sessions
   --haraka-nodes N Haraka's cluster workers (smtp.ini nodes; default 0: unset, a master and one worker)
   --no-clamd       skip the row with clamd
   --only LIST      only these rows, comma-separated: sink, postfix, postfix-maildir, haraka, haraka-durable, edgemx,
-                   edgemx-main-thread, edgemx-processes, edgemx-metrics, edgemx-clamd
+                   edgemx-pool, edgemx-main-thread, edgemx-processes, edgemx-metrics, edgemx-clamd
   --fs KIND        where the queues and mailboxes live: ext4-journal (default: a fresh ext4 with a
                    journal on a loop device, as root; else the temp folder) or tmp (the temp folder)
   --keep           keep the temp folder (configurations, server logs) and say where it is
@@ -103,6 +104,7 @@ const ROWS = [
   "haraka",
   "haraka-durable",
   "edgemx",
+  "edgemx-pool",
   "edgemx-main-thread",
   "edgemx-processes",
   "edgemx-metrics",
@@ -298,6 +300,7 @@ function relayConfig(
   threads: number | undefined,
   maildir = join(dir, "Maildir"),
   reusePort = false,
+  threadsFromBytes?: number,
 ): unknown {
   return {
     hostname: HOSTNAME,
@@ -326,6 +329,8 @@ function relayConfig(
       metrics: metricsPort === undefined ? { enabled: false } : { enabled: true, host: "127.0.0.1", port: metricsPort },
       // Unset: the default, a judge thread per core.
       ...(threads === undefined ? {} : { threads }),
+      // Unset: the default, messages of 64 KiB and more to the pool (this benchmark's are smaller).
+      ...(threadsFromBytes === undefined ? {} : { threadsFromBytes }),
     },
   };
 }
@@ -345,6 +350,8 @@ interface EdgemxRowOptions {
   metrics: boolean;
   /** relay.threads; unset: the default (one per core). */
   threads?: number;
+  /** relay.threadsFromBytes; unset: the default (64 KiB). */
+  threadsFromBytes?: number;
   /** Relay processes sharing the port (SO_REUSEPORT); unset: one, relay-node/src/main.ts. */
   processes?: number;
 }
@@ -366,7 +373,17 @@ async function edgemxServer(
   for (let i = 0; i < processes; i++) {
     const own = processes === 1 ? folder : join(folder, `relay-${i + 1}`);
     mkdirSync(own, { recursive: true });
-    const document = relayConfig(own, port, harness.dnsPort, clamd, metricsPort, options.threads, join(folder, "Maildir"), processes > 1);
+    const document = relayConfig(
+      own,
+      port,
+      harness.dnsPort,
+      clamd,
+      metricsPort,
+      options.threads,
+      join(folder, "Maildir"),
+      processes > 1,
+      options.threadsFromBytes,
+    );
     const config: EdgemxConfig = parseConfig(document, "the mx benchmark's relay configuration");
     const configFile = join(own, "edgemx.yaml");
     writeFileSync(configFile, `${JSON.stringify(document, null, 2)}\n`);
@@ -411,12 +428,19 @@ async function edgemxServer(
       },
     };
   }
-  if (options.processes !== undefined || options.threads === 0) {
+  if (options.processes !== undefined || options.threads === 0 || options.threadsFromBytes === 0) {
     return {
-      name: options.processes === undefined ? "edgemx, judge on the main thread" : `edgemx, ${processes} processes (SO_REUSEPORT)`,
+      name:
+        options.processes !== undefined
+          ? `edgemx, ${processes} processes (SO_REUSEPORT)`
+          : options.threads === 0
+            ? "edgemx, judge on the main thread"
+            : "edgemx, every message in the judge pool",
       description:
         options.processes === undefined
-          ? "edgemx as below with relay.threads 0: the judge on the main thread, one core's worth (issue 4's shape)"
+          ? options.threads === 0
+            ? "edgemx as below with relay.threads 0: the judge on the main thread, one core's worth (issue 4's shape)"
+            : "edgemx as below with relay.threadsFromBytes 0: every message judged in the pool of worker threads (relay.threads unset: one per core), however small"
           : `edgemx as below in ${processes} relay processes (bench/support/shared-port-relays.ts), each with relay.threads ${options.threads ?? "default"}, its own spool and greylist store, all listening on one port with SO_REUSEPORT and delivering into one Maildir: the multi-process alternative to the judge pool`,
       port,
       pid: child.pid!,
@@ -429,7 +453,7 @@ async function edgemxServer(
     name: clamd ? "edgemx, with clamd" : "edgemx",
     description: clamd
       ? 'edgemx as above, plus clamd INSTREAM for every message (clamd\'s CPU under "helpers")'
-      : `edgemx relay (node relay-node/src/main.ts, one process; the judge in a pool of worker threads, relay.threads unset: one per core): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: the store read once a minute, deliveries counted in memory and written every 5 s), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), spool fsynced before 250, Maildir delivery counted in the relay's CPU, pino log lines to a file, clamd off, metrics off`,
+      : `edgemx relay (node relay-node/src/main.ts, one process, the default shape: relay.threads unset, a judge pool of one worker thread per core for messages of relay.threadsFromBytes (64 KiB) and more, so these 10 KB messages are judged on the main thread): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: the store read once a minute, deliveries counted in memory and written every 5 s), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), spool fsynced before 250, Maildir delivery counted in the relay's CPU, pino log lines to a file, clamd off, metrics off`,
     port,
     pid: child.pid!,
     helperPids: () => clamdPids,
@@ -544,7 +568,7 @@ const rate = (row: Row): number => (row.measured ? row.measured.accepted / row.m
 const cpuMs = (row: Row): number => (row.measured ? (row.measured.serverCpu / row.measured.accepted) * 1000 : NaN);
 const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "-");
 
-function report(rows: Row[], options: Options, messageBytes: number, fileSystem: string): { text: string; goalMet: boolean } {
+function report(rows: Row[], options: Options, messageBytes: number, fileSystem: string, metricsCost?: MetricsCost): { text: string; goalMet: boolean } {
   const find = (prefix: string): Row | undefined => rows.find((r) => r.server.name.startsWith(prefix));
   const sink = find("Postfix smtp-sink");
   const haraka = rows.find((r) => r.server.name.startsWith("Haraka") && r.server.name.endsWith("discard"));
@@ -662,12 +686,12 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
       `Goal (issue 17): edgemx msg/s ≥ ${GOAL_RATE_VS_HARAKA}× ${haraka.server.name}, same run: ${byRate.toFixed(2)}× → ${byRate >= GOAL_RATE_VS_HARAKA ? "MET" : "MISSED"}`,
     );
   }
-  const mainThread = rows.find((r) => r.server.name === "edgemx, judge on the main thread");
+  const shapes = ["edgemx, every message in the judge pool", "edgemx, judge on the main thread"].map((name) => rows.find((r) => r.server.name === name));
   const processes = rows.find((r) => r.server.name.startsWith("edgemx, ") && r.server.name.endsWith("(SO_REUSEPORT)"));
-  for (const other of [mainThread, processes]) {
+  for (const other of [...shapes, processes]) {
     if (edgemx?.measured && other?.measured) {
       goal.push(
-        `Shape (issue 17): the judge pool (${edgemx.server.name}) ${rate(edgemx).toFixed(0)} msg/s, ${cpuMs(edgemx).toFixed(3)} ms CPU; ${other.server.name} ${rate(other).toFixed(0)} msg/s, ${cpuMs(other).toFixed(3)} ms CPU: the pool ${ratio(rate(edgemx), rate(other))} its msg/s`,
+        `Shape (issue 17): the default (${edgemx.server.name}) ${rate(edgemx).toFixed(0)} msg/s, ${cpuMs(edgemx).toFixed(3)} ms CPU; ${other.server.name} ${rate(other).toFixed(0)} msg/s, ${cpuMs(other).toFixed(3)} ms CPU: the default ${ratio(rate(edgemx), rate(other))} its msg/s`,
       );
     }
   }
@@ -678,6 +702,12 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
       : "";
     goal.push(
       `Metrics (issue 12): edgemx with metrics on ${cpuMs(withMetrics).toFixed(3)} ms CPU per message, without ${cpuMs(edgemx).toFixed(3)} ms: ${ratio(cpuMs(withMetrics), cpuMs(edgemx))} (${(((cpuMs(withMetrics) - cpuMs(edgemx)) / cpuMs(edgemx)) * 100).toFixed(1)} %)${postfixPart}`,
+    );
+  }
+  if (metricsCost && edgemx?.measured) {
+    const share = metricsCost.microsecondsPerMessage / 1000 / cpuMs(edgemx);
+    goal.push(
+      `Metrics (issue 12), in-process (bench/support/metrics-cost.ts, ${metricsCost.messages} messages' metric calls and a scrape every ${SCRAPE_EVERY_MS / 1000} s at this run's rate): ${metricsCost.microsecondsPerMessage.toFixed(1)} µs CPU per message (the scrapes ${metricsCost.scrapeMicrosecondsPerMessage.toFixed(2)} µs), ${(share * 100).toFixed(2)} % of edgemx's ${cpuMs(edgemx).toFixed(3)} ms`,
     );
   }
   return { text: [table([header, ...lines]), "", ...goal, "", ...notes].join("\n"), goalMet };
@@ -817,6 +847,7 @@ export async function run(args: string[]): Promise<number> {
       ...(haraka && wanted("haraka") ? [(rowDir: string) => harakaServer(rowDir, haraka, started, "discard", options.harakaNodes)] : []),
       ...(haraka && wanted("haraka-durable") ? [(rowDir: string) => harakaServer(rowDir, haraka, started, "durable", options.harakaNodes)] : []),
       ...(wanted("edgemx") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined)] : []),
+      ...(wanted("edgemx-pool") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined, [], { metrics: false, threadsFromBytes: 0 })] : []),
       ...(wanted("edgemx-main-thread") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined, [], { metrics: false, threads: 0 })] : []),
       ...(wanted("edgemx-processes")
         ? [(rowDir: string) => edgemxServer(rowDir, started, undefined, [], { metrics: false, threads: 0, processes: availableParallelism() })]
@@ -856,7 +887,13 @@ export async function run(args: string[]): Promise<number> {
         row.remove(options.keep);
       }
     }
-    const { text } = report(rows, options, message.byteLength, scratch.fileSystem);
+    // The metrics' own cost, measured in-process where the machine's noise cannot hide it (see metrics-cost.ts).
+    const edgemxRow = rows.find((r) => r.server.name === "edgemx");
+    const metricsCost =
+      wanted("edgemx-metrics") && edgemxRow?.measured
+        ? await measureMetricsCost(20_000, options.perSession, Math.max(1, Math.round((rate(edgemxRow) * SCRAPE_EVERY_MS) / 1000)))
+        : undefined;
+    const { text } = report(rows, options, message.byteLength, scratch.fileSystem, metricsCost);
     console.log(text);
 
     if (options.profile) {

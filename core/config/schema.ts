@@ -658,6 +658,17 @@ const relay = z
         "the worker threads that judge inbound and submitted mail (MIME, DKIM/ARC verification, banned content) beside the main thread, which keeps the listeners and the spool; `0`: the judge runs on the main thread. Not used with `relay.verdict.url` ([relay.md](relay.md#the-judge-on-every-core))",
       defaultText: "the number of cores (`os.availableParallelism()`)",
     }),
+    threadsFromBytes: z
+      .number()
+      .int()
+      .min(0)
+      .max(1024 * 1024 * 1024)
+      .default(64 * 1024)
+      .meta({
+        kind: "bytes",
+        description:
+          "messages of at least this many bytes are judged in the `relay.threads` pool; smaller ones on the main thread, where their verdict (about a millisecond) costs less CPU than the hand-off to a thread, while a large one's would hold up every session's I/O. `0`: every message in the pool ([relay.md](relay.md#the-judge-on-every-core))",
+      }),
     resolver: z
       .object({
         host: z.string().min(1).default("127.0.0.1").meta({ kind: "address", description: "the resolver's address" }),

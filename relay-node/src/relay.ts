@@ -25,6 +25,7 @@ import { redisTlsRptStore } from "./tlsrpt/shared-counts.ts";
 import { fastFailingRedis } from "./redis/client.ts";
 import { dkimSignerFor, previousUtcDay, sendTlsReports, startTlsRptTimer, type TlsRptSenderDeps } from "./tlsrpt/sender.ts";
 import { dmarcRecorder } from "./dmarcrpt/recorder.ts";
+import { batchedDmarcReportStore } from "./dmarcrpt/batched.ts";
 import { sendDmarcReports, startDmarcReportTimer, type DmarcReportSenderDeps } from "./dmarcrpt/sender.ts";
 import { openDmarcReportStore } from "./dmarcrpt/store.ts";
 import { loadDkimKeys } from "./sign/keys.ts";
@@ -346,7 +347,11 @@ async function startRelayServices(
   // DMARC aggregate reports (RFC 9990): evaluations counted as mail is judged, the reports sent daily
   // at 00:15 UTC or by `edgemx queue dmarc-send` (docs/reports.md). The store closes after the listeners.
   const dmarcStore = config.relay.dmarcReports.enabled
-    ? openDmarcReportStore(config.relay.greylist.store, config.relay.dmarcReports.path ?? besideSpool("dmarc-reports.sqlite"))
+    ? batchedDmarcReportStore(
+        openDmarcReportStore(config.relay.greylist.store, config.relay.dmarcReports.path ?? besideSpool("dmarc-reports.sqlite")),
+        (error, domain, count) =>
+          logger.warn({ event: "dmarc-report", domain, count, err: (error as Error).message }, "DMARC evaluations could not be counted"),
+      )
     : null;
   if (dmarcStore !== null) services.defer(() => dmarcStore.close());
   const dmarcSender: DmarcReportSenderDeps | null =

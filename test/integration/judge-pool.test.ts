@@ -24,7 +24,8 @@ const dir = mkdtempSync(join(tmpdir(), "edgemx-judge-pool-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const { sender } = TEST_DNS;
 
-const config = parseConfig(relayDocument(dir, harness.dnsPort));
+// Every message to the pool, however small (relay.threadsFromBytes 0): the threads are what is tested here.
+const config = parseConfig(relayDocument(dir, harness.dnsPort, { threadsFromBytes: 0 }));
 const envelope = (mailFrom: string): VerdictEnvelope => ({
   clientIp: sender.authorizedIp,
   helo: sender.mailHost,
@@ -94,6 +95,29 @@ describe("the judge pool", () => {
     } finally {
       await mainThread.close();
       await pool.close();
+    }
+  });
+
+  it("judges a message below relay.threadsFromBytes on the main thread and one of that size in a thread", async () => {
+    const bySize = parseConfig(relayDocument(dir, harness.dnsPort, { threadsFromBytes: 64 * 1024 }));
+    const from = `alice@${sender.domain}`;
+    const small = await signed(testMessage({ from, body: "A short note." }));
+    const large = await signed(testMessage({ from, body: `${"A long report line, seventy-odd characters of text to fill the body.\r\n".repeat(1000)}` }));
+    expect(small.byteLength).toBeLessThan(64 * 1024);
+    expect(large.byteLength).toBeGreaterThanOrEqual(64 * 1024);
+    const source = createVerdictSource(bySize, createRelayResolver(bySize.relay.resolver), {}, undefined, 1);
+    try {
+      const [onMain, inThread] = [
+        await source.ask(small, envelope(from), { id: "54321-70", config: bySize }),
+        await source.ask(large, envelope(from), { id: "54321-71", config: bySize }),
+      ];
+      if (!onMain.ok || !inThread.ok) throw new Error("no verdict");
+      expect([onMain.verdict.action, inThread.verdict.action]).toEqual(["accept", "accept"]);
+      // Only a thread's verdict carries the thread's CPU time (pool.ts): none for the small message.
+      expect(onMain.cpuSeconds).toBeUndefined();
+      expect(inThread.cpuSeconds).toBeGreaterThanOrEqual(0);
+    } finally {
+      await source.close();
     }
   });
 

@@ -97,7 +97,7 @@ async function deliveryFinished(spool: string, maildir: string): Promise<void> {
   }
 }
 
-// Both shapes of the judge (relay.threads): in a pool of worker threads (the default, one per core) and on the main thread.
+// Both shapes of the judge (relay.threads): in a pool of worker threads (every message there: relay.threadsFromBytes 0) and on the main thread.
 it.each([
   { threads: 2, shape: "the judge in a pool of 2 threads" },
   { threads: 0, shape: "the judge on the main thread" },
@@ -106,7 +106,7 @@ it.each([
   async ({ threads }) => {
     const folder = join(dir, `relay-${threads}`);
     const port = await freePort();
-    const document = relayDocument(folder, harness.dnsPort, { listeners: { mx: { host: "127.0.0.1", port } }, threads });
+    const document = relayDocument(folder, harness.dnsPort, { listeners: { mx: { host: "127.0.0.1", port } }, threads, threadsFromBytes: 0 });
     const configPath = join(dir, `edgemx-${threads}.json`);
     writeFileSync(configPath, JSON.stringify(document));
     const spool = join(folder, "spool");

@@ -19,8 +19,8 @@ export interface StoredReport {
 }
 
 export interface DmarcReportStore {
-  /** Counts one evaluation on the UTC day of `at` (ms). */
-  record(evaluation: DmarcEvaluation, at: number): Promise<void>;
+  /** Counts `count` (default 1) identical evaluations on the UTC day of `at` (ms). */
+  record(evaluation: DmarcEvaluation, at: number, count?: number): Promise<void>;
   /** The days with evaluations waiting, oldest first. */
   days(): Promise<string[]>;
   /** The policy domains with evaluations on `day`, sorted. */
@@ -99,7 +99,7 @@ export class SqliteDmarcReportStore implements DmarcReportStore {
       CREATE TABLE IF NOT EXISTS dmarc_sent (day TEXT NOT NULL, policy_domain TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (day, policy_domain, target));
       CREATE TABLE IF NOT EXISTS dmarc_claims (day TEXT NOT NULL, policy_domain TEXT NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (day, policy_domain));`);
     this.statements = {
-      count: this.db.prepare("INSERT INTO dmarc_rows VALUES (?, ?, ?, 1) ON CONFLICT DO UPDATE SET count = count + 1"),
+      count: this.db.prepare("INSERT INTO dmarc_rows VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count"),
       keepRecord: this.db.prepare("INSERT INTO dmarc_records VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET record = excluded.record"),
       days: this.db.prepare("SELECT DISTINCT day FROM dmarc_records ORDER BY day"),
       domains: this.db.prepare("SELECT policy_domain FROM dmarc_records WHERE day = ? ORDER BY policy_domain"),
@@ -118,12 +118,12 @@ export class SqliteDmarcReportStore implements DmarcReportStore {
     };
   }
 
-  record(evaluation: DmarcEvaluation, at: number): Promise<void> {
+  record(evaluation: DmarcEvaluation, at: number, count = 1): Promise<void> {
     return new Promise((resolve) => {
       const day = utcDay(at);
       this.db.exec("BEGIN IMMEDIATE");
       try {
-        this.statements.count.run(day, evaluation.policyDomain, rowKey(evaluation));
+        this.statements.count.run(day, evaluation.policyDomain, rowKey(evaluation), count);
         this.statements.keepRecord.run(day, evaluation.policyDomain, evaluation.record);
         this.db.exec("COMMIT");
       } catch (error) {
@@ -214,14 +214,14 @@ export class RedisDmarcReportStore implements DmarcReportStore {
     return `${this.prefix}${kind}:${day}:${policyDomain}`;
   }
 
-  async record(evaluation: DmarcEvaluation, at: number): Promise<void> {
+  async record(evaluation: DmarcEvaluation, at: number, count = 1): Promise<void> {
     const day = utcDay(at);
     const { policyDomain } = evaluation;
     const dayKey = `${this.prefix}day:${day}`;
     const rows = this.key("rows", day, policyDomain);
     const results = await this.client
       .multi()
-      .hincrby(rows, rowKey(evaluation), 1)
+      .hincrby(rows, rowKey(evaluation), count)
       .expire(rows, REDIS_KEEP_SECONDS)
       .set(this.key("record", day, policyDomain), evaluation.record, "EX", REDIS_KEEP_SECONDS)
       .sadd(dayKey, policyDomain)

@@ -1,9 +1,11 @@
 // Which judge the relay asks (docs/architecture.md, "The verdict's contract"): the Worker's verdict API when
 // relay.verdict.url is set, else the very same verdict() in-process with the relay's resolver and its
-// archive opener (7z, RAR and xz through 7-Zip in a worker thread) — the embedded default, run in the
-// judge pool's threads (pool.ts, relay.threads) or, with relay.threads 0, on the main thread. The Worker
-// has no such opener: behind the verdict API those formats cannot be inspected. Either way a failure
-// to judge is an outcome, never an exception.
+// archive opener (7z, RAR and xz through 7-Zip in a worker thread) — the embedded default. In-process,
+// a message of relay.threadsFromBytes or more goes to the judge pool's threads (pool.ts, relay.threads),
+// a smaller one is judged on the main thread: measured on two cores (docs/scaling.md), handing a 10 KB
+// message to a thread cost more CPU than its whole verdict, while a large message's verdict on the main
+// thread would hold up every session. The Worker has no archive opener: behind the verdict API those
+// formats cannot be inspected. Either way a failure to judge is an outcome, never an exception.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { WorkerConfig } from "../../../core/config/worker.ts";
 import type { Resolver } from "../../../core/dns/resolver.ts";
@@ -42,37 +44,48 @@ export class VerdictSourceSetupError extends Error {
   }
 }
 
+/** Whether a message of `bytes` goes to the judge pool (relay.threadsFromBytes; 0: every message). */
+export function judgedInPool(bytes: number, threadsFromBytes: number): boolean {
+  return bytes >= threadsFromBytes;
+}
+
+/** verdict() on the calling thread, with its own archive opener. */
+function mainThreadJudge(resolver: Resolver, arcSealKey: ArcSealKey | undefined): VerdictSource["ask"] {
+  const archiveOpener = sevenZipOpener();
+  return async (raw, envelope, { id, config: judgedBy, spfMemo }) => {
+    try {
+      return {
+        ok: true,
+        verdict: await verdict(raw, envelope, judgedBy, resolver, {
+          id,
+          archiveOpener,
+          ...(arcSealKey ? { arcSealKey } : {}),
+          ...(spfMemo ? { spfMemo } : {}),
+        }),
+      };
+    } catch (err) {
+      return { ok: false, detail: `in-process judge: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  };
+}
+
 /**
- * `threads`: the judge pool's size (0: the main thread). A resolver handed in by the caller instead of
- * the configured one cannot go to other threads: the pool's threads ask relay.resolver themselves.
+ * `threads`: the judge pool's size (0: the main thread only). A resolver handed in by the caller instead
+ * of the configured one cannot go to other threads: the pool's threads ask relay.resolver themselves.
  */
 export function createVerdictSource(config: EdgemxConfig, resolver: Resolver, env: NodeJS.ProcessEnv, arcSealKey?: ArcSealKey, threads = 0): VerdictSource {
   const { url, timeoutMs } = config.relay.verdict;
-  if (url === undefined && threads > 0) {
-    const pool = startJudgePool({ threads, resolver: config.relay.resolver, config, ...(arcSealKey ? { arcSealKey } : {}) });
-    return { where: "in-process", threads, ask: (raw, envelope, message) => pool.ask(raw, envelope, message), close: () => pool.close() };
-  }
   if (url === undefined) {
-    const archiveOpener = sevenZipOpener();
+    const onMainThread = mainThreadJudge(resolver, arcSealKey);
+    if (threads === 0) return { where: "in-process", threads: 0, ask: onMainThread, close() {} };
+    const pool = startJudgePool({ threads, resolver: config.relay.resolver, config, ...(arcSealKey ? { arcSealKey } : {}) });
     return {
       where: "in-process",
-      threads: 0,
-      async ask(raw, envelope, { id, config: judgedBy, spfMemo }) {
-        try {
-          return {
-            ok: true,
-            verdict: await verdict(raw, envelope, judgedBy, resolver, {
-              id,
-              archiveOpener,
-              ...(arcSealKey ? { arcSealKey } : {}),
-              ...(spfMemo ? { spfMemo } : {}),
-            }),
-          };
-        } catch (err) {
-          return { ok: false, detail: `in-process judge: ${err instanceof Error ? err.message : String(err)}` };
-        }
-      },
-      close() {},
+      threads,
+      // The threshold of the start's configuration: the pool's size is fixed at start too.
+      ask: (raw, envelope, message) =>
+        judgedInPool(raw.byteLength, config.relay.threadsFromBytes) ? pool.ask(raw, envelope, message) : onMainThread(raw, envelope, message),
+      close: () => pool.close(),
     };
   }
   const token = env[VERDICT_TOKEN_ENV];
