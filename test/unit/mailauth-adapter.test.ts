@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 // This test checks the private verifier itself, so it imports it as the adapter does (eslint.config.js allows it here).
 import { DkimVerifier } from "mailauth/lib/dkim/dkim-verifier.js";
+import { RelaxedHash } from "mailauth/lib/dkim/body/relaxed.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { arcFacts, dkimChecks, dmarcFacts, spfCheck } from "../../core/authentication/mailauth-checks.ts";
 import { mailauthResolver } from "../../core/dns/mailauth.ts";
@@ -66,6 +67,17 @@ describe("mailauth's package", () => {
     expect(verifier.headerChunks).toEqual([]);
     expect(verifier.byteLength).toBe(0);
     for (const method of ["emitHeaders", "nextChunk", "finish"] as const) expect(typeof verifier[method]).toBe("function");
+  });
+
+  it("still keeps a relaxed body hash per signature in bodyHashes, with the members the adapter sets (lib/dkim/body/relaxed.js)", async () => {
+    const verifier = new DkimVerifier({ resolver, ...OPTIONS });
+    expect(verifier.bodyHashes).toBeInstanceOf(Map);
+    const signed = await dkimSign("From: <alice@example.org>\r\n\r\nHello\r\n", { ...KEY, canonicalization: "relaxed/relaxed", signatureData: [KEY] });
+    await verifier.emitHeaders(Buffer.from(`${signed.signatures}From: <alice@example.org>\r\n\r\n`));
+    const [hash] = verifier.bodyHashes.values();
+    expect(hash).toBeInstanceOf(RelaxedHash);
+    expect(hash).toMatchObject({ byteLength: 0, remainder: false });
+    expect(typeof (hash as RelaxedHash)._pushBodyHash).toBe("function");
   });
 });
 
