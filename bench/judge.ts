@@ -39,7 +39,7 @@ import { pseudoRandomOctets } from "../test/fixtures/banned-content.ts";
 import { childPid } from "./support/cpu.ts";
 import type { CpuAnswer, JudgeNodeTask, MemoryAnswer } from "./support/judge-node.ts";
 import { PROSE, proseText, signedBySender } from "./support/mx-message.ts";
-import { optionsOrUsage, wholeFlag } from "./support/options.ts";
+import { optionsOrUsage, wholeFlag, wholeFlagIn } from "./support/options.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const EXAMPLE_CONFIG = join(REPO_ROOT, "config/example.yaml");
@@ -85,7 +85,7 @@ function parseOptions(args: string[]): Options {
   });
   return {
     iterations: { text: wholeFlag("text", values.text), pdf: wholeFlag("pdf", values.pdf), gzip: wholeFlag("gzip", values.gzip) },
-    emailPath: wholeFlag("email", values.email),
+    emailPath: wholeFlagIn("email", values.email, 0, Infinity),
     warmup: wholeFlag("warmup", values.warmup),
     memory: !values["no-memory"],
   };

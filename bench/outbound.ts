@@ -17,7 +17,7 @@ import { once } from "node:events";
 import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { cpus, totalmem } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { signOutbound, submissionAuthResults, type SigningIdentity } from "../relay-node/src/sign/outbound.ts";
@@ -34,6 +34,7 @@ import { postfixAvailable, postfixVersion, startPostfix, writePostfixInstance } 
 import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
 import { STEADY_STATE, onlyFlag, optionsOrUsage, wholeFlagIn } from "./support/options.ts";
+import { busySeconds, mainThreadProfile, profileSummary, workerThreadProfiles } from "./support/profile.ts";
 import { scratchChoice, scratchDir, type ScratchChoice } from "./support/scratch-fs.ts";
 import type { LoadTask, PhaseResult } from "./support/smtp-load.ts";
 
@@ -61,7 +62,7 @@ const GOAL_VS_OPENDKIM = 1.0;
 const START_LIMIT_MS = 60_000;
 
 const USAGE = `usage: npm run bench -- outbound [--seconds N] [--warmup N] [--sessions N] [--per-session N]
-                                  [--sign N] [--only LIST] [--fs KIND] [--keep]
+                                  [--sign N] [--only LIST] [--fs KIND] [--keep] [--profile]
 
   --seconds N      measured load per row, whole seconds (default ${STEADY_STATE.seconds})
   --warmup N       unmeasured load per row before it (default ${STEADY_STATE.warmup}: the steady state, as for mx)
@@ -72,7 +73,9 @@ const USAGE = `usage: npm run bench -- outbound [--seconds N] [--warmup N] [--se
   --only LIST      rows, comma-separated: edgemx-clamd, edgemx, postfix, postfix-opendkim, sign
   --fs KIND        where the queues live: ext4-journal (default: a fresh ext4 with a journal on a
                    loop device) or tmp (the temp folder); see bench/support/scratch-fs.ts
-  --keep           keep the temp folder (configurations, logs)`;
+  --keep           keep the temp folder (configurations, logs)
+  --profile        afterwards, run the edgemx row (clamd off) once more with the relay under node --cpu-prof
+                   and print its main thread's top costs and its worker threads' busy time`;
 
 const ROWS = ["edgemx-clamd", "edgemx", "postfix", "postfix-opendkim", "sign"] as const;
 
@@ -85,6 +88,7 @@ interface Options {
   only: Set<string> | undefined;
   fs: ScratchChoice;
   keep: boolean;
+  profile: boolean;
 }
 
 function parseOptions(args: string[]): Options {
@@ -99,6 +103,7 @@ function parseOptions(args: string[]): Options {
       only: { type: "string" },
       fs: { type: "string", default: "ext4-journal" },
       keep: { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -111,6 +116,7 @@ function parseOptions(args: string[]): Options {
     only: values.only === undefined ? undefined : onlyFlag(values.only, ROWS),
     fs: scratchChoice(values.fs),
     keep: values.keep,
+    profile: values.profile,
   };
 }
 
@@ -176,7 +182,7 @@ function makeKey(): SigningKey {
   };
 }
 
-async function edgemxServer(dir: string, harness: Harness, key: SigningKey, clamd: ClamdService | undefined): Promise<Server> {
+async function edgemxServer(dir: string, harness: Harness, key: SigningKey, clamd: ClamdService | undefined, nodeArgs: string[] = []): Promise<Server> {
   const folder = mkdtempSync(join(dir, clamd ? "edgemx-clamd-" : "edgemx-"));
   const usersPath = join(folder, "users.sqlite");
   const users = new UserStore(usersPath, BENCH_SCRYPT);
@@ -208,7 +214,7 @@ async function edgemxServer(dir: string, harness: Harness, key: SigningKey, clam
   const configFile = join(folder, "edgemx.yaml");
   writeFileSync(configFile, `${JSON.stringify(document, null, 2)}\n`);
   const log = join(folder, "relay.log");
-  const child = spawnLogged(process.execPath, [RELAY_MAIN], log, { cwd: folder, env: { ...process.env, EDGEMX_CONFIG: configFile } });
+  const child = spawnLogged(process.execPath, [...nodeArgs, RELAY_MAIN], log, { cwd: folder, env: { ...process.env, EDGEMX_CONFIG: configFile } });
   try {
     await waitForGreeting(child, "127.0.0.1", port, log, START_LIMIT_MS);
   } catch (err) {
@@ -648,6 +654,26 @@ export async function run(args: string[]): Promise<number> {
       } finally {
         await server.stop();
       }
+    }
+    if (options.profile) {
+      console.error("profiling the relay (node --cpu-prof)…");
+      const profileDir = join(dir, "profile");
+      const server = await edgemxServer(dir, harness, key, undefined, ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]);
+      let row: Row;
+      try {
+        row = await measure(server, sink, options, messageFile, dir);
+      } finally {
+        await server.stop();
+      }
+      if (row.problem) console.log(`NOT MEASURABLE under the profiler: ${row.problem}`);
+      else if (row.measured)
+        console.log(
+          `\nedgemx under --cpu-prof (slower than without): ${(row.measured.delivered / row.measured.endToEndSeconds).toFixed(0)} msg/s, ` +
+            `${((row.measured.serverCpu / row.measured.accepted) * 1000).toFixed(3)} ms CPU per message`,
+        );
+      const profile = mainThreadProfile(profileDir);
+      console.log(profile ? profileSummary(profile, 25) : "no profile was written");
+      for (const worker of workerThreadProfiles(profileDir)) console.log(`worker thread ${basename(worker)}: ${busySeconds(worker).toFixed(1)} s busy`);
     }
     const sign = wanted("sign") ? await signingBench(key, message, options.sign) : undefined;
     const authMs = wanted("sign") ? await authBench(5) : undefined;

@@ -107,7 +107,7 @@ and the first that matches decides:
 file, except \`text/plain\` and \`text/html\` parts not disposed as \`attachment\`: mail readers show those as
 the message text, so only their declared names and types are judged. base64 and quoted-printable are
 decoded as mail readers decode them (octets outside the base64 alphabet skipped). A part is decoded
-only as far as its type detection reads — the first 64 KiB — and in full only when it is opened (zip,
+only as far as its type detection reads — the first 8 KiB, 64 KiB for the formats that keep their signs further in — and in full only when it is opened (zip,
 gzip, tar, OLE2, attached message) or its format is told further in; a large attachment of an allowed
 type costs a few KiB of decoding. A message beyond the tree's bounds — multiparts nested deeper than
 10, more than 1000 parts, a header section over 1000 fields or 256 KiB, a multipart boundary no line can

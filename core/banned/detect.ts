@@ -5,7 +5,8 @@
 //
 // Detection reads the first HEAD_BYTES of a file (a MIME part is decoded that far only). The whole
 // file is decoded when the format needs it: an OLE2 directory, a zip's central directory, a PE header
-// further in, or a file-type detector that reads past the head (it is then run again on the whole).
+// further in, or a file-type detector that reads past the head (it is then run again on the first
+// LONG_HEAD_BYTES, and past those on the whole).
 import type { Entry } from "@zip.js/zip.js";
 import { fileTypeFromBuffer, fileTypeFromTokenizer } from "file-type";
 import { EXTERNAL_FORMATS, type DetectedType, type ExternalFormat } from "./detected-type.ts";
@@ -15,8 +16,10 @@ import { CONTENT_TYPES_ENTRY, ooxmlType } from "./ooxml.ts";
 import { readZipEntry, zipEntries } from "./zip.ts";
 import { zipSubtype, ZIP_MIMETYPE_ENTRY } from "./zip-types.ts";
 
-/** How much of a file detection reads first: file-type reads 4100 octets to start with, images and media further. */
-export const HEAD_BYTES = 64 * 1024;
+/** How much of a file detection reads first: file-type reads 4100 octets to start with, and most formats are told from them. */
+export const HEAD_BYTES = 8 * 1024;
+/** What a file-type detector that reads past HEAD_BYTES gets next, before the whole file: images and media keep their metadata further in. */
+export const LONG_HEAD_BYTES = 64 * 1024;
 
 const EXECUTABLE_MIME = "application/x-msdownload";
 
@@ -290,17 +293,34 @@ async function fileTypeOf(bytes: Uint8Array): Promise<DetectedType | undefined> 
   return named && fileTypeResult(named.ext, named.mime);
 }
 
-/** What file-type makes of a file from its head, or from the whole file when it reads past the head. */
-async function fileTypeOfContent(head: FileHead, content: FileContent): Promise<DetectedType | undefined> {
-  if (head.complete) return fileTypeOf(head.bytes);
+/** What file-type makes of a head of a file of at most `size` octets; null when it reads past the head (or anything else went wrong on the head alone). */
+async function fileTypeOfHead(head: Uint8Array, size: number): Promise<DetectedType | undefined | null> {
   let named;
   try {
-    named = await fileTypeFromTokenizer(new HeadTokenizer(head.bytes, content.sizeBound));
+    named = await fileTypeFromTokenizer(new HeadTokenizer(head, size));
   } catch {
-    // Past the head, or anything else that went wrong on the head alone: the whole file decides.
-    return fileTypeOf(content.whole());
+    return null;
   }
   return named && fileTypeResult(named.ext, named.mime);
+}
+
+/**
+ * What file-type makes of a file from its head; when it reads past it, from the first LONG_HEAD_BYTES
+ * (the whole file when that is all of it); when it reads past those too, from the whole file. A run
+ * that stays within the short head has read the same octets, of a file of the same size, as a run
+ * on the long head would have: the answer is the same, without decoding the long head (a 256 KB
+ * message's PDF attachment, whose type its first octets tell, is decoded 8 KiB far).
+ */
+async function fileTypeOfContent(head: FileHead, content: FileContent): Promise<DetectedType | undefined> {
+  if (head.complete) return fileTypeOf(head.bytes);
+  if (content.sizeBound > LONG_HEAD_BYTES) {
+    const fromHead = await fileTypeOfHead(head.bytes, content.sizeBound);
+    if (fromHead !== null) return fromHead;
+  }
+  const longHead = content.head(LONG_HEAD_BYTES);
+  if (longHead.complete) return fileTypeOf(longHead.bytes);
+  const fromLongHead = await fileTypeOfHead(longHead.bytes, content.sizeBound);
+  return fromLongHead !== null ? fromLongHead : fileTypeOf(content.whole());
 }
 
 /** What a file is; undefined when no detector knows it (plain text, for one). */

@@ -26,7 +26,9 @@ declare module "mailauth/lib/dkim/dkim-verifier.js" {
 
     /** Parses `headerChunks`, with `chunk` appended, as the header section; registers the signatures' body hashes. */
     emitHeaders(chunk?: Buffer): Promise<void>;
-    /** Feeds body bytes to the body hashes. */
+    /** The body hashes the signatures need, one per canonicalization, hash and length (lib/dkim/body/). */
+    bodyHashes: Map<string, { update(chunk: Buffer | null, final?: boolean): void }>;
+    /** Feeds body bytes to the body hashes (what internals.ts hashBody() does in its place). */
     nextChunk(chunk: Buffer): Promise<void>;
     /** Emits the headers when emitHeaders() has not run, then verifies the signatures. */
     finish(): Promise<void>;

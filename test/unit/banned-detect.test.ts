@@ -1,7 +1,7 @@
 import CFB from "cfb";
 import { fileTypeFromBuffer } from "file-type";
 import { describe, expect, it } from "vitest";
-import { detectType, HEAD_BYTES } from "../../core/banned/detect.ts";
+import { detectType, HEAD_BYTES, LONG_HEAD_BYTES } from "../../core/banned/detect.ts";
 import { bytesContent, type FileContent } from "../../core/banned/file-content.ts";
 import { compoundFileType } from "../../core/banned/ole2.ts";
 import { compoundFile, ooxmlFile, PDF, peFile, PNG, tarFile, zipFile, gzipFile, type FixtureFile } from "../fixtures/banned-content.ts";
@@ -211,6 +211,42 @@ describe("detection reads the head of a file, and all of it only when it must", 
       expect((await detectType(content))?.extensions).toEqual([named?.ext]);
       expect(wholeReads()).toBe(1);
     }
+  });
+});
+
+describe("detection of a large file reads a short head, then a longer one, before the whole", () => {
+  /** The lengths of the heads asked for, and the whole reads. */
+  function heads(bytes: Uint8Array): { content: FileContent; asked: number[]; wholeReads: () => number } {
+    const asked: number[] = [];
+    const { content: inner, wholeReads } = watched(bytes);
+    return { content: { ...inner, head: (length) => (asked.push(length), inner.head(length)) }, asked, wholeReads };
+  }
+
+  it("names a PDF larger than the long head from the short head alone", async () => {
+    const { content, asked, wholeReads } = heads(padded(PDF, 4 * LONG_HEAD_BYTES));
+    expect(await detectType(content)).toMatchObject({ extensions: ["pdf"] });
+    expect(asked).toEqual([HEAD_BYTES]);
+    expect(wholeReads()).toBe(0);
+  });
+
+  it("names an MP3 behind a 20 KB ID3v2 tag from the long head, as file-type names the whole file", async () => {
+    const id3Size = 20_000;
+    const mp3 = new Uint8Array(10 + id3Size + 200_000);
+    mp3.set([0x49, 0x44, 0x33, 3, 0, 0, (id3Size >> 21) & 0x7f, (id3Size >> 14) & 0x7f, (id3Size >> 7) & 0x7f, id3Size & 0x7f]);
+    for (let at = 10 + id3Size; at + 418 <= mp3.length; at += 418) mp3.set([0xff, 0xfb, 0x90, 0x00], at);
+    const { content, asked, wholeReads } = heads(mp3);
+    const named = await fileTypeFromBuffer(mp3);
+    expect(named).toBeDefined();
+    expect((await detectType(content))?.extensions).toEqual([named?.ext]);
+    expect(asked).toEqual([HEAD_BYTES, LONG_HEAD_BYTES]);
+    expect(wholeReads()).toBe(0);
+  });
+
+  it("takes a file no longer than the long head whole, as file-type sees it", async () => {
+    const { content, asked, wholeReads } = heads(padded(PDF, LONG_HEAD_BYTES));
+    expect(await detectType(content)).toMatchObject({ extensions: ["pdf"] });
+    expect(asked).toEqual([HEAD_BYTES, LONG_HEAD_BYTES]);
+    expect(wholeReads()).toBe(0);
   });
 });
 

@@ -72,6 +72,17 @@ describe("canonicalization (RFC 6376 §3.4.2, §3.4.4)", () => {
     expect(relaxedBody(Buffer.from("a")).toString()).toBe("a\r\n");
     expect(relaxedBody(Buffer.from("\r\n\r\n")).toString()).toBe("");
   });
+
+  it("relaxes line by line where lines end in CRLF only: blank lines inside stay, a bare LF is part of its line", () => {
+    expect(relaxedBody(Buffer.from(" \r\n")).toString()).toBe("");
+    expect(relaxedBody(Buffer.from("a \t")).toString()).toBe("a\r\n");
+    expect(relaxedBody(Buffer.from("a\r\n \r\n")).toString()).toBe("a\r\n");
+    expect(relaxedBody(Buffer.from("a \nb \r\n")).toString()).toBe("a \nb\r\n");
+    expect(relaxedBody(Buffer.from("a\t\tb  \r\n \r\nc")).toString()).toBe("a b\r\n\r\nc\r\n");
+    expect(relaxedBody(Buffer.from("\r\n\r\nx")).toString()).toBe("\r\n\r\nx\r\n");
+    expect(relaxedBody(Buffer.from(" a")).toString()).toBe(" a\r\n");
+    expect(relaxedBody(Buffer.from(`${"\r\n".repeat(200_000)}x \r\n\r\n`)).toString()).toBe(`${"\r\n".repeat(200_000)}x\r\n`);
+  });
 });
 
 describe("verification by mailauth", () => {

@@ -8,7 +8,7 @@ import { dkimSign, dkimVerify as mailauthDkimVerify, sealMessage } from "mailaut
 import { describe, expect, it } from "vitest";
 import { mailauthResolver } from "../../core/dns/mailauth.ts";
 import { DKIM_VERIFY_OPTIONS } from "../../core/authentication/mailauth-checks.ts";
-import { dkimVerify, headerSectionLength, withCrlfLineEnds } from "../../core/mailauth/internals.ts";
+import { dkimVerify, headerSectionLength, relaxedAlready, withCrlfLineEnds } from "../../core/mailauth/internals.ts";
 import { DKIM_PRIVATE_KEY_PEM, DKIM_PUBLIC_KEY_BASE64, DKIM_SELECTOR } from "../harness/dkim-key.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
 import { conformanceFile } from "../fixtures/conformance-suites.ts";
@@ -48,6 +48,17 @@ async function signedLong(): Promise<string> {
   return result.signatures + text;
 }
 
+/** A message with `body`, signed by example.org with relaxed body canonicalization and, where given, l= (RFC 6376 §3.5). */
+async function signedRelaxed(body: string, maxBodyLength?: number): Promise<string> {
+  const text = `From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: relaxed\r\n\r\n${body}`;
+  const signature: DKIMSignOptions = { ...KEY, canonicalization: "relaxed/relaxed", ...(maxBodyLength === undefined ? {} : { maxBodyLength }) };
+  const result = await dkimSign(text, { ...signature, signatureData: [signature] });
+  return result.signatures + text;
+}
+
+/** Lines of base64-like text, 76 characters each and CRLF-terminated, as an attachment's: nothing for relaxed canonicalization to change. */
+const BASE64_LINES = Array.from({ length: 2000 }, (_, line) => `${String(line).padStart(6, "0")}${"QUJDRGVmZ2hpams".repeat(5)}`).join("\r\n") + "\r\n";
+
 /** What both verifiers have to agree on: the result's properties, the hidden ones included. */
 function comparable(result: DKIMVerifyResult) {
   const { headerFrom, fromFields, envelopeFrom, results } = result;
@@ -82,6 +93,28 @@ describe("dkimVerify without the stream: the same result as mailauth's dkimVerif
 
   it("a body longer than mailauth's 64 KiB chunks, with bare LFs", async () => {
     expect(statuses(await expectSameAsMailauth(await signedLong()))).toEqual([`${DKIM_SELECTOR}=pass`]);
+  });
+
+  it("a body relaxed canonicalization leaves as it is, hashed without mailauth's byte loop: the same results", async () => {
+    expect(relaxedAlready(Buffer.from(BASE64_LINES))).toBe(true);
+    expect(statuses(await expectSameAsMailauth(await signedRelaxed(BASE64_LINES)))).toEqual([`${DKIM_SELECTOR}=pass`]);
+    // Empty lines at the end (dropped, RFC 6376 §3.4.4 b), a last line without CRLF, single spaces, a CR inside a line.
+    for (const body of [`${BASE64_LINES}\r\n\r\n\r\n`, `${BASE64_LINES}no line end`, "one two three\r\nfour\rfive\r\n", "\r\n\r\n", "x"]) {
+      expect(statuses(await expectSameAsMailauth(await signedRelaxed(body)))).toEqual([`${DKIM_SELECTOR}=pass`]);
+    }
+    // l= ends the hashed body inside the first chunk of lines, and after it.
+    for (const length of [100, BASE64_LINES.length - 1, 0])
+      expect(statuses(await expectSameAsMailauth(await signedRelaxed(`${BASE64_LINES}tail`, length)))).toEqual([`${DKIM_SELECTOR}=pass`]);
+    // Changed after signing: the body hash no longer matches.
+    const signed = await signedRelaxed(BASE64_LINES);
+    expect(statuses(await expectSameAsMailauth(signed.replace("000001", "000009")))).toEqual([`${DKIM_SELECTOR}=fail`]);
+  });
+
+  it("a body relaxed canonicalization changes goes through mailauth's own canonicalization", async () => {
+    for (const body of ["a\tb\r\n", "a  b\r\n", "a \r\nb\r\n", `${BASE64_LINES}last line \t`]) {
+      expect(relaxedAlready(Buffer.from(body))).toBe(false);
+      expect(statuses(await expectSameAsMailauth(await signedRelaxed(body)))).toEqual([`${DKIM_SELECTOR}=pass`]);
+    }
   });
 
   it("a message without a body: the header section and its empty line", async () => {

@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 // This test checks the private verifier itself, so it imports it as the adapter does (eslint.config.js allows it here).
 import { DkimVerifier } from "mailauth/lib/dkim/dkim-verifier.js";
+import { RelaxedHash } from "mailauth/lib/dkim/body/relaxed.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { arcFacts, dkimChecks, dmarcFacts, spfCheck } from "../../core/authentication/mailauth-checks.ts";
 import { mailauthResolver } from "../../core/dns/mailauth.ts";
@@ -66,6 +67,17 @@ describe("mailauth's package", () => {
     expect(verifier.headerChunks).toEqual([]);
     expect(verifier.byteLength).toBe(0);
     for (const method of ["emitHeaders", "nextChunk", "finish"] as const) expect(typeof verifier[method]).toBe("function");
+  });
+
+  it("still keeps a relaxed body hash per signature in bodyHashes, with the members the adapter sets (lib/dkim/body/relaxed.js)", async () => {
+    const verifier = new DkimVerifier({ resolver, ...OPTIONS });
+    expect(verifier.bodyHashes).toBeInstanceOf(Map);
+    const signed = await dkimSign("From: <alice@example.org>\r\n\r\nHello\r\n", { ...KEY, canonicalization: "relaxed/relaxed", signatureData: [KEY] });
+    await verifier.emitHeaders(Buffer.from(`${signed.signatures}From: <alice@example.org>\r\n\r\n`));
+    const [hash] = verifier.bodyHashes.values();
+    expect(hash).toBeInstanceOf(RelaxedHash);
+    expect(hash).toMatchObject({ byteLength: 0, remainder: false });
+    expect(typeof (hash as RelaxedHash)._pushBodyHash).toBe("function");
   });
 });
 
@@ -166,5 +178,44 @@ describe("node:crypto as mailauth calls it (core/mailauth/key-cache.ts)", () => 
     // … and a PEM string as verify()'s key, which it turns into the cached KeyObject.
     expect(verify.mock.calls.map(([, , key]) => typeof key === "string" && /^-----BEGIN (RSA )?PUBLIC KEY-----/.test(key))).toEqual([true, true, true, true]);
     expect(keys[0]).toBeInstanceOf(KeyObject);
+  });
+
+  it("seals ARC with createPrivateKey() of the PEM and sign() with the PEM string, both given one memoised KeyObject", async () => {
+    const createPrivateKey = vi.spyOn(crypto, "createPrivateKey");
+    const sign = vi.spyOn(crypto, "sign");
+    const sealOnce = () => createSeal(Buffer.from(RFC8463_SIGNED), { seal: { ...KEY, cv: "none", authResults: "example.org; auth=pass", i: 1 } });
+    const first = await sealOnce();
+    const second = await sealOnce();
+    expect([first.errors, second.errors]).toEqual([[], []]);
+    // The ARC-Message-Signature: createPrivateKey() of { key: PEM bytes, format: "pem" } (lib/tools.js getPrivateKey) …
+    const inputs = createPrivateKey.mock.calls.map(([input]) => input as { key: unknown; format: string });
+    expect(inputs).toHaveLength(2);
+    for (const input of inputs) {
+      expect(Object.keys(input).sort()).toEqual(["format", "key"]);
+      expect(Buffer.isBuffer(input.key) && input.format === "pem" && input.key.toString() === DKIM_PRIVATE_KEY_PEM).toBe(true);
+    }
+    const made = createPrivateKey.mock.results.map((result) => result.value as KeyObject);
+    expect(made[0]).toBeInstanceOf(KeyObject);
+    expect(made[1]).toBe(made[0]);
+    // … which sign() gets for the ARC-Message-Signature, and the ARC-Seal: sign() with the PEM string itself,
+    // which it turns into that same cached KeyObject.
+    const signedWith = sign.mock.calls.map(([, , key]) => key);
+    expect(signedWith).toHaveLength(4);
+    expect(signedWith.filter((key) => typeof key === "string")).toEqual([DKIM_PRIVATE_KEY_PEM, DKIM_PRIVATE_KEY_PEM]);
+    for (const key of signedWith.filter((key) => typeof key !== "string")) expect(key).toBe(made[0]);
+    // The seals verify (the same instance and time would make the same bytes: RSA PKCS#1 v1.5 is deterministic).
+    for (const sealed of [first, second]) {
+      const message = Buffer.concat([Buffer.from(sealed.headers.join("\r\n") + "\r\n"), Buffer.from(RFC8463_SIGNED)]);
+      const dkim = await dkimVerify(message, { resolver, ...OPTIONS });
+      const arc = await verifyArc(dkim.arc as Parameters<typeof verifyArc>[0], { resolver, ...OPTIONS });
+      expect(arcFacts(arc).result).toBe("pass");
+    }
+  });
+
+  it("leaves a private key it cannot parse to throw as before, every time", () => {
+    const broken = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n";
+    expect(() => crypto.createPrivateKey({ key: Buffer.from(broken), format: "pem" })).toThrow();
+    expect(() => crypto.createPrivateKey({ key: Buffer.from(broken), format: "pem" })).toThrow();
+    expect(() => crypto.sign("sha256", Buffer.from("data"), broken)).toThrow();
   });
 });

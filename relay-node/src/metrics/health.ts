@@ -72,11 +72,14 @@ function probeVerdictApi(url: string, token: string | undefined, limitMs: number
   });
 }
 
-/** Redis is used when greylisting or the spamtrap's blocklist keep their state there. */
+/**
+ * Redis is used whenever relay.store names it: the TLS-RPT counts of every outbound session are kept
+ * there, beside greylisting, the blocklist, the DMARC counts, the login throttle, the quotas and the
+ * callout answers where those are on.
+ */
 function redisUrl(config: EdgemxConfig): string | undefined {
   const { store } = config.relay;
-  const used = config.connection.greylist.enabled || config.relay.rspamd.spamtrap.addresses.length > 0;
-  return used && store.type === "redis" ? store.url : undefined;
+  return store.type === "redis" ? store.url : undefined;
 }
 
 export function dependencyProbes(config: EdgemxConfig, resolver: Resolver, env: NodeJS.ProcessEnv, limitMs = PROBE_LIMIT_MS): DependencyProbes {
