@@ -7,6 +7,7 @@
 //   SIGHUP           re-read the TLS certificate and key, and the configuration file: new sessions use
 //                    it; a bad file, or one changing a setting that needs a restart, is refused with a
 //                    log line naming the fields, and the running configuration stays (config/reload.ts)
+// A spool taken over by another relay (queue/lease.ts) stops the relay as SIGTERM does, exit status 1.
 // A configuration or start-up problem is one line on stderr and exit status 1, never a stack trace.
 import { parseArgs } from "node:util";
 import { CONFIG_OPTIONS, configFilePath, loadConfigFile } from "./config/file.ts";
@@ -42,5 +43,17 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     );
   });
 }
+// A relay whose spool another relay took over (it was stopped past its lease) takes no mail into it
+// and delivers none from it any more; it stops as on SIGTERM and exits with status 1, so that systemd
+// (Restart=on-failure) starts it again — on its spool once the adopter gave it up (docs/queue.md).
+void relay.spoolLost.then(() => {
+  if (stopping) return;
+  stopping = true;
+  relay.logger.error({ event: "stop" }, "stopping: the spool is another relay's now; exit status 1, for a restart");
+  relay.stop().then(
+    () => process.exit(1),
+    () => process.exit(1),
+  );
+});
 // The outcome is logged by the relay; `npm run reload` asks over the control socket and prints it.
 process.on("SIGHUP", () => void relay.reload());

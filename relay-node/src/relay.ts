@@ -37,7 +37,7 @@ import { startServices } from "./lifecycle.ts";
 import { controlSocketPath, startQueueControl } from "./control/control.ts";
 import { nextAttemptDelay, startDelivery, type DeliveryOptions, type DeliveryScheduler } from "./queue/scheduler.ts";
 import { Spool } from "./queue/spool.ts";
-import { takeSpoolLease } from "./queue/lease.ts";
+import { takeSpoolLease, type SpoolLost } from "./queue/lease.ts";
 import { adoptSpool } from "./queue/adopt.ts";
 import { pingClamd, scanWithClamd } from "./scan/clamd.ts";
 import { startSpamFilter } from "./spam/spam-filter.ts";
@@ -117,6 +117,12 @@ export interface RunningRelay {
    * that needs a restart, is refused with the field paths (and a log line); the running one stays.
    */
   reload(): ReloadOutcome;
+  /**
+   * Resolves when another relay took this relay's spool over (it was stopped past its lease, queue/lease.ts),
+   * naming it: the spool then refuses new mail (451) and delivery from it has stopped. Never resolves
+   * otherwise.
+   */
+  spoolLost: Promise<SpoolLost>;
   /**
    * Stops taking connections, lets open sessions finish (at most 30 s, then 421), lets deliveries in
    * flight finish, and closes the state stores.
@@ -236,16 +242,21 @@ async function startRelayServices(
   const forwarding = startForwarding(config, env, logger);
   const srsSecrets = forwarding.srsSecrets;
   // One relay delivers from a spool; a dead relay's is taken over with `npm run queue -- adopt` (queue/lease.ts).
+  // A relay that finds its spool taken (it was stopped past its lease) takes no more mail into it and
+  // delivers nothing more from it (the spool refuses, queue/spool.ts); main.ts then exits for a restart.
   let stopDeliveryOnLostLease = (): void => {};
+  let spoolLostTo: (lost: SpoolLost) => void = () => {};
+  const spoolLost = new Promise<SpoolLost>((resolve) => (spoolLostTo = resolve));
   const lease = takeSpoolLease(config.relay.spool, {
-    onLost: (by) => {
-      logger.error({ event: "spool", spool: config.relay.spool, by }, "another relay took this spool over: delivery from it stops");
+    onLost: (lost) => {
+      logger.error({ event: "spool", spool: config.relay.spool, by: lost.by }, `${lost.message}; new mail is answered 451 and delivery from it stops`);
       stopDeliveryOnLostLease();
+      spoolLostTo(lost);
     },
     onRenewalError: (err) => logger.warn({ event: "spool", err: (err as Error).message }, "the spool's lease could not be renewed: tried again in 15 s"),
   });
   services.defer(() => lease.release());
-  const spool = await Spool.open(config.relay.spool);
+  const spool = await Spool.open(config.relay.spool, { assertHeld: () => lease.assertHeld() });
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
   const besideSpool = (name: string): string => join(dirname(resolve(config.relay.spool)), name);
@@ -553,5 +564,6 @@ async function startRelayServices(
     reloadCertificate,
     acme,
     reload,
+    spoolLost,
   };
 }

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { freePort } from "../harness/process.ts";
-import { startRelayChild, type RelayProcess } from "../harness/relay-child.ts";
+import { startRelayWithConfig, type RelayProcess } from "../harness/relay-process.ts";
 import { LOCAL, relayDocument } from "../harness/relay.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 import { countIds, drained, maildirContents, printRow, spoolIds, tally } from "./support/checker.ts";
@@ -40,7 +40,7 @@ beforeAll(async () => {
   });
   const configPath = join(work, "edgemx.json");
   writeFileSync(configPath, JSON.stringify(document));
-  relay = await startRelayChild(configPath);
+  relay = await startRelayWithConfig(configPath, { tailOnly: true });
   startRss = processStats(relay.child.pid!).rss;
   const baseline = await runLoad({ port, dir: work, prefix: "baseline", sessions: 1, maxMessages: 30, seconds: 20 });
   expect(baseline.accepted).toBe(30);

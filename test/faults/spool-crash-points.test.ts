@@ -15,7 +15,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { CRASH_AT_ENV, CRASH_STEPS, type CrashStep } from "../../relay-node/src/queue/crash-point.ts";
 import { freePort } from "../harness/process.ts";
 import { relayDocument, startTestRelay } from "../harness/relay.ts";
-import { startRelayChild } from "../harness/relay-child.ts";
+import { startRelayWithConfig } from "../harness/relay-process.ts";
 import { countIds, drained, maildirContents, printRow, spoolIds, tally } from "./support/checker.ts";
 import { runLoad } from "./support/load.ts";
 
@@ -39,7 +39,7 @@ describe("the relay SIGKILLed at each durable step loses no acknowledged message
     const spool = join(folder, "spool");
     const maildir = join(folder, "Maildir");
 
-    const first = await startRelayChild(configPath, { [CRASH_AT_ENV]: `${step}:${KILL_AT[step]}` });
+    const first = await startRelayWithConfig(configPath, { env: { [CRASH_AT_ENV]: `${step}:${KILL_AT[step]}` }, tailOnly: true });
     const load = await runLoad({ port, prefix: step, dir, sessions: SESSIONS, maxMessages: MESSAGES, seconds: 20 });
     // The process killed itself: the load did not run to its end.
     expect(await first.exited, first.tail()).toBe("SIGKILL");

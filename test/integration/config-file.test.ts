@@ -34,7 +34,7 @@ describe("relative paths, from wherever each program runs", () => {
     expect(added, added.stderr).toMatchObject({ status: 0, stdout: `added ${LOCAL.mailbox}\n` });
     expect(existsSync(join(state, "users.sqlite"))).toBe(true);
 
-    const relay = await startRelayProcess(["--config", join(etc, "edgemx.yaml")], runsIn);
+    const relay = await startRelayProcess({ args: ["--config", join(etc, "edgemx.yaml")], cwd: runsIn });
     try {
       // The relay finds the user the tool added: AUTH over STARTTLS, then the message is queued.
       const data = join(dir, "message.eml");
@@ -75,7 +75,7 @@ describe("the example configuration, only when asked for", () => {
         `${join(REPO_ROOT, "config/example.yaml")} is the example configuration (example.org is nobody's domain): copy it to edgemx.yaml and make it yours, or pass --example to run on it as it is\n`,
       );
     }
-    await expect(startRelayProcess(["--config", join(REPO_ROOT, "config/example.yaml")], empty)).rejects.toThrow(
+    await expect(startRelayProcess({ args: ["--config", join(REPO_ROOT, "config/example.yaml")], cwd: empty })).rejects.toThrow(
       /edgemx relay: .*config\/example\.yaml is the example configuration/,
     );
   }, 60_000);

@@ -17,12 +17,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { UserStore } from "../../relay-node/src/users/store.ts";
 import { readQueuedMessage, readSpoolEntries } from "../../relay-node/src/queue/spool.ts";
 import { utcDay } from "../../relay-node/src/tlsrpt/counts.ts";
+import { copiesById, sendShare } from "../harness/burst.ts";
 import { freePort } from "../harness/process.ts";
 import { LOCAL, maildirMessages, relayDocument, testMessage } from "../harness/relay.ts";
-import { startRelayChild, type RelayProcess } from "../harness/relay-child.ts";
-import { npmRun } from "../harness/relay-process.ts";
+import { npmRun, startRelayWithConfig, type RelayProcess } from "../harness/relay-process.ts";
 import { startRedis, type RedisService } from "../harness/services.ts";
-import { openSmtp, type SmtpDialogue } from "../harness/smtp-client.ts";
+import { openSmtp } from "../harness/smtp-client.ts";
 import { startSmtpSink, type SmtpSink } from "../harness/smtp-sink.ts";
 import { runSwaks, writeSwaksData, type SwaksRun } from "../harness/swaks.ts";
 import { TEST_DNS } from "../harness/zones.ts";
@@ -85,7 +85,7 @@ beforeAll(async () => {
     const configPath = join(dir, `${name}.json`);
     writeFileSync(configPath, JSON.stringify(document));
     const overrides = JSON.stringify({ remote: { port: sink.port } });
-    const child = await startRelayChild(configPath, { EDGEMX_TEST_OVERRIDES: overrides }, "test/harness/relay-entry.ts");
+    const child = await startRelayWithConfig(configPath, { env: { EDGEMX_TEST_OVERRIDES: overrides }, entry: "test/harness/relay-entry.ts", tailOnly: true });
     relays.push({ name, spool: join(folder, "spool"), mx, submission, process: child });
   }
 }, 120_000);
@@ -176,7 +176,8 @@ describe("three relays sharing Redis", () => {
       Object.values(await client.hgetall(`edgemx:tlsrpt:counts:${day}`)).reduce((sum, count) => sum + Number(count), 0);
     await until("a TLS session counted by each relay", async () => ((await total()) >= relays.length ? true : undefined));
     client.disconnect();
-    for (const relay of relays) expect(relay.process.tail(), relay.name).toContain("outbound TLS check failed");
+    // The count reaches Redis just before the relay's log line reaches this process: wait for the line.
+    for (const relay of relays) await relay.process.waitForLog((line) => line.msg === "outbound TLS check failed");
 
     const first = npmRun("queue", ["--spool", relays[0]!.spool, "tlsrpt-send", "--day", day], dir);
     expect(first.stdout, first.stderr).toContain(`${day} ${dane.match.domain}: sent`);
@@ -210,13 +211,14 @@ describe("three relays sharing Redis", () => {
     const sessions = await Promise.all(
       Array.from({ length: SESSIONS }, (_, s) => {
         const relay = relays[s % relays.length]!;
-        return sendShare(
-          relay.mx,
-          ids.filter((_, n) => n % SESSIONS === s),
-          () => {
+        return sendShare({
+          port: relay.mx,
+          ids: ids.filter((_, n) => n % SESSIONS === s),
+          from: SENDER,
+          onAcknowledged: () => {
             if (relay === three && ++acknowledgedByThree === KILL_AFTER) three.process.child.kill("SIGKILL");
           },
-        );
+        });
       }),
     );
     expect(await three.process.exited, three.process.tail()).toBe("SIGKILL");
@@ -236,7 +238,7 @@ describe("three relays sharing Redis", () => {
     expect(readdirSync(join(three.spool, "queue")).filter((name) => !name.startsWith("."))).toEqual([]);
 
     await deliveryFinished([one.spool, two.spool]);
-    const copies = copiesById();
+    const copies = copiesById(MAILDIR);
     const lost = [...acknowledged].filter((id) => !copies.has(id));
     const duplicates = [...copies.entries()].filter(([id]) => id.startsWith("burst-")).reduce((n, [, count]) => n + count - 1, 0);
     console.log(
@@ -246,52 +248,6 @@ describe("three relays sharing Redis", () => {
     expect(lost).toEqual([]);
   }, 240_000);
 });
-
-interface SessionResult {
-  acknowledged: string[];
-  unanswered: string[];
-}
-
-/** One session sending its share, one message after the other, until done or the connection dies (relay-crash.test.ts). */
-async function sendShare(port: number, ids: readonly string[], onAcknowledged: () => void): Promise<SessionResult> {
-  const result: SessionResult = { acknowledged: [], unanswered: [] };
-  let smtp: SmtpDialogue;
-  try {
-    smtp = await openSmtp(port, { localAddress: sender.authorizedIp });
-    await smtp.reply();
-    await smtp.command(`EHLO ${sender.mailHost}`);
-  } catch {
-    return { acknowledged: [], unanswered: [...ids] };
-  }
-  for (const [i, id] of ids.entries()) {
-    try {
-      expect(await smtp.command(`MAIL FROM:<${SENDER}>`)).toMatch(/^250 /);
-      expect(await smtp.command(`RCPT TO:<${LOCAL.mailbox}>`)).toMatch(/^250 /);
-      expect(await smtp.command("DATA")).toMatch(/^354 /);
-      smtp.write(`${testMessage({ from: SENDER, messageId: `<${id}>` })}.\r\n`);
-      const reply = await smtp.reply();
-      if (!reply.startsWith("250 ")) throw new Error(`message ${id} refused: ${reply}`);
-      result.acknowledged.push(id);
-      onAcknowledged();
-    } catch (err) {
-      if ((err as Error).message !== "connection closed") throw err;
-      result.unanswered.push(...ids.slice(i));
-      break;
-    }
-  }
-  smtp.close();
-  return result;
-}
-
-/** Message-ID → copies in the shared Maildir. */
-function copiesById(): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const message of maildirMessages(MAILDIR, LOCAL.mailbox)) {
-    const id = /^Message-ID: <([^>]+)>\r$/im.exec(message)?.[1];
-    if (id !== undefined) counts.set(id, (counts.get(id) ?? 0) + 1);
-  }
-  return counts;
-}
 
 /** Waits until no spool holds mail for the mailbox and the Maildir's count stopped changing. */
 async function deliveryFinished(spools: readonly string[]): Promise<void> {

@@ -1,8 +1,9 @@
 // A production install (docs/deploy.md): the repository's files copied to a temp folder, `npm ci
 // --omit=dev` there (from the npm registry, once per run: it takes a minute or more), and the relay
 // started from that copy on the Node it installed — no devDependency, no file of this checkout. It
-// takes one message and delivers it, the CLIs run, SIGTERM stops it. The systemd unit in deploy/,
-// pointed at this install, passes `systemd-analyze verify` and its offline security review.
+// takes one message and delivers it, the CLIs run, SIGTERM stops it. The systemd units in deploy/ (one
+// relay, and the template of several on one host), pointed at this install, pass `systemd-analyze
+// verify` and its offline security review.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,6 +26,8 @@ const configFile = join(dir, "edgemx.yaml");
 /** Only the system's programs: nothing of this checkout's node_modules/.bin. */
 const SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 const UNIT = "deploy/edgemx-relay.service";
+/** Several relays on one host: an instance per relay (docs/scaling.md). */
+const TEMPLATE_UNIT = "deploy/edgemx-relay@.service";
 
 let clamd: ClamdService;
 let relay: ChildProcess;
@@ -189,5 +192,29 @@ describe("a production install (npm ci --omit=dev)", () => {
     const security = spawnSync("systemd-analyze", ["security", "--offline=yes", "--threshold=19", pointed], { encoding: "utf8" });
     expect(security.status, security.stdout).toBe(0);
     expect(security.stdout).toMatch(/Overall exposure level for edgemx-relay\.service: 1\.\d OK/);
+  });
+
+  it("ships a template unit for several relays on one host, hardened as the one relay's unit, that systemd-analyze verifies and rates alike", () => {
+    const template = readFileSync(TEMPLATE_UNIT, "utf8");
+    expect(template).toMatch(/^Environment=EDGEMX_CONFIG=\/etc\/edgemx\/relay-%i\.yaml$/m);
+    expect(template).toMatch(/^StateDirectory=edgemx\/relay-%i edgemx\/shared$/m);
+    expect(template).toMatch(/^WorkingDirectory=\/var\/lib\/edgemx\/relay-%i$/m);
+    // Every setting of the one relay's unit but those naming its files is the template's too.
+    const settings = (unit: string): string[] => unit.split("\n").filter((line) => line !== "" && !line.startsWith("#"));
+    const perInstance = /^(Description|Documentation|Environment=EDGEMX_CONFIG|StateDirectory|WorkingDirectory|ReadWritePaths)=?/;
+    expect(settings(template).filter((line) => !perInstance.test(line))).toEqual(
+      settings(readFileSync(UNIT, "utf8")).filter((line) => !perInstance.test(line)),
+    );
+
+    // An instance of the template, pointed at this install: verify and the security review see relay 1.
+    const unitDir = join(dir, "systemd-template");
+    mkdirSync(unitDir);
+    writeFileSync(join(unitDir, "edgemx-relay@.service"), template.replaceAll("/opt/edgemx/", `${install}/`));
+    const instance = join(unitDir, "edgemx-relay@1.service");
+    const verify = spawnSync("systemd-analyze", ["verify", instance], { encoding: "utf8" });
+    expect({ status: verify.status, output: `${verify.stdout}${verify.stderr}` }).toEqual({ status: 0, output: "" });
+    const security = spawnSync("systemd-analyze", ["security", "--offline=yes", "--threshold=19", instance], { encoding: "utf8" });
+    expect(security.status, security.stdout).toBe(0);
+    expect(security.stdout).toMatch(/Overall exposure level for edgemx-relay@1\.service: 1\.\d OK/);
   });
 });

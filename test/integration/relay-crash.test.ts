@@ -5,14 +5,14 @@
 // what it had; every message that got a 250 must then be in the Maildir. Duplicates (a delivery or an
 // acknowledgement cut short) and messages delivered without a 250 (on disk, the reply never sent) are
 // allowed, counted and printed.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, inject, it } from "vitest";
+import { copiesById, deliveryFinished, sendShare } from "../harness/burst.ts";
 import { freePort } from "../harness/process.ts";
-import { LOCAL, maildirMessages, relayDocument, testMessage } from "../harness/relay.ts";
-import { startRelayChild } from "../harness/relay-child.ts";
-import { openSmtp, type SmtpDialogue } from "../harness/smtp-client.ts";
+import { relayDocument } from "../harness/relay.ts";
+import { startRelayWithConfig } from "../harness/relay-process.ts";
 import { TEST_DNS } from "../harness/zones.ts";
 
 const harness = inject("harness");
@@ -30,73 +30,6 @@ const BODY = Array.from({ length: 40 }, (_, i) => `line ${i} of the crash test's
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** What a session saw: the Message-IDs that got a 250, and the one it was sending when the relay died. */
-interface SessionResult {
-  acknowledged: string[];
-  unanswered: string[];
-}
-
-/** One session sending its share of the burst, one message after the other, until done or the connection dies. */
-async function sendShare(port: number, ids: readonly string[], onAcknowledged: () => void): Promise<SessionResult> {
-  const result: SessionResult = { acknowledged: [], unanswered: [] };
-  let smtp: SmtpDialogue;
-  try {
-    smtp = await openSmtp(port, { localAddress: sender.authorizedIp });
-    await smtp.reply();
-    await smtp.command(`EHLO ${sender.mailHost}`);
-  } catch {
-    return { acknowledged: [], unanswered: [...ids] };
-  }
-  for (const [i, id] of ids.entries()) {
-    try {
-      expect(await smtp.command(`MAIL FROM:<${SENDER}>`)).toMatch(/^250 /);
-      expect(await smtp.command(`RCPT TO:<${LOCAL.mailbox}>`)).toMatch(/^250 /);
-      expect(await smtp.command("DATA")).toMatch(/^354 /);
-      smtp.write(`${testMessage({ from: SENDER, messageId: `<${id}>`, body: BODY })}.\r\n`);
-      const reply = await smtp.reply();
-      if (!reply.startsWith("250 ")) throw new Error(`message ${id} refused: ${reply}`);
-      result.acknowledged.push(id);
-      onAcknowledged();
-    } catch (err) {
-      if ((err as Error).message !== "connection closed") throw err;
-      result.unanswered.push(...ids.slice(i));
-      break;
-    }
-  }
-  smtp.close();
-  return result;
-}
-
-/** Message-ID → copies in the mailbox. */
-function copiesById(maildir: string): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const message of maildirMessages(maildir, LOCAL.mailbox)) {
-    const id = /^Message-ID: <([^>]+)>\r$/im.exec(message)?.[1];
-    if (id !== undefined) counts.set(id, (counts.get(id) ?? 0) + 1);
-  }
-  return counts;
-}
-
-/** Files waiting in <spool>/queue (temporary ".…tmp" files aside). */
-function queued(spool: string): number {
-  try {
-    return readdirSync(join(spool, "queue")).filter((name) => !name.startsWith(".")).length;
-  } catch {
-    return 0;
-  }
-}
-
-/** Waits until the spool's queue is empty and the Maildir's count stopped changing. */
-async function deliveryFinished(spool: string, maildir: string): Promise<void> {
-  let last = -1;
-  for (;;) {
-    const count = maildirMessages(maildir, LOCAL.mailbox).length;
-    if (queued(spool) === 0 && count === last) return;
-    last = count;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}
-
 // Both shapes of the judge (relay.threads): in a pool of worker threads (every message there: relay.threadsFromBytes 0) and on the main thread.
 it.each([
   { threads: 2, shape: "the judge in a pool of 2 threads" },
@@ -112,7 +45,7 @@ it.each([
     const spool = join(folder, "spool");
     const maildir = join(folder, "Maildir");
 
-    const first = await startRelayChild(configPath);
+    const first = await startRelayWithConfig(configPath, { tailOnly: true });
     const run = Math.random().toString(36).slice(2);
     const ids = Array.from({ length: MESSAGES }, (_, n) => `crash-${n}-${run}@${sender.domain}`);
     let acknowledgedSoFar = 0;
@@ -120,13 +53,7 @@ it.each([
       if (++acknowledgedSoFar === KILL_AFTER) first.child.kill("SIGKILL");
     };
     const sessions = await Promise.all(
-      Array.from({ length: SESSIONS }, (_, s) =>
-        sendShare(
-          port,
-          ids.filter((_, n) => n % SESSIONS === s),
-          onAcknowledged,
-        ),
-      ),
+      Array.from({ length: SESSIONS }, (_, s) => sendShare({ port, ids: ids.filter((_, n) => n % SESSIONS === s), from: SENDER, body: BODY, onAcknowledged })),
     );
     expect(await first.exited, first.tail()).toBe("SIGKILL");
     const acknowledged = new Set(sessions.flatMap((s) => s.acknowledged));
@@ -136,9 +63,9 @@ it.each([
     expect(acknowledged.size + unanswered.length).toBe(MESSAGES);
     expect(unanswered.length).toBeGreaterThan(0);
 
-    const second = await startRelayChild(configPath);
+    const second = await startRelayWithConfig(configPath, { tailOnly: true });
     try {
-      await deliveryFinished(spool, maildir);
+      await deliveryFinished([spool], maildir);
     } finally {
       second.child.kill("SIGTERM");
       await second.exited;

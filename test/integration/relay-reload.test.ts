@@ -175,7 +175,7 @@ describe("the relay process", () => {
     const file = join(dir, "process.yaml");
     const port = await freePort();
     writeFileSync(file, JSON.stringify(relayFile(folder, port)));
-    const relay = await startRelayProcess(["--config", file], dir);
+    const relay = await startRelayProcess({ args: ["--config", file], cwd: dir });
     try {
       await expectTheFirstFile(port);
       const open = await openSessionWithAlice(port);
@@ -238,7 +238,7 @@ describe("the relay process", () => {
       },
     });
     writeFileSync(file, JSON.stringify(document));
-    const relay = await startRelayProcess(["--config", file], dir);
+    const relay = await startRelayProcess({ args: ["--config", file], cwd: dir });
     const password = "correct horse battery";
     const login = async (): Promise<string> => {
       const smtp = await openSmtp(submission);

@@ -1,12 +1,12 @@
 // A spool's owner and its adoption (docs/queue.md): the lease says who delivers from a spool, a dead
 // relay's spool is drained into a living one's, and a living relay's is refused.
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { adoptSpool } from "../../relay-node/src/queue/adopt.ts";
-import { LEASE_MS, ownerHolds, SpoolHeld, takeSpoolLease } from "../../relay-node/src/queue/lease.ts";
+import { LEASE_MS, ownerHolds, parseTestLease, SpoolHeld, SpoolLost, takeSpoolLease, type SpoolOwner } from "../../relay-node/src/queue/lease.ts";
 import { Spool } from "../../relay-node/src/queue/spool.ts";
 import { parseQueueCommand } from "../../relay-node/src/cli/queue-commands.ts";
 import { parseControlRequest } from "../../relay-node/src/control/control.ts";
@@ -62,6 +62,63 @@ describe("who holds a spool", () => {
     await writeFile(join(dir, "owner.json"), JSON.stringify({ host: hostname(), pid: deadPid(), until: 0 }));
     await writeFile(join(dir, "owner.json.takeover"), "{}");
     expect(() => takeSpoolLease(dir)).toThrow(/being taken over by another relay/);
+  });
+});
+
+describe("a lease taken over while its relay was stopped", () => {
+  it("is found lost: assertHeld names the taker (onLost once), and release leaves the taker's file", async () => {
+    const told: (SpoolOwner | null)[] = [];
+    const start = Date.now();
+    const lease = takeSpoolLease(dir, { host: "mx1", now: () => start, onLost: (lost) => told.push(lost.by) });
+    expect(() => lease.assertHeld()).not.toThrow();
+    // Another host's relay takes the spool once the lease ran out.
+    const taker = takeSpoolLease(dir, { host: "mx2", now: () => start + LEASE_MS + 1 });
+    expect(() => lease.assertHeld()).toThrow(SpoolLost);
+    expect(() => lease.assertHeld()).toThrow(`this relay no longer holds the spool ${dir}: relay pid ${process.pid} on mx2 took it over`);
+    expect(told).toEqual([taker.owner]);
+    lease.release();
+    expect(JSON.parse(await readFile(join(dir, "owner.json"), "utf8"))).toEqual(taker.owner);
+    taker.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("is found lost to an adopter that gave the spool up again: its name is left", async () => {
+    const lease = takeSpoolLease(dir, { host: "mx1", now: () => 0 });
+    const adopter = takeSpoolLease(dir, { host: "mx2", now: () => LEASE_MS + 1 });
+    adopter.release({ leaveName: true });
+    expect(() => lease.assertHeld()).toThrow(
+      `this relay no longer holds the spool ${dir}: relay pid ${process.pid} on mx2 took it over (an adoption, done since)`,
+    );
+    // The next owner clears it.
+    takeSpoolLease(dir).release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("is found lost when the owner file is gone", async () => {
+    const lease = takeSpoolLease(dir);
+    await rm(join(dir, "owner.json"));
+    expect(() => lease.assertHeld()).toThrow(/its owner file is gone/);
+    lease.release();
+  });
+
+  it("makes the spool refuse a message (its file goes again) and a delivery", async () => {
+    const lease = takeSpoolLease(dir, { host: "mx1", now: () => 0 });
+    const spool = await Spool.open(join(dir, "spool"), { assertHeld: () => lease.assertHeld() });
+    const kept = await spool.enqueue({ envelope: { mailFrom: "a@sender.test", rcptTo: ["b@example.org"] }, message: MESSAGE });
+    expect((await spool.read(kept))?.entry.id).toBe(kept);
+    takeSpoolLease(dir, { host: "mx2", now: () => LEASE_MS + 1 });
+    await expect(spool.enqueue({ envelope: { mailFrom: "a@sender.test", rcptTo: ["b@example.org"] }, message: MESSAGE })).rejects.toThrow(SpoolLost);
+    expect(await readdir(join(dir, "spool", "queue"))).toEqual([kept]);
+    expect(spool.list().map((entry) => entry.id)).toEqual([kept]);
+    await expect(spool.read(kept)).rejects.toThrow(SpoolLost);
+  });
+
+  it("is shortened and put on another host by EDGEMX_TEST_LEASE, a test hook", () => {
+    expect(parseTestLease(undefined)).toBeUndefined();
+    expect(parseTestLease("")).toBeUndefined();
+    expect(parseTestLease("3000:stopped.example")).toEqual({ leaseMs: 3000, host: "stopped.example" });
+    expect(() => parseTestLease("3000")).toThrow("EDGEMX_TEST_LEASE must be <lease ms>:<host>");
+    expect(() => parseTestLease("0:x")).toThrow("EDGEMX_TEST_LEASE must be <lease ms>:<host>");
   });
 });
 

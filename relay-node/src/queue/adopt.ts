@@ -1,7 +1,8 @@
 // A dead relay's spool drained by a living one (`npm run queue -- adopt <dir>`, docs/queue.md): the
 // adopting relay takes the foreign spool's lease (lease.ts: refused while its relay lives), then moves
 // each entry into its own spool — written and fsynced there first, removed from the foreign spool
-// after — and gives the lease up, leaving an empty spool its relay may start on again.
+// after — and gives the lease up, leaving an empty spool its relay may start on again (and the
+// adopter's name in owner.last.json).
 //
 // An entry keeps its arrival time (so its DSN's Arrival-Date and its lifetime in the queue) and only
 // the recipients still pending; it gets a queue id of the new spool and is due at once. A crash of the
@@ -40,6 +41,7 @@ export async function adoptSpool(dir: string, into: Spool): Promise<Adoption> {
     }
     return adoption;
   } finally {
-    lease.release();
+    // Its relay, if it was only stopped past its lease, learns from the name left who took its spool.
+    lease.release({ leaveName: true });
   }
 }

@@ -14,7 +14,9 @@
 // atomically; the directory fsync makes the new name itself durable), so after a crash a name points to
 // a complete file or does not exist. Temp files start with "." and end in ".tmp"; open() deletes them.
 //
-// One process owns a spool directory: the index of entries is kept in memory.
+// One process owns a spool directory: the index of entries is kept in memory. Which one, the lease
+// says (lease.ts); a spool opened with `assertHeld` asks it before it acknowledges a message (the end of
+// enqueue()) and before it hands one to delivery (read()), and refuses both once the lease is lost.
 import { randomInt } from "node:crypto";
 import { open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
@@ -181,6 +183,11 @@ export function applyAttempt(entry: QueueEntry, attempt: AttemptRecord): QueueEn
 /** Told of every change to the spool's entries: the new state, or undefined once removed. */
 export type SpoolListener = (id: string, entry: QueueEntry | undefined) => void;
 
+export interface SpoolOptions {
+  /** Throws (lease.ts, SpoolLost) when this process no longer holds the spool. */
+  assertHeld?: () => void;
+}
+
 /** Messages of fresh entries kept in memory for their first delivery attempt, at most this many octets. */
 const FRESH_MESSAGE_BYTES = 32 * 1024 * 1024;
 /** At most this many free files are kept, and only of messages up to FREE_FILE_MAX_BYTES: together they bound the disk they hold. */
@@ -206,9 +213,11 @@ export class Spool {
   /** The bytes of recently enqueued messages, so that their first attempt need not read them back. */
   readonly #fresh = new Map<string, Uint8Array>();
   #freshBytes = 0;
+  readonly #assertHeld: () => void;
 
-  private constructor(dir: string, entries: Map<string, QueueEntry>, withState: Set<string>, recovery: RecoveryReport) {
+  private constructor(dir: string, entries: Map<string, QueueEntry>, withState: Set<string>, recovery: RecoveryReport, options: SpoolOptions) {
     this.dir = dir;
+    this.#assertHeld = options.assertHeld ?? (() => {});
     this.#queueDir = join(dir, "queue");
     this.#stateDir = join(dir, "state");
     this.#freeDir = join(dir, "free");
@@ -223,7 +232,7 @@ export class Spool {
    * entry that was being delivered when the process died keeps its due time, so it is due again:
    * delivery is at-least-once.
    */
-  static async open(dir: string): Promise<Spool> {
+  static async open(dir: string, options: SpoolOptions = {}): Promise<Spool> {
     const queueDir = join(dir, "queue");
     const stateDir = join(dir, "state");
     const freeDir = join(dir, "free");
@@ -275,12 +284,16 @@ export class Spool {
       await syncDirectory(stateDir);
     }
     report.entries = entries.size;
-    return new Spool(dir, entries, withState, report);
+    return new Spool(dir, entries, withState, report, options);
   }
 
   /**
    * Queues a message. When the promise resolves, the message and its entry are on disk and fsynced:
-   * only then may the relay answer 250 (docs/architecture.md, "Promises the code keeps").
+   * only then may the relay answer 250 (docs/architecture.md, "Promises the code keeps"). When the
+   * lease turns out lost once the message is on disk, its file goes again and the lease's error is
+   * thrown (a 451): another relay drains this spool now and may have listed it before the file came,
+   * so a 250 could leave it waiting in a spool nobody delivers from; the sender's retry is the copy
+   * that counts.
    */
   async enqueue(request: EnqueueRequest, now: number = Date.now()): Promise<string> {
     const taken = (id: string) => this.#entries.has(id) || this.#writing.has(id);
@@ -309,6 +322,12 @@ export class Spool {
     try {
       // JSON.stringify escapes every line break, so the first "\n" ends the JSON line.
       await this.#writeQueueFile(id, [JSON.stringify(entry) + "\n", request.message]);
+      try {
+        this.#assertHeld();
+      } catch (error) {
+        await unlink(join(this.#queueDir, id)).catch(() => undefined);
+        throw error;
+      }
       this.#entries.set(id, entry);
     } finally {
       this.#writing.delete(id);
@@ -374,9 +393,11 @@ export class Spool {
 
   /**
    * The entry and the message bytes, or undefined when it is not queued. The first read of a message
-   * this process enqueued gets the bytes it wrote (the same as the file's: it is never changed).
+   * this process enqueued gets the bytes it wrote (the same as the file's: it is never changed). Throws
+   * once the lease is lost: the relay that took the spool delivers its entries now.
    */
   async read(id: string): Promise<{ entry: QueueEntry; message: Uint8Array } | undefined> {
+    this.#assertHeld();
     const entry = this.#entries.get(id);
     if (!entry) return undefined;
     const fresh = this.#fresh.get(id);

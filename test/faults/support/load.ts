@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { LoadTask, MessageOutcome, PhaseResult } from "../../../bench/support/smtp-load.ts";
-import { PROJECT_NODE } from "../../harness/relay-child.ts";
+import { PROJECT_NODE } from "../../harness/relay-process.ts";
 import { LOCAL, testMessage } from "../../harness/relay.ts";
 import { TEST_DNS } from "../../harness/zones.ts";
 

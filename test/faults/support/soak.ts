@@ -1,4 +1,4 @@
-// The soak (issue 16, item 5): the relay as a process (test/harness/relay-child.ts) under a mixed load
+// The soak (issue 16, item 5): the relay as a process (test/harness/relay-process.ts) under a mixed load
 // for `minutes`, its resident memory, open file descriptors and queue size sampled at the start and at
 // the end of every minute. `npm run soak` runs it for an hour (test/faults/soak.ts); the fault suite
 // runs five minutes (test/faults/soak.test.ts).
@@ -15,7 +15,7 @@
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../../harness/process.ts";
-import { startRelayChild } from "../../harness/relay-child.ts";
+import { startRelayWithConfig } from "../../harness/relay-process.ts";
 import { LOCAL, relayDocument, testMessage } from "../../harness/relay.ts";
 import { TEST_PATTERN } from "../../harness/clamd.ts";
 import { TEST_DNS } from "../../harness/zones.ts";
@@ -117,7 +117,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const refusals: Record<SoakStream, Record<string, number>> = { normal: {}, refused: {}, greylisted: {}, virus: {}, large: {} };
   const samples: SoakSample[] = [];
 
-  const relay = await startRelayChild(configPath);
+  const relay = await startRelayWithConfig(configPath, { tailOnly: true });
   const pid = relay.child.pid!;
   const queueSize = (): number => readdirSync(join(spool, "queue")).filter((name) => !name.startsWith(".")).length;
   const sample = (minute: number): void => {
