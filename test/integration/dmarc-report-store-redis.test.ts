@@ -12,6 +12,7 @@ import type { EnqueueRequest } from "../../relay-node/src/queue/spool.ts";
 import { generatedMailSigner } from "../../relay-node/src/sign/generated.ts";
 import { startRedis, type RedisService } from "../harness/services.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
+import { dmarcEvaluation } from "../fixtures/dmarc-evaluation.ts";
 
 const DAY = "2026-03-04";
 const AT = Date.parse(`${DAY}T10:00:00Z`);
@@ -29,19 +30,7 @@ function store(): RedisDmarcReportStore {
 }
 
 function evaluation(sourceIp: string): DmarcEvaluation {
-  return {
-    policyDomain: "a.test",
-    record: RECORD,
-    sourceIp,
-    headerFrom: "a.test",
-    envelopeFrom: "a.test",
-    disposition: "reject",
-    dkim: "fail",
-    spf: "fail",
-    reasons: [],
-    dkimResults: [{ domain: "a.test", selector: "s1", result: "fail" }],
-    spfResult: { domain: "a.test", result: "fail" },
-  };
+  return dmarcEvaluation("a.test", RECORD, { sourceIp, dkimResults: [{ domain: "a.test", selector: "s1", result: "fail" }] });
 }
 
 beforeAll(async () => {

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import type { DmarcEvaluation } from "../../core/dmarcrpt/evaluation.ts";
 import { batchedDmarcReportStore } from "../../relay-node/src/dmarcrpt/batched.ts";
 import { SqliteDmarcReportStore, type DmarcReportStore } from "../../relay-node/src/dmarcrpt/store.ts";
+import { dmarcEvaluation } from "../fixtures/dmarc-evaluation.ts";
 
 const DAY = "2026-03-04";
 const AT = Date.parse(`${DAY}T10:00:00Z`);
@@ -15,22 +16,7 @@ const REJECT = "v=DMARC1; p=reject; rua=mailto:d@a.test";
 const dir = mkdtempSync(join(tmpdir(), "edgemx-dmarc-batched-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function evaluation(overrides: Partial<DmarcEvaluation> = {}): DmarcEvaluation {
-  return {
-    policyDomain: "a.test",
-    record: NONE,
-    sourceIp: "203.0.113.5",
-    headerFrom: "a.test",
-    envelopeFrom: "a.test",
-    disposition: "reject",
-    dkim: "fail",
-    spf: "fail",
-    reasons: [],
-    dkimResults: [],
-    spfResult: { domain: "a.test", result: "fail" },
-    ...overrides,
-  };
-}
+const evaluation = (overrides: Partial<DmarcEvaluation> = {}): DmarcEvaluation => dmarcEvaluation("a.test", NONE, overrides);
 
 /** The SQLite store, with its record() calls counted. */
 function countedStore(): { store: DmarcReportStore; writes: () => number } {

@@ -6,13 +6,13 @@ import { gunzipSync } from "node:zlib";
 import PostalMime from "postal-mime";
 import { describe, expect, it } from "vitest";
 import { parseAggregateReport } from "../../core/dmarcrpt/aggregate.ts";
-import type { DmarcEvaluation } from "../../core/dmarcrpt/evaluation.ts";
 import { createLogger } from "../../relay-node/src/log/log.ts";
 import { countsTowardsReport, dmarcRecorder } from "../../relay-node/src/dmarcrpt/recorder.ts";
 import { MAX_PENDING_DAYS, sendDmarcReports, type DmarcReportSenderDeps } from "../../relay-node/src/dmarcrpt/sender.ts";
 import { SqliteDmarcReportStore, type DmarcReportStore } from "../../relay-node/src/dmarcrpt/store.ts";
 import type { EnqueueRequest } from "../../relay-node/src/queue/spool.ts";
 import { generatedMailSigner } from "../../relay-node/src/sign/generated.ts";
+import { dmarcEvaluation } from "../fixtures/dmarc-evaluation.ts";
 import { validateAgainstSchema } from "../fixtures/xml-schema.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
 
@@ -20,22 +20,7 @@ const DAY = "2026-03-04";
 const AT = Date.parse(`${DAY}T10:00:00Z`);
 const NEXT_MORNING = Date.parse("2026-03-05T00:15:00Z");
 
-function evaluation(policyDomain: string, record: string, overrides: Partial<DmarcEvaluation> = {}): DmarcEvaluation {
-  return {
-    policyDomain,
-    record,
-    sourceIp: "203.0.113.5",
-    headerFrom: policyDomain,
-    envelopeFrom: policyDomain,
-    disposition: "reject",
-    dkim: "fail",
-    spf: "fail",
-    reasons: [],
-    dkimResults: [],
-    spfResult: { domain: policyDomain, result: "fail" },
-    ...overrides,
-  };
-}
+const evaluation = dmarcEvaluation;
 
 describe("the SQLite store", () => {
   it("counts identical evaluations as one row, keeps the day's last record, and deletes a domain's day whole", async () => {
