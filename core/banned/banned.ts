@@ -182,12 +182,24 @@ async function findInMessage(raw: Uint8Array, where: string[], depth: Depth, rul
   return findInParts(inspectable(parseMessage(raw), rules), where, depth, rules);
 }
 
+type Lists = Pick<Rules, "extensions" | "mimeTypes" | "typeOfExtension">;
+
+/** The lists of each configuration, built at its first message: a configuration is loaded once and not changed. */
+const listsOfConfig = new WeakMap<BannedConfig, Lists>();
+
+function listsOf(config: BannedConfig): Lists {
+  let lists = listsOfConfig.get(config);
+  if (lists === undefined) {
+    lists = { extensions: new Set(config.extensions), mimeTypes: new Set(config.mimeTypes), typeOfExtension: bannedTypesByExtension(config.mimeTypes) };
+    listsOfConfig.set(config, lists);
+  }
+  return lists;
+}
+
 function rulesOf(config: BannedConfig, opener: ArchiveOpener | undefined): Rules {
   const { maxTotalBytes, maxEntries } = config.archives;
   return {
-    extensions: new Set(config.extensions),
-    mimeTypes: new Set(config.mimeTypes),
-    typeOfExtension: bannedTypesByExtension(config.mimeTypes),
+    ...listsOf(config),
     archives: config.archives,
     budget: { bytesLeft: maxTotalBytes, entriesLeft: maxEntries, maxBytes: maxTotalBytes, maxEntries },
     opener,

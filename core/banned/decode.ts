@@ -7,6 +7,7 @@
 // base64 skips every octet outside the alphabet and lets "=" end a group early (some mailers pad every
 // line); quoted-printable decodes "=XX" hex escapes, drops soft line breaks, keeps invalid escapes as
 // they are and ends every line in LF. The conformance rules (rfc/) report such content separately.
+import { nativeFromBase64, type FromBase64 } from "../mime/base64.ts";
 import { octetString } from "../mime/lines.ts";
 
 export type TransferMechanism = "base64" | "quoted-printable" | "identity";
@@ -47,10 +48,6 @@ export function decodedSizeBound(mechanism: TransferMechanism, length: number): 
   if (mechanism === "base64") return Math.ceil((length * 3) / 4);
   return mechanism === "quoted-printable" ? length + 1 : length;
 }
-
-type Base64Native = (text: string) => Uint8Array;
-/** Uint8Array.fromBase64 (TC39 proposal-arraybuffer-base64): workerd has it, Node 24 not yet. */
-const nativeFromBase64 = (Uint8Array as unknown as { fromBase64?: Base64Native }).fromBase64;
 
 /**
  * Decodes base64 in a table-driven loop, at most `limit` octets. A group cut short by "=" or by the
@@ -110,7 +107,7 @@ export function decodeBase64Lenient(encoded: Uint8Array, limit: number): Uint8Ar
  * The native decoder over the encoded text, from its start to the first line end past `length`
  * octets; undefined when the text is not clean base64 there.
  */
-function nativeDecode(fromBase64: Base64Native, encoded: Uint8Array, length: number): Uint8Array | undefined {
+function nativeDecode(fromBase64: FromBase64, encoded: Uint8Array, length: number): Uint8Array | undefined {
   try {
     // The text through Buffer's latin1, not TextDecoder("latin1"): that label is windows-1252, which
     // workerd decodes several times slower (about 1 ms for 256 KB, measured by CPU per request).

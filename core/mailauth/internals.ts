@@ -73,8 +73,11 @@ export { checkSpf, createRecordLookup, createSeal, dkimSign, evaluateDmarc, getO
 
 const CR = 0x0d;
 const LF = 0x0a;
-const HTAB = 0x09;
 const EMPTY_LINE = Buffer.from("\r\n\r\n");
+// Needles of the searches over the whole body, each a Buffer, the HTAB's too: inside workerd
+// Buffer.indexOf finds a Buffer natively but an octet given as a number in a JavaScript-speed loop
+// (about 70 µs against 5 µs over 256 KB, measured by CPU per request).
+const HTAB = Buffer.from("\t");
 const TWO_SPACES = Buffer.from("  ");
 const SPACE_CRLF = Buffer.from(" \r\n");
 
