@@ -15,6 +15,7 @@ import { nextHopDeliverer } from "./deliver/next-hop.ts";
 import type { TransactionTimeouts } from "./deliver/transaction.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
+import { SessionCache } from "./deliver/session-cache.ts";
 import { smarthostDeliverer, viaRelayHost } from "./deliver/smarthost.ts";
 import { REPORTS_TOKEN_ENV, reportIntakeDeliverer, routeReports } from "./deliver/report-intake.ts";
 import type { Deliverer } from "./queue/deliverer.ts";
@@ -276,7 +277,12 @@ async function startRelayServices(
   const configs = new ConfigHolder(config);
   // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
   const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
+  // Outbound SMTP sessions kept open for the next message to the same next hop (deliver/session-cache.ts);
+  // closed after the deliveries in flight have ended (registered before them, so disposed after).
+  const sessions = new SessionCache({ maxOpenPerDestination: config.relay.outbound.maxSessionsPerDomain });
+  services.defer(() => sessions.close());
   const direct = remoteDeliverer(config, resolver, {
+    sessions,
     dnssecProbeName: config.relay.outbound.dnssecProbeName,
     stsCache,
     tlsRpt,
@@ -287,6 +293,7 @@ async function startRelayServices(
   // A smarthost, where configured, takes its domains (or all) instead of their MX hosts (deliver/smarthost.ts).
   const relayHost = config.relay.outbound.relayHost;
   const smarthostOptions = {
+    sessions,
     ...(overrides.remote?.ca === undefined ? {} : { ca: overrides.remote.ca }),
     ...(overrides.remote?.timeouts ? { timeouts: overrides.remote.timeouts } : {}),
   };
