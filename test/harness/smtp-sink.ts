@@ -16,6 +16,8 @@ export interface SmtpSink {
   transactions: SinkTransaction[];
   /** Connections accepted so far. */
   connections(): number;
+  /** Connections open now. */
+  openConnections(): number;
   /** Ends every open connection from the sink's side, as a server ending idle sessions does. */
   dropConnections(): void;
   stop(): Promise<void>;
@@ -104,6 +106,7 @@ export async function startSmtpSink(host = "127.0.0.1", port = 0, options: SmtpS
     port: address.port,
     transactions,
     connections: () => accepted,
+    openConnections: () => sockets.size,
     dropConnections: () => {
       for (const socket of sockets) socket.end();
     },
