@@ -1,6 +1,15 @@
-import { describe, expect, it } from "vitest";
+import { EventEmitter } from "node:events";
+import type SMTPConnection from "nodemailer/lib/smtp-connection";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { mxSessionKey, type TlsRequirement } from "../../relay-node/src/deliver/remote.ts";
-import { DEFAULT_SESSION_CACHE_LIMITS, idleToClose, mayReuse, type SessionCacheLimits } from "../../relay-node/src/deliver/session-cache.ts";
+import {
+  DEFAULT_SESSION_CACHE_LIMITS,
+  idleToClose,
+  mayReuse,
+  SessionCache,
+  type CachedSession,
+  type SessionCacheLimits,
+} from "../../relay-node/src/deliver/session-cache.ts";
 import type { TlsOffer } from "../../relay-node/src/deliver/transaction.ts";
 import type { TlsPolicyFacts } from "../../relay-node/src/tlsrpt/counts.ts";
 
@@ -89,5 +98,107 @@ describe("mxSessionKey", () => {
       key(opportunistic, { domain: "other.test" }),
     ];
     expect(new Set(keys).size).toBe(keys.length);
+  });
+});
+
+/** A stand-in for nodemailer's SMTPConnection: QUIT ends it on the next turn, as a server's 221 would. */
+class FakeConnection extends EventEmitter {
+  destroyed = false;
+  quits = 0;
+
+  quit(): void {
+    this.quits++;
+    setImmediate(() => this.close());
+  }
+
+  close(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.emit("end");
+  }
+}
+
+function session(key: string, transactions = 1): CachedSession & { fake: FakeConnection } {
+  const fake = new FakeConnection();
+  return { connection: fake as unknown as SMTPConnection, key, openedAt: Date.now(), transactions, fake };
+}
+
+describe("SessionCache", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("hands a checked-in session to the next checkOut of its key only", async () => {
+    const cache = new SessionCache();
+    const kept = session("k1");
+    expect(cache.checkOut("k1", "a.test")).toBeUndefined();
+    cache.checkIn(kept, "a.test");
+    expect(cache.idle).toBe(1);
+    expect(cache.checkOut("k2", "a.test")).toBeUndefined();
+    cache.release("a.test");
+    expect(cache.checkOut("k1", "a.test")).toBe(kept);
+    expect(cache.idle).toBe(0);
+    cache.checkIn(kept, "a.test");
+    await cache.close();
+    expect(kept.fake.quits).toBe(1);
+  });
+
+  it("closes a session at its transaction limit instead of keeping it", async () => {
+    const cache = new SessionCache({ maxTransactions: 2 });
+    const used = session("k", 2);
+    cache.checkOut("k", "a.test");
+    cache.checkIn(used, "a.test");
+    expect(cache.idle).toBe(0);
+    expect(used.fake.quits).toBe(1);
+    await cache.close();
+  });
+
+  it("closes the longest idle session of a destination to make room for a new one within maxOpenPerDestination", async () => {
+    const cache = new SessionCache({ maxOpenPerDestination: 2 });
+    const [first, second] = [session("mx1"), session("mx2")];
+    cache.checkOut("mx1", "a.test");
+    cache.checkOut("mx2", "a.test");
+    cache.checkIn(first, "a.test");
+    cache.checkIn(second, "a.test");
+    expect(cache.idle).toBe(2);
+    // A session to a third MX host of a.test is about to open: one of the two idle ones must go.
+    expect(cache.checkOut("mx3", "a.test")).toBeUndefined();
+    expect(cache.idle).toBe(1);
+    expect(first.fake.quits).toBe(1);
+    expect(second.fake.quits).toBe(0);
+    cache.release("a.test");
+    await cache.close();
+  });
+
+  it("forgets a session the server closed while idle, and closes one idle for idleMs", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const cache = new SessionCache({ idleMs: 2000 });
+    const [closedByServer, expiring] = [session("k1"), session("k2")];
+    cache.checkOut("k1", "a.test");
+    cache.checkOut("k2", "b.test");
+    cache.checkIn(closedByServer, "a.test");
+    cache.checkIn(expiring, "b.test");
+    closedByServer.fake.close();
+    expect(cache.idle).toBe(1);
+    expect(cache.checkOut("k1", "a.test")).toBeUndefined();
+    cache.release("a.test");
+    vi.advanceTimersByTime(2000);
+    expect(cache.idle).toBe(0);
+    expect(expiring.fake.quits).toBe(1);
+    vi.useRealTimers();
+    await cache.close();
+  });
+
+  it("after close(), quits every idle session and waits for them, and quits what is checked in later", async () => {
+    const cache = new SessionCache();
+    const [idle, late] = [session("k1"), session("k2")];
+    cache.checkOut("k1", "a.test");
+    cache.checkOut("k2", "a.test");
+    cache.checkIn(idle, "a.test");
+    await cache.close();
+    expect(idle.fake.destroyed).toBe(true);
+    cache.checkIn(late, "a.test");
+    expect(cache.idle).toBe(0);
+    expect(late.fake.quits).toBe(1);
   });
 });
