@@ -15,6 +15,7 @@ import { nextHopDeliverer } from "./deliver/next-hop.ts";
 import type { TransactionTimeouts } from "./deliver/transaction.ts";
 import { remoteDeliverer, type RemoteDeliveryOptions } from "./deliver/remote.ts";
 import { routeByDomain } from "./deliver/route.ts";
+import { SessionCache, type SessionCacheLimits } from "./deliver/session-cache.ts";
 import { smarthostDeliverer, viaRelayHost } from "./deliver/smarthost.ts";
 import { REPORTS_TOKEN_ENV, reportIntakeDeliverer, routeReports } from "./deliver/report-intake.ts";
 import type { Deliverer } from "./queue/deliverer.ts";
@@ -80,6 +81,8 @@ export interface RelayOverrides {
   nextHop?: { timeouts?: TransactionTimeouts };
   /** Remote delivery settings (another MX port and a test CA in tests). */
   remote?: Pick<RemoteDeliveryOptions, "port" | "ca" | "stsPort" | "timeouts">;
+  /** Limits of the outbound session cache other than its defaults (a longer idle time in tests that look at a kept session). */
+  outboundSessions?: Partial<SessionCacheLimits>;
   /** Serve metrics and health here instead of relay.metrics (port 0: a free port, see RunningRelay.metricsPort). */
   metricsListen?: { host?: string; port?: number };
   /** Answer ACME HTTP-01 challenges here instead of relay.acme.challengeListener (port 0: a free port). */
@@ -276,7 +279,12 @@ async function startRelayServices(
   const configs = new ConfigHolder(config);
   // Per destination domain: a bounded number of sessions, and a rest after a connection failure (deliver/destination-limits.ts).
   const backoff = overrides.delivery?.backoff ?? ((attempt: number) => nextAttemptDelay(attempt, () => 0));
+  // Outbound SMTP sessions kept open for the next message to the same next hop (deliver/session-cache.ts);
+  // closed after the deliveries in flight have ended (registered before them, so disposed after).
+  const sessions = new SessionCache({ maxOpenPerDestination: config.relay.outbound.maxSessionsPerDomain, ...overrides.outboundSessions });
+  services.defer(() => sessions.close());
   const direct = remoteDeliverer(config, resolver, {
+    sessions,
     dnssecProbeName: config.relay.outbound.dnssecProbeName,
     stsCache,
     tlsRpt,
@@ -287,6 +295,7 @@ async function startRelayServices(
   // A smarthost, where configured, takes its domains (or all) instead of their MX hosts (deliver/smarthost.ts).
   const relayHost = config.relay.outbound.relayHost;
   const smarthostOptions = {
+    sessions,
     ...(overrides.remote?.ca === undefined ? {} : { ca: overrides.remote.ca }),
     ...(overrides.remote?.timeouts ? { timeouts: overrides.remote.timeouts } : {}),
   };

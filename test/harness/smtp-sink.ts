@@ -14,19 +14,33 @@ export interface SinkTransaction {
 export interface SmtpSink {
   port: number;
   transactions: SinkTransaction[];
+  /** Connections accepted so far. */
+  connections(): number;
+  /** Connections open now. */
+  openConnections(): number;
+  /** Ends every open connection from the sink's side, as a server ending idle sessions does. */
+  dropConnections(): void;
   stop(): Promise<void>;
+}
+
+export interface SmtpSinkOptions {
+  /** The reply to RSET, after which the sink closes the connection (e.g. a 421, RFC 5321 §3.8); default "250 sink" and the session goes on. */
+  rsetClosing?: string;
 }
 
 const END_OF_DATA = Buffer.from("\r\n.\r\n");
 
-function serve(socket: Socket, transactions: SinkTransaction[]): void {
+function serve(socket: Socket, transactions: SinkTransaction[], options: SmtpSinkOptions): void {
   let buffer = Buffer.alloc(0);
   let envelope: { mailFrom: string; rcptTo: string[] } | null = null;
   let inData = false;
   const reply = (line: string): void => void socket.write(`${line}\r\n`);
   const command = (line: string): void => {
     const verb = line.slice(0, 4).toUpperCase();
-    if (verb === "EHLO" || verb === "HELO" || verb === "RSET" || verb === "NOOP") {
+    if (verb === "RSET" && options.rsetClosing !== undefined) {
+      reply(options.rsetClosing);
+      socket.end();
+    } else if (verb === "EHLO" || verb === "HELO" || verb === "RSET" || verb === "NOOP") {
       if (verb === "RSET") envelope = null;
       reply("250 sink");
     } else if (verb === "MAIL") {
@@ -72,13 +86,15 @@ function serve(socket: Socket, transactions: SinkTransaction[]): void {
 }
 
 /** The sink on `port` of `host`: by default a free port of 127.0.0.1; a loopback address is an MX host's address of the test zones. */
-export async function startSmtpSink(host = "127.0.0.1", port = 0): Promise<SmtpSink> {
+export async function startSmtpSink(host = "127.0.0.1", port = 0, options: SmtpSinkOptions = {}): Promise<SmtpSink> {
   const transactions: SinkTransaction[] = [];
   const sockets = new Set<Socket>();
+  let accepted = 0;
   const server = createServer((socket) => {
+    accepted++;
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    serve(socket, transactions);
+    serve(socket, transactions, options);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -89,6 +105,11 @@ export async function startSmtpSink(host = "127.0.0.1", port = 0): Promise<SmtpS
   return {
     port: address.port,
     transactions,
+    connections: () => accepted,
+    openConnections: () => sockets.size,
+    dropConnections: () => {
+      for (const socket of sockets) socket.end();
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

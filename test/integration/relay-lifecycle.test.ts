@@ -20,7 +20,10 @@ import { controlSocketPath, RelayNotRunning, sendControlRequest } from "../../re
 import { createLogger } from "../../relay-node/src/log/log.ts";
 import { startRelay, type RelayOverrides, type RunningRelay } from "../../relay-node/src/relay.ts";
 import { SpamFilterSetupError } from "../../relay-node/src/spam/spam-filter.ts";
-import { relayDocument } from "../harness/relay.ts";
+import { freePort } from "../harness/process.ts";
+import { LOCAL, relayDocument } from "../harness/relay.ts";
+import { startSmtpSink } from "../harness/smtp-sink.ts";
+import { TEST_DNS } from "../harness/zones.ts";
 
 const harness = inject("harness");
 const dir = mkdtempSync(join(tmpdir(), "edgemx-relay-lifecycle-"));
@@ -229,6 +232,31 @@ describe("the relay's lifecycle", () => {
 
     await relay.stop();
     await expectNothingLeftOpen(folder, config, before, Object.values(bound));
+  });
+
+  it("stop() closes the outbound SMTP session it kept open for the next message", async () => {
+    const folder = join(dir, `relay-${++runs}`);
+    const config = parseConfig(relayDocument(folder, harness.dnsPort));
+    // The MX host of insecure.test; started before the snapshot, so only its connections count.
+    const sinkPort = await freePort();
+    const sink = await startSmtpSink(TEST_DNS.insecure.mxAddress, sinkPort);
+    const { logs, overrides } = logsTo();
+    const before = snapshot();
+
+    // Sessions kept idle far longer than the test: only stop() can close this one.
+    const relay = await startRelay(config, { ...LISTEN_ANYWHERE, ...overrides, remote: { port: sinkPort }, outboundSessions: { idleMs: 600_000 } });
+    const bound = listenedPorts(logs);
+    const message = new TextEncoder().encode(`From: ${LOCAL.mailbox}\r\nTo: bob@${TEST_DNS.insecure.domain}\r\nSubject: kept\r\n\r\nHello.\r\n`);
+    await relay.spool.enqueue({ envelope: { mailFrom: LOCAL.mailbox, rcptTo: [`bob@${TEST_DNS.insecure.domain}`] }, message });
+    relay.delivery.notify();
+    while (relay.spool.list().length > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sink.transactions.map((t) => t.rcptTo)).toEqual([[`bob@${TEST_DNS.insecure.domain}`]]);
+    expect(sink.openConnections(), "the session is kept open after the message").toBe(1);
+
+    await relay.stop();
+    await expectNothingLeftOpen(folder, config, before, Object.values(bound));
+    expect(sink.openConnections()).toBe(0);
+    await sink.stop();
   });
 
   it("stop() closes the scan endpoint and a client's kept-alive TLS connection to it", async () => {

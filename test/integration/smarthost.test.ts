@@ -112,6 +112,30 @@ describe("relay.outbound.relayHost: a second edgemx relay as the smarthost", () 
     expect((await delivered(second, PARTNER.mailbox)).some((m) => m.includes("Subject: over implicit TLS"))).toBe(true);
   });
 
+  it("messages one after another go over one session: one login for three messages (connection reuse)", async () => {
+    const before = authAttempts().length;
+    const document: ConfigInput = relayDocument(join(dir, "reuse"), harness.dnsPort, {
+      outbound: { relayHost: { host: smarthost.host, port: ports.submission, username: ACCOUNT.user } },
+    });
+    // Idle sessions kept far longer than the test, so that each message finds the last one's session.
+    const relay = await startTestRelay(
+      document,
+      { [RELAY_HOST_PASSWORD_ENV]: ACCOUNT.password },
+      { remote: { ca: ca.certPem }, outboundSessions: { idleMs: 600_000 } },
+    );
+    firsts.push(relay);
+    for (const subject of ["reused 1", "reused 2", "reused 3"]) {
+      expect(await sendThrough(relay, [PARTNER.mailbox], subject)).toMatchObject([{ status: "delivered" }]);
+    }
+    const arrived = await delivered(second, PARTNER.mailbox);
+    for (const subject of ["reused 1", "reused 2", "reused 3"])
+      expect(
+        arrived.some((m) => m.includes(`Subject: ${subject}`)),
+        subject,
+      ).toBe(true);
+    expect(authAttempts().slice(before)).toMatchObject([{ user: ACCOUNT.user, result: "pass" }]);
+  });
+
   it("a wrong password: deferred with the smarthost's refusal, nothing delivered", async () => {
     const before = authAttempts().length;
     const relay = await firstRelay("wrong-password", { host: smarthost.host, port: ports.submission, username: ACCOUNT.user }, "not the password");

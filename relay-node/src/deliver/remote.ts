@@ -19,6 +19,7 @@ import { stsPolicySource, type StsDiscovery } from "../mtasts/fetch.ts";
 import { mxMatchesPolicy, policyLines, type StsPolicy } from "../../../core/mtasts/policy.ts";
 import type { TlsPolicyFacts, TlsResultType, TlsRptStore } from "../tlsrpt/counts.ts";
 import { runTransaction, type TlsFailure, type TlsOffer, type TransactionTimeouts } from "./transaction.ts";
+import type { SessionCache } from "./session-cache.ts";
 import type { Deliverer, OutgoingMessage, RecipientResult } from "../queue/deliverer.ts";
 import type { RelayMetrics } from "../metrics/metrics.ts";
 
@@ -38,6 +39,8 @@ export interface RemoteDeliveryOptions {
   /** Counts each session's TLS version and its policy's outcome, as TLS-RPT does. */
   metrics?: RelayMetrics | null;
   timeouts?: TransactionTimeouts;
+  /** Where sessions wait for the next message to the same MX host under the same TLS decision; without it, one session per message. */
+  sessions?: SessionCache;
   now?: () => number;
 }
 
@@ -162,6 +165,27 @@ export function tlsFailureCount(failure: TlsFailure): { resultType: TlsResultTyp
     : { resultType: "validation-failure", detail: `TLS handshake failed: ${failure.detail}` };
 }
 
+/**
+ * What a session with an MX host was decided on, as the session cache's key: a cached session carries
+ * the next message only when all of it is the same — the address and port, the name its certificate
+ * was checked against, the recipient domain (also a reference name, RFC 7672 §3.2.2), the TLS offer,
+ * the requirement with its TLSA records, and the TLS-RPT policy it is counted under. So a session
+ * whose TLS was judged under one policy never carries mail that another policy (or none) governs.
+ */
+export function mxSessionKey(session: {
+  ip: string;
+  port: number;
+  host: string;
+  domain: string;
+  offer: TlsOffer;
+  requirement: TlsRequirement;
+  rpt: TlsPolicyFacts;
+}): string {
+  const { ip, port, host, domain, offer, requirement, rpt } = session;
+  const judged = requirement.kind === "dane" ? { kind: "dane", records: requirement.records.map(tlsaText) } : requirement;
+  return JSON.stringify(["mx", ip, port, host, domain, offer, judged, rpt]);
+}
+
 /** The name of a requirement in replies and logs. */
 function requirementLabel(requirement: TlsRequirement): string {
   if (requirement.kind === "dane") return "DANE";
@@ -256,10 +280,16 @@ export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, option
     let offer: TlsOffer = "modern";
     let downgradedFrom: string | undefined;
     for (;;) {
+      const port = options.port ?? 25;
+      // Only the strongest offer's sessions are cached: a message starts with it, so it is what is looked for.
+      const reuse =
+        options.sessions && offer === "modern"
+          ? { cache: options.sessions, key: mxSessionKey({ ip, port, host, domain, offer, requirement, rpt }), destination: domain }
+          : undefined;
       const outcome = await runTransaction(
         {
           host: ip,
-          port: options.port ?? 25,
+          port,
           lmtp: false,
           hostname: config.hostname,
           tls: {
@@ -296,6 +326,7 @@ export function remoteDeliverer(config: EdgemxConfig, resolver: Resolver, option
         },
         message,
         options.timeouts,
+        reuse,
       );
       const failure = outcome.tlsFailure;
       if (failure === undefined) return outcome.results;

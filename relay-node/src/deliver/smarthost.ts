@@ -5,10 +5,11 @@
 // smarthost's name is resolved through the relay's resolver, as MX hosts are. No DANE, MTA-STS or TLS-RPT
 // here: those are about the recipient domain's MX hosts, which the smarthost talks to, not we.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
-import type { Resolver } from "../../../core/dns/resolver.ts";
+import { normalizeName, type Resolver } from "../../../core/dns/resolver.ts";
 import type { Deliverer } from "../queue/deliverer.ts";
 import { routeByDomain } from "./route.ts";
 import { sendTransaction, type TransactionTimeouts } from "./transaction.ts";
+import type { SessionCache } from "./session-cache.ts";
 
 /** The environment variable holding the smarthost's password (never the config file). */
 export const RELAY_HOST_PASSWORD_ENV = "EDGEMX_RELAY_HOST_PASSWORD";
@@ -26,6 +27,8 @@ export interface SmarthostOptions {
   /** Trust anchors for the smarthost's certificate; the system's WebPKI roots by default (tests pass a test CA). */
   ca?: string | Buffer;
   timeouts?: TransactionTimeouts;
+  /** Where sessions with the smarthost wait for the next message; without it, one session per message. */
+  sessions?: SessionCache;
 }
 
 /** The smarthost as a Deliverer: every recipient of the message in one transaction. */
@@ -46,22 +49,21 @@ export function smarthostDeliverer(
       const reply = `451 4.4.3 ${relayHost.host}: no address (${address.status}${address.detail ? `: ${address.detail}` : ""})`;
       return message.envelope.rcptTo.map((rcpt) => ({ rcpt, status: "deferred", reply, remoteMta: relayHost.host }));
     }
-    return sendTransaction(
-      {
-        host: ip,
-        port: relayHost.port,
-        lmtp: false,
-        hostname,
-        relayHost: {
-          servername: relayHost.host,
-          implicitTls: relayHost.tls === "implicit",
-          ...(options.ca === undefined ? {} : { ca: options.ca }),
-          auth: { user: relayHost.username, pass, method: relayHost.authMethod === "plain" ? "PLAIN" : "LOGIN" },
-        },
-      },
-      message,
-      options.timeouts,
-    );
+    const session = {
+      servername: relayHost.host,
+      implicitTls: relayHost.tls === "implicit",
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+      auth: { user: relayHost.username, pass, method: relayHost.authMethod === "plain" ? ("PLAIN" as const) : ("LOGIN" as const) },
+    };
+    // A session logged in to the same address and port under the same name and user carries any
+    // domain's mail; the per-destination limit counts it under the domain of the message it carries.
+    const rcpt = message.envelope.rcptTo[0] ?? "";
+    const reuse = options.sessions && {
+      cache: options.sessions,
+      key: JSON.stringify(["smarthost", ip, relayHost.port, session.servername, session.implicitTls, session.auth.user, session.auth.method]),
+      destination: normalizeName(rcpt.slice(rcpt.lastIndexOf("@") + 1)),
+    };
+    return sendTransaction({ host: ip, port: relayHost.port, lmtp: false, hostname, relayHost: session }, message, options.timeouts, reuse);
   };
 }
 

@@ -6,6 +6,7 @@ import type { TLSSocket } from "node:tls";
 import SMTPConnection, { type SentMessageInfo, type SMTPError } from "nodemailer/lib/smtp-connection";
 import type { OutgoingMessage, RecipientResult } from "../queue/deliverer.ts";
 import { tlsSocketOf } from "./nodemailer-internals.ts";
+import type { CachedSession, SessionCache } from "./session-cache.ts";
 
 export interface NextHop {
   host: string;
@@ -168,43 +169,137 @@ function tlsFailureOf(error: SMTPError, upgrading: boolean): TlsFailure | undefi
   return undefined;
 }
 
-/** Sends `message` to its pending recipients; resolves with a result for each, never rejects. */
-export async function sendTransaction(hop: NextHop, message: OutgoingMessage, timeouts: TransactionTimeouts = {}): Promise<RecipientResult[]> {
-  return (await runTransaction(hop, message, timeouts)).results;
+/** Reuse of sessions (session-cache.ts): the cache, and which of its sessions may carry this transaction. */
+export interface SessionReuse {
+  cache: SessionCache;
+  /** Everything the session's security was decided on (remote.ts, smarthost.ts): a cached session is reused for the same key only. */
+  key: string;
+  /** What the per-destination limit counts the session under: the recipient domain. */
+  destination: string;
 }
 
-/** sendTransaction, telling also whether a failed STARTTLS ended the session (for remote.ts's fallback and TLS-RPT). */
-export function runTransaction(hop: NextHop, message: OutgoingMessage, timeouts: TransactionTimeouts = {}): Promise<TransactionOutcome> {
+/** The longest wait for the reply to RSET on a cached session (Postfix: smtp_rset_timeout, 20 s). */
+const RSET_TIMEOUT_MS = 20_000;
+
+/** Sends `message` to its pending recipients; resolves with a result for each, never rejects. */
+export async function sendTransaction(
+  hop: NextHop,
+  message: OutgoingMessage,
+  timeouts: TransactionTimeouts = {},
+  reuse?: SessionReuse,
+): Promise<RecipientResult[]> {
+  return (await runTransaction(hop, message, timeouts, reuse)).results;
+}
+
+/**
+ * sendTransaction, telling also whether a failed STARTTLS ended the session (for remote.ts's fallback
+ * and TLS-RPT). With `reuse`, a cached session of the same key carries the message after an RSET
+ * (RFC 5321 §4.1.1.5), and a session whose transaction went well is cached for the next one. A cached
+ * session found dead — the RSET fails, or the transaction ends with no reply or a 421 (RFC 5321 §3.8,
+ * the server closing) — is dropped and the message goes over a new session at once, not deferred.
+ */
+export async function runTransaction(
+  hop: NextHop,
+  message: OutgoingMessage,
+  timeouts: TransactionTimeouts = {},
+  reuse?: SessionReuse,
+): Promise<TransactionOutcome> {
   const limits = { ...DEFAULT_TIMEOUTS, ...timeouts };
+  if (reuse === undefined) return (await transaction(hop, message, limits)).outcome;
+  const cached = reuse.cache.checkOut(reuse.key, reuse.destination);
+  let ended: TransactionEnd | undefined;
+  if (cached !== undefined) {
+    if (await resetSession(cached.connection, Math.min(limits.idleMs, RSET_TIMEOUT_MS))) ended = await transaction(hop, message, limits, { cached });
+    else discard(cached.connection);
+  }
+  if (ended === undefined || ended.sessionLost) ended = await transaction(hop, message, limits, { key: reuse.key });
+  if (ended.keep) reuse.cache.checkIn(ended.keep, reuse.destination);
+  else reuse.cache.release(reuse.destination);
+  return ended.outcome;
+}
+
+/** How one transaction ended: its outcome, the session where it may carry another, or that a cached session was found dead. */
+interface TransactionEnd {
+  outcome: TransactionOutcome;
+  keep?: CachedSession;
+  sessionLost?: boolean;
+}
+
+/** RSET on a cached session: resolves whether the server answered it 2yz. */
+function resetSession(connection: SMTPConnection, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (alive: boolean): void => {
+      clearTimeout(timer);
+      connection.removeListener("error", lost);
+      connection.removeListener("end", lost);
+      resolve(alive);
+    };
+    const lost = (): void => done(false);
+    const timer = setTimeout(lost, timeoutMs);
+    connection.on("error", lost);
+    connection.once("end", lost);
+    connection.reset((error) => done(!error));
+  });
+}
+
+/** Closes a session that is of no more use; an error it still reports only ends it. */
+function discard(connection: SMTPConnection): void {
+  connection.on("error", () => {});
+  connection.close();
+}
+
+/**
+ * One transaction: over `session.cached` (already through EHLO, STARTTLS and AUTH), or over a new
+ * connection — kept open when `session.key` is given and every recipient was delivered.
+ */
+function transaction(
+  hop: NextHop,
+  message: OutgoingMessage,
+  limits: Required<TransactionTimeouts>,
+  session: { cached?: CachedSession; key?: string } = {},
+): Promise<TransactionEnd> {
   const remoteMta = hop.relayHost?.servername ?? hop.tls?.servername ?? hop.host;
   const { mailFrom, rcptTo } = message.envelope;
+  const { cached } = session;
   return new Promise((resolve) => {
-    const connection = new SMTPConnection({
-      host: hop.host,
-      port: hop.port,
-      lmtp: hop.lmtp,
-      name: hop.hostname,
-      connectionTimeout: limits.connectMs,
-      greetingTimeout: limits.greetingMs,
-      socketTimeout: limits.idleMs,
-      // The next hop is often on loopback; let SMTPConnection's address-family check count it.
-      allowInternalNetworkInterfaces: true,
-      ...securityOptions(hop),
-    });
-    let connected = false;
+    const connection =
+      cached?.connection ??
+      new SMTPConnection({
+        host: hop.host,
+        port: hop.port,
+        lmtp: hop.lmtp,
+        name: hop.hostname,
+        connectionTimeout: limits.connectMs,
+        greetingTimeout: limits.greetingMs,
+        socketTimeout: limits.idleMs,
+        // The next hop is often on loopback; let SMTPConnection's address-family check count it.
+        allowInternalNetworkInterfaces: true,
+        ...securityOptions(hop),
+      });
+    const openedAt = Date.now();
+    let connected = cached !== undefined;
     let settled = false;
-    const finish = (results: RecipientResult[], tlsFailure?: TlsFailure) => {
+    const finish = (results: RecipientResult[], end: { tlsFailure?: TlsFailure; sessionLost?: boolean } = {}) => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
+      const outcome = end.tlsFailure ? { results, tlsFailure: end.tlsFailure } : { results };
+      const reusable = cached ?? (session.key !== undefined && connected ? { connection, key: session.key, openedAt, transactions: 0 } : undefined);
+      if (reusable !== undefined && !connection.destroyed && results.every((r) => r.status === "delivered")) {
+        connection.removeListener("error", fail);
+        reusable.transactions++;
+        return resolve({ outcome, keep: reusable });
+      }
       if (connected) connection.quit();
       else connection.close();
-      resolve(tlsFailure ? { results, tlsFailure } : { results });
+      resolve(end.sessionLost ? { outcome, sessionLost: true } : { outcome });
     };
     const fail = (error: SMTPError) => {
       // `upgrading` (declared by nodemailer's types) is still set when the handshake is what failed.
       const tlsFailure = hop.tls ? tlsFailureOf(error, connection.upgrading === true) : undefined;
-      finish(resultsAfterError(rcptTo, error, connected, remoteMta), tlsFailure);
+      // A cached session that ends without a reply, or with 421, was dead before the message: a new one is tried.
+      const sessionLost = cached !== undefined && (error.responseCode === undefined || error.responseCode === 421);
+      finish(resultsAfterError(rcptTo, error, connected, remoteMta), { ...(tlsFailure ? { tlsFailure } : {}), sessionLost });
     };
     const deadline = setTimeout(() => {
       finish(rcptTo.map((rcpt) => result(rcpt, `451 4.4.2 Transaction with ${remoteMta} took longer than ${limits.totalMs} ms`, remoteMta)));
@@ -224,6 +319,7 @@ export function runTransaction(hop: NextHop, message: OutgoingMessage, timeouts:
         else finish(resultsAfterSend(rcptTo, info, remoteMta));
       });
     };
+    if (cached !== undefined) return send();
     connection.connect((error) => {
       if (error) return fail(error);
       connected = true;
