@@ -321,6 +321,22 @@ describe("adopting a dead relay's spool", () => {
     expect((await readdir(foreignDir)).includes("owner.json")).toBe(false);
   });
 
+  it("stops when another relay takes the spool over meanwhile", async () => {
+    const foreignDir = join(dir, "dead");
+    const foreign = await Spool.open(foreignDir);
+    const id = await foreign.enqueue({ envelope: { mailFrom: "a@sender.test", rcptTo: ["b@example.org"] }, message: MESSAGE });
+    await writeFile(join(foreignDir, "owner.json"), JSON.stringify({ host: hostname(), pid: deadPid(), until: 0 }));
+    const into = await Spool.open(join(dir, "living"));
+    const adoption = adoptSpool(foreignDir, into);
+    // The lease is taken at once; while the adoption opens the spool, another relay's file replaces it.
+    const other = { host: "elsewhere.example", pid: 1, until: Date.now() + LEASE_MS };
+    writeFileSync(join(foreignDir, "owner.json"), JSON.stringify(other));
+    await expect(adoption).rejects.toThrow("relay pid 1 on elsewhere.example took it over");
+    expect(into.list()).toEqual([]);
+    expect(await readdir(join(foreignDir, "queue"))).toEqual([id]);
+    expect(JSON.parse(await readFile(join(foreignDir, "owner.json"), "utf8"))).toEqual(other);
+  });
+
   it("is refused while the spool's relay lives, and for the relay's own spool", async () => {
     const foreignDir = join(dir, "alive");
     const foreign = await Spool.open(foreignDir);
