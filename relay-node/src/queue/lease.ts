@@ -183,7 +183,13 @@ export function takeSpoolLease(dir: string, options: LeaseOptions = {}): SpoolLe
     const owner = { ...self, until: now() + leaseMs };
     const text = JSON.stringify(owner);
     const temp = join(dir, `.owner.${randomBytes(4).toString("hex")}.tmp`);
-    writeFileSync(temp, text, { flush: true });
+    try {
+      writeFileSync(temp, text, { flush: true });
+    } catch (error) {
+      // A full disk may refuse the bytes after the file was made: no empty file stays behind.
+      rmSync(temp, { force: true });
+      throw error;
+    }
     return { owner, text, temp };
   };
   const aside = (): string => join(dir, `.owner.${randomBytes(4).toString("hex")}.stale`);
