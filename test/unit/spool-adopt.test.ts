@@ -1,10 +1,11 @@
 // A spool's owner and its adoption (docs/queue.md): the lease says who delivers from a spool, a dead
 // relay's spool is drained into a living one's, and a living relay's is refused.
 import { spawnSync } from "node:child_process";
+import { readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { adoptSpool } from "../../relay-node/src/queue/adopt.ts";
 import { LEASE_MS, ownerHolds, parseTestLease, SpoolHeld, SpoolLost, takeSpoolLease, type SpoolOwner } from "../../relay-node/src/queue/lease.ts";
 import { Spool } from "../../relay-node/src/queue/spool.ts";
@@ -20,6 +21,7 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "edgemx-adopt-"));
 });
 afterEach(async () => {
+  vi.useRealTimers();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -122,6 +124,175 @@ describe("a lease taken over while its relay was stopped", () => {
   });
 });
 
+describe("the lock on the owner file (owner.json.takeover)", () => {
+  const ownerFile = (): SpoolOwner => JSON.parse(readFileSync(join(dir, "owner.json"), "utf8")) as SpoolOwner;
+  const lockFile = (): string => join(dir, "owner.json.takeover");
+  /** The lease's renewal timer, run by the test. */
+  const fakeRenewals = (): void => void vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+
+  it("makes a takeover that lands between a renewal's check and its rename give up: the owner keeps the spool", async () => {
+    fakeRenewals();
+    let clock = 0;
+    let racing = false;
+    const refused: unknown[] = [];
+    const lease = takeSpoolLease(dir, {
+      host: "mx1",
+      now: () => clock,
+      interleave: (point) => {
+        if (!racing || point !== "locked") return;
+        racing = false;
+        // A relay of another host, for which the owner's lease has run out, tries to take the spool.
+        try {
+          takeSpoolLease(dir, { host: "mx2", now: () => LEASE_MS + 2 });
+        } catch (error) {
+          refused.push(error);
+        }
+      },
+    });
+    // The owner was stopped past its lease; it runs again, and its renewal comes first.
+    clock = LEASE_MS + 1;
+    racing = true;
+    vi.advanceTimersByTime(LEASE_MS / 4);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toBeInstanceOf(SpoolHeld);
+    expect((refused[0] as Error).message).toMatch(new RegExp(`being taken over or renewed by relay pid ${process.pid} on mx1 `));
+    expect(() => lease.assertHeld()).not.toThrow();
+    expect(lease.owner).toEqual({ host: "mx1", pid: process.pid, until: 2 * LEASE_MS + 1 });
+    expect(ownerFile()).toEqual(lease.owner);
+    expect(await readdir(dir)).toEqual(["owner.json"]);
+    lease.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("makes a renewal that comes while a takeover holds it skip: the taker gets the spool, and the owner finds it lost", async () => {
+    fakeRenewals();
+    let clock = 0;
+    const told: (SpoolOwner | null)[] = [];
+    const lease = takeSpoolLease(dir, { host: "mx1", now: () => clock, onLost: (lost) => told.push(lost.by) });
+    let racing = true;
+    // The owner was stopped past its lease; a relay of another host takes the spool, and the owner runs
+    // again (its renewal) while the taker holds the lock.
+    const taker = takeSpoolLease(dir, {
+      host: "mx2",
+      now: () => LEASE_MS + 1,
+      interleave: (point) => {
+        if (!racing || point !== "locked") return;
+        racing = false;
+        clock = LEASE_MS + 2;
+        vi.advanceTimersByTime(LEASE_MS / 4);
+        expect(told).toEqual([]);
+      },
+    });
+    expect(racing).toBe(false);
+    expect(ownerFile()).toEqual(taker.owner);
+    expect(() => taker.assertHeld()).not.toThrow();
+    expect(() => lease.assertHeld()).toThrow(`this relay no longer holds the spool ${dir}: relay pid ${process.pid} on mx2 took it over`);
+    expect(told).toEqual([taker.owner]);
+    // No later renewal of the old owner writes over the taker's file.
+    vi.advanceTimersByTime(LEASE_MS);
+    expect(ownerFile()).toEqual(taker.owner);
+    expect(await readdir(dir)).toEqual(["owner.json"]);
+  });
+
+  it("left by a relay killed inside a renewal (its pid gone) is removed, and the spool taken", async () => {
+    const dead = deadPid();
+    await writeFile(join(dir, "owner.json"), JSON.stringify({ host: hostname(), pid: dead, until: Date.now() }));
+    await writeFile(lockFile(), JSON.stringify({ host: hostname(), pid: dead, until: Date.now() + LEASE_MS }));
+    const lease = takeSpoolLease(dir);
+    expect(lease.owner).toMatchObject({ host: hostname(), pid: process.pid });
+    expect(ownerFile()).toEqual(lease.owner);
+    expect(await readdir(dir)).toEqual(["owner.json"]);
+    lease.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("left stale is removed by the owner's renewal too", async () => {
+    fakeRenewals();
+    let clock = 0;
+    const lease = takeSpoolLease(dir, { host: "mx1", pid: 100, pidAlive: alive, now: () => clock });
+    // A taker of this host, pid 300, died holding the lock.
+    writeFileSync(lockFile(), JSON.stringify({ host: "mx1", pid: 300, until: LEASE_MS }));
+    clock = 1000;
+    vi.advanceTimersByTime(LEASE_MS / 4);
+    expect(ownerFile()).toEqual({ host: "mx1", pid: 100, until: 1000 + LEASE_MS });
+    expect(await readdir(dir)).toEqual(["owner.json"]);
+    lease.release();
+  });
+
+  it("held by a living process is respected, and another host's until its lease has passed", async () => {
+    const dead = deadPid();
+    await writeFile(join(dir, "owner.json"), JSON.stringify({ host: hostname(), pid: dead, until: 0 }));
+    const living = JSON.stringify({ host: hostname(), pid: process.ppid, until: 0 });
+    await writeFile(lockFile(), living);
+    expect(() => takeSpoolLease(dir)).toThrow(new RegExp(`being taken over or renewed by relay pid ${process.ppid} on `));
+    expect(await readFile(lockFile(), "utf8")).toBe(living);
+    const elsewhere = JSON.stringify({ host: "elsewhere.example", pid: 1, until: Date.now() + LEASE_MS });
+    await writeFile(lockFile(), elsewhere);
+    expect(() => takeSpoolLease(dir)).toThrow(/being taken over or renewed by relay pid 1 on elsewhere\.example/);
+    expect(await readFile(lockFile(), "utf8")).toBe(elsewhere);
+    expect((await readdir(dir)).sort()).toEqual(["owner.json", "owner.json.takeover"]);
+    const later = Date.now() + LEASE_MS + 1;
+    const lease = takeSpoolLease(dir, { now: () => later });
+    expect(ownerFile()).toEqual(lease.owner);
+    expect(await readdir(dir)).toEqual(["owner.json"]);
+  });
+
+  it("judged stale by two takers is removed by one: the later puts back the lock the earlier took since", async () => {
+    await writeFile(join(dir, "owner.json"), JSON.stringify({ host: hostname(), pid: deadPid(), until: 0 }));
+    await writeFile(lockFile(), JSON.stringify({ host: hostname(), pid: deadPid(), until: 0 }));
+    const earlier = JSON.stringify({ host: hostname(), pid: process.ppid, until: 0 });
+    let inode = 0;
+    const later = (): unknown =>
+      takeSpoolLease(dir, {
+        interleave: (point) => {
+          if (point !== "breaking") return;
+          // Another taker moved the stale file aside (it is gone) and took the lock.
+          unlinkSync(lockFile());
+          writeFileSync(lockFile(), earlier);
+          inode = statSync(lockFile()).ino;
+        },
+      });
+    expect(later).toThrow(new RegExp(`being taken over or renewed by relay pid ${process.ppid} on `));
+    expect(await readFile(lockFile(), "utf8")).toBe(earlier);
+    expect(statSync(lockFile()).ino).toBe(inode);
+    expect((await readdir(dir)).sort()).toEqual(["owner.json", "owner.json.takeover"]);
+  });
+
+  it("judged stale by two takers: the later one finds it gone, and the spool taken by the earlier", async () => {
+    await writeFile(join(dir, "owner.json"), JSON.stringify({ host: hostname(), pid: deadPid(), until: 0 }));
+    await writeFile(lockFile(), JSON.stringify({ host: hostname(), pid: deadPid(), until: 0 }));
+    const earlier = { host: hostname(), pid: process.ppid, until: 0 };
+    const later = (): unknown =>
+      takeSpoolLease(dir, {
+        interleave: (point) => {
+          if (point !== "breaking") return;
+          // Another taker removed the stale file and took the spool over.
+          unlinkSync(lockFile());
+          writeFileSync(join(dir, "owner.json"), JSON.stringify(earlier));
+        },
+      });
+    expect(later).toThrow(new RegExp(`is held by relay pid ${process.ppid} on `));
+    expect(ownerFile()).toEqual(earlier);
+    expect(await readdir(dir)).toEqual(["owner.json"]);
+  });
+
+  it("that lost its name to another process: the commit puts that process's record in place, not this one's", async () => {
+    await writeFile(join(dir, "owner.json"), JSON.stringify({ host: hostname(), pid: deadPid(), until: 0 }));
+    const other = { host: hostname(), pid: process.ppid, until: 0 };
+    const taker = (): unknown =>
+      takeSpoolLease(dir, {
+        interleave: (point) => {
+          if (point !== "locked") return;
+          unlinkSync(lockFile());
+          writeFileSync(lockFile(), JSON.stringify(other));
+        },
+      });
+    expect(taker).toThrow(new RegExp(`is held by relay pid ${process.ppid} on `));
+    expect(ownerFile()).toEqual(other);
+    expect(await readdir(dir)).toEqual(["owner.json"]);
+  });
+});
+
 describe("adopting a dead relay's spool", () => {
   it("moves each entry with its pending recipients and arrival time, empties the spool, and frees it", async () => {
     const foreignDir = join(dir, "dead");
@@ -148,6 +319,22 @@ describe("adopting a dead relay's spool", () => {
     expect(await readdir(join(foreignDir, "queue"))).toEqual([]);
     expect(await readdir(join(foreignDir, "state"))).toEqual([]);
     expect((await readdir(foreignDir)).includes("owner.json")).toBe(false);
+  });
+
+  it("stops when another relay takes the spool over meanwhile", async () => {
+    const foreignDir = join(dir, "dead");
+    const foreign = await Spool.open(foreignDir);
+    const id = await foreign.enqueue({ envelope: { mailFrom: "a@sender.test", rcptTo: ["b@example.org"] }, message: MESSAGE });
+    await writeFile(join(foreignDir, "owner.json"), JSON.stringify({ host: hostname(), pid: deadPid(), until: 0 }));
+    const into = await Spool.open(join(dir, "living"));
+    const adoption = adoptSpool(foreignDir, into);
+    // The lease is taken at once; while the adoption opens the spool, another relay's file replaces it.
+    const other = { host: "elsewhere.example", pid: 1, until: Date.now() + LEASE_MS };
+    writeFileSync(join(foreignDir, "owner.json"), JSON.stringify(other));
+    await expect(adoption).rejects.toThrow("relay pid 1 on elsewhere.example took it over");
+    expect(into.list()).toEqual([]);
+    expect(await readdir(join(foreignDir, "queue"))).toEqual([id]);
+    expect(JSON.parse(await readFile(join(foreignDir, "owner.json"), "utf8"))).toEqual(other);
   });
 
   it("is refused while the spool's relay lives, and for the relay's own spool", async () => {

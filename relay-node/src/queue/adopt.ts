@@ -26,7 +26,9 @@ export async function adoptSpool(dir: string, into: Spool): Promise<Adoption> {
   if (from === resolve(into.dir)) throw new Error(`${from} is this relay's own spool`);
   const lease = takeSpoolLease(from);
   try {
-    const foreign = await Spool.open(from);
+    // Asked before each entry is read, as a relay's own spool is: should another relay take the
+    // spool over meanwhile (lease.ts), the adoption stops rather than move what that relay delivers.
+    const foreign = await Spool.open(from, { assertHeld: () => lease.assertHeld() });
     const adoption: Adoption = { from, moved: [], finished: [] };
     for (const entry of foreign.list().sort((a, b) => (a.id < b.id ? -1 : 1))) {
       const pending = entry.recipients.filter((recipient) => recipient.status === "pending").map((recipient) => recipient.rcpt);

@@ -6,9 +6,11 @@
 // LEASE_MS (15 s) with `until` LEASE_MS ahead. It holds the spool while
 // - on this host: its process lives (a SIGKILLed relay's spool is free at once; a busy one keeps it),
 // - on another host (shared storage): `until` has not passed (a host that died frees it after LEASE_MS).
-// A fresh owner file appears by link(2), which fails when the name exists, so of two takers one wins; a
-// stale one is replaced only under <dir>/owner.json.takeover, itself made by link(2). A taker that dies
-// inside the takeover (a few file operations) leaves that file behind: the next taker names it.
+// Every change of the owner file is made under the lock <dir>/owner.json.takeover, made by link(2)
+// (which fails when the name exists) and holding its maker's record: a check of the owner file and
+// the change that follows it are one step for every other relay. A relay killed while it holds the lock
+// (a renewal is a few file operations every 15 s) leaves it behind; the next one judges it as an owner
+// file and removes it when its maker is gone (takeSpoolLease, lock()).
 //
 // An owner that was stopped in its tracks (SIGSTOP, a partitioned host) past `until` may find, when it
 // runs again, that a relay of another host took the spool: it learns so at its next renewal, or sooner,
@@ -94,14 +96,34 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-function readOwner(path: string): SpoolOwner | null {
+/** The text of a file, or undefined when it does not exist. */
+function readText(path: string): string | undefined {
   try {
-    const value = JSON.parse(readFileSync(path, "utf8")) as Partial<SpoolOwner>;
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    if (isCode(error, "ENOENT")) return undefined;
+    throw error;
+  }
+}
+
+/** An owner record; null when the text is none (absent) or not one. */
+function parseOwner(text: string | undefined): SpoolOwner | null {
+  if (text === undefined) return null;
+  try {
+    const value = JSON.parse(text) as Partial<SpoolOwner>;
     if (typeof value.host === "string" && typeof value.pid === "number" && typeof value.until === "number") return value as SpoolOwner;
   } catch {
-    // absent or unreadable: no owner
+    // unreadable: no owner
   }
   return null;
+}
+
+function readOwner(path: string): SpoolOwner | null {
+  try {
+    return parseOwner(readText(path));
+  } catch {
+    return null;
+  }
 }
 
 function isCode(error: unknown, code: string): boolean {
@@ -116,65 +138,179 @@ export interface LeaseOptions {
   now?: () => number;
   host?: string;
   pid?: number;
+  /** Whether a process of this host lives; kill(pid, 0) by default. */
+  pidAlive?: (pid: number) => boolean;
+  /**
+   * For tests: called where another process may act between two steps of this one — `locked`: with
+   * owner.json.takeover held, before owner.json is read and replaced; `breaking`: a stale
+   * owner.json.takeover judged so, before it is moved aside.
+   */
+  interleave?: (point: "locked" | "breaking") => void;
   /** Told once, when a renewal or assertHeld() finds the owner file no longer ours: then stop delivering from the spool. */
   onLost?: (lost: SpoolLost) => void;
   /** Told when a renewal could not be written. */
   onRenewalError?: (error: unknown) => void;
 }
 
+/** An owner record written and fsynced under a temporary name, to be linked or renamed into place. */
+interface Written {
+  owner: SpoolOwner;
+  text: string;
+  temp: string;
+}
+
 /**
  * Takes the spool at `dir` for this process, or throws SpoolHeld naming the relay that holds it; the
  * lease is renewed every quarter of its length (an unref'd timer) until release() or until it is found lost.
+ *
+ * Every change of <dir>/owner.json — a take, a takeover, a renewal, a release — happens under the lock
+ * <dir>/owner.json.takeover, so that a check of the owner file and the change that follows it are not
+ * split by another process's change: without it, a renewal that had checked the file was still its own
+ * could rename its next record over the record of a relay that took the spool over just then, and
+ * both would deliver from it.
  */
 export function takeSpoolLease(dir: string, options: LeaseOptions = {}): SpoolLease {
   const now = options.now ?? Date.now;
+  const alive = options.pidAlive ?? pidAlive;
+  const interleave = options.interleave ?? ((): void => {});
   const self = { host: options.host ?? testLease?.host ?? hostname(), pid: options.pid ?? process.pid };
   const leaseMs = testLease?.leaseMs ?? LEASE_MS;
   const path = join(dir, "owner.json");
   const lastPath = join(dir, "owner.last.json");
+  const lockPath = `${path}.takeover`;
   mkdirSync(dir, { recursive: true });
-  /** The owner file's next contents, written and fsynced under a temporary name. */
-  const write = (): { owner: SpoolOwner; text: string; temp: string } => {
+  const write = (): Written => {
     const owner = { ...self, until: now() + leaseMs };
     const text = JSON.stringify(owner);
     const temp = join(dir, `.owner.${randomBytes(4).toString("hex")}.tmp`);
-    writeFileSync(temp, text, { flush: true });
+    try {
+      writeFileSync(temp, text, { flush: true });
+    } catch (error) {
+      // A full disk may refuse the bytes after the file was made: no empty file stays behind.
+      rmSync(temp, { force: true });
+      throw error;
+    }
     return { owner, text, temp };
   };
+  const aside = (): string => join(dir, `.owner.${randomBytes(4).toString("hex")}.stale`);
+  /**
+   * A lock file holds the record of the process that made it, so that it can be judged as an owner
+   * file is: stale when that process is of this host and dead (a relay SIGKILLed inside a renewal),
+   * or of another host and its `until` passed. An unreadable one is never judged stale.
+   */
+  const stale = (text: string | undefined): boolean => {
+    const record = parseOwner(text);
+    return record !== null && !ownerHolds(record, self, now(), alive);
+  };
+  /**
+   * Takes the lock with `mine` (its temporary file linked to owner.json.takeover: link(2) fails with
+   * EEXIST while another process holds it), or returns the text of the lock file that is in the way.
+   *
+   * A stale lock file is removed first. Two takers may read the same stale file; had each unlinked
+   * the name and linked its own, the later unlink could remove the earlier one's fresh lock, and both
+   * would go on. Instead each renames the name to a name of its own, which no other process touches,
+   * and judges what it moved again: rename(2) moves whatever the name holds at that instant, so the
+   * stale file is moved by one of them only. The other's rename fails (ENOENT) or moves a lock taken
+   * since, which it finds live and links back. Only what was judged stale after the move is removed
+   * for good: a live lock moved by mistake loses its name only when yet another process took the free
+   * name between the move and the link back (EEXIST then), and its holder learns so at its commit
+   * (underLock), which then installs the other process's record, not its own.
+   */
+  const lock = (mine: Written): { locked: true } | { locked: false; holder: string | undefined } => {
+    // Three tries: each after the lock was found gone or a stale one removed.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        linkSync(mine.temp, lockPath);
+        return { locked: true };
+      } catch (error) {
+        if (!isCode(error, "EEXIST")) throw error;
+      }
+      const holder = readText(lockPath);
+      if (holder === undefined) continue;
+      if (!stale(holder)) return { locked: false, holder };
+      interleave("breaking");
+      const moved = aside();
+      try {
+        renameSync(lockPath, moved);
+      } catch (error) {
+        if (isCode(error, "ENOENT")) continue;
+        throw error;
+      }
+      if (!stale(readText(moved))) {
+        try {
+          linkSync(moved, lockPath);
+        } catch (error) {
+          if (!isCode(error, "EEXIST")) throw error;
+        }
+      }
+      unlinkSync(moved);
+    }
+    return { locked: false, holder: readText(lockPath) };
+  };
+  /**
+   * Gives the lock up if the name still holds our file: a commit moved it to owner.json, and after a
+   * stop longer than the lease it may be another's (the read and the unlink are two steps: a process
+   * stopped between them for longer than the lease could remove a lock taken since, as any lease-based
+   * lock can be outlived; the commit's check below still keeps the owner file whole).
+   */
+  const unlock = (mine: Written): void => {
+    if (readText(lockPath) === mine.text) rmSync(lockPath, { force: true });
+  };
+  /**
+   * Under the lock: `replace` decides from the owner file's text whether `mine` is to replace it; if
+   * so, the lock file itself is renamed over owner.json (the commit). What lands there is whatever the
+   * lock name holds at that instant — our record, or, if ours lost its name (above), the record of the
+   * process holding the lock now — never a record of ours after another's. The outcome is then read
+   * from the owner file: the spool is ours exactly when it holds our text, whichever process's commit
+   * put it there. `holder`: the lock file in the way when the lock could not be had.
+   */
+  const underLock = (
+    mine: Written,
+    replace: (text: string | undefined) => boolean,
+  ): { locked: true; ours: boolean } | { locked: false; holder: string | undefined } => {
+    const taken = lock(mine);
+    if (!taken.locked) return taken;
+    try {
+      interleave("locked");
+      if (replace(readText(path))) renameSync(lockPath, path);
+    } catch (error) {
+      // ENOENT: the lock lost its name (above): the owner file says what happened.
+      if (!isCode(error, "ENOENT")) {
+        unlock(mine);
+        throw error;
+      }
+    }
+    unlock(mine);
+    return { locked: true, ours: readText(path) === mine.text };
+  };
+
   /** What this process wrote last: the owner file holds exactly this while the spool is ours. */
   let written = "";
   const take = (): SpoolOwner => {
     const mine = write();
-    written = mine.text;
     try {
-      linkSync(mine.temp, path);
+      const outcome = underLock(mine, (text) => {
+        const holder = parseOwner(text);
+        return holder === null || !ownerHolds(holder, self, now(), alive);
+      });
+      if (!outcome.locked) {
+        const locker = parseOwner(outcome.holder);
+        throw new SpoolHeld(
+          locker !== null
+            ? `${dir} is being taken over or renewed by ${describe(locker)}`
+            : outcome.holder === undefined
+              ? `${dir} is being taken over by another relay: try again`
+              : `${dir} is being taken over by another relay (or one died doing it, leaving ${lockPath} unreadable: then delete it)`,
+        );
+      }
+      if (!outcome.ours) {
+        const holder = readOwner(path);
+        throw new SpoolHeld(`${dir} is held by ${holder === null ? "another relay" : describe(holder)}`);
+      }
+      written = mine.text;
       return mine.owner;
-    } catch (error) {
-      if (!isCode(error, "EEXIST")) throw error;
-      const current = readOwner(path);
-      if (current !== null && ownerHolds(current, self, now(), pidAlive)) throw new SpoolHeld(`${dir} is held by ${describe(current)}`);
-      const takeover = `${path}.takeover`;
-      try {
-        linkSync(mine.temp, takeover);
-      } catch (takeoverError) {
-        if (isCode(takeoverError, "EEXIST"))
-          throw new SpoolHeld(`${dir} is being taken over by another relay (or a taker died doing it: then delete ${takeover})`, { cause: takeoverError });
-        throw takeoverError;
-      }
-      try {
-        const again = readOwner(path);
-        if (again !== null && ownerHolds(again, self, now(), pidAlive)) throw new SpoolHeld(`${dir} is held by ${describe(again)}`);
-        renameSync(mine.temp, path);
-        return mine.owner;
-      } finally {
-        unlinkSync(takeover);
-      }
     } finally {
-      try {
-        unlinkSync(mine.temp);
-      } catch {
-        // renamed into place
-      }
+      rmSync(mine.temp, { force: true });
     }
   };
   let owner = take();
@@ -207,16 +343,21 @@ export function takeSpoolLease(dir: string, options: LeaseOptions = {}): SpoolLe
       return;
     }
     // A renewal that fails (a full disk) is tried again at the next tick: on this host the lease holds
-    // while the process lives anyway, and another host waits the lease's length, four ticks.
-    let next: { owner: SpoolOwner; text: string; temp: string } | undefined;
+    // while the process lives anyway, and another host waits the lease's length, four ticks. One that
+    // finds the lock taken is skipped: a taker under way finds this lease live and gives up, or (this
+    // relay was stopped past its lease) takes the spool, which the next assertHeld() finds.
+    let next: Written | undefined;
     try {
       next = write();
-      renameSync(next.temp, path);
-      owner = next.owner;
-      written = next.text;
+      const outcome = underLock(next, (text) => text === written);
+      if (outcome.locked && outcome.ours) {
+        owner = next.owner;
+        written = next.text;
+      } else if (outcome.locked) assertHeld();
     } catch (error) {
+      if (!(error instanceof SpoolLost)) options.onRenewalError?.(error);
+    } finally {
       if (next !== undefined) rmSync(next.temp, { force: true });
-      options.onRenewalError?.(error);
     }
   }, leaseMs / 4).unref();
   return {
@@ -227,11 +368,28 @@ export function takeSpoolLease(dir: string, options: LeaseOptions = {}): SpoolLe
     release(releaseOptions = {}) {
       clearInterval(renewal);
       if (lost !== null || !ours()) return;
-      if (releaseOptions.leaveName === true) writeFileSync(lastPath, JSON.stringify({ ...self, until: now() }));
+      // Under the lock, so that no takeover lands between the check and the unlink, whose file the
+      // unlink would remove. A lock held by a live process (a taker now re-reading this live lease, to
+      // give up) is not waited for, nor one that cannot be written (a full disk): the file goes
+      // without it, and a taker's re-read decides.
+      let mine: Written | undefined;
+      let locked = false;
       try {
-        unlinkSync(path);
-      } catch (error) {
-        if (!isCode(error, "ENOENT")) throw error;
+        try {
+          mine = write();
+          locked = lock(mine).locked;
+        } catch {
+          // released without the lock
+        }
+        if (ours()) {
+          if (releaseOptions.leaveName === true) writeFileSync(lastPath, JSON.stringify({ ...self, until: now() }));
+          rmSync(path, { force: true });
+        }
+      } finally {
+        if (mine !== undefined) {
+          if (locked) unlock(mine);
+          rmSync(mine.temp, { force: true });
+        }
       }
     },
   };
