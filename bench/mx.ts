@@ -34,7 +34,7 @@ import { HARAKA_PLUGINS, installHaraka, writeHarakaInstance, type HarakaInstall 
 import { sleep, spawnLogged, stopChild, waitForGreeting, waitUntil } from "./support/child.ts";
 import { buildMxMessage } from "./support/mx-message.ts";
 import { postfixAvailable, postfixUser, postfixVersion, startPostfix, writePostfixInstance } from "./support/postfix.ts";
-import { childrenNamed, sumTreeCpuSeconds, treeCpuSeconds } from "./support/proc-tree.ts";
+import { busiestThreadSeconds, childrenNamed, sumTreeCpuSeconds, treeCpuSeconds, treeThreadCpuSeconds } from "./support/proc-tree.ts";
 import { loadAverage, phaseProblems } from "./support/report.ts";
 import { STEADY_STATE, onlyFlag, optionsOrUsage, wholeFlagIn } from "./support/options.ts";
 import { measureMetricsCost, type MetricsCost } from "./support/metrics-cost.ts";
@@ -468,7 +468,7 @@ async function edgemxServer(
 
 interface Row {
   server: Server;
-  measured?: PhaseResult & { serverCpu: number; dnsCpu: number; helperCpu: number; drainSeconds: number; loadAverage: [number, number] };
+  measured?: PhaseResult & { serverCpu: number; busiestThreadCpu: number; dnsCpu: number; helperCpu: number; drainSeconds: number; loadAverage: [number, number] };
   problem?: string;
 }
 
@@ -528,6 +528,7 @@ async function measure(server: Server, options: Options, messageFile: string, di
     await server.drain(accepted);
     const before = {
       server: treeCpuSeconds(server.pid),
+      threads: treeThreadCpuSeconds(server.pid),
       dns: sumTreeCpuSeconds(harnessDnsPids()),
       helpers: sumTreeCpuSeconds(server.helperPids()),
       load: loadAverage(),
@@ -537,12 +538,13 @@ async function measure(server: Server, options: Options, messageFile: string, di
     const loadProblem = phaseProblems(load);
     if (loadProblem !== undefined) return { server, problem: loadProblem };
     const drainSeconds = await server.drain(accepted);
-    const after = { server: treeCpuSeconds(server.pid), dns: sumTreeCpuSeconds(harnessDnsPids()), helpers: sumTreeCpuSeconds(server.helperPids()) };
+    const after = { server: treeCpuSeconds(server.pid), threads: treeThreadCpuSeconds(server.pid), dns: sumTreeCpuSeconds(harnessDnsPids()), helpers: sumTreeCpuSeconds(server.helperPids()) };
     return {
       server,
       measured: {
         ...load,
         serverCpu: after.server - before.server,
+        busiestThreadCpu: busiestThreadSeconds(before.threads, after.threads),
         dnsCpu: after.dns - before.dns,
         helperCpu: after.helpers - before.helpers,
         drainSeconds,
@@ -582,6 +584,7 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
     "msg/s",
     "CPU ms/msg",
     "msg per CPU-s",
+    "busiest thread ms/msg",
     "server busy",
     "DNS ms/msg",
     "helpers ms/msg",
@@ -604,6 +607,7 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
       rate(row).toFixed(0),
       cpuMs(row).toFixed(3),
       (1000 / cpuMs(row)).toFixed(0),
+      per(m.busiestThreadCpu),
       `${((m.serverCpu / (m.wallSeconds + m.drainSeconds)) * 100).toFixed(0)}%`,
       per(m.dnsCpu),
       per(m.helperCpu),
@@ -632,6 +636,7 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
     "-",
     "-",
     "-",
+    "-",
     haraka ? ratio(POSTFIX_DURABLE_CPU_MS, cpuMs(haraka)) : "-",
     sink ? ratio(POSTFIX_DURABLE_CPU_MS, cpuMs(sink)) : "-",
   ]);
@@ -639,7 +644,7 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
   const generatorMs = rows.flatMap((r) => (r.measured ? [(r.measured.generatorCpuSeconds / r.measured.accepted) * 1000] : []));
   const notes = [
     `${options.seconds} s measured per server after ${options.warmup} s warm-up; ${options.sessions} concurrent sessions from ${CLIENT_IP} (${sender.mailHost}), ${options.perSession} messages per connection, MAIL/RCPT/DATA pipelined; ${messageBytes} bytes per message, DKIM-signed; every message answered 250.`,
-    "msg/s: 250 replies over the wall time of the measured load. CPU ms/msg: utime+stime of the server's process tree (all its threads) over the load and, for servers that deliver, until their queue drained (drain s after the load). msg per CPU-s: 1000 / CPU ms/msg, the rate of one fully busy core. server busy: that CPU over that time (100% = one core; the relay's libuv and GC threads and Postfix's processes can exceed it). load avg: the machine's 1-minute load average before and after (other work on the machine lowers msg/s, much less CPU ms/msg).",
+    "msg/s: 250 replies over the wall time of the measured load. CPU ms/msg: utime+stime of the server's process tree (all its threads) over the load and, for servers that deliver, until their queue drained (drain s after the load). msg per CPU-s: 1000 / CPU ms/msg, the rate of one fully busy core. busiest thread ms/msg: the CPU of the server's busiest thread (for a Node server, its event loop) per message: 1000 / it is the rate at which that thread alone would fill a core. server busy: that CPU over that time (100% = one core; the relay's libuv and GC threads and Postfix's processes can exceed it). load avg: the machine's 1-minute load average before and after (other work on the machine lowers msg/s, much less CPU ms/msg).",
     "DNS ms/msg: the harness's unbound + Knot (not in the server's figure). helpers ms/msg: a downstream sink or clamd (not in the server's figure).",
     `The load generator (a separate Node process) used ${generatorMs.length ? `${Math.min(...generatorMs).toFixed(3)}–${Math.max(...generatorMs).toFixed(3)}` : "-"} ms CPU per message.`,
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}. Queues and mailboxes, each row on a file system of its own: ${fileSystem}.`,

@@ -64,3 +64,42 @@ export function childrenNamed(parentPid: number, command: string): number[] {
 export function sumTreeCpuSeconds(pids: readonly number[]): number {
   return pids.reduce((total, pid) => total + treeCpuSeconds(pid), 0);
 }
+
+/** CPU seconds (utime + stime) of every live thread of `rootPid` and its descendants, by "pid/tid". */
+export function treeThreadCpuSeconds(rootPid: number): Map<string, number> {
+  const stats = allStats();
+  const children = new Map<number, Stat[]>();
+  for (const stat of stats) children.set(stat.parentPid, [...(children.get(stat.parentPid) ?? []), stat]);
+  const root = stats.find((s) => s.pid === rootPid);
+  if (root === undefined) throw new Error(`process ${rootPid} is gone`);
+  const threads = new Map<string, number>();
+  const todo = [root];
+  for (let i = 0; i < todo.length && i < 10_000; i++) {
+    const { pid } = todo[i]!;
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // ended while we looked
+    }
+    for (const tid of tids) {
+      let text: string;
+      try {
+        text = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      } catch {
+        continue;
+      }
+      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+      threads.set(`${pid}/${tid}`, (Number(fields[14 - 3]) + Number(fields[15 - 3])) / TICKS_PER_SECOND);
+    }
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return threads;
+}
+
+/** The CPU seconds the busiest thread used between two readings of treeThreadCpuSeconds (threads that ended in between are not seen). */
+export function busiestThreadSeconds(before: Map<string, number>, after: Map<string, number>): number {
+  let busiest = 0;
+  for (const [thread, seconds] of after) busiest = Math.max(busiest, seconds - (before.get(thread) ?? 0));
+  return busiest;
+}
