@@ -468,7 +468,14 @@ async function edgemxServer(
 
 interface Row {
   server: Server;
-  measured?: PhaseResult & { serverCpu: number; busiestThreadCpu: number; dnsCpu: number; helperCpu: number; drainSeconds: number; loadAverage: [number, number] };
+  measured?: PhaseResult & {
+    serverCpu: number;
+    busiestThreadCpu: number;
+    dnsCpu: number;
+    helperCpu: number;
+    drainSeconds: number;
+    loadAverage: [number, number];
+  };
   problem?: string;
 }
 
@@ -538,7 +545,12 @@ async function measure(server: Server, options: Options, messageFile: string, di
     const loadProblem = phaseProblems(load);
     if (loadProblem !== undefined) return { server, problem: loadProblem };
     const drainSeconds = await server.drain(accepted);
-    const after = { server: treeCpuSeconds(server.pid), threads: treeThreadCpuSeconds(server.pid), dns: sumTreeCpuSeconds(harnessDnsPids()), helpers: sumTreeCpuSeconds(server.helperPids()) };
+    const after = {
+      server: treeCpuSeconds(server.pid),
+      threads: treeThreadCpuSeconds(server.pid),
+      dns: sumTreeCpuSeconds(harnessDnsPids()),
+      helpers: sumTreeCpuSeconds(server.helperPids()),
+    };
     return {
       server,
       measured: {
