@@ -273,7 +273,12 @@ describe("Postfix as a client: relaying to our MX with smtp_tls_security_level =
   it("Postfix's message arrives in our Maildir over TLS", async () => {
     const from = `carol@${TEST_DNS.sender.domain}`;
     const connection = new SMTPConnection({ host: "127.0.0.1", port: sender.instance.port, name: "client.test", ignoreTLS: true });
-    await new Promise<void>((resolve, reject) => connection.connect((err) => (err ? reject(err) : resolve())));
+    // nodemailer reports a failed connect (no greeting, say) only as an "error" event: a rejection here,
+    // with Postfix's log to tell why, not an uncaught exception.
+    await new Promise<void>((resolve, reject) => {
+      connection.once("error", (err: Error) => reject(new Error(`${err.message}; Postfix's log:\n${sender.maillog()}`, { cause: err })));
+      connection.connect(() => resolve());
+    });
     const raw = testMessage({ from, to: LOCAL.mailbox, subject: "through Postfix" });
     await new Promise<void>((resolve, reject) => connection.send({ from, to: [LOCAL.mailbox] }, raw, (err) => (err ? reject(err) : resolve())));
     connection.quit();
