@@ -13,6 +13,13 @@ interface Stat {
   ticks: number;
 }
 
+/** Field n (1-based, proc(5)) of a /proc/…/stat line, as a number. */
+function statField(text: string): (n: number) => number {
+  // "pid (comm) state ppid …"; comm may hold spaces and parentheses: split after the last ")".
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return (n: number): number => Number(fields[n - 3]);
+}
+
 function readStat(pid: number): Stat | null {
   let text: string;
   try {
@@ -20,9 +27,7 @@ function readStat(pid: number): Stat | null {
   } catch {
     return null; // ended while we looked
   }
-  // "pid (comm) state ppid …"; comm may hold spaces and parentheses: split after the last ")".
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  const field = (n: number): number => Number(fields[n - 3]);
+  const field = statField(text);
   return { pid, command: text.slice(text.indexOf("(") + 1, text.lastIndexOf(")")), parentPid: field(4), ticks: field(14) + field(15) + field(16) + field(17) };
 }
 
@@ -36,21 +41,21 @@ function allStats(): Stat[] {
   return stats;
 }
 
-/** CPU seconds used so far by `rootPid` and every live descendant (user + system, with reaped children). */
-export function treeCpuSeconds(rootPid: number): number {
+/** `rootPid` and every live descendant. */
+function processTree(rootPid: number): Stat[] {
   const stats = allStats();
   const children = new Map<number, Stat[]>();
   for (const stat of stats) children.set(stat.parentPid, [...(children.get(stat.parentPid) ?? []), stat]);
   const root = stats.find((s) => s.pid === rootPid);
   if (root === undefined) throw new Error(`process ${rootPid} is gone`);
-  let ticks = 0;
-  const todo = [root];
-  for (let i = 0; i < todo.length && i < 10_000; i++) {
-    const stat = todo[i]!;
-    ticks += stat.ticks;
-    todo.push(...(children.get(stat.pid) ?? []));
-  }
-  return ticks / TICKS_PER_SECOND;
+  const tree = [root];
+  for (let i = 0; i < tree.length && i < 10_000; i++) tree.push(...(children.get(tree[i]!.pid) ?? []));
+  return tree;
+}
+
+/** CPU seconds used so far by `rootPid` and every live descendant (user + system, with reaped children). */
+export function treeCpuSeconds(rootPid: number): number {
+  return processTree(rootPid).reduce((ticks, stat) => ticks + stat.ticks, 0) / TICKS_PER_SECOND;
 }
 
 /** The pids of the direct children of `parentPid` named `command` (comm, at most 15 characters). */
@@ -67,15 +72,8 @@ export function sumTreeCpuSeconds(pids: readonly number[]): number {
 
 /** CPU seconds (utime + stime) of every live thread of `rootPid` and its descendants, by "pid/tid". */
 export function treeThreadCpuSeconds(rootPid: number): Map<string, number> {
-  const stats = allStats();
-  const children = new Map<number, Stat[]>();
-  for (const stat of stats) children.set(stat.parentPid, [...(children.get(stat.parentPid) ?? []), stat]);
-  const root = stats.find((s) => s.pid === rootPid);
-  if (root === undefined) throw new Error(`process ${rootPid} is gone`);
   const threads = new Map<string, number>();
-  const todo = [root];
-  for (let i = 0; i < todo.length && i < 10_000; i++) {
-    const { pid } = todo[i]!;
+  for (const { pid } of processTree(rootPid)) {
     let tids: string[];
     try {
       tids = readdirSync(`/proc/${pid}/task`);
@@ -89,10 +87,9 @@ export function treeThreadCpuSeconds(rootPid: number): Map<string, number> {
       } catch {
         continue;
       }
-      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-      threads.set(`${pid}/${tid}`, (Number(fields[14 - 3]) + Number(fields[15 - 3])) / TICKS_PER_SECOND);
+      const field = statField(text);
+      threads.set(`${pid}/${tid}`, (field(14) + field(15)) / TICKS_PER_SECOND);
     }
-    todo.push(...(children.get(pid) ?? []));
   }
   return threads;
 }

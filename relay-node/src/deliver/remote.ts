@@ -236,11 +236,16 @@ export async function resolverValidates(resolver: Resolver, probeName: string): 
   return probe.status === "ok" && probe.authenticated;
 }
 
-/** Groups recipients by their domain (the part after the last "@", compared case-insensitively). */
+/** The domain of a recipient: the part after the last "@", as a DNS name (lower case, no final dot). */
+export function recipientDomain(rcpt: string): string {
+  return normalizeName(rcpt.slice(rcpt.lastIndexOf("@") + 1));
+}
+
+/** Groups recipients by their domain (recipientDomain). */
 export function recipientsByDomain(rcptTo: readonly string[]): Map<string, string[]> {
   const groups = new Map<string, string[]>();
   for (const rcpt of rcptTo) {
-    const domain = normalizeName(rcpt.slice(rcpt.lastIndexOf("@") + 1));
+    const domain = recipientDomain(rcpt);
     groups.set(domain, [...(groups.get(domain) ?? []), rcpt]);
   }
   return groups;

@@ -5,8 +5,9 @@
 // smarthost's name is resolved through the relay's resolver, as MX hosts are. No DANE, MTA-STS or TLS-RPT
 // here: those are about the recipient domain's MX hosts, which the smarthost talks to, not we.
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
-import { normalizeName, type Resolver } from "../../../core/dns/resolver.ts";
+import type { Resolver } from "../../../core/dns/resolver.ts";
 import type { Deliverer } from "../queue/deliverer.ts";
+import { recipientDomain } from "./remote.ts";
 import { routeByDomain } from "./route.ts";
 import { sendTransaction, type TransactionTimeouts } from "./transaction.ts";
 import type { SessionCache } from "./session-cache.ts";
@@ -57,11 +58,10 @@ export function smarthostDeliverer(
     };
     // A session logged in to the same address and port under the same name and user carries any
     // domain's mail; the per-destination limit counts it under the domain of the message it carries.
-    const rcpt = message.envelope.rcptTo[0] ?? "";
     const reuse = options.sessions && {
       cache: options.sessions,
       key: JSON.stringify(["smarthost", ip, relayHost.port, session.servername, session.implicitTls, session.auth.user, session.auth.method]),
-      destination: normalizeName(rcpt.slice(rcpt.lastIndexOf("@") + 1)),
+      destination: recipientDomain(message.envelope.rcptTo[0] ?? ""),
     };
     return sendTransaction({ host: ip, port: relayHost.port, lmtp: false, hostname, relayHost: session }, message, options.timeouts, reuse);
   };
