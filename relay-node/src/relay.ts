@@ -259,7 +259,7 @@ async function startRelayServices(
     onRenewalError: (err) => logger.warn({ event: "spool", err: (err as Error).message }, "the spool's lease could not be renewed: tried again in 15 s"),
   });
   services.defer(() => lease.release());
-  const spool = await Spool.open(config.relay.spool, { assertHeld: () => lease.assertHeld() });
+  const spool = await Spool.open(config.relay.spool, { assertHeld: () => lease.assertHeldCheaply() });
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
   const besideSpool = (name: string): string => join(dirname(resolve(config.relay.spool)), name);
