@@ -77,7 +77,7 @@ const USAGE = `usage: npm run bench -- mx [--seconds N] [--warmup N] [--sessions
   --haraka-nodes N Haraka's cluster workers (smtp.ini nodes; default 0: unset, a master and one worker)
   --no-clamd       skip the row with clamd
   --only LIST      only these rows, comma-separated: sink, postfix, postfix-maildir, haraka, haraka-durable, edgemx,
-                   edgemx-pool, edgemx-main-thread, edgemx-processes, edgemx-metrics, edgemx-clamd
+                   edgemx-pool, edgemx-main-thread, edgemx-processes, edgemx-spool, edgemx-metrics, edgemx-clamd
   --fs KIND        where the queues and mailboxes live: ext4-journal (default: a fresh ext4 with a
                    journal on a loop device, as root; else the temp folder) or tmp (the temp folder)
   --keep           keep the temp folder (configurations, server logs) and say where it is
@@ -108,6 +108,7 @@ const ROWS = [
   "edgemx-pool",
   "edgemx-main-thread",
   "edgemx-processes",
+  "edgemx-spool",
   "edgemx-metrics",
   "edgemx-clamd",
 ] as const;
@@ -302,6 +303,7 @@ function relayConfig(
   maildir = join(dir, "Maildir"),
   reusePort = false,
   threadsFromBytes?: number,
+  deliverBeforeReply = true,
 ): unknown {
   return {
     hostname: HOSTNAME,
@@ -320,7 +322,7 @@ function relayConfig(
       resolver: { host: "127.0.0.1", port: dnsPort, timeoutMs: 3000 },
       store: { type: "sqlite", path: join(dir, "greylist.sqlite") },
       clamd: clamd ? { enabled: true, host: clamd.host, port: clamd.port, timeoutMs: 5000 } : { enabled: false },
-      nextHop: { type: "maildir", path: maildir },
+      nextHop: { type: "maildir", path: maildir, deliverBeforeReply },
       spool: join(dir, "spool"),
       // Every session of the benchmark comes from one address: the per-address bound (default 20) must let 40 in.
       limits: { maxConnections: 500, maxConnectionsPerIp: 1000 },
@@ -355,6 +357,8 @@ interface EdgemxRowOptions {
   threadsFromBytes?: number;
   /** Relay processes sharing the port (SO_REUSEPORT); unset: one, relay-node/src/main.ts. */
   processes?: number;
+  /** relay.nextHop.deliverBeforeReply false: every message through the spool. */
+  spooled?: boolean;
 }
 
 async function edgemxServer(
@@ -384,6 +388,7 @@ async function edgemxServer(
       join(folder, "Maildir"),
       processes > 1,
       options.threadsFromBytes,
+      options.spooled !== true,
     );
     const config: EdgemxConfig = parseConfig(document, "the mx benchmark's relay configuration");
     const configFile = join(own, "edgemx.yaml");
@@ -429,20 +434,24 @@ async function edgemxServer(
       },
     };
   }
-  if (options.processes !== undefined || options.threads === 0 || options.threadsFromBytes === 0) {
+  if (options.processes !== undefined || options.threads === 0 || options.threadsFromBytes === 0 || options.spooled === true) {
     return {
       name:
-        options.processes !== undefined
-          ? `edgemx, ${processes} processes (SO_REUSEPORT)`
-          : options.threads === 0
-            ? "edgemx, judge on the main thread"
-            : "edgemx, every message in the judge pool",
+        options.spooled === true
+          ? "edgemx, every message through the spool"
+          : options.processes !== undefined
+            ? `edgemx, ${processes} processes (SO_REUSEPORT)`
+            : options.threads === 0
+              ? "edgemx, judge on the main thread"
+              : "edgemx, every message in the judge pool",
       description:
-        options.processes === undefined
-          ? options.threads === 0
-            ? "edgemx as below with relay.threads 0: the judge on the main thread, one core's worth (issue 4's shape)"
-            : "edgemx as below with relay.threadsFromBytes 0: every message judged in the pool of worker threads (relay.threads unset: one per core), however small"
-          : `edgemx as below in ${processes} relay processes (bench/support/shared-port-relays.ts), each with relay.threads ${options.threads ?? "default"}, its own spool and relay.store, all listening on one port with SO_REUSEPORT and delivering into one Maildir: the multi-process alternative to the judge pool`,
+        options.spooled === true
+          ? "edgemx as below with relay.nextHop.deliverBeforeReply false: every message spooled (fsynced) before its 250 and delivered into the Maildir from the spool after it, as before delivery before the reply"
+          : options.processes === undefined
+            ? options.threads === 0
+              ? "edgemx as below with relay.threads 0: the judge on the main thread, one core's worth (issue 4's shape)"
+              : "edgemx as below with relay.threadsFromBytes 0: every message judged in the pool of worker threads (relay.threads unset: one per core), however small"
+            : `edgemx as below in ${processes} relay processes (bench/support/shared-port-relays.ts), each with relay.threads ${options.threads ?? "default"}, its own spool and relay.store, all listening on one port with SO_REUSEPORT and delivering into one Maildir: the multi-process alternative to the judge pool`,
       port,
       pid: child.pid!,
       helperPids: () => [],
@@ -454,7 +463,7 @@ async function edgemxServer(
     name: clamd ? "edgemx, with clamd" : "edgemx",
     description: clamd
       ? 'edgemx as above, plus clamd INSTREAM for every message (clamd\'s CPU under "helpers")'
-      : `edgemx relay (node relay-node/src/main.ts, one process, the default shape: relay.threads unset, a judge pool of one worker thread per core for messages of relay.threadsFromBytes (64 KiB) and more, so these 10 KB messages are judged on the main thread): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: the store read once a minute, deliveries counted in memory and written every 5 s), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), spool fsynced before 250, Maildir delivery counted in the relay's CPU, pino log lines to a file, clamd off, metrics off`,
+      : `edgemx relay (node relay-node/src/main.ts, one process, the default shape: relay.threads unset, a judge pool of one worker thread per core for messages of relay.threadsFromBytes (64 KiB) and more, so these 10 KB messages are judged on the main thread): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: the store read once a minute, deliveries counted in memory and written every 5 s), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), delivery into the Maildir before the 250 (each copy and new/ fsynced; the spool only for what the Maildir does not take), pino log lines to a file, clamd off, metrics off`,
     port,
     pid: child.pid!,
     helperPids: () => clamdPids,
@@ -776,6 +785,7 @@ export async function run(args: string[]): Promise<number> {
       ...(wanted("edgemx-processes")
         ? [(rowDir: string) => edgemxServer(rowDir, started, undefined, [], { metrics: false, threads: 0, processes: availableParallelism() })]
         : []),
+      ...(wanted("edgemx-spool") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined, [], { metrics: false, spooled: true })] : []),
       ...(wanted("edgemx-metrics") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined, [], { metrics: true })] : []),
       ...(clamd ? [(rowDir: string) => edgemxServer(rowDir, started, clamd)] : []),
     ];

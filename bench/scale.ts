@@ -381,7 +381,7 @@ function report(rows: Row[], options: Options): string {
   ];
   return [
     `scale: ${options.sessions} concurrent sessions shared among the relays of a row, ${options.perSession} messages per connection, ${MESSAGE_BYTES / 1024} KiB DKIM-signed messages; ${options.warmup} s warm-up, ${options.seconds} s measured; ${cpus().length} cores`,
-    "each relay: node relay-node/src/main.ts, every check of the mx benchmark, spool fsynced before 250, Maildir delivery (counted in its CPU), metrics off",
+    "each relay: node relay-node/src/main.ts, every check of the mx benchmark, delivery into the Maildir before the 250 (counted in its CPU), metrics off",
     "",
     table(lines),
     "",

@@ -621,7 +621,18 @@ const relay = z
     }),
     nextHop: z
       .discriminatedUnion("type", [
-        z.object({ type: z.literal("maildir"), path: path.default("./data/Maildir").describe("the Maildir") }).strict(),
+        z
+          .object({
+            type: z.literal("maildir"),
+            path: path.default("./data/Maildir").describe("the Maildir"),
+            deliverBeforeReply: z
+              .boolean()
+              .default(true)
+              .describe(
+                "the MX writes a message whose recipients all have a Maildir here into their Maildirs, fsynced, before its 250, instead of into the spool; what a Maildir does not take then is spooled and retried ([queue.md](queue.md#delivery-before-the-reply)). `false`: every message through the spool",
+              ),
+          })
+          .strict(),
         z
           .object({
             type: z.literal("lmtp"),

@@ -19,6 +19,8 @@ import { SessionCache, type SessionCacheLimits } from "./deliver/session-cache.t
 import { smarthostDeliverer, viaRelayHost } from "./deliver/smarthost.ts";
 import { REPORTS_TOKEN_ENV, reportIntakeDeliverer, routeReports } from "./deliver/report-intake.ts";
 import type { Deliverer } from "./queue/deliverer.ts";
+import { deliverBeforeReply } from "./deliver/direct.ts";
+import type { MessageDeps } from "./smtp/message.ts";
 import { reportAddresses } from "../../core/reports/addresses.ts";
 import { openStsPolicyCache } from "./mtasts/cache.ts";
 import { openTlsRptStore } from "./tlsrpt/counts.ts";
@@ -53,7 +55,7 @@ import { dsnRecipient } from "../../core/srs/forwarding.ts";
 import { loadCertificate, rereadCertificate, secureContextOptions, watchCertificate, type Certificate } from "./tls/certificate.ts";
 import { loadConfigFile } from "./config/file.ts";
 import { ConfigHolder, settingsNeedingRestart, type ReloadOutcome } from "./config/reload.ts";
-import { nextHopLabeler, RelayMetrics } from "./metrics/metrics.ts";
+import { nextHopLabeler, RelayMetrics, type NextHopLabel } from "./metrics/metrics.ts";
 import { dependencyProbes } from "./metrics/health.ts";
 import { startMetricsListener } from "./metrics/listener.ts";
 import { prepareAcmeCertificate } from "./acme/store.ts";
@@ -188,6 +190,37 @@ function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, lo
  * for our report addresses — those of the configuration current at delivery, a reload's — goes to the
  * Worker's report intake instead (deliver/report-intake.ts).
  */
+/**
+ * How the MX puts an accepted message on disk: with `relay.nextHop.deliverBeforeReply` (a Maildir next
+ * hop), a message whose recipients all go to the Maildir is delivered before the 250 (deliver/direct.ts);
+ * any other goes to the spool.
+ */
+function mxEnqueue(
+  config: EdgemxConfig,
+  deps: {
+    deliverer: Deliverer;
+    nextHopOf: (rcpt: string) => NextHopLabel;
+    enqueue: (request: EnqueueRequest) => Promise<string>;
+    assertHeld: () => void;
+    logger: Logger;
+    metrics: RelayMetrics | null;
+  },
+): MessageDeps["enqueue"] {
+  const { nextHop } = config.relay;
+  if (nextHop.type !== "maildir" || !nextHop.deliverBeforeReply) return deps.enqueue;
+  return deliverBeforeReply({
+    isDirect: (rcpt) => deps.nextHopOf(rcpt) === "maildir",
+    deliver: deps.deliverer,
+    enqueue: deps.enqueue,
+    assertHeld: deps.assertHeld,
+    onAttempt: ({ id, results, done, elapsedMs, session }) => {
+      deps.metrics?.delivered(results, deps.nextHopOf, elapsedMs);
+      // The scheduler's line for an attempt, the first one, with the session whose story it continues.
+      deps.logger.info({ ...(session === undefined ? {} : { session }), queueId: id, attempt: 1, results, done, beforeReply: true }, "delivery attempt");
+    },
+  });
+}
+
 function localDeliverer(configs: ConfigHolder, env: NodeJS.ProcessEnv, timeouts: TransactionTimeouts | undefined): Deliverer {
   const config = configs.current;
   const nextHop = nextHopDeliverer(config, timeouts);
@@ -259,7 +292,7 @@ async function startRelayServices(
     onRenewalError: (err) => logger.warn({ event: "spool", err: (err as Error).message }, "the spool's lease could not be renewed: tried again in 15 s"),
   });
   services.defer(() => lease.release());
-  const spool = await Spool.open(config.relay.spool, { assertHeld: () => lease.assertHeld() });
+  const spool = await Spool.open(config.relay.spool, { assertHeld: () => lease.assertHeldCheaply() });
   if (spool.recovery.entries > 0 || spool.recovery.quarantined.length > 0) logger.info({ event: "spool", ...spool.recovery }, "spool recovered");
   // Our domains go to the next hop, others to remote delivery (deliver/route.ts: a seam until it exists).
   const besideSpool = (name: string): string => join(dirname(resolve(config.relay.spool)), name);
@@ -447,7 +480,7 @@ async function startRelayServices(
     recipientCallout,
     forwarding,
     certificate: certificate.pair,
-    enqueue,
+    enqueue: mxEnqueue(config, { deliverer, nextHopOf, enqueue, assertHeld: () => lease.assertHeldCheaply(), logger, metrics }),
     metrics,
     ...(recordDmarc === undefined ? {} : { recordDmarc }),
   });

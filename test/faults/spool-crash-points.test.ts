@@ -1,8 +1,8 @@
 // Crash points in the spool (issue 16, item 6): the relay as a process takes a bounded burst over SMTP
 // and kills itself with SIGKILL right after a chosen durable step of the n-th message through it —
 // the write of its queue file, the fsync, the rename into queue/, the fsync of queue/, its delivery to
-// the next hop, the removal of its queue file (EDGEMX_CRASH_AT, relay-node/src/queue/crash-point.ts) —
-// not at a moment timing luck picks. Restarted on the same spool without the hook (in the test's
+// the next hop, the removal of its queue file (EDGEMX_CRASH_AT, relay-node/src/queue/crash-point.ts), or
+// its delivery into the Maildir before the reply (docs/queue.md) — not at a moment timing luck picks. Restarted on the same spool without the hook (in the test's
 // process), it delivers what it had. Every message that got a 250 must then be in the Maildir; duplicates and deliveries without a
 // 250 are counted per step and printed.
 //
@@ -29,18 +29,29 @@ const SESSIONS = 8;
 /** …and the process dies at the step of this message (the spool's steps) or delivery (the next hop's). */
 const KILL_AT: Record<CrashStep, number> = { write: 50, fsync: 50, rename: 50, "directory-fsync": 50, delivery: 30, removal: 30 };
 
+// Every message of the load goes to the Maildir: delivered before the reply by default, so the spool's
+// steps are run with deliverBeforeReply off, and the delivery before the reply is a case of its own.
+const CASES: { step: CrashStep; beforeReply: boolean }[] = [
+  ...CRASH_STEPS.map((step) => ({ step, beforeReply: false })),
+  { step: "delivery", beforeReply: true },
+];
+
 describe("the relay SIGKILLed at each durable step loses no acknowledged message", () => {
-  it.for(CRASH_STEPS)("after %s", async (step) => {
-    const folder = join(dir, step);
+  it.for(CASES)("after $step (delivery before the reply: $beforeReply)", async ({ step, beforeReply }) => {
+    const name = beforeReply ? `${step}-before-reply` : step;
+    const folder = join(dir, name);
     const port = await freePort();
-    const configPath = join(dir, `${step}.json`);
-    const document = relayDocument(folder, harness.dnsPort, { listeners: { mx: { host: "127.0.0.1", port } } });
+    const configPath = join(dir, `${name}.json`);
+    const document = relayDocument(folder, harness.dnsPort, {
+      listeners: { mx: { host: "127.0.0.1", port } },
+      nextHop: { type: "maildir", path: join(folder, "Maildir"), deliverBeforeReply: beforeReply },
+    });
     writeFileSync(configPath, JSON.stringify(document));
     const spool = join(folder, "spool");
     const maildir = join(folder, "Maildir");
 
     const first = await startRelayWithConfig(configPath, { env: { [CRASH_AT_ENV]: `${step}:${KILL_AT[step]}` }, tailOnly: true });
-    const load = await runLoad({ port, prefix: step, dir, sessions: SESSIONS, maxMessages: MESSAGES, seconds: 20 });
+    const load = await runLoad({ port, prefix: name, dir, sessions: SESSIONS, maxMessages: MESSAGES, seconds: 20 });
     // The process killed itself: the load did not run to its end.
     expect(await first.exited, first.tail()).toBe("SIGKILL");
     expect(load.messages.length).toBeLessThan(MESSAGES);
@@ -55,7 +66,7 @@ describe("the relay SIGKILLed at each durable step loses no acknowledged message
       await second.relay.stop();
     }
     const row = tally(
-      `SIGKILL after ${step} (message ${KILL_AT[step]})`,
+      `SIGKILL after ${step}${beforeReply ? " before the reply" : ""} (message ${KILL_AT[step]})`,
       load.messages,
       countIds(maildirContents(maildir)),
       spoolIds(spool),

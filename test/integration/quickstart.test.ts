@@ -31,7 +31,7 @@ function exampleInFolder(): EdgemxConfig {
     relay: {
       ...example.relay,
       spool: join(dir, "spool"),
-      nextHop: { type: "maildir", path: join(dir, "Maildir") },
+      nextHop: { type: "maildir", path: join(dir, "Maildir"), deliverBeforeReply: true },
       store: { type: "sqlite", path: join(dir, "greylist.sqlite") },
     },
   };

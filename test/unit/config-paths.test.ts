@@ -117,7 +117,7 @@ describe("relative paths in the configuration", () => {
     expect("tlsRptPath" in resolved.relay.outbound).toBe(false);
     // The defaults are relative too: ./data beside the configuration file.
     expect(resolved.relay.users).toEqual({ path: "/etc/edgemx/data/users.sqlite" });
-    expect(resolved.relay.nextHop).toEqual({ type: "maildir", path: "/etc/edgemx/data/Maildir" });
+    expect(resolved.relay.nextHop).toEqual({ type: "maildir", path: "/etc/edgemx/data/Maildir", deliverBeforeReply: true });
   });
 
   it("are resolved by loadConfigFile, whatever the working folder", () => {

@@ -30,7 +30,7 @@ describe("configuration schema", () => {
     expect(d.dmarc.p).toBe("reject");
     expect(d.mtaSts.mode).toBe("testing");
     expect(cfg.relay.limits.maxMessageBytes).toBe(50 * 1024 * 1024);
-    expect(cfg.relay.nextHop).toEqual({ type: "maildir", path: "./data/Maildir" });
+    expect(cfg.relay.nextHop).toEqual({ type: "maildir", path: "./data/Maildir", deliverBeforeReply: true });
     expect(cfg.roles.postmaster?.relax).toContain("dnsbl");
   });
 

@@ -77,7 +77,7 @@ describe("no backscatter", () => {
   const listsNone = [{ ...config.domains[0]!, mailboxes: [], aliases: {} }];
 
   it("refuses every recipient of a domain that names none, unless the callout asks the mailbox host", () => {
-    const maildir = withRelay(config, { recipientCheck: true, nextHop: { type: "maildir", path: "./data/Maildir" } }, listsNone);
+    const maildir = withRelay(config, { recipientCheck: true, nextHop: { type: "maildir", path: "./data/Maildir", deliverBeforeReply: true } }, listsNone);
     expect(outcome(checkRecipient("anyone@example.org", maildir))).toBe(
       "550 5.1.1 <anyone@example.org>: Recipient address rejected: User unknown in local recipient table",
     );

@@ -103,6 +103,25 @@ describe("a lease taken over while its relay was stopped", () => {
     lease.release();
   });
 
+  it("is asked cheaply: the owner file is read only once half the lease has passed", async () => {
+    let clock = 0;
+    const lease = takeSpoolLease(dir, { host: "mx1", now: () => clock });
+    takeSpoolLease(dir, { host: "mx2", now: () => LEASE_MS + 1 });
+    // A taker whose clock ran a whole lease ahead is outside what the cheap form assumes: it notices
+    // nothing in the first half of the lease, and the file at the half.
+    clock = LEASE_MS / 2 - 1;
+    expect(() => lease.assertHeldCheaply()).not.toThrow();
+    expect(() => lease.assertHeld()).toThrow(SpoolLost);
+    const fresh = takeSpoolLease(join(dir, "other"), { host: "mx1", now: () => clock });
+    expect(() => fresh.assertHeldCheaply()).not.toThrow();
+    clock += LEASE_MS / 2;
+    expect(() => fresh.assertHeldCheaply()).not.toThrow(); // past the half, but the file is its own
+    await rm(join(dir, "other", "owner.json"));
+    expect(() => fresh.assertHeldCheaply()).toThrow(/its owner file is gone/);
+    // Once lost, always lost, without reading the file again.
+    expect(() => lease.assertHeldCheaply()).toThrow(SpoolLost);
+  });
+
   it("makes the spool refuse a message (its file goes again) and a delivery", async () => {
     const lease = takeSpoolLease(dir, { host: "mx1", now: () => 0 });
     const spool = await Spool.open(join(dir, "spool"), { assertHeld: () => lease.assertHeld() });

@@ -7,7 +7,8 @@
 //   fsync            that file is fsynced, not yet renamed into queue/
 //   rename           it is renamed into queue/, the directory not yet fsynced
 //   directory-fsync  queue/ is fsynced: the message is durable, the 250 not yet given
-//   delivery         the next hop took the message, the spool not yet told
+//   delivery         the next hop took the message, the spool not yet told (or, delivered before the
+//                    reply, deliver/direct.ts: the Maildir took it, the 250 not yet given)
 //   removal          the delivered message's queue file left queue/, the directory not yet fsynced
 //
 // The variable is read once, when this module loads. Unset (production), every crashPoint() call is one

@@ -15,7 +15,8 @@
 // An owner that was stopped in its tracks (SIGSTOP, a partitioned host) past `until` may find, when it
 // runs again, that a relay of another host took the spool: it learns so at its next renewal, or sooner,
 // when the spool asks assertHeld() before it acknowledges a message or delivers one (spool.ts) — the
-// owner file is then no longer the one it wrote last. From then on the spool refuses both.
+// owner file is then no longer the one it wrote last. From then on the spool refuses both. The relay's
+// spool asks the cheap form, which reads the file only past half the lease (assertHeldCheaply).
 import { hostname } from "node:os";
 import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -55,6 +56,14 @@ export interface SpoolLease {
    * took the spool over, or it was deleted); the first time, the renewal stops and onLost is told.
    */
   assertHeld(): void;
+  /**
+   * assertHeld() for every message: the owner file is read only once half the lease has passed since
+   * the last renewal. Before that no other relay can have taken the spool — one of this host only takes
+   * it from a dead process, one of another host only after `until` (host clocks kept within half a
+   * lease, NTP) — and a running relay renews every quarter of it, so it reads the file at its
+   * renewals; one that was stopped or starved past the mark reads it at its next message.
+   */
+  assertHeldCheaply(): void;
   /**
    * Gives the spool up (the owner file goes, if it is still ours). `leaveName`: an adopter's release
    * leaves its name behind in <dir>/owner.last.json, for the relay it took the spool from (SpoolLost).
@@ -336,6 +345,10 @@ export function takeSpoolLease(dir: string, options: LeaseOptions = {}): SpoolLe
     }
     if (lost !== null) throw lost;
   };
+  const assertHeldCheaply = (): void => {
+    if (lost === null && now() < owner.until - leaseMs / 2) return;
+    assertHeld();
+  };
   const renewal = setInterval(() => {
     try {
       assertHeld();
@@ -365,6 +378,7 @@ export function takeSpoolLease(dir: string, options: LeaseOptions = {}): SpoolLe
       return owner;
     },
     assertHeld,
+    assertHeldCheaply,
     release(releaseOptions = {}) {
       clearInterval(renewal);
       if (lost !== null || !ours()) return;

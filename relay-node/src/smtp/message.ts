@@ -1,7 +1,8 @@
 // A message read whole (data.ts), inside the session, before the reply to its final dot: trace it,
 // judge it, and either refuse it in the session or write it to the spool — never accept-then-bounce
-// (docs/architecture.md, "The flows", 1). A 250 is only given once the spool has the message on disk, fsynced — except
-// for spamtrap recipients, whose mail is learned as spam and dropped on purpose (docs/spam.md).
+// (docs/architecture.md, "The flows", 1). A 250 is only given once the spool, or the recipients' Maildirs
+// (deps.enqueue: deliver/direct.ts), have the message on disk, fsynced — except for spamtrap
+// recipients, whose mail is learned as spam and dropped on purpose (docs/spam.md).
 import type { EdgemxConfig } from "../../../core/config/schema.ts";
 import type { SpfMemo } from "../../../core/authentication/authenticate.ts";
 import { formatReply, type SmtpReply } from "../../../core/smtp/replies.ts";
@@ -27,6 +28,7 @@ import {
 import { prependFields, removeFields, removeOwnAuthenticationResults, replaceSubject } from "./headers.ts";
 import { decideMessage, describeScan, greylistDeferral, isDoubtful, type MessageDecision, type ScanOutcome } from "./decision.ts";
 import { newQueueId, type EnqueueRequest } from "../queue/spool.ts";
+import type { Origin } from "../deliver/direct.ts";
 import { receivedHeader, withProtocol } from "./received.ts";
 import { queued, spoolFailureReply } from "./replies.ts";
 import { spoolCopies, type Forwarding } from "../forward/forwarding.ts";
@@ -44,8 +46,11 @@ export interface MessageDeps {
   greylist: Greylist | null;
   /** Null when no spamtrap addresses are configured. */
   spamtrap: Spamtrap | null;
-  /** Resolves with the queue id once the message is durably on disk (Spool.enqueue). */
-  enqueue(request: EnqueueRequest): Promise<string>;
+  /**
+   * Resolves with the queue id once the message is durably on disk: in the spool (Spool.enqueue) or,
+   * delivered before the reply, in its recipients' Maildirs (deliver/direct.ts).
+   */
+  enqueue(request: EnqueueRequest, origin?: Origin): Promise<string>;
   /** SRS and the ARC seal of copies forwarded to other domains (forward/forwarding.ts). */
   forwarding: Forwarding;
   /** Counts the judge's DMARC evaluation for the aggregate reports (dmarcrpt/); absent when relay.dmarcReports is off. */
@@ -237,7 +242,7 @@ export async function receiveMessage(raw: Buffer, context: MessageContext, deps:
         const id = i === 0 ? queueId : newQueueId();
         const envelope = { mailFrom: copy.mailFrom, rcptTo: copy.rcptTo };
         if (copy.forwarder === null) {
-          await deps.enqueue({ id, envelope, message: accepted });
+          await deps.enqueue({ id, envelope, message: accepted }, { session: context.session });
           continue;
         }
         const forwarded = await deps.forwarding.seal(accepted, copy.forwarder, { headers: decision.headers, checks: verdictChecks(judged) });
