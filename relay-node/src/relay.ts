@@ -186,11 +186,6 @@ function generatedMailSignerFor(config: EdgemxConfig, env: NodeJS.ProcessEnv, lo
 }
 
 /**
- * Where mail for our own domains goes: the next hop (the mailbox host); with reports.intakeUrl, mail
- * for our report addresses — those of the configuration current at delivery, a reload's — goes to the
- * Worker's report intake instead (deliver/report-intake.ts).
- */
-/**
  * How the MX puts an accepted message on disk: with `relay.nextHop.deliverBeforeReply` (a Maildir next
  * hop), a message whose recipients all go to the Maildir is delivered before the 250 (deliver/direct.ts);
  * any other goes to the spool.
@@ -221,6 +216,11 @@ function mxEnqueue(
   });
 }
 
+/**
+ * Where mail for our own domains goes: the next hop (the mailbox host); with reports.intakeUrl, mail
+ * for our report addresses — those of the configuration current at delivery, a reload's — goes to the
+ * Worker's report intake instead (deliver/report-intake.ts).
+ */
 function localDeliverer(configs: ConfigHolder, env: NodeJS.ProcessEnv, timeouts: TransactionTimeouts | undefined): Deliverer {
   const config = configs.current;
   const nextHop = nextHopDeliverer(config, timeouts);

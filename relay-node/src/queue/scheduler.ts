@@ -142,7 +142,6 @@ export interface DeliveryScheduler {
 }
 
 /** Replies for every recipient when the next hop itself failed (a bug there, not a remote answer). */
-/** Every recipient deferred with the reason a next hop rejected with (a bug in it, deliverer.ts). */
 export function deferAll(rcptTo: readonly string[], error: unknown): RecipientResult[] {
   const reason = error instanceof Error ? error.message : String(error);
   return rcptTo.map((rcpt) => ({ rcpt, status: "deferred", reply: `451 4.3.0 Next hop error: ${reason}` }));
