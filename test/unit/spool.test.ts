@@ -183,6 +183,16 @@ describe("Spool", () => {
     expect((await Spool.open(dir)).list()).toEqual([]);
   });
 
+  it("keeps at most 512 free files when removals run side by side", async () => {
+    // Each removal's move into free/ runs in the thread pool: the bound must hold while the moves of
+    // the others are still under way.
+    const spool = await Spool.open(dir);
+    const ids = await Promise.all(Array.from({ length: 530 }, () => spool.enqueue({ envelope: ENVELOPE, message: MESSAGE })));
+    await Promise.all(ids.map((id) => spool.remove(id)));
+    expect(await readdir(join(dir, "queue"))).toEqual([]);
+    expect((await readdir(join(dir, "free"))).length).toBe(512);
+  });
+
   it("deletes the free files at open, and never keeps the file of a large message", async () => {
     const spool = await Spool.open(dir);
     const small = await spool.enqueue({ envelope: ENVELOPE, message: MESSAGE });

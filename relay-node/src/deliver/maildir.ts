@@ -10,10 +10,10 @@
 // (RFC 5321 §4.4: added at final delivery) and Delivered-To (RFC 9228), so each copy names its recipient:
 // the whole address, also when a subaddress (alice+news@) is filed under its mailbox (`mailboxOf`).
 import { randomInt } from "node:crypto";
-import { unlink } from "node:fs/promises";
+import { rename, unlink } from "node:fs/promises";
 import { hostname as machineName } from "node:os";
 import { join, resolve } from "node:path";
-import { makeDirectories, renameNow, syncDirectory, writeNewFileSynced } from "../queue/durable.ts";
+import { makeDirectories, syncDirectory, writeNewFileSynced } from "../queue/durable.ts";
 import type { Deliverer, OutgoingMessage, RecipientResult } from "../queue/deliverer.ts";
 
 const SUBDIRS = ["tmp", "new", "cur"] as const;
@@ -90,7 +90,7 @@ export function maildirDeliverer(options: MaildirOptions): Deliverer {
       await ensureMaildir(folder);
       // One writev call: the trace fields and the message together, the message not copied.
       await writeNewFileSynced(temp, [`Return-Path: <${message.envelope.mailFrom}>\r\nDelivered-To: ${rcpt}\r\n`, message.message]);
-      renameNow(temp, join(folder, "new", name));
+      await rename(temp, join(folder, "new", name));
       await syncDirectory(join(folder, "new"));
     } catch (error) {
       await unlink(temp).catch(() => undefined);

@@ -1,36 +1,35 @@
 // The file-system steps that make a write survive a crash (POSIX: fsync(2) of a file makes its data
 // durable; a new, renamed or removed name is durable once its directory is fsynced). Used by the spool
 // and by Maildir delivery.
-import { closeSync, constants, fdatasync, fstatSync, fsync, ftruncateSync, openSync, renameSync, writev, writevSync } from "node:fs";
+import { close, constants, fdatasync, fstat, fsync, ftruncate, open, writev } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 
-// The hot paths (one spool file, one Maildir file and a share of a folder fsync per message) use plain
-// file descriptors: a FileHandle of node:fs/promises costs noticeably more main-thread CPU per step
-// (docs/benchmarks.md, mx, round 2). Only the steps that wait for the disk go to libuv's thread pool:
-// fsync(2), and writes larger than SYNC_WRITE_MAX_BYTES. open(2), a smaller write (a copy into the page
-// cache), rename(2) and close(2) change memory and directory entries and run on the main thread, where
-// they cost less than the hand-off to the pool and back (docs/benchmarks.md, mx, round 3).
-const SYNC_WRITE_MAX_BYTES = 64 * 1024;
+// Every step runs in libuv's thread pool; the event loop only hands it over and takes the result back.
+// Run on the main thread, open(2), write(2) and rename(2) of the Maildir and spool files cost it more
+// CPU per message than that hand-off (docs/benchmarks.md, mx, round 7), and the main thread is what
+// limits the relay's rate. The steps use plain file descriptors: a FileHandle of node:fs/promises costs
+// noticeably more main-thread CPU per step (docs/benchmarks.md, mx, round 2).
+const openFd = (path: string, flags: string | number, mode: number): Promise<number> =>
+  new Promise((done, fail) => open(path, flags, mode, (err, fd) => (err ? fail(err) : done(fd))));
 const fsyncFd = (fd: number): Promise<void> => new Promise((done, fail) => fsync(fd, (err) => (err ? fail(err) : done())));
 const fdatasyncFd = (fd: number): Promise<void> => new Promise((done, fail) => fdatasync(fd, (err) => (err ? fail(err) : done())));
-const writevFd = (fd: number, chunks: readonly Uint8Array[], position: number): Promise<number> => {
-  const bytes = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
-  if (bytes <= SYNC_WRITE_MAX_BYTES) return Promise.resolve(writevSync(fd, chunks as Uint8Array[], position));
-  return new Promise((done, fail) => writev(fd, chunks as Uint8Array[], position, (err, written) => (err ? fail(err) : done(written))));
-};
-
-/** rename(2) on the main thread (see above); syncDirectory makes it durable. */
-export function renameNow(from: string, to: string): void {
-  renameSync(from, to);
-}
+const sizeOf = (fd: number): Promise<number> => new Promise((done, fail) => fstat(fd, (err, stats) => (err ? fail(err) : done(stats.size))));
+const truncateFd = (fd: number, length: number): Promise<void> => new Promise((done, fail) => ftruncate(fd, length, (err) => (err ? fail(err) : done())));
+const writevFd = (fd: number, chunks: readonly Uint8Array[], position: number): Promise<number> =>
+  new Promise((done, fail) => writev(fd, chunks as Uint8Array[], position, (err, written) => (err ? fail(err) : done(written))));
+/**
+ * close(2) without waiting for it: the fd stays taken until the pool has closed it, and by then the
+ * bytes were fsynced or the file is being discarded, so there is nothing its result could change.
+ */
+const closeFd = (fd: number): void => close(fd, () => undefined);
 
 async function fsyncDirectory(path: string): Promise<void> {
-  const fd = openSync(path, "r");
+  const fd = await openFd(path, "r", 0);
   try {
     await fsyncFd(fd);
   } finally {
-    closeSync(fd);
+    closeFd(fd);
   }
 }
 
@@ -62,14 +61,14 @@ export type StepListener = (step: "write" | "fsync") => void;
  * it. The caller makes the name durable (rename, then syncDirectory).
  */
 export async function writeNewFileSynced(path: string, chunks: readonly (string | Uint8Array)[], onStep?: StepListener): Promise<void> {
-  const fd = openSync(path, "wx", 0o600);
+  const fd = await openFd(path, "wx", 0o600);
   try {
     await writeAll(fd, chunks);
     onStep?.("write");
     await fsyncFd(fd);
     onStep?.("fsync");
   } finally {
-    closeSync(fd);
+    closeFd(fd);
   }
 }
 
@@ -82,16 +81,16 @@ export async function writeNewFileSynced(path: string, chunks: readonly (string 
  * block allocation to commit.
  */
 export async function rewriteFileSynced(path: string, chunks: readonly (string | Uint8Array)[], onStep?: StepListener): Promise<void> {
-  const fd = openSync(path, constants.O_WRONLY, 0o600);
+  const fd = await openFd(path, constants.O_WRONLY, 0o600);
   try {
-    const oldSize = fstatSync(fd).size;
+    const oldSize = await sizeOf(fd);
     const newSize = await writeAll(fd, chunks);
-    if (oldSize > newSize) ftruncateSync(fd, newSize);
+    if (oldSize > newSize) await truncateFd(fd, newSize);
     onStep?.("write");
     await fdatasyncFd(fd);
     onStep?.("fsync");
   } finally {
-    closeSync(fd);
+    closeFd(fd);
   }
 }
 

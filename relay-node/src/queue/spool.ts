@@ -22,7 +22,7 @@ import { open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { RecipientResult } from "./deliverer.ts";
 import { crashPoint } from "./crash-point.ts";
-import { makeDirectories, renameNow, rewriteFileSynced, syncDirectory, writeNewFileSynced, type StepListener } from "./durable.ts";
+import { makeDirectories, rewriteFileSynced, syncDirectory, writeNewFileSynced, type StepListener } from "./durable.ts";
 
 export interface QueuedEnvelope {
   /** The reverse path; "" is the null sender of bounces (RFC 5321 §4.5.5). */
@@ -351,7 +351,7 @@ export class Spool {
     const path = join(this.#freeDir, free);
     try {
       await rewriteFileSynced(path, chunks, crashPoint);
-      renameNow(path, join(this.#queueDir, id));
+      await rename(path, join(this.#queueDir, id));
     } catch (error) {
       await unlink(path).catch(() => undefined);
       throw error;
@@ -450,11 +450,13 @@ export class Spool {
     let freed = false;
     try {
       if (this.#free.length + this.#freeing < FREE_FILES_MAX && size <= FREE_FILE_MAX_BYTES) {
+        // Counted before the rename, so that removals running beside this one keep to FREE_FILES_MAX.
+        this.#freeing++;
         try {
-          renameNow(path, join(this.#freeDir, id));
+          await rename(path, join(this.#freeDir, id));
           freed = true;
-          this.#freeing++;
         } catch (error) {
+          this.#freeing--;
           if (isNotFound(error)) throw error;
           // free/ could not take it — on a full disk a directory that must grow gets no block (ENOSPC).
           // Delete it instead, which needs none: a removal that failed would deliver the message again.
