@@ -4,6 +4,7 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { RecordType } from "../../core/dns/resolver.ts";
 import { decodeMessage, encodeQuery, lookupFromReply } from "../../core/dns/wire.ts";
 import { startBlackhole } from "./blackhole.ts";
@@ -74,6 +75,9 @@ export async function startHarness(zones: readonly TestZone[] = TEST_ZONES): Pro
   }
 }
 
+/** How long a restarted unbound may take to get its port back. */
+const RESTART_LIMIT_MS = 15_000;
+
 /**
  * Knot serving `zones` (signed where asked) and unbound validating them with this run's trust anchors,
  * on free ports, their files under `dir`; each daemon's stop goes onto `stops` as soon as it runs.
@@ -100,10 +104,22 @@ export async function startValidatingDns(
   let unbound = startUnbound(setup);
   stops.push(() => unbound.stop());
   await waitUntilReady(unbound, () => validatesEveryZone(dnsPort, zones));
+  // While unbound was down its port was free, and a socket of the load beside it (a DNS query's UDP
+  // socket, a client's connection) may hold that number for a moment: unbound then exits with "bind:
+  // address already in use". It is started again until it binds, for RESTART_LIMIT_MS.
   const restart = async (): Promise<void> => {
     await unbound.stop();
-    unbound = startUnbound(setup);
-    await waitUntilReady(unbound, () => validatesEveryZone(dnsPort, zones));
+    const deadline = Date.now() + RESTART_LIMIT_MS;
+    for (;;) {
+      unbound = startUnbound(setup);
+      try {
+        await waitUntilReady(unbound, () => validatesEveryZone(dnsPort, zones));
+        return;
+      } catch (err) {
+        if (!unbound.exited() || Date.now() > deadline) throw err;
+        await sleep(250);
+      }
+    }
   };
   return { knotPort, dnsPort, unbound: { signal: (name) => unbound.signal(name), restart } };
 }

@@ -616,6 +616,18 @@ describe("report addresses", () => {
     );
     expect([...reportAddresses(config)].sort()).toEqual(["dmarc@example.org", "ruf@example.org", "tls@example.org"]);
   });
+
+  it("are worked out once per configuration, and a reloaded configuration has its own", () => {
+    const document = (rua: string) => ({
+      hostname: "mx.example.org",
+      domains: [{ name: "example.org", mx: ["mx.example.org"], catchAll: true, dmarc: { rua: [rua] } }],
+    });
+    const config = parseConfig(document("mailto:dmarc@example.org"), "test");
+    expect(reportAddresses(config)).toBe(reportAddresses(config));
+    const reloaded = parseConfig(document("mailto:reports@example.org"), "test");
+    expect([...reportAddresses(reloaded)]).toEqual(["reports@example.org"]);
+    expect([...reportAddresses(config)]).toEqual(["dmarc@example.org"]);
+  });
 });
 
 describe("report storage schema", () => {
