@@ -18,7 +18,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, totalmem } from "node:os";
-import { join } from "node:path";
+import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { clientNetwork } from "../core/greylist/greylist.ts";
@@ -67,6 +67,7 @@ const START_LIMIT_MS = 60_000;
 
 const USAGE = `usage: npm run bench -- mx [--seconds N] [--warmup N] [--sessions N] [--per-session N]
                             [--haraka-dir DIR] [--haraka-nodes N] [--no-clamd] [--only LIST] [--fs KIND] [--keep] [--profile]
+                            [--compare DIR [--pairs N]]
 
   --seconds N      measured load per server, whole seconds (default ${STEADY_STATE.seconds})
   --warmup N       unmeasured load per server before it, whole seconds (default ${STEADY_STATE.warmup}: the relay's
@@ -82,7 +83,12 @@ const USAGE = `usage: npm run bench -- mx [--seconds N] [--warmup N] [--sessions
                    journal on a loop device, as root; else the temp folder) or tmp (the temp folder)
   --keep           keep the temp folder (configurations, server logs) and say where it is
   --profile        afterwards, run the relay once more under node --cpu-prof and print its top costs (with its
-                   metrics on when the rows chosen have edgemx-metrics and not edgemx)`;
+                   metrics on when the rows chosen have edgemx-metrics and not edgemx)
+  --compare DIR    after each edgemx row, a row of the relay of another checkout of this repository (a git
+                   worktree of a change, say: DIR/relay-node/src/main.ts) with the same configuration, and
+                   per pair its ratios to this checkout's row: the machine's load moves from minute to minute,
+                   so a change is judged by rows that ran one after the other
+  --pairs N        with --compare, that many alternating pairs (default 1, at most 10)`;
 
 interface Options {
   seconds: number;
@@ -96,6 +102,9 @@ interface Options {
   fs: ScratchChoice;
   keep: boolean;
   profile: boolean;
+  /** Another checkout's relay entry (DIR/relay-node/src/main.ts), for --compare. */
+  compare: { dir: string; main: string } | undefined;
+  pairs: number;
 }
 
 const ROWS = [
@@ -130,8 +139,14 @@ function parseOptions(args: string[]): Options {
       fs: { type: "string", default: "ext4-journal" },
       keep: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
+      compare: { type: "string" },
+      pairs: { type: "string", default: "1" },
     },
   });
+  const only = values.only === undefined ? undefined : onlyFlag(values.only, ROWS);
+  const compare = values.compare === undefined ? undefined : compareFlag(values.compare);
+  if (compare !== undefined && only !== undefined && !only.has("edgemx")) throw new Error("--compare pairs its rows with the edgemx row: add edgemx to --only");
+  if (compare === undefined && values.pairs !== "1") throw new Error("--pairs needs --compare");
   return {
     seconds: wholeFlagIn("seconds", values.seconds, 1, 600),
     warmup: wholeFlagIn("warmup", values.warmup, 1, 120),
@@ -140,11 +155,26 @@ function parseOptions(args: string[]): Options {
     harakaDir: values["haraka-dir"],
     harakaNodes: wholeFlagIn("haraka-nodes", values["haraka-nodes"], 0, 64),
     clamd: !values["no-clamd"],
-    only: values.only === undefined ? undefined : onlyFlag(values.only, ROWS),
+    only,
     fs: scratchChoice(values.fs),
     keep: values.keep,
     profile: values.profile,
+    compare,
+    pairs: wholeFlagIn("pairs", values.pairs, 1, 10),
   };
+}
+
+/** --compare's checkout: a folder with the relay's entry where this checkout has it. */
+function compareFlag(text: string): { dir: string; main: string } {
+  const dir = resolve(text);
+  const main = join(dir, relative(REPO_ROOT, RELAY_MAIN));
+  if (!existsSync(main)) throw new Error(`--compare wants another checkout of this repository, with ${relative(REPO_ROOT, RELAY_MAIN)}; ${main} is missing`);
+  return { dir, main };
+}
+
+/** The name of the edgemx row of `pair` (1 is the row the goals are judged by) and of --compare's row beside it. */
+function pairRowNames(pair: number, compareDir: string): { own: string; other: string } {
+  return { own: pair === 1 ? "edgemx" : `edgemx, pair ${pair}`, other: `edgemx of ${basename(compareDir)}, pair ${pair}` };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -359,6 +389,8 @@ interface EdgemxRowOptions {
   processes?: number;
   /** relay.nextHop.deliverBeforeReply false: every message through the spool. */
   spooled?: boolean;
+  /** The default row under this name, run from this relay entry (--compare) instead of this checkout's. */
+  as?: { name: string; main: string; description: string };
 }
 
 async function edgemxServer(
@@ -408,7 +440,10 @@ async function edgemxServer(
   const log = join(folder, "relay.log");
   const child =
     processes === 1
-      ? spawnLogged(process.execPath, [...nodeArgs, RELAY_MAIN], log, { cwd: folder, env: { ...process.env, EDGEMX_CONFIG: configFiles[0]! } })
+      ? spawnLogged(process.execPath, [...nodeArgs, options.as?.main ?? RELAY_MAIN], log, {
+          cwd: folder,
+          env: { ...process.env, EDGEMX_CONFIG: configFiles[0]! },
+        })
       : spawnLogged(process.execPath, [...nodeArgs, SHARED_PORT_RELAYS, ...configFiles], log, { cwd: folder });
   try {
     await waitForGreeting(child, "127.0.0.1", port, log, START_LIMIT_MS);
@@ -460,16 +495,33 @@ async function edgemxServer(
     };
   }
   return {
-    name: clamd ? "edgemx, with clamd" : "edgemx",
-    description: clamd
-      ? 'edgemx as above, plus clamd INSTREAM for every message (clamd\'s CPU under "helpers")'
-      : `edgemx relay (node relay-node/src/main.ts, one process, the default shape: relay.threads unset, a judge pool of one worker thread per core for messages of relay.threadsFromBytes (64 KiB) and more, so these 10 KB messages are judged on the main thread): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: the store read once a minute, deliveries counted in memory and written every 5 s), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), delivery into the Maildir before the 250 (each copy and new/ fsynced; the spool only for what the Maildir does not take), pino log lines to a file, clamd off, metrics off`,
+    name: options.as?.name ?? (clamd ? "edgemx, with clamd" : "edgemx"),
+    description: options.as
+      ? options.as.description
+      : clamd
+        ? 'edgemx as above, plus clamd INSTREAM for every message (clamd\'s CPU under "helpers")'
+        : `edgemx relay (node relay-node/src/main.ts, one process, the default shape: relay.threads unset, a judge pool of one worker thread per core for messages of relay.threadsFromBytes (64 KiB) and more, so these 10 KB messages are judged on the main thread): DNSBL ${dnsbl.zone}, FCrDNS, HELO, sender domain, recipient (mailboxes), greylisting (SQLite, default delay; ${network} seeded as auto-allowed: the store read once a minute, deliveries counted in memory and written every 5 s), in-process judge (SPF, DKIM, DMARC, ARC, banned content, RFC checks), delivery into the Maildir before the 250 (each copy and new/ fsynced; the spool only for what the Maildir does not take), pino log lines to a file, clamd off, metrics off`,
     port,
     pid: child.pid!,
     helperPids: () => clamdPids,
     drain: (accepted) => waitForCount("edgemx's Maildir deliveries", delivered, accepted),
     stop: () => stopChild(child, 40_000),
   };
+}
+
+/** The edgemx row; with --compare, pairs of it and the other checkout's relay, alternating. */
+function edgemxRows(harness: Harness, options: Options): ((rowDir: string) => Promise<Server>)[] {
+  const compare = options.compare;
+  if (compare === undefined) return [(rowDir) => edgemxServer(rowDir, harness, undefined)];
+  return Array.from({ length: options.pairs }, (_, i) => {
+    const names = pairRowNames(i + 1, compare.dir);
+    const other = { name: names.other, main: compare.main, description: `the edgemx row's configuration, run by ${compare.main}` };
+    const again = { name: names.own, main: RELAY_MAIN, description: "the edgemx row again" };
+    return [
+      (rowDir: string) => (i === 0 ? edgemxServer(rowDir, harness, undefined) : edgemxServer(rowDir, harness, undefined, [], { metrics: false, as: again })),
+      (rowDir: string) => edgemxServer(rowDir, harness, undefined, [], { metrics: false, as: other }),
+    ];
+  }).flat();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -590,6 +642,27 @@ function table(rows: string[][]): string {
 
 const rate = (row: Row): number => (row.measured ? row.measured.accepted / row.measured.wallSeconds : NaN);
 const cpuMs = (row: Row): number => (row.measured ? (row.measured.serverCpu / row.measured.accepted) * 1000 : NaN);
+const busiestMs = (row: Row): number => (row.measured ? (row.measured.busiestThreadCpu / row.measured.accepted) * 1000 : NaN);
+
+/** --compare: per pair, the other checkout's row against this checkout's, the row before it. */
+function comparisonLines(rows: Row[], options: Options): string[] {
+  const compare = options.compare;
+  if (compare === undefined) return [];
+  const lines = [`Compared (--compare ${compare.dir}): its row ÷ this checkout's row of the same pair (msg/s higher is better, CPU lower)`];
+  for (let pair = 1; pair <= options.pairs; pair++) {
+    const names = pairRowNames(pair, compare.dir);
+    const own = rows.find((r) => r.server.name === names.own);
+    const other = rows.find((r) => r.server.name === names.other);
+    if (!own?.measured || !other?.measured) {
+      lines.push(`  pair ${pair}: not measurable (a row failed; see above)`);
+      continue;
+    }
+    lines.push(
+      `  pair ${pair}: msg/s ${rate(other).toFixed(0)} vs ${rate(own).toFixed(0)} = ${(rate(other) / rate(own)).toFixed(2)}×; CPU ms/msg ${cpuMs(other).toFixed(3)} vs ${cpuMs(own).toFixed(3)} = ${(cpuMs(other) / cpuMs(own)).toFixed(2)}×; busiest thread ms/msg ${busiestMs(other).toFixed(3)} vs ${busiestMs(own).toFixed(3)} = ${(busiestMs(other) / busiestMs(own)).toFixed(2)}×`,
+    );
+  }
+  return lines;
+}
 const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "-");
 
 function report(rows: Row[], options: Options, messageBytes: number, fileSystem: string, metricsCost?: MetricsCost): { text: string; goalMet: boolean } {
@@ -722,6 +795,7 @@ function report(rows: Row[], options: Options, messageBytes: number, fileSystem:
       );
     }
   }
+  goal.push(...comparisonLines(rows, options));
   const withMetrics = rows.find((r) => r.server.name === "edgemx, metrics on");
   if (edgemx?.measured && withMetrics?.measured) {
     const postfixPart = postfix?.measured
@@ -779,7 +853,7 @@ export async function run(args: string[]): Promise<number> {
       ...(wanted("postfix-maildir") && postfixProblem === undefined ? [(rowDir: string) => postfixServer(rowDir, "maildir")] : []),
       ...(haraka && wanted("haraka") ? [(rowDir: string) => harakaServer(rowDir, haraka, started, "discard", options.harakaNodes)] : []),
       ...(haraka && wanted("haraka-durable") ? [(rowDir: string) => harakaServer(rowDir, haraka, started, "durable", options.harakaNodes)] : []),
-      ...(wanted("edgemx") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined)] : []),
+      ...(wanted("edgemx") ? edgemxRows(started, options) : []),
       ...(wanted("edgemx-pool") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined, [], { metrics: false, threadsFromBytes: 0 })] : []),
       ...(wanted("edgemx-main-thread") ? [(rowDir: string) => edgemxServer(rowDir, started, undefined, [], { metrics: false, threads: 0 })] : []),
       ...(wanted("edgemx-processes")
