@@ -644,6 +644,8 @@ const rate = (row: Row): number => (row.measured ? row.measured.accepted / row.m
 const cpuMs = (row: Row): number => (row.measured ? (row.measured.serverCpu / row.measured.accepted) * 1000 : NaN);
 const busiestMs = (row: Row): number => (row.measured ? (row.measured.busiestThreadCpu / row.measured.accepted) * 1000 : NaN);
 
+const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "-");
+
 /** --compare: per pair, the other checkout's row against this checkout's, the row before it. */
 function comparisonLines(rows: Row[], options: Options): string[] {
   const compare = options.compare;
@@ -658,12 +660,11 @@ function comparisonLines(rows: Row[], options: Options): string[] {
       continue;
     }
     lines.push(
-      `  pair ${pair}: msg/s ${rate(other).toFixed(0)} vs ${rate(own).toFixed(0)} = ${(rate(other) / rate(own)).toFixed(2)}×; CPU ms/msg ${cpuMs(other).toFixed(3)} vs ${cpuMs(own).toFixed(3)} = ${(cpuMs(other) / cpuMs(own)).toFixed(2)}×; busiest thread ms/msg ${busiestMs(other).toFixed(3)} vs ${busiestMs(own).toFixed(3)} = ${(busiestMs(other) / busiestMs(own)).toFixed(2)}×`,
+      `  pair ${pair}: msg/s ${rate(other).toFixed(0)} vs ${rate(own).toFixed(0)} = ${ratio(rate(other), rate(own))}; CPU ms/msg ${cpuMs(other).toFixed(3)} vs ${cpuMs(own).toFixed(3)} = ${ratio(cpuMs(other), cpuMs(own))}; busiest thread ms/msg ${busiestMs(other).toFixed(3)} vs ${busiestMs(own).toFixed(3)} = ${ratio(busiestMs(other), busiestMs(own))}`,
     );
   }
   return lines;
 }
-const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "-");
 
 function report(rows: Row[], options: Options, messageBytes: number, fileSystem: string, metricsCost?: MetricsCost): { text: string; goalMet: boolean } {
   const find = (prefix: string): Row | undefined => rows.find((r) => r.server.name.startsWith(prefix));
