@@ -314,6 +314,24 @@ describe("the bare CR / bare LF / NUL detector", () => {
     }
   });
 
+  it("names the fault a byte-by-byte reading names first, for every sequence of a, CR, LF and NUL up to 6 octets", () => {
+    // The reference: RFC 5321 §2.3.8's CRLF-only line ends and RFC 2045's NUL, one octet at a time.
+    const reference = (bytes: Buffer) => {
+      for (const [i, octet] of bytes.entries()) {
+        if (octet === 0) return "nul";
+        if (octet === 0x0d && bytes[i + 1] !== 0x0a) return "bare-cr";
+        if (octet === 0x0a && bytes[i - 1] !== 0x0d) return "bare-lf";
+      }
+      return null;
+    };
+    const alphabet = ["a", "\r", "\n", "\0"];
+    let sequences = [""];
+    for (let length = 1; length <= 6; length++) {
+      sequences = sequences.flatMap((prefix) => alphabet.map((octet) => prefix + octet));
+      for (const text of sequences) expect(findBodyFault(Buffer.from(text)), JSON.stringify(text)).toBe(reference(Buffer.from(text)));
+    }
+  });
+
   it("refuses every smuggling vector but the dot-only one, which holds no bare octet and stays one message", () => {
     expect(VECTORS.length).toBeGreaterThanOrEqual(16);
     for (const vector of VECTORS) {

@@ -10,7 +10,6 @@ export type BodyFault = "bare-cr" | "bare-lf" | "nul";
 
 const CR = 0x0d;
 const LF = 0x0a;
-const NUL = 0x00;
 
 /**
  * A streaming detector of the first body fault. Chunks may split a CRLF anywhere: a CR that ends a
@@ -39,26 +38,23 @@ export class BodyFaultDetector {
   }
 }
 
-/** The earliest fault in one chunk (native indexOf scans: a 50 MB message costs milliseconds). */
+/**
+ * The first fault in the octets of one chunk: a NUL, a CR not followed by LF, or an LF not preceded by
+ * CR (a CR that ends the chunk is judged with the next one). One regular expression over the chunk as
+ * a Latin-1 string (one character per octet) scans it in native code in a single pass; searching for
+ * each LF and each CR with Buffer.indexOf stops at every line end, and cost a 10 KB message about three
+ * times as much CPU on the relay's main thread.
+ */
+const FAULT = /\0|\r(?!\n)|(?<!\r)\n/g;
+
 function firstFault(bytes: Buffer, startsAfterCr: boolean): BodyFault | null {
-  const candidates: { at: number; fault: BodyFault }[] = [];
-  const nul = bytes.indexOf(NUL);
-  if (nul >= 0) candidates.push({ at: nul, fault: "nul" });
-  for (let lf = bytes.indexOf(LF); lf >= 0; lf = bytes.indexOf(LF, lf + 1)) {
-    const afterCr = lf === 0 ? startsAfterCr : bytes[lf - 1] === CR;
-    if (!afterCr) {
-      candidates.push({ at: lf, fault: "bare-lf" });
-      break;
-    }
-  }
-  for (let cr = bytes.indexOf(CR); cr >= 0 && cr < bytes.length - 1; cr = bytes.indexOf(CR, cr + 1)) {
-    if (bytes[cr + 1] !== LF) {
-      candidates.push({ at: cr, fault: "bare-cr" });
-      break;
-    }
-  }
-  candidates.sort((a, b) => a.at - b.at);
-  return candidates[0]?.fault ?? null;
+  // An LF that starts the chunk after one that ended in CR is the second half of a CRLF.
+  FAULT.lastIndex = startsAfterCr && bytes[0] === LF ? 1 : 0;
+  const found = FAULT.exec(bytes.toString("latin1"));
+  if (found === null) return null;
+  if (found[0] === "\0") return "nul";
+  if (found[0] === "\n") return "bare-lf";
+  return found.index === bytes.length - 1 ? null : "bare-cr";
 }
 
 /** The whole of one byte sequence (tests, and messages already in memory). */
