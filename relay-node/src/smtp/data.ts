@@ -42,7 +42,7 @@ export class BodyFaultDetector {
  * The first fault in the octets of one chunk: a NUL, a CR not followed by LF, or an LF not preceded by
  * CR (a CR that ends the chunk is judged with the next one). One regular expression over the chunk as
  * a Latin-1 string (one character per octet) scans it in native code in a single pass; searching for
- * each LF and each CR with Buffer.indexOf stops at every line end, and cost a 10 KB message about three
+ * each LF and each CR with Buffer.indexOf stops at every line end, and cost a 10 KB message two to three
  * times as much CPU on the relay's main thread.
  */
 const FAULT = /\0|\r(?!\n)|(?<!\r)\n/g;
