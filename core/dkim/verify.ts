@@ -64,15 +64,30 @@ const REQUIRED_TAGS = ["v", "a", "b", "bh", "d", "h", "s"];
 const CANONICALIZATIONS = new Set(["relaxed", "simple"]);
 /** §3.2: FWS is WSP and CRLF. */
 const FWS = /[ \t\r\n]+/g;
-const trimFws = (text: string): string => text.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, "");
+const isFws = (code: number): boolean => code === 0x20 || code === 0x09 || code === 0x0d || code === 0x0a;
+/** The text without FWS at either end; a loop, as a regular expression for the end backtracks over every inner run of FWS. */
+function trimFws(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && isFws(text.charCodeAt(start))) start++;
+  while (end > start && isFws(text.charCodeAt(end - 1))) end--;
+  return text.slice(start, end);
+}
 
-/** One From address of the plain kinds: addr-spec, "<addr-spec>", or a name without comments or groups before it. */
-const LOCAL_PART = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*";
-const ADDRESS = `${LOCAL_PART}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+`;
-const NAME = `(?:"(?:[^"\\\\\\r\\n]|\\\\[ -~])*"|[A-Za-z0-9!#$%&'*+/=?^_\`{|}~ .-]*)`;
+/**
+ * One From address of the plain kinds (RFC 5322 §3.4): an addr-spec, or one in angle brackets after a
+ * quoted-string or a name of atext, dots and spaces; no comments, groups or lists. Each part of the
+ * expression starts where the one before cannot go on, so it never backtracks over a run twice.
+ */
+const ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
+const ADDRESS = `${ATEXT}+(?:\\.${ATEXT}+)*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+`;
+const PLAIN_FROM = new RegExp(
+  `^(?:[ \\t]*(${ADDRESS})|[ \\t]*"(?:[^"\\\\\\r\\n]|\\\\[ -~])*"[ \\t]*<(${ADDRESS})>|[A-Za-z0-9!#$%&'*+/=?^_\`{|}~ \\t.-]*<(${ADDRESS})>)[ \\t]*$`,
+);
+/** RFC 5322 §2.1.1: a line is at most 998 characters; a longer From is left to mailauth. */
+const MAX_FROM = 998;
 /** A local part of i= that dkim-quoted-printable (§2.11) leaves as it is: dot-atom text without "=". */
 const PLAIN_LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/?^_`{|}~-]+)*$/;
-const PLAIN_FROM = new RegExp(`^[ \\t]*(?:(${ADDRESS})|${NAME}[ \\t]*<(${ADDRESS})>)[ \\t]*$`);
 
 /**
  * The fields of a header section with CRLF line ends and nothing but well-formed lines: each a field
@@ -260,7 +275,8 @@ export async function verifyCommonSignature(message: Buffer, deps: CommonVerifyD
   const signatures = fields.filter((field) => field.name === "dkim-signature");
   const from = fields.filter((field) => field.name === "from");
   if (signatures.length !== 1 || from.length !== 1) return null;
-  const author = PLAIN_FROM.exec(from[0]!.raw.slice(5).replace(/\r\n(?=[ \t])/g, ""));
+  const fromValue = from[0]!.raw.slice(5).replace(/\r\n(?=[ \t])/g, "");
+  const author = fromValue.length > MAX_FROM ? null : PLAIN_FROM.exec(fromValue);
   const signatureField = signatures[0]!.raw;
   const tags = plainTagList(signatureField.slice(signatureField.indexOf(":") + 1));
   const signature = tags === null ? null : commonTags(tags, deps.now());
@@ -289,6 +305,6 @@ export async function verifyCommonSignature(message: Buffer, deps: CommonVerifyD
     algorithm: signature.algorithm,
     signature: signature.signature,
     ...(signature.identity ? { identity: signature.identity.identity } : {}),
-    author: (author[1] ?? author[2])!,
+    author: (author[1] ?? author[2] ?? author[3])!,
   };
 }

@@ -231,19 +231,19 @@ export interface DkimVerification {
 }
 
 /** The common case's pass as mailauth's verifier reports it in strict mode (lib/dkim/dkim-verifier.js verifySignature()). */
-function commonPassResult(pass: CommonPass, strict: boolean): DkimVerification {
+function commonPassResult(pass: CommonPass): DkimVerification {
   const status = {
     result: "pass" as const,
     // getStatusHeader(): the AUID, "@" and d= without an i= tag (RFC 6376 §3.5); the first 8 characters of b=.
-    header: strict
-      ? { d: pass.domain, i: pass.identity ?? `@${pass.domain}`, s: pass.selector, a: pass.algorithm, b: pass.signature.slice(0, 8) }
-      : { i: `@${pass.domain}`, s: pass.selector, a: pass.algorithm, b: pass.signature.slice(0, 8) },
+    header: { d: pass.domain, i: pass.identity ?? `@${pass.domain}`, s: pass.selector, a: pass.algorithm, b: pass.signature.slice(0, 8) },
     aligned: getAlignment(pass.author.slice(pass.author.lastIndexOf("@") + 1), [pass.domain]) ? pass.domain : (false as const),
   };
   const result = {
     headerFrom: [pass.author],
     fromFields: 1,
-    results: [{ signingDomain: pass.domain, selector: pass.selector, algo: pass.algorithm, status, info: formatAuthHeaderRow("dkim", status, { strict }) }],
+    results: [
+      { signingDomain: pass.domain, selector: pass.selector, algo: pass.algorithm, status, info: formatAuthHeaderRow("dkim", status, { strict: true }) },
+    ],
   };
   // getARChain() of a header section without ARC fields; the ARC check reads it as no chain (RFC 8617 §5.2).
   defineHidden(result, "arc", { chain: false, warnings: [] });
@@ -251,11 +251,15 @@ function commonPassResult(pass: CommonPass, strict: boolean): DkimVerification {
 }
 
 /**
- * The DKIM verification the judge runs: the common case first (core/dkim/verify.ts: one plain signature
- * that passes), mailauth's verifier for every other message. Both report the same for what the common
- * case covers, as test/unit/dkim-verify.test.ts checks against mailauth.
+ * The DKIM verification the judge runs, in mailauth's strict mode (RFC 6376 and RFC 8301 exactly): the
+ * common case first (core/dkim/verify.ts: one plain signature that passes), mailauth's verifier for
+ * every other message. Both report the same for what the common case covers, as
+ * test/unit/dkim-verify.test.ts checks against mailauth. The time is now (no curTime).
  */
-export async function dkimVerifyCommonFirst(message: Buffer, options: DKIMVerifyOptions & { resolver: DNSResolver }): Promise<DkimVerification> {
+export async function dkimVerifyCommonFirst(
+  message: Buffer,
+  options: Omit<DKIMVerifyOptions, "curTime"> & { resolver: DNSResolver; strict: true },
+): Promise<DkimVerification> {
   const normal = withCrlfLineEnds(message);
   const pass = await verifyCommonSignature(normal, {
     txt: (name) => options.resolver(name, "TXT") as Promise<string[][]>,
@@ -269,7 +273,7 @@ export async function dkimVerifyCommonFirst(message: Buffer, options: DKIMVerify
     minBitLength: options.minBitLength ?? 1024,
     now: Date.now,
   });
-  if (pass !== null) return commonPassResult(pass, options.strict === true);
+  if (pass !== null) return commonPassResult(pass);
   const verifier = new DkimVerifier(options);
   await feed(verifier, normal);
   return verifyResult(verifier);

@@ -140,6 +140,19 @@ describe("verifyCommonSignature", () => {
   });
 });
 
+describe("long runs of whitespace, which a backtracking expression would take quadratic time over", () => {
+  it("reads a tag list with 200,000 spaces inside a value, and a From of one long name", async () => {
+    const tags = `${TAGS.replace("s=sel;", `s=sel; zz=a${" ".repeat(200_000)}b;`)}`;
+    expect(await verifyCommonSignature(message(tags), deps())).toMatchObject({ domain: "example.org" });
+    const from = `From: ${"a ".repeat(480)}<alice@example.org>\r\nTo: bob@example.net\r\n`;
+    expect(await verifyCommonSignature(message(TAGS, from), deps())).toMatchObject({ author: "alice@example.org" });
+    const unterminated = `From: ${" ".repeat(990)}x\r\nTo: bob@example.net\r\n`;
+    expect(await verifyCommonSignature(message(TAGS, unterminated), deps())).toBeNull();
+    const tooLong = `From: ${"a ".repeat(500)}<alice@example.org>\r\nTo: bob@example.net\r\n`;
+    expect(await verifyCommonSignature(message(TAGS, tooLong), deps())).toBeNull();
+  });
+});
+
 describe("plain header fields and tag lists", () => {
   it("reads folded fields, and nothing that parsers read differently", () => {
     expect(plainFields("A: b\r\n c\r\nD:e")).toEqual([
