@@ -7,11 +7,11 @@
 // DKIM's as a dkimVerify() that feeds mailauth's verifier the message without the stream. Below them,
 // the plain shapes the judge keeps of each result.
 import type { Buffer } from "node:buffer";
-import type { ARCData, ARCResult, DKIMResult, DKIMVerifyResult, DMARCResult, DNSResolver, SPFResult } from "mailauth";
+import type { ARCData, ARCResult, DMARCResult, DNSResolver, SPFResult } from "mailauth";
 import type { ArcFacts, SealedResults } from "../arc/override.ts";
 import type { DmarcFacts, DmarcPolicy } from "../dmarc/policy.ts";
 import { dmarcPct } from "../dmarc/policy.ts";
-import { checkSpf, dkimVerify, evaluateDmarc, verifyArc } from "../mailauth/internals.ts";
+import { checkSpf, dkimVerifyCommonFirst, evaluateDmarc, verifyArc, type DkimVerification } from "../mailauth/internals.ts";
 
 /** The SMTP transaction as far as authentication needs it. */
 export interface AuthEnvelope {
@@ -46,7 +46,7 @@ export const SPF_VERIFY_OPTIONS = { strict: true } as const;
 
 /** What mailauth found, check by check. */
 export interface MailauthResults {
-  dkim: DKIMVerifyResult;
+  dkim: DkimVerification;
   /** The MAIL FROM identity (HELO for a null sender); not evaluated without a client IP. */
   spf?: SPFResult;
   /** The HELO identity (RFC 7208 §2.3), when it is a domain name and MAIL FROM is not null. */
@@ -121,7 +121,7 @@ export async function runChecks(
   const spfFor = (ip: string, sender: string): Promise<SPFResult> =>
     spfMemo === undefined ? evaluateSpf(ip, sender) : spfMemo.result([ip, sender, helo ?? "", authservId], () => evaluateSpf(ip, sender));
 
-  const dkim = await dkimVerify(message, { resolver, sender: mailFrom, ...DKIM_VERIFY_OPTIONS });
+  const dkim = await dkimVerifyCommonFirst(message, { resolver, sender: mailFrom, ...DKIM_VERIFY_OPTIONS });
   const [spf, heloSpf, arc] = await Promise.all([
     clientIp !== undefined ? spfFor(clientIp, mailFrom) : undefined,
     // A null sender makes the MAIL FROM check the HELO check already (RFC 7208 §2.4).
@@ -194,7 +194,7 @@ export function spfCheck(result: SPFResult): SpfCheck {
   return { result: result.status.result, domain: result.domain, ...optional("comment", result.status.comment || undefined) };
 }
 
-export function dkimChecks(rows: readonly DKIMResult[], aligned: ReadonlySet<string>): DkimCheck[] {
+export function dkimChecks(rows: DkimVerification["results"], aligned: ReadonlySet<string>): DkimCheck[] {
   return rows.flatMap((row) =>
     row.signingDomain === undefined
       ? [] // mailauth's "message not signed" entry

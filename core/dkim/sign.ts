@@ -39,7 +39,7 @@ export interface DkimKey {
   privateKey: KeyObject;
 }
 
-interface RawField {
+export interface RawField {
   /** Lower case. */
   name: string;
   /** The whole field as in the message, folding included, without the final CRLF. */

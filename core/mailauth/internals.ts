@@ -22,7 +22,9 @@
 import "./digest-names.ts";
 import "./key-cache.ts";
 import { Buffer } from "node:buffer";
-import type { DKIMVerifyOptions, DKIMVerifyResult } from "mailauth";
+import crypto from "node:crypto";
+import type { DKIMResult, DKIMVerifyOptions, DKIMVerifyResult, DNSResolver } from "mailauth";
+import { verifyCommonSignature, type CommonPass } from "../dkim/verify.ts";
 // Typed (lib/arc/index.d.ts), not in the README; the main module exports all three under these names.
 // arc() validates the chain the DKIM pass parsed (RFC 8617 §5.2); we call it ourselves rather than through
 // authenticate(), which runs every check at once (see core/authentication/mailauth-checks.ts for why we
@@ -52,11 +54,16 @@ import { DkimVerifier } from "mailauth/lib/dkim/dkim-verifier.js";
 // Private: neither documented nor typed (./relaxed-hash.d.ts declares what we use). hashBody() below
 // hands it the lines of a body that its canonicalization leaves as they are, without its byte loop.
 import { RelaxedHash } from "mailauth/lib/dkim/body/relaxed.js";
+// Private: neither documented nor typed (./body-hash.d.ts declares it). The body hash of either
+// canonicalization as mailauth's verifier computes it, for the common case (dkimVerifyCommonFirst()).
+import { dkimBody } from "mailauth/lib/dkim/body/index.js";
 
-// Private: neither documented nor typed (./tools.d.ts declares it). createSeal() takes the header section
-// parsed by it, with a body hash, instead of the message: the submission's signatures hash the body once
-// for DKIM and ARC together (relay-node/src/sign/outbound.ts).
-import { parseHeaders } from "mailauth/lib/tools.js";
+// Private: neither documented nor typed (./tools.d.ts declares them). createSeal() takes the header section
+// parsed by parseHeaders(), with a body hash, instead of the message: the submission's signatures hash the
+// body once for DKIM and ARC together (relay-node/src/sign/outbound.ts). getAlignment() and
+// formatAuthHeaderRow() are what mailauth's verifier reports a passing signature with: the common case
+// (dkimVerifyCommonFirst()) reports it with them too.
+import { formatAuthHeaderRow, getAlignment, parseHeaders } from "mailauth/lib/tools.js";
 
 export { checkSpf, createRecordLookup, createSeal, dkimSign, evaluateDmarc, getOrgDomain, parseHeaders, sealMessage, verifyArc };
 
@@ -143,15 +150,25 @@ export function relaxedAlready(body: Buffer): boolean {
 function hashBody(verifier: DkimVerifier, body: Buffer): void {
   let unchanged: boolean | undefined;
   for (const hash of verifier.bodyHashes.values()) {
-    if (hash instanceof RelaxedHash && hash.byteLength === 0 && hash.remainder === false && (unchanged ??= relaxedAlready(body))) {
-      hash.byteLength = body.length;
-      const linesEnd = body.lastIndexOf(LF) + 1;
-      if (linesEnd > 0) hash._pushBodyHash(body.subarray(0, linesEnd));
-      if (linesEnd < body.length) hash.remainder = body.subarray(linesEnd);
-    } else {
-      hash.update(body);
-    }
+    if (hash instanceof RelaxedHash && hash.byteLength === 0 && hash.remainder === false && (unchanged ??= relaxedAlready(body))) hashUnchanged(hash, body);
+    else hash.update(body);
   }
+}
+
+/** What RelaxedHash.update() does for a body relaxedAlready() accepts, in a hash that has seen nothing yet. */
+function hashUnchanged(hash: RelaxedHash, body: Buffer): void {
+  hash.byteLength = body.length;
+  const linesEnd = body.lastIndexOf(LF) + 1;
+  if (linesEnd > 0) hash._pushBodyHash(body.subarray(0, linesEnd));
+  if (linesEnd < body.length) hash.remainder = body.subarray(linesEnd);
+}
+
+/** The body hash (SHA-256, base64) of a body with CRLF line ends, as mailauth's verifier computes it. */
+function bodyHashOf(body: Buffer, canon: "relaxed" | "simple"): string {
+  const hash = dkimBody(canon, "sha256", false);
+  if (hash instanceof RelaxedHash && relaxedAlready(body)) hashUnchanged(hash, body);
+  else hash.update(body);
+  return hash.digest("base64");
 }
 
 /**
@@ -198,5 +215,66 @@ function verifyResult(verifier: DkimVerifier): DKIMVerifyResult {
 export async function dkimVerify(message: Buffer, options?: DKIMVerifyOptions): Promise<DKIMVerifyResult> {
   const verifier = new DkimVerifier(options);
   await feed(verifier, withCrlfLineEnds(message));
+  return verifyResult(verifier);
+}
+
+/**
+ * What the judge reads of a DKIM verification (core/authentication/mailauth-checks.ts): mailauth's
+ * DKIMVerifyResult has all of it, and so has the common case's (dkimVerifyCommonFirst()).
+ */
+export interface DkimVerification {
+  headerFrom: string[];
+  fromFields: number;
+  results: Pick<DKIMResult, "signingDomain" | "selector" | "algo" | "status" | "info">[];
+  /** The ARC chain the verifier parsed, for verifyArc(). */
+  arc?: DKIMVerifyResult["arc"];
+}
+
+/** The common case's pass as mailauth's verifier reports it in strict mode (lib/dkim/dkim-verifier.js verifySignature()). */
+function commonPassResult(pass: CommonPass): DkimVerification {
+  const status = {
+    result: "pass" as const,
+    // getStatusHeader(): the AUID, "@" and d= without an i= tag (RFC 6376 §3.5); the first 8 characters of b=.
+    header: { d: pass.domain, i: pass.identity ?? `@${pass.domain}`, s: pass.selector, a: pass.algorithm, b: pass.signature.slice(0, 8) },
+    aligned: getAlignment(pass.author.slice(pass.author.lastIndexOf("@") + 1), [pass.domain]) ? pass.domain : (false as const),
+  };
+  const result = {
+    headerFrom: [pass.author],
+    fromFields: 1,
+    results: [
+      { signingDomain: pass.domain, selector: pass.selector, algo: pass.algorithm, status, info: formatAuthHeaderRow("dkim", status, { strict: true }) },
+    ],
+  };
+  // getARChain() of a header section without ARC fields; the ARC check reads it as no chain (RFC 8617 §5.2).
+  defineHidden(result, "arc", { chain: false, warnings: [] });
+  return result;
+}
+
+/**
+ * The DKIM verification the judge runs, in mailauth's strict mode (RFC 6376 and RFC 8301 exactly): the
+ * common case first (core/dkim/verify.ts: one plain signature that passes), mailauth's verifier for
+ * every other message. Both report the same for what the common case covers, as
+ * test/unit/dkim-verify.test.ts checks against mailauth. The time is now (no curTime).
+ */
+export async function dkimVerifyCommonFirst(
+  message: Buffer,
+  options: Omit<DKIMVerifyOptions, "curTime"> & { resolver: DNSResolver; strict: true },
+): Promise<DkimVerification> {
+  const normal = withCrlfLineEnds(message);
+  const pass = await verifyCommonSignature(normal, {
+    txt: (name) => options.resolver(name, "TXT") as Promise<string[][]>,
+    bodyHash: bodyHashOf,
+    // Through the node:crypto object key-cache.ts memoises createPublicKey() on.
+    publicKey: (der) => crypto.createPublicKey({ key: der, format: "der", type: "spki" }),
+    verify: (algorithm, data, key, signature) =>
+      algorithm === "rsa-sha256"
+        ? crypto.verify("sha256", data, key, signature)
+        : crypto.verify(null, crypto.createHash("sha256").update(data).digest(), key, signature),
+    minBitLength: options.minBitLength ?? 1024,
+    now: Date.now,
+  });
+  if (pass !== null) return commonPassResult(pass);
+  const verifier = new DkimVerifier(options);
+  await feed(verifier, normal);
   return verifyResult(verifier);
 }

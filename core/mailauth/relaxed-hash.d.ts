@@ -17,5 +17,7 @@ declare module "mailauth/lib/dkim/body/relaxed.js" {
     update(chunk: Buffer | null, final?: boolean): void;
     /** Hashes canonical lines, holding back the line ends at their end (RFC 6376 §3.4.4 b: no empty lines at the end). */
     _pushBodyHash(chunk: Buffer): void;
+    /** Ends the body (its remainder as the last line) and gives the hash. */
+    digest(encoding: "base64"): string;
   }
 }

@@ -8,9 +8,18 @@ import { dkimSign, dkimVerify as mailauthDkimVerify, sealMessage } from "mailaut
 import { describe, expect, it } from "vitest";
 import { mailauthResolver } from "../../core/dns/mailauth.ts";
 import { DKIM_VERIFY_OPTIONS } from "../../core/authentication/mailauth-checks.ts";
-import { dkimVerify, headerSectionLength, relaxedAlready, withCrlfLineEnds } from "../../core/mailauth/internals.ts";
+import { generateKeyPairSync } from "node:crypto";
+import {
+  dkimVerify,
+  dkimVerifyCommonFirst,
+  headerSectionLength,
+  relaxedAlready,
+  withCrlfLineEnds,
+  type DkimVerification,
+} from "../../core/mailauth/internals.ts";
 import { DKIM_PRIVATE_KEY_PEM, DKIM_PUBLIC_KEY_BASE64, DKIM_SELECTOR } from "../harness/dkim-key.ts";
 import { ZoneResolver } from "../fixtures/zone-resolver.ts";
+import { answeredBy, judgedDkim } from "../fixtures/dkim-judged.ts";
 import { conformanceFile } from "../fixtures/conformance-suites.ts";
 
 // RFC 8463 appendix A.3, an Ed25519 and an RSA signature (conformance-dkim.test.ts checks it passes):
@@ -156,5 +165,131 @@ describe("the message as mailauth's parser sees it", () => {
     expect(headerSectionLength(Buffer.from("\r\n\r\nA: b"))).toBe(2);
     expect(headerSectionLength(Buffer.from("A: b\r\n"))).toBe(-1);
     expect(headerSectionLength(Buffer.alloc(0))).toBe(-1);
+  });
+});
+
+// The judge's dkimVerifyCommonFirst(): the common case (core/dkim/verify.ts) answers a message with one
+// plain signature that passes; every other message goes to mailauth's verifier. Either way the judge
+// has to read the same as from mailauth's own result (test/fixtures/dkim-judged.ts).
+
+const ED25519 = generateKeyPairSync("ed25519");
+const ED25519_PUBLIC = ED25519.publicKey.export({ format: "der", type: "spki" }).subarray(-32).toString("base64");
+const ED25519_PEM = ED25519.privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+const SHORT_RSA = generateKeyPairSync("rsa", { modulusLength: 768 });
+
+function commonZone(): ZoneResolver {
+  const key = (name: string) => `${name}._domainkey.example.org`;
+  return zone()
+    .txt(key("ed"), `v=DKIM1; k=ed25519; p=${ED25519_PUBLIC}`)
+    .txt(key("flags"), `v=DKIM1; k=rsa; h=sha256; s=email; n=notes; p=${DKIM_PUBLIC_KEY_BASE64}`)
+    .txt(key("testing"), `v=DKIM1; k=rsa; t=y; p=${DKIM_PUBLIC_KEY_BASE64}`)
+    .txt(key("strict"), `v=DKIM1; k=rsa; t=s; p=${DKIM_PUBLIC_KEY_BASE64}`)
+    .txt(key("vsecond"), `k=rsa; v=DKIM1; p=${DKIM_PUBLIC_KEY_BASE64}`)
+    .txt(key("wrongtype"), `v=DKIM1; k=ed25519; p=${DKIM_PUBLIC_KEY_BASE64}`)
+    .txt(key("revoked"), "v=DKIM1; k=rsa; p=")
+    .txt(key("twice"), `v=DKIM1; k=rsa; p=${DKIM_PUBLIC_KEY_BASE64}`, `v=DKIM1; k=rsa; p=${DKIM_PUBLIC_KEY_BASE64}`)
+    .txt(key("short"), `v=DKIM1; k=rsa; p=${SHORT_RSA.publicKey.export({ format: "der", type: "spki" }).toString("base64")}`)
+    .fail(key("down"), "timeout");
+}
+
+const COMMON_OPTIONS = { resolver: mailauthResolver(commonZone()), sender: "alice@example.org", ...DKIM_VERIFY_OPTIONS };
+
+/** dkimVerifyCommonFirst() against mailauth's dkimVerify(); whether the common case answered. */
+async function commonFirst(
+  message: string | Buffer,
+  options: object = COMMON_OPTIONS,
+): Promise<{ answeredBy: "common case" | "mailauth"; result: DkimVerification }> {
+  const input = Buffer.from(message);
+  const result = await dkimVerifyCommonFirst(input, options as typeof COMMON_OPTIONS);
+  expect(judgedDkim(result)).toEqual(judgedDkim(await mailauthDkimVerify(input, options)));
+  return { answeredBy: answeredBy(result), result };
+}
+
+const HEADER = "From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: common\r\nDate: Thu, 1 Jan 2026 00:00:00 +0000\r\n";
+
+async function signedWith(header: string, body: string, options: Partial<DKIMSignOptions> = {}): Promise<string> {
+  const text = `${header}\r\n${body}`;
+  const signature = { ...KEY, canonicalization: "relaxed/relaxed", ...options } as DKIMSignOptions;
+  const result = await dkimSign(text, { ...signature, signatureData: [signature] });
+  return result.signatures + text;
+}
+
+describe("dkimVerifyCommonFirst: the common case first, what the judge reads the same as mailauth's", () => {
+  it("answers a plain signature that passes, in each canonicalization and with Ed25519 (RFC 8463)", async () => {
+    for (const canonicalization of ["relaxed/relaxed", "relaxed/simple", "simple/relaxed", "simple/simple"]) {
+      const { answeredBy, result } = await commonFirst(await signedWith(HEADER, "Hello Bob.\r\n", { canonicalization }));
+      expect([answeredBy, result.results[0]?.status.result]).toEqual(["common case", "pass"]);
+    }
+    const ed = await signedWith(HEADER, "Hello Bob.\r\n", { selector: "ed", privateKey: ED25519_PEM, algorithm: "ed25519-sha256" });
+    expect((await commonFirst(ed)).answeredBy).toBe("common case");
+  });
+
+  it("answers folded fields and bodies of every kind, and the aligned domain as mailauth does", async () => {
+    const folded = "From: Alice\r\n  <alice@example.org>\r\nTo: bob@example.net\r\nSubject: a\r\n\tfolded   subject \r\n";
+    for (const body of [BASE64_LINES, "a\tb  c \r\n\r\n\r\n", "no line end", "", "\r\n", "one\rtwo\r\n"]) {
+      expect((await commonFirst(await signedWith(folded, body))).answeredBy).toBe("common case");
+      expect((await commonFirst(await signedWith(HEADER, body, { canonicalization: "simple/simple" }))).answeredBy).toBe("common case");
+    }
+    const other = await commonFirst(await signedWith(HEADER.replace("alice@example.org", "alice@sub.example.net"), "x\r\n"));
+    expect([other.answeredBy, other.result.results[0]?.status.aligned]).toEqual(["common case", false]);
+  });
+
+  it("answers the plain forms of From, and leaves the others to mailauth", async () => {
+    const forms: [string, string][] = [
+      ["alice@example.org", "common case"],
+      ["<alice@example.org>", "common case"],
+      ['"Alice, A." <alice@example.org>', "common case"],
+      ["Alice Q. Sender <Alice.Q@Example.org>", "common case"],
+      ["Alice (work) <alice@example.org>", "mailauth"],
+      ["team: alice@example.org, bob@example.org;", "mailauth"],
+      ["alice@example.org, bob@example.org", "mailauth"],
+      ["=?utf-8?q?Al=C3=AFce?= <alice@example.org>", "common case"],
+    ];
+    for (const [from, expected] of forms) {
+      const { answeredBy } = await commonFirst(await signedWith(HEADER.replace("Alice <alice@example.org>", from), "x\r\n"));
+      expect([from, answeredBy]).toEqual([from, expected]);
+    }
+    const twoFroms = await signedWith(HEADER + "From: Mallory <mallory@example.org>\r\n", "x\r\n");
+    expect((await commonFirst(twoFroms)).answeredBy).toBe("mailauth");
+  });
+
+  it("leaves to mailauth every signature beyond the plain kind, and every one that does not pass", async () => {
+    const plain = await signedWith(HEADER, "Hello Bob.\r\n");
+    const withKey = (selector: string) => signedWith(HEADER, "Hello Bob.\r\n", { selector });
+    const cases: [string, string][] = [
+      ["two signatures (RFC 8463 A.3)", SIGNED],
+      ["an ARC set", await sealed(plain)],
+      ["l=", await signedWith(HEADER, "Hello Bob.\r\ntail", { maxBodyLength: 5 })],
+      ["an i= of another domain", await signedWith(HEADER, "x\r\n", { identity: "bob@example.net" })],
+      ["an x= past", await signedWith(HEADER, "x\r\n", { signTime: Date.now() - 86_400_000, expires: Date.now() - 3_600_000 })],
+      ["a key record with t=s and an i= in a subdomain", await signedWith(HEADER, "x\r\n", { selector: "strict", identity: "@mail.example.org" })],
+      ["a changed body", plain.replace("Hello Bob.", "Hello Eve.")],
+      ["a changed field", plain.replace("Subject: common", "Subject: changed")],
+      ["a line that is no field", plain.replace("To: bob@example.net\r\n", "To: bob@example.net\r\nnot a field\r\n")],
+      ["a key record with t=y", await withKey("testing")],
+      ["a key record whose v= is not first", await withKey("vsecond")],
+      ["a key of another type", await withKey("wrongtype")],
+      ["a revoked key", await withKey("revoked")],
+      ["two key records", await withKey("twice")],
+      [
+        "a key under 1024 bits",
+        await signedWith(HEADER, "x\r\n", { selector: "short", privateKey: SHORT_RSA.privateKey.export({ format: "pem", type: "pkcs8" }).toString() }),
+      ],
+      ["a key lookup that times out", await withKey("down")],
+      ["no key record", await withKey("missing")],
+    ];
+    for (const [name, message] of cases) {
+      const { answeredBy, result } = await commonFirst(message);
+      expect([name, answeredBy]).toEqual([name, "mailauth"]);
+      expect(result.results.length).toBeGreaterThan(0);
+    }
+    // Key record tags the common case knows (h=, s=, n=, t=s) do not stop it, nor do i= and x= it can read.
+    expect((await commonFirst(await withKey("flags"))).answeredBy).toBe("common case");
+    expect((await commonFirst(await withKey("strict"))).answeredBy).toBe("common case");
+    for (const identity of ["@example.org", "alice@example.org", "@mail.example.org"]) {
+      const { answeredBy, result } = await commonFirst(await signedWith(HEADER, "x\r\n", { identity }));
+      expect([answeredBy, result.results[0]?.status.header?.i]).toEqual(["common case", identity]);
+    }
+    expect((await commonFirst(await signedWith(HEADER, "x\r\n", { expires: Date.now() + 86_400_000 }))).answeredBy).toBe("common case");
   });
 });

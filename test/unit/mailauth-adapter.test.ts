@@ -11,6 +11,8 @@ import { createRequire } from "node:module";
 // This test checks the private verifier itself, so it imports it as the adapter does (eslint.config.js allows it here).
 import { DkimVerifier } from "mailauth/lib/dkim/dkim-verifier.js";
 import { RelaxedHash } from "mailauth/lib/dkim/body/relaxed.js";
+import { dkimBody } from "mailauth/lib/dkim/body/index.js";
+import { formatAuthHeaderRow, getAlignment } from "mailauth/lib/tools.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { arcFacts, dkimChecks, dmarcFacts, spfCheck } from "../../core/authentication/mailauth-checks.ts";
 import { mailauthResolver } from "../../core/dns/mailauth.ts";
@@ -78,6 +80,24 @@ describe("mailauth's package", () => {
     expect(hash).toBeInstanceOf(RelaxedHash);
     expect(hash).toMatchObject({ byteLength: 0, remainder: false });
     expect(typeof (hash as RelaxedHash)._pushBodyHash).toBe("function");
+  });
+
+  it("still gives the body hash of either canonicalization and reports a pass as the common case does (dkimVerifyCommonFirst)", () => {
+    const hashOf = (canon: "relaxed" | "simple", body: string) => {
+      const hash = dkimBody(canon, "sha256", false);
+      hash.update(Buffer.from(body));
+      return hash.digest("base64");
+    };
+    // RFC 6376 §3.4.3: an empty body is one CRLF under simple; §3.4.4: nothing under relaxed.
+    expect(hashOf("simple", "")).toBe(crypto.createHash("sha256").update("\r\n").digest("base64"));
+    expect(hashOf("relaxed", "a  b \r\n\r\n")).toBe(crypto.createHash("sha256").update("a b\r\n").digest("base64"));
+    expect(dkimBody("relaxed", "sha256", false)).toBeInstanceOf(RelaxedHash);
+    expect(getAlignment("mail.example.org", ["example.org"])).toEqual({ domain: "example.org" });
+    expect(getAlignment("example.net", ["example.org"])).toBe(false);
+    const status = { result: "pass", header: { d: "example.org", i: "@example.org", s: "sel", a: "rsa-sha256", b: "abcdefgh" }, aligned: "example.org" };
+    expect(formatAuthHeaderRow("dkim", status, { strict: true })).toBe(
+      "dkim=pass header.d=example.org header.i=@example.org header.s=sel header.a=rsa-sha256 header.b=abcdefgh",
+    );
   });
 });
 
