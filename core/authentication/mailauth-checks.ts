@@ -4,8 +4,9 @@
 // by authenticate(), which checks the HELO identity only for a null sender and evaluates SPF afresh for
 // every message, and whose module loads BIMI code that does not load inside workerd. mailauth's
 // functions come through core/mailauth/internals.ts (which says why each one is imported as it is),
-// DKIM's as a dkimVerify() that feeds mailauth's verifier the message without the stream. Below them,
-// the plain shapes the judge keeps of each result.
+// DKIM's as dkimVerifyCommonFirst(): a message with one plain signature that passes is verified by
+// core/dkim/verify.ts, every other one by mailauth's verifier, fed the message without the stream.
+// Below them, the plain shapes the judge keeps of each result.
 import type { Buffer } from "node:buffer";
 import type { ARCData, ARCResult, DMARCResult, DNSResolver, SPFResult } from "mailauth";
 import type { ArcFacts, SealedResults } from "../arc/override.ts";
