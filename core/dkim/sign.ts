@@ -110,7 +110,7 @@ export function signedHeaderList(fields: readonly { name: string }[]): string[] 
 }
 
 /** §5.4.2: for each name in h=, the last not yet used instance; a name with none left adds nothing. */
-function selectedFields(fields: readonly RawField[], names: readonly string[]): RawField[] {
+export function selectedFields(fields: readonly RawField[], names: readonly string[]): RawField[] {
   const remaining = [...fields];
   const selected: RawField[] = [];
   for (const name of names) {

@@ -14,7 +14,7 @@
 // result but a pass, and every pass outside these conditions, is still mailauth's.
 import { Buffer } from "node:buffer";
 import type { KeyObject } from "node:crypto";
-import { relaxedHeader, type RawField } from "./sign.ts";
+import { relaxedHeader, selectedFields, type RawField } from "./sign.ts";
 
 /** What a passing signature and the message tell the judge, as mailauth's verifier reports them. */
 export interface CommonPass {
@@ -144,15 +144,8 @@ function withoutSignature(raw: string): string {
  */
 function signedHeaderData(fields: readonly RawField[], names: readonly string[], signatureField: string, canon: string): Buffer {
   const canonical = canon === "relaxed" ? relaxedHeader : (raw: string) => raw;
-  const remaining = [...fields];
-  let data = "";
-  for (const name of names) {
-    const at = remaining.findLastIndex((field) => field.name === name);
-    if (at < 0) continue;
-    data += canonical(remaining[at]!.raw) + CRLF;
-    remaining.splice(at, 1);
-  }
-  return Buffer.from(data + canonical(withoutSignature(signatureField)), "latin1");
+  const data = selectedFields(fields, names).map((field) => canonical(field.raw) + CRLF);
+  return Buffer.from(data.join("") + canonical(withoutSignature(signatureField)), "latin1");
 }
 
 /** §3.3: rsa-sha256, or ed25519-sha256 (RFC 8463 §3); rsa-sha1 is not valid (RFC 8301 §3.1). */
